@@ -1,0 +1,20 @@
+//! Tenet's core vocabulary: the normalised event and the principals in it.
+//!
+//! This crate is pure: no I/O, no JSON of sources. Adapters in
+//! `tenet-sources` parse at the edge into these types; every later stage
+//! (store, graph, baselines, decisions) reads only these types.
+
+pub mod category;
+pub mod event;
+pub mod ocsf;
+pub mod principal;
+pub mod time;
+
+pub use category::Category;
+pub use event::{
+    Action, Event, EventId, IssuedCredential, Outcome, RawRecord, Resource, Session, Source, SourceContext, Status,
+    TraceLink,
+};
+pub use ocsf::{ActivityId, ClassUid};
+pub use principal::{Principal, PrincipalKind};
+pub use time::{TimeParseError, Timestamp};

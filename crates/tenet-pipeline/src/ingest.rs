@@ -1,0 +1,274 @@
+//! Ingesting inputs into the store: read and normalise on one thread, link
+//! and store on another, so both cores work; every record is counted as
+//! stored, duplicate or rejected, and every rejection is named.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::mpsc;
+use std::thread;
+
+use serde::Serialize;
+use tenet_model::Event;
+use tenet_sources::input::{self, InputError, InputFile};
+use tenet_sources::{FORMATS, Format};
+use tenet_store::{Appended, EventStore, StoreError};
+
+use crate::link::CredentialLinker;
+
+/// Events are handed to the store in batches of this size: one transaction
+/// each, small enough to keep memory flat on large inputs.
+pub const BATCH: usize = 4096;
+
+#[derive(Debug, thiserror::Error)]
+pub enum IngestError {
+    #[error(transparent)]
+    Input(#[from] InputError),
+    #[error("store: {0}")]
+    Store(#[from] StoreError),
+    #[error("the reader thread failed: {0}")]
+    Reader(String),
+}
+
+/// One record (or file) that could not be ingested, and why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Rejection {
+    pub path: String,
+    /// `record 3, line 40, at userIdentity.type`, or `file` for whole-file problems.
+    pub location: String,
+    pub reason: String,
+}
+
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Counts {
+    pub read: u64,
+    pub stored: u64,
+    pub duplicates: u64,
+    pub rejected: u64,
+}
+
+impl Counts {
+    fn add(&mut self, o: &Counts) {
+        self.read += o.read;
+        self.stored += o.stored;
+        self.duplicates += o.duplicates;
+        self.rejected += o.rejected;
+    }
+}
+
+/// The outcome of an ingest run.
+#[derive(Debug, Default, Clone, Serialize)]
+pub struct IngestReport {
+    pub read: u64,
+    pub stored: u64,
+    pub duplicates: u64,
+    pub rejected: u64,
+    /// Files in a directory walk that are not telemetry (READMEs, licences, indexes).
+    pub skipped: u64,
+    pub files: u64,
+    /// Chains completed after the fact, when a credential's issuer arrived late.
+    pub relinked: u64,
+    pub formats: BTreeMap<String, Counts>,
+    pub rejections: Vec<Rejection>,
+    pub skipped_files: Vec<String>,
+}
+
+impl IngestReport {
+    fn counts_mut(&mut self, format: &str) -> &mut Counts {
+        self.formats.entry(format.to_string()).or_default()
+    }
+
+    fn finish(&mut self) {
+        let mut total = Counts::default();
+        for c in self.formats.values() {
+            total.add(c);
+        }
+        // File-level rejections (unreadable, unrecognised) belong to no format.
+        let file_level = self.rejections.iter().filter(|r| r.location == "file").count() as u64;
+        self.read = total.read + file_level;
+        self.rejected = total.rejected + file_level;
+        self.stored = total.stored;
+        self.duplicates = total.duplicates;
+    }
+}
+
+/// Progress as the run goes: called on the storing thread.
+pub trait IngestObserver {
+    fn started(&mut self, _total_bytes: u64) {}
+    fn progressed(&mut self, _events: u64, _bytes: u64) {}
+}
+
+impl IngestObserver for () {}
+
+#[derive(Clone, Copy, Default)]
+pub struct IngestOptions {
+    /// Read every input as this format instead of detecting it.
+    pub format: Option<&'static dyn Format>,
+}
+
+/// Events on their way to the store, and what the reader learnt about them.
+enum Message {
+    File { bytes: u64 },
+    Batch { format: &'static str, events: Vec<Event>, read: u64 },
+    Rejected { format: Option<&'static str>, rejection: Rejection },
+    Skipped { path: String },
+}
+
+/// The storing half of the pipeline, reusable by anything that produces
+/// events (files, the demo's live feed, the HTTP ingest endpoint).
+pub struct Ingestor<'s> {
+    store: &'s mut dyn EventStore,
+    linker: CredentialLinker,
+    relinked: u64,
+}
+
+impl<'s> Ingestor<'s> {
+    pub fn new(store: &'s mut dyn EventStore) -> Self {
+        Ingestor { store, linker: CredentialLinker::default(), relinked: 0 }
+    }
+
+    /// Links and stores one batch.
+    pub fn accept(&mut self, mut events: Vec<Event>) -> Result<Appended, StoreError> {
+        let fresh = self.linker.link_batch(&*self.store, &mut events)?;
+        let appended = self.store.append(&events)?;
+        if !fresh.is_empty() {
+            self.relinked += self.linker.relink_stored(self.store, &fresh)? as u64;
+        }
+        Ok(appended)
+    }
+
+    pub fn relinked(&self) -> u64 {
+        self.relinked
+    }
+}
+
+/// Ingests `paths` (files, directories, `-` for stdin) into `store`.
+pub fn ingest(
+    paths: &[PathBuf],
+    store: &mut dyn EventStore,
+    options: IngestOptions,
+    observer: &mut dyn IngestObserver,
+) -> Result<IngestReport, IngestError> {
+    let files = input::expand(paths)?;
+    let total_bytes: u64 =
+        files.iter().filter(|f| !f.is_stdin()).filter_map(|f| std::fs::metadata(&f.path).ok()).map(|m| m.len()).sum();
+    observer.started(total_bytes);
+
+    let mut report = IngestReport { files: files.len() as u64, ..Default::default() };
+    let mut ingestor = Ingestor::new(store);
+    let (tx, rx) = mpsc::sync_channel::<Message>(4);
+
+    thread::scope(|scope| -> Result<(), IngestError> {
+        let reader = scope.spawn(move || read_files(&files, options, &tx));
+        let (mut events_done, mut bytes_done) = (0u64, 0u64);
+        for msg in rx {
+            match msg {
+                Message::File { bytes } => {
+                    bytes_done += bytes;
+                    observer.progressed(events_done, bytes_done);
+                }
+                Message::Batch { format, events, read } => {
+                    let n = events.len() as u64;
+                    let appended = ingestor.accept(events)?;
+                    let c = report.counts_mut(format);
+                    c.read += read;
+                    c.stored += appended.stored;
+                    c.duplicates += appended.duplicates;
+                    events_done += n;
+                    observer.progressed(events_done, bytes_done);
+                }
+                Message::Rejected { format, rejection } => {
+                    if let Some(f) = format {
+                        let c = report.counts_mut(f);
+                        c.read += 1;
+                        c.rejected += 1;
+                    }
+                    report.rejections.push(rejection);
+                }
+                Message::Skipped { path } => {
+                    report.skipped += 1;
+                    report.skipped_files.push(path);
+                }
+            }
+        }
+        reader.join().map_err(|p| IngestError::Reader(panic_message(&p)))?;
+        Ok(())
+    })?;
+    report.relinked = ingestor.relinked();
+    report.finish();
+    Ok(report)
+}
+
+fn panic_message(p: &Box<dyn std::any::Any + Send>) -> String {
+    p.downcast_ref::<&str>().map(|s| s.to_string()).or_else(|| p.downcast_ref::<String>().cloned()).unwrap_or_default()
+}
+
+fn file_rejection(path: String, reason: String) -> Message {
+    Message::Rejected { format: None, rejection: Rejection { path, location: "file".to_string(), reason } }
+}
+
+/// The reading half: runs on its own thread, stops early only if the
+/// storing half has gone away.
+fn read_files(files: &[InputFile], options: IngestOptions, tx: &mpsc::SyncSender<Message>) {
+    for file in files {
+        let path = file.display();
+        let data = match input::load(file) {
+            Ok(d) => d,
+            Err(e) => {
+                if tx.send(file_rejection(path, e.to_string())).is_err() {
+                    return;
+                }
+                continue;
+            }
+        };
+        let _ = tx.send(Message::File { bytes: data.len() as u64 });
+        let Some(format) = input::choose(&data, options.format) else {
+            let msg = if file.explicit {
+                let tried: Vec<_> = FORMATS.iter().map(|f| f.name()).collect();
+                let why = if data.iter().all(u8::is_ascii_whitespace) {
+                    "empty input: no records".to_string()
+                } else {
+                    format!("not a recognised telemetry format (tried {}; use --format to force one)", tried.join(", "))
+                };
+                file_rejection(path, why)
+            } else {
+                Message::Skipped { path }
+            };
+            if tx.send(msg).is_err() {
+                return;
+            }
+            continue;
+        };
+        let name = format.name();
+        let mut batch = Vec::with_capacity(BATCH.min(1024));
+        let mut gone = false;
+        format.read(&data, &mut |r| {
+            if gone {
+                return;
+            }
+            match r {
+                Ok(e) => {
+                    batch.push(e);
+                    if batch.len() >= BATCH {
+                        let events = std::mem::replace(&mut batch, Vec::with_capacity(BATCH));
+                        let read = events.len() as u64;
+                        gone = tx.send(Message::Batch { format: name, events, read }).is_err();
+                    }
+                }
+                Err(err) => {
+                    let rejection =
+                        Rejection { path: path.clone(), location: err.location.to_string(), reason: err.reason };
+                    gone = tx.send(Message::Rejected { format: Some(name), rejection }).is_err();
+                }
+            }
+        });
+        if gone {
+            return;
+        }
+        if !batch.is_empty() {
+            let read = batch.len() as u64;
+            if tx.send(Message::Batch { format: name, events: batch, read }).is_err() {
+                return;
+            }
+        }
+    }
+}

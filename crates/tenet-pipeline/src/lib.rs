@@ -1,0 +1,9 @@
+//! Tenet's pipeline wiring: sources → credential linking → store.
+//!
+//! The stages themselves live in their crates; this crate only connects
+//! them, counts what passes, and reports progress.
+
+pub mod ingest;
+pub mod link;
+
+pub use ingest::{Counts, IngestError, IngestObserver, IngestOptions, IngestReport, Ingestor, Rejection, ingest};

@@ -1,0 +1,665 @@
+//! OCSF events of any class, in and out.
+//!
+//! Reading takes the base event fields every class shares (`class_uid`,
+//! `activity_id`, `time`, `metadata`, `actor`, `api`, `src_endpoint`,
+//! `resources`, `status_id`, `cloud`) and the subject objects of the IAM
+//! classes (`user`, `group`, `entity`, `iam_role`), plus the AI operation
+//! profile's `ai_agent`. Writing ([`to_ocsf`]) produces the same shape, so an
+//! event survives a round trip.
+
+use std::borrow::Cow;
+
+use serde::Deserialize;
+use serde_json::{Map, Value, json};
+use tenet_model::ocsf::{ActivityId, ClassUid};
+use tenet_model::{
+    Action, Event, EventId, Outcome, Principal, PrincipalKind, RawRecord, Resource, Session, Source, SourceContext,
+    Status, Timestamp, TraceLink,
+};
+
+use crate::format::{Format, Sample};
+use crate::framing::{self, RecordError};
+use crate::json;
+
+pub struct Ocsf;
+
+pub const NAME: &str = "ocsf";
+
+impl Format for Ocsf {
+    fn name(&self) -> &'static str {
+        NAME
+    }
+
+    fn detect(&self, sample: &Sample) -> bool {
+        sample.any_record(|r| {
+            r.get("class_uid").is_some_and(Value::is_u64)
+                && (r.contains_key("metadata") || r.contains_key("activity_id") || r.contains_key("time"))
+        })
+    }
+
+    fn read(&self, data: &[u8], emit: &mut dyn FnMut(Result<Event, RecordError>)) {
+        let framed = framing::frame(data, &[]);
+        for e in framed.errors {
+            emit(Err(e));
+        }
+        for record in &framed.records {
+            emit(
+                json::parse::<OcsfEvent>(data, record).and_then(|o| {
+                    normalise(&o, record.bytes).map_err(|(f, why)| json::field_error(data, record, f, why))
+                }),
+            );
+        }
+    }
+}
+
+type Str<'a> = Cow<'a, str>;
+
+#[derive(Deserialize)]
+struct OcsfEvent<'a> {
+    class_uid: u32,
+    activity_id: Option<u16>,
+    /// Milliseconds since the epoch (`timestamp_t`).
+    time: Option<i64>,
+    #[serde(borrow)]
+    time_dt: Option<Str<'a>>,
+    #[serde(borrow)]
+    metadata: Option<Metadata<'a>>,
+    #[serde(borrow)]
+    actor: Option<ActorObj<'a>>,
+    #[serde(borrow)]
+    ai_agent: Option<Entity<'a>>,
+    #[serde(borrow)]
+    user: Option<User<'a>>,
+    #[serde(borrow)]
+    group: Option<Entity<'a>>,
+    #[serde(borrow)]
+    entity: Option<Entity<'a>>,
+    #[serde(borrow)]
+    iam_role: Option<Entity<'a>>,
+    #[serde(borrow)]
+    session: Option<SessionObj<'a>>,
+    is_mfa: Option<bool>,
+    #[serde(borrow)]
+    api: Option<Api<'a>>,
+    #[serde(borrow)]
+    src_endpoint: Option<Endpoint<'a>>,
+    #[serde(borrow)]
+    http_request: Option<HttpRequest<'a>>,
+    #[serde(borrow, default)]
+    resources: Option<Vec<ResourceObj<'a>>>,
+    #[serde(borrow)]
+    finding_info: Option<FindingInfo<'a>>,
+    status_id: Option<u16>,
+    #[serde(borrow)]
+    status_code: Option<Str<'a>>,
+    #[serde(borrow)]
+    status_detail: Option<Str<'a>>,
+    #[serde(borrow)]
+    cloud: Option<Cloud<'a>>,
+    #[serde(borrow)]
+    trace: Option<Trace<'a>>,
+    #[serde(borrow)]
+    class_name: Option<Str<'a>>,
+    #[serde(borrow)]
+    activity_name: Option<Str<'a>>,
+}
+
+#[derive(Deserialize)]
+struct Metadata<'a> {
+    #[serde(borrow)]
+    uid: Option<Str<'a>>,
+    #[serde(borrow)]
+    product: Option<Product<'a>>,
+    #[serde(borrow)]
+    tenant_uid: Option<Str<'a>>,
+}
+
+#[derive(Deserialize)]
+struct Product<'a> {
+    #[serde(borrow)]
+    name: Option<Str<'a>>,
+    #[serde(borrow)]
+    vendor_name: Option<Str<'a>>,
+}
+
+#[derive(Deserialize)]
+struct ActorObj<'a> {
+    #[serde(borrow)]
+    user: Option<User<'a>>,
+    #[serde(borrow)]
+    session: Option<SessionObj<'a>>,
+    #[serde(borrow)]
+    app_name: Option<Str<'a>>,
+    #[serde(borrow)]
+    app_uid: Option<Str<'a>>,
+    #[serde(borrow)]
+    invoked_by: Option<Str<'a>>,
+    #[serde(borrow)]
+    process: Option<Process<'a>>,
+}
+
+#[derive(Deserialize)]
+struct Process<'a> {
+    #[serde(borrow)]
+    name: Option<Str<'a>>,
+    #[serde(borrow)]
+    uid: Option<Str<'a>>,
+}
+
+#[derive(Deserialize)]
+struct User<'a> {
+    #[serde(borrow)]
+    uid: Option<Str<'a>>,
+    #[serde(borrow)]
+    name: Option<Str<'a>>,
+    #[serde(borrow)]
+    email_addr: Option<Str<'a>>,
+    type_id: Option<u16>,
+    #[serde(borrow)]
+    account: Option<Account<'a>>,
+}
+
+#[derive(Deserialize)]
+struct Account<'a> {
+    #[serde(borrow)]
+    uid: Option<Str<'a>>,
+}
+
+#[derive(Deserialize)]
+struct Entity<'a> {
+    #[serde(borrow)]
+    uid: Option<Str<'a>>,
+    #[serde(borrow)]
+    name: Option<Str<'a>>,
+    #[serde(borrow, rename = "type")]
+    kind: Option<Str<'a>>,
+}
+
+#[derive(Deserialize)]
+struct SessionObj<'a> {
+    #[serde(borrow)]
+    uid: Option<Str<'a>>,
+    #[serde(borrow)]
+    credential_uid: Option<Str<'a>>,
+    is_mfa: Option<bool>,
+    created_time: Option<i64>,
+}
+
+#[derive(Deserialize)]
+struct Api<'a> {
+    #[serde(borrow)]
+    operation: Option<Str<'a>>,
+    #[serde(borrow)]
+    service: Option<Named<'a>>,
+    #[serde(borrow)]
+    response: Option<ApiResponse<'a>>,
+}
+
+#[derive(Deserialize)]
+struct Named<'a> {
+    #[serde(borrow)]
+    name: Option<Str<'a>>,
+}
+
+#[derive(Deserialize)]
+struct ApiResponse<'a> {
+    #[serde(borrow)]
+    error: Option<Str<'a>>,
+    #[serde(borrow)]
+    error_message: Option<Str<'a>>,
+    #[serde(borrow)]
+    message: Option<Str<'a>>,
+}
+
+#[derive(Deserialize)]
+struct Endpoint<'a> {
+    #[serde(borrow)]
+    ip: Option<Str<'a>>,
+    #[serde(borrow)]
+    hostname: Option<Str<'a>>,
+    #[serde(borrow)]
+    location: Option<Location<'a>>,
+    #[serde(borrow)]
+    uid: Option<Str<'a>>,
+}
+
+#[derive(Deserialize)]
+struct Location<'a> {
+    #[serde(borrow)]
+    region: Option<Str<'a>>,
+}
+
+#[derive(Deserialize)]
+struct HttpRequest<'a> {
+    #[serde(borrow)]
+    user_agent: Option<Str<'a>>,
+}
+
+#[derive(Deserialize)]
+struct ResourceObj<'a> {
+    #[serde(borrow)]
+    uid: Option<Str<'a>>,
+    #[serde(borrow)]
+    name: Option<Str<'a>>,
+    #[serde(borrow, rename = "type")]
+    kind: Option<Str<'a>>,
+    #[serde(borrow)]
+    account: Option<Account<'a>>,
+}
+
+#[derive(Deserialize)]
+struct FindingInfo<'a> {
+    #[serde(borrow)]
+    uid: Option<Str<'a>>,
+    #[serde(borrow)]
+    title: Option<Str<'a>>,
+}
+
+#[derive(Deserialize)]
+struct Cloud<'a> {
+    #[serde(borrow)]
+    provider: Option<Str<'a>>,
+    #[serde(borrow)]
+    region: Option<Str<'a>>,
+    #[serde(borrow)]
+    account: Option<Account<'a>>,
+}
+
+#[derive(Deserialize)]
+struct Trace<'a> {
+    #[serde(borrow)]
+    uid: Option<Str<'a>>,
+    #[serde(borrow)]
+    span: Option<Span<'a>>,
+}
+
+#[derive(Deserialize)]
+struct Span<'a> {
+    #[serde(borrow)]
+    uid: Option<Str<'a>>,
+    #[serde(borrow)]
+    parent_uid: Option<Str<'a>>,
+}
+
+type FieldFailure = (&'static str, String);
+
+fn user_principal(u: &User<'_>) -> Option<Principal> {
+    let id = u.uid.as_deref().or(u.email_addr.as_deref()).or(u.name.as_deref())?;
+    let kind = match u.type_id {
+        Some(1 | 2) => PrincipalKind::Human,
+        Some(3 | 4) => PrincipalKind::Workload,
+        _ => PrincipalKind::Unknown,
+    };
+    let id = if id.starts_with("arn:") || id.contains(':') { id.to_string() } else { format!("ocsf:user/{id}") };
+    Some(
+        Principal::new(id, kind)
+            .with_name_opt(u.name.as_deref().or(u.email_addr.as_deref()))
+            .with_account(u.account.as_ref().and_then(|a| a.uid.as_deref())),
+    )
+}
+
+fn normalise(o: &OcsfEvent<'_>, raw: &[u8]) -> Result<Event, FieldFailure> {
+    let time = match (o.time, &o.time_dt) {
+        (Some(ms), _) => Timestamp::from_unix_millis(ms),
+        (None, Some(dt)) => Timestamp::parse_rfc3339(dt).map_err(|e| ("time_dt", e.to_string()))?,
+        (None, None) => return Err(("time", "missing field `time`".to_string())),
+    };
+    let class = ClassUid(o.class_uid);
+    let is_auth_class = matches!(o.class_uid, 3002 | 3003);
+    let actor_obj = o.actor.as_ref();
+
+    // The acting principal: the actor's user, an AI agent acting for that
+    // user, the subject of an authentication, or the acting application.
+    let actor_user = actor_obj.and_then(|a| a.user.as_ref()).and_then(user_principal);
+    let subject_user = o.user.as_ref().and_then(user_principal);
+    let app = actor_obj.and_then(|a| {
+        let name = a.app_name.as_deref().or(a.process.as_ref().and_then(|p| p.name.as_deref()))?;
+        let uid = a.app_uid.as_deref().or(a.process.as_ref().and_then(|p| p.uid.as_deref())).unwrap_or(name);
+        Some(Principal::new(format!("ocsf:app/{uid}"), PrincipalKind::Workload).with_name(name))
+    });
+    let mut chain = Vec::new();
+    let actor = if let Some(agent) = &o.ai_agent {
+        let id = agent.uid.as_deref().or(agent.name.as_deref()).unwrap_or("unknown");
+        chain.extend(actor_user.clone());
+        Principal::new(format!("agent:{id}"), PrincipalKind::Agent).with_name_opt(agent.name.as_deref())
+    } else if let Some(u) = actor_user.clone() {
+        u
+    } else if is_auth_class && subject_user.is_some() {
+        subject_user.clone().unwrap_or_else(Principal::unknown)
+    } else if let Some(a) = app {
+        a
+    } else if let Some(by) = actor_obj.and_then(|a| a.invoked_by.as_deref()) {
+        Principal::new(format!("ocsf:service/{by}"), PrincipalKind::CloudService).with_name(by)
+    } else {
+        Principal::unknown()
+    };
+
+    let session_obj = actor_obj.and_then(|a| a.session.as_ref()).or(o.session.as_ref());
+    let session = session_obj.map(|s| Session {
+        id: s.uid.as_ref().map(|x| x.to_string()),
+        credential_id: s.credential_uid.as_ref().map(|x| x.to_string()),
+        issued_at: s.created_time.map(Timestamp::from_unix_millis),
+        mfa: s.is_mfa.or(o.is_mfa),
+    });
+
+    let mut resources: Vec<Resource> = o
+        .resources
+        .iter()
+        .flatten()
+        .filter_map(|r| {
+            let id = r.uid.as_deref().or(r.name.as_deref())?;
+            Some(Resource {
+                kind: r.kind.as_deref().unwrap_or("unknown").to_string(),
+                id: id.to_string(),
+                account: r.account.as_ref().and_then(|a| a.uid.as_ref()).map(|s| s.to_string()),
+                name: r.name.as_ref().map(|s| s.to_string()),
+            })
+        })
+        .collect();
+    // In the IAM classes the subject objects are what was acted upon.
+    if !is_auth_class || actor_user.is_some() {
+        if let Some(u) = &subject_user {
+            resources.push(Resource::new("user", u.id.clone()));
+        }
+    }
+    for (kind, e) in [("group", &o.group), ("entity", &o.entity), ("role", &o.iam_role)] {
+        if let Some(e) = e {
+            if let Some(id) = e.uid.as_deref().or(e.name.as_deref()) {
+                let mut r = Resource::new(e.kind.as_deref().unwrap_or(kind), id);
+                r.name = e.name.as_ref().map(|s| s.to_string());
+                resources.push(r);
+            }
+        }
+    }
+    if let Some(f) = &o.finding_info {
+        if let Some(uid) = &f.uid {
+            let mut r = Resource::new("finding", uid.to_string());
+            r.name = f.title.as_ref().map(|s| s.to_string());
+            resources.push(r);
+        }
+    }
+
+    let api = o.api.as_ref();
+    let service = api
+        .and_then(|a| a.service.as_ref())
+        .and_then(|s| s.name.as_deref())
+        .map(str::to_string)
+        .or_else(|| {
+            o.metadata.as_ref().and_then(|m| m.product.as_ref()).and_then(|p| p.name.as_deref()).map(str::to_string)
+        })
+        .unwrap_or_else(|| "ocsf".to_string());
+    let operation = api
+        .and_then(|a| a.operation.as_deref())
+        .map(str::to_string)
+        .or_else(|| match (&o.class_name, &o.activity_name) {
+            (Some(c), Some(a)) => Some(format!("{c}: {a}")),
+            (None, Some(a)) => Some(a.to_string()),
+            _ => None,
+        })
+        .unwrap_or_else(|| format!("{}:{}", o.class_uid, o.activity_id.unwrap_or(0)));
+
+    let response = api.and_then(|a| a.response.as_ref());
+    let outcome = match o.status_id {
+        Some(1) => Outcome::success(),
+        Some(2) => Outcome::failure(
+            o.status_code.as_ref().or(response.and_then(|r| r.error.as_ref())).map(|s| s.to_string()),
+            o.status_detail
+                .as_ref()
+                .or(response.and_then(|r| r.error_message.as_ref().or(r.message.as_ref())))
+                .map(|s| s.to_string()),
+        ),
+        _ => Outcome {
+            status: Status::Unknown,
+            code: o.status_code.as_ref().map(|s| s.to_string()),
+            message: o.status_detail.as_ref().map(|s| s.to_string()),
+        },
+    };
+
+    let mut context = SourceContext::default();
+    if let Some(ep) = &o.src_endpoint {
+        context.set_origin(ep.ip.as_deref().or(ep.hostname.as_deref()));
+        context.region = ep.location.as_ref().and_then(|l| l.region.as_ref()).map(|s| s.to_string());
+        context.device = ep.uid.as_ref().map(|s| s.to_string());
+    }
+    if context.region.is_none() {
+        context.region = o.cloud.as_ref().and_then(|c| c.region.as_ref()).map(|s| s.to_string());
+    }
+    context.user_agent = o.http_request.as_ref().and_then(|h| h.user_agent.as_ref()).map(|s| s.to_string());
+
+    let trace = o.trace.as_ref().and_then(|t| {
+        Some(TraceLink {
+            trace_id: t.uid.as_deref()?.to_string(),
+            span_id: t.span.as_ref().and_then(|s| s.uid.as_ref()).map(|s| s.to_string()),
+            parent_span_id: t.span.as_ref().and_then(|s| s.parent_uid.as_ref()).map(|s| s.to_string()),
+        })
+    });
+
+    let product = o.metadata.as_ref().and_then(|m| m.product.as_ref());
+    let system = product
+        .and_then(|p| p.name.as_deref().or(p.vendor_name.as_deref()))
+        .or_else(|| o.cloud.as_ref().and_then(|c| c.provider.as_deref()))
+        .unwrap_or("ocsf")
+        .to_string();
+    let tenant = o
+        .cloud
+        .as_ref()
+        .and_then(|c| c.account.as_ref())
+        .and_then(|a| a.uid.as_ref())
+        .or(o.metadata.as_ref().and_then(|m| m.tenant_uid.as_ref()))
+        .map(|s| s.to_string());
+
+    let id = match o.metadata.as_ref().and_then(|m| m.uid.as_deref()) {
+        Some(uid) if !uid.is_empty() => EventId(uid.to_string()),
+        _ => EventId(json::content_id("ocsf:", raw)),
+    };
+
+    Ok(Event {
+        id,
+        time,
+        class_uid: class,
+        activity_id: ActivityId(o.activity_id.unwrap_or(0)),
+        actor,
+        chain,
+        session,
+        action: Action::new(service, operation),
+        resources,
+        outcome,
+        context,
+        trace,
+        source: Source { format: NAME.to_string(), system, tenant },
+        issued: None,
+        raw: RawRecord::from(raw),
+    })
+}
+
+/// The event as an OCSF record of its class: what Tenet exports to a
+/// security lake, and what this adapter reads back into the same event.
+pub fn to_ocsf(e: &Event) -> Value {
+    let mut v = Map::new();
+    v.insert("class_uid".into(), json!(e.class_uid.0));
+    v.insert("category_uid".into(), json!(e.class_uid.category_uid()));
+    v.insert("activity_id".into(), json!(e.activity_id.0));
+    v.insert("type_uid".into(), json!(e.class_uid.type_uid(e.activity_id)));
+    if let Some(name) = e.class_uid.caption() {
+        v.insert("class_name".into(), json!(name));
+    }
+    v.insert("time".into(), json!(e.time.unix_millis()));
+    v.insert("time_dt".into(), json!(e.time.to_string()));
+    v.insert("severity_id".into(), json!(1));
+    v.insert(
+        "metadata".into(),
+        json!({
+            "uid": e.id.as_str(),
+            "version": "1.9.0",
+            "product": {"name": e.source.system, "vendor_name": e.source.system},
+            "log_name": e.source.format,
+        }),
+    );
+    let user = |p: &Principal| {
+        let mut u = Map::new();
+        u.insert("uid".into(), json!(p.id));
+        if let Some(n) = &p.name {
+            u.insert("name".into(), json!(n));
+        }
+        u.insert(
+            "type_id".into(),
+            json!(match p.kind {
+                PrincipalKind::Human => 1,
+                PrincipalKind::Workload | PrincipalKind::CloudService => 4,
+                _ => 0,
+            }),
+        );
+        if let Some(a) = &p.account {
+            u.insert("account".into(), json!({"uid": a}));
+        }
+        Value::Object(u)
+    };
+    let mut actor = Map::new();
+    if e.actor.kind == PrincipalKind::Agent {
+        let uid = e.actor.id.strip_prefix("agent:").unwrap_or(&e.actor.id);
+        let mut agent = json!({"uid": uid});
+        if let Some(n) = &e.actor.name {
+            agent["name"] = json!(n);
+        }
+        v.insert("ai_agent".into(), agent);
+        if let Some(origin) = e.chain.last() {
+            actor.insert("user".into(), user(origin));
+        }
+    } else {
+        actor.insert("user".into(), user(&e.actor));
+    }
+    if let Some(s) = &e.session {
+        let mut so = Map::new();
+        if let Some(id) = &s.id {
+            so.insert("uid".into(), json!(id));
+        }
+        if let Some(c) = &s.credential_id {
+            so.insert("credential_uid".into(), json!(c));
+        }
+        if let Some(m) = s.mfa {
+            so.insert("is_mfa".into(), json!(m));
+        }
+        if let Some(t) = s.issued_at {
+            so.insert("created_time".into(), json!(t.unix_millis()));
+        }
+        actor.insert("session".into(), Value::Object(so));
+    }
+    v.insert("actor".into(), Value::Object(actor));
+    v.insert("api".into(), json!({"operation": e.action.operation, "service": {"name": e.action.service}}));
+    if !e.resources.is_empty() {
+        let rs: Vec<Value> = e
+            .resources
+            .iter()
+            .map(|r| {
+                let mut o = json!({"uid": r.id, "type": r.kind});
+                if let Some(n) = &r.name {
+                    o["name"] = json!(n);
+                }
+                if let Some(a) = &r.account {
+                    o["account"] = json!({"uid": a});
+                }
+                o
+            })
+            .collect();
+        v.insert("resources".into(), Value::Array(rs));
+    }
+    let (status_id, status) = match e.outcome.status {
+        Status::Success => (1, "Success"),
+        Status::Failure => (2, "Failure"),
+        Status::Unknown => (0, "Unknown"),
+    };
+    v.insert("status_id".into(), json!(status_id));
+    v.insert("status".into(), json!(status));
+    if let Some(c) = &e.outcome.code {
+        v.insert("status_code".into(), json!(c));
+    }
+    if let Some(m) = &e.outcome.message {
+        v.insert("status_detail".into(), json!(m));
+    }
+    let mut ep = Map::new();
+    if let Some(ip) = e.context.ip {
+        ep.insert("ip".into(), json!(ip.to_string()));
+    } else if let Some(h) = &e.context.host {
+        ep.insert("hostname".into(), json!(h));
+    }
+    if let Some(r) = &e.context.region {
+        ep.insert("location".into(), json!({"region": r}));
+    }
+    if let Some(d) = &e.context.device {
+        ep.insert("uid".into(), json!(d));
+    }
+    if !ep.is_empty() {
+        v.insert("src_endpoint".into(), Value::Object(ep));
+    }
+    if let Some(ua) = &e.context.user_agent {
+        v.insert("http_request".into(), json!({"user_agent": ua}));
+    }
+    if let Some(t) = &e.trace {
+        let mut span = Map::new();
+        if let Some(s) = &t.span_id {
+            span.insert("uid".into(), json!(s));
+        }
+        if let Some(p) = &t.parent_span_id {
+            span.insert("parent_uid".into(), json!(p));
+        }
+        v.insert("trace".into(), json!({"uid": t.trace_id, "span": span}));
+    }
+    if let Some(t) = &e.source.tenant {
+        v.insert("cloud".into(), json!({"provider": e.source.system, "account": {"uid": t}}));
+    }
+    Value::Object(v)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn read_one(data: &[u8]) -> Event {
+        let mut out = Vec::new();
+        Ocsf.read(data, &mut |r| out.push(r.expect("record reads")));
+        out.remove(0)
+    }
+
+    #[test]
+    fn authentication_subject_is_the_actor() {
+        let e = read_one(
+            br#"{"class_uid":3002,"activity_id":1,"time":1767225600000,"metadata":{"uid":"m1","product":{"name":"Entra ID","vendor_name":"Microsoft"}},"user":{"uid":"alice@corp","name":"Alice","type_id":1},"is_mfa":true,"session":{"uid":"s1"},"status_id":1,"src_endpoint":{"ip":"198.51.100.4"}}"#,
+        );
+        assert_eq!(e.id.as_str(), "m1");
+        assert_eq!(e.actor.id, "ocsf:user/alice@corp");
+        assert_eq!(e.actor.kind, PrincipalKind::Human);
+        assert_eq!(e.session.as_ref().unwrap().mfa, Some(true));
+        assert_eq!(e.source.system, "Entra ID");
+    }
+
+    #[test]
+    fn export_then_read_preserves_the_event() {
+        let original = read_one(
+            br#"{"class_uid":6003,"activity_id":2,"time":1767225600123,"metadata":{"uid":"m2","product":{"name":"cloudtrail","vendor_name":"aws"}},"actor":{"user":{"uid":"arn:aws:iam::1:user/bob","name":"bob","type_id":1,"account":{"uid":"1"}},"session":{"credential_uid":"AKIA1","is_mfa":false}},"api":{"operation":"GetObject","service":{"name":"s3"}},"resources":[{"uid":"arn:aws:s3:::b/k","type":"AWS::S3::Object","name":"k"}],"status_id":2,"status_code":"AccessDenied","src_endpoint":{"ip":"10.1.2.3","location":{"region":"eu-west-1"}},"http_request":{"user_agent":"aws-cli"},"cloud":{"provider":"aws","account":{"uid":"1"}}}"#,
+        );
+        let exported = serde_json::to_vec(&to_ocsf(&original)).unwrap();
+        let back = read_one(&exported);
+        let strip = |mut e: Event| {
+            e.raw = RawRecord::default();
+            e
+        };
+        assert_eq!(strip(back), strip(original));
+    }
+
+    #[test]
+    fn content_hash_stands_in_for_a_missing_uid_and_ignores_formatting() {
+        let a = read_one(br#"{"class_uid":6003,"time":1,"api":{"operation":"x"}}"#);
+        let b = read_one(b"{ \"time\": 1,\n \"api\": {\"operation\": \"x\"}, \"class_uid\": 6003 }");
+        assert!(a.id.as_str().starts_with("ocsf:sha256:"));
+        assert_eq!(a.id, b.id);
+    }
+
+    #[test]
+    fn ai_agent_acts_for_the_actor_user() {
+        let e = read_one(
+            br#"{"class_uid":6003,"activity_id":2,"time":1,"ai_agent":{"uid":"copilot-7","name":"Copilot"},"actor":{"user":{"uid":"alice@corp","type_id":1}},"api":{"operation":"read_file"}}"#,
+        );
+        assert_eq!(e.actor.id, "agent:copilot-7");
+        assert_eq!(e.chain[0].id, "ocsf:user/alice@corp");
+    }
+}

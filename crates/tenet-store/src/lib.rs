@@ -1,0 +1,85 @@
+//! Tenet's durable store.
+//!
+//! [`EventStore`] is the contract every backend meets; [`SqliteStore`] is the
+//! embedded default (one file, WAL). A PostgreSQL backend implements the same
+//! trait; nothing above this crate knows which one it talks to.
+
+mod sqlite;
+
+use tenet_model::{Event, EventId, Timestamp};
+
+pub use sqlite::SqliteStore;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("database error: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    #[error("stored event {id} is unreadable: {source}")]
+    Corrupt { id: String, source: serde_json::Error },
+    #[error("cannot open the data directory {path}: {source}")]
+    DataDir { path: String, source: std::io::Error },
+    #[error("the store at {path} has schema version {found}; this build reads up to {supported}")]
+    SchemaTooNew { path: String, found: i64, supported: i64 },
+}
+
+pub type Result<T> = std::result::Result<T, StoreError>;
+
+/// What an append did.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Appended {
+    /// Events stored for the first time.
+    pub stored: u64,
+    /// Events whose id was already stored (ingestion is idempotent).
+    pub duplicates: u64,
+}
+
+impl std::ops::AddAssign for Appended {
+    fn add_assign(&mut self, o: Appended) {
+        self.stored += o.stored;
+        self.duplicates += o.duplicates;
+    }
+}
+
+/// A selection of events. Every filter is optional; all given must hold.
+#[derive(Debug, Default, Clone)]
+pub struct EventQuery {
+    /// The actor or any principal in its chain (exact principal id).
+    pub principal: Option<String>,
+    /// `service:operation`, or an operation name alone.
+    pub action: Option<String>,
+    /// A resource id (exact).
+    pub resource: Option<String>,
+    pub since: Option<Timestamp>,
+    pub until: Option<Timestamp>,
+    /// Source format (`cloudtrail`) or system (`aws`).
+    pub source: Option<String>,
+    pub limit: Option<usize>,
+    /// Load each event's raw record too.
+    pub with_raw: bool,
+}
+
+/// The durable event log. Appends are idempotent by event id.
+pub trait EventStore: Send {
+    /// Stores events not stored before; counts the rest as duplicates.
+    fn append(&mut self, events: &[Event]) -> Result<Appended>;
+
+    /// Events matching `query`, oldest first.
+    fn query(&self, query: &EventQuery) -> Result<Vec<Event>>;
+
+    /// One event by its stable id, with its raw record.
+    fn get(&self, id: &EventId) -> Result<Option<Event>>;
+
+    /// The event that minted `credential_id` (an STS `AssumeRole` call, say).
+    fn issuer_of(&self, credential_id: &str) -> Result<Option<Event>>;
+
+    /// Every stored event whose actor presented `credential_id`.
+    fn using_credential(&self, credential_id: &str) -> Result<Vec<Event>>;
+
+    /// Replaces a stored event's actor and chain with `event`'s: the one
+    /// correction the log accepts, made when the credential behind a session
+    /// is traced to its issuer after the event was stored.
+    fn relink(&mut self, event: &Event) -> Result<()>;
+
+    /// Number of stored events.
+    fn count(&self) -> Result<u64>;
+}

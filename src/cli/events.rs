@@ -1,0 +1,98 @@
+//! `tenet events`.
+
+use std::io::Write;
+use std::path::Path;
+
+use anyhow::{Context, Result};
+use tenet_model::{Event, Status, Timestamp};
+use tenet_store::{EventQuery, EventStore, SqliteStore};
+
+use super::{Outcome, parse_time};
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// Only events by this principal, directly or through its chain (principal id).
+    #[arg(long)]
+    principal: Option<String>,
+    /// Only this action: `service:operation` or an operation name.
+    #[arg(long)]
+    action: Option<String>,
+    /// Only events naming this resource id.
+    #[arg(long)]
+    resource: Option<String>,
+    /// From this time (RFC 3339, or `7d`, `12h` back from now).
+    #[arg(long, value_parser = parse_time)]
+    since: Option<Timestamp>,
+    /// Up to this time.
+    #[arg(long, value_parser = parse_time)]
+    until: Option<Timestamp>,
+    /// Only this source format (`cloudtrail`) or system (`aws`).
+    #[arg(long)]
+    source: Option<String>,
+    /// At most this many events: the newest, shown oldest first.
+    #[arg(long)]
+    limit: Option<usize>,
+    /// JSON lines of normalised events.
+    #[arg(long)]
+    json: bool,
+}
+
+pub fn run(data_dir: &Path, args: Args) -> Result<Outcome> {
+    let store = SqliteStore::open_dir(data_dir).with_context(|| format!("opening {}", data_dir.display()))?;
+    let query = EventQuery {
+        principal: args.principal,
+        action: args.action,
+        resource: args.resource,
+        since: args.since,
+        until: args.until,
+        source: args.source,
+        limit: args.limit,
+        with_raw: false,
+    };
+    let events = store.query(&query)?;
+    let stdout = std::io::stdout();
+    let mut out = std::io::BufWriter::new(stdout.lock());
+    if args.json {
+        for e in &events {
+            serde_json::to_writer(&mut out, e)?;
+            out.write_all(b"\n")?;
+        }
+    } else {
+        print_table(&mut out, &events)?;
+    }
+    out.flush()?;
+    Ok(Outcome::Ok)
+}
+
+fn print_table(out: &mut impl Write, events: &[Event]) -> std::io::Result<()> {
+    writeln!(
+        out,
+        "{:<24} {:<10} {:<40} {:<36} {:<8} {}",
+        "TIME", "SOURCE", "ACTOR (→ ON BEHALF OF)", "ACTION", "OUTCOME", "RESOURCE"
+    )?;
+    for e in events {
+        let who = std::iter::once(&e.actor)
+            .chain(e.chain.iter())
+            .map(|p| p.name.as_deref().unwrap_or(&p.id))
+            .collect::<Vec<_>>()
+            .join(" → ");
+        let outcome = match e.outcome.status {
+            Status::Failure => {
+                format!("fail{}", e.outcome.code.as_deref().map(|c| format!(":{c}")).unwrap_or_default())
+            }
+            s => s.as_str().to_string(),
+        };
+        let resource = e.resources.first().map(|r| r.id.as_str()).unwrap_or("");
+        writeln!(
+            out,
+            "{:<24} {:<10} {:<40} {:<36} {:<8} {}",
+            e.time.to_string(),
+            e.source.format,
+            who,
+            e.action.qualified(),
+            outcome,
+            resource
+        )?;
+    }
+    writeln!(out, "{} event(s)", events.len())
+}

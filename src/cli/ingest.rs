@@ -1,0 +1,123 @@
+//! `tenet ingest`.
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use tenet_pipeline::{IngestObserver, IngestOptions, IngestReport};
+use tenet_sources::format;
+use tenet_store::SqliteStore;
+
+use super::Outcome;
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// Files, directories (read recursively) or `-` for stdin; gzip is detected.
+    #[arg(required = true)]
+    paths: Vec<PathBuf>,
+    /// Read every input as this format instead of detecting it.
+    #[arg(long, value_parser = format_names())]
+    format: Option<String>,
+    /// Print the summary as one JSON object.
+    #[arg(long)]
+    json: bool,
+}
+
+fn format_names() -> clap::builder::PossibleValuesParser {
+    clap::builder::PossibleValuesParser::new(format::names())
+}
+
+pub fn run(data_dir: &Path, args: Args) -> Result<Outcome> {
+    let forced = match &args.format {
+        Some(name) => match format::by_name(name) {
+            Some(f) => Some(f),
+            None => bail!("unknown format {name}"),
+        },
+        None => None,
+    };
+    let mut store = SqliteStore::open_dir(data_dir).with_context(|| format!("opening {}", data_dir.display()))?;
+    let mut progress = Progress::new();
+    let report = tenet_pipeline::ingest(&args.paths, &mut store, IngestOptions { format: forced }, &mut progress)?;
+    progress.finish();
+    if args.json {
+        println!("{}", serde_json::to_string(&report)?);
+    } else {
+        print_summary(&report, progress.elapsed());
+    }
+    Ok(if report.rejected > 0 { Outcome::Partial } else { Outcome::Ok })
+}
+
+fn print_summary(r: &IngestReport, elapsed: Duration) {
+    println!("{:<12} {:>10} {:>10} {:>10} {:>10}", "format", "read", "stored", "duplicates", "rejected");
+    for (name, c) in &r.formats {
+        println!("{:<12} {:>10} {:>10} {:>10} {:>10}", name, c.read, c.stored, c.duplicates, c.rejected);
+    }
+    println!("{:<12} {:>10} {:>10} {:>10} {:>10}", "total", r.read, r.stored, r.duplicates, r.rejected);
+    let secs = elapsed.as_secs_f64().max(1e-9);
+    println!("{} file(s) in {:.2}s ({:.0} events/s)", r.files, secs, r.read as f64 / secs);
+    if r.skipped > 0 {
+        println!("skipped {} file(s) that are not telemetry:", r.skipped);
+        for p in &r.skipped_files {
+            println!("  {p}");
+        }
+    }
+    if r.relinked > 0 {
+        println!("completed {} actor chain(s) once their credential's issuer arrived", r.relinked);
+    }
+    if !r.rejections.is_empty() {
+        println!("rejected:");
+        for x in &r.rejections {
+            println!("  {}: {}: {}", x.path, x.location, x.reason);
+        }
+    }
+}
+
+/// A progress bar that appears only when ingestion takes more than a moment.
+struct Progress {
+    bar: Option<ProgressBar>,
+    start: Instant,
+    shown: bool,
+}
+
+const SHOW_AFTER: Duration = Duration::from_millis(400);
+
+impl Progress {
+    fn new() -> Self {
+        Progress { bar: None, start: Instant::now(), shown: false }
+    }
+
+    fn elapsed(&self) -> Duration {
+        self.start.elapsed()
+    }
+
+    fn finish(&mut self) {
+        if let Some(b) = self.bar.take() {
+            b.finish_and_clear();
+        }
+    }
+}
+
+impl IngestObserver for Progress {
+    fn started(&mut self, total_bytes: u64) {
+        let bar = ProgressBar::with_draw_target(Some(total_bytes), ProgressDrawTarget::hidden());
+        if let Ok(style) =
+            ProgressStyle::with_template("{spinner} [{elapsed_precise}] {wide_bar} {bytes}/{total_bytes} {msg}")
+        {
+            bar.set_style(style);
+        }
+        self.bar = Some(bar);
+        self.start = Instant::now();
+    }
+
+    fn progressed(&mut self, events: u64, bytes: u64) {
+        let Some(bar) = &self.bar else { return };
+        let elapsed = self.start.elapsed();
+        if !self.shown && elapsed > SHOW_AFTER {
+            bar.set_draw_target(ProgressDrawTarget::stderr());
+            self.shown = true;
+        }
+        bar.set_position(bytes);
+        bar.set_message(format!("{events} events, {:.0} events/s", events as f64 / elapsed.as_secs_f64().max(1e-9)));
+    }
+}

@@ -1,0 +1,81 @@
+//! Command-line interface: argument parsing and dispatch. Each command's
+//! module turns typed results from the library crates into text or JSON.
+
+mod events;
+mod ingest;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(name = "tenet", version, about = "Continuous trust governance for people, workloads and AI agents")]
+struct Cli {
+    /// Where Tenet keeps its data.
+    #[arg(long, global = true, env = "TENET_DATA_DIR", default_value = "./tenet-data")]
+    data_dir: PathBuf,
+
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Read telemetry files, directories or stdin (`-`) into the store.
+    Ingest(ingest::Args),
+    /// List stored events, filtered.
+    Events(events::Args),
+}
+
+/// How a command ended, beyond success: the exit status contract.
+pub enum Outcome {
+    /// Everything worked: exit 0.
+    Ok,
+    /// The command ran but some input was bad and left out: exit 2.
+    Partial,
+}
+
+pub fn run() -> ExitCode {
+    let cli = Cli::parse();
+    init_tracing();
+    let result = match cli.command {
+        Command::Ingest(args) => ingest::run(&cli.data_dir, args),
+        Command::Events(args) => events::run(&cli.data_dir, args),
+    };
+    match result {
+        Ok(Outcome::Ok) => ExitCode::SUCCESS,
+        Ok(Outcome::Partial) => ExitCode::from(2),
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn init_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("TENET_LOG").unwrap_or_else(|_| "warn".into());
+    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
+}
+
+/// Parses `--since`/`--until`/`--at`: RFC 3339, or a duration back from now (`7d`, `12h`, `30m`).
+pub fn parse_time(s: &str) -> Result<tenet_model::Timestamp, String> {
+    if let Some(secs) = parse_relative(s) {
+        return Ok(tenet_model::Timestamp::now().saturating_add_seconds(-secs));
+    }
+    tenet_model::Timestamp::parse_rfc3339(s).map_err(|e| format!("{e}, or a duration back from now such as 7d or 12h"))
+}
+
+fn parse_relative(s: &str) -> Option<i64> {
+    let (num, unit) = s.split_at(s.len().checked_sub(1)?);
+    let n: i64 = num.parse().ok()?;
+    let mult = match unit {
+        "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        "d" => 86_400,
+        "w" => 604_800,
+        _ => return None,
+    };
+    n.checked_mul(mult)
+}
