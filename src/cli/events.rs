@@ -5,7 +5,7 @@ use std::path::Path;
 
 use anyhow::{Context, Result};
 use tenet_model::{Event, Status, Timestamp};
-use tenet_store::{EventQuery, EventStore, SqliteStore};
+use tenet_store::{EventQuery, EventReader, SqliteStore};
 
 use super::{Outcome, parse_time};
 

@@ -256,8 +256,9 @@ pub struct Source {
 }
 
 /// The record as the source wrote it (JSON text for every current format).
+/// Shares the input buffer it was read from rather than copying it.
 #[derive(Clone, Default, PartialEq, Eq)]
-pub struct RawRecord(pub Box<[u8]>);
+pub struct RawRecord(pub bytes::Bytes);
 
 impl RawRecord {
     pub fn as_bytes(&self) -> &[u8] {
@@ -271,13 +272,19 @@ impl RawRecord {
 
 impl From<&[u8]> for RawRecord {
     fn from(b: &[u8]) -> Self {
-        RawRecord(b.into())
+        RawRecord(bytes::Bytes::copy_from_slice(b))
     }
 }
 
 impl From<Vec<u8>> for RawRecord {
     fn from(b: Vec<u8>) -> Self {
-        RawRecord(b.into_boxed_slice())
+        RawRecord(bytes::Bytes::from(b))
+    }
+}
+
+impl From<bytes::Bytes> for RawRecord {
+    fn from(b: bytes::Bytes) -> Self {
+        RawRecord(b)
     }
 }
 

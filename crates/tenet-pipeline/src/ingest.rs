@@ -11,13 +11,13 @@ use serde::Serialize;
 use tenet_model::Event;
 use tenet_sources::input::{self, InputError, InputFile};
 use tenet_sources::{FORMATS, Format};
-use tenet_store::{Appended, EventStore, StoreError};
+use tenet_store::{Appended, EventReader, EventStore, PreparedBatch, StoreError};
 
-use crate::link::CredentialLinker;
+use crate::link::{self, CredentialLinker, Fresh};
 
 /// Events are handed to the store in batches of this size: one transaction
 /// each, small enough to keep memory flat on large inputs.
-pub const BATCH: usize = 4096;
+pub const BATCH: usize = 16384;
 
 #[derive(Debug, thiserror::Error)]
 pub enum IngestError {
@@ -67,6 +67,8 @@ pub struct IngestReport {
     pub files: u64,
     /// Chains completed after the fact, when a credential's issuer arrived late.
     pub relinked: u64,
+    /// Wall-clock seconds the writer spent storing (the rest it waited on the reader).
+    pub store_seconds: f64,
     pub formats: BTreeMap<String, Counts>,
     pub rejections: Vec<Rejection>,
     pub skipped_files: Vec<String>,
@@ -107,14 +109,27 @@ pub struct IngestOptions {
 
 /// Events on their way to the store, and what the reader learnt about them.
 enum Message {
-    File { bytes: u64 },
-    Batch { format: &'static str, events: Vec<Event>, read: u64 },
-    Rejected { format: Option<&'static str>, rejection: Rejection },
-    Skipped { path: String },
+    File {
+        bytes: u64,
+    },
+    Batch {
+        format: &'static str,
+        batch: PreparedBatch,
+        fresh: Vec<Fresh>,
+    },
+    Rejected {
+        format: Option<&'static str>,
+        rejection: Rejection,
+    },
+    Skipped {
+        path: String,
+    },
+    /// The reader could not go on (its store connection failed).
+    Failed(StoreError),
 }
 
-/// The storing half of the pipeline, reusable by anything that produces
-/// events (files, the demo's live feed, the HTTP ingest endpoint).
+/// The storing half of the pipeline for producers on one thread (the demo's
+/// live feed, the HTTP ingest endpoint): link, prepare, store.
 pub struct Ingestor<'s> {
     store: &'s mut dyn EventStore,
     linker: CredentialLinker,
@@ -129,10 +144,8 @@ impl<'s> Ingestor<'s> {
     /// Links and stores one batch.
     pub fn accept(&mut self, mut events: Vec<Event>) -> Result<Appended, StoreError> {
         let fresh = self.linker.link_batch(&*self.store, &mut events)?;
-        let appended = self.store.append(&events)?;
-        if !fresh.is_empty() {
-            self.relinked += self.linker.relink_stored(self.store, &fresh)? as u64;
-        }
+        let appended = self.store.append(PreparedBatch::new(events))?;
+        self.relinked += link::relink_stored(self.store, &fresh)? as u64;
         Ok(appended)
     }
 
@@ -154,11 +167,16 @@ pub fn ingest(
     observer.started(total_bytes);
 
     let mut report = IngestReport { files: files.len() as u64, ..Default::default() };
-    let mut ingestor = Ingestor::new(store);
-    let (tx, rx) = mpsc::sync_channel::<Message>(4);
+    let lookup = store.reader()?;
+    let (tx, rx) = mpsc::sync_channel::<Message>(2);
 
     thread::scope(|scope| -> Result<(), IngestError> {
-        let reader = scope.spawn(move || read_files(&files, options, &tx));
+        // Reading, normalising, linking and compressing on one thread;
+        // writing on this one.
+        let reader = thread::Builder::new()
+            .name("tenet-read".into())
+            .spawn_scoped(scope, move || read_files(&files, options, lookup, &tx))
+            .map_err(|e| IngestError::Reader(e.to_string()))?;
         let (mut events_done, mut bytes_done) = (0u64, 0u64);
         for msg in rx {
             match msg {
@@ -166,11 +184,14 @@ pub fn ingest(
                     bytes_done += bytes;
                     observer.progressed(events_done, bytes_done);
                 }
-                Message::Batch { format, events, read } => {
-                    let n = events.len() as u64;
-                    let appended = ingestor.accept(events)?;
+                Message::Batch { format, batch, fresh } => {
+                    let n = batch.len() as u64;
+                    let busy = std::time::Instant::now();
+                    let appended = store.append(batch)?;
+                    report.relinked += link::relink_stored(store, &fresh)? as u64;
+                    report.store_seconds += busy.elapsed().as_secs_f64();
                     let c = report.counts_mut(format);
-                    c.read += read;
+                    c.read += n;
                     c.stored += appended.stored;
                     c.duplicates += appended.duplicates;
                     events_done += n;
@@ -188,12 +209,12 @@ pub fn ingest(
                     report.skipped += 1;
                     report.skipped_files.push(path);
                 }
+                Message::Failed(e) => return Err(e.into()),
             }
         }
         reader.join().map_err(|p| IngestError::Reader(panic_message(&p)))?;
         Ok(())
     })?;
-    report.relinked = ingestor.relinked();
     report.finish();
     Ok(report)
 }
@@ -208,11 +229,26 @@ fn file_rejection(path: String, reason: String) -> Message {
 
 /// The reading half: runs on its own thread, stops early only if the
 /// storing half has gone away.
-fn read_files(files: &[InputFile], options: IngestOptions, tx: &mpsc::SyncSender<Message>) {
+fn read_files(
+    files: &[InputFile],
+    options: IngestOptions,
+    lookup: Box<dyn EventReader>,
+    tx: &mpsc::SyncSender<Message>,
+) {
+    let mut linker = CredentialLinker::default();
+    // Links, compresses and sends a batch; false when the run must stop.
+    let mut ship = |format: &'static str, mut events: Vec<Event>| -> bool {
+        let msg = match linker.link_batch(&*lookup, &mut events) {
+            Ok(fresh) => Message::Batch { format, batch: PreparedBatch::new(events), fresh },
+            Err(e) => Message::Failed(e),
+        };
+        let failed = matches!(msg, Message::Failed(_));
+        tx.send(msg).is_ok() && !failed
+    };
     for file in files {
         let path = file.display();
         let data = match input::load(file) {
-            Ok(d) => d,
+            Ok(d) => bytes::Bytes::from(d),
             Err(e) => {
                 if tx.send(file_rejection(path, e.to_string())).is_err() {
                     return;
@@ -240,35 +276,27 @@ fn read_files(files: &[InputFile], options: IngestOptions, tx: &mpsc::SyncSender
         };
         let name = format.name();
         let mut batch = Vec::with_capacity(BATCH.min(1024));
-        let mut gone = false;
+        let mut go_on = true;
         format.read(&data, &mut |r| {
-            if gone {
+            if !go_on {
                 return;
             }
             match r {
                 Ok(e) => {
                     batch.push(e);
                     if batch.len() >= BATCH {
-                        let events = std::mem::replace(&mut batch, Vec::with_capacity(BATCH));
-                        let read = events.len() as u64;
-                        gone = tx.send(Message::Batch { format: name, events, read }).is_err();
+                        go_on = ship(name, std::mem::replace(&mut batch, Vec::with_capacity(BATCH)));
                     }
                 }
                 Err(err) => {
                     let rejection =
                         Rejection { path: path.clone(), location: err.location.to_string(), reason: err.reason };
-                    gone = tx.send(Message::Rejected { format: Some(name), rejection }).is_err();
+                    go_on = tx.send(Message::Rejected { format: Some(name), rejection }).is_ok();
                 }
             }
         });
-        if gone {
+        if !go_on || (!batch.is_empty() && !ship(name, batch)) {
             return;
-        }
-        if !batch.is_empty() {
-            let read = batch.len() as u64;
-            if tx.send(Message::Batch { format: name, events: batch, read }).is_err() {
-                return;
-            }
         }
     }
 }

@@ -9,11 +9,11 @@
 use std::collections::HashMap;
 
 use tenet_model::{Event, Principal, PrincipalKind};
-use tenet_store::{EventStore, Result};
+use tenet_store::{EventReader, EventStore, Result};
 
 /// Who a credential was issued to, and the chain of whoever issued it.
 #[derive(Debug, Clone)]
-struct Issuance {
+pub struct Issuance {
     to: String,
     /// The issuing event's actor followed by its own chain.
     issuer_chain: Vec<Principal>,
@@ -60,46 +60,50 @@ pub struct CredentialLinker {
     known: HashMap<String, Option<Issuance>>,
 }
 
+/// A credential first seen issued in a batch, to complete the chains of
+/// events stored before it.
+pub type Fresh = (String, Issuance);
+
 impl CredentialLinker {
     /// Completes the chains of a batch about to be stored, using issuances in
     /// the batch itself, earlier batches and the store. Returns the
-    /// credentials first issued in this batch, for [`Self::relink_stored`].
-    pub fn link_batch(&mut self, store: &dyn EventStore, batch: &mut [Event]) -> Result<Vec<String>> {
+    /// credentials first issued in this batch, for [`relink_stored`].
+    pub fn link_batch(&mut self, store: &dyn EventReader, batch: &mut [Event]) -> Result<Vec<Fresh>> {
         let mut fresh = Vec::new();
         for e in batch.iter() {
             if let Some((cred, iss)) = Issuance::of(e) {
                 if !matches!(self.known.get(&cred), Some(Some(_))) {
-                    fresh.push(cred.clone());
+                    fresh.push((cred.clone(), iss.clone()));
                 }
                 self.known.insert(cred, Some(iss));
             }
         }
         for e in batch.iter_mut() {
-            let Some(cred) = e.session.as_ref().and_then(|s| s.credential_id.clone()) else { continue };
-            if !self.known.contains_key(&cred) {
-                let found = store.issuer_of(&cred)?.and_then(|issuer| Issuance::of(&issuer)).map(|(_, i)| i);
-                self.known.insert(cred.clone(), found);
+            let Some(cred) = e.session.as_ref().and_then(|s| s.credential_id.as_deref()) else { continue };
+            if !self.known.contains_key(cred) {
+                let found = store.issuer_of(cred)?.and_then(|issuer| Issuance::of(&issuer)).map(|(_, i)| i);
+                self.known.insert(cred.to_string(), found);
             }
-            if let Some(Some(iss)) = self.known.get(&cred) {
-                extend(e, iss);
+            if let Some(Some(iss)) = self.known.get(cred) {
+                let iss = iss.clone();
+                extend(e, &iss);
             }
         }
         Ok(fresh)
     }
+}
 
-    /// Completes the chains of events stored before their credential's
-    /// issuance was seen.
-    pub fn relink_stored(&mut self, store: &mut dyn EventStore, credentials: &[String]) -> Result<usize> {
-        let mut changed = 0;
-        for cred in credentials {
-            let Some(Some(iss)) = self.known.get(cred).cloned() else { continue };
-            for mut e in store.using_credential(cred)? {
-                if extend(&mut e, &iss) {
-                    store.relink(&e)?;
-                    changed += 1;
-                }
+/// Completes the chains of events stored before their credential's
+/// issuance was seen. Returns how many changed.
+pub fn relink_stored(store: &mut dyn EventStore, fresh: &[Fresh]) -> Result<usize> {
+    let mut changed = 0;
+    for (cred, iss) in fresh {
+        for mut e in store.using_credential(cred)? {
+            if extend(&mut e, iss) {
+                store.relink(&e)?;
+                changed += 1;
             }
         }
-        Ok(changed)
     }
+    Ok(changed)
 }

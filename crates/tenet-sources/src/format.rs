@@ -1,5 +1,6 @@
 //! The adapter contract, content sniffing, and the one registry of formats.
 
+use bytes::Bytes;
 use serde_json::{Map, Value};
 use tenet_model::Event;
 
@@ -19,7 +20,8 @@ pub trait Format: Send + Sync {
 
     /// Reads every record in `data`, emitting an event or a located error
     /// for each. Never panics on any input; a bad record never stops the rest.
-    fn read(&self, data: &[u8], emit: &mut dyn FnMut(Result<Event, RecordError>));
+    /// Events' raw records are slices of `data`, not copies.
+    fn read(&self, data: &Bytes, emit: &mut dyn FnMut(Result<Event, RecordError>));
 }
 
 /// Every format Tenet reads, in detection order (most specific first).

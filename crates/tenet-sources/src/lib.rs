@@ -23,7 +23,7 @@ pub use input::{InputError, InputFile};
 /// want everything at once (tests, small inputs); the pipeline streams.
 pub fn read_all(format: &dyn Format, data: &[u8]) -> (Vec<tenet_model::Event>, Vec<RecordError>) {
     let (mut events, mut errors) = (Vec::new(), Vec::new());
-    format.read(data, &mut |r| match r {
+    format.read(&bytes::Bytes::copy_from_slice(data), &mut |r| match r {
         Ok(e) => events.push(e),
         Err(e) => errors.push(e),
     });

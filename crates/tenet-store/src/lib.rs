@@ -1,21 +1,28 @@
 //! Tenet's durable store.
 //!
-//! [`EventStore`] is the contract every backend meets; [`SqliteStore`] is the
-//! embedded default (one file, WAL). A PostgreSQL backend implements the same
-//! trait; nothing above this crate knows which one it talks to.
+//! [`EventStore`] is the contract every backend meets (one writer, any
+//! number of [`EventReader`]s); [`SqliteStore`] is the embedded default (one
+//! file, WAL). A PostgreSQL backend implements the same traits; nothing above
+//! this crate knows which one it talks to.
+//!
+//! Events reach the store as a [`PreparedBatch`]: encoding and compression
+//! are done by whoever prepares the batch, on any thread, so the single
+//! writer spends its time only on the database.
 
+mod block;
 mod sqlite;
 
 use tenet_model::{Event, EventId, Timestamp};
 
+pub use block::PreparedBatch;
 pub use sqlite::SqliteStore;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     #[error("database error: {0}")]
     Sqlite(#[from] rusqlite::Error),
-    #[error("stored event {id} is unreadable: {source}")]
-    Corrupt { id: String, source: serde_json::Error },
+    #[error("stored event {id} is unreadable: {reason}")]
+    Corrupt { id: String, reason: String },
     #[error("cannot open the data directory {path}: {source}")]
     DataDir { path: String, source: std::io::Error },
     #[error("the store at {path} has schema version {found}; this build reads up to {supported}")]
@@ -29,7 +36,7 @@ pub type Result<T> = std::result::Result<T, StoreError>;
 pub struct Appended {
     /// Events stored for the first time.
     pub stored: u64,
-    /// Events whose id was already stored (ingestion is idempotent).
+    /// Events already stored (same id, same time): ingestion is idempotent.
     pub duplicates: u64,
 }
 
@@ -53,21 +60,21 @@ pub struct EventQuery {
     pub until: Option<Timestamp>,
     /// Source format (`cloudtrail`) or system (`aws`).
     pub source: Option<String>,
+    /// At most this many events: the newest, returned oldest first.
     pub limit: Option<usize>,
     /// Load each event's raw record too.
     pub with_raw: bool,
 }
 
-/// The durable event log. Appends are idempotent by event id.
-pub trait EventStore: Send {
-    /// Stores events not stored before; counts the rest as duplicates.
-    fn append(&mut self, events: &[Event]) -> Result<Appended>;
-
+/// Reading the event log. Readers may live on other threads than the writer.
+pub trait EventReader: Send {
     /// Events matching `query`, oldest first.
     fn query(&self, query: &EventQuery) -> Result<Vec<Event>>;
 
-    /// One event by its stable id, with its raw record.
-    fn get(&self, id: &EventId) -> Result<Option<Event>>;
+    /// One event by its stable id, with its raw record. Give `time` when it
+    /// is known: the store is ordered by time, and without it the lookup
+    /// scans the id index.
+    fn get(&self, id: &EventId, time: Option<Timestamp>) -> Result<Option<Event>>;
 
     /// The event that minted `credential_id` (an STS `AssumeRole` call, say).
     fn issuer_of(&self, credential_id: &str) -> Result<Option<Event>>;
@@ -75,11 +82,21 @@ pub trait EventStore: Send {
     /// Every stored event whose actor presented `credential_id`.
     fn using_credential(&self, credential_id: &str) -> Result<Vec<Event>>;
 
+    /// Number of stored events.
+    fn count(&self) -> Result<u64>;
+}
+
+/// The durable event log's single writer. Appends are idempotent: an event
+/// is the same event when its stable id and its time agree.
+pub trait EventStore: EventReader {
+    /// A reader over the same log, for another thread.
+    fn reader(&self) -> Result<Box<dyn EventReader>>;
+
+    /// Stores the batch's events not stored before; counts the rest.
+    fn append(&mut self, batch: PreparedBatch) -> Result<Appended>;
+
     /// Replaces a stored event's actor and chain with `event`'s: the one
     /// correction the log accepts, made when the credential behind a session
     /// is traced to its issuer after the event was stored.
     fn relink(&mut self, event: &Event) -> Result<()>;
-
-    /// Number of stored events.
-    fn count(&self) -> Result<u64>;
 }

@@ -1,48 +1,119 @@
 //! The embedded backend: one SQLite file in WAL mode.
 //!
-//! Layout: `events` holds each event once (unique stable id), its indexed
-//! columns, the normalised event as JSON and the raw record; `event_refs` is
-//! a covering index from every principal and resource an event names to the
-//! event, so "everything alice did, through any chain" and "everything that
-//! touched this bucket" are range scans.
+//! Layout:
+//! - `events`: one row per event with the columns queries filter on, and
+//!   where its normalised form and raw record sit (`block`, `slot`);
+//! - `blocks`: compressed normalised events and raw records, a block at a time;
+//! - `event_refs`: from every principal and resource an event names to the
+//!   event, so "everything alice did, through any chain" and "everything
+//!   that touched this bucket" are range scans;
+//! - `relinks`: actor chains completed after the event was stored.
+//!
+//! Uniqueness is on `(time, id)`, not `id` alone: telemetry arrives roughly
+//! in time order, so the index grows at its right edge and a batch dirties a
+//! handful of pages, where an index on random ids dirties one page per event
+//! and ingest slows to the disk's random-write rate. A re-read record has
+//! the same time, so idempotency is unchanged.
 
+use std::collections::HashMap;
+
+use rustc_hash::FxHashMap;
 use std::path::{Path, PathBuf};
 
-use rusqlite::{Connection, OptionalExtension, ToSql, params};
-use tenet_model::{Event, EventId, RawRecord};
+use rusqlite::{Connection, OpenFlags, OptionalExtension, ToSql, params};
+use tenet_model::{Event, EventId, Principal, Timestamp};
 
-use crate::{Appended, EventQuery, EventStore, Result, StoreError};
+use crate::block::{Decoded, decode_event};
+use crate::{Appended, EventQuery, EventReader, EventStore, PreparedBatch, Result, StoreError};
 
 const SCHEMA_VERSION: i64 = 1;
 
 const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS names (
+    id   INTEGER PRIMARY KEY,
+    name TEXT NOT NULL UNIQUE
+);
+CREATE TABLE IF NOT EXISTS blocks (
+    block INTEGER PRIMARY KEY,
+    docs  BLOB NOT NULL,
+    raws  BLOB NOT NULL
+);
 CREATE TABLE IF NOT EXISTS events (
     seq        INTEGER PRIMARY KEY,
-    id         TEXT NOT NULL UNIQUE,
     time       INTEGER NOT NULL,
-    format     TEXT NOT NULL,
-    system     TEXT NOT NULL,
-    actor      TEXT NOT NULL,
-    action     TEXT NOT NULL,
-    credential TEXT,
-    issued     TEXT,
-    doc        BLOB NOT NULL,
-    raw        BLOB NOT NULL
+    idh        INTEGER NOT NULL,
+    id         TEXT NOT NULL,
+    format     INTEGER NOT NULL,
+    system     INTEGER NOT NULL,
+    actor      INTEGER NOT NULL,
+    action     INTEGER NOT NULL,
+    credential INTEGER,
+    issued     INTEGER,
+    block      INTEGER NOT NULL,
+    slot       INTEGER NOT NULL
 );
-CREATE INDEX IF NOT EXISTS events_time ON events(time);
+CREATE UNIQUE INDEX IF NOT EXISTS events_time_id ON events(time, idh);
 CREATE INDEX IF NOT EXISTS events_credential ON events(credential) WHERE credential IS NOT NULL;
 CREATE INDEX IF NOT EXISTS events_issued ON events(issued) WHERE issued IS NOT NULL;
 CREATE TABLE IF NOT EXISTS event_refs (
-    ref  TEXT NOT NULL,
+    ref  INTEGER NOT NULL,
     time INTEGER NOT NULL,
     seq  INTEGER NOT NULL,
     PRIMARY KEY (ref, time, seq)
 ) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS relinks (
+    seq   INTEGER PRIMARY KEY,
+    actor TEXT NOT NULL,
+    chain TEXT NOT NULL
+);
 ";
+
+/// An event id's 64-bit FNV-1a hash: the unique index holds this, not the
+/// text, so its entries are a third the size. Collisions are resolved on
+/// insert by comparing the stored id, so uniqueness stays exact.
+fn id_hash(id: &str) -> i64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in id.as_bytes() {
+        h ^= u64::from(*b);
+        h = h.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    h as i64
+}
+
+/// A reference key: principals and resources share the `names` table and
+/// are told apart by the low bit.
+fn principal_ref(name: i64) -> i64 {
+    name * 2
+}
+
+fn resource_ref(name: i64) -> i64 {
+    name * 2 + 1
+}
+
+fn tune(conn: &Connection) -> Result<()> {
+    // NORMAL in WAL mode: durable against process crashes; fsync only at
+    // checkpoints, which a 64 MiB WAL keeps rare on the ingest path.
+    conn.pragma_update(None, "synchronous", "NORMAL")?;
+    conn.pragma_update(None, "wal_autocheckpoint", 16_384i64)?;
+    conn.pragma_update(None, "temp_store", "MEMORY")?;
+    conn.pragma_update(None, "cache_size", -262_144i64)?;
+    conn.busy_timeout(std::time::Duration::from_secs(30))?;
+    Ok(())
+}
 
 pub struct SqliteStore {
     conn: Connection,
     path: PathBuf,
+    next_block: i64,
+    /// Interned strings: principal and resource ids, actions, sources,
+    /// credentials. Stored as integers, they make rows and index entries
+    /// small and comparisons cheap.
+    names: FxHashMap<String, i64>,
+}
+
+/// A read-only connection to a store, for another thread.
+pub struct SqliteReader {
+    conn: Connection,
 }
 
 impl SqliteStore {
@@ -56,13 +127,7 @@ impl SqliteStore {
     pub fn open(path: &Path) -> Result<Self> {
         let conn = Connection::open(path)?;
         conn.pragma_update(None, "journal_mode", "WAL")?;
-        // NORMAL in WAL mode: durable against process crashes, and a
-        // checkpoint per commit is not paid on the ingest path.
-        conn.pragma_update(None, "synchronous", "NORMAL")?;
-        conn.pragma_update(None, "temp_store", "MEMORY")?;
-        conn.pragma_update(None, "cache_size", -262_144i64)?;
-        conn.pragma_update(None, "mmap_size", 1i64 << 30)?;
-        conn.busy_timeout(std::time::Duration::from_secs(10))?;
+        tune(&conn)?;
         let found: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
         if found > SCHEMA_VERSION {
             return Err(StoreError::SchemaTooNew {
@@ -73,200 +138,543 @@ impl SqliteStore {
         }
         conn.execute_batch(SCHEMA)?;
         conn.pragma_update(None, "user_version", SCHEMA_VERSION)?;
-        Ok(SqliteStore { conn, path: path.to_path_buf() })
+        let next_block = conn.query_row("SELECT coalesce(max(block), 0) + 1 FROM blocks", [], |r| r.get(0))?;
+        let names = {
+            let mut stmt = conn.prepare("SELECT name, id FROM names")?;
+            stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))?
+                .collect::<rusqlite::Result<FxHashMap<_, _>>>()?
+        };
+        Ok(SqliteStore { conn, path: path.to_path_buf(), next_block, names })
     }
 
     pub fn path(&self) -> &Path {
         &self.path
     }
+}
 
-    fn decode(id: &str, doc: &[u8], raw: Option<Vec<u8>>) -> Result<Event> {
-        let mut e: Event =
-            serde_json::from_slice(doc).map_err(|source| StoreError::Corrupt { id: id.to_string(), source })?;
-        if let Some(raw) = raw {
-            e.raw = RawRecord::from(raw);
-        }
-        Ok(e)
+/// Interns `name`, inserting it on first sight.
+fn intern(conn: &Connection, names: &mut FxHashMap<String, i64>, name: &str) -> Result<i64> {
+    if let Some(&id) = names.get(name) {
+        return Ok(id);
     }
+    conn.prepare_cached("INSERT INTO names(name) VALUES (?1)")?.execute([name])?;
+    let id = conn.last_insert_rowid();
+    names.insert(name.to_string(), id);
+    Ok(id)
+}
 
-    fn load_where(&self, clause: &str, param: &str) -> Result<Vec<Event>> {
-        let sql = format!("SELECT id, doc, raw FROM events WHERE {clause} ORDER BY time, seq");
-        let mut stmt = self.conn.prepare_cached(&sql)?;
-        let rows = stmt.query_map([param], |r| Ok((r.get::<_, String>(0)?, r.get::<_, Vec<u8>>(1)?, r.get(2)?)))?;
-        rows.map(|row| {
-            let (id, doc, raw) = row?;
-            Self::decode(&id, &doc, Some(raw))
+/// The interned id of `name`, if it was ever stored.
+fn name_id(conn: &Connection, name: &str) -> Result<Option<i64>> {
+    Ok(conn.prepare_cached("SELECT id FROM names WHERE name = ?1")?.query_row([name], |r| r.get(0)).optional()?)
+}
+
+/// The reference keys of one stored event, deduplicated.
+fn event_refs(
+    tx: &Connection,
+    names: &mut FxHashMap<String, i64>,
+    seq: i64,
+    e: &Event,
+    out: &mut Vec<(i64, i64, i64)>,
+) -> Result<()> {
+    let t = e.time.unix_nanos();
+    let start = out.len();
+    for p in e.principals() {
+        out.push((principal_ref(intern(tx, names, &p.id)?), t, seq));
+    }
+    for r in &e.resources {
+        out.push((resource_ref(intern(tx, names, &r.id)?), t, seq));
+    }
+    let mine = &mut out[start..];
+    mine.sort_unstable();
+    let unique = {
+        let mut w = 0;
+        for i in 0..mine.len() {
+            if i == 0 || mine[i] != mine[w - 1] {
+                mine[w] = mine[i];
+                w += 1;
+            }
+        }
+        w
+    };
+    out.truncate(start + unique);
+    Ok(())
+}
+
+/// Rows per multi-row INSERT: one statement per chunk, not per row, is
+/// most of what makes the writer fast.
+const REF_ROWS: usize = 512;
+
+fn insert_refs(tx: &Connection, refs: &[(i64, i64, i64)]) -> Result<()> {
+    for chunk in refs.chunks(REF_ROWS) {
+        let sql = format!("INSERT OR IGNORE INTO event_refs(ref, time, seq) VALUES {}", placeholders(chunk.len(), 3));
+        let mut stmt = tx.prepare_cached(&sql)?;
+        let params: Vec<&dyn ToSql> = chunk.iter().flat_map(|(a, b, c)| [a as &dyn ToSql, b, c]).collect();
+        stmt.execute(params.as_slice())?;
+    }
+    Ok(())
+}
+
+fn placeholders(rows: usize, cols: usize) -> String {
+    let row = format!("({})", vec!["?"; cols].join(","));
+    vec![row; rows].join(",")
+}
+
+/// The columns of one event row, interned.
+struct EventRow<'e> {
+    time: i64,
+    idh: i64,
+    id: &'e str,
+    format: i64,
+    system: i64,
+    actor: i64,
+    action: i64,
+    credential: Option<i64>,
+    issued: Option<i64>,
+    slot: i64,
+}
+
+/// Inserts a block's events in one statement; returns `(slot, seq)` of
+/// those stored (the rest were already there).
+fn insert_block_events(
+    tx: &Connection,
+    names: &mut FxHashMap<String, i64>,
+    block: i64,
+    events: &[Event],
+) -> Result<Vec<(usize, i64)>> {
+    let mut action = String::with_capacity(64);
+    let mut rows = Vec::with_capacity(events.len());
+    for (slot, e) in events.iter().enumerate() {
+        action.clear();
+        action.push_str(&e.action.service);
+        action.push(':');
+        action.push_str(&e.action.operation);
+        rows.push(EventRow {
+            time: e.time.unix_nanos(),
+            idh: id_hash(e.id.as_str()),
+            id: e.id.as_str(),
+            format: intern(tx, names, &e.source.format)?,
+            system: intern(tx, names, &e.source.system)?,
+            actor: intern(tx, names, &e.actor.id)?,
+            action: intern(tx, names, &action)?,
+            credential: e
+                .session
+                .as_ref()
+                .and_then(|s| s.credential_id.as_deref())
+                .map(|c| intern(tx, names, c))
+                .transpose()?,
+            issued: e.issued.as_ref().map(|i| intern(tx, names, &i.credential_id)).transpose()?,
+            slot: slot as i64,
+        });
+    }
+    let sql = format!(
+        "INSERT INTO events(time, idh, id, format, system, actor, action, credential, issued, block, slot) VALUES {}
+         ON CONFLICT(time, idh) DO NOTHING RETURNING slot, seq",
+        placeholders(rows.len(), 11)
+    );
+    let mut stmt = tx.prepare_cached(&sql)?;
+    let params: Vec<&dyn ToSql> = rows
+        .iter()
+        .flat_map(|r| {
+            [
+                &r.time as &dyn ToSql,
+                &r.idh,
+                &r.id,
+                &r.format,
+                &r.system,
+                &r.actor,
+                &r.action,
+                &r.credential,
+                &r.issued,
+                &block,
+                &r.slot,
+            ]
         })
-        .collect()
-    }
-
-    fn insert_refs(tx: &Connection, seq: i64, e: &Event) -> Result<()> {
-        let mut refs = tx.prepare_cached("INSERT OR IGNORE INTO event_refs(ref, time, seq) VALUES (?1, ?2, ?3)")?;
-        let t = e.time.unix_nanos();
-        let mut key = String::with_capacity(96);
-        for p in e.principals() {
-            key.clear();
-            key.push_str("p:");
-            key.push_str(&p.id);
-            refs.execute(params![key, t, seq])?;
+        .collect();
+    let mut stored: Vec<(usize, i64)> = stmt
+        .query_map(params.as_slice(), |r| Ok((r.get::<_, i64>(0)? as usize, r.get::<_, i64>(1)?)))?
+        .collect::<rusqlite::Result<_>>()?;
+    if stored.len() < rows.len() {
+        // Not stored: a duplicate, or (vanishingly rarely) another id with
+        // the same hash at the same instant, which is probed past.
+        let mut taken = vec![false; rows.len()];
+        for &(slot, _) in &stored {
+            taken[slot] = true;
         }
-        for r in &e.resources {
-            key.clear();
-            key.push_str("r:");
-            key.push_str(&r.id);
-            refs.execute(params![key, t, seq])?;
+        let mut same_id = tx.prepare_cached("SELECT 1 FROM events WHERE time = ?1 AND id = ?2")?;
+        let mut single = tx.prepare_cached(
+            "INSERT INTO events(time, idh, id, format, system, actor, action, credential, issued, block, slot)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11) ON CONFLICT(time, idh) DO NOTHING",
+        )?;
+        for r in rows.iter().filter(|r| !taken[r.slot as usize]) {
+            if same_id.exists(params![r.time, r.id])? {
+                continue;
+            }
+            let mut idh = r.idh;
+            loop {
+                idh = idh.wrapping_add(1);
+                let changed = single.execute(params![
+                    r.time,
+                    idh,
+                    r.id,
+                    r.format,
+                    r.system,
+                    r.actor,
+                    r.action,
+                    r.credential,
+                    r.issued,
+                    block,
+                    r.slot
+                ])?;
+                if changed == 1 {
+                    stored.push((r.slot as usize, tx.last_insert_rowid()));
+                    break;
+                }
+            }
         }
-        Ok(())
+        stored.sort_unstable();
     }
+    Ok(stored)
 }
 
-fn encode(e: &Event) -> Vec<u8> {
-    // Serialising a plain struct of strings, numbers and enums cannot fail.
-    serde_json::to_vec(e).unwrap_or_default()
+/// The columns `load` expects, in order.
+const EVENT_COLUMNS: &str = "e.seq, e.id, e.block, e.slot, r.actor, r.chain";
+
+struct Row {
+    id: String,
+    block: i64,
+    slot: usize,
+    relinked: Option<(String, String)>,
 }
+
+fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Row> {
+    let actor: Option<String> = r.get(4)?;
+    let chain: Option<String> = r.get(5)?;
+    Ok(Row { id: r.get(1)?, block: r.get(2)?, slot: r.get::<_, i64>(3)? as usize, relinked: actor.zip(chain) })
+}
+
+/// Materialises events from rows, decompressing each block once.
+fn load(conn: &Connection, rows: Vec<Row>, with_raw: bool) -> Result<Vec<Event>> {
+    let mut docs: HashMap<i64, Decoded> = HashMap::new();
+    let mut raws: HashMap<i64, Decoded> = HashMap::new();
+    let mut fetch = conn.prepare_cached("SELECT docs, raws FROM blocks WHERE block = ?1")?;
+    let mut out = Vec::with_capacity(rows.len());
+    for r in rows {
+        if !docs.contains_key(&r.block) {
+            let (d, w): (Vec<u8>, Vec<u8>) = fetch.query_row([r.block], |x| Ok((x.get(0)?, x.get(1)?)))?;
+            docs.insert(r.block, Decoded::open(&d, r.block)?);
+            if with_raw {
+                raws.insert(r.block, Decoded::open(&w, r.block)?);
+            }
+        }
+        let corrupt = || StoreError::Corrupt {
+            id: r.id.clone(),
+            reason: format!("missing slot {} of block {}", r.slot, r.block),
+        };
+        let doc = docs[&r.block].slot(r.slot).ok_or_else(corrupt)?;
+        let raw = if with_raw { Some(raws[&r.block].slot(r.slot).ok_or_else(corrupt)?) } else { None };
+        let mut e = decode_event(&r.id, doc, raw)?;
+        if let Some((actor, chain)) = &r.relinked {
+            let bad = |err: serde_json::Error| StoreError::Corrupt { id: r.id.clone(), reason: err.to_string() };
+            e.actor = serde_json::from_str::<Principal>(actor).map_err(bad)?;
+            e.chain = serde_json::from_str::<Vec<Principal>>(chain).map_err(bad)?;
+        }
+        out.push(e);
+    }
+    Ok(out)
+}
+
+fn load_where(conn: &Connection, clause: &str, args: &[&dyn ToSql], with_raw: bool) -> Result<Vec<Event>> {
+    let sql = format!(
+        "SELECT {EVENT_COLUMNS} FROM events e LEFT JOIN relinks r ON r.seq = e.seq WHERE {clause} ORDER BY e.time, e.seq"
+    );
+    let mut stmt = conn.prepare_cached(&sql)?;
+    let rows = stmt.query_map(args, row)?.collect::<rusqlite::Result<Vec<_>>>()?;
+    load(conn, rows, with_raw)
+}
+
+fn query(conn: &Connection, q: &EventQuery) -> Result<Vec<Event>> {
+    let mut conds: Vec<String> = Vec::new();
+    let mut args: Vec<Box<dyn ToSql>> = Vec::new();
+    // A name never stored matches nothing.
+    let lookup = |name: &str| name_id(conn, name);
+    // Drive from the narrowest index available: a principal or resource
+    // reference range, else the time index.
+    let principal = match &q.principal {
+        Some(p) => match lookup(p)? {
+            Some(id) => Some(principal_ref(id)),
+            None => return Ok(Vec::new()),
+        },
+        None => None,
+    };
+    let resource = match &q.resource {
+        Some(r) => match lookup(r)? {
+            Some(id) => Some(resource_ref(id)),
+            None => return Ok(Vec::new()),
+        },
+        None => None,
+    };
+    let (from, time_col) = match (principal, resource) {
+        (Some(p), r) => {
+            args.push(Box::new(p));
+            conds.push(format!("x.ref = ?{}", args.len()));
+            if let Some(r) = r {
+                args.push(Box::new(r));
+                conds.push(format!(
+                    "EXISTS (SELECT 1 FROM event_refs y WHERE y.ref = ?{} AND y.seq = e.seq)",
+                    args.len()
+                ));
+            }
+            ("event_refs x JOIN events e ON e.seq = x.seq", "x.time")
+        }
+        (None, Some(r)) => {
+            args.push(Box::new(r));
+            conds.push(format!("x.ref = ?{}", args.len()));
+            ("event_refs x JOIN events e ON e.seq = x.seq", "x.time")
+        }
+        (None, None) => ("events e", "e.time"),
+    };
+    if let Some(t) = q.since {
+        args.push(Box::new(t.unix_nanos()));
+        conds.push(format!("{time_col} >= ?{}", args.len()));
+    }
+    if let Some(t) = q.until {
+        args.push(Box::new(t.unix_nanos()));
+        conds.push(format!("{time_col} <= ?{}", args.len()));
+    }
+    if let Some(a) = &q.action {
+        // `service:operation` exactly, or any service's `operation`.
+        args.push(Box::new(a.clone()));
+        let n = args.len();
+        conds.push(format!(
+            "e.action IN (SELECT id FROM names WHERE name = ?{n} OR (instr(?{n}, ':') = 0 AND substr(name, instr(name, ':') + 1) = ?{n}))"
+        ));
+    }
+    if let Some(s) = &q.source {
+        match lookup(s)? {
+            Some(id) => {
+                args.push(Box::new(id));
+                let n = args.len();
+                conds.push(format!("(e.format = ?{n} OR e.system = ?{n})"));
+            }
+            None => return Ok(Vec::new()),
+        }
+    }
+    let where_clause = if conds.is_empty() { String::new() } else { format!("WHERE {}", conds.join(" AND ")) };
+    let select = format!(
+        "SELECT {EVENT_COLUMNS}, {time_col} AS t FROM {from} LEFT JOIN relinks r ON r.seq = e.seq {where_clause}"
+    );
+    // With a limit the newest events are the interesting ones; they are
+    // still returned oldest first.
+    let sql = match q.limit {
+        Some(n) => format!("SELECT * FROM ({select} ORDER BY t DESC, e.seq DESC LIMIT {n}) ORDER BY t, seq"),
+        None => format!("{select} ORDER BY t, e.seq"),
+    };
+    let mut stmt = conn.prepare(&sql)?;
+    let params: Vec<&dyn ToSql> = args.iter().map(|b| b.as_ref()).collect();
+    let rows = stmt.query_map(params.as_slice(), row)?.collect::<rusqlite::Result<Vec<_>>>()?;
+    load(conn, rows, q.with_raw)
+}
+
+fn get(conn: &Connection, id: &EventId, time: Option<Timestamp>) -> Result<Option<Event>> {
+    let events = match time {
+        Some(t) => load_where(conn, "e.time = ?1 AND e.id = ?2", &[&t.unix_nanos(), &id.as_str()], true)?,
+        None => load_where(conn, "e.id = ?1", &[&id.as_str()], true)?,
+    };
+    Ok(events.into_iter().next())
+}
+
+fn count(conn: &Connection) -> Result<u64> {
+    Ok(conn.query_row("SELECT count(*) FROM events", [], |r| r.get::<_, i64>(0))? as u64)
+}
+
+macro_rules! reader_impl {
+    ($t:ty) => {
+        impl EventReader for $t {
+            fn query(&self, q: &EventQuery) -> Result<Vec<Event>> {
+                query(&self.conn, q)
+            }
+
+            fn get(&self, id: &EventId, time: Option<Timestamp>) -> Result<Option<Event>> {
+                get(&self.conn, id, time)
+            }
+
+            fn issuer_of(&self, credential_id: &str) -> Result<Option<Event>> {
+                let Some(c) = name_id(&self.conn, credential_id)? else { return Ok(None) };
+                Ok(load_where(&self.conn, "e.issued = ?1", &[&c], false)?.into_iter().next())
+            }
+
+            fn using_credential(&self, credential_id: &str) -> Result<Vec<Event>> {
+                let Some(c) = name_id(&self.conn, credential_id)? else { return Ok(Vec::new()) };
+                load_where(&self.conn, "e.credential = ?1", &[&c], false)
+            }
+
+            fn count(&self) -> Result<u64> {
+                count(&self.conn)
+            }
+        }
+    };
+}
+
+reader_impl!(SqliteStore);
+reader_impl!(SqliteReader);
 
 impl EventStore for SqliteStore {
-    fn append(&mut self, events: &[Event]) -> Result<Appended> {
+    fn reader(&self) -> Result<Box<dyn EventReader>> {
+        let conn = Connection::open_with_flags(
+            &self.path,
+            OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX | OpenFlags::SQLITE_OPEN_URI,
+        )?;
+        tune(&conn)?;
+        Ok(Box::new(SqliteReader { conn }))
+    }
+
+    fn append(&mut self, batch: PreparedBatch) -> Result<Appended> {
         let tx = self.conn.transaction()?;
         let mut out = Appended::default();
-        {
-            let mut insert = tx.prepare_cached(
-                "INSERT INTO events(id, time, format, system, actor, action, credential, issued, doc, raw)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10) ON CONFLICT(id) DO NOTHING",
-            )?;
-            let mut action = String::with_capacity(64);
-            for e in events {
-                action.clear();
-                action.push_str(&e.action.service);
-                action.push(':');
-                action.push_str(&e.action.operation);
-                let changed = insert.execute(params![
-                    e.id.as_str(),
-                    e.time.unix_nanos(),
-                    e.source.format,
-                    e.source.system,
-                    e.actor.id,
-                    action,
-                    e.session.as_ref().and_then(|s| s.credential_id.as_deref()),
-                    e.issued.as_ref().map(|i| i.credential_id.as_str()),
-                    encode(e),
-                    e.raw.as_bytes(),
-                ])?;
-                if changed == 0 {
-                    out.duplicates += 1;
-                    continue;
-                }
-                out.stored += 1;
-                Self::insert_refs(&tx, tx.last_insert_rowid(), e)?;
+        let per_block = crate::block::BLOCK_EVENTS;
+        for (events, block) in batch.events.chunks(per_block).zip(&batch.blocks) {
+            let block_id = self.next_block;
+            let stored = insert_block_events(&tx, &mut self.names, block_id, events)?;
+            out.stored += stored.len() as u64;
+            out.duplicates += (events.len() - stored.len()) as u64;
+            if stored.is_empty() {
+                // A block whose events were all duplicates is not kept.
+                continue;
+            }
+            let mut refs = Vec::with_capacity(stored.len() * 3);
+            for &(slot, seq) in &stored {
+                event_refs(&tx, &mut self.names, seq, &events[slot], &mut refs)?;
+            }
+            insert_refs(&tx, &refs)?;
+            tx.prepare_cached("INSERT INTO blocks(block, docs, raws) VALUES (?1, ?2, ?3)")?
+                .execute(params![block_id, block.docs, block.raws])?;
+            self.next_block += 1;
+        }
+        match tx.commit() {
+            Ok(()) => Ok(out),
+            Err(e) => {
+                // Names interned in the failed transaction do not exist.
+                self.names.clear();
+                Err(e.into())
             }
         }
-        tx.commit()?;
-        Ok(out)
-    }
-
-    fn query(&self, q: &EventQuery) -> Result<Vec<Event>> {
-        let mut conds: Vec<String> = Vec::new();
-        let mut args: Vec<Box<dyn ToSql>> = Vec::new();
-        // Drive from the narrowest index available: a principal or resource
-        // reference range, else the time index.
-        let (from, time_col) = match (&q.principal, &q.resource) {
-            (Some(p), _) => {
-                args.push(Box::new(format!("p:{p}")));
-                conds.push(format!("x.ref = ?{}", args.len()));
-                if let Some(r) = &q.resource {
-                    args.push(Box::new(format!("r:{r}")));
-                    conds.push(format!(
-                        "EXISTS (SELECT 1 FROM event_refs y WHERE y.ref = ?{} AND y.seq = e.seq)",
-                        args.len()
-                    ));
-                }
-                ("event_refs x JOIN events e ON e.seq = x.seq", "x.time")
-            }
-            (None, Some(r)) => {
-                args.push(Box::new(format!("r:{r}")));
-                conds.push(format!("x.ref = ?{}", args.len()));
-                ("event_refs x JOIN events e ON e.seq = x.seq", "x.time")
-            }
-            (None, None) => ("events e", "e.time"),
-        };
-        if let Some(t) = q.since {
-            args.push(Box::new(t.unix_nanos()));
-            conds.push(format!("{time_col} >= ?{}", args.len()));
-        }
-        if let Some(t) = q.until {
-            args.push(Box::new(t.unix_nanos()));
-            conds.push(format!("{time_col} <= ?{}", args.len()));
-        }
-        if let Some(a) = &q.action {
-            args.push(Box::new(a.clone()));
-            let n = args.len();
-            conds.push(format!("(e.action = ?{n} OR substr(e.action, instr(e.action, ':') + 1) = ?{n})"));
-        }
-        if let Some(s) = &q.source {
-            args.push(Box::new(s.clone()));
-            let n = args.len();
-            conds.push(format!("(e.format = ?{n} OR e.system = ?{n})"));
-        }
-        let where_clause = if conds.is_empty() { String::new() } else { format!("WHERE {}", conds.join(" AND ")) };
-        let raw_col = if q.with_raw { "e.raw" } else { "NULL" };
-        // With a limit, the newest events are the interesting ones; they are
-        // still returned oldest first.
-        let sql = match q.limit {
-            Some(n) => format!(
-                "SELECT * FROM (SELECT e.id, e.doc, {raw_col}, {time_col} AS t, e.seq AS s FROM {from} {where_clause}
-                 ORDER BY t DESC, s DESC LIMIT {n}) ORDER BY t, s"
-            ),
-            None => format!("SELECT e.id, e.doc, {raw_col} FROM {from} {where_clause} ORDER BY {time_col}, e.seq"),
-        };
-        let mut stmt = self.conn.prepare(&sql)?;
-        let params: Vec<&dyn ToSql> = args.iter().map(|b| b.as_ref()).collect();
-        let rows = stmt.query_map(params.as_slice(), |r| {
-            Ok((r.get::<_, String>(0)?, r.get::<_, Vec<u8>>(1)?, r.get::<_, Option<Vec<u8>>>(2)?))
-        })?;
-        rows.map(|row| {
-            let (id, doc, raw) = row?;
-            Self::decode(&id, &doc, raw)
-        })
-        .collect()
-    }
-
-    fn get(&self, id: &EventId) -> Result<Option<Event>> {
-        let mut stmt = self.conn.prepare_cached("SELECT doc, raw FROM events WHERE id = ?1")?;
-        let row =
-            stmt.query_row([id.as_str()], |r| Ok((r.get::<_, Vec<u8>>(0)?, r.get::<_, Vec<u8>>(1)?))).optional()?;
-        row.map(|(doc, raw)| Self::decode(id.as_str(), &doc, Some(raw))).transpose()
-    }
-
-    fn issuer_of(&self, credential_id: &str) -> Result<Option<Event>> {
-        Ok(self.load_where("issued = ?1", credential_id)?.into_iter().next())
-    }
-
-    fn using_credential(&self, credential_id: &str) -> Result<Vec<Event>> {
-        self.load_where("credential = ?1", credential_id)
     }
 
     fn relink(&mut self, event: &Event) -> Result<()> {
-        let id = event.id.as_str();
         let tx = self.conn.transaction()?;
-        {
-            let row = tx
-                .query_row("SELECT seq, doc FROM events WHERE id = ?1", [id], |r| {
-                    Ok((r.get::<_, i64>(0)?, r.get::<_, Vec<u8>>(1)?))
-                })
-                .optional()?;
-            if let Some((seq, doc)) = row {
-                let mut e = Self::decode(id, &doc, None)?;
-                e.actor = event.actor.clone();
-                e.chain = event.chain.clone();
-                tx.execute("UPDATE events SET doc = ?1 WHERE seq = ?2", params![encode(&e), seq])?;
-                Self::insert_refs(&tx, seq, &e)?;
+        let seq: Option<i64> = tx
+            .query_row(
+                "SELECT seq FROM events WHERE time = ?1 AND id = ?2",
+                params![event.time.unix_nanos(), event.id.as_str()],
+                |r| r.get(0),
+            )
+            .optional()?;
+        if let Some(seq) = seq {
+            let actor = serde_json::to_string(&event.actor).unwrap_or_default();
+            let chain = serde_json::to_string(&event.chain).unwrap_or_default();
+            tx.execute(
+                "INSERT INTO relinks(seq, actor, chain) VALUES (?1, ?2, ?3)
+                 ON CONFLICT(seq) DO UPDATE SET actor = excluded.actor, chain = excluded.chain",
+                params![seq, actor, chain],
+            )?;
+            let mut refs = Vec::new();
+            event_refs(&tx, &mut self.names, seq, event, &mut refs)?;
+            insert_refs(&tx, &refs)?;
+        }
+        match tx.commit() {
+            Ok(()) => Ok(()),
+            Err(e) => {
+                self.names.clear();
+                Err(e.into())
             }
         }
-        tx.commit()?;
-        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tenet_model::{Action, ClassUid, Outcome, PrincipalKind, RawRecord, Resource, Source};
+
+    fn event(id: &str, secs: i64, actor: &str) -> Event {
+        Event {
+            id: EventId::from(id),
+            time: Timestamp::from_unix_seconds(secs),
+            class_uid: ClassUid::API_ACTIVITY,
+            activity_id: tenet_model::ocsf::api::READ,
+            actor: Principal::new(actor, PrincipalKind::Human),
+            chain: vec![],
+            session: None,
+            action: Action::new("s3", "GetObject"),
+            resources: vec![Resource::new("AWS::S3::Bucket", "arn:aws:s3:::b")],
+            outcome: Outcome::success(),
+            context: Default::default(),
+            trace: None,
+            source: Source { format: "cloudtrail".into(), system: "aws".into(), tenant: None },
+            issued: None,
+            raw: RawRecord::from(format!("{{\"id\":\"{id}\"}}").into_bytes()),
+        }
     }
 
-    fn count(&self) -> Result<u64> {
-        Ok(self.conn.query_row("SELECT count(*) FROM events", [], |r| r.get::<_, i64>(0))? as u64)
+    #[test]
+    fn append_is_idempotent_and_keeps_raw_records() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = SqliteStore::open_dir(dir.path()).unwrap();
+        let batch: Vec<Event> = (0..600).map(|i| event(&format!("e{i}"), i, "alice")).collect();
+        assert_eq!(s.append(PreparedBatch::new(batch.clone())).unwrap(), Appended { stored: 600, duplicates: 0 });
+        assert_eq!(s.append(PreparedBatch::new(batch)).unwrap(), Appended { stored: 0, duplicates: 600 });
+        assert_eq!(s.count().unwrap(), 600);
+        let e = s.get(&EventId::from("e300"), None).unwrap().unwrap();
+        assert_eq!(e.raw.as_bytes(), br#"{"id":"e300"}"#);
+        let e = s.get(&EventId::from("e599"), Some(Timestamp::from_unix_seconds(599))).unwrap().unwrap();
+        assert_eq!(e.id.as_str(), "e599");
+    }
+
+    #[test]
+    fn blocks_of_only_duplicates_are_not_written() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = SqliteStore::open_dir(dir.path()).unwrap();
+        s.append(PreparedBatch::new(vec![event("a", 1, "x")])).unwrap();
+        s.append(PreparedBatch::new(vec![event("a", 1, "x")])).unwrap();
+        let blocks: i64 = s.conn.query_row("SELECT count(*) FROM blocks", [], |r| r.get(0)).unwrap();
+        assert_eq!(blocks, 1);
+    }
+
+    #[test]
+    fn distinct_ids_colliding_on_hash_and_time_are_both_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = SqliteStore::open_dir(dir.path()).unwrap();
+        s.append(PreparedBatch::new(vec![event("a", 1, "x")])).unwrap();
+        // Force a collision: a row with the next id's hash at the same time.
+        let forged = id_hash("b");
+        s.conn.execute("UPDATE events SET idh = ?1 WHERE id = 'a'", [forged]).unwrap();
+        let out = s.append(PreparedBatch::new(vec![event("b", 1, "x")])).unwrap();
+        assert_eq!(out, Appended { stored: 1, duplicates: 0 });
+        assert!(s.get(&EventId::from("b"), Some(Timestamp::from_unix_seconds(1))).unwrap().is_some());
+    }
+
+    #[test]
+    fn relink_changes_what_queries_return_and_index_the_new_principals() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = SqliteStore::open_dir(dir.path()).unwrap();
+        s.append(PreparedBatch::new(vec![event("a", 1, "session")])).unwrap();
+        let mut e = s.get(&EventId::from("a"), None).unwrap().unwrap();
+        e.chain.push(Principal::new("bob", PrincipalKind::Human));
+        s.relink(&e).unwrap();
+        let by_bob = s.query(&EventQuery { principal: Some("bob".into()), ..Default::default() }).unwrap();
+        assert_eq!(by_bob.len(), 1);
+        assert_eq!(by_bob[0].chain[0].id, "bob");
+        let reader = s.reader().unwrap();
+        assert_eq!(reader.get(&EventId::from("a"), None).unwrap().unwrap().chain.len(), 1);
+    }
+
+    #[test]
+    fn limit_returns_the_newest_oldest_first() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = SqliteStore::open_dir(dir.path()).unwrap();
+        s.append(PreparedBatch::new((0..10).map(|i| event(&format!("e{i}"), i, "a")).collect())).unwrap();
+        let got = s.query(&EventQuery { limit: Some(3), ..Default::default() }).unwrap();
+        let ids: Vec<_> = got.iter().map(|e| e.id.as_str()).collect();
+        assert_eq!(ids, vec!["e7", "e8", "e9"]);
     }
 }

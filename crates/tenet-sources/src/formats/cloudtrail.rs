@@ -14,6 +14,7 @@
 
 use std::borrow::Cow;
 
+use bytes::Bytes;
 use serde::Deserialize;
 use serde_json::value::RawValue;
 use tenet_model::ocsf::{self, ActivityId, ClassUid};
@@ -44,17 +45,16 @@ impl Format for CloudTrail {
             })
     }
 
-    fn read(&self, data: &[u8], emit: &mut dyn FnMut(Result<Event, RecordError>)) {
+    fn read(&self, data: &Bytes, emit: &mut dyn FnMut(Result<Event, RecordError>)) {
         let framed = framing::frame(data, &["Records"]);
         for e in framed.errors {
             emit(Err(e));
         }
         for record in &framed.records {
-            emit(
-                json::parse::<Record>(data, record).and_then(|r| {
-                    normalise(&r, record.bytes).map_err(|(f, why)| json::field_error(data, record, f, why))
-                }),
-            );
+            emit(json::parse::<Record>(data, record).and_then(|r| {
+                normalise(&r, RawRecord(data.slice_ref(record.bytes)))
+                    .map_err(|(f, why)| json::field_error(data, record, f, why))
+            }));
         }
     }
 }
@@ -311,7 +311,7 @@ fn lenient<'a, T: Deserialize<'a> + Default>(raw: Option<&'a RawValue>) -> T {
     raw.and_then(|r| serde_json::from_str(r.get()).ok()).unwrap_or_default()
 }
 
-fn normalise(r: &Record<'_>, raw: &[u8]) -> Result<Event, FieldFailure> {
+fn normalise(r: &Record<'_>, raw: RawRecord) -> Result<Event, FieldFailure> {
     let time = match (&r.event_time, &r.at_timestamp) {
         (Some(t), _) => Timestamp::parse_rfc3339(t).map_err(|e| ("eventTime", e.to_string()))?,
         (None, Some(t)) => Timestamp::parse_rfc3339(t).map_err(|e| ("@timestamp", e.to_string()))?,
@@ -354,7 +354,7 @@ fn normalise(r: &Record<'_>, raw: &[u8]) -> Result<Event, FieldFailure> {
     let (class_uid, activity_id) = classify(service, &r.event_name);
     let id = match &r.event_id {
         Some(id) if !id.is_empty() => EventId(id.to_string()),
-        _ => EventId(json::content_id("cloudtrail:", raw)),
+        _ => EventId(json::content_id("cloudtrail:", raw.as_bytes())),
     };
 
     Ok(Event {
@@ -372,7 +372,7 @@ fn normalise(r: &Record<'_>, raw: &[u8]) -> Result<Event, FieldFailure> {
         trace: None,
         source: Source { format: NAME.to_string(), system: "aws".to_string(), tenant: account.map(str::to_string) },
         issued,
-        raw: RawRecord::from(raw),
+        raw,
     })
 }
 
@@ -764,8 +764,9 @@ mod tests {
     use super::*;
 
     fn read_all(data: &[u8]) -> (Vec<Event>, Vec<RecordError>) {
+        let data = Bytes::copy_from_slice(data);
         let (mut ok, mut bad) = (Vec::new(), Vec::new());
-        CloudTrail.read(data, &mut |r| match r {
+        CloudTrail.read(&data, &mut |r| match r {
             Ok(e) => ok.push(e),
             Err(e) => bad.push(e),
         });

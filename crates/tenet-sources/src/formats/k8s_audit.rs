@@ -7,6 +7,7 @@
 
 use std::borrow::Cow;
 
+use bytes::Bytes;
 use serde::Deserialize;
 use tenet_model::ocsf::{self, ClassUid};
 use tenet_model::{
@@ -34,17 +35,16 @@ impl Format for K8sAudit {
         })
     }
 
-    fn read(&self, data: &[u8], emit: &mut dyn FnMut(Result<Event, RecordError>)) {
+    fn read(&self, data: &Bytes, emit: &mut dyn FnMut(Result<Event, RecordError>)) {
         let framed = framing::frame(data, &["items"]);
         for e in framed.errors {
             emit(Err(e));
         }
         for record in &framed.records {
-            emit(
-                json::parse::<AuditEvent>(data, record).and_then(|a| {
-                    normalise(&a, record.bytes).map_err(|(f, why)| json::field_error(data, record, f, why))
-                }),
-            );
+            emit(json::parse::<AuditEvent>(data, record).and_then(|a| {
+                normalise(&a, RawRecord(data.slice_ref(record.bytes)))
+                    .map_err(|(f, why)| json::field_error(data, record, f, why))
+            }));
         }
     }
 }
@@ -118,7 +118,7 @@ struct Status<'a> {
 
 type FieldFailure = (&'static str, String);
 
-fn normalise(a: &AuditEvent<'_>, raw: &[u8]) -> Result<Event, FieldFailure> {
+fn normalise(a: &AuditEvent<'_>, raw: RawRecord) -> Result<Event, FieldFailure> {
     if a.kind != "Event" {
         return Err(("kind", format!("expected an audit `Event`, found kind `{}`", a.kind)));
     }
@@ -185,7 +185,7 @@ fn normalise(a: &AuditEvent<'_>, raw: &[u8]) -> Result<Event, FieldFailure> {
         // completed stage is the event, the others are distinct records.
         (Some(id), None | Some("ResponseComplete")) => EventId(id.to_string()),
         (Some(id), Some(stage)) => EventId(format!("{id}/{stage}")),
-        (None, _) => EventId(json::content_id("k8s:", raw)),
+        (None, _) => EventId(json::content_id("k8s:", raw.as_bytes())),
     };
     let operation = match &resource_kind {
         Some(_) => verb.to_string(),
@@ -211,7 +211,7 @@ fn normalise(a: &AuditEvent<'_>, raw: &[u8]) -> Result<Event, FieldFailure> {
         trace: None,
         source: Source { format: NAME.to_string(), system: "kubernetes".to_string(), tenant: None },
         issued: None,
-        raw: RawRecord::from(raw),
+        raw,
     })
 }
 
@@ -241,8 +241,9 @@ mod tests {
     use super::*;
 
     fn read_all(data: &[u8]) -> (Vec<Event>, Vec<RecordError>) {
+        let data = Bytes::copy_from_slice(data);
         let (mut ok, mut bad) = (Vec::new(), Vec::new());
-        K8sAudit.read(data, &mut |r| match r {
+        K8sAudit.read(&data, &mut |r| match r {
             Ok(e) => ok.push(e),
             Err(e) => bad.push(e),
         });

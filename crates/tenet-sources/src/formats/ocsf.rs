@@ -9,6 +9,7 @@
 
 use std::borrow::Cow;
 
+use bytes::Bytes;
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 use tenet_model::ocsf::{ActivityId, ClassUid};
@@ -37,17 +38,16 @@ impl Format for Ocsf {
         })
     }
 
-    fn read(&self, data: &[u8], emit: &mut dyn FnMut(Result<Event, RecordError>)) {
+    fn read(&self, data: &Bytes, emit: &mut dyn FnMut(Result<Event, RecordError>)) {
         let framed = framing::frame(data, &[]);
         for e in framed.errors {
             emit(Err(e));
         }
         for record in &framed.records {
-            emit(
-                json::parse::<OcsfEvent>(data, record).and_then(|o| {
-                    normalise(&o, record.bytes).map_err(|(f, why)| json::field_error(data, record, f, why))
-                }),
-            );
+            emit(json::parse::<OcsfEvent>(data, record).and_then(|o| {
+                normalise(&o, RawRecord(data.slice_ref(record.bytes)))
+                    .map_err(|(f, why)| json::field_error(data, record, f, why))
+            }));
         }
     }
 }
@@ -298,7 +298,7 @@ fn user_principal(u: &User<'_>) -> Option<Principal> {
     )
 }
 
-fn normalise(o: &OcsfEvent<'_>, raw: &[u8]) -> Result<Event, FieldFailure> {
+fn normalise(o: &OcsfEvent<'_>, raw: RawRecord) -> Result<Event, FieldFailure> {
     let time = match (o.time, &o.time_dt) {
         (Some(ms), _) => Timestamp::from_unix_millis(ms),
         (None, Some(dt)) => Timestamp::parse_rfc3339(dt).map_err(|e| ("time_dt", e.to_string()))?,
@@ -450,7 +450,7 @@ fn normalise(o: &OcsfEvent<'_>, raw: &[u8]) -> Result<Event, FieldFailure> {
 
     let id = match o.metadata.as_ref().and_then(|m| m.uid.as_deref()) {
         Some(uid) if !uid.is_empty() => EventId(uid.to_string()),
-        _ => EventId(json::content_id("ocsf:", raw)),
+        _ => EventId(json::content_id("ocsf:", raw.as_bytes())),
     };
 
     Ok(Event {
@@ -468,7 +468,7 @@ fn normalise(o: &OcsfEvent<'_>, raw: &[u8]) -> Result<Event, FieldFailure> {
         trace,
         source: Source { format: NAME.to_string(), system, tenant },
         issued: None,
-        raw: RawRecord::from(raw),
+        raw,
     })
 }
 
@@ -616,7 +616,7 @@ mod tests {
 
     fn read_one(data: &[u8]) -> Event {
         let mut out = Vec::new();
-        Ocsf.read(data, &mut |r| out.push(r.expect("record reads")));
+        Ocsf.read(&Bytes::copy_from_slice(data), &mut |r| out.push(r.expect("record reads")));
         out.remove(0)
     }
 

@@ -2,6 +2,7 @@
 
 use std::borrow::Cow;
 
+use bytes::Bytes;
 use serde::Deserialize;
 use tenet_model::ocsf::{self, ActivityId, ClassUid};
 use tenet_model::{
@@ -30,17 +31,16 @@ impl Format for Okta {
         })
     }
 
-    fn read(&self, data: &[u8], emit: &mut dyn FnMut(Result<Event, RecordError>)) {
+    fn read(&self, data: &Bytes, emit: &mut dyn FnMut(Result<Event, RecordError>)) {
         let framed = framing::frame(data, &[]);
         for e in framed.errors {
             emit(Err(e));
         }
         for record in &framed.records {
-            emit(
-                json::parse::<LogEvent>(data, record).and_then(|l| {
-                    normalise(&l, record.bytes).map_err(|(f, why)| json::field_error(data, record, f, why))
-                }),
-            );
+            emit(json::parse::<LogEvent>(data, record).and_then(|l| {
+                normalise(&l, RawRecord(data.slice_ref(record.bytes)))
+                    .map_err(|(f, why)| json::field_error(data, record, f, why))
+            }));
         }
     }
 }
@@ -147,7 +147,7 @@ struct DebugData<'a> {
 
 type FieldFailure = (&'static str, String);
 
-fn normalise(l: &LogEvent<'_>, raw: &[u8]) -> Result<Event, FieldFailure> {
+fn normalise(l: &LogEvent<'_>, raw: RawRecord) -> Result<Event, FieldFailure> {
     let time = Timestamp::parse_rfc3339(&l.published).map_err(|e| ("published", e.to_string()))?;
     if l.event_type.is_empty() {
         return Err(("eventType", "empty event type".to_string()));
@@ -202,7 +202,7 @@ fn normalise(l: &LogEvent<'_>, raw: &[u8]) -> Result<Event, FieldFailure> {
     let (class_uid, activity_id) = classify(&l.event_type);
     let id = match &l.uuid {
         Some(u) if !u.is_empty() => EventId(u.to_string()),
-        _ => EventId(json::content_id("okta:", raw)),
+        _ => EventId(json::content_id("okta:", raw.as_bytes())),
     };
     Ok(Event {
         id,
@@ -219,7 +219,7 @@ fn normalise(l: &LogEvent<'_>, raw: &[u8]) -> Result<Event, FieldFailure> {
         trace: None,
         source: Source { format: NAME.to_string(), system: "okta".to_string(), tenant: None },
         issued: None,
-        raw: RawRecord::from(raw),
+        raw,
     })
 }
 
@@ -291,7 +291,7 @@ mod tests {
     fn session_start_is_a_logon_by_the_user() {
         let data = br#"[{"uuid":"u1","published":"2026-03-01T09:00:00.123Z","eventType":"user.session.start","actor":{"id":"00u1","type":"User","alternateId":"alice@corp.example","displayName":"Alice"},"client":{"ipAddress":"203.0.113.9","userAgent":{"rawUserAgent":"Mozilla/5.0"}},"outcome":{"result":"SUCCESS"},"authenticationContext":{"externalSessionId":"102abc","credentialType":"PASSWORD"},"target":[{"id":"0oa1","type":"AppInstance","alternateId":"AWS"}]}]"#;
         let mut out = Vec::new();
-        Okta.read(data, &mut |r| out.push(r.unwrap()));
+        Okta.read(&Bytes::copy_from_slice(data), &mut |r| out.push(r.unwrap()));
         let e = &out[0];
         assert_eq!(e.id.as_str(), "u1");
         assert_eq!(e.class_uid, ClassUid::AUTHENTICATION);

@@ -17,6 +17,7 @@
 use std::borrow::Cow;
 use std::collections::HashMap;
 
+use bytes::Bytes;
 use serde::Deserialize;
 use serde_json::value::RawValue;
 use tenet_model::ocsf::{self, ClassUid};
@@ -42,7 +43,7 @@ impl Format for Otlp {
         sample.has_top_key("resourceSpans") || sample.any_record(|r| r.contains_key("resourceSpans"))
     }
 
-    fn read(&self, data: &[u8], emit: &mut dyn FnMut(Result<Event, RecordError>)) {
+    fn read(&self, data: &Bytes, emit: &mut dyn FnMut(Result<Event, RecordError>)) {
         let framed = framing::frame(data, &[]);
         for e in framed.errors {
             emit(Err(e));
@@ -54,7 +55,7 @@ impl Format for Otlp {
         let index: HashMap<(&str, &str), usize> =
             spans.iter().enumerate().map(|(i, s)| ((s.trace_id.as_str(), s.span_id.as_str()), i)).collect();
         for s in &spans {
-            emit(Ok(to_event(s, &spans, &index)));
+            emit(Ok(to_event(s, &spans, &index, data)));
         }
     }
 }
@@ -392,7 +393,7 @@ fn span_info<'a>(
 /// Ancestors are walked at most this far: traces are shallow, cycles are not.
 const MAX_ANCESTRY: usize = 256;
 
-fn to_event(s: &SpanInfo<'_>, spans: &[SpanInfo<'_>], index: &HashMap<(&str, &str), usize>) -> Event {
+fn to_event(s: &SpanInfo<'_>, spans: &[SpanInfo<'_>], index: &HashMap<(&str, &str), usize>, data: &Bytes) -> Event {
     // Collect tool and agent principals from the span outward, then the user.
     let mut links: Vec<Principal> = Vec::new();
     let mut user = None;
@@ -494,6 +495,6 @@ fn to_event(s: &SpanInfo<'_>, spans: &[SpanInfo<'_>], index: &HashMap<(&str, &st
             tenant: s.resource.get("cloud.account.id").cloned(),
         },
         issued: None,
-        raw: RawRecord::from(s.raw),
+        raw: RawRecord(data.slice_ref(s.raw)),
     }
 }

@@ -1,0 +1,128 @@
+//! Compressed blocks of events: the unit events are written and read in.
+//!
+//! Normalised events (JSON) and raw records are stored a block of up to
+//! [`BLOCK_EVENTS`] at a time, each kind compressed together with zstd.
+//! Telemetry repeats itself heavily across records, so a block compresses
+//! several times better than records one by one, and the database writes a
+//! fraction of the bytes; queries read events in time order, so neighbours
+//! share blocks and one decompression serves many results.
+
+use tenet_model::{Event, RawRecord};
+
+use crate::{Result, StoreError};
+
+/// Events per block: small enough that fetching one event decompresses well
+/// under a millisecond, large enough to compress well.
+pub const BLOCK_EVENTS: usize = 256;
+
+/// zstd's fastest regular level: ingest is CPU-bound, disk is not scarce.
+const LEVEL: i32 = 1;
+
+/// Events encoded and compressed, ready for the writer.
+pub struct PreparedBatch {
+    /// The events, raw records moved into `blocks`.
+    pub(crate) events: Vec<Event>,
+    pub(crate) blocks: Vec<EncodedBlock>,
+}
+
+pub(crate) struct EncodedBlock {
+    pub docs: Vec<u8>,
+    pub raws: Vec<u8>,
+}
+
+impl PreparedBatch {
+    /// Encodes and compresses `events`. CPU work only: call it off the
+    /// writer's thread.
+    pub fn new(mut events: Vec<Event>) -> Self {
+        let mut blocks = Vec::with_capacity(events.len().div_ceil(BLOCK_EVENTS));
+        let (mut docs, mut raws) = (Vec::new(), Vec::new());
+        // One compression context for the whole batch: creating one per
+        // block costs as much as compressing a small block.
+        let mut zstd = zstd::bulk::Compressor::new(LEVEL).ok();
+        for chunk in events.chunks_mut(BLOCK_EVENTS) {
+            docs.clear();
+            raws.clear();
+            for e in chunk.iter_mut() {
+                let raw = std::mem::take(&mut e.raw);
+                write_doc(&mut docs, e);
+                push_entry(&mut raws, raw.as_bytes());
+            }
+            blocks.push(EncodedBlock { docs: compress(zstd.as_mut(), &docs), raws: compress(zstd.as_mut(), &raws) });
+        }
+        PreparedBatch { events, blocks }
+    }
+
+    pub fn len(&self) -> usize {
+        self.events.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.events.is_empty()
+    }
+}
+
+/// Appends `e` as a length-prefixed JSON entry, serialised in place.
+fn write_doc(buf: &mut Vec<u8>, e: &Event) {
+    let at = buf.len();
+    buf.extend_from_slice(&[0; 4]);
+    // A plain struct of strings, numbers and enums always serialises.
+    let _ = serde_json::to_writer(&mut *buf, e);
+    let len = (buf.len() - at - 4) as u32;
+    buf[at..at + 4].copy_from_slice(&len.to_le_bytes());
+}
+
+fn push_entry(buf: &mut Vec<u8>, bytes: &[u8]) {
+    buf.extend_from_slice(&(bytes.len() as u32).to_le_bytes());
+    buf.extend_from_slice(bytes);
+}
+
+fn compress(ctx: Option<&mut zstd::bulk::Compressor<'static>>, bytes: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(bytes.len() / 4 + 16);
+    out.extend_from_slice(&(bytes.len() as u32).to_le_bytes());
+    // Compressing an in-memory buffer only fails on allocation failure.
+    let body = match ctx {
+        Some(c) => c.compress(bytes),
+        None => zstd::bulk::compress(bytes, LEVEL),
+    };
+    out.extend_from_slice(&body.unwrap_or_default());
+    out
+}
+
+/// A decompressed block: entries addressed by slot.
+pub(crate) struct Decoded {
+    bytes: Vec<u8>,
+    offsets: Vec<(usize, usize)>,
+}
+
+impl Decoded {
+    pub fn open(blob: &[u8], block: i64) -> Result<Decoded> {
+        let corrupt = |reason: String| StoreError::Corrupt { id: format!("block {block}"), reason };
+        let (len, body) = blob.split_at_checked(4).ok_or_else(|| corrupt("block shorter than its header".into()))?;
+        let len = u32::from_le_bytes(len.try_into().unwrap_or_default()) as usize;
+        let bytes = zstd::bulk::decompress(body, len).map_err(|e| corrupt(e.to_string()))?;
+        let mut offsets = Vec::new();
+        let mut i = 0;
+        while i + 4 <= bytes.len() {
+            let n = u32::from_le_bytes(bytes[i..i + 4].try_into().unwrap_or_default()) as usize;
+            if i + 4 + n > bytes.len() {
+                return Err(corrupt("entry runs past the end of the block".into()));
+            }
+            offsets.push((i + 4, i + 4 + n));
+            i += 4 + n;
+        }
+        Ok(Decoded { bytes, offsets })
+    }
+
+    pub fn slot(&self, slot: usize) -> Option<&[u8]> {
+        self.offsets.get(slot).map(|&(a, b)| &self.bytes[a..b])
+    }
+}
+
+pub(crate) fn decode_event(id: &str, doc: &[u8], raw: Option<&[u8]>) -> Result<Event> {
+    let mut e: Event = serde_json::from_slice(doc)
+        .map_err(|err| StoreError::Corrupt { id: id.to_string(), reason: err.to_string() })?;
+    if let Some(raw) = raw {
+        e.raw = RawRecord::from(raw);
+    }
+    Ok(e)
+}

@@ -1,0 +1,257 @@
+//! `tenet ingest` and `tenet events` against the real shared telemetry,
+//! through the binary, as a user runs them.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+use serde_json::Value;
+
+fn shared(rel: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data").join(rel)
+}
+
+fn tenet(data_dir: &Path) -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_tenet"));
+    c.arg("--data-dir").arg(data_dir);
+    c
+}
+
+fn ingest(data_dir: &Path, paths: &[PathBuf]) -> (Value, i32) {
+    let out = tenet(data_dir).arg("ingest").arg("--json").args(paths).output().expect("tenet runs");
+    (summary(&out), out.status.code().unwrap_or(-1))
+}
+
+fn summary(out: &Output) -> Value {
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    serde_json::from_str(stdout.trim()).unwrap_or_else(|e| {
+        panic!("summary is not JSON ({e}): {stdout}\nstderr: {}", String::from_utf8_lossy(&out.stderr))
+    })
+}
+
+fn events(data_dir: &Path, filters: &[&str]) -> Vec<Value> {
+    let out = tenet(data_dir).arg("events").arg("--json").args(filters).output().expect("tenet runs");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout).lines().map(|l| serde_json::from_str(l).expect("JSON line")).collect()
+}
+
+fn n(v: &Value, key: &str) -> u64 {
+    v[key].as_u64().unwrap_or_else(|| panic!("{key} missing in {v}"))
+}
+
+#[test]
+fn invictus_hour_ingests_2900_events_without_rejection() {
+    let dir = tempfile::tempdir().unwrap();
+    let (s, code) = ingest(dir.path(), &[shared("cloudtrail/invictus-ir")]);
+    assert_eq!(code, 0, "{s}");
+    assert_eq!((n(&s, "read"), n(&s, "stored"), n(&s, "rejected"), n(&s, "duplicates")), (2900, 2900, 0, 0));
+    assert_eq!(s["formats"]["cloudtrail"]["stored"], 2900);
+    assert_eq!(n(&s, "files"), 55);
+}
+
+#[test]
+fn stratus_detonations_ingest_310_events_without_rejection() {
+    let dir = tempfile::tempdir().unwrap();
+    let (s, code) = ingest(dir.path(), &[shared("cloudtrail/stratus-red-team")]);
+    assert_eq!(code, 0, "{s}");
+    assert_eq!((n(&s, "read"), n(&s, "stored"), n(&s, "rejected")), (310, 310, 0));
+}
+
+#[test]
+fn otrf_elk_export_ingests_103_events() {
+    let dir = tempfile::tempdir().unwrap();
+    let (s, code) = ingest(dir.path(), &[shared("cloudtrail/otrf")]);
+    assert_eq!(code, 0, "{s}");
+    assert_eq!((n(&s, "read"), n(&s, "stored"), n(&s, "rejected")), (103, 103, 0));
+}
+
+#[test]
+fn whole_cloudtrail_folder_skips_its_index_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let (s, code) = ingest(dir.path(), &[shared("cloudtrail")]);
+    assert_eq!(code, 0, "{s}");
+    assert_eq!((n(&s, "stored"), n(&s, "rejected"), n(&s, "skipped")), (3313, 0, 2));
+}
+
+#[test]
+fn falco_audit_traces_ingest_with_the_non_event_skipped() {
+    let dir = tempfile::tempdir().unwrap();
+    let (s, code) = ingest(dir.path(), &[shared("k8s-audit/falco")]);
+    assert_eq!(code, 0, "{s}");
+    // 51 audit events; two are the same request (same auditID and stage)
+    // recorded in two trace files; `fal_01_003.json` is `{"kind": 0}`, which
+    // Falco itself reports as "data not recognized as a k8s audit event".
+    assert_eq!((n(&s, "read"), n(&s, "stored"), n(&s, "duplicates"), n(&s, "rejected")), (51, 49, 2, 0));
+    assert_eq!(n(&s, "skipped"), 1);
+    assert!(s["skipped_files"][0].as_str().unwrap().ends_with("fal_01_003.json"));
+}
+
+#[test]
+fn otlp_example_trace_ingests_one_span() {
+    let dir = tempfile::tempdir().unwrap();
+    let (s, code) = ingest(dir.path(), &[shared("otlp/trace.json")]);
+    assert_eq!(code, 0, "{s}");
+    assert_eq!((n(&s, "read"), n(&s, "stored")), (1, 1));
+}
+
+#[test]
+fn ingesting_the_corpus_twice_stores_each_event_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let corpus = [shared("cloudtrail"), shared("k8s-audit/falco"), shared("otlp/trace.json")];
+    let (first, _) = ingest(dir.path(), &corpus);
+    assert_eq!(n(&first, "stored"), 3313 + 49 + 1);
+    let (second, code) = ingest(dir.path(), &corpus);
+    assert_eq!(code, 0);
+    assert_eq!(n(&second, "stored"), 0);
+    assert_eq!(n(&second, "duplicates"), n(&first, "read"));
+    assert_eq!(events(dir.path(), &[]).len() as u64, 3313 + 49 + 1);
+}
+
+#[test]
+fn assumed_role_session_resolves_to_role_and_the_user_who_assumed_it() {
+    let dir = tempfile::tempdir().unwrap();
+    ingest(dir.path(), &[shared("cloudtrail/stratus-red-team/aws.credential-access.ec2-get-password-data.json")]);
+    let all = events(dir.path(), &["--action", "ec2:GetPasswordData"]);
+    let e = all.iter().find(|e| e["id"] == "52242c8d-7ef7-4165-90cd-621ebe835388").expect("event stored");
+    assert_eq!(
+        e["actor"]["id"],
+        "arn:aws:sts::457448411975:assumed-role/stratus-red-team-ec2-get-password-data-role/aws-go-sdk-1722375070115152000"
+    );
+    let chain: Vec<&str> = e["chain"].as_array().unwrap().iter().map(|p| p["id"].as_str().unwrap()).collect();
+    assert_eq!(
+        chain,
+        vec![
+            "arn:aws:iam::457448411975:role/stratus-red-team-ec2-get-password-data-role",
+            "arn:aws:iam::457448411975:user/christophe"
+        ]
+    );
+    assert_eq!(e["actor"]["kind"], "human");
+    // The user's own history includes what the session did on their behalf.
+    let by_user = events(dir.path(), &["--principal", "arn:aws:iam::457448411975:user/christophe"]);
+    assert!(by_user.iter().any(|x| x["id"] == e["id"]));
+}
+
+#[test]
+fn issuer_arriving_after_its_sessions_still_completes_their_chains() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = shared("cloudtrail/stratus-red-team/aws.credential-access.ec2-get-password-data.json");
+    let records: Vec<Value> = serde_json::from_slice(&std::fs::read(&file).unwrap()).unwrap();
+    let (issuers, uses): (Vec<_>, Vec<_>) = records.into_iter().partition(|r| r["eventName"] == "AssumeRole");
+    let tmp = tempfile::tempdir().unwrap();
+    let (a, b) = (tmp.path().join("1-uses.json"), tmp.path().join("2-issuers.json"));
+    std::fs::write(&a, serde_json::to_vec(&uses).unwrap()).unwrap();
+    std::fs::write(&b, serde_json::to_vec(&issuers).unwrap()).unwrap();
+    ingest(dir.path(), &[a]);
+    let (s, _) = ingest(dir.path(), &[b]);
+    assert!(n(&s, "relinked") > 0, "{s}");
+    let e = events(dir.path(), &["--action", "GetPasswordData"]);
+    assert!(e.iter().all(|e| {
+        e["chain"].as_array().unwrap().iter().any(|p| p["id"] == "arn:aws:iam::457448411975:user/christophe")
+    }));
+}
+
+#[test]
+fn malformed_records_are_named_and_the_good_ones_kept() {
+    let dir = tempfile::tempdir().unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let good = |id: &str| {
+        format!(
+            r#"{{"eventTime":"2024-01-01T00:00:00Z","eventSource":"s3.amazonaws.com","eventName":"GetObject","eventID":"{id}","userIdentity":{{"type":"IAMUser","arn":"arn:aws:iam::1:user/a"}}}}"#
+        )
+    };
+    let path = tmp.path().join("mixed.ndjson");
+    let body = format!(
+        "{}\n{}\n{{\"eventTime\":7,\"eventSource\":\"s3.amazonaws.com\",\"eventName\":\"X\"}}\n{}\n{{\"eventTime\":\"2024-01-01T00:00:00Z\",\n",
+        good("g1"),
+        good("g2"),
+        good("g3")
+    );
+    std::fs::write(&path, body).unwrap();
+    let (s, code) = ingest(dir.path(), std::slice::from_ref(&path));
+    assert_eq!(code, 2, "some records rejected: exit 2");
+    assert_eq!((n(&s, "stored"), n(&s, "rejected")), (3, 2));
+    let rej = s["rejections"].as_array().unwrap();
+    assert_eq!(rej[0]["path"], path.display().to_string());
+    assert_eq!(rej[0]["location"], "record 2, line 3, at eventTime");
+    assert!(rej[0]["reason"].as_str().unwrap().contains("invalid type"));
+    assert!(rej[1]["location"].as_str().unwrap().contains("line 5"));
+    assert_eq!(events(dir.path(), &[]).len(), 3);
+}
+
+#[test]
+fn empty_and_unrecognised_files_named_explicitly_are_rejections() {
+    let dir = tempfile::tempdir().unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let empty = tmp.path().join("empty.json");
+    std::fs::write(&empty, "").unwrap();
+    let (s, code) = ingest(dir.path(), &[empty.clone(), shared("cloudtrail/stratus-red-team-INDEX.tsv")]);
+    assert_eq!(code, 2);
+    assert_eq!(n(&s, "rejected"), 2);
+    assert_eq!(n(&s, "skipped"), 0);
+    assert!(s["rejections"][0]["reason"].as_str().unwrap().contains("empty"));
+    assert!(s["rejections"][1]["reason"].as_str().unwrap().contains("not a recognised telemetry format"));
+}
+
+#[test]
+fn gzip_and_stdin_inputs_are_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let src = std::fs::read(shared("cloudtrail/stratus-red-team/aws.defense-evasion.cloudtrail-stop.json")).unwrap();
+    let gz = tmp.path().join("delivery.json.gz");
+    let mut enc = flate2::write::GzEncoder::new(std::fs::File::create(&gz).unwrap(), flate2::Compression::fast());
+    enc.write_all(&src).unwrap();
+    enc.finish().unwrap();
+    let (s, code) = ingest(dir.path(), &[gz]);
+    assert_eq!(code, 0, "{s}");
+    let stored = n(&s, "stored");
+    assert!(stored > 0);
+
+    let other = tempfile::tempdir().unwrap();
+    let mut child = tenet(other.path())
+        .args(["ingest", "--json", "-"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(&src).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(n(&summary(&out), "stored"), stored);
+}
+
+#[test]
+fn forced_format_overrides_detection() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = tenet(dir.path())
+        .args(["ingest", "--json", "--format", "okta"])
+        .arg(shared("otlp/trace.json"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(n(&summary(&out), "rejected"), 1);
+}
+
+#[test]
+fn event_filters_select_by_source_time_resource_and_action() {
+    let dir = tempfile::tempdir().unwrap();
+    ingest(dir.path(), &[shared("cloudtrail/invictus-ir"), shared("k8s-audit/falco")]);
+    let k8s = events(dir.path(), &["--source", "kubernetes"]);
+    assert_eq!(k8s.len(), 49);
+    assert!(k8s.iter().all(|e| e["source"]["format"] == "k8s-audit"));
+    let window =
+        events(dir.path(), &["--source", "aws", "--since", "2023-07-10T12:00:00Z", "--until", "2023-07-10T12:09:59Z"]);
+    assert!(!window.is_empty());
+    assert!(window.iter().all(|e| e["time"].as_str().unwrap() >= "2023-07-10T12:00:00Z"
+        && e["time"].as_str().unwrap() <= "2023-07-10T12:09:59Z"));
+    let limited = events(dir.path(), &["--source", "aws", "--limit", "5"]);
+    assert_eq!(limited.len(), 5);
+    let secrets = events(dir.path(), &["--action", "secretsmanager:GetSecretValue"]);
+    assert!(!secrets.is_empty());
+    let resource = secrets[0]["resources"][0]["id"].as_str().unwrap().to_string();
+    let touched = events(dir.path(), &["--resource", &resource]);
+    assert!(touched.iter().any(|e| e["id"] == secrets[0]["id"]));
+    for e in &touched {
+        for key in ["id", "time", "actor", "chain", "action", "resources", "outcome", "source"] {
+            assert!(e.get(key).is_some(), "{key} missing from {e}");
+        }
+    }
+}
