@@ -20,9 +20,84 @@ const LEVEL: i32 = 1;
 
 /// Events encoded and compressed, ready for the writer.
 pub struct PreparedBatch {
-    /// The events, raw records moved into `blocks`.
-    pub(crate) events: Vec<Event>,
+    /// What the writer needs of each event; the events themselves are
+    /// dropped where they were prepared, not on the writer's thread.
+    pub(crate) keys: Keys,
     pub(crate) blocks: Vec<EncodedBlock>,
+}
+
+/// A string in [`Keys::arena`].
+pub(crate) type Span = (u32, u32);
+
+/// One event's key, indexed columns and references, as spans of an arena:
+/// one allocation for a whole batch instead of dozens per event.
+pub(crate) struct EventKeys {
+    pub time: i64,
+    pub id: Span,
+    pub format: Span,
+    pub system: Span,
+    pub actor: Span,
+    /// `service:operation`.
+    pub action: Span,
+    pub credential: Option<Span>,
+    pub issued: Option<Span>,
+    /// Indexes into [`Keys::refs`]: principals (actor and chain), then resources.
+    pub principals: std::ops::Range<u32>,
+    pub resources: std::ops::Range<u32>,
+}
+
+#[derive(Default)]
+pub(crate) struct Keys {
+    pub arena: String,
+    pub refs: Vec<Span>,
+    pub events: Vec<EventKeys>,
+}
+
+impl Keys {
+    pub fn str(&self, span: Span) -> &str {
+        &self.arena[span.0 as usize..span.1 as usize]
+    }
+
+    fn put(&mut self, parts: &[&str]) -> Span {
+        let start = self.arena.len() as u32;
+        for p in parts {
+            self.arena.push_str(p);
+        }
+        (start, self.arena.len() as u32)
+    }
+
+    pub fn push(&mut self, e: &Event) {
+        let id = self.put(&[e.id.as_str()]);
+        let format = self.put(&[&e.source.format]);
+        let system = self.put(&[&e.source.system]);
+        let actor = self.put(&[&e.actor.id]);
+        let action = self.put(&[&e.action.service, ":", &e.action.operation]);
+        let credential = e.session.as_ref().and_then(|s| s.credential_id.as_deref()).map(|c| self.put(&[c]));
+        let issued = e.issued.as_ref().map(|i| self.put(&[&i.credential_id]));
+        let p0 = self.refs.len() as u32;
+        for p in e.principals() {
+            let span = self.put(&[&p.id]);
+            self.refs.push(span);
+        }
+        let r0 = self.refs.len() as u32;
+        for r in &e.resources {
+            let span = self.put(&[&r.id]);
+            self.refs.push(span);
+        }
+        let end = self.refs.len() as u32;
+        self.events.push(EventKeys {
+            time: e.time.unix_nanos(),
+            id,
+            format,
+            system,
+            actor,
+            action,
+            credential,
+            issued,
+            principals: p0..r0,
+            resources: r0..end,
+        });
+    }
 }
 
 pub(crate) struct EncodedBlock {
@@ -34,6 +109,10 @@ impl PreparedBatch {
     /// Encodes and compresses `events`. CPU work only: call it off the
     /// writer's thread.
     pub fn new(mut events: Vec<Event>) -> Self {
+        let mut keys = Keys::default();
+        for e in &events {
+            keys.push(e);
+        }
         let mut blocks = Vec::with_capacity(events.len().div_ceil(BLOCK_EVENTS));
         let (mut docs, mut raws) = (Vec::new(), Vec::new());
         // One compression context for the whole batch: creating one per
@@ -49,15 +128,15 @@ impl PreparedBatch {
             }
             blocks.push(EncodedBlock { docs: compress(zstd.as_mut(), &docs), raws: compress(zstd.as_mut(), &raws) });
         }
-        PreparedBatch { events, blocks }
+        PreparedBatch { keys, blocks }
     }
 
     pub fn len(&self) -> usize {
-        self.events.len()
+        self.keys.events.len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.events.is_empty()
+        self.keys.events.is_empty()
     }
 }
 

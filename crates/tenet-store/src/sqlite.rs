@@ -23,7 +23,7 @@ use std::path::{Path, PathBuf};
 use rusqlite::{Connection, OpenFlags, OptionalExtension, ToSql, params};
 use tenet_model::{Event, EventId, Principal, Timestamp};
 
-use crate::block::{Decoded, decode_event};
+use crate::block::{Decoded, EventKeys, Keys, decode_event};
 use crate::{Appended, EventQuery, EventReader, EventStore, PreparedBatch, Result, StoreError};
 
 const SCHEMA_VERSION: i64 = 1;
@@ -173,30 +173,27 @@ fn event_refs(
     tx: &Connection,
     names: &mut FxHashMap<String, i64>,
     seq: i64,
-    e: &Event,
+    keys: &Keys,
+    e: &EventKeys,
     out: &mut Vec<(i64, i64, i64)>,
 ) -> Result<()> {
-    let t = e.time.unix_nanos();
     let start = out.len();
-    for p in e.principals() {
-        out.push((principal_ref(intern(tx, names, &p.id)?), t, seq));
+    for i in e.principals.clone() {
+        out.push((principal_ref(intern(tx, names, keys.str(keys.refs[i as usize]))?), e.time, seq));
     }
-    for r in &e.resources {
-        out.push((resource_ref(intern(tx, names, &r.id)?), t, seq));
+    for i in e.resources.clone() {
+        out.push((resource_ref(intern(tx, names, keys.str(keys.refs[i as usize]))?), e.time, seq));
     }
     let mine = &mut out[start..];
     mine.sort_unstable();
-    let unique = {
-        let mut w = 0;
-        for i in 0..mine.len() {
-            if i == 0 || mine[i] != mine[w - 1] {
-                mine[w] = mine[i];
-                w += 1;
-            }
+    let mut w = 0;
+    for i in 0..mine.len() {
+        if w == 0 || mine[i] != mine[w - 1] {
+            mine[w] = mine[i];
+            w += 1;
         }
-        w
-    };
-    out.truncate(start + unique);
+    }
+    out.truncate(start + w);
     Ok(())
 }
 
@@ -239,30 +236,22 @@ fn insert_block_events(
     tx: &Connection,
     names: &mut FxHashMap<String, i64>,
     block: i64,
-    events: &[Event],
+    keys: &Keys,
+    events: &[EventKeys],
 ) -> Result<Vec<(usize, i64)>> {
-    let mut action = String::with_capacity(64);
     let mut rows = Vec::with_capacity(events.len());
     for (slot, e) in events.iter().enumerate() {
-        action.clear();
-        action.push_str(&e.action.service);
-        action.push(':');
-        action.push_str(&e.action.operation);
+        let id = keys.str(e.id);
         rows.push(EventRow {
-            time: e.time.unix_nanos(),
-            idh: id_hash(e.id.as_str()),
-            id: e.id.as_str(),
-            format: intern(tx, names, &e.source.format)?,
-            system: intern(tx, names, &e.source.system)?,
-            actor: intern(tx, names, &e.actor.id)?,
-            action: intern(tx, names, &action)?,
-            credential: e
-                .session
-                .as_ref()
-                .and_then(|s| s.credential_id.as_deref())
-                .map(|c| intern(tx, names, c))
-                .transpose()?,
-            issued: e.issued.as_ref().map(|i| intern(tx, names, &i.credential_id)).transpose()?,
+            time: e.time,
+            idh: id_hash(id),
+            id,
+            format: intern(tx, names, keys.str(e.format))?,
+            system: intern(tx, names, keys.str(e.system))?,
+            actor: intern(tx, names, keys.str(e.actor))?,
+            action: intern(tx, names, keys.str(e.action))?,
+            credential: e.credential.map(|c| intern(tx, names, keys.str(c))).transpose()?,
+            issued: e.issued.map(|c| intern(tx, names, keys.str(c))).transpose()?,
             slot: slot as i64,
         });
     }
@@ -532,9 +521,10 @@ impl EventStore for SqliteStore {
         let tx = self.conn.transaction()?;
         let mut out = Appended::default();
         let per_block = crate::block::BLOCK_EVENTS;
-        for (events, block) in batch.events.chunks(per_block).zip(&batch.blocks) {
+        let keys = &batch.keys;
+        for (events, block) in keys.events.chunks(per_block).zip(&batch.blocks) {
             let block_id = self.next_block;
-            let stored = insert_block_events(&tx, &mut self.names, block_id, events)?;
+            let stored = insert_block_events(&tx, &mut self.names, block_id, keys, events)?;
             out.stored += stored.len() as u64;
             out.duplicates += (events.len() - stored.len()) as u64;
             if stored.is_empty() {
@@ -543,7 +533,7 @@ impl EventStore for SqliteStore {
             }
             let mut refs = Vec::with_capacity(stored.len() * 3);
             for &(slot, seq) in &stored {
-                event_refs(&tx, &mut self.names, seq, &events[slot], &mut refs)?;
+                event_refs(&tx, &mut self.names, seq, keys, &events[slot], &mut refs)?;
             }
             insert_refs(&tx, &refs)?;
             tx.prepare_cached("INSERT INTO blocks(block, docs, raws) VALUES (?1, ?2, ?3)")?
@@ -577,8 +567,10 @@ impl EventStore for SqliteStore {
                  ON CONFLICT(seq) DO UPDATE SET actor = excluded.actor, chain = excluded.chain",
                 params![seq, actor, chain],
             )?;
+            let mut keys = Keys::default();
+            keys.push(event);
             let mut refs = Vec::new();
-            event_refs(&tx, &mut self.names, seq, event, &mut refs)?;
+            event_refs(&tx, &mut self.names, seq, &keys, &keys.events[0], &mut refs)?;
             insert_refs(&tx, &refs)?;
         }
         match tx.commit() {
