@@ -15,9 +15,15 @@ use tenet_store::{Appended, EventReader, EventStore, PreparedBatch, StoreError};
 
 use crate::link::{self, CredentialLinker, Fresh};
 
-/// Events are handed to the store in batches of this size: one transaction
-/// each, small enough to keep memory flat on large inputs.
+/// Events are handed to the store in batches of this size, small enough
+/// to keep memory flat on large inputs.
 pub const BATCH: usize = 16384;
+
+/// The writer commits after this many events or [`COMMIT_INTERVAL`],
+/// whichever comes first: the per-commit cost (index pages rewritten to the
+/// log) is paid once for many batches.
+pub const COMMIT_EVENTS: u64 = 65_536;
+pub const COMMIT_INTERVAL: std::time::Duration = std::time::Duration::from_secs(1);
 
 #[derive(Debug, thiserror::Error)]
 pub enum IngestError {
@@ -146,6 +152,7 @@ impl<'s> Ingestor<'s> {
         let fresh = self.linker.link_batch(&*self.store, &mut events)?;
         let appended = self.store.append(PreparedBatch::new(events))?;
         self.relinked += link::relink_stored(self.store, &fresh)? as u64;
+        self.store.commit()?;
         Ok(appended)
     }
 
@@ -178,6 +185,7 @@ pub fn ingest(
             .spawn_scoped(scope, move || read_files(&files, options, lookup, &tx))
             .map_err(|e| IngestError::Reader(e.to_string()))?;
         let (mut events_done, mut bytes_done) = (0u64, 0u64);
+        let (mut uncommitted, mut last_commit) = (0u64, std::time::Instant::now());
         for msg in rx {
             match msg {
                 Message::File { bytes } => {
@@ -189,6 +197,11 @@ pub fn ingest(
                     let busy = std::time::Instant::now();
                     let appended = store.append(batch)?;
                     report.relinked += link::relink_stored(store, &fresh)? as u64;
+                    uncommitted += n;
+                    if uncommitted >= COMMIT_EVENTS || last_commit.elapsed() >= COMMIT_INTERVAL {
+                        store.commit()?;
+                        (uncommitted, last_commit) = (0, std::time::Instant::now());
+                    }
                     report.store_seconds += busy.elapsed().as_secs_f64();
                     let c = report.counts_mut(format);
                     c.read += n;
@@ -213,6 +226,9 @@ pub fn ingest(
             }
         }
         reader.join().map_err(|p| IngestError::Reader(panic_message(&p)))?;
+        let busy = std::time::Instant::now();
+        store.commit()?;
+        report.store_seconds += busy.elapsed().as_secs_f64();
         Ok(())
     })?;
     report.finish();

@@ -81,6 +81,9 @@ pub struct Record<'a> {
     pub offset: usize,
     /// Index within its array or stream; `None` for a lone document.
     pub index: Option<usize>,
+    /// The deepest bracket nesting, when the scanner already measured it
+    /// (so the parser need not scan the record again to enforce its limit).
+    pub max_depth: Option<usize>,
 }
 
 /// Line numbers are computed only when needed (errors), never per record.
@@ -126,18 +129,24 @@ fn string_end(b: &[u8], start: usize) -> Result<usize, ScanError> {
 /// (a `]` closing a `{` is where a broken record ends); everything else is
 /// left for the real parser to report.
 fn value_end(b: &[u8], start: usize) -> Result<usize, ScanError> {
+    value_extent(b, start).map(|(end, _)| end)
+}
+
+/// [`value_end`] and the value's deepest nesting.
+fn value_extent(b: &[u8], start: usize) -> Result<(usize, usize), ScanError> {
     // Open brackets, innermost last; a small inline stack covers real data,
     // the heap only pathological nesting.
     let mut inline = [0u8; 64];
     let mut spill: Vec<u8> = Vec::new();
     let mut depth = 0usize;
+    let mut deepest = 0usize;
     let mut i = start;
     while i < b.len() {
         match b[i] {
             b'"' => {
                 i = string_end(b, i)?;
                 if depth == 0 {
-                    return Ok(i);
+                    return Ok((i, deepest));
                 }
                 continue;
             }
@@ -148,6 +157,7 @@ fn value_end(b: &[u8], start: usize) -> Result<usize, ScanError> {
                     spill.push(c);
                 }
                 depth += 1;
+                deepest = deepest.max(depth);
             }
             c @ (b'}' | b']') => {
                 if depth == 0 {
@@ -159,7 +169,7 @@ fn value_end(b: &[u8], start: usize) -> Result<usize, ScanError> {
                     return Err(ScanError::Unexpected(i));
                 }
                 if depth == 0 {
-                    return Ok(i + 1);
+                    return Ok((i + 1, deepest));
                 }
             }
             _ if depth == 0 => {
@@ -167,7 +177,9 @@ fn value_end(b: &[u8], start: usize) -> Result<usize, ScanError> {
                 while j < b.len() && !matches!(b[j], b',' | b']' | b'}' | b' ' | b'\n' | b'\r' | b'\t') {
                     j += 1;
                 }
-                return Ok(j);
+                // A delimiter where a value should start is no value at all;
+                // returning an empty one would let callers loop in place.
+                return if j > i { Ok((j, 0)) } else { Err(ScanError::Unexpected(i)) };
             }
             _ => {}
         }
@@ -220,7 +232,18 @@ pub fn frame<'a>(data: &'a [u8], wrapper_keys: &[&str]) -> Framed<'a> {
         return out;
     }
     match data[i] {
-        b'[' => split_array(data, i, true, &mut out),
+        b'[' => {
+            // A line that happens to start with `[` in front of NDJSON is not
+            // an array: when the next line is a whole record and the input is
+            // not one well-formed array, read lines.
+            let nl = memchr(b'\n', &data[i..]).map(|k| i + k);
+            let whole_array = || value_end(data, i).is_ok_and(|e| skip_ws(data, e) == data.len());
+            if nl.is_some_and(|nl| looks_like_json_lines(data, nl)) && !whole_array() {
+                split_lines(data, i, &mut out)
+            } else {
+                split_array(data, i, true, &mut out)
+            }
+        }
         b'{' => frame_object_or_stream(data, i, wrapper_keys, &mut out),
         // A bad first line in front of NDJSON costs that line only.
         _ if memchr(b'\n', &data[i..]).is_some_and(|k| looks_like_json_lines(data, i + k)) => {
@@ -245,11 +268,16 @@ fn frame_object_or_stream<'a>(data: &'a [u8], start: usize, wrapper_keys: &[&str
         split_array(data, array_start, false, out);
         return;
     }
-    match value_end(data, start) {
-        Ok(end) => {
+    match value_extent(data, start) {
+        Ok((end, depth)) => {
             let next = skip_ws(data, end);
             if next >= data.len() {
-                out.records.push(Record { bytes: &data[start..end], offset: start, index: None });
+                out.records.push(Record {
+                    bytes: &data[start..end],
+                    offset: start,
+                    index: None,
+                    max_depth: Some(depth),
+                });
             } else if memchr(b'\n', &data[start..end]).is_none() {
                 split_lines(data, start, out);
             } else {
@@ -340,12 +368,12 @@ fn split_array<'a>(data: &'a [u8], open: usize, top_level: bool, out: &mut Frame
             }
             return;
         }
-        let (end, ok) = match value_end(data, i) {
-            Ok(end) => (end, true),
+        let (end, depth, ok) = match value_extent(data, i) {
+            Ok((end, depth)) => (end, Some(depth), true),
             Err(e) => match resync_point(data, i) {
                 Some(next) => {
                     out.errors.push(scan_error(data, i, Some(index), e));
-                    (next, false)
+                    (next, None, false)
                 }
                 None => {
                     out.errors.push(scan_error(data, i, Some(index), e));
@@ -357,14 +385,14 @@ fn split_array<'a>(data: &'a [u8], open: usize, top_level: bool, out: &mut Frame
             let after = skip_ws(data, end);
             let delimited = matches!(data.get(after), Some(b',' | b']') | None);
             if delimited {
-                out.records.push(Record { bytes: &data[i..end], offset: i, index: Some(index) });
+                out.records.push(Record { bytes: &data[i..end], offset: i, index: Some(index), max_depth: depth });
                 i = after;
             } else {
                 // Garbage between records, such as a missing comma: reject this
                 // element whole and resume at the next record-shaped line.
                 let resume = resync_point(data, i);
                 let cut = resume.unwrap_or(data.len());
-                out.records.push(Record { bytes: &data[i..cut], offset: i, index: Some(index) });
+                out.records.push(Record { bytes: &data[i..cut], offset: i, index: Some(index), max_depth: None });
                 match resume {
                     Some(next) => {
                         i = next;
@@ -410,7 +438,12 @@ fn split_lines<'a>(data: &'a [u8], start: usize, out: &mut Framed<'a>) {
         let s = skip_ws(line, 0);
         if s < line.len() {
             let trimmed_end = line.iter().rposition(|c| !matches!(c, b' ' | b'\r' | b'\t')).map_or(0, |p| p + 1);
-            out.records.push(Record { bytes: &line[s..trimmed_end], offset: pos + s, index: Some(index) });
+            out.records.push(Record {
+                bytes: &line[s..trimmed_end],
+                offset: pos + s,
+                index: Some(index),
+                max_depth: None,
+            });
             index += 1;
         }
         pos = end + 1;
@@ -421,16 +454,21 @@ fn split_stream<'a>(data: &'a [u8], start: usize, out: &mut Framed<'a>) {
     let mut i = start;
     let mut index = 0usize;
     while i < data.len() {
-        match value_end(data, i) {
-            Ok(end) => {
-                out.records.push(Record { bytes: &data[i..end], offset: i, index: Some(index) });
+        match value_extent(data, i) {
+            Ok((end, depth)) => {
+                out.records.push(Record {
+                    bytes: &data[i..end],
+                    offset: i,
+                    index: Some(index),
+                    max_depth: Some(depth),
+                });
                 i = skip_ws(data, end);
             }
             Err(e) => {
                 out.errors.push(scan_error(data, i, Some(index), e));
                 match resync_point(data, i) {
-                    Some(next) => i = next,
-                    None => return,
+                    Some(next) if next > i => i = next,
+                    _ => return,
                 }
             }
         }
@@ -497,6 +535,23 @@ mod tests {
     fn empty_and_non_json_inputs_are_named() {
         assert!(frame(b"  \n", &[]).errors[0].reason.contains("empty"));
         assert!(frame(b"# README", &[]).errors[0].reason.contains("not JSON"));
+    }
+
+    #[test]
+    fn a_stray_delimiter_between_documents_ends_framing_instead_of_looping() {
+        for data in [&b"{}\n,"[..], b"{\n}\n]", b"{\n}\n}{"] {
+            // One good document, and the stray byte accounted for once
+            // (as a framing error, or as a record the parser will reject).
+            let f = frame(data, &[]);
+            assert_eq!(f.records.len() + f.errors.len(), 2, "{:?}", String::from_utf8_lossy(data));
+        }
+    }
+
+    #[test]
+    fn pretty_single_element_array_is_an_array_not_lines() {
+        let f = frame(b"[\n  {\"a\": 1}\n]\n", &[]);
+        assert_eq!(texts(&f), vec![r#"{"a": 1}"#]);
+        assert!(f.errors.is_empty());
     }
 
     #[test]

@@ -24,7 +24,11 @@ pub fn parse<'a, T: Deserialize<'a>>(data: &[u8], record: &Record<'a>) -> Result
             ),
         ));
     }
-    if exceeds_depth(record.bytes, MAX_DEPTH) {
+    let too_deep = match record.max_depth {
+        Some(d) => d > MAX_DEPTH,
+        None => exceeds_depth(record.bytes, MAX_DEPTH),
+    };
+    if too_deep {
         return Err(RecordError::new(record.location(data), format!("record nests deeper than {MAX_DEPTH} levels")));
     }
     parse_document(data, record)
@@ -86,7 +90,7 @@ pub fn parse_at<'a, T: Deserialize<'a>>(
     bounded: bool,
 ) -> Result<T, RecordError> {
     let offset = bytes.as_ptr() as usize - data.as_ptr() as usize;
-    let rec = Record { bytes, offset, index: outer.index };
+    let rec = Record { bytes, offset, index: outer.index, max_depth: None };
     let parsed = if bounded { parse::<T>(data, &rec) } else { parse_document::<T>(data, &rec) };
     parsed.map_err(|mut e| {
         let inner = e.location.path.take();

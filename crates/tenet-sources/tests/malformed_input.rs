@@ -114,6 +114,10 @@ fn broken_span_is_rejected_alone() {
     assert!(errors[1].location.to_string().contains("spans[2].spanId"), "{}", errors[1].location);
 }
 
+fn cases() -> u32 {
+    std::env::var("PROPTEST_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(512)
+}
+
 fn formats() -> impl Strategy<Value = &'static str> {
     prop::sample::select(tenet_sources::format::names())
 }
@@ -131,7 +135,8 @@ const SAMPLES: &[&str] = &[
 ];
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 512, ..ProptestConfig::default() })]
+    // 512 cases by default; `PROPTEST_CASES=20000` for a longer hunt.
+    #![proptest_config(ProptestConfig { cases: cases(), ..ProptestConfig::default() })]
 
     /// Any bytes at all: every format answers with events or errors, never a panic.
     #[test]
@@ -183,5 +188,16 @@ proptest! {
         }).count();
         let (events, _) = read_all(&CloudTrail, prefix.as_bytes());
         prop_assert_eq!(events.len(), complete);
+    }
+}
+
+#[test]
+fn garbage_first_line_that_opens_a_bracket_costs_only_itself() {
+    for garbage in ["[A", "[¡", "[]", "{\"x\":", "[{", "]"] {
+        let data = format!("{garbage}\n{}\n{}\n", ct("a"), ct("b"));
+        let (events, errors) = read_all(&CloudTrail, data.as_bytes());
+        assert_eq!(ids(&events), vec!["a", "b"], "after {garbage:?}");
+        assert_eq!(errors.len(), 1, "after {garbage:?}");
+        assert_eq!(errors[0].location.line, 1);
     }
 }

@@ -100,9 +100,11 @@ impl Keys {
     }
 }
 
+/// A block's events, each as its normalised JSON followed by its raw
+/// record: a doc sits next to the raw it came from, so the compressor
+/// finds their shared strings (ARNs, ids, agents) within a few hundred bytes.
 pub(crate) struct EncodedBlock {
-    pub docs: Vec<u8>,
-    pub raws: Vec<u8>,
+    pub data: Vec<u8>,
 }
 
 impl PreparedBatch {
@@ -114,19 +116,18 @@ impl PreparedBatch {
             keys.push(e);
         }
         let mut blocks = Vec::with_capacity(events.len().div_ceil(BLOCK_EVENTS));
-        let (mut docs, mut raws) = (Vec::new(), Vec::new());
+        let mut buf = Vec::new();
         // One compression context for the whole batch: creating one per
         // block costs as much as compressing a small block.
         let mut zstd = zstd::bulk::Compressor::new(LEVEL).ok();
         for chunk in events.chunks_mut(BLOCK_EVENTS) {
-            docs.clear();
-            raws.clear();
+            buf.clear();
             for e in chunk.iter_mut() {
                 let raw = std::mem::take(&mut e.raw);
-                write_doc(&mut docs, e);
-                push_entry(&mut raws, raw.as_bytes());
+                write_doc(&mut buf, e);
+                push_entry(&mut buf, raw.as_bytes());
             }
-            blocks.push(EncodedBlock { docs: compress(zstd.as_mut(), &docs), raws: compress(zstd.as_mut(), &raws) });
+            blocks.push(EncodedBlock { data: compress(zstd.as_mut(), &buf) });
         }
         PreparedBatch { keys, blocks }
     }
@@ -192,8 +193,18 @@ impl Decoded {
         Ok(Decoded { bytes, offsets })
     }
 
-    pub fn slot(&self, slot: usize) -> Option<&[u8]> {
-        self.offsets.get(slot).map(|&(a, b)| &self.bytes[a..b])
+    /// The normalised event in `slot`.
+    pub fn doc(&self, slot: usize) -> Option<&[u8]> {
+        self.entry(2 * slot)
+    }
+
+    /// The raw record in `slot`.
+    pub fn raw(&self, slot: usize) -> Option<&[u8]> {
+        self.entry(2 * slot + 1)
+    }
+
+    fn entry(&self, i: usize) -> Option<&[u8]> {
+        self.offsets.get(i).map(|&(a, b)| &self.bytes[a..b])
     }
 }
 

@@ -92,8 +92,13 @@ pub trait EventStore: EventReader {
     /// A reader over the same log, for another thread.
     fn reader(&self) -> Result<Box<dyn EventReader>>;
 
-    /// Stores the batch's events not stored before; counts the rest.
+    /// Stores the batch's events not stored before; counts the rest. The
+    /// events are durable, and visible to other readers, once [`Self::commit`]
+    /// returns: acknowledge nothing before that.
     fn append(&mut self, batch: PreparedBatch) -> Result<Appended>;
+
+    /// Makes everything appended (and relinked) so far durable and visible.
+    fn commit(&mut self) -> Result<()>;
 
     /// Replaces a stored event's actor and chain with `event`'s: the one
     /// correction the log accepts, made when the credential behind a session

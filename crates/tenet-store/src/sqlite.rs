@@ -35,8 +35,7 @@ CREATE TABLE IF NOT EXISTS names (
 );
 CREATE TABLE IF NOT EXISTS blocks (
     block INTEGER PRIMARY KEY,
-    docs  BLOB NOT NULL,
-    raws  BLOB NOT NULL
+    data  BLOB NOT NULL
 );
 CREATE TABLE IF NOT EXISTS events (
     seq        INTEGER PRIMARY KEY,
@@ -94,7 +93,11 @@ fn tune(conn: &Connection) -> Result<()> {
     // NORMAL in WAL mode: durable against process crashes; fsync only at
     // checkpoints, which a 64 MiB WAL keeps rare on the ingest path.
     conn.pragma_update(None, "synchronous", "NORMAL")?;
-    conn.pragma_update(None, "wal_autocheckpoint", 16_384i64)?;
+    conn.pragma_update(
+        None,
+        "wal_autocheckpoint",
+        std::env::var("CKPT").ok().and_then(|c| c.parse::<i64>().ok()).unwrap_or(16_384),
+    )?;
     conn.pragma_update(None, "temp_store", "MEMORY")?;
     conn.pragma_update(None, "cache_size", -262_144i64)?;
     conn.busy_timeout(std::time::Duration::from_secs(30))?;
@@ -109,6 +112,9 @@ pub struct SqliteStore {
     /// credentials. Stored as integers, they make rows and index entries
     /// small and comparisons cheap.
     names: FxHashMap<String, i64>,
+    /// Whether a write transaction is open: appends accumulate in one until
+    /// [`EventStore::commit`], so a large ingest pays per commit, not per batch.
+    in_tx: bool,
 }
 
 /// A read-only connection to a store, for another thread.
@@ -126,6 +132,9 @@ impl SqliteStore {
 
     pub fn open(path: &Path) -> Result<Self> {
         let conn = Connection::open(path)?;
+        if let Ok(p) = std::env::var("PAGESZ") {
+            conn.pragma_update(None, "page_size", p.parse::<i64>().unwrap())?;
+        }
         conn.pragma_update(None, "journal_mode", "WAL")?;
         tune(&conn)?;
         let found: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
@@ -144,11 +153,49 @@ impl SqliteStore {
             stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))?
                 .collect::<rusqlite::Result<FxHashMap<_, _>>>()?
         };
-        Ok(SqliteStore { conn, path: path.to_path_buf(), next_block, names })
+        Ok(SqliteStore { conn, path: path.to_path_buf(), next_block, names, in_tx: false })
     }
 
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    fn begin(&mut self) -> Result<()> {
+        if !self.in_tx {
+            self.conn.execute_batch("BEGIN IMMEDIATE")?;
+            self.in_tx = true;
+        }
+        Ok(())
+    }
+
+    /// Runs `f` inside the open write transaction; a failure rolls the
+    /// whole transaction back, so nothing half-written survives.
+    fn write<T>(&mut self, f: impl FnOnce(&mut Self) -> Result<T>) -> Result<T> {
+        self.begin()?;
+        match f(self) {
+            Ok(v) => Ok(v),
+            Err(e) => {
+                let _ = self.conn.execute_batch("ROLLBACK");
+                self.in_tx = false;
+                self.forget_uncommitted();
+                Err(e)
+            }
+        }
+    }
+
+    /// After a rollback, cached names and block numbers may refer to rows
+    /// that no longer exist.
+    fn forget_uncommitted(&mut self) {
+        self.names.clear();
+        if let Ok(n) = self.conn.query_row("SELECT coalesce(max(block), 0) + 1 FROM blocks", [], |r| r.get(0)) {
+            self.next_block = n;
+        }
+        if let Ok(names) = self.conn.prepare("SELECT name, id FROM names").and_then(|mut stmt| {
+            stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))?
+                .collect::<rusqlite::Result<FxHashMap<_, _>>>()
+        }) {
+            self.names = names;
+        }
     }
 }
 
@@ -343,24 +390,21 @@ fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Row> {
 
 /// Materialises events from rows, decompressing each block once.
 fn load(conn: &Connection, rows: Vec<Row>, with_raw: bool) -> Result<Vec<Event>> {
-    let mut docs: HashMap<i64, Decoded> = HashMap::new();
-    let mut raws: HashMap<i64, Decoded> = HashMap::new();
-    let mut fetch = conn.prepare_cached("SELECT docs, raws FROM blocks WHERE block = ?1")?;
+    let mut blocks: HashMap<i64, Decoded> = HashMap::new();
+    let mut fetch = conn.prepare_cached("SELECT data FROM blocks WHERE block = ?1")?;
     let mut out = Vec::with_capacity(rows.len());
     for r in rows {
-        if !docs.contains_key(&r.block) {
-            let (d, w): (Vec<u8>, Vec<u8>) = fetch.query_row([r.block], |x| Ok((x.get(0)?, x.get(1)?)))?;
-            docs.insert(r.block, Decoded::open(&d, r.block)?);
-            if with_raw {
-                raws.insert(r.block, Decoded::open(&w, r.block)?);
-            }
+        if !blocks.contains_key(&r.block) {
+            let data: Vec<u8> = fetch.query_row([r.block], |x| x.get(0))?;
+            blocks.insert(r.block, Decoded::open(&data, r.block)?);
         }
         let corrupt = || StoreError::Corrupt {
             id: r.id.clone(),
             reason: format!("missing slot {} of block {}", r.slot, r.block),
         };
-        let doc = docs[&r.block].slot(r.slot).ok_or_else(corrupt)?;
-        let raw = if with_raw { Some(raws[&r.block].slot(r.slot).ok_or_else(corrupt)?) } else { None };
+        let block = &blocks[&r.block];
+        let doc = block.doc(r.slot).ok_or_else(corrupt)?;
+        let raw = if with_raw { Some(block.raw(r.slot).ok_or_else(corrupt)?) } else { None };
         let mut e = decode_event(&r.id, doc, raw)?;
         if let Some((actor, chain)) = &r.relinked {
             let bad = |err: serde_json::Error| StoreError::Corrupt { id: r.id.clone(), reason: err.to_string() };
@@ -518,67 +562,82 @@ impl EventStore for SqliteStore {
     }
 
     fn append(&mut self, batch: PreparedBatch) -> Result<Appended> {
-        let tx = self.conn.transaction()?;
-        let mut out = Appended::default();
-        let per_block = crate::block::BLOCK_EVENTS;
-        let keys = &batch.keys;
-        for (events, block) in keys.events.chunks(per_block).zip(&batch.blocks) {
-            let block_id = self.next_block;
-            let stored = insert_block_events(&tx, &mut self.names, block_id, keys, events)?;
-            out.stored += stored.len() as u64;
-            out.duplicates += (events.len() - stored.len()) as u64;
-            if stored.is_empty() {
-                // A block whose events were all duplicates is not kept.
-                continue;
+        self.write(|store| {
+            let mut out = Appended::default();
+            let per_block = crate::block::BLOCK_EVENTS;
+            let keys = &batch.keys;
+            for (events, block) in keys.events.chunks(per_block).zip(&batch.blocks) {
+                let block_id = store.next_block;
+                let stored = insert_block_events(&store.conn, &mut store.names, block_id, keys, events)?;
+                out.stored += stored.len() as u64;
+                out.duplicates += (events.len() - stored.len()) as u64;
+                if stored.is_empty() {
+                    // A block whose events were all duplicates is not kept.
+                    continue;
+                }
+                let mut refs = Vec::with_capacity(stored.len() * 3);
+                for &(slot, seq) in &stored {
+                    event_refs(&store.conn, &mut store.names, seq, keys, &events[slot], &mut refs)?;
+                }
+                insert_refs(&store.conn, &refs)?;
+                store
+                    .conn
+                    .prepare_cached("INSERT INTO blocks(block, data) VALUES (?1, ?2)")?
+                    .execute(params![block_id, block.data])?;
+                store.next_block += 1;
             }
-            let mut refs = Vec::with_capacity(stored.len() * 3);
-            for &(slot, seq) in &stored {
-                event_refs(&tx, &mut self.names, seq, keys, &events[slot], &mut refs)?;
-            }
-            insert_refs(&tx, &refs)?;
-            tx.prepare_cached("INSERT INTO blocks(block, docs, raws) VALUES (?1, ?2, ?3)")?
-                .execute(params![block_id, block.docs, block.raws])?;
-            self.next_block += 1;
+            Ok(out)
+        })
+    }
+
+    fn commit(&mut self) -> Result<()> {
+        if !self.in_tx {
+            return Ok(());
         }
-        match tx.commit() {
-            Ok(()) => Ok(out),
-            Err(e) => {
-                // Names interned in the failed transaction do not exist.
-                self.names.clear();
-                Err(e.into())
-            }
+        self.in_tx = false;
+        if let Err(e) = self.conn.execute_batch("COMMIT") {
+            let _ = self.conn.execute_batch("ROLLBACK");
+            self.forget_uncommitted();
+            return Err(e.into());
         }
+        Ok(())
     }
 
     fn relink(&mut self, event: &Event) -> Result<()> {
-        let tx = self.conn.transaction()?;
-        let seq: Option<i64> = tx
-            .query_row(
-                "SELECT seq FROM events WHERE time = ?1 AND id = ?2",
-                params![event.time.unix_nanos(), event.id.as_str()],
-                |r| r.get(0),
-            )
-            .optional()?;
-        if let Some(seq) = seq {
-            let actor = serde_json::to_string(&event.actor).unwrap_or_default();
-            let chain = serde_json::to_string(&event.chain).unwrap_or_default();
-            tx.execute(
-                "INSERT INTO relinks(seq, actor, chain) VALUES (?1, ?2, ?3)
-                 ON CONFLICT(seq) DO UPDATE SET actor = excluded.actor, chain = excluded.chain",
-                params![seq, actor, chain],
-            )?;
-            let mut keys = Keys::default();
-            keys.push(event);
-            let mut refs = Vec::new();
-            event_refs(&tx, &mut self.names, seq, &keys, &keys.events[0], &mut refs)?;
-            insert_refs(&tx, &refs)?;
-        }
-        match tx.commit() {
-            Ok(()) => Ok(()),
-            Err(e) => {
-                self.names.clear();
-                Err(e.into())
+        self.write(|store| {
+            let seq: Option<i64> = store
+                .conn
+                .query_row(
+                    "SELECT seq FROM events WHERE time = ?1 AND id = ?2",
+                    params![event.time.unix_nanos(), event.id.as_str()],
+                    |r| r.get(0),
+                )
+                .optional()?;
+            if let Some(seq) = seq {
+                let actor = serde_json::to_string(&event.actor).unwrap_or_default();
+                let chain = serde_json::to_string(&event.chain).unwrap_or_default();
+                store.conn.execute(
+                    "INSERT INTO relinks(seq, actor, chain) VALUES (?1, ?2, ?3)
+                     ON CONFLICT(seq) DO UPDATE SET actor = excluded.actor, chain = excluded.chain",
+                    params![seq, actor, chain],
+                )?;
+                let mut keys = Keys::default();
+                keys.push(event);
+                let mut refs = Vec::new();
+                event_refs(&store.conn, &mut store.names, seq, &keys, &keys.events[0], &mut refs)?;
+                insert_refs(&store.conn, &refs)?;
             }
+            Ok(())
+        })
+    }
+}
+
+impl Drop for SqliteStore {
+    /// A store dropped with appends pending commits them rather than losing
+    /// them silently; callers that need to know commit explicitly.
+    fn drop(&mut self) {
+        if let Err(e) = self.commit() {
+            tracing::error!("events appended but not committed were lost: {e}");
         }
     }
 }
@@ -614,6 +673,7 @@ mod tests {
         let mut s = SqliteStore::open_dir(dir.path()).unwrap();
         let batch: Vec<Event> = (0..600).map(|i| event(&format!("e{i}"), i, "alice")).collect();
         assert_eq!(s.append(PreparedBatch::new(batch.clone())).unwrap(), Appended { stored: 600, duplicates: 0 });
+        s.commit().unwrap();
         assert_eq!(s.append(PreparedBatch::new(batch)).unwrap(), Appended { stored: 0, duplicates: 600 });
         assert_eq!(s.count().unwrap(), 600);
         let e = s.get(&EventId::from("e300"), None).unwrap().unwrap();
