@@ -67,8 +67,8 @@ pub fn run(data_dir: &Path, args: Args) -> Result<Outcome> {
 fn print_table(out: &mut impl Write, events: &[Event]) -> std::io::Result<()> {
     writeln!(
         out,
-        "{:<24} {:<10} {:<40} {:<36} {:<8} {}",
-        "TIME", "SOURCE", "ACTOR (→ ON BEHALF OF)", "ACTION", "OUTCOME", "RESOURCE"
+        "{:<24} {:<10} {:<40} {:<36} {:<8} RESOURCE",
+        "TIME", "SOURCE", "ACTOR (→ ON BEHALF OF)", "ACTION", "OUTCOME"
     )?;
     for e in events {
         let who = std::iter::once(&e.actor)

@@ -57,9 +57,13 @@ fn print_summary(r: &IngestReport, elapsed: Duration) {
     let secs = elapsed.as_secs_f64().max(1e-9);
     println!("{} file(s) in {:.2}s ({:.0} events/s)", r.files, secs, r.read as f64 / secs);
     if r.skipped > 0 {
+        const SHOWN: usize = 8;
         println!("skipped {} file(s) that are not telemetry:", r.skipped);
-        for p in &r.skipped_files {
+        for p in r.skipped_files.iter().take(SHOWN) {
             println!("  {p}");
+        }
+        if r.skipped_files.len() > SHOWN {
+            println!("  … and {} more (--json lists them all)", r.skipped_files.len() - SHOWN);
         }
     }
     if r.relinked > 0 {

@@ -1,17 +1,26 @@
 //! Ingest throughput on the shared CloudTrail corpus, replicated with fresh
-//! event ids to at least 1,000,000 events, in three modes measured in the
-//! same run on the same bytes:
+//! event ids to at least 1,000,000 events. Every mode runs in the same
+//! process on the same bytes, so ratios hold on a noisy machine:
 //!
-//! 1. raw `serde_json` parse of each delivery file into `serde_json::Value`;
+//! 1. raw `serde_json` parse of each delivery file into `serde_json::Value`
+//!    (the baseline);
 //! 2. parse + normalise (the CloudTrail adapter, events out);
-//! 3. parse + normalise + store (the real `tenet_pipeline::ingest` from files
-//!    into a fresh SQLite store, credential linking included).
+//! 3. parse + normalise + encode: the reading thread's whole share of an
+//!    ingest (adds credential linking's bookkeeping-free path, JSON encoding
+//!    and zstd compression), without the store;
+//! 4. parse + normalise + store: the real `tenet_pipeline::ingest` from files
+//!    into a fresh SQLite store, with the corpus's own timestamps repeated in
+//!    every copy (inserts land all over the time-ordered indexes);
+//! 5. the same with each copy moved onto a continuous clock (1,000 events per
+//!    second), as a live account's delivery files arrive.
 //!
 //! `cargo bench -p tenet-pipeline --bench ingest [-- EVENTS]`
+//! (`PROFILE_STORE=1` runs only mode 4, for profiling).
 
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
+use bytes::Bytes;
 use serde_json::Value;
 use tenet_sources::formats::cloudtrail::CloudTrail;
 use tenet_sources::{Format, input};
@@ -37,9 +46,10 @@ fn corpus() -> Vec<Value> {
     records
 }
 
-/// Writes `target` events as compact S3-style delivery files; returns the
-/// files and their total size.
-fn replicate(records: &[Value], target: usize, dir: &Path) -> (Vec<PathBuf>, u64) {
+/// Writes `target` events as compact S3-style delivery files under `dir`;
+/// with `stream`, copy k's events are given consecutive times on one clock.
+fn replicate(records: &[Value], target: usize, dir: &Path, stream: bool) -> (Vec<PathBuf>, u64) {
+    std::fs::create_dir_all(dir).unwrap();
     let mut files = Vec::new();
     let mut total = 0u64;
     let mut batch: Vec<Value> = Vec::with_capacity(RECORDS_PER_FILE);
@@ -58,9 +68,11 @@ fn replicate(records: &[Value], target: usize, dir: &Path) -> (Vec<PathBuf>, u64
         let orig = r["eventID"].as_str().unwrap_or("00000000-0000-0000-0000-000000000000").to_string();
         let fresh = format!("{}{:012x}", &orig[..orig.len().min(24)], (copy as u64) << 16 | (i % records.len()) as u64);
         r["eventID"] = Value::String(fresh);
-        if std::env::var_os("TIMESHIFT").is_some() {
-            let t = chrono::DateTime::from_timestamp(1_767_225_600 + (i / 1000) as i64, 0).unwrap();
-            r["eventTime"] = Value::String(t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true));
+        if stream {
+            let t =
+                chrono::DateTime::from_timestamp(1_767_225_600 + (i / 1000) as i64, ((i % 1000) * 1_000_000) as u32)
+                    .unwrap();
+            r["eventTime"] = Value::String(t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true));
             if let Some(o) = r.as_object_mut() {
                 o.remove("@timestamp");
             }
@@ -96,98 +108,98 @@ struct Phase {
     events: u64,
     secs: f64,
     peak_mib: f64,
+    note: String,
+}
+
+fn timed(name: &'static str, f: impl FnOnce() -> (u64, String)) -> Phase {
+    reset_peak();
+    let t = Instant::now();
+    let (events, note) = f();
+    Phase { name, events, secs: t.elapsed().as_secs_f64(), peak_mib: peak_mib(), note }
+}
+
+fn store_phase(name: &'static str, files: &[PathBuf], dir: &Path, target: usize) -> Phase {
+    timed(name, || {
+        let mut store = SqliteStore::open_dir(dir).expect("store opens");
+        let report = tenet_pipeline::ingest(files, &mut store, Default::default(), &mut ()).expect("ingest runs");
+        assert_eq!(report.rejected, 0);
+        assert_eq!(report.stored as usize, target);
+        assert_eq!(store.count().unwrap() as usize, target);
+        drop(store);
+        let bytes: u64 = std::fs::read_dir(dir).unwrap().filter_map(|e| e.ok()?.metadata().ok()).map(|m| m.len()).sum();
+        let note = format!(
+            "writer busy {:.1}s; {:.0} bytes/event on disk",
+            report.store_seconds,
+            bytes as f64 / target as f64
+        );
+        (report.stored, note)
+    })
 }
 
 fn main() {
     let target: usize = std::env::args().skip(1).find_map(|a| a.parse().ok()).unwrap_or(1_000_000);
+    let only_store = std::env::var_os("PROFILE_STORE").is_some();
     let work = tempfile::tempdir().expect("temp dir");
     let records = corpus();
     eprintln!("corpus: {} CloudTrail records; replicating to {target}", records.len());
-    let (files, bytes) = replicate(&records, target, work.path());
-    drop(records);
-    let data: Vec<bytes::Bytes> = files.iter().map(|f| bytes::Bytes::from(std::fs::read(f).unwrap())).collect();
+    let (files, bytes) = replicate(&records, target, &work.path().join("as-is"), false);
     let mb = bytes as f64 / 1e6;
-    eprintln!("{} files, {:.1} MB", files.len(), mb);
-
     let mut phases = Vec::new();
-    // For profiling the store phase alone: `PROFILE_STORE=1`.
-    let only_store = std::env::var_os("PROFILE_STORE").is_some();
 
     if !only_store {
-        reset_peak();
-        let t = Instant::now();
-        let mut n = 0u64;
-        for d in &data {
-            let v: Value = serde_json::from_slice(d).expect("valid JSON");
-            n += v["Records"].as_array().map_or(0, |a| a.len() as u64);
-        }
-        phases.push(Phase {
-            name: "raw serde_json parse",
-            events: n,
-            secs: t.elapsed().as_secs_f64(),
-            peak_mib: peak_mib(),
-        });
-
-        reset_peak();
-        let t = Instant::now();
-        let (mut n, mut bad) = (0u64, 0u64);
-        for d in &data {
-            CloudTrail.read(d, &mut |r| match r {
-                Ok(e) => {
-                    n += 1;
-                    std::hint::black_box(e);
-                }
-                Err(_) => bad += 1,
-            });
-        }
-        assert_eq!(bad, 0, "the replicated corpus reads without rejection");
-        phases.push(Phase {
-            name: "parse + normalise",
-            events: n,
-            secs: t.elapsed().as_secs_f64(),
-            peak_mib: peak_mib(),
-        });
+        let data: Vec<Bytes> = files.iter().map(|f| Bytes::from(std::fs::read(f).unwrap())).collect();
+        phases.push(timed("raw serde_json parse", || {
+            let mut n = 0u64;
+            for d in &data {
+                let v: Value = serde_json::from_slice(d).expect("valid JSON");
+                n += v["Records"].as_array().map_or(0, |a| a.len() as u64);
+            }
+            (n, String::new())
+        }));
+        phases.push(timed("parse + normalise", || {
+            let (mut n, mut bad) = (0u64, 0u64);
+            for d in &data {
+                CloudTrail.read(d, &mut |r| match r {
+                    Ok(e) => {
+                        n += 1;
+                        std::hint::black_box(e);
+                    }
+                    Err(_) => bad += 1,
+                });
+            }
+            assert_eq!(bad, 0, "the replicated corpus reads without rejection");
+            (n, String::new())
+        }));
+        phases.push(timed("parse + normalise + encode", || {
+            let mut n = 0u64;
+            for d in &data {
+                let mut events = Vec::new();
+                CloudTrail.read(d, &mut |r| events.extend(r.ok()));
+                n += events.len() as u64;
+                std::hint::black_box(tenet_store::PreparedBatch::new(events));
+            }
+            (n, "the reading thread's share of a store run".to_string())
+        }));
     }
-    if std::env::var_os("PREPARE").is_some() {
-        // The reader thread's whole share of the store phase, without the store.
-        reset_peak();
-        let t = Instant::now();
-        let mut n = 0u64;
-        for d in &data {
-            let mut events = Vec::new();
-            CloudTrail.read(d, &mut |r| events.extend(r.ok()));
-            n += events.len() as u64;
-            std::hint::black_box(tenet_store::PreparedBatch::new(events));
-        }
-        phases.push(Phase {
-            name: "parse + normalise + encode",
-            events: n,
-            secs: t.elapsed().as_secs_f64(),
-            peak_mib: peak_mib(),
-        });
+    phases.push(store_phase("parse + normalise + store", &files, &work.path().join("store-as-is"), target));
+    if !only_store {
+        let (stream_files, _) = replicate(&records, target, &work.path().join("stream"), true);
+        phases.push(store_phase("  …, copies on one clock", &stream_files, &work.path().join("store-stream"), target));
     }
-    drop(data);
 
-    reset_peak();
-    let store_dir = work.path().join("store");
-    let mut store = SqliteStore::open_dir(&store_dir).expect("store opens");
-    let t = Instant::now();
-    let report = tenet_pipeline::ingest(&files, &mut store, Default::default(), &mut ()).expect("ingest runs");
-    let secs = t.elapsed().as_secs_f64();
-    eprintln!("writer busy {:.2}s of {secs:.2}s", report.store_seconds);
-    assert_eq!(report.rejected, 0);
-    assert_eq!(report.stored as usize, target);
-    assert_eq!(store.count().unwrap() as usize, target);
-    phases.push(Phase { name: "parse + normalise + store", events: report.stored, secs, peak_mib: peak_mib() });
-    let db_bytes: u64 =
-        std::fs::read_dir(&store_dir).unwrap().filter_map(|e| e.ok()?.metadata().ok()).map(|m| m.len()).sum();
-
-    let base = if only_store { 1.0 } else { phases[0].events as f64 / phases[0].secs };
+    let base = phases[0].events as f64 / phases[0].secs;
     println!("ingest benchmark: {target} CloudTrail events, {mb:.1} MB of JSON in {} delivery files", files.len());
-    println!("{:<28} {:>12} {:>10} {:>10} {:>14}", "mode", "events/s", "MB/s", "vs raw", "peak RSS MiB");
+    println!("{:<28} {:>10} {:>8} {:>8} {:>9}  {}", "mode", "events/s", "MB/s", "vs raw", "peak MiB", "");
     for p in &phases {
         let eps = p.events as f64 / p.secs;
-        println!("{:<28} {:>12.0} {:>10.1} {:>10.2} {:>14.0}", p.name, eps, mb / p.secs, eps / base, p.peak_mib);
+        println!(
+            "{:<28} {:>10.0} {:>8.1} {:>8.2} {:>9.0}  {}",
+            p.name,
+            eps,
+            mb / p.secs,
+            eps / base,
+            p.peak_mib,
+            p.note
+        );
     }
-    println!("store on disk: {:.1} MB ({:.0} bytes/event)", db_bytes as f64 / 1e6, db_bytes as f64 / target as f64);
 }

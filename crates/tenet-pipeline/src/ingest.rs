@@ -22,7 +22,7 @@ pub const BATCH: usize = 16384;
 /// The writer commits after this many events or [`COMMIT_INTERVAL`],
 /// whichever comes first: the per-commit cost (index pages rewritten to the
 /// log) is paid once for many batches.
-pub const COMMIT_EVENTS: u64 = 65_536;
+pub const COMMIT_EVENTS: u64 = 262_144;
 pub const COMMIT_INTERVAL: std::time::Duration = std::time::Duration::from_secs(1);
 
 #[derive(Debug, thiserror::Error)]

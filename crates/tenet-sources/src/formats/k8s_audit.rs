@@ -141,26 +141,26 @@ fn normalise(a: &AuditEvent<'_>, raw: RawRecord) -> Result<Event, FieldFailure> 
 
     let mut resources = Vec::new();
     let mut resource_kind = None;
-    if let Some(o) = &a.object_ref {
-        if let Some(res) = o.resource.as_deref() {
-            let kind = match o.subresource.as_deref() {
-                Some(sub) => format!("{res}/{sub}"),
-                None => res.to_string(),
-            };
-            let group = o.api_group.as_deref().unwrap_or("core");
-            let ns = o.namespace.as_deref().unwrap_or("");
-            let id = match o.name.as_deref() {
-                Some(n) => format!("k8s:{group}/{res}/{ns}/{n}"),
-                None => format!("k8s:{group}/{res}/{ns}"),
-            };
-            resource_kind = Some(kind.clone());
-            resources.push(Resource {
-                kind,
-                id,
-                account: o.namespace.as_ref().map(|s| s.to_string()),
-                name: o.name.as_ref().map(|s| s.to_string()),
-            });
-        }
+    if let Some(o) = &a.object_ref
+        && let Some(res) = o.resource.as_deref()
+    {
+        let kind = match o.subresource.as_deref() {
+            Some(sub) => format!("{res}/{sub}"),
+            None => res.to_string(),
+        };
+        let group = o.api_group.as_deref().unwrap_or("core");
+        let ns = o.namespace.as_deref().unwrap_or("");
+        let id = match o.name.as_deref() {
+            Some(n) => format!("k8s:{group}/{res}/{ns}/{n}"),
+            None => format!("k8s:{group}/{res}/{ns}"),
+        };
+        resource_kind = Some(kind.clone());
+        resources.push(Resource {
+            kind,
+            id,
+            account: o.namespace.as_ref().map(|s| s.to_string()),
+            name: o.name.as_ref().map(|s| s.to_string()),
+        });
     }
 
     let decision = a.annotations.get("authorization.k8s.io/decision").map(|d| d.as_ref());

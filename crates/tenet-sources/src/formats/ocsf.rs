@@ -357,26 +357,26 @@ fn normalise(o: &OcsfEvent<'_>, raw: RawRecord) -> Result<Event, FieldFailure> {
         })
         .collect();
     // In the IAM classes the subject objects are what was acted upon.
-    if !is_auth_class || actor_user.is_some() {
-        if let Some(u) = &subject_user {
-            resources.push(Resource::new("user", u.id.clone()));
-        }
+    if (!is_auth_class || actor_user.is_some())
+        && let Some(u) = &subject_user
+    {
+        resources.push(Resource::new("user", u.id.clone()));
     }
     for (kind, e) in [("group", &o.group), ("entity", &o.entity), ("role", &o.iam_role)] {
-        if let Some(e) = e {
-            if let Some(id) = e.uid.as_deref().or(e.name.as_deref()) {
-                let mut r = Resource::new(e.kind.as_deref().unwrap_or(kind), id);
-                r.name = e.name.as_ref().map(|s| s.to_string());
-                resources.push(r);
-            }
-        }
-    }
-    if let Some(f) = &o.finding_info {
-        if let Some(uid) = &f.uid {
-            let mut r = Resource::new("finding", uid.to_string());
-            r.name = f.title.as_ref().map(|s| s.to_string());
+        if let Some(e) = e
+            && let Some(id) = e.uid.as_deref().or(e.name.as_deref())
+        {
+            let mut r = Resource::new(e.kind.as_deref().unwrap_or(kind), id);
+            r.name = e.name.as_ref().map(|s| s.to_string());
             resources.push(r);
         }
+    }
+    if let Some(f) = &o.finding_info
+        && let Some(uid) = &f.uid
+    {
+        let mut r = Resource::new("finding", uid.to_string());
+        r.name = f.title.as_ref().map(|s| s.to_string());
+        resources.push(r);
     }
 
     let api = o.api.as_ref();

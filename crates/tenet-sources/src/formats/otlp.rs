@@ -214,10 +214,10 @@ type Attrs = HashMap<&'static str, String>;
 fn attrs(kvs: &[KeyValue<'_>]) -> Attrs {
     let mut out = Attrs::new();
     for kv in kvs {
-        if let Some(k) = KEYS.iter().find(|k| **k == kv.key) {
-            if let Some(v) = kv.value.as_ref().and_then(AnyValue::text) {
-                out.insert(k, v);
-            }
+        if let Some(k) = KEYS.iter().find(|k| **k == kv.key)
+            && let Some(v) = kv.value.as_ref().and_then(AnyValue::text)
+        {
+            out.insert(k, v);
         }
     }
     out
@@ -458,10 +458,11 @@ fn to_event(s: &SpanInfo<'_>, spans: &[SpanInfo<'_>], index: &HashMap<(&str, &st
             resources.push(Resource::new(kind, v));
         }
     }
-    if s.kind == 3 && resources.is_empty() {
-        if let Some(host) = s.get("server.address") {
-            resources.push(Resource::new("endpoint", host));
-        }
+    if s.kind == 3
+        && resources.is_empty()
+        && let Some(host) = s.get("server.address")
+    {
+        resources.push(Resource::new("endpoint", host));
     }
 
     let mut context = SourceContext {
