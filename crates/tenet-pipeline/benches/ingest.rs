@@ -189,7 +189,7 @@ fn main() {
 
     let base = phases[0].events as f64 / phases[0].secs;
     println!("ingest benchmark: {target} CloudTrail events, {mb:.1} MB of JSON in {} delivery files", files.len());
-    println!("{:<28} {:>10} {:>8} {:>8} {:>9}  {}", "mode", "events/s", "MB/s", "vs raw", "peak MiB", "");
+    println!("{:<28} {:>10} {:>8} {:>8} {:>9}", "mode", "events/s", "MB/s", "vs raw", "peak MiB");
     for p in &phases {
         let eps = p.events as f64 / p.secs;
         println!(
