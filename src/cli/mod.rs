@@ -1,8 +1,11 @@
 //! Command-line interface: argument parsing and dispatch. Each command's
 //! module turns typed results from the library crates into text or JSON.
 
+mod demo;
+mod eval;
 mod events;
 mod ingest;
+mod simulate;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -12,9 +15,10 @@ use clap::{Parser, Subcommand};
 #[derive(Parser)]
 #[command(name = "tenet", version, about = "Continuous trust governance for people, workloads and AI agents")]
 struct Cli {
-    /// Where Tenet keeps its data.
-    #[arg(long, global = true, env = "TENET_DATA_DIR", default_value = "./tenet-data")]
-    data_dir: PathBuf,
+    /// Where Tenet keeps its data (default `./tenet-data`; `demo` uses a
+    /// temporary directory unless this is given).
+    #[arg(long, global = true, env = "TENET_DATA_DIR")]
+    data_dir: Option<PathBuf>,
 
     #[command(subcommand)]
     command: Command,
@@ -26,6 +30,12 @@ enum Command {
     Ingest(ingest::Args),
     /// List stored events, filtered.
     Events(events::Args),
+    /// Write a simulated enterprise's telemetry, inventory and ground truth.
+    Simulate(simulate::Args),
+    /// Score the stored findings against ground truth labels.
+    Eval(eval::Args),
+    /// Stream a simulated enterprise through the pipeline, live, with the server up.
+    Demo(demo::Args),
 }
 
 /// How a command ended, beyond success: the exit status contract.
@@ -39,18 +49,32 @@ pub enum Outcome {
 pub fn run() -> ExitCode {
     let cli = Cli::parse();
     init_tracing();
+    let data_dir = cli.data_dir.clone().unwrap_or_else(|| PathBuf::from("./tenet-data"));
     let result = match cli.command {
-        Command::Ingest(args) => ingest::run(&cli.data_dir, args),
-        Command::Events(args) => events::run(&cli.data_dir, args),
+        Command::Ingest(args) => ingest::run(&data_dir, args),
+        Command::Events(args) => events::run(&data_dir, args),
+        Command::Simulate(args) => simulate::run(args),
+        Command::Eval(args) => eval::run(&data_dir, args),
+        Command::Demo(args) => demo::run(cli.data_dir.clone(), args),
     };
     match result {
         Ok(Outcome::Ok) => ExitCode::SUCCESS,
         Ok(Outcome::Partial) => ExitCode::from(2),
+        Err(e) if is_broken_pipe(&e) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e:#}");
             ExitCode::from(1)
         }
     }
+}
+
+/// Output piped into `head` and closed early is not an error.
+fn is_broken_pipe(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| {
+        c.downcast_ref::<std::io::Error>().is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+            || c.downcast_ref::<serde_json::Error>().and_then(|j| j.io_error_kind())
+                == Some(std::io::ErrorKind::BrokenPipe)
+    })
 }
 
 fn init_tracing() {

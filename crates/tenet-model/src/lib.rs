@@ -6,6 +6,7 @@
 
 pub mod category;
 pub mod event;
+pub mod finding;
 pub mod ocsf;
 pub mod principal;
 pub mod time;
@@ -15,6 +16,7 @@ pub use event::{
     Action, Event, EventId, IssuedCredential, Outcome, RawRecord, Resource, Session, Source, SourceContext, Status,
     TraceLink,
 };
+pub use finding::{Finding, FindingStatus, Severity};
 pub use ocsf::{ActivityId, ClassUid};
 pub use principal::{Principal, PrincipalKind};
 pub use time::{TimeParseError, Timestamp};

@@ -11,7 +11,7 @@ use serde::Serialize;
 use tenet_model::Event;
 use tenet_sources::input::{self, InputError, InputFile};
 use tenet_sources::{FORMATS, Format};
-use tenet_store::{Appended, EventReader, EventStore, PreparedBatch, StoreError};
+use tenet_store::{Appended, EventStore, PreparedBatch, StoreError, StoreReader};
 
 use crate::link::{self, CredentialLinker, Fresh};
 
@@ -248,7 +248,7 @@ fn file_rejection(path: String, reason: String) -> Message {
 fn read_files(
     files: &[InputFile],
     options: IngestOptions,
-    lookup: Box<dyn EventReader>,
+    lookup: Box<dyn StoreReader>,
     tx: &mpsc::SyncSender<Message>,
 ) {
     let mut linker = CredentialLinker::default();

@@ -12,7 +12,9 @@
 mod block;
 mod sqlite;
 
-use tenet_model::{Event, EventId, Timestamp};
+use std::collections::{HashMap, HashSet};
+
+use tenet_model::{Category, Event, EventId, Finding, FindingStatus, Timestamp};
 
 pub use block::PreparedBatch;
 pub use sqlite::SqliteStore;
@@ -84,13 +86,36 @@ pub trait EventReader: Send {
 
     /// Number of stored events.
     fn count(&self) -> Result<u64>;
+
+    /// The times of those of `ids` that are stored (one pass over the key
+    /// index, for checking many ids at once).
+    fn event_times(&self, ids: &HashSet<String>) -> Result<HashMap<String, Timestamp>>;
 }
+
+/// A selection of findings. Every filter is optional; all given must hold.
+#[derive(Debug, Default, Clone)]
+pub struct FindingQuery {
+    pub category: Option<Category>,
+    pub principal: Option<String>,
+    pub status: Option<FindingStatus>,
+}
+
+/// Reading findings: what the detection stage concluded.
+pub trait FindingReader: Send {
+    /// Findings matching `query`, oldest first.
+    fn findings(&self, query: &FindingQuery) -> Result<Vec<Finding>>;
+}
+
+/// Everything a reader of the store can read.
+pub trait StoreReader: EventReader + FindingReader {}
+
+impl<T: EventReader + FindingReader> StoreReader for T {}
 
 /// The durable event log's single writer. Appends are idempotent: an event
 /// is the same event when its stable id and its time agree.
 pub trait EventStore: EventReader {
-    /// A reader over the same log, for another thread.
-    fn reader(&self) -> Result<Box<dyn EventReader>>;
+    /// A reader over the same store, for another thread.
+    fn reader(&self) -> Result<Box<dyn StoreReader>>;
 
     /// Stores the batch's events not stored before; counts the rest. The
     /// events are durable, and visible to other readers, once [`Self::commit`]

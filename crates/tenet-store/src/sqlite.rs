@@ -21,10 +21,15 @@ use rustc_hash::FxHashMap;
 use std::path::{Path, PathBuf};
 
 use rusqlite::{Connection, OpenFlags, OptionalExtension, ToSql, params};
-use tenet_model::{Event, EventId, Principal, Timestamp};
+use std::collections::HashSet;
+
+use tenet_model::{Event, EventId, Finding, Principal, Timestamp};
 
 use crate::block::{Decoded, EventKeys, Keys, decode_event};
-use crate::{Appended, EventQuery, EventReader, EventStore, PreparedBatch, Result, StoreError};
+use crate::{
+    Appended, EventQuery, EventReader, EventStore, FindingQuery, FindingReader, PreparedBatch, Result, StoreError,
+    StoreReader,
+};
 
 const SCHEMA_VERSION: i64 = 1;
 
@@ -60,6 +65,15 @@ CREATE TABLE IF NOT EXISTS event_refs (
     seq  INTEGER NOT NULL,
     PRIMARY KEY (ref, time, seq)
 ) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS findings (
+    id         TEXT PRIMARY KEY,
+    category   TEXT NOT NULL,
+    principal  TEXT NOT NULL,
+    status     TEXT NOT NULL,
+    first_seen INTEGER NOT NULL,
+    doc        TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS findings_principal ON findings(principal);
 CREATE TABLE IF NOT EXISTS relinks (
     seq   INTEGER PRIMARY KEY,
     actor TEXT NOT NULL,
@@ -516,6 +530,45 @@ fn get(conn: &Connection, id: &EventId, time: Option<Timestamp>) -> Result<Optio
     Ok(events.into_iter().next())
 }
 
+fn event_times(conn: &Connection, ids: &HashSet<String>) -> Result<HashMap<String, Timestamp>> {
+    let mut out = HashMap::new();
+    let mut stmt = conn.prepare("SELECT id, time FROM events")?;
+    let mut rows = stmt.query([])?;
+    while let Some(row) = rows.next()? {
+        let id: String = row.get(0)?;
+        if ids.contains(&id) {
+            out.insert(id, Timestamp::from_unix_nanos(row.get(1)?));
+        }
+    }
+    Ok(out)
+}
+
+fn findings(conn: &Connection, q: &FindingQuery) -> Result<Vec<Finding>> {
+    let mut conds = Vec::new();
+    let mut args: Vec<String> = Vec::new();
+    if let Some(c) = q.category {
+        args.push(c.as_str().to_string());
+        conds.push(format!("category = ?{}", args.len()));
+    }
+    if let Some(p) = &q.principal {
+        args.push(p.clone());
+        conds.push(format!("principal = ?{}", args.len()));
+    }
+    if let Some(s) = q.status {
+        args.push(s.as_str().to_string());
+        conds.push(format!("status = ?{}", args.len()));
+    }
+    let where_clause = if conds.is_empty() { String::new() } else { format!("WHERE {}", conds.join(" AND ")) };
+    let mut stmt = conn.prepare(&format!("SELECT id, doc FROM findings {where_clause} ORDER BY first_seen, id"))?;
+    let rows = stmt
+        .query_map(rusqlite::params_from_iter(args.iter()), |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?;
+    rows.map(|row| {
+        let (id, doc) = row?;
+        serde_json::from_str(&doc).map_err(|e| StoreError::Corrupt { id, reason: e.to_string() })
+    })
+    .collect()
+}
+
 fn count(conn: &Connection) -> Result<u64> {
     Ok(conn.query_row("SELECT count(*) FROM events", [], |r| r.get::<_, i64>(0))? as u64)
 }
@@ -544,6 +597,16 @@ macro_rules! reader_impl {
             fn count(&self) -> Result<u64> {
                 count(&self.conn)
             }
+
+            fn event_times(&self, ids: &HashSet<String>) -> Result<HashMap<String, Timestamp>> {
+                event_times(&self.conn, ids)
+            }
+        }
+
+        impl FindingReader for $t {
+            fn findings(&self, q: &FindingQuery) -> Result<Vec<Finding>> {
+                findings(&self.conn, q)
+            }
         }
     };
 }
@@ -552,7 +615,7 @@ reader_impl!(SqliteStore);
 reader_impl!(SqliteReader);
 
 impl EventStore for SqliteStore {
-    fn reader(&self) -> Result<Box<dyn EventReader>> {
+    fn reader(&self) -> Result<Box<dyn StoreReader>> {
         let conn = Connection::open_with_flags(
             &self.path,
             OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX | OpenFlags::SQLITE_OPEN_URI,

@@ -1,0 +1,101 @@
+//! Findings: what Tenet concludes about a principal's deviations, with the
+//! events that show it. Raised by the detection stage, read by the CLI,
+//! the API, evaluation and the decision point.
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+
+use crate::category::Category;
+use crate::event::EventId;
+use crate::time::Timestamp;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Severity {
+    Low,
+    Medium,
+    High,
+    Critical,
+}
+
+impl Severity {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Severity::Low => "low",
+            Severity::Medium => "medium",
+            Severity::High => "high",
+            Severity::Critical => "critical",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FindingStatus {
+    Open,
+    Acknowledged,
+    Resolved,
+    Suppressed,
+}
+
+impl FindingStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FindingStatus::Open => "open",
+            FindingStatus::Acknowledged => "acknowledged",
+            FindingStatus::Resolved => "resolved",
+            FindingStatus::Suppressed => "suppressed",
+        }
+    }
+}
+
+impl fmt::Display for FindingStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown status `{0}`; expected open, acknowledged, resolved or suppressed")]
+pub struct UnknownStatus(pub String);
+
+impl FromStr for FindingStatus {
+    type Err = UnknownStatus;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        [FindingStatus::Open, FindingStatus::Acknowledged, FindingStatus::Resolved, FindingStatus::Suppressed]
+            .into_iter()
+            .find(|x| x.as_str() == s)
+            .ok_or_else(|| UnknownStatus(s.to_string()))
+    }
+}
+
+/// One conclusion about one principal, grouped from its deviations.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Finding {
+    pub id: String,
+    pub category: Category,
+    pub severity: Severity,
+    /// 0–1.
+    pub confidence: f64,
+    pub principal: String,
+    pub first_seen: Timestamp,
+    pub last_seen: Timestamp,
+    /// When (in event time) the finding was first raised: what time-to-detect measures.
+    pub raised_at: Timestamp,
+    /// The stable ids of the evidence events.
+    pub event_ids: Vec<EventId>,
+    /// MITRE ATT&CK technique ids, where known.
+    #[serde(default)]
+    pub techniques: Vec<String>,
+    pub summary: String,
+    pub status: FindingStatus,
+}
+
+impl Finding {
+    /// Whether the finding asks for attention: everything but recorded adaptation.
+    pub fn is_alert(&self) -> bool {
+        self.category.is_alert()
+    }
+}
