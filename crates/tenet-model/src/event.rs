@@ -76,6 +76,10 @@ pub struct Event {
     /// credential act for this event's actor.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub issued: Option<IssuedCredential>,
+    /// Changes to trust the event made (a policy attached, a member added,
+    /// a role's trust rewritten, an agent acting for someone new).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub changes: Vec<crate::trust::TrustChange>,
     /// The source record exactly as read. Opaque to every stage but storage.
     #[serde(skip)]
     pub raw: RawRecord,

@@ -8,8 +8,10 @@ pub mod category;
 pub mod event;
 pub mod finding;
 pub mod ocsf;
+pub mod policy;
 pub mod principal;
 pub mod time;
+pub mod trust;
 
 pub use category::Category;
 pub use event::{
@@ -18,5 +20,7 @@ pub use event::{
 };
 pub use finding::{Finding, FindingStatus, Severity};
 pub use ocsf::{ActivityId, ClassUid};
+pub use policy::{Condition, Effect, Matcher, PolicyDocument, PrincipalMatcher, RbacRule, Statement};
 pub use principal::{Principal, PrincipalKind};
 pub use time::{TimeParseError, Timestamp};
+pub use trust::{Fact, NodeKind, Snapshot, TrustChange};

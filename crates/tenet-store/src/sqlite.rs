@@ -728,6 +728,7 @@ mod tests {
             trace: None,
             source: Source { format: "cloudtrail".into(), system: "aws".into(), tenant: None },
             issued: None,
+            changes: Vec::new(),
             raw: RawRecord::from(format!("{{\"id\":\"{id}\"}}").into_bytes()),
         }
     }

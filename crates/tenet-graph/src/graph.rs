@@ -1,0 +1,575 @@
+//! The temporal store of facts: every edge with its versions over time and
+//! the provenance of each.
+//!
+//! Evidence is applied in time order: an inventory snapshot asserts what it
+//! lists and retracts what it owns but no longer lists; an event asserts or
+//! retracts single facts. Asserting what already holds with the same
+//! content changes nothing, so nightly snapshots do not churn history.
+
+use std::hash::{Hash, Hasher};
+
+use rustc_hash::{FxHashMap, FxHasher};
+use tenet_model::{Fact, NodeKind, PolicyDocument, RbacRule, Snapshot, Timestamp, TrustChange};
+
+use crate::intern::{Id, Interner, NONE};
+
+/// The end of an interval still open.
+pub const OPEN: i64 = i64::MAX;
+
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, PartialOrd, Ord)]
+pub enum EdgeKind {
+    Node,
+    Member,
+    Policy,
+    Attached,
+    Boundary,
+    Trust,
+    RbacRole,
+    RbacBinding,
+    ActsFor,
+    Owns,
+    Tool,
+    SameAs,
+}
+
+impl EdgeKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EdgeKind::Node => "node",
+            EdgeKind::Member => "membership",
+            EdgeKind::Policy => "policy",
+            EdgeKind::Attached => "attachment",
+            EdgeKind::Boundary => "boundary",
+            EdgeKind::Trust => "trust",
+            EdgeKind::RbacRole => "rbac-role",
+            EdgeKind::RbacBinding => "binding",
+            EdgeKind::ActsFor => "delegation",
+            EdgeKind::Owns => "ownership",
+            EdgeKind::Tool => "tool",
+            EdgeKind::SameAs => "same-as",
+        }
+    }
+}
+
+/// The identity of an edge: what a fact's key names.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+pub struct EdgeKey {
+    pub kind: EdgeKind,
+    pub a: Id,
+    pub b: Id,
+    pub c: Id,
+}
+
+/// What a version of an edge says beyond its key.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum Payload {
+    Empty,
+    Node {
+        kind: NodeKind,
+        name: Option<String>,
+    },
+    Document(PolicyDocument),
+    /// The id of another node (a boundary's policy, a tool's identity).
+    Ref(Id),
+    Rbac {
+        namespace: Option<String>,
+        rules: Vec<RbacRule>,
+        labels: Vec<(String, String)>,
+        aggregate: Vec<Vec<(String, String)>>,
+    },
+    Delegation {
+        scope: Vec<String>,
+        expires: Option<Timestamp>,
+    },
+}
+
+/// One interval during which an edge held with one payload.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Version {
+    pub from: i64,
+    pub to: i64,
+    pub payload: u32,
+    pub provenance: u32,
+}
+
+impl Version {
+    pub fn holds_at(&self, t: i64) -> bool {
+        self.from <= t && t < self.to
+    }
+}
+
+/// An edge and its history. Most edges never change: one version inline.
+pub struct Edge {
+    pub key: EdgeKey,
+    pub scope: u32,
+    first: Version,
+    more: Option<Box<Vec<Version>>>,
+}
+
+impl Edge {
+    /// The edge's versions in time order (a newly created edge has none).
+    pub fn versions(&self) -> impl Iterator<Item = &Version> {
+        std::iter::once(&self.first).chain(self.more.iter().flat_map(|v| v.iter())).filter(|v| v.from < v.to)
+    }
+
+    pub fn at(&self, t: i64) -> Option<&Version> {
+        self.versions().find(|v| v.holds_at(t))
+    }
+
+    fn versions_vec(&self) -> Vec<Version> {
+        self.versions().copied().collect()
+    }
+
+    fn set_versions(&mut self, mut vs: Vec<Version>) {
+        vs.sort_by_key(|v| v.from);
+        vs.retain(|v| v.from < v.to);
+        match vs.len() {
+            0 => {
+                // No version left: an empty interval stands in.
+                self.first = Version { from: 0, to: 0, payload: 0, provenance: 0 };
+                self.more = None;
+            }
+            1 => {
+                self.first = vs[0];
+                self.more = None;
+            }
+            _ => {
+                self.first = vs[0];
+                self.more = Some(Box::new(vs[1..].to_vec()));
+            }
+        }
+    }
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub struct NodeInfo {
+    pub kind: NodeKind,
+    /// Whether the kind came from a declaration (rather than the id's shape).
+    pub declared: bool,
+}
+
+/// The trust graph with its full history. Query it through [`crate::View`].
+#[derive(Default)]
+pub struct TrustGraph {
+    pub(crate) ids: Interner,
+    pub(crate) scopes: Interner,
+    pub(crate) provenance: Interner,
+    pub(crate) nodes: Vec<NodeInfo>,
+    pub(crate) edges: Vec<Edge>,
+    index: FxHashMap<EdgeKey, u32>,
+    pub(crate) payloads: Vec<Payload>,
+    payload_index: FxHashMap<u64, Vec<u32>>,
+    /// Edge indices per scope, for snapshot retraction.
+    by_scope: FxHashMap<u32, Vec<u32>>,
+    /// What principals were seen doing, from the event log.
+    pub(crate) uses: Vec<Use>,
+    /// Roles seen assumed: (role, principal, first time).
+    pub(crate) observed_assumptions: Vec<(Id, Id, i64)>,
+}
+
+/// Observed use: a principal used an action (on a resource) between
+/// `first` and `last`, `count` times.
+#[derive(Clone, Copy, Debug)]
+pub struct Use {
+    pub principal: Id,
+    pub action: Id,
+    pub resource: Id,
+    pub first: i64,
+    pub last: i64,
+    pub count: u64,
+}
+
+/// Canonical ids of the kinds Tenet's adapters and importers emit.
+pub fn infer_kind(id: &str) -> NodeKind {
+    if id.starts_with("agent:") {
+        NodeKind::Agent
+    } else if id.starts_with("tool:") {
+        NodeKind::Tool
+    } else if id.starts_with("k8s:system:serviceaccount:")
+        || id.starts_with("k8s:system:")
+        || id.starts_with("aws:service/")
+    {
+        NodeKind::Workload
+    } else if id.starts_with("k8s:group/") || id.contains(":group/") {
+        NodeKind::Group
+    } else if id.starts_with("k8s:clusterrole/")
+        || id.starts_with("k8s:role/")
+        || id.contains(":policy/")
+        || id.contains("#inline/")
+    {
+        NodeKind::Policy
+    } else if id.ends_with(":root") {
+        NodeKind::Account
+    } else if id.contains(":role/") || id.contains(":assumed-role/") {
+        NodeKind::Role
+    } else if id.starts_with("user:")
+        || id.contains(":user/")
+        || id.starts_with("aws:samluser/")
+        || id.starts_with("aws:source-identity/")
+        || id.starts_with("k8s:")
+        || id.starts_with("okta:00u")
+    {
+        NodeKind::Human
+    } else if id.starts_with("okta:00g") {
+        NodeKind::Group
+    } else if id.starts_with("arn:") {
+        NodeKind::Resource
+    } else {
+        NodeKind::Workload
+    }
+}
+
+/// The inventory scope an id belongs to: the account of an ARN, the
+/// identity provider, the cluster, the agent registry.
+pub fn scope_of(id: &str) -> String {
+    if let Some(rest) = id.strip_prefix("arn:aws:") {
+        // arn:aws:<service>:<region>:<account>:...
+        let account = rest.split(':').nth(2).unwrap_or("");
+        if !account.is_empty() {
+            return format!("aws:{account}");
+        }
+        return "aws".into();
+    }
+    if id.starts_with("k8s:") {
+        return "k8s:k8s".into();
+    }
+    if id.starts_with("agent:") || id.starts_with("tool:") {
+        return "agents".into();
+    }
+    if id.starts_with("okta:") || id.starts_with("user:") {
+        return "idp:okta".into();
+    }
+    "other".into()
+}
+
+fn hash_payload(p: &Payload) -> u64 {
+    let mut h = FxHasher::default();
+    p.hash(&mut h);
+    h.finish()
+}
+
+impl TrustGraph {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    pub fn id(&self, name: &str) -> Option<Id> {
+        self.ids.get(name)
+    }
+
+    pub fn name(&self, id: Id) -> &str {
+        self.ids.name(id)
+    }
+
+    pub fn node_kind(&self, id: Id) -> NodeKind {
+        self.nodes.get(id as usize).map_or(NodeKind::Workload, |n| n.kind)
+    }
+
+    pub fn edge_count(&self) -> usize {
+        self.edges.len()
+    }
+
+    pub fn version_count(&self) -> usize {
+        self.edges.iter().map(|e| e.versions().count()).sum()
+    }
+
+    pub fn edges(&self) -> &[Edge] {
+        &self.edges
+    }
+
+    pub fn payload(&self, i: u32) -> &Payload {
+        self.payloads.get(i as usize).unwrap_or(&Payload::Empty)
+    }
+
+    pub fn provenance(&self, i: u32) -> &str {
+        self.provenance.name(i)
+    }
+
+    pub fn scope_name(&self, i: u32) -> &str {
+        self.scopes.name(i)
+    }
+
+    pub(crate) fn node(&mut self, name: &str) -> Id {
+        let id = self.ids.intern(name);
+        if id as usize >= self.nodes.len() {
+            self.nodes.push(NodeInfo { kind: infer_kind(name), declared: false });
+        }
+        id
+    }
+
+    fn payload_id(&mut self, p: Payload) -> u32 {
+        let h = hash_payload(&p);
+        if let Some(cands) = self.payload_index.get(&h) {
+            for &c in cands {
+                if self.payloads[c as usize] == p {
+                    return c;
+                }
+            }
+        }
+        let id = self.payloads.len() as u32;
+        self.payloads.push(p);
+        self.payload_index.entry(h).or_default().push(id);
+        id
+    }
+
+    /// The key and payload a fact becomes.
+    fn encode(&mut self, fact: &Fact) -> (EdgeKey, Payload) {
+        let key = |g: &mut Self, kind, a: &str, b: Option<&str>, c: Option<&str>| EdgeKey {
+            kind,
+            a: g.node(a),
+            b: b.map_or(NONE, |b| g.node(b)),
+            c: c.map_or(NONE, |c| g.ids.intern(c)),
+        };
+        match fact {
+            Fact::Node { id, kind, name } => {
+                let k = key(self, EdgeKind::Node, id, None, None);
+                if let Some(n) = self.nodes.get_mut(k.a as usize) {
+                    *n = NodeInfo { kind: *kind, declared: true };
+                }
+                (k, Payload::Node { kind: *kind, name: name.clone() })
+            }
+            Fact::Member { member, group } => (key(self, EdgeKind::Member, member, Some(group), None), Payload::Empty),
+            Fact::Policy { policy, document } => {
+                (key(self, EdgeKind::Policy, policy, None, None), Payload::Document(document.clone()))
+            }
+            Fact::Attached { holder, policy } => {
+                (key(self, EdgeKind::Attached, holder, Some(policy), None), Payload::Empty)
+            }
+            Fact::Boundary { holder, policy } => {
+                let k = key(self, EdgeKind::Boundary, holder, None, None);
+                let p = self.node(policy);
+                (k, Payload::Ref(p))
+            }
+            Fact::Trust { role, document } => {
+                (key(self, EdgeKind::Trust, role, None, None), Payload::Document(document.clone()))
+            }
+            Fact::RbacRole { role, namespace, rules, labels, aggregate } => (
+                key(self, EdgeKind::RbacRole, role, None, None),
+                Payload::Rbac {
+                    namespace: namespace.clone(),
+                    rules: rules.clone(),
+                    labels: labels.clone(),
+                    aggregate: aggregate.clone(),
+                },
+            ),
+            Fact::RbacBinding { subject, role, namespace } => {
+                (key(self, EdgeKind::RbacBinding, subject, Some(role), namespace.as_deref()), Payload::Empty)
+            }
+            Fact::ActsFor { agent, person, scope, expires } => (
+                key(self, EdgeKind::ActsFor, agent, Some(person), None),
+                Payload::Delegation { scope: scope.clone(), expires: *expires },
+            ),
+            Fact::Owns { owner, agent } => (key(self, EdgeKind::Owns, owner, Some(agent), None), Payload::Empty),
+            Fact::Tool { agent, tool, identity } => {
+                let k = key(self, EdgeKind::Tool, agent, Some(tool), None);
+                let i = self.node(identity);
+                (k, Payload::Ref(i))
+            }
+            Fact::SameAs { a, b } => {
+                let (a, b) = if a <= b { (a, b) } else { (b, a) };
+                (key(self, EdgeKind::SameAs, a, Some(b), None), Payload::Empty)
+            }
+        }
+    }
+
+    /// Parses a fact key (`member|a|b`, see [`Fact::key`]) into an edge key.
+    fn decode_key(&mut self, key: &str) -> Option<EdgeKey> {
+        let parts: Vec<&str> = key.split('|').collect();
+        let kind = match parts.first()? {
+            &"node" => EdgeKind::Node,
+            &"member" => EdgeKind::Member,
+            &"policy" => EdgeKind::Policy,
+            &"attached" => EdgeKind::Attached,
+            &"boundary" => EdgeKind::Boundary,
+            &"trust" => EdgeKind::Trust,
+            &"rbac-role" => EdgeKind::RbacRole,
+            &"rbac-binding" => EdgeKind::RbacBinding,
+            &"acts-for" => EdgeKind::ActsFor,
+            &"owns" => EdgeKind::Owns,
+            &"tool" => EdgeKind::Tool,
+            &"same-as" => EdgeKind::SameAs,
+            _ => return None,
+        };
+        let a = self.node(parts.get(1)?);
+        let b = match parts.get(2) {
+            Some(b) if !(kind == EdgeKind::RbacBinding && parts.len() < 4) => self.node(b),
+            _ => NONE,
+        };
+        let c = match (kind, parts.get(3)) {
+            (EdgeKind::RbacBinding, Some(&"*")) | (_, None) => NONE,
+            (_, Some(c)) => self.ids.intern(c),
+        };
+        Some(EdgeKey { kind, a, b, c })
+    }
+
+    fn edge_index(&mut self, key: EdgeKey, scope: &str) -> u32 {
+        if let Some(&i) = self.index.get(&key) {
+            return i;
+        }
+        let i = self.edges.len() as u32;
+        let scope = self.scopes.intern(scope);
+        self.edges.push(Edge { key, scope, first: Version { from: 0, to: 0, payload: 0, provenance: 0 }, more: None });
+        self.index.insert(key, i);
+        self.by_scope.entry(scope).or_default().push(i);
+        i
+    }
+
+    /// The fact holds from `t` on, with this payload, until something says
+    /// otherwise. Evidence from the past holds until the next recorded change.
+    fn assert_key(&mut self, key: EdgeKey, payload: u32, t: i64, provenance: u32, scope: &str) {
+        let i = self.edge_index(key, scope) as usize;
+        let edge = &mut self.edges[i];
+        let mut vs = edge.versions_vec();
+        match vs.iter().position(|v| v.holds_at(t)) {
+            // Already true, with the same content: nothing happened.
+            Some(k) if vs[k].payload == payload => return,
+            // New content from `t`, for as long as the old would have lasted.
+            Some(k) => {
+                let old_to = vs[k].to;
+                vs[k].to = t;
+                vs.push(Version { from: t, to: old_to, payload, provenance });
+            }
+            None => {
+                let next = vs.iter().map(|v| v.from).filter(|&f| f > t).min().unwrap_or(OPEN);
+                vs.push(Version { from: t, to: next, payload, provenance });
+            }
+        }
+        edge.set_versions(vs);
+    }
+
+    /// The fact stops holding at `t`.
+    fn retract_key(&mut self, key: EdgeKey, t: i64) -> bool {
+        let Some(&i) = self.index.get(&key) else { return false };
+        let edge = &mut self.edges[i as usize];
+        let mut vs = edge.versions_vec();
+        let Some(k) = vs.iter().position(|v| v.holds_at(t)) else { return false };
+        vs[k].to = t;
+        edge.set_versions(vs);
+        true
+    }
+
+    /// Applies one fact asserted at `t`.
+    pub fn assert(&mut self, fact: &Fact, t: Timestamp, provenance: &str) {
+        let (key, payload) = self.encode(fact);
+        let payload = self.payload_id(payload);
+        let prov = self.provenance.intern(provenance);
+        let scope = scope_of(self.ids.name(key.a));
+        self.assert_key(key, payload, t.unix_nanos(), prov, &scope);
+    }
+
+    /// Applies an event's changes at its time.
+    pub fn apply_changes(&mut self, changes: &[TrustChange], t: Timestamp, provenance: &str) {
+        for c in changes {
+            match c {
+                TrustChange::Assert { fact } => self.assert(fact, t, provenance),
+                TrustChange::Retract { key } => {
+                    if let Some(k) = self.decode_key(key) {
+                        self.retract_key(k, t.unix_nanos());
+                    }
+                }
+            }
+        }
+    }
+
+    /// Applies an inventory snapshot: what it lists holds from its time;
+    /// what its scope held before and it no longer lists stops holding.
+    /// Returns how many facts it opened and closed.
+    pub fn apply_snapshot(&mut self, snap: &Snapshot, provenance: &str) -> SnapshotEffect {
+        let t = snap.collected_at.unix_nanos();
+        let prov = self.provenance.intern(provenance);
+        let mut seen = rustc_hash::FxHashSet::default();
+        let mut effect = SnapshotEffect::default();
+        for fact in &snap.facts {
+            let (key, payload) = self.encode(fact);
+            let payload = self.payload_id(payload);
+            seen.insert(key);
+            let i = self.edge_index(key, &snap.scope) as usize;
+            let before = self.edges[i].at(t).map(|v| v.payload);
+            if before != Some(payload) {
+                effect.opened += 1;
+            }
+            self.assert_key(key, payload, t, prov, &snap.scope);
+        }
+        // What the scope owned, held at `t`, and the snapshot no longer lists.
+        let scope = self.scopes.intern(&snap.scope);
+        let owned: Vec<u32> = self.by_scope.get(&scope).cloned().unwrap_or_default();
+        for i in owned {
+            let key = self.edges[i as usize].key;
+            if !seen.contains(&key) && self.edges[i as usize].at(t).is_some() && self.retract_key(key, t) {
+                effect.closed += 1;
+            }
+        }
+        effect
+    }
+
+    /// Records observed use from the event log. An observed role assumption
+    /// also counts as evidence that the principal can assume the role.
+    pub fn observe(
+        &mut self,
+        principal: &str,
+        action: &str,
+        resource: Option<&str>,
+        first: Timestamp,
+        last: Timestamp,
+        count: u64,
+    ) {
+        let p = self.node(principal);
+        let a = self.ids.intern(action);
+        let r = resource.map_or(NONE, |r| self.node(r));
+        if r != NONE && action.starts_with("sts:AssumeRole") && self.nodes[r as usize].kind == NodeKind::Role {
+            self.observed_assumptions.push((r, p, first.unix_nanos()));
+        }
+        self.uses.push(Use {
+            principal: p,
+            action: a,
+            resource: r,
+            first: first.unix_nanos(),
+            last: last.unix_nanos(),
+            count,
+        });
+    }
+
+    pub fn uses(&self) -> &[Use] {
+        &self.uses
+    }
+
+    /// Approximate heap bytes, for the memory benchmark.
+    pub fn heap_bytes(&self) -> usize {
+        let edges = self.edges.capacity() * std::mem::size_of::<Edge>()
+            + self
+                .edges
+                .iter()
+                .filter_map(|e| e.more.as_ref())
+                .map(|m| m.capacity() * std::mem::size_of::<Version>() + 24)
+                .sum::<usize>();
+        let index = self.index.capacity() * (std::mem::size_of::<EdgeKey>() + 4 + 1);
+        let scopes: usize = self.by_scope.values().map(|v| v.capacity() * 4).sum();
+        let nodes = self.nodes.capacity() * std::mem::size_of::<NodeInfo>();
+        let payloads = self.payloads.capacity() * std::mem::size_of::<Payload>()
+            + self.payloads.iter().map(payload_heap).sum::<usize>();
+        edges
+            + index
+            + scopes
+            + nodes
+            + payloads
+            + self.ids.heap_bytes()
+            + self.provenance.heap_bytes()
+            + self.payload_index.capacity() * 40
+    }
+}
+
+fn payload_heap(p: &Payload) -> usize {
+    match p {
+        Payload::Document(d) => d.statements.len() * 256,
+        Payload::Rbac { rules, .. } => rules.len() * 160,
+        Payload::Node { name, .. } => name.as_ref().map_or(0, |n| n.len()),
+        Payload::Delegation { scope, .. } => scope.iter().map(|s| s.len() + 24).sum(),
+        _ => 0,
+    }
+}
+
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct SnapshotEffect {
+    pub opened: u64,
+    pub closed: u64,
+}

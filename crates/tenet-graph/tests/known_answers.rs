@@ -1,0 +1,347 @@
+//! The trust graph against cases whose answers are known by construction.
+
+use tenet_graph::{Principal, TrustGraph};
+use tenet_model::{
+    Condition, Effect, Fact, Matcher, NodeKind, PolicyDocument, PrincipalMatcher, Snapshot, Statement, Timestamp,
+    TrustChange,
+};
+
+fn stmt(effect: Effect, actions: Matcher, resources: &[&str]) -> Statement {
+    Statement {
+        sid: None,
+        effect,
+        actions,
+        resources: Matcher::Only(resources.iter().map(|s| s.to_string()).collect()),
+        principals: None,
+        conditions: vec![],
+    }
+}
+
+fn only(v: &[&str]) -> Matcher {
+    Matcher::Only(v.iter().map(|s| s.to_string()).collect())
+}
+
+fn allow(actions: &[&str], resources: &[&str]) -> Statement {
+    stmt(Effect::Allow, only(actions), resources)
+}
+
+fn doc(statements: Vec<Statement>) -> PolicyDocument {
+    PolicyDocument { statements }
+}
+
+fn trust(aws: &[&str]) -> PolicyDocument {
+    doc(vec![Statement {
+        sid: None,
+        effect: Effect::Allow,
+        actions: only(&["sts:AssumeRole"]),
+        resources: Matcher::Any,
+        principals: Some(PrincipalMatcher {
+            not: false,
+            anyone: false,
+            aws: aws.iter().map(|s| s.to_string()).collect(),
+            service: vec![],
+            federated: vec![],
+        }),
+        conditions: vec![],
+    }])
+}
+
+fn node(id: &str, kind: NodeKind) -> Fact {
+    Fact::Node { id: id.into(), kind, name: None }
+}
+
+fn inline(holder: &str, name: &str, document: PolicyDocument) -> Vec<Fact> {
+    let policy = format!("{holder}#inline/{name}");
+    vec![Fact::Policy { policy: policy.clone(), document }, Fact::Attached { holder: holder.into(), policy }]
+}
+
+fn t(secs: i64) -> Timestamp {
+    Timestamp::from_unix_seconds(1_790_000_000 + secs)
+}
+
+fn snapshot(scope: &str, at: i64, facts: Vec<Fact>) -> Snapshot {
+    Snapshot { source: "test".into(), scope: scope.into(), collected_at: t(at), facts }
+}
+
+fn graph(facts: Vec<Fact>) -> TrustGraph {
+    let mut g = TrustGraph::new();
+    g.apply_snapshot(&snapshot("aws:111111111111", 0, facts), "fixture");
+    g
+}
+
+fn names(ps: &[Principal]) -> Vec<&str> {
+    ps.iter().map(|p| p.principal.as_str()).collect()
+}
+
+const A: &str = "111111111111";
+const ALICE: &str = "arn:aws:iam::111111111111:user/alice";
+const BOB: &str = "arn:aws:iam::111111111111:user/bob";
+const BUCKET: &str = "arn:aws:s3:::reports/q3.csv";
+
+fn at_end(g: &TrustGraph) -> tenet_graph::View<'_> {
+    g.view(t(10).unix_nanos())
+}
+
+#[test]
+fn nested_groups_grant_to_their_members_with_every_hop_named() {
+    let mut facts = vec![
+        node(ALICE, NodeKind::Human),
+        node("arn:aws:iam::111111111111:group/analysts", NodeKind::Group),
+        node("arn:aws:iam::111111111111:group/data", NodeKind::Group),
+        Fact::Member { member: ALICE.into(), group: "arn:aws:iam::111111111111:group/analysts".into() },
+        Fact::Member {
+            member: "arn:aws:iam::111111111111:group/analysts".into(),
+            group: "arn:aws:iam::111111111111:group/data".into(),
+        },
+    ];
+    facts.extend(inline(
+        "arn:aws:iam::111111111111:group/data",
+        "read",
+        doc(vec![allow(&["s3:GetObject"], &["arn:aws:s3:::reports/*"])]),
+    ));
+    let g = graph(facts);
+    let who = at_end(&g).who_can("s3:GetObject", BUCKET);
+    assert_eq!(names(&who), vec![ALICE]);
+    let hops: Vec<&str> = who[0].paths[0].iter().map(|h| h.edge.as_str()).collect();
+    assert_eq!(hops, vec!["membership", "membership", "grant"]);
+    assert!(!who[0].conditional);
+}
+
+#[test]
+fn role_chains_cross_accounts() {
+    const DEPLOY: &str = "arn:aws:iam::111111111111:role/deploy";
+    const READER: &str = "arn:aws:iam::222222222222:role/reader";
+    let mut facts = vec![
+        node(ALICE, NodeKind::Human),
+        node(DEPLOY, NodeKind::Role),
+        node(READER, NodeKind::Role),
+        node("arn:aws:iam::111111111111:root", NodeKind::Account),
+        Fact::Trust { role: DEPLOY.into(), document: trust(&[ALICE]) },
+        Fact::Trust { role: READER.into(), document: trust(&[A]) },
+    ];
+    facts.extend(inline(DEPLOY, "hop", doc(vec![allow(&["sts:AssumeRole"], &[READER])])));
+    facts.extend(inline(READER, "read", doc(vec![allow(&["s3:GetObject"], &["arn:aws:s3:::reports/*"])])));
+    let g = graph(facts);
+    let who = at_end(&g).who_can("s3:GetObject", BUCKET);
+    let names = names(&who);
+    assert!(names.contains(&ALICE), "{names:?}");
+    assert!(names.contains(&DEPLOY));
+    assert!(names.contains(&READER));
+    assert!(names.contains(&"arn:aws:iam::111111111111:root"), "the trusted account as a whole");
+    let alice = who.iter().find(|p| p.principal == ALICE).unwrap();
+    let route: Vec<&str> = alice.paths[0].iter().map(|h| h.to.as_str()).collect();
+    assert_eq!(route, vec![DEPLOY, READER, "arn:aws:iam::222222222222:role/reader#inline/read"]);
+    assert!(alice.paths[0][1].reason.contains("trusts account 111111111111"));
+    // Bob has no way in.
+    assert!(!names.contains(&BOB));
+}
+
+#[test]
+fn explicit_deny_wins_and_not_action_excludes() {
+    let mut facts = vec![node(ALICE, NodeKind::Human), node(BOB, NodeKind::Human)];
+    facts.extend(inline(
+        ALICE,
+        "s3",
+        doc(vec![allow(&["s3:*"], &["*"]), stmt(Effect::Deny, only(&["s3:DeleteObject"]), &["*"])]),
+    ));
+    facts.extend(inline(BOB, "power", doc(vec![stmt(Effect::Allow, Matcher::Not(vec!["iam:*".into()]), &["*"])])));
+    let g = graph(facts);
+    let v = at_end(&g);
+    assert_eq!(names(&v.who_can("s3:GetObject", BUCKET)), vec![ALICE, BOB]);
+    assert_eq!(names(&v.who_can("s3:DeleteObject", BUCKET)), vec![BOB], "alice's deny wins over her allow");
+    assert!(
+        v.who_can("iam:CreateUser", "arn:aws:iam::111111111111:user/x").is_empty(),
+        "NotAction iam:* grants no IAM"
+    );
+}
+
+#[test]
+fn permission_boundaries_intersect() {
+    let mut facts = vec![
+        node(ALICE, NodeKind::Human),
+        Fact::Policy {
+            policy: "arn:aws:iam::111111111111:policy/read-only-boundary".into(),
+            document: doc(vec![allow(&["s3:Get*"], &["*"])]),
+        },
+        Fact::Boundary { holder: ALICE.into(), policy: "arn:aws:iam::111111111111:policy/read-only-boundary".into() },
+    ];
+    facts.extend(inline(ALICE, "s3", doc(vec![allow(&["s3:*"], &["*"])])));
+    let g = graph(facts);
+    let v = at_end(&g);
+    let get = v.who_can("s3:GetObject", BUCKET);
+    assert_eq!(names(&get), vec![ALICE]);
+    assert!(get[0].paths[0].iter().any(|h| h.edge == "boundary"));
+    assert!(v.who_can("s3:PutObject", BUCKET).is_empty(), "outside the boundary");
+}
+
+#[test]
+fn conditions_are_kept_and_a_principal_is_conditional_only_if_every_path_is() {
+    let mut conditional = allow(&["s3:GetObject"], &["*"]);
+    conditional.conditions =
+        vec![Condition { operator: "IpAddress".into(), key: "aws:SourceIp".into(), values: vec!["10.0.0.0/8".into()] }];
+    let mut facts = vec![node(ALICE, NodeKind::Human), node(BOB, NodeKind::Human)];
+    facts.extend(inline(ALICE, "cond", doc(vec![conditional.clone()])));
+    facts.extend(inline(BOB, "cond", doc(vec![conditional])));
+    facts.extend(inline(BOB, "plain", doc(vec![allow(&["s3:GetObject"], &["*"])])));
+    let g = graph(facts);
+    let who = at_end(&g).who_can("s3:GetObject", BUCKET);
+    let alice = who.iter().find(|p| p.principal == ALICE).unwrap();
+    let bob = who.iter().find(|p| p.principal == BOB).unwrap();
+    assert!(alice.conditional, "only a conditional path");
+    assert!(alice.paths[0].iter().any(|h| h.conditional && h.reason.contains("conditions")));
+    assert!(!bob.conditional, "one unconditional path is enough");
+    assert_eq!(bob.paths.len(), 2);
+}
+
+#[test]
+fn an_agent_acting_for_two_people_holds_the_union_of_their_access() {
+    const AGENT: &str = "agent:agt-1";
+    let mut facts = vec![
+        node(ALICE, NodeKind::Human),
+        node(BOB, NodeKind::Human),
+        node(AGENT, NodeKind::Agent),
+        Fact::ActsFor { agent: AGENT.into(), person: ALICE.into(), scope: vec![], expires: None },
+        Fact::ActsFor { agent: AGENT.into(), person: BOB.into(), scope: vec![], expires: None },
+    ];
+    facts.extend(inline(ALICE, "read", doc(vec![allow(&["s3:GetObject"], &["arn:aws:s3:::reports/*"])])));
+    let g = graph(facts);
+    let v = at_end(&g);
+    let who = v.who_can("s3:GetObject", BUCKET);
+    assert_eq!(names(&who), vec![ALICE, AGENT]);
+    let agent = who.iter().find(|p| p.principal == AGENT).unwrap();
+    assert_eq!(agent.paths[0][0].edge, "delegation");
+    // Bob cannot read the reports himself, but the agent he uses can:
+    // the confused-deputy shape is visible in his reach.
+    let bob = v.reach(BOB).unwrap();
+    let via_agent = bob
+        .grants
+        .iter()
+        .find(|g| g.identity == ALICE && g.actions.contains("s3:GetObject"))
+        .expect("reaches alice's grant");
+    let route: Vec<&str> = via_agent.via.iter().map(|h| h.to.as_str()).collect();
+    assert_eq!(route, vec![AGENT, ALICE]);
+}
+
+#[test]
+fn time_travel_shows_a_removed_grant_before_and_not_after() {
+    let mut g = TrustGraph::new();
+    let mut day0 = vec![node(ALICE, NodeKind::Human)];
+    day0.extend(inline(ALICE, "read", doc(vec![allow(&["s3:GetObject"], &["*"])])));
+    g.apply_snapshot(&snapshot("aws:111111111111", 0, day0.clone()), "day0");
+    // The same inventory again the next night changes nothing.
+    let versions = g.version_count();
+    let effect = g.apply_snapshot(&snapshot("aws:111111111111", 100, day0), "day1");
+    assert_eq!((effect.opened, effect.closed), (0, 0));
+    assert_eq!(g.version_count(), versions, "nightly snapshots must not churn history");
+    // Then the grant is gone.
+    let effect = g.apply_snapshot(&snapshot("aws:111111111111", 200, vec![node(ALICE, NodeKind::Human)]), "day2");
+    assert_eq!(effect.closed, 2, "the inline policy and its attachment");
+    assert_eq!(names(&g.view(t(199).unix_nanos()).who_can("s3:GetObject", BUCKET)), vec![ALICE]);
+    assert!(g.view(t(201).unix_nanos()).who_can("s3:GetObject", BUCKET).is_empty());
+    assert!(g.view(t(-1).unix_nanos()).who_can("s3:GetObject", BUCKET).is_empty(), "nothing before the first snapshot");
+}
+
+#[test]
+fn an_old_snapshot_imported_late_slots_into_history() {
+    let mut g = TrustGraph::new();
+    let mut with_grant = vec![node(ALICE, NodeKind::Human)];
+    with_grant.extend(inline(ALICE, "read", doc(vec![allow(&["s3:GetObject"], &["*"])])));
+    g.apply_snapshot(&snapshot("aws:111111111111", 200, with_grant.clone()), "later");
+    g.apply_snapshot(&snapshot("aws:111111111111", 100, with_grant), "earlier");
+    assert_eq!(names(&g.view(t(150).unix_nanos()).who_can("s3:GetObject", BUCKET)), vec![ALICE]);
+    assert!(g.view(t(50).unix_nanos()).who_can("s3:GetObject", BUCKET).is_empty());
+}
+
+#[test]
+fn drift_reports_a_newly_emerged_indirect_path() {
+    const ADMIN: &str = "arn:aws:iam::111111111111:role/break-glass";
+    let mut facts = vec![
+        node(ALICE, NodeKind::Human),
+        node(ADMIN, NodeKind::Role),
+        Fact::Trust { role: ADMIN.into(), document: trust(&["arn:aws:iam::111111111111:role/ops"]) },
+    ];
+    facts.extend(inline(ADMIN, "admin", doc(vec![allow(&["*"], &["*"])])));
+    let mut g = graph(facts);
+    // Someone rewrites the trust policy to let alice in.
+    g.apply_changes(
+        &[TrustChange::Assert { fact: Fact::Trust { role: ADMIN.into(), document: trust(&[ALICE]) } }],
+        t(50),
+        "event-1234",
+    );
+    let drift = g.drift(t(10).unix_nanos(), t(60).unix_nanos());
+    assert!(
+        drift
+            .changes
+            .iter()
+            .any(|c| c.edge == "trust" && c.from == ADMIN && c.change == "added" && c.provenance == "event-1234")
+    );
+    let top = drift.emerged.first().expect("a new path");
+    assert_eq!(top.principal, ALICE);
+    assert_eq!(top.grant.actions, "*");
+    assert_eq!(top.grant.via[0].to, ADMIN);
+    assert!(top.score >= 100);
+    assert!(g.view(t(60).unix_nanos()).who_can("iam:CreateUser", "*").iter().any(|p| p.principal == ALICE));
+    assert!(!g.view(t(40).unix_nanos()).who_can("iam:CreateUser", "*").iter().any(|p| p.principal == ALICE));
+}
+
+#[test]
+fn kubernetes_rbac_bindings_aggregation_and_resource_names() {
+    let facts = vec![
+        Fact::RbacRole {
+            role: "k8s:clusterrole/view".into(),
+            namespace: None,
+            rules: vec![],
+            labels: vec![],
+            aggregate: vec![vec![("rbac.example.com/aggregate-to-view".into(), "true".into())]],
+        },
+        Fact::RbacRole {
+            role: "k8s:clusterrole/pod-reader".into(),
+            namespace: None,
+            rules: vec![tenet_model::RbacRule {
+                api_groups: vec!["".into()],
+                resources: vec!["pods".into()],
+                verbs: vec!["get".into(), "list".into()],
+                ..Default::default()
+            }],
+            labels: vec![("rbac.example.com/aggregate-to-view".into(), "true".into())],
+            aggregate: vec![],
+        },
+        Fact::RbacRole {
+            role: "k8s:role/prod/db-secret".into(),
+            namespace: Some("prod".into()),
+            rules: vec![tenet_model::RbacRule {
+                api_groups: vec!["".into()],
+                resources: vec!["secrets".into()],
+                verbs: vec!["get".into()],
+                resource_names: vec!["db".into()],
+                ..Default::default()
+            }],
+            labels: vec![],
+            aggregate: vec![],
+        },
+        Fact::RbacBinding { subject: "k8s:group/oncall".into(), role: "k8s:clusterrole/view".into(), namespace: None },
+        Fact::RbacBinding {
+            subject: "k8s:system:serviceaccount:prod:api".into(),
+            role: "k8s:role/prod/db-secret".into(),
+            namespace: Some("prod".into()),
+        },
+        Fact::Member { member: "k8s:alice@corp".into(), group: "k8s:group/oncall".into() },
+    ];
+    let mut g = TrustGraph::new();
+    g.apply_snapshot(
+        &Snapshot { source: "k8s-rbac".into(), scope: "k8s:k8s".into(), collected_at: t(0), facts },
+        "rbac",
+    );
+    let v = g.view(t(1).unix_nanos());
+    assert_eq!(
+        names(&v.who_can("k8s:get", "k8s:core/pods/payments/web-1")),
+        vec!["k8s:alice@corp"],
+        "through aggregation"
+    );
+    assert_eq!(names(&v.who_can("k8s:get", "k8s:core/secrets/prod/db")), vec!["k8s:system:serviceaccount:prod:api"]);
+    assert!(v.who_can("k8s:get", "k8s:core/secrets/prod/other").is_empty(), "resourceNames restrict");
+    assert!(
+        v.who_can("k8s:get", "k8s:core/secrets/staging/db").is_empty(),
+        "a RoleBinding grants in its namespace only"
+    );
+}

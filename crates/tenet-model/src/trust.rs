@@ -1,0 +1,155 @@
+//! Facts about trust: who is what, who belongs where, which policies apply,
+//! who may assume what, which agent acts for whom. Inventory importers and
+//! event adapters produce them; the trust graph keeps their history.
+
+use serde::{Deserialize, Serialize};
+
+use crate::policy::{PolicyDocument, RbacRule};
+use crate::time::Timestamp;
+
+/// What a node of the trust graph is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum NodeKind {
+    Human,
+    /// A workload or service account (IAM user used by a machine, k8s service account).
+    Workload,
+    Agent,
+    Group,
+    Role,
+    /// A whole account or tenant as a principal (`arn:aws:iam::123456789012:root`).
+    Account,
+    /// A managed or inline policy, or a Kubernetes (Cluster)Role.
+    Policy,
+    /// An MCP tool an agent can call.
+    Tool,
+    Resource,
+}
+
+impl NodeKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            NodeKind::Human => "human",
+            NodeKind::Workload => "workload",
+            NodeKind::Agent => "agent",
+            NodeKind::Group => "group",
+            NodeKind::Role => "role",
+            NodeKind::Account => "account",
+            NodeKind::Policy => "policy",
+            NodeKind::Tool => "tool",
+            NodeKind::Resource => "resource",
+        }
+    }
+
+    /// Whether nodes of this kind can act (are principals in answers).
+    pub fn is_principal(self) -> bool {
+        matches!(self, NodeKind::Human | NodeKind::Workload | NodeKind::Agent | NodeKind::Role | NodeKind::Account)
+    }
+}
+
+/// One fact. Ids are the same canonical principal and resource ids events
+/// use (ARNs, `k8s:…`, `agent:…`, `okta:…`, `user:…`).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(tag = "fact", rename_all = "snake_case")]
+pub enum Fact {
+    /// A node exists.
+    Node {
+        id: String,
+        kind: NodeKind,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        name: Option<String>,
+    },
+    /// `member` belongs to `group` (IAM group, identity-provider group, Kubernetes group).
+    Member { member: String, group: String },
+    /// A policy's document. `policy` is a managed policy's ARN, or
+    /// `<holder>#inline/<name>` for an inline policy.
+    Policy { policy: String, document: PolicyDocument },
+    /// `holder` (user, group or role) has `policy` attached.
+    Attached { holder: String, policy: String },
+    /// `holder`'s permissions are bounded by `policy`.
+    Boundary { holder: String, policy: String },
+    /// `role` may be assumed by whoever its trust policy names.
+    Trust { role: String, document: PolicyDocument },
+    /// A Kubernetes Role (`namespace` set) or ClusterRole: its rules, labels
+    /// and, for aggregated ClusterRoles, the label selectors it gathers.
+    RbacRole {
+        role: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        namespace: Option<String>,
+        rules: Vec<RbacRule>,
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        labels: Vec<(String, String)>,
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        aggregate: Vec<Vec<(String, String)>>,
+    },
+    /// `subject` bound to `role`; `namespace` for a RoleBinding, none for a
+    /// ClusterRoleBinding.
+    RbacBinding {
+        subject: String,
+        role: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        namespace: Option<String>,
+    },
+    /// `agent` acts on behalf of `person`, within `scope`, until `expires`.
+    ActsFor {
+        agent: String,
+        person: String,
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        scope: Vec<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        expires: Option<Timestamp>,
+    },
+    /// `owner` owns `agent`.
+    Owns { owner: String, agent: String },
+    /// `agent` can call `tool`, which acts as `identity` (its server's role
+    /// or service account).
+    Tool { agent: String, tool: String, identity: String },
+    /// Two ids for the same real-world identity (an IdP user, their SCIM
+    /// record, their federated cloud identity).
+    SameAs { a: String, b: String },
+}
+
+impl Fact {
+    /// The identity of the fact for history: two facts with the same key
+    /// are versions of one edge (a changed policy document, a re-bound role).
+    pub fn key(&self) -> String {
+        match self {
+            Fact::Node { id, .. } => format!("node|{id}"),
+            Fact::Member { member, group } => format!("member|{member}|{group}"),
+            Fact::Policy { policy, .. } => format!("policy|{policy}"),
+            Fact::Attached { holder, policy } => format!("attached|{holder}|{policy}"),
+            Fact::Boundary { holder, .. } => format!("boundary|{holder}"),
+            Fact::Trust { role, .. } => format!("trust|{role}"),
+            Fact::RbacRole { role, .. } => format!("rbac-role|{role}"),
+            Fact::RbacBinding { subject, role, namespace } => {
+                format!("rbac-binding|{subject}|{role}|{}", namespace.as_deref().unwrap_or("*"))
+            }
+            Fact::ActsFor { agent, person, .. } => format!("acts-for|{agent}|{person}"),
+            Fact::Owns { owner, agent } => format!("owns|{owner}|{agent}"),
+            Fact::Tool { agent, tool, .. } => format!("tool|{agent}|{tool}"),
+            Fact::SameAs { a, b } => format!("same-as|{a}|{b}"),
+        }
+    }
+}
+
+/// A change to trust an event records, at the event's time.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(tag = "op", rename_all = "snake_case")]
+pub enum TrustChange {
+    /// The fact holds from now on (replacing any other version of it).
+    Assert { fact: Fact },
+    /// The fact with this key no longer holds.
+    Retract { key: String },
+}
+
+/// An inventory as collected at one time: what a source said was true then.
+/// Everything in `scopes` that is not among `facts` was not true then.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Snapshot {
+    /// The inventory's format (`aws-iam`, `scim`, `k8s-rbac`, `agent-registry`).
+    pub source: String,
+    /// What the snapshot is complete for: fact keys it owns (e.g. `aws:123456789012`).
+    pub scope: String,
+    pub collected_at: Timestamp,
+    pub facts: Vec<Fact>,
+}
