@@ -4,6 +4,8 @@
 mod demo;
 mod eval;
 mod events;
+mod graph;
+mod import;
 mod ingest;
 mod simulate;
 
@@ -36,6 +38,18 @@ enum Command {
     Eval(eval::Args),
     /// Stream a simulated enterprise through the pipeline, live, with the server up.
     Demo(demo::Args),
+    /// Import inventory (IAM, SCIM, RBAC, agent registry) as of a time.
+    Import(import::Args),
+    /// Every principal able to perform an action on a resource, with paths.
+    WhoCan(graph::WhoCanArgs),
+    /// A principal's blast radius: what it can act as and every grant within reach.
+    Reach(graph::ReachArgs),
+    /// The delegation chain behind an event or trace.
+    Chain(graph::ChainArgs),
+    /// Trust changes in a window and the indirect access that newly emerged.
+    Drift(graph::DriftArgs),
+    /// Granted but unused access.
+    Unused(graph::UnusedArgs),
 }
 
 /// How a command ended, beyond success: the exit status contract.
@@ -56,6 +70,12 @@ pub fn run() -> ExitCode {
         Command::Simulate(args) => simulate::run(args),
         Command::Eval(args) => eval::run(&data_dir, args),
         Command::Demo(args) => demo::run(cli.data_dir.clone(), args),
+        Command::Import(args) => import::run(&data_dir, args),
+        Command::WhoCan(args) => graph::who_can(&data_dir, args),
+        Command::Reach(args) => graph::reach(&data_dir, args),
+        Command::Chain(args) => graph::chain(&data_dir, args),
+        Command::Drift(args) => graph::drift(&data_dir, args),
+        Command::Unused(args) => graph::unused(&data_dir, args),
     };
     match result {
         Ok(Outcome::Ok) => ExitCode::SUCCESS,

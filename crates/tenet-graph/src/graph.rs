@@ -103,6 +103,9 @@ pub struct Edge {
     pub key: EdgeKey,
     pub scope: u32,
     first: Version,
+    // A thin pointer (8 bytes) rather than a Vec (24): edges with history are rare
+    // and a million edges pay for the difference.
+    #[allow(clippy::box_collection)]
     more: Option<Box<Vec<Version>>>,
 }
 
@@ -177,6 +180,31 @@ pub struct Use {
     pub first: i64,
     pub last: i64,
     pub count: u64,
+}
+
+/// IAM users, roles and groups are named by ARN with their path in some
+/// places (inventory, CloudTrail identities) and by bare name in others (API
+/// request parameters). Names are unique per account regardless of path, so
+/// the graph keys them path-free: `arn:aws:iam::1:role/a/b/name` is
+/// `arn:aws:iam::1:role/name`. Inline-policy ids keep their suffix.
+pub fn canonical(id: &str) -> std::borrow::Cow<'_, str> {
+    let (head, tail) = match id.find('#') {
+        Some(i) => (&id[..i], &id[i..]),
+        None => (id, ""),
+    };
+    if let Some(rest) = head.strip_prefix("arn:aws:iam::") {
+        for kind in [":role/", ":user/", ":group/"] {
+            if let Some(i) = rest.find(kind) {
+                let name = &rest[i + kind.len()..];
+                if let Some(last) = name.rsplit('/').next()
+                    && last.len() != name.len()
+                {
+                    return std::borrow::Cow::Owned(format!("arn:aws:iam::{}{kind}{last}{tail}", &rest[..i]));
+                }
+            }
+        }
+    }
+    std::borrow::Cow::Borrowed(id)
 }
 
 /// Canonical ids of the kinds Tenet's adapters and importers emit.
@@ -254,7 +282,7 @@ impl TrustGraph {
     }
 
     pub fn id(&self, name: &str) -> Option<Id> {
-        self.ids.get(name)
+        self.ids.get(&canonical(name))
     }
 
     pub fn name(&self, id: Id) -> &str {
@@ -290,9 +318,13 @@ impl TrustGraph {
     }
 
     pub(crate) fn node(&mut self, name: &str) -> Id {
-        let id = self.ids.intern(name);
-        if id as usize >= self.nodes.len() {
-            self.nodes.push(NodeInfo { kind: infer_kind(name), declared: false });
+        let name = canonical(name);
+        let id = self.ids.intern(&name);
+        // Other strings (actions, namespaces) share the interner: keep the
+        // node table as long as it, whatever was interned in between.
+        while self.nodes.len() <= id as usize {
+            let kind = infer_kind(self.ids.name(self.nodes.len() as Id));
+            self.nodes.push(NodeInfo { kind, declared: false });
         }
         id
     }
@@ -375,19 +407,19 @@ impl TrustGraph {
     /// Parses a fact key (`member|a|b`, see [`Fact::key`]) into an edge key.
     fn decode_key(&mut self, key: &str) -> Option<EdgeKey> {
         let parts: Vec<&str> = key.split('|').collect();
-        let kind = match parts.first()? {
-            &"node" => EdgeKind::Node,
-            &"member" => EdgeKind::Member,
-            &"policy" => EdgeKind::Policy,
-            &"attached" => EdgeKind::Attached,
-            &"boundary" => EdgeKind::Boundary,
-            &"trust" => EdgeKind::Trust,
-            &"rbac-role" => EdgeKind::RbacRole,
-            &"rbac-binding" => EdgeKind::RbacBinding,
-            &"acts-for" => EdgeKind::ActsFor,
-            &"owns" => EdgeKind::Owns,
-            &"tool" => EdgeKind::Tool,
-            &"same-as" => EdgeKind::SameAs,
+        let kind = match *parts.first()? {
+            "node" => EdgeKind::Node,
+            "member" => EdgeKind::Member,
+            "policy" => EdgeKind::Policy,
+            "attached" => EdgeKind::Attached,
+            "boundary" => EdgeKind::Boundary,
+            "trust" => EdgeKind::Trust,
+            "rbac-role" => EdgeKind::RbacRole,
+            "rbac-binding" => EdgeKind::RbacBinding,
+            "acts-for" => EdgeKind::ActsFor,
+            "owns" => EdgeKind::Owns,
+            "tool" => EdgeKind::Tool,
+            "same-as" => EdgeKind::SameAs,
             _ => return None,
         };
         let a = self.node(parts.get(1)?);
@@ -450,6 +482,19 @@ impl TrustGraph {
 
     /// Applies one fact asserted at `t`.
     pub fn assert(&mut self, fact: &Fact, t: Timestamp, provenance: &str) {
+        // A delegation seen in use (no scope, no expiry) confirms a declared
+        // one rather than replacing it.
+        if let Fact::ActsFor { scope, expires: None, .. } = fact
+            && scope.is_empty()
+        {
+            let (key, _) = self.encode(fact);
+            if let Some(&i) = self.index.get(&key)
+                && let Some(v) = self.edges[i as usize].at(t.unix_nanos())
+                && matches!(self.payloads[v.payload as usize], Payload::Delegation { .. })
+            {
+                return;
+            }
+        }
         let (key, payload) = self.encode(fact);
         let payload = self.payload_id(payload);
         let prov = self.provenance.intern(provenance);
@@ -565,6 +610,26 @@ fn payload_heap(p: &Payload) -> usize {
         Payload::Node { name, .. } => name.as_ref().map_or(0, |n| n.len()),
         Payload::Delegation { scope, .. } => scope.iter().map(|s| s.len() + 24).sum(),
         _ => 0,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::canonical;
+
+    #[test]
+    fn iam_paths_are_dropped_from_principal_ids_only() {
+        assert_eq!(
+            canonical("arn:aws:iam::1:role/aws-reserved/sso.amazonaws.com/AWSReservedSSO_X"),
+            "arn:aws:iam::1:role/AWSReservedSSO_X"
+        );
+        assert_eq!(canonical("arn:aws:iam::1:role/app/ops#inline/p"), "arn:aws:iam::1:role/ops#inline/p");
+        assert_eq!(canonical("arn:aws:iam::1:role/ops"), "arn:aws:iam::1:role/ops");
+        assert_eq!(
+            canonical("arn:aws:iam::aws:policy/service-role/AWSLambdaRole"),
+            "arn:aws:iam::aws:policy/service-role/AWSLambdaRole"
+        );
+        assert_eq!(canonical("arn:aws:sts::1:assumed-role/ops/s"), "arn:aws:sts::1:assumed-role/ops/s");
     }
 }
 

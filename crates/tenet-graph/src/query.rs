@@ -45,8 +45,11 @@ pub struct Principal {
     pub conditional: bool,
 }
 
+/// A shared step, as cached between queries on one view.
+pub(crate) type StepRef = Step;
+
 #[derive(Clone)]
-struct Step {
+pub(crate) struct Step {
     from: Id,
     to: Id,
     edge: &'static str,
@@ -86,15 +89,12 @@ impl<'g> View<'g> {
     /// and whether its boundary lets it through.
     fn restrictions(&self, identity: Id, action: &str, resource: &str) -> Restriction {
         let mut r = Restriction::default();
-        for (policy, _) in self.policies_of(identity) {
-            let Some(doc) = self.documents.get(&policy) else { continue };
-            for s in &doc.statements {
-                if s.effect == Effect::Deny && s.covers(action, resource) {
-                    if s.conditions.is_empty() {
-                        r.denied = true;
-                    } else {
-                        r.conditional = true;
-                    }
+        for s in self.denies_of(identity).iter() {
+            if s.covers(action, resource) {
+                if s.conditions.is_empty() {
+                    r.denied = true;
+                } else {
+                    r.conditional = true;
                 }
             }
         }
@@ -120,9 +120,34 @@ impl<'g> View<'g> {
         r
     }
 
+    /// The deny statements of an identity's own and group policies.
+    fn denies_of(&self, identity: Id) -> std::rc::Rc<Vec<&'g Statement>> {
+        if let Some(d) = self.memo.denies.borrow().get(&identity) {
+            return d.clone();
+        }
+        let mut out = Vec::new();
+        for (policy, _) in self.policies_of(identity) {
+            if let Some(doc) = self.documents.get(&policy) {
+                out.extend(doc.statements.iter().filter(|s| s.effect == Effect::Deny));
+            }
+        }
+        let out = std::rc::Rc::new(out);
+        self.memo.denies.borrow_mut().insert(identity, out.clone());
+        out
+    }
+
     /// Every principal that can act as `target`, with the shortest path from
     /// it to `target` (the target itself, with no hops, if it is a principal).
-    fn who_becomes(&self, target: Id) -> Vec<(Id, Vec<Step>)> {
+    fn who_becomes(&self, target: Id) -> std::rc::Rc<Vec<(Id, Vec<Step>)>> {
+        if let Some(w) = self.memo.becomes.borrow().get(&target) {
+            return w.clone();
+        }
+        let out = std::rc::Rc::new(self.who_becomes_uncached(target));
+        self.memo.becomes.borrow_mut().insert(target, out.clone());
+        out
+    }
+
+    fn who_becomes_uncached(&self, target: Id) -> Vec<(Id, Vec<Step>)> {
         let mut best: FxHashMap<Id, Vec<Step>> = FxHashMap::default();
         best.insert(target, Vec::new());
         let mut queue = VecDeque::from([target]);
@@ -258,37 +283,50 @@ impl<'g> View<'g> {
         out
     }
 
+    /// Identities, by account, holding an allow statement that admits
+    /// `sts:AssumeRole` on something.
+    fn assumers(&self) -> &FxHashMap<String, Vec<(Id, StmtRef)>> {
+        self.memo.assumers.get_or_init(|| {
+            let mut out: FxHashMap<String, Vec<(Id, StmtRef)>> = FxHashMap::default();
+            for r in self.candidates("sts:AssumeRole") {
+                let Some(s) = self.statement(r) else { continue };
+                if !s.actions.admits("sts:AssumeRole", true) {
+                    continue;
+                }
+                for &holder in self.holders.get(&r.policy).into_iter().flatten() {
+                    let identities: Vec<Id> = if self.kind(holder) == NodeKind::Group {
+                        self.members_of(holder).into_iter().map(|(m, _)| m).collect()
+                    } else {
+                        vec![holder]
+                    };
+                    for i in identities {
+                        if let Some(acct) = self.name(i).strip_prefix("arn:aws:").and_then(|x| x.split(':').nth(2)) {
+                            out.entry(acct.to_string()).or_default().push((i, r));
+                        }
+                    }
+                }
+            }
+            out
+        })
+    }
+
     /// Identities of `account` whose policies allow `sts:AssumeRole` on `role`.
     fn allowed_to_assume(&self, role: Id, account: &str) -> Vec<(Id, String, bool)> {
         let arn = self.name(role);
-        let mut out = Vec::new();
-        for r in self.candidates("sts:AssumeRole") {
+        let mut out: Vec<(Id, String, bool)> = Vec::new();
+        for &(i, r) in self.assumers().get(account).into_iter().flatten() {
             let Some(s) = self.statement(r) else { continue };
-            if !s.covers("sts:AssumeRole", arn) {
+            if !s.covers("sts:AssumeRole", arn) || out.iter().any(|(o, _, _)| *o == i) {
                 continue;
             }
-            for &holder in self.holders.get(&r.policy).into_iter().flatten() {
-                let identities: Vec<Id> = if self.kind(holder) == NodeKind::Group {
-                    self.members_of(holder).into_iter().map(|(m, _)| m).collect()
-                } else {
-                    vec![holder]
-                };
-                for i in identities {
-                    if self.name(i).contains(&format!(":{account}:"))
-                        && !self.restrictions(i, "sts:AssumeRole", arn).denied
-                    {
-                        out.push((
-                            i,
-                            format!(
-                                "{} may assume {arn}: statement {} of {}",
-                                self.name(i),
-                                stmt_label(s, r.index),
-                                self.name(r.policy)
-                            ),
-                            !s.conditions.is_empty(),
-                        ));
-                    }
-                }
+            if !self.restrictions(i, "sts:AssumeRole", arn).denied {
+                let why = format!(
+                    "{} may assume {arn}: statement {} of {}",
+                    self.name(i),
+                    stmt_label(s, r.index),
+                    self.name(r.policy)
+                );
+                out.push((i, why, !s.conditions.is_empty()));
             }
         }
         out
@@ -314,7 +352,8 @@ impl<'g> View<'g> {
             None => self.iam_grants(action, resource),
         };
         for (identity, tail, conditional) in grants {
-            for (principal, head) in self.who_becomes(identity) {
+            for (principal, head) in self.who_becomes(identity).iter() {
+                let principal = *principal;
                 let mut path = head.clone();
                 path.extend(tail.iter().cloned());
                 let cond = conditional || path.iter().any(|s| s.conditional);
@@ -900,8 +939,8 @@ impl TrustGraph {
         let mut affected: FxHashSet<Id> = FxHashSet::default();
         for &t in &touched {
             for view in [&before, &after] {
-                for (p, _) in view.who_becomes(t) {
-                    affected.insert(p);
+                for (p, _) in view.who_becomes(t).iter() {
+                    affected.insert(*p);
                 }
             }
             if self.node_kind(t).is_principal() {
@@ -909,8 +948,8 @@ impl TrustGraph {
             }
             // A changed policy or group reaches its holders and members.
             for &h in after.holders.get(&t).into_iter().flatten().chain(after.members.get(&t).into_iter().flatten()) {
-                for (p, _) in after.who_becomes(h) {
-                    affected.insert(p);
+                for (p, _) in after.who_becomes(h).iter() {
+                    affected.insert(*p);
                 }
             }
         }

@@ -56,6 +56,22 @@ pub struct View<'g> {
     pub(crate) present: Vec<bool>,
     /// Observed role assumptions: role → principals seen assuming it by `at`.
     pub(crate) assumed_by: FxHashMap<Id, Vec<Id>>,
+    /// Derived answers, computed on first use: a view never changes, so
+    /// what was worked out once holds for every later query on it.
+    pub(crate) memo: Memo<'g>,
+}
+
+/// Identities that can become a node, each with the steps that get it there.
+pub(crate) type Becomers = Vec<(Id, Vec<crate::query::StepRef>)>;
+
+#[derive(Default)]
+pub(crate) struct Memo<'g> {
+    /// Deny statements that apply to an identity (its own and its groups').
+    pub denies: std::cell::RefCell<FxHashMap<Id, std::rc::Rc<Vec<&'g Statement>>>>,
+    /// Identities, by account, holding an allow that admits `sts:AssumeRole`.
+    pub assumers: std::cell::OnceCell<FxHashMap<String, Vec<(Id, StmtRef)>>>,
+    /// Who can become a node, with paths.
+    pub becomes: std::cell::RefCell<FxHashMap<Id, std::rc::Rc<Becomers>>>,
 }
 
 #[derive(Clone, Copy)]
@@ -104,6 +120,7 @@ impl TrustGraph {
             allow_index: FxHashMap::default(),
             present: vec![false; self.ids.len()],
             assumed_by: FxHashMap::default(),
+            memo: Memo::default(),
         };
         for edge in &self.edges {
             let Some(version) = edge.at(t) else { continue };
@@ -219,7 +236,7 @@ impl TrustGraph {
                     } else if let Some(acct) = account_root(a) {
                         push(&mut v.trust_index.by_account, acct, entry);
                     } else {
-                        push(&mut v.trust_index.by_arn, a.clone(), entry);
+                        push(&mut v.trust_index.by_arn, crate::graph::canonical(a).into_owned(), entry);
                     }
                 }
                 for svc in &p.service {

@@ -1,9 +1,11 @@
-//! Tenet's pipeline wiring: sources → credential linking → store.
+//! Tenet's pipeline wiring: sources → credential linking → store, and
+//! store → trust graph.
 //!
 //! The stages themselves live in their crates; this crate only connects
 //! them, counts what passes, and reports progress.
 
 pub mod ingest;
 pub mod link;
+pub mod trust;
 
 pub use ingest::{Counts, IngestError, IngestObserver, IngestOptions, IngestReport, Ingestor, Rejection, ingest};

@@ -12,6 +12,7 @@ pub mod format;
 pub mod formats;
 pub mod framing;
 pub mod input;
+pub mod inventory;
 pub mod json;
 
 pub use format::{FORMATS, Format, Sample};

@@ -79,6 +79,12 @@ impl Keys {
             let span = self.put(&[&p.id]);
             self.refs.push(span);
         }
+        // Events that change trust are tagged, so the trust graph can be
+        // rebuilt from them without reading every event.
+        if !e.changes.is_empty() {
+            let span = self.put(&[crate::TRUST_TAG]);
+            self.refs.push(span);
+        }
         let r0 = self.refs.len() as u32;
         for r in &e.resources {
             let span = self.put(&[&r.id]);
@@ -219,4 +225,16 @@ pub(crate) fn decode_event(id: &str, doc: &[u8], raw: Option<&[u8]>) -> Result<E
         e.raw = RawRecord::from(raw);
     }
     Ok(e)
+}
+
+/// Compresses a standalone blob (an inventory snapshot's facts).
+pub(crate) fn compress_blob(bytes: &[u8]) -> Vec<u8> {
+    compress(None, bytes)
+}
+
+/// Decompresses a blob written by [`compress_blob`].
+pub(crate) fn decompress(blob: &[u8]) -> std::result::Result<Vec<u8>, String> {
+    let (len, body) = blob.split_at_checked(4).ok_or("blob shorter than its header")?;
+    let len = u32::from_le_bytes(len.try_into().unwrap_or_default()) as usize;
+    zstd::bulk::decompress(body, len).map_err(|e| e.to_string())
 }

@@ -33,6 +33,29 @@ pub enum StoreError {
 
 pub type Result<T> = std::result::Result<T, StoreError>;
 
+/// The pseudo-principal under which events that change trust are indexed:
+/// `EventQuery { principal: Some(TRUST_TAG) }` lists them.
+pub const TRUST_TAG: &str = "tag:trust";
+
+/// Observed use: a principal used an action (on a resource) `count` times
+/// between `first` and `last`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Use {
+    pub principal: String,
+    pub action: String,
+    pub resource: Option<String>,
+    pub first: Timestamp,
+    pub last: Timestamp,
+    pub count: u64,
+}
+
+/// A stored inventory snapshot and where it came from.
+#[derive(Debug, Clone)]
+pub struct StoredSnapshot {
+    pub snapshot: tenet_model::Snapshot,
+    pub provenance: String,
+}
+
 /// What an append did.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct Appended {
@@ -106,10 +129,22 @@ pub trait FindingReader: Send {
     fn findings(&self, query: &FindingQuery) -> Result<Vec<Finding>>;
 }
 
-/// Everything a reader of the store can read.
-pub trait StoreReader: EventReader + FindingReader {}
+/// Reading what the trust graph is built from.
+pub trait TrustReader: Send {
+    /// Every stored inventory snapshot, oldest first.
+    fn snapshots(&self) -> Result<Vec<StoredSnapshot>>;
 
-impl<T: EventReader + FindingReader> StoreReader for T {}
+    /// Every event that changed trust, oldest first.
+    fn trust_events(&self) -> Result<Vec<Event>>;
+
+    /// Observed use, as last refreshed by [`EventStore::refresh_use`].
+    fn observed_use(&self) -> Result<Vec<Use>>;
+}
+
+/// Everything a reader of the store can read.
+pub trait StoreReader: EventReader + FindingReader + TrustReader {}
+
+impl<T: EventReader + FindingReader + TrustReader> StoreReader for T {}
 
 /// The durable event log's single writer. Appends are idempotent: an event
 /// is the same event when its stable id and its time agree.
@@ -124,6 +159,14 @@ pub trait EventStore: EventReader {
 
     /// Makes everything appended (and relinked) so far durable and visible.
     fn commit(&mut self) -> Result<()>;
+
+    /// Stores an inventory snapshot; false if the same snapshot (scope,
+    /// time and content) was stored before.
+    fn put_snapshot(&mut self, snapshot: &tenet_model::Snapshot, provenance: &str) -> Result<bool>;
+
+    /// Folds events stored since the last refresh into the observed-use
+    /// aggregate. Returns how many events it read.
+    fn refresh_use(&mut self) -> Result<u64>;
 
     /// Replaces a stored event's actor and chain with `event`'s: the one
     /// correction the log accepts, made when the credential behind a session

@@ -74,12 +74,44 @@ CREATE TABLE IF NOT EXISTS findings (
     doc        TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS findings_principal ON findings(principal);
+CREATE TABLE IF NOT EXISTS snapshots (
+    id           INTEGER PRIMARY KEY,
+    scope        TEXT NOT NULL,
+    source       TEXT NOT NULL,
+    collected_at INTEGER NOT NULL,
+    digest       INTEGER NOT NULL,
+    provenance   TEXT NOT NULL,
+    facts        BLOB NOT NULL,
+    UNIQUE (scope, collected_at, digest)
+);
+CREATE TABLE IF NOT EXISTS observed_use (
+    principal INTEGER NOT NULL,
+    action    INTEGER NOT NULL,
+    resource  INTEGER NOT NULL,
+    first     INTEGER NOT NULL,
+    last      INTEGER NOT NULL,
+    count     INTEGER NOT NULL,
+    PRIMARY KEY (principal, action, resource)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS meta (
+    key   TEXT PRIMARY KEY,
+    value INTEGER NOT NULL
+);
 CREATE TABLE IF NOT EXISTS relinks (
     seq   INTEGER PRIMARY KEY,
     actor TEXT NOT NULL,
     chain TEXT NOT NULL
 );
 ";
+
+fn fnv(bytes: &[u8]) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in bytes {
+        h ^= u64::from(*b);
+        h = h.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    h
+}
 
 /// An event id's 64-bit FNV-1a hash: the unique index holds this, not the
 /// text, so its entries are a third the size. Collisions are resolved on
@@ -569,6 +601,52 @@ fn findings(conn: &Connection, q: &FindingQuery) -> Result<Vec<Finding>> {
     .collect()
 }
 
+fn snapshots(conn: &Connection) -> Result<Vec<crate::StoredSnapshot>> {
+    let mut stmt = conn.prepare(
+        "SELECT id, scope, source, collected_at, provenance, facts FROM snapshots ORDER BY collected_at, id",
+    )?;
+    let rows = stmt.query_map([], |r| {
+        Ok((
+            r.get::<_, i64>(0)?,
+            r.get::<_, String>(1)?,
+            r.get::<_, String>(2)?,
+            r.get::<_, i64>(3)?,
+            r.get::<_, String>(4)?,
+            r.get::<_, Vec<u8>>(5)?,
+        ))
+    })?;
+    rows.map(|row| {
+        let (id, scope, source, at, provenance, blob) = row?;
+        let corrupt = |reason: String| StoreError::Corrupt { id: format!("snapshot {id}"), reason };
+        let json = crate::block::decompress(&blob).map_err(corrupt)?;
+        let facts = serde_json::from_slice(&json).map_err(|e| corrupt(e.to_string()))?;
+        Ok(crate::StoredSnapshot {
+            snapshot: tenet_model::Snapshot { source, scope, collected_at: Timestamp::from_unix_nanos(at), facts },
+            provenance,
+        })
+    })
+    .collect()
+}
+
+fn observed_use(conn: &Connection) -> Result<Vec<crate::Use>> {
+    let mut stmt = conn.prepare(
+        "SELECT p.name, a.name, r.name, u.first, u.last, u.count FROM observed_use u
+         JOIN names p ON p.id = u.principal JOIN names a ON a.id = u.action LEFT JOIN names r ON r.id = u.resource
+         ORDER BY p.name, a.name",
+    )?;
+    let rows = stmt.query_map([], |r| {
+        Ok(crate::Use {
+            principal: r.get(0)?,
+            action: r.get(1)?,
+            resource: r.get(2)?,
+            first: Timestamp::from_unix_nanos(r.get(3)?),
+            last: Timestamp::from_unix_nanos(r.get(4)?),
+            count: r.get::<_, i64>(5)? as u64,
+        })
+    })?;
+    Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+}
+
 fn count(conn: &Connection) -> Result<u64> {
     Ok(conn.query_row("SELECT count(*) FROM events", [], |r| r.get::<_, i64>(0))? as u64)
 }
@@ -606,6 +684,20 @@ macro_rules! reader_impl {
         impl FindingReader for $t {
             fn findings(&self, q: &FindingQuery) -> Result<Vec<Finding>> {
                 findings(&self.conn, q)
+            }
+        }
+
+        impl crate::TrustReader for $t {
+            fn snapshots(&self) -> Result<Vec<crate::StoredSnapshot>> {
+                snapshots(&self.conn)
+            }
+
+            fn trust_events(&self) -> Result<Vec<Event>> {
+                query(&self.conn, &EventQuery { principal: Some(crate::TRUST_TAG.to_string()), ..Default::default() })
+            }
+
+            fn observed_use(&self) -> Result<Vec<crate::Use>> {
+                observed_use(&self.conn)
             }
         }
     };
@@ -666,6 +758,83 @@ impl EventStore for SqliteStore {
             return Err(e.into());
         }
         Ok(())
+    }
+
+    fn put_snapshot(&mut self, snap: &tenet_model::Snapshot, provenance: &str) -> Result<bool> {
+        let json = serde_json::to_vec(&snap.facts).unwrap_or_default();
+        let digest = fnv(&json) as i64;
+        let blob = crate::block::compress_blob(&json);
+        self.write(|store| {
+            let n = store.conn.execute(
+                "INSERT INTO snapshots(scope, source, collected_at, digest, provenance, facts) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+                 ON CONFLICT(scope, collected_at, digest) DO NOTHING",
+                params![snap.scope, snap.source, snap.collected_at.unix_nanos(), digest, provenance, blob],
+            )?;
+            Ok(n == 1)
+        })
+    }
+
+    fn refresh_use(&mut self) -> Result<u64> {
+        let watermark: i64 = self
+            .conn
+            .query_row("SELECT value FROM meta WHERE key = 'use_watermark'", [], |r| r.get(0))
+            .optional()?
+            .unwrap_or(0);
+        let (rows, top) = {
+            let mut stmt = self.conn.prepare(&format!("SELECT {EVENT_COLUMNS}, e.seq FROM events e LEFT JOIN relinks r ON r.seq = e.seq WHERE e.seq > ?1 ORDER BY e.seq"))?;
+            let mut top = watermark;
+            let rows = stmt
+                .query_map([watermark], |r| {
+                    let seq: i64 = r.get(6)?;
+                    Ok((row(r)?, seq))
+                })?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            if let Some((_, seq)) = rows.last() {
+                top = *seq;
+            }
+            (rows.into_iter().map(|(r, _)| r).collect::<Vec<_>>(), top)
+        };
+        if rows.is_empty() {
+            return Ok(0);
+        }
+        let events = load(&self.conn, rows, false)?;
+        let n = events.len() as u64;
+        // Aggregate in memory first: a burst of the same call is one row.
+        let mut agg: HashMap<(String, String, String), (i64, i64, i64)> = HashMap::new();
+        for e in &events {
+            let action = e.action.qualified();
+            let t = e.time.unix_nanos();
+            let resources: Vec<&str> =
+                if e.resources.is_empty() { vec![""] } else { e.resources.iter().map(|r| r.id.as_str()).collect() };
+            for p in e.principals() {
+                for r in &resources {
+                    let entry = agg.entry((p.id.clone(), action.clone(), r.to_string())).or_insert((t, t, 0));
+                    entry.0 = entry.0.min(t);
+                    entry.1 = entry.1.max(t);
+                    entry.2 += 1;
+                }
+            }
+        }
+        self.write(|store| {
+            for ((p, a, r), (first, last, count)) in &agg {
+                let p = intern(&store.conn, &mut store.names, p)?;
+                let a = intern(&store.conn, &mut store.names, a)?;
+                let r = if r.is_empty() { -1 } else { intern(&store.conn, &mut store.names, r)? };
+                store.conn.prepare_cached(
+                    "INSERT INTO observed_use(principal, action, resource, first, last, count) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+                     ON CONFLICT(principal, action, resource) DO UPDATE SET
+                       first = min(first, excluded.first), last = max(last, excluded.last), count = count + excluded.count",
+                )?
+                .execute(params![p, a, r, first, last, count])?;
+            }
+            store.conn.execute(
+                "INSERT INTO meta(key, value) VALUES ('use_watermark', ?1) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                [top],
+            )?;
+            Ok(())
+        })?;
+        self.commit()?;
+        Ok(n)
     }
 
     fn relink(&mut self, event: &Event) -> Result<()> {

@@ -19,8 +19,9 @@ use serde::Deserialize;
 use serde_json::value::RawValue;
 use tenet_model::ocsf::{self, ActivityId, ClassUid};
 use tenet_model::{
-    Action, Event, EventId, IssuedCredential, Outcome, Principal, PrincipalKind, RawRecord, Resource, Session, Source,
-    SourceContext, Timestamp,
+    Action, Condition, Effect, Event, EventId, Fact, IssuedCredential, Matcher, NodeKind, Outcome, PolicyDocument,
+    Principal, PrincipalKind, PrincipalMatcher, RawRecord, Resource, Session, Source, SourceContext, Statement, Status,
+    Timestamp, TrustChange,
 };
 
 use crate::format::{Format, Sample};
@@ -352,6 +353,7 @@ fn normalise(r: &Record<'_>, raw: RawRecord) -> Result<Event, FieldFailure> {
     let resources = resources(r, &params, &response, service, account);
     let issued = issued_credential(&r.event_name, &response);
     let (class_uid, activity_id) = classify(service, &r.event_name);
+    let changes = if outcome.status == Status::Success { trust_changes(r, service, account) } else { Vec::new() };
     let id = match &r.event_id {
         Some(id) if !id.is_empty() => EventId(id.to_string()),
         _ => EventId(json::content_id("cloudtrail:", raw.as_bytes())),
@@ -372,6 +374,7 @@ fn normalise(r: &Record<'_>, raw: RawRecord) -> Result<Event, FieldFailure> {
         trace: None,
         source: Source { format: NAME.to_string(), system: "aws".to_string(), tenant: account.map(str::to_string) },
         issued,
+        changes,
         raw,
     })
 }
@@ -696,6 +699,441 @@ fn resources(
         push("AWS::STS::AssumedRole", u.to_string(), None);
     }
     out
+}
+
+// ----- Trust changes -----
+
+/// The request parameters of IAM calls that change trust. Parsed leniently
+/// and apart from [`RequestParameters`]: a surprise here costs the trust
+/// changes, never the record.
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase", default)]
+struct IamParameters<'a> {
+    #[serde(borrow)]
+    user_name: Option<Str<'a>>,
+    #[serde(borrow)]
+    role_name: Option<Str<'a>>,
+    #[serde(borrow)]
+    group_name: Option<Str<'a>>,
+    #[serde(borrow)]
+    policy_arn: Option<Str<'a>>,
+    #[serde(borrow)]
+    policy_name: Option<Str<'a>>,
+    /// A JSON string (sometimes URL-encoded), or an object in exports that
+    /// expanded it.
+    #[serde(borrow)]
+    policy_document: Option<&'a RawValue>,
+    #[serde(borrow)]
+    assume_role_policy_document: Option<&'a RawValue>,
+    #[serde(borrow)]
+    permissions_boundary: Option<Str<'a>>,
+    #[serde(borrow)]
+    set_as_default: Option<BoolOrString<'a>>,
+}
+
+/// The response elements of IAM calls that create something: its ARN
+/// (which, unlike request parameters, includes the path).
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct IamResponse<'a> {
+    #[serde(borrow)]
+    user: Option<Created<'a>>,
+    #[serde(borrow)]
+    role: Option<Created<'a>>,
+    #[serde(borrow)]
+    group: Option<Created<'a>>,
+    #[serde(borrow)]
+    policy: Option<Created<'a>>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase", default)]
+struct Created<'a> {
+    #[serde(borrow)]
+    arn: Option<Str<'a>>,
+    #[serde(borrow)]
+    assume_role_policy_document: Option<&'a RawValue>,
+}
+
+fn assert(fact: Fact) -> TrustChange {
+    TrustChange::Assert { fact }
+}
+
+fn retract(key: String) -> TrustChange {
+    TrustChange::Retract { key }
+}
+
+/// The trust changes a successful record makes: IAM changes to users,
+/// groups, roles and policies, and the identity observations any record
+/// carries (a SAML user's or a source identity's email).
+fn trust_changes(r: &Record<'_>, service: &str, account: Option<&str>) -> Vec<TrustChange> {
+    let mut out = Vec::new();
+    identity_observations(r.user_identity.as_ref(), &mut out);
+    if service == "iam" {
+        iam_changes(r, account, &mut out);
+    }
+    out
+}
+
+fn identity_observations(identity: Option<&UserIdentity<'_>>, out: &mut Vec<TrustChange>) {
+    let Some(u) = identity else { return };
+    match u.kind.as_deref() {
+        Some("SAMLUser") => {
+            if let Some(name) = u.user_name.as_deref().filter(|n| n.contains('@')) {
+                out.push(assert(Fact::SameAs { a: format!("aws:samluser/{name}"), b: format!("user:{name}") }));
+            }
+        }
+        Some("AssumedRole") => {
+            let source = u.session_context.as_ref().and_then(|c| c.source_identity.as_deref());
+            if let Some(v) = source.filter(|v| v.contains('@')) {
+                out.push(assert(Fact::SameAs { a: format!("aws:source-identity/{v}"), b: format!("user:{v}") }));
+            }
+        }
+        _ => {}
+    }
+}
+
+/// An IAM principal's ARN from its bare name (request parameters carry no
+/// path), or the name itself when it already is an ARN.
+fn iam_arn(account: Option<&str>, kind: &str, name: Option<&str>) -> Option<String> {
+    let name = name.filter(|n| !n.is_empty())?;
+    if name.starts_with("arn:") {
+        return Some(name.to_string());
+    }
+    Some(format!("arn:aws:iam::{}:{kind}/{name}", account?))
+}
+
+fn nonempty<'s>(s: &'s Option<Str<'_>>) -> Option<&'s str> {
+    s.as_deref().filter(|s| !s.is_empty())
+}
+
+/// A policy document from request or response elements: a JSON string
+/// (possibly URL-encoded) or, in some exports, the object itself.
+fn document_of(raw: Option<&RawValue>) -> Option<PolicyDocument> {
+    let raw = raw?.get();
+    match serde_json::from_str::<Cow<'_, str>>(raw) {
+        Ok(text) => parse_policy_document(&text).ok(),
+        Err(_) => parse_policy_document(raw).ok(),
+    }
+}
+
+fn iam_changes(r: &Record<'_>, account: Option<&str>, out: &mut Vec<TrustChange>) {
+    let event = r.event_name.as_ref();
+    let p: IamParameters = lenient(r.request_parameters);
+    let user = || iam_arn(account, "user", nonempty(&p.user_name));
+    let role = || iam_arn(account, "role", nonempty(&p.role_name));
+    let group = || iam_arn(account, "group", nonempty(&p.group_name));
+    // The user, group or role an `…User…`/`…Group…`/`…Role…` call names.
+    let holder = || match event {
+        e if e.contains("User") => user(),
+        e if e.contains("Group") => group(),
+        e if e.contains("Role") => role(),
+        _ => None,
+    };
+    let policy_arn = nonempty(&p.policy_arn);
+    match event {
+        "AttachUserPolicy" | "AttachGroupPolicy" | "AttachRolePolicy" => {
+            if let (Some(holder), Some(policy)) = (holder(), policy_arn) {
+                out.push(assert(Fact::Attached { holder, policy: policy.to_string() }));
+            }
+        }
+        "DetachUserPolicy" | "DetachGroupPolicy" | "DetachRolePolicy" => {
+            if let (Some(holder), Some(policy)) = (holder(), policy_arn) {
+                out.push(retract(Fact::Attached { holder, policy: policy.to_string() }.key()));
+            }
+        }
+        "PutUserPolicy" | "PutGroupPolicy" | "PutRolePolicy" => {
+            if let (Some(holder), Some(name)) = (holder(), nonempty(&p.policy_name)) {
+                let policy = format!("{holder}#inline/{name}");
+                if let Some(document) = document_of(p.policy_document) {
+                    out.push(assert(Fact::Policy { policy: policy.clone(), document }));
+                }
+                out.push(assert(Fact::Attached { holder, policy }));
+            }
+        }
+        "DeleteUserPolicy" | "DeleteGroupPolicy" | "DeleteRolePolicy" => {
+            if let (Some(holder), Some(name)) = (holder(), nonempty(&p.policy_name)) {
+                let policy = format!("{holder}#inline/{name}");
+                out.push(retract(format!("policy|{policy}")));
+                out.push(retract(Fact::Attached { holder, policy }.key()));
+            }
+        }
+        "CreatePolicy" => {
+            let response: IamResponse = lenient(r.response_elements);
+            let arn = nonempty(&response.policy.unwrap_or_default().arn)
+                .map(str::to_string)
+                .or_else(|| iam_arn(account, "policy", nonempty(&p.policy_name)));
+            if let Some(arn) = arn {
+                let name = nonempty(&p.policy_name).map(str::to_string);
+                out.push(assert(Fact::Node { id: arn.clone(), kind: NodeKind::Policy, name }));
+                if let Some(document) = document_of(p.policy_document) {
+                    out.push(assert(Fact::Policy { policy: arn, document }));
+                }
+            }
+        }
+        "CreatePolicyVersion" => {
+            let default = p.set_as_default.as_ref().and_then(BoolOrString::as_bool).unwrap_or(false);
+            if default
+                && let Some(policy) = policy_arn
+                && let Some(document) = document_of(p.policy_document)
+            {
+                out.push(assert(Fact::Policy { policy: policy.to_string(), document }));
+            }
+        }
+        "DeletePolicy" => {
+            if let Some(policy) = policy_arn {
+                out.push(retract(format!("node|{policy}")));
+                out.push(retract(format!("policy|{policy}")));
+            }
+        }
+        "CreateRole" => {
+            let response: IamResponse = lenient(r.response_elements);
+            let created = response.role.unwrap_or_default();
+            let Some(id) = nonempty(&created.arn).map(str::to_string).or_else(role) else { return };
+            let name = nonempty(&p.role_name).map(str::to_string);
+            out.push(assert(Fact::Node { id: id.clone(), kind: NodeKind::Role, name }));
+            let document =
+                document_of(p.assume_role_policy_document).or_else(|| document_of(created.assume_role_policy_document));
+            if let Some(document) = document {
+                out.push(assert(Fact::Trust { role: id.clone(), document }));
+            }
+            if let Some(policy) = nonempty(&p.permissions_boundary) {
+                out.push(assert(Fact::Boundary { holder: id, policy: policy.to_string() }));
+            }
+        }
+        "UpdateAssumeRolePolicy" => {
+            if let (Some(role), Some(document)) = (role(), document_of(p.policy_document)) {
+                out.push(assert(Fact::Trust { role, document }));
+            }
+        }
+        "DeleteRole" => {
+            if let Some(role) = role() {
+                out.push(retract(format!("node|{role}")));
+                out.push(retract(format!("trust|{role}")));
+                out.push(retract(format!("boundary|{role}")));
+            }
+        }
+        "CreateUser" => {
+            let response: IamResponse = lenient(r.response_elements);
+            let Some(id) = nonempty(&response.user.unwrap_or_default().arn).map(str::to_string).or_else(user) else {
+                return;
+            };
+            let name = nonempty(&p.user_name).map(str::to_string);
+            out.push(assert(Fact::Node { id: id.clone(), kind: NodeKind::Human, name }));
+            if let Some(policy) = nonempty(&p.permissions_boundary) {
+                out.push(assert(Fact::Boundary { holder: id, policy: policy.to_string() }));
+            }
+        }
+        "DeleteUser" => {
+            if let Some(user) = user() {
+                out.push(retract(format!("node|{user}")));
+                out.push(retract(format!("boundary|{user}")));
+            }
+        }
+        "CreateGroup" => {
+            let response: IamResponse = lenient(r.response_elements);
+            if let Some(id) = nonempty(&response.group.unwrap_or_default().arn).map(str::to_string).or_else(group) {
+                let name = nonempty(&p.group_name).map(str::to_string);
+                out.push(assert(Fact::Node { id, kind: NodeKind::Group, name }));
+            }
+        }
+        "DeleteGroup" => {
+            if let Some(group) = group() {
+                out.push(retract(format!("node|{group}")));
+            }
+        }
+        "AddUserToGroup" | "RemoveUserFromGroup" => {
+            if let (Some(member), Some(group)) = (user(), group()) {
+                let fact = Fact::Member { member, group };
+                out.push(if event == "AddUserToGroup" { assert(fact) } else { retract(fact.key()) });
+            }
+        }
+        "PutUserPermissionsBoundary" | "PutRolePermissionsBoundary" => {
+            if let (Some(holder), Some(policy)) = (holder(), nonempty(&p.permissions_boundary)) {
+                out.push(assert(Fact::Boundary { holder, policy: policy.to_string() }));
+            }
+        }
+        "DeleteUserPermissionsBoundary" | "DeleteRolePermissionsBoundary" => {
+            if let Some(holder) = holder() {
+                out.push(retract(format!("boundary|{holder}")));
+            }
+        }
+        _ => {}
+    }
+}
+
+// ----- Policy documents -----
+
+/// Parses an IAM policy document (identity, resource, trust or boundary
+/// policy) into its typed form. Accepts the JSON text, or the JSON text
+/// URL-encoded as IAM returns it from `Get*` calls and in some response
+/// elements. `Statement` may be one object or an array; `Action`,
+/// `Resource` and their `Not…` forms a string or an array; `Principal` /
+/// `NotPrincipal` `"*"` or `{AWS|Service|Federated: string|array}`;
+/// conditions are flattened to one [`Condition`] per operator and key, with
+/// values rendered as strings.
+pub fn parse_policy_document(json: &str) -> Result<PolicyDocument, String> {
+    let trimmed = json.trim();
+    let decoded;
+    let text = if trimmed.starts_with('{') {
+        trimmed
+    } else if trimmed.starts_with('%') || trimmed.contains("%7B") || trimmed.contains("%7b") {
+        decoded = percent_decode(trimmed)?;
+        decoded.trim()
+    } else {
+        return Err("not a JSON object".to_string());
+    };
+    let value: serde_json::Value = serde_json::from_str(text).map_err(|e| format!("malformed JSON: {e}"))?;
+    let serde_json::Value::Object(doc) = value else {
+        return Err("a policy document must be a JSON object".to_string());
+    };
+    let statements = match field(&doc, "Statement") {
+        Some(serde_json::Value::Array(items)) => items.iter().collect::<Vec<_>>(),
+        Some(one @ serde_json::Value::Object(_)) => vec![one],
+        Some(_) => return Err("`Statement` must be an object or an array".to_string()),
+        None => return Err("missing `Statement`".to_string()),
+    };
+    let statements = statements
+        .into_iter()
+        .enumerate()
+        .map(|(i, s)| statement(s).map_err(|why| format!("Statement[{i}]: {why}")))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(PolicyDocument { statements })
+}
+
+type JsonMap = serde_json::Map<String, serde_json::Value>;
+
+/// A policy element by name: exact first, then ignoring case.
+fn field<'v>(m: &'v JsonMap, name: &str) -> Option<&'v serde_json::Value> {
+    m.get(name).or_else(|| m.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v))
+}
+
+fn statement(v: &serde_json::Value) -> Result<Statement, String> {
+    let serde_json::Value::Object(s) = v else {
+        return Err("a statement must be an object".to_string());
+    };
+    let effect = match field(s, "Effect").and_then(|e| e.as_str()) {
+        Some(e) if e.eq_ignore_ascii_case("Allow") => Effect::Allow,
+        Some(e) if e.eq_ignore_ascii_case("Deny") => Effect::Deny,
+        Some(e) => return Err(format!("unknown `Effect` `{e}`")),
+        None => return Err("missing `Effect`".to_string()),
+    };
+    let sid = field(s, "Sid").and_then(|v| v.as_str()).filter(|v| !v.is_empty()).map(str::to_string);
+    let actions = matcher(s, "Action", "NotAction")?;
+    let resources = matcher(s, "Resource", "NotResource")?;
+    let principals = match (field(s, "Principal"), field(s, "NotPrincipal")) {
+        (Some(p), _) => Some(principal_matcher(p, false).map_err(|e| format!("Principal: {e}"))?),
+        (None, Some(p)) => Some(principal_matcher(p, true).map_err(|e| format!("NotPrincipal: {e}"))?),
+        (None, None) => None,
+    };
+    let conditions = match field(s, "Condition") {
+        Some(c) => conditions(c)?,
+        None => Vec::new(),
+    };
+    Ok(Statement { sid, effect, actions, resources, principals, conditions })
+}
+
+fn matcher(s: &JsonMap, only: &str, not: &str) -> Result<Matcher, String> {
+    match (field(s, only), field(s, not)) {
+        (Some(v), _) => Ok(Matcher::Only(strings(v).map_err(|e| format!("{only}: {e}"))?)),
+        (None, Some(v)) => Ok(Matcher::Not(strings(v).map_err(|e| format!("{not}: {e}"))?)),
+        (None, None) => Ok(Matcher::Any),
+    }
+}
+
+/// A string-or-array element as strings; other scalars as their text.
+fn strings(v: &serde_json::Value) -> Result<Vec<String>, String> {
+    match v {
+        serde_json::Value::Array(items) => items.iter().map(scalar).collect(),
+        other => Ok(vec![scalar(other)?]),
+    }
+}
+
+fn scalar(v: &serde_json::Value) -> Result<String, String> {
+    match v {
+        serde_json::Value::String(s) => Ok(s.clone()),
+        serde_json::Value::Bool(b) => Ok(b.to_string()),
+        serde_json::Value::Number(n) => Ok(n.to_string()),
+        serde_json::Value::Null => Err("null where a string was expected".to_string()),
+        _ => Err("a nested value where a string was expected".to_string()),
+    }
+}
+
+fn principal_matcher(v: &serde_json::Value, not: bool) -> Result<PrincipalMatcher, String> {
+    let mut m = PrincipalMatcher { not, anyone: false, aws: Vec::new(), service: Vec::new(), federated: Vec::new() };
+    match v {
+        serde_json::Value::String(s) if s == "*" => m.anyone = true,
+        serde_json::Value::String(s) => return Err(format!("`{s}`: only `*` may stand alone")),
+        serde_json::Value::Object(kinds) => {
+            for (kind, ids) in kinds {
+                let ids = strings(ids).map_err(|e| format!("{kind}: {e}"))?;
+                match kind.to_ascii_lowercase().as_str() {
+                    "aws" => {
+                        m.anyone |= ids.iter().any(|i| i == "*");
+                        m.aws.extend(ids.into_iter().filter(|i| i != "*"));
+                    }
+                    "service" => m.service.extend(ids),
+                    "federated" => m.federated.extend(ids),
+                    // `CanonicalUser` (S3) names an account by another id;
+                    // it never names a principal of the trust graph.
+                    _ => {}
+                }
+            }
+        }
+        _ => return Err("must be `*` or an object".to_string()),
+    }
+    Ok(m)
+}
+
+fn conditions(v: &serde_json::Value) -> Result<Vec<Condition>, String> {
+    let serde_json::Value::Object(ops) = v else {
+        return Err("`Condition` must be an object".to_string());
+    };
+    let mut out = Vec::new();
+    for (operator, keys) in ops {
+        let serde_json::Value::Object(keys) = keys else {
+            return Err(format!("Condition.{operator} must be an object"));
+        };
+        for (key, values) in keys {
+            let values = match values {
+                serde_json::Value::Array(items) => items.iter().map(rendered).collect(),
+                one => vec![rendered(one)],
+            };
+            out.push(Condition { operator: operator.clone(), key: key.clone(), values });
+        }
+    }
+    Ok(out)
+}
+
+/// A condition value as text: strings as themselves, anything else as JSON.
+fn rendered(v: &serde_json::Value) -> String {
+    match v {
+        serde_json::Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+/// `%XX` escapes decoded (RFC 3986: `+` stays a plus).
+fn percent_decode(s: &str) -> Result<String, String> {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'%' {
+            let hex = b.get(i + 1..i + 3).and_then(|h| std::str::from_utf8(h).ok());
+            match hex.and_then(|h| u8::from_str_radix(h, 16).ok()) {
+                Some(byte) => {
+                    out.push(byte);
+                    i += 3;
+                    continue;
+                }
+                None => return Err(format!("bad percent escape at byte {i}")),
+            }
+        }
+        out.push(b[i]);
+        i += 1;
+    }
+    String::from_utf8(out).map_err(|_| "URL-encoded text is not UTF-8".to_string())
 }
 
 /// OCSF class and activity for a CloudTrail call, following the AWS Security

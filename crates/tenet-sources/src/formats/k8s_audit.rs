@@ -9,9 +9,11 @@ use std::borrow::Cow;
 
 use bytes::Bytes;
 use serde::Deserialize;
+use serde_json::value::RawValue;
 use tenet_model::ocsf::{self, ClassUid};
 use tenet_model::{
-    Action, Event, EventId, Outcome, Principal, PrincipalKind, RawRecord, Resource, Source, SourceContext, Timestamp,
+    Action, Event, EventId, Fact, Outcome, Principal, PrincipalKind, RawRecord, RbacRule, Resource, Source,
+    SourceContext, Timestamp, TrustChange,
 };
 
 use crate::format::{Format, Sample};
@@ -84,12 +86,22 @@ struct AuditEvent<'a> {
     timestamp: Option<Str<'a>>,
     #[serde(borrow, default)]
     annotations: std::collections::BTreeMap<Str<'a>, Str<'a>>,
+    /// Bodies, at `Request`/`RequestResponse` audit levels. Kept raw and
+    /// parsed leniently only for RBAC objects: a surprise costs the trust
+    /// changes, never the record.
+    #[serde(borrow)]
+    request_object: Option<&'a RawValue>,
+    #[serde(borrow)]
+    response_object: Option<&'a RawValue>,
 }
 
 #[derive(Deserialize)]
 struct UserInfo<'a> {
     #[serde(borrow)]
     username: Option<Str<'a>>,
+    /// A list of strings; parsed leniently.
+    #[serde(borrow)]
+    groups: Option<&'a RawValue>,
 }
 
 #[derive(Deserialize)]
@@ -187,6 +199,7 @@ fn normalise(a: &AuditEvent<'_>, raw: RawRecord) -> Result<Event, FieldFailure> 
         (Some(id), Some(stage)) => EventId(format!("{id}/{stage}")),
         (None, _) => EventId(json::content_id("k8s:", raw.as_bytes())),
     };
+    let changes = if outcome.status == tenet_model::Status::Success { trust_changes(a, verb) } else { Vec::new() };
     let operation = match &resource_kind {
         Some(_) => verb.to_string(),
         None => format!("{verb} {}", a.request_uri.as_deref().unwrap_or("")).trim_end().to_string(),
@@ -211,6 +224,7 @@ fn normalise(a: &AuditEvent<'_>, raw: RawRecord) -> Result<Event, FieldFailure> 
         trace: None,
         source: Source { format: NAME.to_string(), system: "kubernetes".to_string(), tenant: None },
         issued: None,
+        changes,
         raw,
     })
 }
@@ -234,6 +248,229 @@ fn user_principal(u: &UserInfo<'_>) -> Principal {
         p.account = Some(ns.to_string());
     }
     p
+}
+
+// ----- Trust changes -----
+
+const RBAC_GROUP: &str = "rbac.authorization.k8s.io";
+
+/// An RBAC object as the API server writes it in audit bodies; only what
+/// trust needs.
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase", default)]
+struct RbacObject {
+    kind: Option<String>,
+    metadata: Option<ObjectMeta>,
+    rules: Option<Vec<RuleJson>>,
+    aggregation_rule: Option<AggregationRule>,
+    role_ref: Option<RoleRef>,
+    subjects: Option<Vec<Subject>>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct ObjectMeta {
+    name: Option<String>,
+    namespace: Option<String>,
+    labels: Option<std::collections::BTreeMap<String, String>>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase", default)]
+struct RuleJson {
+    api_groups: Option<Vec<String>>,
+    resources: Option<Vec<String>>,
+    verbs: Option<Vec<String>>,
+    resource_names: Option<Vec<String>>,
+    #[serde(rename = "nonResourceURLs")]
+    non_resource_urls: Option<Vec<String>>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase", default)]
+struct AggregationRule {
+    cluster_role_selectors: Option<Vec<LabelSelector>>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase", default)]
+struct LabelSelector {
+    match_labels: Option<std::collections::BTreeMap<String, String>>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct RoleRef {
+    kind: Option<String>,
+    name: Option<String>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct Subject {
+    kind: Option<String>,
+    name: Option<String>,
+    namespace: Option<String>,
+}
+
+fn lenient<T: for<'de> Deserialize<'de>>(raw: Option<&RawValue>) -> Option<T> {
+    raw.and_then(|r| serde_json::from_str(r.get()).ok())
+}
+
+/// The trust changes of a successful request: the authenticated user's
+/// groups and email (observed on every request), and RBAC objects written
+/// or deleted.
+fn trust_changes(a: &AuditEvent<'_>, verb: &str) -> Vec<TrustChange> {
+    let mut out = Vec::new();
+    if let Some(u) = &a.user
+        && let Some(name) = u.username.as_deref().filter(|n| !n.is_empty())
+    {
+        let member = format!("k8s:{name}");
+        for g in lenient::<Vec<String>>(u.groups).unwrap_or_default() {
+            out.push(TrustChange::Assert {
+                fact: Fact::Member { member: member.clone(), group: format!("k8s:group/{g}") },
+            });
+        }
+        if name.contains('@') {
+            out.push(TrustChange::Assert { fact: Fact::SameAs { a: member, b: format!("user:{name}") } });
+        }
+    }
+    if let Some(o) = &a.object_ref
+        && o.api_group.as_deref() == Some(RBAC_GROUP)
+        && o.subresource.is_none()
+    {
+        rbac_changes(a, o, verb, &mut out);
+    }
+    out
+}
+
+fn rbac_changes(a: &AuditEvent<'_>, o: &ObjectRef<'_>, verb: &str, out: &mut Vec<TrustChange>) {
+    let Some(resource) = o.resource.as_deref() else { return };
+    let kind = match resource {
+        "roles" => "Role",
+        "clusterroles" => "ClusterRole",
+        "rolebindings" => "RoleBinding",
+        "clusterrolebindings" => "ClusterRoleBinding",
+        _ => return,
+    };
+    let namespaced = matches!(resource, "roles" | "rolebindings");
+    // The object as it is after the request: the response for a patch (its
+    // request is a partial patch), else either, as long as it is the object
+    // itself (not `DeleteOptions` or a `Status`).
+    let parse = |raw| lenient::<RbacObject>(raw);
+    let body = [parse(a.response_object), parse(a.request_object)]
+        .into_iter()
+        .flatten()
+        .find(|b| b.kind.as_deref() == Some(kind))
+        .or_else(|| {
+            matches!(verb, "create" | "update").then(|| parse(a.request_object)).flatten().filter(|b| b.kind.is_none())
+        });
+    let meta = body.as_ref().and_then(|b| b.metadata.as_ref());
+    let Some(name) =
+        meta.and_then(|m| m.name.as_deref()).or(o.name.as_deref()).filter(|n| !n.is_empty()).map(str::to_string)
+    else {
+        return;
+    };
+    let ns = if namespaced {
+        let ns = o.namespace.as_deref().or(meta.and_then(|m| m.namespace.as_deref())).filter(|n| !n.is_empty());
+        let Some(ns) = ns else { return };
+        Some(ns.to_string())
+    } else {
+        None
+    };
+    match (verb, resource) {
+        ("create" | "update" | "patch", "roles" | "clusterroles") => {
+            let Some(body) = body else { return };
+            let role = role_id(kind, &name, ns.as_deref());
+            out.push(TrustChange::Assert { fact: rbac_role(role, ns, body) });
+        }
+        ("delete", "roles" | "clusterroles") => {
+            out.push(TrustChange::Retract { key: format!("rbac-role|{}", role_id(kind, &name, ns.as_deref())) });
+        }
+        ("create" | "update" | "patch", _) => {
+            let Some(body) = body else { return };
+            for fact in bindings(&body, ns) {
+                out.push(TrustChange::Assert { fact });
+            }
+        }
+        // A delete's body is usually `DeleteOptions` and its response a
+        // `Status`: the subjects are unknown and nothing can be retracted.
+        // When the deleted binding itself is logged, its subjects are.
+        ("delete", _) => {
+            if let Some(body) = body {
+                for fact in bindings(&body, ns) {
+                    out.push(TrustChange::Retract { key: fact.key() });
+                }
+            }
+        }
+        _ => {}
+    }
+}
+
+/// `k8s:clusterrole/<name>` or `k8s:role/<namespace>/<name>`.
+fn role_id(kind: &str, name: &str, namespace: Option<&str>) -> String {
+    match (kind, namespace) {
+        ("Role", Some(ns)) => format!("k8s:role/{ns}/{name}"),
+        _ => format!("k8s:clusterrole/{name}"),
+    }
+}
+
+fn labels(map: Option<std::collections::BTreeMap<String, String>>) -> Vec<(String, String)> {
+    map.unwrap_or_default().into_iter().collect()
+}
+
+fn rbac_role(role: String, namespace: Option<String>, body: RbacObject) -> Fact {
+    let rules = body
+        .rules
+        .unwrap_or_default()
+        .into_iter()
+        .map(|r| RbacRule {
+            api_groups: r.api_groups.unwrap_or_default(),
+            resources: r.resources.unwrap_or_default(),
+            verbs: r.verbs.unwrap_or_default(),
+            resource_names: r.resource_names.unwrap_or_default(),
+            non_resource_urls: r.non_resource_urls.unwrap_or_default(),
+        })
+        .collect();
+    let aggregate = body
+        .aggregation_rule
+        .and_then(|a| a.cluster_role_selectors)
+        .unwrap_or_default()
+        .into_iter()
+        .map(|s| labels(s.match_labels))
+        .filter(|s| !s.is_empty())
+        .collect();
+    Fact::RbacRole { role, namespace, rules, labels: labels(body.metadata.and_then(|m| m.labels)), aggregate }
+}
+
+/// One `RbacBinding` per subject of a (Cluster)RoleBinding.
+fn bindings(body: &RbacObject, namespace: Option<String>) -> Vec<Fact> {
+    let Some(role_ref) = body.role_ref.as_ref() else { return Vec::new() };
+    let (Some(kind), Some(name)) = (role_ref.kind.as_deref(), role_ref.name.as_deref().filter(|n| !n.is_empty()))
+    else {
+        return Vec::new();
+    };
+    if !(kind == "ClusterRole" || kind == "Role" && namespace.is_some()) {
+        return Vec::new();
+    }
+    let role = role_id(kind, name, namespace.as_deref());
+    body.subjects
+        .iter()
+        .flatten()
+        .filter_map(|s| {
+            let name = s.name.as_deref().filter(|n| !n.is_empty())?;
+            let subject = match s.kind.as_deref()? {
+                "User" => format!("k8s:{name}"),
+                "Group" => format!("k8s:group/{name}"),
+                "ServiceAccount" => {
+                    let ns = s.namespace.as_deref().or(namespace.as_deref())?;
+                    format!("k8s:system:serviceaccount:{ns}:{name}")
+                }
+                _ => return None,
+            };
+            Some(Fact::RbacBinding { subject, role: role.clone(), namespace: namespace.clone() })
+        })
+        .collect()
 }
 
 #[cfg(test)]

@@ -468,6 +468,7 @@ fn normalise(o: &OcsfEvent<'_>, raw: RawRecord) -> Result<Event, FieldFailure> {
         trace,
         source: Source { format: NAME.to_string(), system, tenant },
         issued: None,
+        changes: Vec::new(),
         raw,
     })
 }

@@ -6,8 +6,8 @@ use bytes::Bytes;
 use serde::Deserialize;
 use tenet_model::ocsf::{self, ActivityId, ClassUid};
 use tenet_model::{
-    Action, Event, EventId, Outcome, Principal, PrincipalKind, RawRecord, Resource, Session, Source, SourceContext,
-    Status, Timestamp,
+    Action, Event, EventId, Fact, Outcome, Principal, PrincipalKind, RawRecord, Resource, Session, Source,
+    SourceContext, Status, Timestamp, TrustChange,
 };
 
 use crate::format::{Format, Sample};
@@ -200,6 +200,7 @@ fn normalise(l: &LogEvent<'_>, raw: RawRecord) -> Result<Event, FieldFailure> {
         })
         .collect();
     let (class_uid, activity_id) = classify(&l.event_type);
+    let changes = if outcome.status == Status::Success { trust_changes(l) } else { Vec::new() };
     let id = match &l.uuid {
         Some(u) if !u.is_empty() => EventId(u.to_string()),
         _ => EventId(json::content_id("okta:", raw.as_bytes())),
@@ -219,8 +220,47 @@ fn normalise(l: &LogEvent<'_>, raw: RawRecord) -> Result<Event, FieldFailure> {
         trace: None,
         source: Source { format: NAME.to_string(), system: "okta".to_string(), tenant: None },
         issued: None,
+        changes,
         raw,
     })
+}
+
+/// The trust changes of a successful event: group membership added or
+/// removed, and the email a user's Okta id stands for.
+fn trust_changes(l: &LogEvent<'_>) -> Vec<TrustChange> {
+    let mut out = Vec::new();
+    if let Some(a) = l.actor.as_ref().filter(|a| a.kind.as_deref() == Some("User")) {
+        out.extend(same_as(a));
+    }
+    let event_type = l.event_type.as_ref();
+    if matches!(event_type, "group.user_membership.add" | "group.user_membership.remove") {
+        let targets = l.target.as_deref().unwrap_or_default();
+        let of = |kind: &'static str| targets.iter().filter(move |t| t.kind.as_deref() == Some(kind));
+        for user in of("User") {
+            out.extend(same_as(user));
+        }
+        for user in of("User").filter_map(okta_id) {
+            for group in of("UserGroup").filter_map(okta_id) {
+                let fact = Fact::Member { member: user.clone(), group };
+                out.push(match event_type {
+                    "group.user_membership.add" => TrustChange::Assert { fact },
+                    _ => TrustChange::Retract { key: fact.key() },
+                });
+            }
+        }
+    }
+    out
+}
+
+/// `okta:<id>` for an actor or target with a real id.
+fn okta_id(a: &Actor<'_>) -> Option<String> {
+    a.id.as_deref().filter(|id| !id.is_empty() && *id != "unknown").map(|id| format!("okta:{id}"))
+}
+
+/// An Okta user's id is the same person as their email login.
+fn same_as(a: &Actor<'_>) -> Option<TrustChange> {
+    let email = a.alternate_id.as_deref().filter(|alt| alt.contains('@'))?;
+    Some(TrustChange::Assert { fact: Fact::SameAs { a: okta_id(a)?, b: format!("user:{email}") } })
 }
 
 fn mfa_from(event_type: &str, credential_type: Option<&str>, factor: Option<&str>) -> Option<bool> {

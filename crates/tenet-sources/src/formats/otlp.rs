@@ -22,8 +22,8 @@ use serde::Deserialize;
 use serde_json::value::RawValue;
 use tenet_model::ocsf::{self, ClassUid};
 use tenet_model::{
-    Action, Event, EventId, Outcome, Principal, PrincipalKind, RawRecord, Resource, Session, Source, SourceContext,
-    Timestamp, TraceLink,
+    Action, Event, EventId, Fact, Outcome, Principal, PrincipalKind, RawRecord, Resource, Session, Source,
+    SourceContext, Timestamp, TraceLink, TrustChange,
 };
 
 use crate::format::{Format, Sample};
@@ -390,6 +390,25 @@ fn span_info<'a>(
     })
 }
 
+/// The delegations a successful span shows: an agent invocation on behalf
+/// of an end user is the agent acting for that user.
+fn trust_changes(s: &SpanInfo<'_>, actor: &Principal, chain: &[Principal]) -> Vec<TrustChange> {
+    let mut out = Vec::new();
+    let invokes =
+        s.operation() == Some("invoke_agent") || (s.operation().is_none() && s.name.starts_with("invoke_agent"));
+    if invokes
+        && actor.kind == PrincipalKind::Agent
+        && let Some(user) = chain.last().filter(|p| p.kind == PrincipalKind::Human && p.id.starts_with("user:"))
+    {
+        out.push(TrustChange::Assert {
+            fact: Fact::ActsFor { agent: actor.id.clone(), person: user.id.clone(), scope: Vec::new(), expires: None },
+        });
+    }
+    // Tool calls are observed use, not trust: which identity a tool runs as
+    // is the tool registry's to say (inventory), not something a span shows.
+    out
+}
+
 /// Ancestors are walked at most this far: traces are shallow, cycles are not.
 const MAX_ANCESTRY: usize = 256;
 
@@ -433,6 +452,7 @@ fn to_event(s: &SpanInfo<'_>, spans: &[SpanInfo<'_>], index: &HashMap<(&str, &st
     principals.extend(user.filter(|u| !principals.iter().any(|p| p.id == u.id)));
     let actor = principals.remove(0);
     let chain = principals;
+    let changes = if s.failed.is_none() { trust_changes(s, &actor, &chain) } else { Vec::new() };
 
     let (service, operation) = if let Some(tool) = s.tool_name() {
         (if s.get("mcp.method.name").is_some() { "mcp" } else { "gen_ai.tool" }, tool)
@@ -496,6 +516,7 @@ fn to_event(s: &SpanInfo<'_>, spans: &[SpanInfo<'_>], index: &HashMap<(&str, &st
             tenant: s.resource.get("cloud.account.id").cloned(),
         },
         issued: None,
+        changes,
         raw: RawRecord(data.slice_ref(s.raw)),
     }
 }
