@@ -1,5 +1,6 @@
 //! The trust-graph questions: `who-can`, `reach`, `chain`, `drift`, `unused`.
 
+use std::io::Write;
 use std::path::Path;
 
 use anyhow::{Context, Result, bail};
@@ -19,17 +20,19 @@ fn at(t: Option<Timestamp>) -> i64 {
     t.unwrap_or_else(Timestamp::now).unix_nanos()
 }
 
-fn print_path(path: &[Hop]) {
+fn print_path(out: &mut impl Write, path: &[Hop]) -> std::io::Result<()> {
     for h in path {
-        println!(
+        writeln!(
+            out,
             "      {} →[{}{}] {}  ({})",
             h.from,
-            h.edge,
+            h.edge(),
             if h.conditional { ", conditional" } else { "" },
             h.to,
-            h.reason
-        );
+            h.reason()
+        )?;
     }
+    Ok(())
 }
 
 #[derive(clap::Args)]
@@ -46,23 +49,27 @@ pub struct WhoCanArgs {
 }
 
 pub fn who_can(data_dir: &Path, args: WhoCanArgs) -> Result<Outcome> {
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
     let (_store, graph) = load(data_dir)?;
     let view = graph.view(at(args.at));
     let answer = view.who_can(&args.action, &args.resource);
     if args.json {
-        println!("{}", serde_json::to_string(&answer)?);
+        serde_json::to_writer(&mut out, &answer)?;
+        writeln!(out)?;
+        out.flush()?;
         return Ok(Outcome::Ok);
     }
     if answer.is_empty() {
-        println!("nobody can {} on {}", args.action, args.resource);
+        writeln!(out, "nobody can {} on {}", args.action, args.resource)?;
     }
     for p in &answer {
-        println!("{} ({}){}", p.principal, p.kind, if p.conditional { " — conditional" } else { "" });
+        writeln!(out, "{} ({}){}", p.principal, p.kind, if p.conditional { " — conditional" } else { "" })?;
         for (i, path) in p.paths.iter().enumerate() {
-            println!("    path {}:", i + 1);
-            print_path(path);
+            writeln!(out, "    path {}:", i + 1)?;
+            print_path(&mut out, path)?;
         }
     }
+    out.flush()?;
     Ok(Outcome::Ok)
 }
 
@@ -77,39 +84,41 @@ pub struct ReachArgs {
 }
 
 pub fn reach(data_dir: &Path, args: ReachArgs) -> Result<Outcome> {
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
     let (_store, graph) = load(data_dir)?;
     let view = graph.view(at(args.at));
     let Some(reach) = view.reach(&args.principal) else { bail!("{} is not in the trust graph", args.principal) };
     if args.json {
-        println!("{}", serde_json::to_string(&reach)?);
+        serde_json::to_writer(&mut out, &reach)?;
+        writeln!(out)?;
+        out.flush()?;
         return Ok(Outcome::Ok);
     }
-    println!("{} ({})", reach.principal, reach.kind);
-    if !reach.identities.is_empty() {
-        println!("  acts as:");
-        for (identity, path) in &reach.identities {
-            println!("    {identity}");
-            print_path(path);
+    writeln!(out, "{} ({})", reach.principal, reach.kind)?;
+    let total: usize = reach.identities.iter().map(|r| r.grants.len()).sum();
+    writeln!(out, "  acts as {} identities, holding {total} grants", reach.identities.len())?;
+    for r in &reach.identities {
+        writeln!(out, "\n  {} ({}): {} grants", r.identity, r.kind, r.grants.len())?;
+        print_path(&mut out, &r.via)?;
+        if let Some(b) = r.boundary {
+            writeln!(out, "    within the permissions boundary {b}")?;
+        }
+        for d in &r.denies {
+            writeln!(out, "    except: {d}")?;
+        }
+        for g in &r.grants {
+            writeln!(
+                out,
+                "    {} on {}{}  — {}{}",
+                g.actions(),
+                g.resources(),
+                if g.conditional() { " (conditional)" } else { "" },
+                g.source(),
+                g.group.map(|gr| format!(" via group {gr}")).unwrap_or_default()
+            )?;
         }
     }
-    println!("  grants ({}):", reach.grants.len());
-    for g in &reach.grants {
-        println!(
-            "    {} {} on {}{}  — {} [{}]",
-            g.effect,
-            g.actions,
-            g.resources,
-            if g.conditional { " (conditional)" } else { "" },
-            g.source,
-            g.identity
-        );
-        for e in &g.except {
-            println!("        except: {e}");
-        }
-        if let Some(b) = &g.boundary {
-            println!("        within boundary {b}");
-        }
-    }
+    out.flush()?;
     Ok(Outcome::Ok)
 }
 
@@ -138,6 +147,7 @@ struct ChainPrincipal {
 }
 
 pub fn chain(data_dir: &Path, args: ChainArgs) -> Result<Outcome> {
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
     let store = SqliteStore::open_dir(data_dir).with_context(|| format!("opening {}", data_dir.display()))?;
     let mut events = store.get(&EventId::from(args.id.as_str()), None)?.into_iter().collect::<Vec<_>>();
     if events.is_empty() && args.id.len() == 32 && args.id.bytes().all(|b| b.is_ascii_hexdigit()) {
@@ -162,15 +172,18 @@ pub fn chain(data_dir: &Path, args: ChainArgs) -> Result<Outcome> {
         })
         .collect();
     if args.json {
-        println!("{}", serde_json::to_string(&links)?);
+        serde_json::to_writer(&mut out, &links)?;
+        writeln!(out)?;
+        out.flush()?;
         return Ok(Outcome::Ok);
     }
     for l in &links {
-        println!("{} {} {}", l.time, l.action, l.event);
+        writeln!(out, "{} {} {}", l.time, l.action, l.event)?;
         let parts: Vec<String> =
             l.chain.iter().map(|p| format!("{} ({})", p.name.as_deref().unwrap_or(&p.id), p.kind)).collect();
-        println!("    {}", parts.join(" → acting for → "));
+        writeln!(out, "    {}", parts.join(" → acting for → "))?;
     }
+    out.flush()?;
     Ok(Outcome::Ok)
 }
 
@@ -185,25 +198,36 @@ pub struct DriftArgs {
 }
 
 pub fn drift(data_dir: &Path, args: DriftArgs) -> Result<Outcome> {
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
     let (_store, graph) = load(data_dir)?;
     let drift = graph.drift(args.since.unix_nanos(), at(args.until));
     if args.json {
-        println!("{}", serde_json::to_string(&drift)?);
+        serde_json::to_writer(&mut out, &drift)?;
+        writeln!(out)?;
+        out.flush()?;
         return Ok(Outcome::Ok);
     }
-    println!("changes between {} and {}: {}", drift.since, drift.until, drift.changes.len());
+    writeln!(out, "changes between {} and {}: {}", drift.since, drift.until, drift.changes.len())?;
     for c in &drift.changes {
-        println!("  {} {:<8} {:<12} {} → {}  ({})", c.at, c.change, c.edge, c.from, c.to, c.provenance);
+        writeln!(out, "  {} {:<8} {:<12} {} → {}  ({})", c.at, c.change, c.edge, c.from, c.to, c.provenance)?;
     }
-    println!("\nnewly emerged access, widest first: {}", drift.emerged.len());
+    writeln!(out, "\nnewly emerged access, widest first: {}", drift.emerged.len())?;
     for e in &drift.emerged {
         let g = &e.grant;
-        println!(
-            "  [{}] {} ({}) can now {} on {} — {}",
-            e.score, e.principal, e.kind, g.actions, g.resources, g.source
-        );
-        print_path(&g.via);
+        writeln!(
+            out,
+            "  [{}] {} ({}) can now {} on {} — {} held by {}",
+            e.score,
+            e.principal,
+            e.kind,
+            g.actions(),
+            g.resources(),
+            g.source(),
+            e.identity
+        )?;
+        print_path(&mut out, &e.via)?;
     }
+    out.flush()?;
     Ok(Outcome::Ok)
 }
 
@@ -220,32 +244,38 @@ pub struct UnusedArgs {
 }
 
 pub fn unused(data_dir: &Path, args: UnusedArgs) -> Result<Outcome> {
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
     let (_store, graph) = load(data_dir)?;
     let view = graph.view(at(args.at));
     let unused = view.unused(i64::from(args.days) * 86_400 * 1_000_000_000);
     if args.json {
-        println!("{}", serde_json::to_string(&unused)?);
+        serde_json::to_writer(&mut out, &unused)?;
+        writeln!(out)?;
+        out.flush()?;
         return Ok(Outcome::Ok);
     }
     for u in &unused {
         match u.scope {
-            "principal" => println!(
+            "principal" => writeln!(
+                out,
                 "{} ({}): no use in {} days (last used {})",
                 u.principal,
                 u.kind,
                 args.days,
                 u.last_used.as_deref().unwrap_or("never")
-            ),
-            _ => println!(
+            )?,
+            _ => writeln!(
+                out,
                 "{} ({}): {} unused (last {}) — {}",
                 u.principal,
                 u.kind,
                 u.permission.as_deref().unwrap_or(""),
                 u.last_used.as_deref().unwrap_or("never"),
                 u.source.as_deref().unwrap_or("")
-            ),
+            )?,
         }
     }
-    println!("{} unused", unused.len());
+    writeln!(out, "{} unused", unused.len())?;
+    out.flush()?;
     Ok(Outcome::Ok)
 }

@@ -167,7 +167,7 @@ fn generate(seed: u64, principals: usize, roles: usize) -> Vec<Fact> {
         });
     }
     for u in &users {
-        for _ in 0..r.usize(4..11) {
+        for _ in 0..r.usize(4..13) {
             facts.push(Fact::Member { member: u.clone(), group: groups[r.usize(..groups.len())].clone() });
         }
         if r.usize(..10) == 0 {
@@ -249,19 +249,35 @@ fn main() {
     );
     println!("view as of now: {view_build:.2}s, {:.1} MB more", (after_view - after) as f64 / 1e6);
 
-    let mut q = Rng::with_seed(11);
-    let mut who = Vec::with_capacity(queries);
-    let mut answers = 0usize;
-    for _ in 0..queries {
-        let svc = SERVICES[q.usize(..SERVICES.len())];
-        let action = format!("{svc}:{}{}", VERBS[q.usize(..VERBS.len())], NOUNS[q.usize(..NOUNS.len())]);
-        let res = resource(&mut q, svc);
-        let t = Instant::now();
-        let a = view.who_can(&action, &res);
-        who.push(t.elapsed().as_secs_f64() * 1e3);
-        answers += a.len();
-    }
-    who.sort_by(f64::total_cmp);
+    // The same questions three times on one view: first as it fills its
+    // memory of who-becomes walks, then once it holds them (as a server
+    // keeping the current view answers), then that again with every reason
+    // rendered to JSON as `--json` prints it.
+    let who_can_pass = |json: bool| {
+        let mut q = Rng::with_seed(11);
+        let mut times = Vec::with_capacity(queries);
+        let (mut answers, mut bytes, mut paths, mut hops) = (0usize, 0usize, 0usize, 0usize);
+        for _ in 0..queries {
+            let svc = SERVICES[q.usize(..SERVICES.len())];
+            let action = format!("{svc}:{}{}", VERBS[q.usize(..VERBS.len())], NOUNS[q.usize(..NOUNS.len())]);
+            let res = resource(&mut q, svc);
+            let t = Instant::now();
+            let a = view.who_can(&action, &res);
+            if json {
+                bytes += serde_json::to_vec(&a).expect("serialises").len();
+            }
+            times.push(t.elapsed().as_secs_f64() * 1e3);
+            answers += a.len();
+            paths += a.iter().map(|p| p.paths.len()).sum::<usize>();
+            hops += a.iter().flat_map(|p| &p.paths).map(Vec::len).sum::<usize>();
+        }
+        times.sort_by(f64::total_cmp);
+        (times, answers, bytes, paths, hops)
+    };
+    let (who, answers, _, paths, hops) = who_can_pass(false);
+    let (who_warm, ..) = who_can_pass(false);
+    let (who_json, _, bytes, ..) = who_can_pass(true);
+    let mut q = Rng::with_seed(12);
     let mut reach = Vec::with_capacity(queries);
     let mut grants = 0usize;
     for _ in 0..queries {
@@ -273,15 +289,30 @@ fn main() {
         let t = Instant::now();
         let a = view.reach(&p);
         reach.push(t.elapsed().as_secs_f64() * 1e3);
-        grants += a.map_or(0, |r| r.grants.len());
+        grants += a.map_or(0, |r| r.grants().count());
     }
     reach.sort_by(f64::total_cmp);
     println!(
-        "who-can: p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms ({queries} queries, {:.0} principals per answer)",
+        "who-can, 1st pass:   p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms ({queries} queries; per answer {:.0} principals, {:.0} paths, {:.0} hops)",
         percentile(&who, 0.5),
         percentile(&who, 0.99),
         who.last().unwrap_or(&0.0),
-        answers as f64 / queries as f64
+        answers as f64 / queries as f64,
+        paths as f64 / queries as f64,
+        hops as f64 / queries as f64
+    );
+    println!(
+        "who-can, 2nd pass:   p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
+        percentile(&who_warm, 0.5),
+        percentile(&who_warm, 0.99),
+        who_warm.last().unwrap_or(&0.0)
+    );
+    println!(
+        "who-can, 2nd + JSON: p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms ({:.0} KB per answer)",
+        percentile(&who_json, 0.5),
+        percentile(&who_json, 0.99),
+        who_json.last().unwrap_or(&0.0),
+        bytes as f64 / queries as f64 / 1e3
     );
     println!(
         "reach:   p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms ({queries} queries, {:.0} grants per answer)",

@@ -8,6 +8,7 @@
 
 use std::hash::{Hash, Hasher};
 
+use hashbrown::HashTable;
 use rustc_hash::{FxHashMap, FxHasher};
 use tenet_model::{Fact, NodeKind, PolicyDocument, RbacRule, Snapshot, Timestamp, TrustChange};
 
@@ -15,6 +16,10 @@ use crate::intern::{Id, Interner, NONE};
 
 /// The end of an interval still open.
 pub const OPEN: i64 = i64::MAX;
+
+/// Marks a version's provenance as an observation (see
+/// [`TrustChange::Observe`]): evidence the fact held, not when it began.
+const OBSERVED: u32 = 1 << 31;
 
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, PartialOrd, Ord)]
 pub enum EdgeKind {
@@ -96,12 +101,23 @@ impl Version {
     pub fn holds_at(&self, t: i64) -> bool {
         self.from <= t && t < self.to
     }
+
+    /// Whether the version opened on an observation rather than a declaration.
+    pub fn observed(&self) -> bool {
+        self.provenance & OBSERVED != 0
+    }
+
+    /// Whether the version holds at `t` as known at `known` (≥ `t`): an
+    /// observed fact seen by `known` is taken to have held before it was
+    /// first seen, since being seen says nothing of when it began.
+    pub fn holds_known(&self, t: i64, known: i64) -> bool {
+        (self.from <= t || self.observed() && self.from <= known) && t < self.to
+    }
 }
 
 /// An edge and its history. Most edges never change: one version inline.
 pub struct Edge {
     pub key: EdgeKey,
-    pub scope: u32,
     first: Version,
     // A thin pointer (8 bytes) rather than a Vec (24): edges with history are rare
     // and a million edges pay for the difference.
@@ -117,6 +133,11 @@ impl Edge {
 
     pub fn at(&self, t: i64) -> Option<&Version> {
         self.versions().find(|v| v.holds_at(t))
+    }
+
+    /// The version holding at `t` as known at `known` (see [`Version::holds_known`]).
+    pub fn at_known(&self, t: i64, known: i64) -> Option<&Version> {
+        self.versions().find(|v| v.holds_known(t, known))
     }
 
     fn versions_vec(&self) -> Vec<Version> {
@@ -159,7 +180,9 @@ pub struct TrustGraph {
     pub(crate) provenance: Interner,
     pub(crate) nodes: Vec<NodeInfo>,
     pub(crate) edges: Vec<Edge>,
-    index: FxHashMap<EdgeKey, u32>,
+    /// Edge indices, hashed by the edge's key: a table of `u32`s rather
+    /// than a map holding a second copy of every key.
+    index: HashTable<u32>,
     pub(crate) payloads: Vec<Payload>,
     payload_index: FxHashMap<u64, Vec<u32>>,
     /// Edge indices per scope, for snapshot retraction.
@@ -168,6 +191,9 @@ pub struct TrustGraph {
     pub(crate) uses: Vec<Use>,
     /// Roles seen assumed: (role, principal, first time).
     pub(crate) observed_assumptions: Vec<(Id, Id, i64)>,
+    /// What closed a version, by (edge, end time): closing is rare, so it
+    /// lives here rather than in every version.
+    closed_by: FxHashMap<(u32, i64), u32>,
 }
 
 /// Observed use: a principal used an action (on a resource) between
@@ -228,7 +254,9 @@ pub fn infer_kind(id: &str) -> NodeKind {
         NodeKind::Policy
     } else if id.ends_with(":root") {
         NodeKind::Account
-    } else if id.contains(":role/") || id.contains(":assumed-role/") {
+    } else if id.contains(":assumed-role/") {
+        NodeKind::Session
+    } else if id.contains(":role/") {
         NodeKind::Role
     } else if id.starts_with("user:")
         || id.contains(":user/")
@@ -268,6 +296,12 @@ pub fn scope_of(id: &str) -> String {
         return "idp:okta".into();
     }
     "other".into()
+}
+
+fn hash_key(k: &EdgeKey) -> u64 {
+    let mut h = FxHasher::default();
+    k.hash(&mut h);
+    h.finish()
 }
 
 fn hash_payload(p: &Payload) -> u64 {
@@ -310,7 +344,12 @@ impl TrustGraph {
     }
 
     pub fn provenance(&self, i: u32) -> &str {
-        self.provenance.name(i)
+        self.provenance.name(i & !OBSERVED)
+    }
+
+    /// The provenance of what closed edge `edge`'s version at `t`, if recorded.
+    pub fn closed_by(&self, edge: u32, t: i64) -> Option<&str> {
+        self.closed_by.get(&(edge, t)).map(|p| self.provenance(*p))
     }
 
     pub fn scope_name(&self, i: u32) -> &str {
@@ -434,14 +473,19 @@ impl TrustGraph {
         Some(EdgeKey { kind, a, b, c })
     }
 
+    fn find_edge(&self, key: &EdgeKey) -> Option<u32> {
+        self.index.find(hash_key(key), |&i| self.edges[i as usize].key == *key).copied()
+    }
+
     fn edge_index(&mut self, key: EdgeKey, scope: &str) -> u32 {
-        if let Some(&i) = self.index.get(&key) {
+        if let Some(i) = self.find_edge(&key) {
             return i;
         }
         let i = self.edges.len() as u32;
         let scope = self.scopes.intern(scope);
-        self.edges.push(Edge { key, scope, first: Version { from: 0, to: 0, payload: 0, provenance: 0 }, more: None });
-        self.index.insert(key, i);
+        self.edges.push(Edge { key, first: Version { from: 0, to: 0, payload: 0, provenance: 0 }, more: None });
+        let edges = &self.edges;
+        self.index.insert_unique(hash_key(&key), i, |&j| hash_key(&edges[j as usize].key));
         self.by_scope.entry(scope).or_default().push(i);
         i
     }
@@ -451,6 +495,10 @@ impl TrustGraph {
     fn assert_key(&mut self, key: EdgeKey, payload: u32, t: i64, provenance: u32, scope: &str) {
         let i = self.edge_index(key, scope) as usize;
         let edge = &mut self.edges[i];
+        // The common case, an unchanged fact re-asserted, without allocating.
+        if edge.more.is_none() && edge.first.holds_at(t) && edge.first.payload == payload {
+            return;
+        }
         let mut vs = edge.versions_vec();
         match vs.iter().position(|v| v.holds_at(t)) {
             // Already true, with the same content: nothing happened.
@@ -470,31 +518,19 @@ impl TrustGraph {
     }
 
     /// The fact stops holding at `t`.
-    fn retract_key(&mut self, key: EdgeKey, t: i64) -> bool {
-        let Some(&i) = self.index.get(&key) else { return false };
+    fn retract_key(&mut self, key: EdgeKey, t: i64, provenance: u32) -> bool {
+        let Some(i) = self.find_edge(&key) else { return false };
         let edge = &mut self.edges[i as usize];
         let mut vs = edge.versions_vec();
         let Some(k) = vs.iter().position(|v| v.holds_at(t)) else { return false };
         vs[k].to = t;
         edge.set_versions(vs);
+        self.closed_by.insert((i, t), provenance);
         true
     }
 
     /// Applies one fact asserted at `t`.
     pub fn assert(&mut self, fact: &Fact, t: Timestamp, provenance: &str) {
-        // A delegation seen in use (no scope, no expiry) confirms a declared
-        // one rather than replacing it.
-        if let Fact::ActsFor { scope, expires: None, .. } = fact
-            && scope.is_empty()
-        {
-            let (key, _) = self.encode(fact);
-            if let Some(&i) = self.index.get(&key)
-                && let Some(v) = self.edges[i as usize].at(t.unix_nanos())
-                && matches!(self.payloads[v.payload as usize], Payload::Delegation { .. })
-            {
-                return;
-            }
-        }
         let (key, payload) = self.encode(fact);
         let payload = self.payload_id(payload);
         let prov = self.provenance.intern(provenance);
@@ -502,14 +538,32 @@ impl TrustGraph {
         self.assert_key(key, payload, t.unix_nanos(), prov, &scope);
     }
 
+    /// Applies one fact observed to hold at `t`: it opens an interval only
+    /// when nothing holds, and never replaces a declared version.
+    pub fn observe_fact(&mut self, fact: &Fact, t: Timestamp, provenance: &str) {
+        let (key, payload) = self.encode(fact);
+        let t = t.unix_nanos();
+        if let Some(i) = self.find_edge(&key)
+            && self.edges[i as usize].at(t).is_some()
+        {
+            return;
+        }
+        let payload = self.payload_id(payload);
+        let prov = self.provenance.intern(provenance) | OBSERVED;
+        let scope = scope_of(self.ids.name(key.a));
+        self.assert_key(key, payload, t, prov, &scope);
+    }
+
     /// Applies an event's changes at its time.
     pub fn apply_changes(&mut self, changes: &[TrustChange], t: Timestamp, provenance: &str) {
         for c in changes {
             match c {
                 TrustChange::Assert { fact } => self.assert(fact, t, provenance),
+                TrustChange::Observe { fact } => self.observe_fact(fact, t, provenance),
                 TrustChange::Retract { key } => {
                     if let Some(k) = self.decode_key(key) {
-                        self.retract_key(k, t.unix_nanos());
+                        let prov = self.provenance.intern(provenance);
+                        self.retract_key(k, t.unix_nanos(), prov);
                     }
                 }
             }
@@ -522,16 +576,31 @@ impl TrustGraph {
     pub fn apply_snapshot(&mut self, snap: &Snapshot, provenance: &str) -> SnapshotEffect {
         let t = snap.collected_at.unix_nanos();
         let prov = self.provenance.intern(provenance);
-        let mut seen = rustc_hash::FxHashSet::default();
+        // Edges the snapshot lists, by index: a bit each.
+        let mut seen: Vec<u64> = Vec::new();
         let mut effect = SnapshotEffect::default();
         for fact in &snap.facts {
             let (key, payload) = self.encode(fact);
             let payload = self.payload_id(payload);
-            seen.insert(key);
             let i = self.edge_index(key, &snap.scope) as usize;
-            let before = self.edges[i].at(t).map(|v| v.payload);
-            if before != Some(payload) {
+            if seen.len() <= i / 64 {
+                seen.resize(i / 64 + 1, 0);
+            }
+            seen[i / 64] |= 1 << (i % 64);
+            let before = self.edges[i].at(t).copied();
+            if before.map(|v| v.payload) != Some(payload) {
                 effect.opened += 1;
+            }
+            // An observed fact the inventory now lists is declared from here:
+            // from now on the inventory's saying so is what keeps it.
+            if let Some(v) = before.filter(Version::observed) {
+                let mut vs = self.edges[i].versions_vec();
+                if let Some(o) = vs.iter_mut().find(|o| **o == v) {
+                    o.to = t;
+                }
+                vs.push(Version { from: t, to: v.to, payload, provenance: prov });
+                self.edges[i].set_versions(vs);
+                continue;
             }
             self.assert_key(key, payload, t, prov, &snap.scope);
         }
@@ -540,7 +609,10 @@ impl TrustGraph {
         let owned: Vec<u32> = self.by_scope.get(&scope).cloned().unwrap_or_default();
         for i in owned {
             let key = self.edges[i as usize].key;
-            if !seen.contains(&key) && self.edges[i as usize].at(t).is_some() && self.retract_key(key, t) {
+            let listed = seen.get(i as usize / 64).is_some_and(|w| w & (1 << (i % 64)) != 0);
+            // Observations are not the inventory's to retract.
+            let held = self.edges[i as usize].at(t).is_some_and(|v| !v.observed());
+            if !listed && held && self.retract_key(key, t, prov) {
                 effect.closed += 1;
             }
         }
@@ -587,7 +659,7 @@ impl TrustGraph {
                 .filter_map(|e| e.more.as_ref())
                 .map(|m| m.capacity() * std::mem::size_of::<Version>() + 24)
                 .sum::<usize>();
-        let index = self.index.capacity() * (std::mem::size_of::<EdgeKey>() + 4 + 1);
+        let index = self.index.capacity() * (4 + 1);
         let scopes: usize = self.by_scope.values().map(|v| v.capacity() * 4).sum();
         let nodes = self.nodes.capacity() * std::mem::size_of::<NodeInfo>();
         let payloads = self.payloads.capacity() * std::mem::size_of::<Payload>()

@@ -13,5 +13,5 @@ pub mod query;
 pub mod view;
 
 pub use graph::{EdgeKind, OPEN, SnapshotEffect, TrustGraph};
-pub use query::{Change, Drift, Emerged, Grant, Hop, Principal, Reach, Unused};
+pub use query::{Access, Change, Deny, Drift, Emerged, Grant, Hop, Principal, Reach, Reached, Reason, Unused};
 pub use view::View;

@@ -1,7 +1,12 @@
 //! The graph as of one instant, indexed for traversal.
 
+use std::cell::RefCell;
+use std::rc::Rc;
+
 use rustc_hash::FxHashMap;
 use tenet_model::{Effect, Matcher, NodeKind, PolicyDocument, RbacRule, Statement};
+
+use crate::query::Becomers;
 
 use crate::graph::{EdgeKind, OPEN, Payload, TrustGraph};
 use crate::intern::{Id, NONE};
@@ -46,32 +51,45 @@ pub struct View<'g> {
     pub(crate) acts_for: FxHashMap<Id, Vec<Id>>,
     pub(crate) served_by: FxHashMap<Id, Vec<Id>>,
     pub(crate) owns: FxHashMap<Id, Vec<Id>>,
+    pub(crate) owned_by: FxHashMap<Id, Vec<Id>>,
     pub(crate) tools: FxHashMap<Id, Vec<(Id, Id)>>,
     pub(crate) tool_users: FxHashMap<Id, Vec<(Id, Id)>>,
     pub(crate) same_as: FxHashMap<Id, Vec<Id>>,
     /// Allow statements by the service prefix of their actions (`s3`, `*`
     /// for wildcards and `NotAction`): who-can looks only where it matters.
     pub(crate) allow_index: FxHashMap<String, Vec<StmtRef>>,
+    /// The deny statements of each policy that has any.
+    pub(crate) policy_denies: FxHashMap<Id, Vec<&'g Statement>>,
     /// Nodes present at `at` (declared or named by a present edge).
     pub(crate) present: Vec<bool>,
     /// Observed role assumptions: role → principals seen assuming it by `at`.
     pub(crate) assumed_by: FxHashMap<Id, Vec<Id>>,
+    /// The same, by principal: principal → roles it was seen assuming.
+    pub(crate) assumes: FxHashMap<Id, Vec<Id>>,
     /// Derived answers, computed on first use: a view never changes, so
     /// what was worked out once holds for every later query on it.
     pub(crate) memo: Memo<'g>,
 }
 
-/// Identities that can become a node, each with the steps that get it there.
-pub(crate) type Becomers = Vec<(Id, Vec<crate::query::StepRef>)>;
+/// A group's members (not themselves groups), each with the chain of
+/// groups from its immediate one up to the group.
+pub(crate) type Members = Vec<(Id, Rc<[Id]>)>;
 
 #[derive(Default)]
 pub(crate) struct Memo<'g> {
     /// Deny statements that apply to an identity (its own and its groups').
-    pub denies: std::cell::RefCell<FxHashMap<Id, std::rc::Rc<Vec<&'g Statement>>>>,
+    pub denies: RefCell<FxHashMap<Id, Rc<Vec<&'g Statement>>>>,
+    /// The answer shared by every identity without denies.
+    pub no_denies: Rc<Vec<&'g Statement>>,
     /// Identities, by account, holding an allow that admits `sts:AssumeRole`.
-    pub assumers: std::cell::OnceCell<FxHashMap<String, Vec<(Id, StmtRef)>>>,
+    pub assumers: std::cell::OnceCell<FxHashMap<&'g str, Vec<(Id, StmtRef)>>>,
     /// Who can become a node, with paths.
-    pub becomes: std::cell::RefCell<FxHashMap<Id, std::rc::Rc<Becomers>>>,
+    pub becomes: RefCell<FxHashMap<Id, Rc<Becomers>>>,
+    /// Tree nodes held in `becomes`, to bound it.
+    pub becomes_nodes: std::cell::Cell<usize>,
+    pub members: RefCell<FxHashMap<Id, Rc<Members>>>,
+    /// Who may assume each role, one step each.
+    pub assumers_of: RefCell<FxHashMap<Id, Rc<Vec<crate::query::Step>>>>,
 }
 
 #[derive(Clone, Copy)]
@@ -97,6 +115,13 @@ fn service_of(pattern: &str) -> String {
 impl TrustGraph {
     /// The graph as it stood at `t` (nanoseconds since the epoch).
     pub fn view(&self, t: i64) -> View<'_> {
+        self.view_known(t, t)
+    }
+
+    /// The graph as it stood at `t`, with what was observed by `known`
+    /// (≥ `t`) taken to have held already: how drift compares two times
+    /// without mistaking a first sighting for a change.
+    pub fn view_known(&self, t: i64, known: i64) -> View<'_> {
         let mut v = View {
             graph: self,
             at: t,
@@ -114,16 +139,19 @@ impl TrustGraph {
             acts_for: FxHashMap::default(),
             served_by: FxHashMap::default(),
             owns: FxHashMap::default(),
+            owned_by: FxHashMap::default(),
             tools: FxHashMap::default(),
             tool_users: FxHashMap::default(),
             same_as: FxHashMap::default(),
             allow_index: FxHashMap::default(),
+            policy_denies: FxHashMap::default(),
             present: vec![false; self.ids.len()],
             assumed_by: FxHashMap::default(),
+            assumes: FxHashMap::default(),
             memo: Memo::default(),
         };
         for edge in &self.edges {
-            let Some(version) = edge.at(t) else { continue };
+            let Some(version) = edge.at_known(t, known) else { continue };
             let k = edge.key;
             let payload = self.payload(version.payload);
             for id in [k.a, k.b] {
@@ -174,7 +202,10 @@ impl TrustGraph {
                         push(&mut v.served_by, k.b, k.a);
                     }
                 }
-                EdgeKind::Owns => push(&mut v.owns, k.a, k.b),
+                EdgeKind::Owns => {
+                    push(&mut v.owns, k.a, k.b);
+                    push(&mut v.owned_by, k.b, k.a);
+                }
                 EdgeKind::Tool => {
                     if let Payload::Ref(identity) = payload {
                         push(&mut v.tools, k.a, (k.b, *identity));
@@ -195,6 +226,7 @@ impl TrustGraph {
             }
             for (i, s) in doc.statements.iter().enumerate() {
                 if s.effect != Effect::Allow {
+                    push(&mut v.policy_denies, policy, s);
                     continue;
                 }
                 let r = StmtRef { policy, index: i as u16 };
@@ -234,7 +266,7 @@ impl TrustGraph {
                     if a == "*" {
                         v.trust_index.anyone.push(entry);
                     } else if let Some(acct) = account_root(a) {
-                        push(&mut v.trust_index.by_account, acct, entry);
+                        push(&mut v.trust_index.by_account, acct.to_string(), entry);
                     } else {
                         push(&mut v.trust_index.by_arn, crate::graph::canonical(a).into_owned(), entry);
                     }
@@ -248,11 +280,13 @@ impl TrustGraph {
             }
         }
         for (role, principal, first) in &self.observed_assumptions {
-            if *first <= t {
+            // Seen assuming it by `known`: evidence it could, whenever it began.
+            if *first <= known {
                 push(&mut v.assumed_by, *role, *principal);
+                push(&mut v.assumes, *principal, *role);
             }
         }
-        for list in v.assumed_by.values_mut() {
+        for list in v.assumed_by.values_mut().chain(v.assumes.values_mut()) {
             list.sort_unstable();
             list.dedup();
         }
@@ -267,13 +301,11 @@ impl TrustGraph {
 
 /// The account an `AWS` principal entry grants as a whole: `123456789012`
 /// or `arn:aws:iam::123456789012:root`.
-pub(crate) fn account_root(entry: &str) -> Option<String> {
+pub(crate) fn account_root(entry: &str) -> Option<&str> {
     if entry.len() == 12 && entry.bytes().all(|b| b.is_ascii_digit()) {
-        return Some(entry.to_string());
+        return Some(entry);
     }
-    let rest = entry.strip_prefix("arn:aws:iam::")?;
-    let acct = rest.strip_suffix(":root")?;
-    Some(acct.to_string())
+    entry.strip_prefix("arn:aws:iam::")?.strip_suffix(":root")
 }
 
 impl<'g> View<'g> {
@@ -313,24 +345,28 @@ impl<'g> View<'g> {
 
     /// Every member of `group` that is not itself a group, through nesting,
     /// with the groups from its immediate one up to `group`.
-    pub(crate) fn members_of(&self, group: Id) -> Vec<(Id, Vec<Id>)> {
+    pub(crate) fn members_of(&self, group: Id) -> Rc<Members> {
+        if let Some(m) = self.memo.members.borrow().get(&group) {
+            return m.clone();
+        }
         let mut out = Vec::new();
         let mut seen: rustc_hash::FxHashSet<Id> = rustc_hash::FxHashSet::default();
-        let mut stack: Vec<(Id, Vec<Id>)> = vec![(group, vec![group])];
+        let mut stack: Vec<(Id, Rc<[Id]>)> = vec![(group, Rc::from(&[group][..]))];
         while let Some((g, up)) = stack.pop() {
             for &m in self.members.get(&g).into_iter().flatten() {
                 if !seen.insert(m) || up.len() > 32 {
                     continue;
                 }
                 if self.kind(m) == NodeKind::Group {
-                    let mut chain = vec![m];
-                    chain.extend(up.iter().copied());
+                    let chain: Rc<[Id]> = std::iter::once(m).chain(up.iter().copied()).collect();
                     stack.push((m, chain));
                 } else {
                     out.push((m, up.clone()));
                 }
             }
         }
+        let out = Rc::new(out);
+        self.memo.members.borrow_mut().insert(group, out.clone());
         out
     }
 

@@ -19,6 +19,9 @@ pub enum NodeKind {
     Role,
     /// A whole account or tenant as a principal (`arn:aws:iam::123456789012:root`).
     Account,
+    /// A session of a role (`arn:aws:sts::123456789012:assumed-role/ops/alice`):
+    /// the role acting, for a while. A hop in answers, not a principal.
+    Session,
     /// A managed or inline policy, or a Kubernetes (Cluster)Role.
     Policy,
     /// An MCP tool an agent can call.
@@ -35,6 +38,7 @@ impl NodeKind {
             NodeKind::Group => "group",
             NodeKind::Role => "role",
             NodeKind::Account => "account",
+            NodeKind::Session => "session",
             NodeKind::Policy => "policy",
             NodeKind::Tool => "tool",
             NodeKind::Resource => "resource",
@@ -140,6 +144,11 @@ pub enum TrustChange {
     Assert { fact: Fact },
     /// The fact with this key no longer holds.
     Retract { key: String },
+    /// The fact was seen to hold (a request's authentication context, a
+    /// delegation in use): evidence that it holds, not a change to it. It
+    /// never replaces what is declared, is not reported as drift, and no
+    /// inventory snapshot retracts it (inventories do not speak of it).
+    Observe { fact: Fact },
 }
 
 /// An inventory as collected at one time: what a source said was true then.

@@ -26,7 +26,17 @@ fn asserted(changes: &[TrustChange]) -> Vec<Fact> {
         .iter()
         .filter_map(|c| match c {
             TrustChange::Assert { fact } => Some(fact.clone()),
-            TrustChange::Retract { .. } => None,
+            TrustChange::Retract { .. } | TrustChange::Observe { .. } => None,
+        })
+        .collect()
+}
+
+fn observed(changes: &[TrustChange]) -> Vec<Fact> {
+    changes
+        .iter()
+        .filter_map(|c| match c {
+            TrustChange::Observe { fact } => Some(fact.clone()),
+            TrustChange::Retract { .. } | TrustChange::Assert { .. } => None,
         })
         .collect()
 }
@@ -36,7 +46,7 @@ fn retracted(changes: &[TrustChange]) -> Vec<String> {
         .iter()
         .filter_map(|c| match c {
             TrustChange::Retract { key } => Some(key.clone()),
-            TrustChange::Assert { .. } => None,
+            TrustChange::Assert { .. } | TrustChange::Observe { .. } => None,
         })
         .collect()
 }
@@ -364,7 +374,7 @@ fn saml_users_and_source_identities_with_emails_are_the_same_person() {
     let events = read(&CloudTrail, format!("[{saml},{saml_no_email},{assumed},{failed}]").as_bytes());
     assert_eq!(
         events[0].changes,
-        vec![TrustChange::Assert {
+        vec![TrustChange::Observe {
             fact: Fact::SameAs { a: "aws:samluser/alice@corp.example".into(), b: "user:alice@corp.example".into() }
         }]
     );
@@ -372,7 +382,7 @@ fn saml_users_and_source_identities_with_emails_are_the_same_person() {
     assert!(events[1].changes.is_empty());
     assert_eq!(
         events[2].changes,
-        vec![TrustChange::Assert {
+        vec![TrustChange::Observe {
             fact: Fact::SameAs {
                 a: "aws:source-identity/alice@corp.example".into(),
                 b: "user:alice@corp.example".into()
@@ -555,7 +565,7 @@ fn rbac(events: &[Event]) -> Vec<TrustChange> {
     events
         .iter()
         .flat_map(|e| e.changes.iter().cloned())
-        .filter(|c| !matches!(c, TrustChange::Assert { fact: Fact::Member { .. } | Fact::SameAs { .. } }))
+        .filter(|c| !matches!(c, TrustChange::Observe { .. }))
         .collect()
 }
 
@@ -587,7 +597,7 @@ fn falco_cluster_role_binding_binds_its_subject() {
 fn every_request_observes_the_users_groups() {
     let events = falco("create_clusterrolebinding.json");
     let members: Vec<Fact> =
-        asserted(&events[0].changes).into_iter().filter(|f| matches!(f, Fact::Member { .. })).collect();
+        observed(&events[0].changes).into_iter().filter(|f| matches!(f, Fact::Member { .. })).collect();
     assert_eq!(
         members,
         vec![
@@ -740,7 +750,7 @@ fn k8s_users_with_emails_are_people_and_forbidden_requests_change_nothing() {
     ]
     .join("\n");
     let events = read(&K8sAudit, data.as_bytes());
-    let facts = asserted(&events[0].changes);
+    let facts = observed(&events[0].changes);
     assert!(facts.contains(&Fact::SameAs { a: "k8s:alice@corp.example".into(), b: "user:alice@corp.example".into() }));
     assert!(facts.contains(&Fact::Member { member: "k8s:alice@corp.example".into(), group: "k8s:group/devs".into() }));
     assert!(events[1].changes.is_empty(), "{:?}", events[1].changes);
@@ -783,9 +793,10 @@ fn okta_membership_add_and_remove() {
     let events = read(&Okta, data.as_bytes());
     let member = Fact::Member { member: "okta:00ubob".into(), group: "okta:00gops".into() };
     let same = |id: &str, email: &str| Fact::SameAs { a: format!("okta:{id}"), b: format!("user:{email}") };
+    assert_eq!(asserted(&events[0].changes), vec![member.clone()]);
     assert_eq!(
-        asserted(&events[0].changes),
-        vec![same("00uadmin", "admin@corp.example"), same("00ubob", "bob@corp.example"), member.clone()]
+        observed(&events[0].changes),
+        vec![same("00uadmin", "admin@corp.example"), same("00ubob", "bob@corp.example")]
     );
     assert_eq!(retracted(&events[1].changes), vec![member.key()]);
     assert!(events[2].changes.is_empty());
@@ -798,7 +809,9 @@ fn okta_user_actors_are_their_emails() {
     let events = read(&Okta, data.as_bytes());
     assert_eq!(
         events[0].changes,
-        vec![TrustChange::Assert { fact: Fact::SameAs { a: "okta:00u1".into(), b: "user:alice@corp.example".into() } }]
+        vec![TrustChange::Observe {
+            fact: Fact::SameAs { a: "okta:00u1".into(), b: "user:alice@corp.example".into() }
+        }]
     );
     assert!(events[1].changes.is_empty());
 }
@@ -819,7 +832,7 @@ fn invoke_agent_for_an_end_user_is_an_observed_delegation() {
     let events = agent_trace();
     assert_eq!(
         span(&events, "00f067aa0ba902b7").changes,
-        vec![TrustChange::Assert {
+        vec![TrustChange::Observe {
             fact: Fact::ActsFor {
                 agent: "agent:agt-42".into(),
                 person: "user:alice@example.com".into(),

@@ -802,6 +802,10 @@ impl EventStore for SqliteStore {
         // Aggregate in memory first: a burst of the same call is one row.
         let mut agg: HashMap<(String, String, String), (i64, i64, i64)> = HashMap::new();
         for e in &events {
+            // A denied attempt is not use (nor evidence of the ability to).
+            if e.outcome.status == tenet_model::Status::Failure {
+                continue;
+            }
             let action = e.action.qualified();
             let t = e.time.unix_nanos();
             let resources: Vec<&str> =

@@ -476,7 +476,11 @@ fn actor_chain(identity: Option<&UserIdentity<'_>>) -> (Principal, Vec<Principal
         },
         "SAMLUser" | "WebIdentityUser" => {
             let name = u.user_name.as_deref().or(u.principal_id.as_deref()).unwrap_or("unknown");
-            Principal::new(format!("aws:{}/{name}", kind.to_ascii_lowercase()), PrincipalKind::Human)
+            // A Kubernetes service account federated through the cluster's
+            // OIDC provider (IRSA) is a workload, not a person.
+            let who =
+                if name.contains("system:serviceaccount:") { PrincipalKind::Workload } else { PrincipalKind::Human };
+            Principal::new(format!("aws:{}/{name}", kind.to_ascii_lowercase()), who)
                 .with_name(name)
                 .with_account(account)
         }
@@ -780,13 +784,17 @@ fn identity_observations(identity: Option<&UserIdentity<'_>>, out: &mut Vec<Trus
     match u.kind.as_deref() {
         Some("SAMLUser") => {
             if let Some(name) = u.user_name.as_deref().filter(|n| n.contains('@')) {
-                out.push(assert(Fact::SameAs { a: format!("aws:samluser/{name}"), b: format!("user:{name}") }));
+                out.push(TrustChange::Observe {
+                    fact: Fact::SameAs { a: format!("aws:samluser/{name}"), b: format!("user:{name}") },
+                });
             }
         }
         Some("AssumedRole") => {
             let source = u.session_context.as_ref().and_then(|c| c.source_identity.as_deref());
             if let Some(v) = source.filter(|v| v.contains('@')) {
-                out.push(assert(Fact::SameAs { a: format!("aws:source-identity/{v}"), b: format!("user:{v}") }));
+                out.push(TrustChange::Observe {
+                    fact: Fact::SameAs { a: format!("aws:source-identity/{v}"), b: format!("user:{v}") },
+                });
             }
         }
         _ => {}
@@ -1248,6 +1256,19 @@ mod tests {
         assert_eq!(issued.expires.unwrap().to_string(), "2024-08-01T12:30:00Z");
         assert_eq!(ev[0].actor.kind, PrincipalKind::Human);
         assert_eq!(ev[0].resources[0].kind, "AWS::IAM::Role");
+    }
+
+    #[test]
+    fn a_service_account_federated_by_web_identity_is_a_workload() {
+        let data = br#"[{"eventTime":"2024-08-01T11:30:00Z","eventSource":"sts.amazonaws.com","eventName":"AssumeRoleWithWebIdentity","eventID":"w1",
+          "userIdentity":{"type":"WebIdentityUser","principalId":"arn:aws:iam::111122223333:oidc-provider/oidc.eks.amazonaws.com/id/X:sts.amazonaws.com:system:serviceaccount:payments:api","userName":"system:serviceaccount:payments:api","identityProvider":"arn:aws:iam::111122223333:oidc-provider/oidc.eks.amazonaws.com/id/X"}},
+          {"eventTime":"2024-08-01T11:30:00Z","eventSource":"sts.amazonaws.com","eventName":"AssumeRoleWithWebIdentity","eventID":"w2",
+          "userIdentity":{"type":"WebIdentityUser","principalId":"cognito:abc","userName":"abc","identityProvider":"cognito-identity.amazonaws.com"}}]"#;
+        let (ev, bad) = read_all(data);
+        assert!(bad.is_empty(), "{bad:?}");
+        assert_eq!(ev[0].actor.id, "aws:webidentityuser/system:serviceaccount:payments:api");
+        assert_eq!(ev[0].actor.kind, PrincipalKind::Workload);
+        assert_eq!(ev[1].actor.kind, PrincipalKind::Human);
     }
 
     #[test]

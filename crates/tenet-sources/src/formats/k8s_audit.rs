@@ -327,12 +327,12 @@ fn trust_changes(a: &AuditEvent<'_>, verb: &str) -> Vec<TrustChange> {
     {
         let member = format!("k8s:{name}");
         for g in lenient::<Vec<String>>(u.groups).unwrap_or_default() {
-            out.push(TrustChange::Assert {
+            out.push(TrustChange::Observe {
                 fact: Fact::Member { member: member.clone(), group: format!("k8s:group/{g}") },
             });
         }
         if name.contains('@') {
-            out.push(TrustChange::Assert { fact: Fact::SameAs { a: member, b: format!("user:{name}") } });
+            out.push(TrustChange::Observe { fact: Fact::SameAs { a: member, b: format!("user:{name}") } });
         }
     }
     if let Some(o) = &a.object_ref

@@ -260,7 +260,7 @@ fn okta_id(a: &Actor<'_>) -> Option<String> {
 /// An Okta user's id is the same person as their email login.
 fn same_as(a: &Actor<'_>) -> Option<TrustChange> {
     let email = a.alternate_id.as_deref().filter(|alt| alt.contains('@'))?;
-    Some(TrustChange::Assert { fact: Fact::SameAs { a: okta_id(a)?, b: format!("user:{email}") } })
+    Some(TrustChange::Observe { fact: Fact::SameAs { a: okta_id(a)?, b: format!("user:{email}") } })
 }
 
 fn mfa_from(event_type: &str, credential_type: Option<&str>, factor: Option<&str>) -> Option<bool> {

@@ -400,7 +400,7 @@ fn trust_changes(s: &SpanInfo<'_>, actor: &Principal, chain: &[Principal]) -> Ve
         && actor.kind == PrincipalKind::Agent
         && let Some(user) = chain.last().filter(|p| p.kind == PrincipalKind::Human && p.id.starts_with("user:"))
     {
-        out.push(TrustChange::Assert {
+        out.push(TrustChange::Observe {
             fact: Fact::ActsFor { agent: actor.id.clone(), person: user.id.clone(), scope: Vec::new(), expires: None },
         });
     }
