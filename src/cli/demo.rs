@@ -62,6 +62,7 @@ struct Seen {
     formats: HashMap<&'static str, u64>,
     clock: Option<Timestamp>,
     done: bool,
+    snapshots: u64,
 }
 
 pub fn run(data_dir: Option<PathBuf>, args: Args) -> Result<Outcome> {
@@ -221,9 +222,32 @@ fn feed(
     let mut ingestor = Ingestor::new(store);
     let live_from = sim.abs(i64::from(backfill_hours.min(sim.hours())) * tenet_sim::HOUR);
     let mut live_start: Option<Instant> = None;
+    // The inventory as the simulated collectors take it: imported when the
+    // clock reaches each collection, like a nightly `tenet import --at`.
+    let mut collections = tenet_sim::inventory::snapshot_times(sim).into_iter().peekable();
     for h in 0..sim.hours() {
         if stop.load(Ordering::Acquire) {
             break;
+        }
+        while let Some(t) = collections.next_if(|&t| t < i64::from(h + 1) * tenet_sim::HOUR) {
+            let files = tenet_sim::inventory::snapshot(sim, t).into_iter().map(|(name, data)| {
+                tenet_pipeline::trust::InventoryFile { name: format!("simulated {name}"), data, explicit: true }
+            });
+            let at = Timestamp::from_unix_seconds(sim.abs(t));
+            let report = tenet_pipeline::trust::import_inventory(ingestor.store(), files, at, &Default::default())?;
+            if !report.rejected.is_empty() {
+                tracing::warn!(rejected = ?report.rejected, "simulated inventory had rejected entries");
+            }
+            let snapshots = {
+                let mut s = seen.lock().map_err(|_| anyhow!("status lock poisoned"))?;
+                s.snapshots += report.snapshots;
+                s.snapshots
+            };
+            board.update(|st| {
+                st.inventory_snapshots = snapshots;
+                st.trust_facts_opened += report.opened;
+                st.trust_facts_closed += report.closed;
+            });
         }
         let mut hour = tenet_sim::output::render_hour(sim, h, 60, false);
         hour.chunks.sort_by_key(|c| c.until);
@@ -290,6 +314,7 @@ fn feed(
 }
 
 struct Summary {
+    snapshots: u64,
     events: u64,
     rejected: u64,
     rate: f64,
@@ -310,6 +335,7 @@ fn summarise(seen: &std::sync::Mutex<Seen>, rate: f64, findings: &std::collectio
     let mut kinds: Vec<(String, u64)> = kinds.into_iter().map(|(k, v)| (k.to_string(), v)).collect();
     kinds.sort();
     Summary {
+        snapshots: s.snapshots,
         events: s.events,
         rejected: s.rejected,
         rate,
@@ -359,6 +385,10 @@ fn screen(
         s.rate,
         if s.rejected > 0 { format!("   {} rejected", s.rejected) } else { String::new() }
     ));
+    out.push_str(&format!(
+        "  inventory       {:>10}   snapshots imported (IAM, SCIM, RBAC, agent registry)\n\n",
+        s.snapshots
+    ));
     out.push_str("  principals by kind\n");
     for (k, n) in &s.kinds {
         out.push_str(&format!("    {k:<16} {n:>6}\n"));
@@ -378,9 +408,10 @@ fn line(url: &str, s: &Summary) -> String {
     let kinds: Vec<String> = s.kinds.iter().map(|(k, n)| format!("{k}={n}")).collect();
     let findings: Vec<String> = s.findings.iter().filter(|(_, n)| *n > 0).map(|(c, n)| format!("{c}={n}")).collect();
     format!(
-        "[{}] events={} rate={:.0}/s principals[{}] findings[{}] {url}",
+        "[{}] events={} snapshots={} rate={:.0}/s principals[{}] findings[{}] {url}",
         s.clock.map_or("-".to_string(), |c| c.to_string()),
         s.events,
+        s.snapshots,
         s.rate,
         kinds.join(" "),
         findings.join(" ")

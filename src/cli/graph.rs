@@ -213,18 +213,20 @@ pub fn drift(data_dir: &Path, args: DriftArgs) -> Result<Outcome> {
     }
     writeln!(out, "\nnewly emerged access, widest first: {}", drift.emerged.len())?;
     for e in &drift.emerged {
-        let g = &e.grant;
-        writeln!(
-            out,
-            "  [{}] {} ({}) can now {} on {} — {} held by {}",
-            e.score,
-            e.principal,
-            e.kind,
-            g.actions(),
-            g.resources(),
-            g.source(),
-            e.identity
-        )?;
+        match &e.grant {
+            Some(g) => writeln!(
+                out,
+                "  [{}] {} ({}) can now {} on {} — {} held by {}",
+                e.score,
+                e.principal,
+                e.kind,
+                g.actions(),
+                g.resources(),
+                g.source(),
+                e.identity
+            )?,
+            None => writeln!(out, "  [{}] {} ({}) can now act as {}", e.score, e.principal, e.kind, e.identity)?,
+        }
         print_path(&mut out, &e.via)?;
     }
     out.flush()?;

@@ -412,6 +412,24 @@ impl TrustGraph {
                 (k, Payload::Ref(p))
             }
             Fact::Trust { role, document } => {
+                // Whoever a trust policy lets in is a node, known or not:
+                // an external account named there is exactly what to see.
+                for st in &document.statements {
+                    let Some(p) = &st.principals else { continue };
+                    for entry in &p.aws {
+                        match crate::view::account_root(entry) {
+                            Some(acct) => self.node(&format!("arn:aws:iam::{acct}:root")),
+                            None if entry != "*" => self.node(entry),
+                            None => continue,
+                        };
+                    }
+                    for svc in &p.service {
+                        self.node(&format!("aws:service/{svc}"));
+                    }
+                    for fed in &p.federated {
+                        self.node(fed);
+                    }
+                }
                 (key(self, EdgeKind::Trust, role, None, None), Payload::Document(document.clone()))
             }
             Fact::RbacRole { role, namespace, rules, labels, aggregate } => (

@@ -283,7 +283,11 @@ fn drift_reports_a_newly_emerged_indirect_path() {
     );
     let top = drift.emerged.first().expect("a new path");
     assert_eq!(top.principal, ALICE);
-    assert_eq!(top.grant.actions(), "*");
+    assert_eq!(top.grant.expect("a grant").actions(), "*");
+    assert!(
+        drift.emerged.iter().any(|e| e.principal == ALICE && e.identity == ADMIN && e.grant.is_none()),
+        "alice can now act as the role itself"
+    );
     assert_eq!(top.via[0].to, ADMIN);
     assert!(top.score >= 100);
     assert!(g.view(t(60).unix_nanos()).who_can("iam:CreateUser", "*").iter().any(|p| p.principal == ALICE));

@@ -159,6 +159,11 @@ impl<'s> Ingestor<'s> {
     pub fn relinked(&self) -> u64 {
         self.relinked
     }
+
+    /// The store, for what goes in beside events (inventory snapshots).
+    pub fn store(&mut self) -> &mut dyn EventStore {
+        self.store
+    }
 }
 
 /// Ingests `paths` (files, directories, `-` for stdin) into `store`.

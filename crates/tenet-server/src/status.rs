@@ -17,6 +17,11 @@ pub struct Status {
     pub principals_by_kind: BTreeMap<String, u64>,
     pub findings_by_category: BTreeMap<String, u64>,
     pub formats: BTreeMap<String, u64>,
+    /// Inventory snapshots imported (IAM, SCIM, RBAC, agent registry) and
+    /// the trust facts they opened and closed in the graph's history.
+    pub inventory_snapshots: u64,
+    pub trust_facts_opened: u64,
+    pub trust_facts_closed: u64,
 }
 
 /// Shared between the producer that updates it and the handlers that read it.

@@ -30,7 +30,10 @@ pub struct Emerged<'g> {
     /// How the principal reaches that identity (empty when the grant is its
     /// own, through a group).
     pub via: Vec<Hop<'g>>,
-    pub grant: Grant<'g>,
+    /// The grant newly within reach; none when what emerged is the ability
+    /// to act as `identity` itself (whatever it holds is listed apart).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub grant: Option<Grant<'g>>,
     /// How much the new access opens up: admin wildcards first.
     pub score: u32,
 }
@@ -67,6 +70,15 @@ fn breadth(g: &Grant<'_>) -> u32 {
         score /= 2;
     }
     score
+}
+
+/// How much newly acting as another identity opens up: more when it
+/// crosses an account boundary.
+fn identity_breadth(principal: &str, identity: &str) -> u32 {
+    match (super::account_of(principal), super::account_of(identity)) {
+        (Some(a), Some(b)) if a != b => 80,
+        _ => 50,
+    }
 }
 
 /// What identifies a grant across two views.
@@ -153,12 +165,23 @@ impl TrustGraph {
         let mut emerged = Vec::new();
         for p in affected {
             let name = self.name(p);
-            let old: FxHashSet<String> = before
-                .reach(name)
-                .map(|r| r.grants().map(|(i, g)| grant_key(i.identity, g)).collect())
-                .unwrap_or_default();
+            let old_reach = before.reach(name);
+            let old: FxHashSet<String> =
+                old_reach.iter().flat_map(|r| r.grants()).map(|(i, g)| grant_key(i.identity, g)).collect();
+            let old_identities: FxHashSet<&str> =
+                old_reach.iter().flat_map(|r| r.identities.iter()).map(|i| i.identity).collect();
             let Some(new) = after.reach(name) else { continue };
             for reached in &new.identities {
+                if !reached.via.is_empty() && !old_identities.contains(reached.identity) {
+                    emerged.push(Emerged {
+                        principal: new.principal,
+                        kind: new.kind,
+                        identity: reached.identity,
+                        via: reached.via.clone(),
+                        grant: None,
+                        score: identity_breadth(new.principal, reached.identity),
+                    });
+                }
                 for g in &reached.grants {
                     // Only indirect access: a new grant of the principal's own is already a change above.
                     if reached.via.is_empty() && g.group.is_none() {
@@ -170,7 +193,7 @@ impl TrustGraph {
                             kind: new.kind,
                             identity: reached.identity,
                             via: reached.via.clone(),
-                            grant: *g,
+                            grant: Some(*g),
                             score: breadth(g),
                         });
                     }
