@@ -156,6 +156,18 @@ fn explicit_deny_wins_and_not_action_excludes() {
 }
 
 #[test]
+fn not_resource_excludes_what_it_names() {
+    let mut facts = vec![node(ALICE, NodeKind::Human)];
+    let mut everything_but_secrets = allow(&["s3:GetObject"], &[]);
+    everything_but_secrets.resources = Matcher::Not(vec!["arn:aws:s3:::secrets/*".into()]);
+    facts.extend(inline(ALICE, "read", doc(vec![everything_but_secrets])));
+    let g = graph(facts);
+    let v = at_end(&g);
+    assert_eq!(names(&v.who_can("s3:GetObject", BUCKET)), vec![ALICE]);
+    assert!(v.who_can("s3:GetObject", "arn:aws:s3:::secrets/db.txt").is_empty());
+}
+
+#[test]
 fn permission_boundaries_intersect() {
     let mut facts = vec![
         node(ALICE, NodeKind::Human),

@@ -11,14 +11,16 @@ use tenet_store::{EventStore, Result, StoreReader};
 /// Everything stored that the graph is built from, in time order.
 enum Evidence {
     Snapshot(tenet_store::StoredSnapshot),
-    Event(Box<tenet_model::Event>),
+    Changes(tenet_store::StoredChanges),
+    Observation(tenet_store::Observation),
 }
 
 impl Evidence {
     fn time(&self) -> Timestamp {
         match self {
             Evidence::Snapshot(s) => s.snapshot.collected_at,
-            Evidence::Event(e) => e.time,
+            Evidence::Changes(c) => c.time,
+            Evidence::Observation(o) => o.first,
         }
     }
 }
@@ -26,7 +28,8 @@ impl Evidence {
 /// The trust graph as the store's evidence builds it.
 pub fn load_graph(reader: &dyn StoreReader) -> Result<TrustGraph> {
     let mut evidence: Vec<Evidence> = reader.snapshots()?.into_iter().map(Evidence::Snapshot).collect();
-    evidence.extend(reader.trust_events()?.into_iter().map(|e| Evidence::Event(Box::new(e))));
+    evidence.extend(reader.trust_changes()?.into_iter().map(Evidence::Changes));
+    evidence.extend(reader.observations()?.into_iter().map(Evidence::Observation));
     // Stable: at equal times, snapshots (listed first) go before events.
     evidence.sort_by_key(Evidence::time);
     let mut graph = TrustGraph::new();
@@ -35,7 +38,8 @@ pub fn load_graph(reader: &dyn StoreReader) -> Result<TrustGraph> {
             Evidence::Snapshot(s) => {
                 graph.apply_snapshot(&s.snapshot, &s.provenance);
             }
-            Evidence::Event(e) => graph.apply_changes(&e.changes, e.time, e.id.as_str()),
+            Evidence::Changes(c) => graph.apply_changes(&c.changes, c.time, &c.event),
+            Evidence::Observation(o) => graph.observe_fact(&o.fact, o.first, &o.event),
         }
     }
     for u in reader.observed_use()? {

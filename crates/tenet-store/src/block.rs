@@ -7,7 +7,7 @@
 //! fraction of the bytes; queries read events in time order, so neighbours
 //! share blocks and one decompression serves many results.
 
-use tenet_model::{Event, RawRecord};
+use tenet_model::{Event, RawRecord, TrustChange};
 
 use crate::{Result, StoreError};
 
@@ -51,6 +51,12 @@ pub(crate) struct Keys {
     pub arena: String,
     pub refs: Vec<Span>,
     pub events: Vec<EventKeys>,
+    /// Declared trust changes (asserts, retracts) as JSON, by index into `events`.
+    pub declared: Vec<(usize, Vec<u8>)>,
+    /// Observed facts, once per batch by fact key: (key, fact JSON, first
+    /// time, last time, index into `events` of the first).
+    pub observed: Vec<(String, Vec<u8>, i64, i64, usize)>,
+    observed_index: rustc_hash::FxHashMap<String, usize>,
 }
 
 impl Keys {
@@ -79,11 +85,35 @@ impl Keys {
             let span = self.put(&[&p.id]);
             self.refs.push(span);
         }
-        // Events that change trust are tagged, so the trust graph can be
-        // rebuilt from them without reading every event.
-        if !e.changes.is_empty() {
+        // Declared trust changes are kept apart (and their events tagged) so
+        // the trust graph is rebuilt without reading every event; what an
+        // event only observes is kept once per fact, not once per request.
+        let index = self.events.len();
+        let time = e.time.unix_nanos();
+        let declared: Vec<&TrustChange> =
+            e.changes.iter().filter(|c| !matches!(c, TrustChange::Observe { .. })).collect();
+        if !declared.is_empty() {
             let span = self.put(&[crate::TRUST_TAG]);
             self.refs.push(span);
+            self.declared.push((index, serde_json::to_vec(&declared).unwrap_or_default()));
+        }
+        for c in &e.changes {
+            let TrustChange::Observe { fact } = c else { continue };
+            let key = fact.key();
+            match self.observed_index.get(&key) {
+                Some(&i) => {
+                    let o = &mut self.observed[i];
+                    if time < o.2 {
+                        o.2 = time;
+                        o.4 = index;
+                    }
+                    o.3 = o.3.max(time);
+                }
+                None => {
+                    self.observed_index.insert(key.clone(), self.observed.len());
+                    self.observed.push((key, serde_json::to_vec(fact).unwrap_or_default(), time, time, index));
+                }
+            }
         }
         let r0 = self.refs.len() as u32;
         for r in &e.resources {

@@ -34,7 +34,9 @@ pub enum StoreError {
 pub type Result<T> = std::result::Result<T, StoreError>;
 
 /// The pseudo-principal under which events that change trust are indexed:
-/// `EventQuery { principal: Some(TRUST_TAG) }` lists them.
+/// `EventQuery { principal: Some(TRUST_TAG) }` lists them. (Events that only
+/// observe, as every Kubernetes request observes its user's groups, are not
+/// tagged: their observations are kept once each instead.)
 pub const TRUST_TAG: &str = "tag:trust";
 
 /// Observed use: a principal used an action (on a resource) `count` times
@@ -129,13 +131,36 @@ pub trait FindingReader: Send {
     fn findings(&self, query: &FindingQuery) -> Result<Vec<Finding>>;
 }
 
+/// An event's declared trust changes.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredChanges {
+    pub time: Timestamp,
+    pub event: String,
+    pub changes: Vec<tenet_model::TrustChange>,
+}
+
+/// A fact seen to hold, aggregated over every event that showed it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Observation {
+    pub fact: tenet_model::Fact,
+    pub first: Timestamp,
+    pub last: Timestamp,
+    /// The event that showed it first.
+    pub event: String,
+}
+
 /// Reading what the trust graph is built from.
 pub trait TrustReader: Send {
     /// Every stored inventory snapshot, oldest first.
     fn snapshots(&self) -> Result<Vec<StoredSnapshot>>;
 
-    /// Every event that changed trust, oldest first.
-    fn trust_events(&self) -> Result<Vec<Event>>;
+    /// The trust changes events declared (asserts and retracts: a policy
+    /// attached, a binding created), oldest first.
+    fn trust_changes(&self) -> Result<Vec<StoredChanges>>;
+
+    /// Every fact requests were seen to hold (authentication context,
+    /// delegations in use), once each, with when it was first and last seen.
+    fn observations(&self) -> Result<Vec<Observation>>;
 
     /// Observed use, as last refreshed by [`EventStore::refresh_use`].
     fn observed_use(&self) -> Result<Vec<Use>>;

@@ -31,7 +31,8 @@ use crate::{
     StoreReader,
 };
 
-const SCHEMA_VERSION: i64 = 1;
+/// 2: declared trust changes and observations kept apart from events.
+const SCHEMA_VERSION: i64 = 2;
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS names (
@@ -96,6 +97,19 @@ CREATE TABLE IF NOT EXISTS observed_use (
 CREATE TABLE IF NOT EXISTS meta (
     key   TEXT PRIMARY KEY,
     value INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS trust_changes (
+    seq     INTEGER PRIMARY KEY,
+    time    INTEGER NOT NULL,
+    event   TEXT NOT NULL,
+    changes BLOB NOT NULL
+);
+CREATE TABLE IF NOT EXISTS observations (
+    key   TEXT PRIMARY KEY,
+    fact  BLOB NOT NULL,
+    first INTEGER NOT NULL,
+    last  INTEGER NOT NULL,
+    event TEXT NOT NULL
 );
 CREATE TABLE IF NOT EXISTS relinks (
     seq   INTEGER PRIMARY KEY,
@@ -169,6 +183,49 @@ pub struct SqliteReader {
 }
 
 impl SqliteStore {
+    /// Folds `events` into observed use and moves the watermark to `top`, in one transaction.
+    fn add_use(&mut self, events: &[Event], top: i64) -> Result<()> {
+        // Aggregate in memory first: a burst of the same call is one row.
+        let mut agg: HashMap<(String, String, String), (i64, i64, i64)> = HashMap::new();
+        for e in events {
+            // A denied attempt is not use (nor evidence of the ability to).
+            if e.outcome.status == tenet_model::Status::Failure {
+                continue;
+            }
+            let action = e.action.qualified();
+            let t = e.time.unix_nanos();
+            let resources: Vec<&str> =
+                if e.resources.is_empty() { vec![""] } else { e.resources.iter().map(|r| r.id.as_str()).collect() };
+            for p in e.principals() {
+                for r in &resources {
+                    let entry = agg.entry((p.id.clone(), action.clone(), r.to_string())).or_insert((t, t, 0));
+                    entry.0 = entry.0.min(t);
+                    entry.1 = entry.1.max(t);
+                    entry.2 += 1;
+                }
+            }
+        }
+        self.write(|store| {
+            for ((p, a, r), (first, last, count)) in &agg {
+                let p = intern(&store.conn, &mut store.names, p)?;
+                let a = intern(&store.conn, &mut store.names, a)?;
+                let r = if r.is_empty() { -1 } else { intern(&store.conn, &mut store.names, r)? };
+                store.conn.prepare_cached(
+                    "INSERT INTO observed_use(principal, action, resource, first, last, count) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+                     ON CONFLICT(principal, action, resource) DO UPDATE SET
+                       first = min(first, excluded.first), last = max(last, excluded.last), count = count + excluded.count",
+                )?
+                .execute(params![p, a, r, first, last, count])?;
+            }
+            store.conn.execute(
+                "INSERT INTO meta(key, value) VALUES ('use_watermark', ?1) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                [top],
+            )?;
+            Ok(())
+        })?;
+        self.commit()
+    }
+
     /// Opens (creating if needed) the store in `data_dir`.
     pub fn open_dir(data_dir: &Path) -> Result<Self> {
         std::fs::create_dir_all(data_dir)
@@ -192,6 +249,9 @@ impl SqliteStore {
             });
         }
         conn.execute_batch(SCHEMA)?;
+        if found == 1 {
+            migrate_from_v1(&conn)?;
+        }
         conn.pragma_update(None, "user_version", SCHEMA_VERSION)?;
         let next_block = conn.query_row("SELECT coalesce(max(block), 0) + 1 FROM blocks", [], |r| r.get(0))?;
         let names = {
@@ -628,6 +688,90 @@ fn snapshots(conn: &Connection) -> Result<Vec<crate::StoredSnapshot>> {
     .collect()
 }
 
+/// Version 1 kept trust changes only inside events (tagged): split them
+/// into the tables version 2 reads.
+fn migrate_from_v1(conn: &Connection) -> Result<()> {
+    conn.execute_batch("BEGIN")?;
+    let result = (|| -> Result<()> {
+        let tagged = query(conn, &EventQuery { principal: Some(crate::TRUST_TAG.to_string()), ..Default::default() })?;
+        for e in &tagged {
+            let declared: Vec<&tenet_model::TrustChange> =
+                e.changes.iter().filter(|c| !matches!(c, tenet_model::TrustChange::Observe { .. })).collect();
+            let time = e.time.unix_nanos();
+            if !declared.is_empty() {
+                let seq: i64 = conn.query_row(
+                    "SELECT seq FROM events WHERE time = ?1 AND idh = ?2 AND id = ?3",
+                    params![time, id_hash(e.id.as_str()), e.id.as_str()],
+                    |r| r.get(0),
+                )?;
+                let json = serde_json::to_vec(&declared).unwrap_or_default();
+                conn.execute(
+                    "INSERT OR IGNORE INTO trust_changes(seq, time, event, changes) VALUES (?1, ?2, ?3, ?4)",
+                    params![seq, time, e.id.as_str(), json],
+                )?;
+            }
+            let mut keys = Keys::default();
+            keys.push(e);
+            insert_observations(conn, &keys)?;
+        }
+        Ok(())
+    })();
+    match result {
+        Ok(()) => Ok(conn.execute_batch("COMMIT")?),
+        Err(e) => {
+            let _ = conn.execute_batch("ROLLBACK");
+            Err(e)
+        }
+    }
+}
+
+/// Keeps each observed fact once: the earliest sighting (and its event) and the latest.
+fn insert_observations(conn: &Connection, keys: &Keys) -> Result<()> {
+    let mut stmt = conn.prepare_cached(
+        "INSERT INTO observations(key, fact, first, last, event) VALUES (?1, ?2, ?3, ?4, ?5)
+         ON CONFLICT(key) DO UPDATE SET
+           event = CASE WHEN excluded.first < first THEN excluded.event ELSE event END,
+           fact = CASE WHEN excluded.first < first THEN excluded.fact ELSE fact END,
+           first = min(first, excluded.first),
+           last = max(last, excluded.last)",
+    )?;
+    for (key, fact, first, last, index) in &keys.observed {
+        stmt.execute(params![key, fact, first, last, keys.str(keys.events[*index].id)])?;
+    }
+    Ok(())
+}
+
+fn trust_changes(conn: &Connection) -> Result<Vec<crate::StoredChanges>> {
+    let mut stmt = conn.prepare("SELECT time, event, changes FROM trust_changes ORDER BY time, seq")?;
+    let rows = stmt.query_map([], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?, r.get::<_, Vec<u8>>(2)?)))?;
+    rows.map(|row| {
+        let (time, event, json) = row?;
+        let changes = serde_json::from_slice(&json)
+            .map_err(|e| StoreError::Corrupt { id: format!("trust changes of {event}"), reason: e.to_string() })?;
+        Ok(crate::StoredChanges { time: Timestamp::from_unix_nanos(time), event, changes })
+    })
+    .collect()
+}
+
+fn observations(conn: &Connection) -> Result<Vec<crate::Observation>> {
+    let mut stmt = conn.prepare("SELECT key, fact, first, last, event FROM observations ORDER BY first, key")?;
+    let rows = stmt.query_map([], |r| {
+        Ok((r.get::<_, String>(0)?, r.get::<_, Vec<u8>>(1)?, r.get::<_, i64>(2)?, r.get::<_, i64>(3)?, r.get(4)?))
+    })?;
+    rows.map(|row| {
+        let (key, json, first, last, event) = row?;
+        let fact = serde_json::from_slice(&json)
+            .map_err(|e| StoreError::Corrupt { id: format!("observation {key}"), reason: e.to_string() })?;
+        Ok(crate::Observation {
+            fact,
+            first: Timestamp::from_unix_nanos(first),
+            last: Timestamp::from_unix_nanos(last),
+            event,
+        })
+    })
+    .collect()
+}
+
 fn observed_use(conn: &Connection) -> Result<Vec<crate::Use>> {
     let mut stmt = conn.prepare(
         "SELECT p.name, a.name, r.name, u.first, u.last, u.count FROM observed_use u
@@ -692,8 +836,12 @@ macro_rules! reader_impl {
                 snapshots(&self.conn)
             }
 
-            fn trust_events(&self) -> Result<Vec<Event>> {
-                query(&self.conn, &EventQuery { principal: Some(crate::TRUST_TAG.to_string()), ..Default::default() })
+            fn trust_changes(&self) -> Result<Vec<crate::StoredChanges>> {
+                trust_changes(&self.conn)
+            }
+
+            fn observations(&self) -> Result<Vec<crate::Observation>> {
+                observations(&self.conn)
             }
 
             fn observed_use(&self) -> Result<Vec<crate::Use>> {
@@ -722,7 +870,7 @@ impl EventStore for SqliteStore {
             let per_block = crate::block::BLOCK_EVENTS;
             let keys = &batch.keys;
             let mut refs = Vec::with_capacity(keys.refs.len());
-            for (events, block) in keys.events.chunks(per_block).zip(&batch.blocks) {
+            for (chunk, (events, block)) in keys.events.chunks(per_block).zip(&batch.blocks).enumerate() {
                 let block_id = store.next_block;
                 let stored = insert_block_events(&store.conn, &mut store.names, block_id, keys, events)?;
                 out.stored += stored.len() as u64;
@@ -733,6 +881,16 @@ impl EventStore for SqliteStore {
                 }
                 for &(slot, seq) in &stored {
                     event_refs(&store.conn, &mut store.names, seq, keys, &events[slot], &mut refs)?;
+                    let index = chunk * per_block + slot;
+                    if let Ok(d) = keys.declared.binary_search_by_key(&index, |(i, _)| *i) {
+                        let e = &events[slot];
+                        store
+                            .conn
+                            .prepare_cached(
+                                "INSERT INTO trust_changes(seq, time, event, changes) VALUES (?1, ?2, ?3, ?4)",
+                            )?
+                            .execute(params![seq, e.time, keys.str(e.id), keys.declared[d].1])?;
+                    }
                 }
                 store
                     .conn
@@ -743,6 +901,7 @@ impl EventStore for SqliteStore {
             // In key order, the reference index is walked once, not jumped about.
             refs.sort_unstable();
             insert_refs(&store.conn, &refs)?;
+            insert_observations(&store.conn, keys)?;
             Ok(out)
         })
     }
@@ -775,70 +934,36 @@ impl EventStore for SqliteStore {
     }
 
     fn refresh_use(&mut self) -> Result<u64> {
-        let watermark: i64 = self
-            .conn
-            .query_row("SELECT value FROM meta WHERE key = 'use_watermark'", [], |r| r.get(0))
-            .optional()?
-            .unwrap_or(0);
-        let (rows, top) = {
-            let mut stmt = self.conn.prepare(&format!("SELECT {EVENT_COLUMNS}, e.seq FROM events e LEFT JOIN relinks r ON r.seq = e.seq WHERE e.seq > ?1 ORDER BY e.seq"))?;
-            let mut top = watermark;
-            let rows = stmt
-                .query_map([watermark], |r| {
+        // A bounded slice at a time: the events since the watermark can be
+        // the whole store.
+        const SLICE: i64 = 16_384;
+        let mut n = 0;
+        loop {
+            let watermark: i64 = self
+                .conn
+                .query_row("SELECT value FROM meta WHERE key = 'use_watermark'", [], |r| r.get(0))
+                .optional()?
+                .unwrap_or(0);
+            let rows = {
+                let mut stmt = self.conn.prepare_cached(&format!(
+                    "SELECT {EVENT_COLUMNS}, e.seq FROM events e LEFT JOIN relinks r ON r.seq = e.seq
+                     WHERE e.seq > ?1 ORDER BY e.seq LIMIT ?2"
+                ))?;
+                stmt.query_map([watermark, SLICE], |r| {
                     let seq: i64 = r.get(6)?;
                     Ok((row(r)?, seq))
                 })?
-                .collect::<rusqlite::Result<Vec<_>>>()?;
-            if let Some((_, seq)) = rows.last() {
-                top = *seq;
-            }
-            (rows.into_iter().map(|(r, _)| r).collect::<Vec<_>>(), top)
-        };
-        if rows.is_empty() {
-            return Ok(0);
-        }
-        let events = load(&self.conn, rows, false)?;
-        let n = events.len() as u64;
-        // Aggregate in memory first: a burst of the same call is one row.
-        let mut agg: HashMap<(String, String, String), (i64, i64, i64)> = HashMap::new();
-        for e in &events {
-            // A denied attempt is not use (nor evidence of the ability to).
-            if e.outcome.status == tenet_model::Status::Failure {
-                continue;
-            }
-            let action = e.action.qualified();
-            let t = e.time.unix_nanos();
-            let resources: Vec<&str> =
-                if e.resources.is_empty() { vec![""] } else { e.resources.iter().map(|r| r.id.as_str()).collect() };
-            for p in e.principals() {
-                for r in &resources {
-                    let entry = agg.entry((p.id.clone(), action.clone(), r.to_string())).or_insert((t, t, 0));
-                    entry.0 = entry.0.min(t);
-                    entry.1 = entry.1.max(t);
-                    entry.2 += 1;
-                }
+                .collect::<rusqlite::Result<Vec<_>>>()?
+            };
+            let Some(&(_, top)) = rows.last() else { return Ok(n) };
+            let full = rows.len() as i64 == SLICE;
+            let events = load(&self.conn, rows.into_iter().map(|(r, _)| r).collect(), false)?;
+            n += events.len() as u64;
+            self.add_use(&events, top)?;
+            if !full {
+                return Ok(n);
             }
         }
-        self.write(|store| {
-            for ((p, a, r), (first, last, count)) in &agg {
-                let p = intern(&store.conn, &mut store.names, p)?;
-                let a = intern(&store.conn, &mut store.names, a)?;
-                let r = if r.is_empty() { -1 } else { intern(&store.conn, &mut store.names, r)? };
-                store.conn.prepare_cached(
-                    "INSERT INTO observed_use(principal, action, resource, first, last, count) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
-                     ON CONFLICT(principal, action, resource) DO UPDATE SET
-                       first = min(first, excluded.first), last = max(last, excluded.last), count = count + excluded.count",
-                )?
-                .execute(params![p, a, r, first, last, count])?;
-            }
-            store.conn.execute(
-                "INSERT INTO meta(key, value) VALUES ('use_watermark', ?1) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
-                [top],
-            )?;
-            Ok(())
-        })?;
-        self.commit()?;
-        Ok(n)
     }
 
     fn relink(&mut self, event: &Event) -> Result<()> {
@@ -904,6 +1029,74 @@ mod tests {
             changes: Vec::new(),
             raw: RawRecord::from(format!("{{\"id\":\"{id}\"}}").into_bytes()),
         }
+    }
+
+    fn member(user: &str) -> tenet_model::Fact {
+        tenet_model::Fact::Member { member: user.into(), group: "k8s:group/devs".into() }
+    }
+
+    #[test]
+    fn declared_changes_are_kept_per_event_and_observations_once_per_fact() {
+        use crate::TrustReader;
+        use tenet_model::TrustChange;
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = SqliteStore::open_dir(dir.path()).unwrap();
+        // Every request observes alice in devs; one event also declares a change.
+        let mut batch: Vec<Event> = (0..300)
+            .map(|i| {
+                let mut e = event(&format!("r{i}"), 1000 + i, "alice");
+                e.changes = vec![TrustChange::Observe { fact: member("k8s:alice") }];
+                e
+            })
+            .collect();
+        batch[10].changes.push(TrustChange::Retract { key: member("k8s:bob").key() });
+        s.append(PreparedBatch::new(batch.clone())).unwrap();
+        // A later batch sees it again, and an earlier sighting arrives late.
+        let mut late = event("early", 500, "alice");
+        late.changes = vec![TrustChange::Observe { fact: member("k8s:alice") }];
+        s.append(PreparedBatch::new(vec![late, batch[20].clone()])).unwrap();
+        s.commit().unwrap();
+        let declared = s.trust_changes().unwrap();
+        assert_eq!(declared.len(), 1);
+        assert_eq!(declared[0].event, "r10");
+        assert_eq!(declared[0].changes, vec![TrustChange::Retract { key: member("k8s:bob").key() }]);
+        let seen = s.observations().unwrap();
+        assert_eq!(seen.len(), 1, "{seen:?}");
+        assert_eq!(seen[0].fact, member("k8s:alice"));
+        assert_eq!(
+            (seen[0].first, seen[0].last),
+            (Timestamp::from_unix_seconds(500), Timestamp::from_unix_seconds(1299))
+        );
+        assert_eq!(seen[0].event, "early", "the first sighting names its event");
+        // Only the declaring event is tagged as changing trust.
+        let tagged = s.query(&EventQuery { principal: Some(crate::TRUST_TAG.into()), ..Default::default() }).unwrap();
+        assert_eq!(tagged.iter().map(|e| e.id.as_str()).collect::<Vec<_>>(), vec!["r10"]);
+    }
+
+    #[test]
+    fn a_version_1_store_is_migrated_without_losing_trust_changes() {
+        use crate::TrustReader;
+        use tenet_model::TrustChange;
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let mut s = SqliteStore::open_dir(dir.path()).unwrap();
+            let mut e = event("e1", 100, "alice");
+            e.changes = vec![
+                TrustChange::Retract { key: member("k8s:bob").key() },
+                TrustChange::Observe { fact: member("k8s:alice") },
+            ];
+            s.append(PreparedBatch::new(vec![e])).unwrap();
+            s.commit().unwrap();
+            // As version 1 left it: changes only inside the tagged event.
+            s.conn
+                .execute_batch("DELETE FROM trust_changes; DELETE FROM observations; PRAGMA user_version = 1;")
+                .unwrap();
+        }
+        let s = SqliteStore::open_dir(dir.path()).unwrap();
+        assert_eq!(s.trust_changes().unwrap().len(), 1);
+        assert_eq!(s.observations().unwrap().len(), 1);
+        let version: i64 = s.conn.pragma_query_value(None, "user_version", |r| r.get(0)).unwrap();
+        assert_eq!(version, SCHEMA_VERSION);
     }
 
     #[test]
