@@ -22,6 +22,20 @@ pub struct Args {
     /// Print the summary as one JSON object.
     #[arg(long)]
     json: bool,
+    /// Sigma rules directory (read recursively) for the analysis that follows.
+    #[arg(long, env = "TENET_SIGMA_RULES")]
+    rules: Option<PathBuf>,
+    /// Store only; leave analysis (baselines, detectors, findings) for later.
+    #[arg(long)]
+    no_analyse: bool,
+}
+
+#[derive(serde::Serialize)]
+struct Summary<'a> {
+    #[serde(flatten)]
+    ingest: &'a IngestReport,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    analysis: Option<&'a tenet_pipeline::analyse::AnalyseReport>,
 }
 
 fn format_names() -> clap::builder::PossibleValuesParser {
@@ -36,14 +50,24 @@ pub fn run(data_dir: &Path, args: Args) -> Result<Outcome> {
         },
         None => None,
     };
+    let rules =
+        if args.no_analyse { None } else { Some(super::findings::load_rules(args.rules.as_deref(), args.json)?) };
     let mut store = SqliteStore::open_dir(data_dir).with_context(|| format!("opening {}", data_dir.display()))?;
     let mut progress = Progress::new();
     let report = tenet_pipeline::ingest(&args.paths, &mut store, IngestOptions { format: forced }, &mut progress)?;
     progress.finish();
+    let elapsed = progress.elapsed();
+    let analysis = match &rules {
+        Some(rules) => Some(tenet_pipeline::analyse::analyse(&mut store, rules, &Default::default())?),
+        None => None,
+    };
     if args.json {
-        println!("{}", serde_json::to_string(&report)?);
+        println!("{}", serde_json::to_string(&Summary { ingest: &report, analysis: analysis.as_ref() })?);
     } else {
-        print_summary(&report, progress.elapsed());
+        print_summary(&report, elapsed);
+        if let Some(a) = &analysis {
+            super::findings::print_analysis(a);
+        }
     }
     Ok(if report.rejected > 0 { Outcome::Partial } else { Outcome::Ok })
 }

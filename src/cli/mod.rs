@@ -4,6 +4,7 @@
 mod demo;
 mod eval;
 mod events;
+mod findings;
 mod graph;
 mod import;
 mod ingest;
@@ -50,6 +51,14 @@ enum Command {
     Drift(graph::DriftArgs),
     /// Granted but unused access.
     Unused(graph::UnusedArgs),
+    /// Learn from and detect on everything stored since the last analysis.
+    Analyse(findings::AnalyseArgs),
+    /// Findings, filtered; JSON lines or OCSF Detection Findings.
+    Findings(findings::FindingsArgs),
+    /// One finding with its evidence; acknowledge, resolve or suppress it.
+    Finding(findings::FindingArgs),
+    /// Each principal's current risk (trust signal), or its history.
+    Risk(findings::RiskArgs),
 }
 
 /// How a command ended, beyond success: the exit status contract.
@@ -76,6 +85,10 @@ pub fn run() -> ExitCode {
         Command::Chain(args) => graph::chain(&data_dir, args),
         Command::Drift(args) => graph::drift(&data_dir, args),
         Command::Unused(args) => graph::unused(&data_dir, args),
+        Command::Analyse(args) => findings::analyse(&data_dir, args),
+        Command::Findings(args) => findings::findings(&data_dir, args),
+        Command::Finding(args) => findings::finding(&data_dir, args),
+        Command::Risk(args) => findings::risk(&data_dir, args),
     };
     match result {
         Ok(Outcome::Ok) => ExitCode::SUCCESS,

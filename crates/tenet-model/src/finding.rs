@@ -91,6 +91,75 @@ pub struct Finding {
     pub techniques: Vec<String>,
     pub summary: String,
     pub status: FindingStatus,
+    /// Why it was classified as it was, in a sentence or two.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub explanation: String,
+    /// The deviations behind it, each with what shows it.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub evidence: Vec<Evidence>,
+    /// Every status change, oldest first.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub history: Vec<StatusChange>,
+}
+
+/// One deviation behind a finding and what shows it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Evidence {
+    /// The detector that saw it: `novelty`, `peer_novelty`, `rate`, `shift`,
+    /// `trust_edge`, `privilege_change`, `sequence`, `failure_then_success`,
+    /// `dormant`, `workflow`, `sigma`, `adaptation`.
+    pub detector: String,
+    /// What happened, in plain words.
+    pub detail: String,
+    pub at: Timestamp,
+    /// The events that show it.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub event_ids: Vec<EventId>,
+    /// The learned statistic it departs from.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub baseline: Option<BaselineStat>,
+    /// The Sigma rule it matched.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rule: Option<RuleMatch>,
+    /// Trust-graph hops that matter (`alice →[assumption] role/x`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub path: Vec<String>,
+}
+
+/// A baseline statistic and how the event departed from it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BaselineStat {
+    /// Whose baseline: `principal`, `peer group <id>`, `workflow <id>`.
+    pub scope: String,
+    /// What is measured: `action`, `resource`, `network`, `hour of week`, `rate` …
+    pub feature: String,
+    pub observed: String,
+    /// What the baseline holds (e.g. `never seen in 1,204 events over 9 days`, `mean 3.1/h`).
+    pub expected: String,
+    /// Events the baseline had learned from: little history means less confidence.
+    pub history: u64,
+}
+
+/// A Sigma rule match.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RuleMatch {
+    pub id: String,
+    pub title: String,
+    pub level: String,
+    /// The rule's file, relative to the rules directory.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub file: String,
+}
+
+/// A lifecycle step: who changed the status, to what, and why.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StatusChange {
+    /// Wall-clock time of the change.
+    pub at: Timestamp,
+    pub from: FindingStatus,
+    pub to: FindingStatus,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
 }
 
 impl Finding {

@@ -10,6 +10,7 @@ pub mod finding;
 pub mod ocsf;
 pub mod policy;
 pub mod principal;
+pub mod signal;
 pub mod time;
 pub mod trust;
 
@@ -18,9 +19,10 @@ pub use event::{
     Action, Event, EventId, IssuedCredential, Outcome, RawRecord, Resource, Session, Source, SourceContext, Status,
     TraceLink,
 };
-pub use finding::{Finding, FindingStatus, Severity};
+pub use finding::{BaselineStat, Evidence, Finding, FindingStatus, RuleMatch, Severity, StatusChange};
 pub use ocsf::{ActivityId, ClassUid};
 pub use policy::{Condition, Effect, Matcher, PolicyDocument, PrincipalMatcher, RbacRule, Statement};
 pub use principal::{Principal, PrincipalKind};
+pub use signal::{RiskLevel, RiskPoint};
 pub use time::{TimeParseError, Timestamp};
 pub use trust::{Fact, NodeKind, Snapshot, TrustChange};

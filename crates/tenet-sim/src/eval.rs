@@ -134,6 +134,9 @@ mod tests {
             techniques: vec![],
             summary: String::new(),
             status: FindingStatus::Open,
+            explanation: String::new(),
+            evidence: vec![],
+            history: vec![],
         }
     }
 

@@ -20,6 +20,7 @@ pub mod org;
 pub mod output;
 pub mod record;
 pub mod render;
+pub mod replay;
 pub mod rng;
 pub mod scenario;
 pub mod world;

@@ -29,6 +29,10 @@ pub enum StoreError {
     DataDir { path: String, source: std::io::Error },
     #[error("the store at {path} has schema version {found}; this build reads up to {supported}")]
     SchemaTooNew { path: String, found: i64, supported: i64 },
+    #[error("no finding with id {0}")]
+    NoSuchFinding(String),
+    #[error("finding {id} is already {status}")]
+    SameStatus { id: String, status: String },
 }
 
 pub type Result<T> = std::result::Result<T, StoreError>;
@@ -54,6 +58,8 @@ pub struct Use {
 /// A stored inventory snapshot and where it came from.
 #[derive(Debug, Clone)]
 pub struct StoredSnapshot {
+    /// Increases with each snapshot stored.
+    pub id: i64,
     pub snapshot: tenet_model::Snapshot,
     pub provenance: String,
 }
@@ -129,6 +135,22 @@ pub struct FindingQuery {
 pub trait FindingReader: Send {
     /// Findings matching `query`, oldest first.
     fn findings(&self, query: &FindingQuery) -> Result<Vec<Finding>>;
+
+    /// One finding by id.
+    fn finding(&self, id: &str) -> Result<Option<Finding>>;
+
+    /// Each principal's latest risk (all principals when `None`).
+    fn risk(&self, principal: Option<&str>) -> Result<Vec<tenet_model::RiskPoint>>;
+
+    /// A principal's risk over time, oldest first.
+    fn risk_history(&self, principal: &str) -> Result<Vec<tenet_model::RiskPoint>>;
+}
+
+/// Events stored but not yet analysed: their time and sequence number.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Pending {
+    pub time: i64,
+    pub seq: i64,
 }
 
 /// An event's declared trust changes.
@@ -197,4 +219,42 @@ pub trait EventStore: EventReader {
     /// correction the log accepts, made when the credential behind a session
     /// is traced to its issuer after the event was stored.
     fn relink(&mut self, event: &Event) -> Result<()>;
+
+    /// Events stored after the analysis watermark, in time order.
+    fn pending_analysis(&self) -> Result<Vec<Pending>>;
+
+    /// Events by sequence number, with their raw records, in the order asked.
+    fn events_by_seq(&self, seqs: &[i64]) -> Result<Vec<Event>>;
+
+    /// The analysis state saved last (learner baselines and watermarks).
+    fn analysis_state(&self) -> Result<Option<AnalysisState>>;
+
+    /// Saves the analysis state: events up to `state.events_seq` and
+    /// snapshots up to `state.snapshot_id` are analysed. Durable on commit.
+    fn put_analysis_state(&mut self, state: &AnalysisState) -> Result<()>;
+
+    /// Stores findings raised or changed by analysis. A finding stored
+    /// before keeps its status and history: analysis never undoes a person's
+    /// decision. Returns the findings as stored.
+    fn put_findings(&mut self, findings: &[Finding]) -> Result<Vec<Finding>>;
+
+    /// Changes a finding's status, recording who-knows-why in its history.
+    fn set_finding_status(
+        &mut self,
+        id: &str,
+        to: tenet_model::FindingStatus,
+        reason: Option<&str>,
+        at: Timestamp,
+    ) -> Result<Finding>;
+
+    /// Appends risk points to the history.
+    fn put_risk(&mut self, points: &[tenet_model::RiskPoint]) -> Result<()>;
+}
+
+/// Where analysis has got to, and its learned state (opaque to the store).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct AnalysisState {
+    pub events_seq: i64,
+    pub snapshot_id: i64,
+    pub learner: Vec<u8>,
 }

@@ -32,7 +32,8 @@ use crate::{
 };
 
 /// 2: declared trust changes and observations kept apart from events.
-const SCHEMA_VERSION: i64 = 2;
+/// 3: analysis state and risk history.
+const SCHEMA_VERSION: i64 = 3;
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS names (
@@ -111,6 +112,19 @@ CREATE TABLE IF NOT EXISTS observations (
     last  INTEGER NOT NULL,
     event TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS analysis (
+    id          INTEGER PRIMARY KEY CHECK (id = 1),
+    events_seq  INTEGER NOT NULL,
+    snapshot_id INTEGER NOT NULL,
+    learner     BLOB NOT NULL
+);
+CREATE TABLE IF NOT EXISTS risk (
+    principal TEXT NOT NULL,
+    at        INTEGER NOT NULL,
+    seq       INTEGER PRIMARY KEY,
+    doc       TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS risk_principal ON risk(principal, at);
 CREATE TABLE IF NOT EXISTS relinks (
     seq   INTEGER PRIMARY KEY,
     actor TEXT NOT NULL,
@@ -661,6 +675,23 @@ fn findings(conn: &Connection, q: &FindingQuery) -> Result<Vec<Finding>> {
     .collect()
 }
 
+fn finding(conn: &Connection, id: &str) -> Result<Option<Finding>> {
+    let doc: Option<String> =
+        conn.query_row("SELECT doc FROM findings WHERE id = ?1", [id], |r| r.get(0)).optional()?;
+    doc.map(|d| serde_json::from_str(&d).map_err(|e| StoreError::Corrupt { id: id.to_string(), reason: e.to_string() }))
+        .transpose()
+}
+
+fn risk_rows(conn: &Connection, sql: &str, args: &[&dyn ToSql]) -> Result<Vec<tenet_model::RiskPoint>> {
+    let mut stmt = conn.prepare(sql)?;
+    let rows = stmt.query_map(args, |r| r.get::<_, String>(0))?;
+    rows.map(|doc| {
+        let doc = doc?;
+        serde_json::from_str(&doc).map_err(|e| StoreError::Corrupt { id: "risk".into(), reason: e.to_string() })
+    })
+    .collect()
+}
+
 fn snapshots(conn: &Connection) -> Result<Vec<crate::StoredSnapshot>> {
     let mut stmt = conn.prepare(
         "SELECT id, scope, source, collected_at, provenance, facts FROM snapshots ORDER BY collected_at, id",
@@ -681,6 +712,7 @@ fn snapshots(conn: &Connection) -> Result<Vec<crate::StoredSnapshot>> {
         let json = crate::block::decompress(&blob).map_err(corrupt)?;
         let facts = serde_json::from_slice(&json).map_err(|e| corrupt(e.to_string()))?;
         Ok(crate::StoredSnapshot {
+            id,
             snapshot: tenet_model::Snapshot { source, scope, collected_at: Timestamp::from_unix_nanos(at), facts },
             provenance,
         })
@@ -829,6 +861,24 @@ macro_rules! reader_impl {
             fn findings(&self, q: &FindingQuery) -> Result<Vec<Finding>> {
                 findings(&self.conn, q)
             }
+
+            fn finding(&self, id: &str) -> Result<Option<Finding>> {
+                finding(&self.conn, id)
+            }
+
+            fn risk(&self, principal: Option<&str>) -> Result<Vec<tenet_model::RiskPoint>> {
+                // The latest point per principal.
+                let latest =
+                    "SELECT doc FROM risk r WHERE seq = (SELECT max(seq) FROM risk x WHERE x.principal = r.principal)";
+                match principal {
+                    Some(p) => risk_rows(&self.conn, &format!("{latest} AND principal = ?1"), &[&p]),
+                    None => risk_rows(&self.conn, &format!("{latest} ORDER BY principal"), &[]),
+                }
+            }
+
+            fn risk_history(&self, principal: &str) -> Result<Vec<tenet_model::RiskPoint>> {
+                risk_rows(&self.conn, "SELECT doc FROM risk WHERE principal = ?1 ORDER BY at, seq", &[&principal])
+            }
         }
 
         impl crate::TrustReader for $t {
@@ -964,6 +1014,135 @@ impl EventStore for SqliteStore {
                 return Ok(n);
             }
         }
+    }
+
+    fn pending_analysis(&self) -> Result<Vec<crate::Pending>> {
+        let watermark: i64 = self
+            .conn
+            .query_row("SELECT events_seq FROM analysis WHERE id = 1", [], |r| r.get(0))
+            .optional()?
+            .unwrap_or(0);
+        let mut stmt = self.conn.prepare("SELECT time, seq FROM events WHERE seq > ?1")?;
+        let mut out = stmt
+            .query_map([watermark], |r| Ok(crate::Pending { time: r.get(0)?, seq: r.get(1)? }))?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        out.sort_unstable();
+        Ok(out)
+    }
+
+    fn events_by_seq(&self, seqs: &[i64]) -> Result<Vec<Event>> {
+        // Fetched in chunks by `IN`, then put back in the order asked.
+        let mut found: HashMap<i64, Row> = HashMap::with_capacity(seqs.len());
+        for chunk in seqs.chunks(500) {
+            let list = chunk.iter().map(|s| s.to_string()).collect::<Vec<_>>().join(",");
+            let mut stmt = self.conn.prepare(&format!(
+                "SELECT {EVENT_COLUMNS} FROM events e LEFT JOIN relinks r ON r.seq = e.seq WHERE e.seq IN ({list})"
+            ))?;
+            let rows = stmt.query_map([], |r| Ok((r.get::<_, i64>(0)?, row(r)?)))?;
+            for r in rows {
+                let (seq, row) = r?;
+                found.insert(seq, row);
+            }
+        }
+        let rows = seqs.iter().filter_map(|s| found.remove(s)).collect();
+        load(&self.conn, rows, true)
+    }
+
+    fn analysis_state(&self) -> Result<Option<crate::AnalysisState>> {
+        let row: Option<(i64, i64, Vec<u8>)> = self
+            .conn
+            .query_row("SELECT events_seq, snapshot_id, learner FROM analysis WHERE id = 1", [], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+            })
+            .optional()?;
+        row.map(|(events_seq, snapshot_id, blob)| {
+            let learner = crate::block::decompress(&blob)
+                .map_err(|reason| StoreError::Corrupt { id: "analysis state".into(), reason })?;
+            Ok(crate::AnalysisState { events_seq, snapshot_id, learner })
+        })
+        .transpose()
+    }
+
+    fn put_analysis_state(&mut self, state: &crate::AnalysisState) -> Result<()> {
+        let blob = crate::block::compress_blob(&state.learner);
+        self.write(|store| {
+            store.conn.execute(
+                "INSERT INTO analysis(id, events_seq, snapshot_id, learner) VALUES (1, ?1, ?2, ?3)
+                 ON CONFLICT(id) DO UPDATE SET events_seq = excluded.events_seq,
+                   snapshot_id = excluded.snapshot_id, learner = excluded.learner",
+                params![state.events_seq, state.snapshot_id, blob],
+            )?;
+            Ok(())
+        })
+    }
+
+    fn put_findings(&mut self, findings: &[Finding]) -> Result<Vec<Finding>> {
+        self.write(|store| {
+            let mut stored = Vec::with_capacity(findings.len());
+            for f in findings {
+                let mut f = f.clone();
+                if let Some(old) = finding(&store.conn, &f.id)? {
+                    f.status = old.status;
+                    f.history = old.history;
+                }
+                let doc = serde_json::to_string(&f).unwrap_or_default();
+                store.conn.prepare_cached(
+                    "INSERT INTO findings(id, category, principal, status, first_seen, doc) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+                     ON CONFLICT(id) DO UPDATE SET category = excluded.category, principal = excluded.principal,
+                       status = excluded.status, first_seen = excluded.first_seen, doc = excluded.doc",
+                )?
+                .execute(params![
+                    f.id,
+                    f.category.as_str(),
+                    f.principal,
+                    f.status.as_str(),
+                    f.first_seen.unix_nanos(),
+                    doc
+                ])?;
+                stored.push(f);
+            }
+            Ok(stored)
+        })
+    }
+
+    fn set_finding_status(
+        &mut self,
+        id: &str,
+        to: tenet_model::FindingStatus,
+        reason: Option<&str>,
+        at: Timestamp,
+    ) -> Result<Finding> {
+        // Checked before writing: a refused change must not roll back
+        // anything else in the transaction.
+        let mut f = finding(&self.conn, id)?.ok_or_else(|| StoreError::NoSuchFinding(id.to_string()))?;
+        if f.status == to {
+            return Err(StoreError::SameStatus { id: id.to_string(), status: to.as_str().to_string() });
+        }
+        let updated = self.write(|store| {
+            f.history.push(tenet_model::StatusChange { at, from: f.status, to, reason: reason.map(str::to_string) });
+            f.status = to;
+            let doc = serde_json::to_string(&f).unwrap_or_default();
+            store.conn.execute(
+                "UPDATE findings SET status = ?2, doc = ?3 WHERE id = ?1",
+                params![f.id, f.status.as_str(), doc],
+            )?;
+            Ok(f)
+        })?;
+        self.commit()?;
+        Ok(updated)
+    }
+
+    fn put_risk(&mut self, points: &[tenet_model::RiskPoint]) -> Result<()> {
+        self.write(|store| {
+            for p in points {
+                let doc = serde_json::to_string(p).unwrap_or_default();
+                store
+                    .conn
+                    .prepare_cached("INSERT INTO risk(principal, at, doc) VALUES (?1, ?2, ?3)")?
+                    .execute(params![p.principal, p.at.unix_nanos(), doc])?;
+            }
+            Ok(())
+        })
     }
 
     fn relink(&mut self, event: &Event) -> Result<()> {

@@ -5,7 +5,8 @@
 //! `resources`, `status_id`, `cloud`) and the subject objects of the IAM
 //! classes (`user`, `group`, `entity`, `iam_role`), plus the AI operation
 //! profile's `ai_agent`. Writing ([`to_ocsf`]) produces the same shape, so an
-//! event survives a round trip.
+//! event survives a round trip. Findings go out as Detection Findings
+//! ([`finding_to_ocsf`]).
 
 use std::borrow::Cow;
 
@@ -14,8 +15,8 @@ use serde::Deserialize;
 use serde_json::{Map, Value, json};
 use tenet_model::ocsf::{ActivityId, ClassUid};
 use tenet_model::{
-    Action, Event, EventId, Outcome, Principal, PrincipalKind, RawRecord, Resource, Session, Source, SourceContext,
-    Status, Timestamp, TraceLink,
+    Action, BaselineStat, Category, Event, EventId, Evidence, Finding, FindingStatus, Outcome, Principal,
+    PrincipalKind, RawRecord, Resource, Session, Severity, Source, SourceContext, Status, Timestamp, TraceLink,
 };
 
 use crate::format::{Format, Sample};
@@ -609,6 +610,251 @@ pub fn to_ocsf(e: &Event) -> Value {
         v.insert("cloud".into(), json!({"provider": e.source.system, "account": {"uid": t}}));
     }
     Value::Object(v)
+}
+
+/// The OCSF schema version the finding export is written against (and that
+/// `tests/ocsf_finding.rs` validates it with). Hard-coded because the
+/// exporter does no I/O: a consumer needs the version the shape was checked
+/// against, not whichever schema happens to be on disk.
+pub const FINDING_SCHEMA_VERSION: &str = "1.9.0-dev";
+
+/// A finding as an OCSF Detection Finding (class 2004): what Tenet hands to a
+/// SIEM or security lake.
+///
+/// Only attributes the schema defines for the class and its objects are
+/// written; what has no OCSF home (the status history) goes under
+/// `unmapped`, and each piece of evidence keeps its full Tenet shape in
+/// `evidences[].data`.
+pub fn finding_to_ocsf(f: &Finding) -> Value {
+    let class = ClassUid::DETECTION_FINDING;
+    let (activity, activity_name) = finding_activity(f.status);
+    let (status_id, status) = finding_status(f.status);
+    let (severity_id, severity) = finding_severity(f.severity);
+    let class_name = class.caption().unwrap_or("Detection Finding");
+
+    let mut v = Map::new();
+    v.insert("class_uid".into(), json!(class.0));
+    v.insert("class_name".into(), json!(class_name));
+    v.insert("category_uid".into(), json!(class.category_uid()));
+    v.insert("category_name".into(), json!("Findings"));
+    v.insert("activity_id".into(), json!(activity.0));
+    v.insert("activity_name".into(), json!(activity_name));
+    v.insert("type_uid".into(), json!(class.type_uid(activity)));
+    v.insert("type_name".into(), json!(format!("{class_name}: {activity_name}")));
+    // Finding classes define `time` as when the finding was created, not when
+    // the activity happened; the activity's span is start_time..end_time.
+    v.insert("time".into(), json!(f.raised_at.unix_millis()));
+    v.insert("start_time".into(), json!(f.first_seen.unix_millis()));
+    v.insert("end_time".into(), json!(f.last_seen.unix_millis()));
+    v.insert("severity_id".into(), json!(severity_id));
+    v.insert("severity".into(), json!(severity));
+    v.insert("status_id".into(), json!(status_id));
+    v.insert("status".into(), json!(status));
+    // confidence_id is left out on purpose: OCSF means the accuracy of the
+    // rule, and Tenet has no bands to map its per-finding score onto.
+    if let Some(score) = confidence_score(f.confidence) {
+        v.insert("confidence_score".into(), json!(score));
+    }
+    // The schema asks for is_alert on alertable signals and not on closes;
+    // recorded adaptation is never an alert in Tenet.
+    v.insert("is_alert".into(), json!(f.is_alert() && activity != FINDING_CLOSED));
+    if !f.summary.is_empty() {
+        v.insert("message".into(), json!(f.summary));
+    }
+    v.insert("finding_info".into(), finding_info(f));
+    if !f.evidence.is_empty() {
+        let evidences: Vec<Value> = f
+            .evidence
+            .iter()
+            .map(|e| {
+                // Tenet's own JSON of the evidence, so consumers read the same
+                // field names as the API; it cannot fail for these plain
+                // structs, and Null beats a panic if it ever did.
+                json!({"name": e.detector, "data": serde_json::to_value(e).unwrap_or_default()})
+            })
+            .collect();
+        v.insert("evidences".into(), Value::Array(evidences));
+    }
+    let analyses: Vec<Value> =
+        f.evidence.iter().filter_map(|e| e.baseline.as_ref()).map(|b| anomaly_analysis(b, &f.principal)).collect();
+    if !analyses.is_empty() {
+        v.insert("anomaly_analyses".into(), Value::Array(analyses));
+    }
+    let mut profiles = Vec::new();
+    if !f.principal.is_empty() {
+        // The finding names its principal by id only, without a kind; OCSF's
+        // user is "a user/person or a security principal", so it fits ARNs,
+        // people and agents alike without guessing a kind.
+        v.insert("actor".into(), json!({"user": {"uid": f.principal}}));
+        // `actor` belongs to the Host profile, which must then be declared.
+        profiles.push("host");
+    }
+    v.insert(
+        "metadata".into(),
+        json!({
+            "version": FINDING_SCHEMA_VERSION,
+            // Every crate carries the workspace's version, which is Tenet's.
+            "product": {"name": "Tenet", "vendor_name": "Tenet", "version": env!("CARGO_PKG_VERSION")},
+            "profiles": profiles,
+        }),
+    );
+    if !f.history.is_empty() {
+        v.insert("unmapped".into(), json!({"history": serde_json::to_value(&f.history).unwrap_or_default()}));
+    }
+    Value::Object(v)
+}
+
+// Detection Finding activities, from the Finding class's `activity_id` enum.
+const FINDING_CREATED: ActivityId = ActivityId(1);
+const FINDING_UPDATED: ActivityId = ActivityId(2);
+const FINDING_CLOSED: ActivityId = ActivityId(3);
+
+/// The activity a finding's current state reports: a new finding is created,
+/// a triaged one updated, a resolved or suppressed one closed.
+fn finding_activity(status: FindingStatus) -> (ActivityId, &'static str) {
+    match status {
+        FindingStatus::Open => (FINDING_CREATED, "Create"),
+        FindingStatus::Acknowledged => (FINDING_UPDATED, "Update"),
+        FindingStatus::Resolved | FindingStatus::Suppressed => (FINDING_CLOSED, "Close"),
+    }
+}
+
+/// The Finding class's `status_id` enum; Tenet's four states map one to one.
+fn finding_status(status: FindingStatus) -> (u8, &'static str) {
+    match status {
+        FindingStatus::Open => (1, "New"),
+        FindingStatus::Acknowledged => (2, "In Progress"),
+        FindingStatus::Suppressed => (3, "Suppressed"),
+        FindingStatus::Resolved => (4, "Resolved"),
+    }
+}
+
+fn finding_severity(severity: Severity) -> (u8, &'static str) {
+    match severity {
+        Severity::Low => (2, "Low"),
+        Severity::Medium => (3, "Medium"),
+        Severity::High => (4, "High"),
+        Severity::Critical => (5, "Critical"),
+    }
+}
+
+/// 0–1 as the integer percentage OCSF carries; a non-number is left out
+/// rather than reported as 0.
+fn confidence_score(confidence: f64) -> Option<i64> {
+    confidence.is_finite().then(|| (confidence.clamp(0.0, 1.0) * 100.0).round() as i64)
+}
+
+fn category_caption(c: Category) -> &'static str {
+    match c {
+        Category::ExpectedAdaptation => "Expected adaptation",
+        Category::UnintendedDrift => "Unintended drift",
+        Category::RiskyWorkflowInteraction => "Risky workflow interaction",
+        Category::AbnormalTrustRelationship => "Abnormal trust relationship",
+        Category::LikelyMalicious => "Likely malicious",
+    }
+}
+
+fn finding_info(f: &Finding) -> Value {
+    let caption = category_caption(f.category);
+    let title = if f.principal.is_empty() { caption.to_string() } else { format!("{caption}: {}", f.principal) };
+    let mut info = Map::new();
+    info.insert("uid".into(), json!(f.id));
+    info.insert("title".into(), json!(title));
+    let desc: Vec<&str> = [f.summary.as_str(), f.explanation.as_str()].into_iter().filter(|s| !s.is_empty()).collect();
+    if !desc.is_empty() {
+        info.insert("desc".into(), json!(desc.join("\n")));
+    }
+    // Tenet's category is what a consumer triages by; OCSF's place for a
+    // finding's kind is `types`.
+    info.insert("types".into(), json!([f.category.as_str()]));
+    info.insert("created_time".into(), json!(f.raised_at.unix_millis()));
+    info.insert("first_seen_time".into(), json!(f.first_seen.unix_millis()));
+    info.insert("last_seen_time".into(), json!(f.last_seen.unix_millis()));
+    // Status changes carry wall-clock time, which is when the finding changed.
+    if let Some(last) = f.history.last() {
+        info.insert("modified_time".into(), json!(last.at.unix_millis()));
+    }
+    let attacks = attacks(&f.techniques);
+    if !attacks.is_empty() {
+        info.insert("attacks".into(), Value::Array(attacks));
+    }
+    let mut analytics = analytics(&f.evidence).into_iter();
+    if let Some(first) = analytics.next() {
+        info.insert("analytic".into(), first);
+        let rest: Vec<Value> = analytics.collect();
+        if !rest.is_empty() {
+            info.insert("related_analytics".into(), Value::Array(rest));
+        }
+    }
+    // The finding's events first, then any only its evidence names, once each.
+    let mut seen = std::collections::HashSet::new();
+    let related: Vec<Value> = f
+        .event_ids
+        .iter()
+        .chain(f.evidence.iter().flat_map(|e| &e.event_ids))
+        .filter(|id| seen.insert(id.as_str()))
+        .map(|id| json!({"uid": id.as_str()}))
+        .collect();
+    if !related.is_empty() {
+        info.insert("related_events_count".into(), json!(related.len()));
+        info.insert("related_events".into(), Value::Array(related));
+    }
+    Value::Object(info)
+}
+
+/// One ATT&CK entry per technique. A sub-technique id (`T1078.004`) also
+/// names its parent technique; tactics and the ATT&CK release are left out
+/// because Tenet does not record them, and the schema only recommends them.
+fn attacks(techniques: &[String]) -> Vec<Value> {
+    let mut seen = std::collections::HashSet::new();
+    techniques
+        .iter()
+        .map(|t| t.trim())
+        .filter(|t| !t.is_empty() && seen.insert(*t))
+        .map(|t| match t.split_once('.') {
+            Some((parent, _)) => json!({"technique": {"uid": parent}, "sub_technique": {"uid": t}}),
+            None => json!({"technique": {"uid": t}}),
+        })
+        .collect()
+}
+
+/// What detected it: a Sigma rule is a Rule analytic; Tenet's own detectors
+/// compare behaviour with what was learned, OCSF's Behavioral analytic.
+fn analytics(evidence: &[Evidence]) -> Vec<Value> {
+    let mut seen = std::collections::HashSet::new();
+    let mut out = Vec::new();
+    for e in evidence {
+        let analytic = match &e.rule {
+            Some(rule) => {
+                let name = if rule.title.is_empty() { &e.detector } else { &rule.title };
+                let mut a = json!({"name": name, "type_id": 1, "type": "Rule"});
+                if !rule.id.is_empty() {
+                    a["uid"] = json!(rule.id);
+                }
+                a
+            }
+            None => json!({"name": e.detector, "type_id": 2, "type": "Behavioral"}),
+        };
+        if seen.insert(analytic.to_string()) {
+            out.push(analytic);
+        }
+    }
+    out
+}
+
+/// A baseline departure in OCSF's own terms: what was analysed, what was
+/// seen, and what the baseline holds.
+fn anomaly_analysis(b: &BaselineStat, principal: &str) -> Value {
+    let target = if b.scope == "principal" && !principal.is_empty() {
+        json!({"name": principal, "type": "principal"})
+    } else {
+        json!({"name": b.scope})
+    };
+    json!({
+        "analysis_targets": [target],
+        "anomalies": [{"observation_parameter": b.feature, "observations": [{"value": b.observed}]}],
+        "baselines": [{"observation_parameter": b.feature, "observations": [{"value": b.expected}]}],
+    })
 }
 
 #[cfg(test)]

@@ -122,6 +122,11 @@ fn agent(e: &Entry, identities: &HashMap<String, String>) -> Res<Vec<Fact>> {
         Fact::Node { id: agent.clone(), kind: NodeKind::Agent, name },
         Fact::Owns { owner: format!("user:{owner}"), agent: agent.clone() },
     ];
+    // Agents of one kind (assistant, coding, ops …) are each other's peers:
+    // a group in the graph like any team.
+    if let Some(kind) = opt_str(m, path, "kind")?.map(str::trim).filter(|k| !k.is_empty()) {
+        facts.push(Fact::Member { member: agent.clone(), group: format!("agents:group/{kind}") });
+    }
     for user in users {
         facts.push(Fact::ActsFor {
             agent: agent.clone(),

@@ -1,0 +1,317 @@
+//! Who an event is about, and who its peers are: the part of the trust
+//! graph the learner needs on every event, kept as a small index over the
+//! same facts (aliases, memberships, delegations, recent authorised
+//! changes) rather than querying the full graph per event.
+
+use rustc_hash::{FxHashMap, FxHashSet};
+use serde::{Deserialize, Serialize};
+use tenet_model::{Event, Fact, PrincipalKind, TrustChange};
+
+use crate::sketch::DAY;
+
+/// What an event is attributed to: the identity whose behaviour it is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Subject {
+    /// Canonical id: `user:<email>` for a person wherever they act, an
+    /// agent id, a role ARN for a workload's sessions, an IAM user ARN.
+    pub id: String,
+    pub kind: SubjectKind,
+    /// The person behind it, when there is one and it is not the subject.
+    pub person: Option<String>,
+    /// The role the event was made through (a session's issuer).
+    pub role: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum SubjectKind {
+    Person,
+    Agent,
+    Workload,
+    Other,
+}
+
+/// An authorised change that touched an identity: evidence that new
+/// behaviour after it may be expected.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct AuthorisedChange {
+    pub at: i64,
+    pub what: String,
+    /// The event that made it, or the inventory that showed it.
+    pub evidence: String,
+    pub is_event: bool,
+}
+
+#[derive(Default, Serialize, Deserialize)]
+pub struct IdentityIndex {
+    /// Alias → canonical id (people: `user:<email>`).
+    alias: FxHashMap<String, String>,
+    /// Canonical member → groups (canonical ids as given).
+    groups: FxHashMap<String, FxHashSet<String>>,
+    /// Agent → the people it is declared to act for.
+    delegations: FxHashMap<String, FxHashSet<String>>,
+    /// Recent authorised changes by canonical identity (bounded per identity).
+    changes: FxHashMap<String, Vec<AuthorisedChange>>,
+    /// MCP servers' tool announcements: server host → (time, event id).
+    tool_announcements: FxHashMap<String, Vec<(i64, String)>>,
+    /// The MCP servers each agent has been seen calling (first host label).
+    agent_servers: FxHashMap<String, FxHashSet<String>>,
+    /// Grants and tools held (by fact key): re-asserting one is not a change.
+    held: FxHashSet<String>,
+    /// Inventory scopes seen: the first snapshot of a scope is the starting
+    /// point, not a change.
+    scopes: FxHashSet<String>,
+}
+
+const CHANGES_KEPT: usize = 8;
+
+fn is_person_id(id: &str) -> bool {
+    id.starts_with("user:")
+}
+
+impl IdentityIndex {
+    /// The canonical form of an id (itself when no alias is known).
+    pub fn canonical<'a>(&'a self, id: &'a str) -> &'a str {
+        self.alias.get(id).map_or(id, String::as_str)
+    }
+
+    fn link(&mut self, a: &str, b: &str) {
+        // Prefer the person form as canonical; otherwise the first seen.
+        let (ca, cb) = (self.canonical(a).to_string(), self.canonical(b).to_string());
+        if ca == cb {
+            return;
+        }
+        let (keep, drop) = if is_person_id(&cb) && !is_person_id(&ca) { (cb, ca) } else { (ca, cb) };
+        for v in self.alias.values_mut() {
+            if *v == drop {
+                *v = keep.clone();
+            }
+        }
+        self.alias.insert(drop.clone(), keep.clone());
+        self.alias.insert(a.to_string(), keep.clone());
+        self.alias.insert(b.to_string(), keep.clone());
+        self.alias.remove(&keep);
+        // What the dropped form belonged to, the canonical form belongs to.
+        if let Some(gs) = self.groups.remove(&drop) {
+            self.groups.entry(keep.clone()).or_default().extend(gs);
+        }
+    }
+
+    /// The groups a canonical identity belongs to.
+    pub fn groups_of(&self, id: &str) -> Vec<&str> {
+        let mut out: Vec<&str> = self.groups.get(id).into_iter().flatten().map(String::as_str).collect();
+        out.sort_unstable();
+        out
+    }
+
+    pub fn acts_for(&self, agent: &str) -> Option<&FxHashSet<String>> {
+        self.delegations.get(agent)
+    }
+
+    /// Authorised changes to `id` made within `window` before `t`.
+    pub fn changes_before(&self, id: &str, t: i64, window: i64) -> Vec<&AuthorisedChange> {
+        self.changes.get(id).into_iter().flatten().filter(|c| c.at <= t && t - c.at <= window).collect()
+    }
+
+    /// Remembers which MCP servers an agent calls, from its calls' endpoints.
+    pub fn note_agent_servers(&mut self, agent: &str, e: &Event) {
+        for r in e.resources.iter().filter(|r| r.kind == "endpoint") {
+            let name = server_name(&r.id);
+            if !self.agent_servers.get(agent).is_some_and(|s| s.contains(&name)) {
+                self.agent_servers.entry(agent.to_string()).or_default().insert(name);
+            }
+        }
+    }
+
+    /// The servers an agent calls (as far as seen) and those this event reaches.
+    pub fn agent_servers(&self, agent: &str, e: &Event) -> Vec<String> {
+        let mut out: Vec<String> = self.agent_servers.get(agent).into_iter().flatten().cloned().collect();
+        for r in e.resources.iter().filter(|r| r.kind == "endpoint") {
+            let n = server_name(&r.id);
+            if !out.contains(&n) {
+                out.push(n);
+            }
+        }
+        out
+    }
+
+    /// Tool announcements by `server` within `window` before `t`.
+    pub fn announcements_before(&self, server: &str, t: i64, window: i64) -> Vec<&(i64, String)> {
+        self.tool_announcements
+            .get(server)
+            .into_iter()
+            .flatten()
+            .filter(|(at, _)| *at <= t && t - at <= window)
+            .collect()
+    }
+
+    fn record_change(&mut self, id: &str, change: AuthorisedChange) {
+        let id = self.canonical(id).to_string();
+        let list = self.changes.entry(id).or_default();
+        list.push(change);
+        if list.len() > CHANGES_KEPT {
+            list.remove(0);
+        }
+    }
+
+    /// Applies a fact that holds from `t` (from an inventory or an event);
+    /// `evidence` names where it came from. Declared memberships and grants
+    /// are remembered as authorised changes of the identity they touch.
+    pub fn assert(&mut self, fact: &Fact, t: i64, evidence: &str, is_event: bool, declared: bool) {
+        match fact {
+            Fact::SameAs { a, b } => self.link(a, b),
+            Fact::Member { member, group } => {
+                let m = self.canonical(member).to_string();
+                let new = self.groups.entry(m.clone()).or_default().insert(group.clone());
+                if new && declared {
+                    let what = format!("added to {group}");
+                    self.record_change(&m, AuthorisedChange { at: t, what, evidence: evidence.into(), is_event });
+                }
+            }
+            Fact::ActsFor { agent, person, .. } => {
+                let p = self.canonical(person).to_string();
+                self.delegations.entry(agent.clone()).or_default().insert(p);
+            }
+            Fact::Attached { holder, policy } => {
+                if self.held.insert(fact.key()) && declared {
+                    let what = format!("granted {policy}");
+                    self.record_change(holder, AuthorisedChange { at: t, what, evidence: evidence.into(), is_event });
+                }
+            }
+            Fact::Tool { agent, tool, .. } => {
+                if self.held.insert(fact.key()) && declared {
+                    let what = format!("given tool {tool}");
+                    self.record_change(agent, AuthorisedChange { at: t, what, evidence: evidence.into(), is_event });
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// Applies an inventory snapshot. Its first one per scope is where
+    /// knowledge starts: what it lists was not changed then, only learned.
+    pub fn apply_snapshot(&mut self, snap: &tenet_model::Snapshot, provenance: &str) {
+        let t = snap.collected_at.unix_nanos();
+        let changes = !self.scopes.insert(format!("{}|{}", snap.source, snap.scope));
+        for fact in &snap.facts {
+            self.assert(fact, t, provenance, false, changes);
+        }
+    }
+
+    pub fn retract_key(&mut self, key: &str) {
+        self.held.remove(key);
+        let mut parts = key.split('|');
+        if parts.next() == Some("member")
+            && let (Some(member), Some(group)) = (parts.next(), parts.next())
+        {
+            let m = self.canonical(member).to_string();
+            if let Some(gs) = self.groups.get_mut(&m) {
+                gs.remove(group);
+            }
+        }
+    }
+
+    /// Applies an event's trust changes.
+    pub fn apply_event(&mut self, e: &Event) {
+        let t = e.time.unix_nanos();
+        for c in &e.changes {
+            match c {
+                TrustChange::Assert { fact } => self.assert(fact, t, e.id.as_str(), true, true),
+                TrustChange::Observe { fact } => self.assert(fact, t, e.id.as_str(), true, false),
+                TrustChange::Retract { key } => self.retract_key(key),
+            }
+        }
+        // An MCP server announcing a changed tool list: the registration
+        // that makes new tool use expected.
+        if e.action.operation == "notifications/tools/list_changed" {
+            let server = e
+                .resources
+                .iter()
+                .find(|r| r.kind == "endpoint")
+                .map(|r| server_name(&r.id))
+                .or_else(|| e.actor.name.as_deref().map(server_name))
+                .unwrap_or_else(|| server_name(&e.actor.id));
+            let list = self.tool_announcements.entry(server).or_default();
+            list.push((t, e.id.to_string()));
+            if list.len() > CHANGES_KEPT {
+                list.remove(0);
+            }
+        }
+    }
+
+    /// Forgets authorised changes older than `horizon` before `now`, so the
+    /// index stays bounded over a long run.
+    pub fn prune(&mut self, now: i64, horizon: i64) {
+        self.changes.retain(|_, v| {
+            v.retain(|c| now - c.at <= horizon);
+            !v.is_empty()
+        });
+        self.tool_announcements.retain(|_, v| {
+            v.retain(|(at, _)| now - at <= horizon);
+            !v.is_empty()
+        });
+    }
+
+    /// Who an event is about. Tool calls are their agent's acts; a session
+    /// named after an agent's tool call (`agt-….call_…`) is that agent; a
+    /// session with a person behind it is that person; other sessions are
+    /// their role.
+    pub fn subject(&self, e: &Event) -> Subject {
+        let person = e
+            .principals()
+            .filter(|p| p.kind == PrincipalKind::Human && !p.id.contains(":assumed-role/"))
+            .map(|p| self.canonical(&p.id).to_string())
+            .last();
+        let role = e.chain.iter().find(|p| p.kind == PrincipalKind::Role).map(|p| p.id.clone());
+        if let Some(agent) = e.principals().find(|p| p.kind == PrincipalKind::Agent) {
+            return Subject { id: agent.id.clone(), kind: SubjectKind::Agent, person, role };
+        }
+        if e.actor.id.contains(":assumed-role/")
+            && let Some(agent) = agent_session(&e.actor.id)
+        {
+            return Subject { id: agent, kind: SubjectKind::Agent, person, role };
+        }
+        if let Some(p) = person.clone() {
+            let actor = self.canonical(&e.actor.id);
+            if actor == p || e.actor.id.contains(":assumed-role/") || e.actor.kind == PrincipalKind::Human {
+                return Subject { id: p, kind: SubjectKind::Person, person: None, role };
+            }
+        }
+        if e.actor.id.contains(":assumed-role/")
+            && let Some(r) = &role
+        {
+            return Subject { id: r.clone(), kind: SubjectKind::Workload, person, role: role.clone() };
+        }
+        let kind = match e.actor.kind {
+            PrincipalKind::Human => SubjectKind::Person,
+            PrincipalKind::Workload | PrincipalKind::Role | PrincipalKind::CloudService => SubjectKind::Workload,
+            PrincipalKind::Agent => SubjectKind::Agent,
+            _ => SubjectKind::Other,
+        };
+        Subject { id: self.canonical(&e.actor.id).to_string(), kind, person, role }
+    }
+}
+
+/// A server's short name: `aws-mcp.tools.acme.internal` and `service:aws-mcp` → `aws-mcp`.
+fn server_name(s: &str) -> String {
+    let s = s.strip_prefix("service:").unwrap_or(s);
+    s.split(['.', ':', '/']).next().unwrap_or(s).to_string()
+}
+
+/// `arn:aws:sts::1:assumed-role/mcp-aws-tools/agt-1a2b.call_x` → `agent:agt-1a2b`.
+fn agent_session(arn: &str) -> Option<String> {
+    let session = arn.rsplit('/').next()?;
+    let (agent, call) = session.split_once('.')?;
+    (agent.starts_with("agt-") && call.starts_with("call")).then(|| format!("agent:{agent}"))
+}
+
+/// The tool call id an agent's AWS session carries in its name, if any.
+pub fn session_tool_call(arn: &str) -> Option<&str> {
+    let session = arn.rsplit('/').next()?;
+    let (agent, call) = session.split_once('.')?;
+    agent.starts_with("agt-").then_some(call)
+}
+
+/// Authorised changes are evidence for this long.
+pub const CHANGE_WINDOW: i64 = 3 * DAY;
+/// A fleet adopts an announced tool over days: announcements count for a week.
+pub const ANNOUNCEMENT_WINDOW: i64 = 7 * DAY;

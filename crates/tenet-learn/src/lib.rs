@@ -1,0 +1,187 @@
+//! The learn stage: adaptive baselines per principal, peer group and
+//! workflow; detectors over them and over trust changes, sequences and
+//! Sigma matches; every deviation classified, grouped into findings, and
+//! turned into per-principal risk. Pure: events and facts in, findings and
+//! trust signals out; no I/O.
+//!
+//! - [`sketch`]: bounded, decayed summaries (Bloom novelty, heavy hitters,
+//!   hour-of-week, EWMA/CUSUM rate);
+//! - [`baseline`]: what normal is for a principal, a peer group, a workflow;
+//! - [`identity`]: who an event is about and who its peers are;
+//! - [`actions`]: what an action is (reads, secrets, logging, privilege …);
+//! - [`detect`]: the detectors, each producing [`Deviation`]s;
+//! - [`incident`]: grouping, classification into the five categories, findings;
+//! - [`risk`]: each principal's risk score and its history.
+
+pub mod actions;
+pub mod baseline;
+mod detect;
+pub mod deviation;
+pub mod identity;
+mod incident;
+pub mod risk;
+pub mod sketch;
+
+use rustc_hash::FxHashMap;
+use serde::{Deserialize, Serialize};
+use tenet_model::{Event, Finding, RuleMatch, Snapshot};
+
+pub use deviation::{Deviation, Lean};
+pub use tenet_model::{RiskLevel, RiskPoint};
+
+use crate::baseline::{PeerBaseline, PrincipalBaseline, WorkflowBaseline};
+use crate::identity::IdentityIndex;
+use crate::incident::Incidents;
+
+/// A Sigma rule that matched an event, as the edge reports it.
+#[derive(Debug, Clone)]
+pub struct SigmaMatch {
+    pub rule: RuleMatch,
+    /// MITRE ATT&CK technique ids from the rule's tags.
+    pub techniques: Vec<String>,
+}
+
+/// Tunables. The defaults are what the tests and the simulator run with.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Config {
+    /// Host suffixes that are inside the organisation (`.acme.internal`):
+    /// agent tools reaching anything else reach outside.
+    pub internal_domains: Vec<String>,
+    /// Events before a principal's baseline speaks with full confidence.
+    pub warmup_events: u64,
+    /// Incident score at which a finding alerts.
+    pub alert_threshold: f32,
+    /// A quiet gap that ends an incident.
+    pub incident_gap: i64,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            internal_domains: vec![".internal".into(), ".local".into(), ".corp".into(), ".lan".into()],
+            warmup_events: 50,
+            alert_threshold: 50.0,
+            incident_gap: 2 * sketch::HOUR,
+        }
+    }
+}
+
+/// Baselines kept, and what they cost.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Stats {
+    pub events: u64,
+    pub principals: usize,
+    pub peer_groups: usize,
+    pub workflows: usize,
+    /// Average bytes of a principal baseline (inline and heap).
+    pub bytes_per_principal: usize,
+    pub deviations: u64,
+    pub findings: usize,
+}
+
+/// The learner: feed it events in time order (and inventory snapshots at
+/// their time); take the findings and risk changes it produces.
+#[derive(Serialize, Deserialize)]
+pub struct Learner {
+    config: Config,
+    clock: i64,
+    events: u64,
+    deviations: u64,
+    principals: FxHashMap<String, PrincipalBaseline>,
+    peers: FxHashMap<String, PeerBaseline>,
+    workflows: FxHashMap<String, WorkflowBaseline>,
+    identity: IdentityIndex,
+    detect: detect::State,
+    incidents: Incidents,
+    risk: risk::Risk,
+    last_prune: i64,
+}
+
+impl Learner {
+    pub fn new(config: Config) -> Self {
+        Learner {
+            config,
+            clock: 0,
+            events: 0,
+            deviations: 0,
+            principals: FxHashMap::default(),
+            peers: FxHashMap::default(),
+            workflows: FxHashMap::default(),
+            identity: IdentityIndex::default(),
+            detect: detect::State::default(),
+            incidents: Incidents::default(),
+            risk: risk::Risk::default(),
+            last_prune: 0,
+        }
+    }
+
+    /// Applies an inventory snapshot at its collection time: memberships,
+    /// aliases and delegations for peer groups; grants and tools as
+    /// authorised changes.
+    pub fn apply_snapshot(&mut self, snap: &Snapshot, provenance: &str) {
+        self.identity.apply_snapshot(snap, provenance);
+    }
+
+    /// Learns from one event and runs every detector on it; `sigma` are the
+    /// rules it matched at the edge.
+    pub fn observe(&mut self, e: &Event, sigma: &[SigmaMatch]) {
+        let t = e.time.unix_nanos();
+        self.clock = self.clock.max(t);
+        self.events += 1;
+        self.identity.apply_event(e);
+        let deviations = self.detect(e, sigma);
+        self.deviations += deviations.len() as u64;
+        for d in deviations {
+            self.incidents.add(d, &self.identity, &self.config);
+        }
+        if self.clock - self.last_prune > sketch::DAY {
+            self.last_prune = self.clock;
+            self.identity.prune(self.clock, 30 * sketch::DAY);
+            self.detect.prune(self.clock);
+            self.incidents.close_stale(self.clock, &self.config);
+        }
+    }
+
+    /// Findings raised or changed since the last call.
+    pub fn take_findings(&mut self) -> Vec<Finding> {
+        let findings = self.incidents.take_changed(&self.config);
+        for f in &findings {
+            self.risk.update(f);
+        }
+        findings
+    }
+
+    /// Risk scores that changed since the last call.
+    pub fn take_risk(&mut self) -> Vec<RiskPoint> {
+        self.risk.take_changed(self.clock)
+    }
+
+    /// A finding's status changed outside (acknowledged, resolved,
+    /// suppressed): risk follows.
+    pub fn finding_updated(&mut self, f: &Finding) {
+        self.risk.update(f);
+    }
+
+    pub fn stats(&self) -> Stats {
+        let bytes: usize = self.principals.values().map(PrincipalBaseline::bytes).sum();
+        Stats {
+            events: self.events,
+            principals: self.principals.len(),
+            peer_groups: self.peers.len(),
+            workflows: self.workflows.len(),
+            bytes_per_principal: bytes.checked_div(self.principals.len()).unwrap_or(0),
+            deviations: self.deviations,
+            findings: self.incidents.emitted(),
+        }
+    }
+
+    /// Replaces the tunables (a restored learner runs with today's).
+    pub fn set_config(&mut self, config: Config) {
+        self.config = config;
+    }
+
+    /// The latest event time seen.
+    pub fn clock(&self) -> i64 {
+        self.clock
+    }
+}

@@ -1,0 +1,218 @@
+//! Sigma rules against Tenet's events.
+//!
+//! Rules are written against each source's own field names (CloudTrail's
+//! `eventName`, Okta's `eventType`, the Kubernetes audit `objectRef`), so
+//! they are matched against an event's raw record, not the normalised
+//! event: this is the edge, where raw JSON is allowed. A rule applies to
+//! the events whose format maps to its `logsource`; rules for products
+//! Tenet does not read (Azure, GCP, M365 …) are counted and left out.
+//! The matching engine is `rsigma-eval`.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use rsigma_eval::Engine;
+use rsigma_eval::event::JsonEvent;
+use rsigma_parser::{LogSource, SigmaRule, parse_sigma_yaml};
+use tenet_learn::SigmaMatch;
+use tenet_model::{Event, RuleMatch};
+
+#[derive(Debug, thiserror::Error)]
+pub enum SigmaError {
+    #[error("reading rules directory {path}: {source}")]
+    Read { path: String, source: std::io::Error },
+}
+
+/// The logsource a Tenet format's records are, as Sigma names it.
+fn logsource_of(format: &str) -> Option<(&'static str, &'static str)> {
+    match format {
+        "cloudtrail" => Some(("aws", "cloudtrail")),
+        "okta" => Some(("okta", "okta")),
+        "k8s-audit" => Some(("kubernetes", "audit")),
+        _ => None,
+    }
+}
+
+fn applies(rule: &SigmaRule) -> Option<(&'static str, &'static str)> {
+    let product = rule.logsource.product.as_deref()?;
+    let service = rule.logsource.service.as_deref();
+    ["cloudtrail", "okta", "k8s-audit"]
+        .into_iter()
+        .filter_map(logsource_of)
+        .find(|(p, s)| *p == product && service.is_none_or(|x| x == *s))
+}
+
+/// What loading a rules directory did.
+#[derive(Debug, Default, Clone)]
+pub struct LoadReport {
+    pub files: usize,
+    /// Rules loaded, by the logsource they apply to (`aws/cloudtrail` …).
+    pub loaded: BTreeMap<String, usize>,
+    /// Rules for logsources Tenet does not read.
+    pub not_applicable: usize,
+    /// Files or rules that could not be used, and why.
+    pub rejected: Vec<(String, String)>,
+}
+
+impl LoadReport {
+    pub fn total(&self) -> usize {
+        self.loaded.values().sum()
+    }
+}
+
+struct RuleInfo {
+    title: String,
+    id: String,
+    level: String,
+    file: String,
+    techniques: Vec<String>,
+}
+
+/// A loaded rule set, ready to match events.
+pub struct RuleSet {
+    engine: Engine,
+    /// By rule id (or title when a rule has no id).
+    rules: BTreeMap<String, RuleInfo>,
+    /// Formats some rule applies to: other events are not even parsed.
+    formats: Vec<&'static str>,
+}
+
+/// ATT&CK technique ids from Sigma tags (`attack.t1078.004` → `T1078.004`).
+fn techniques(tags: &[String]) -> Vec<String> {
+    tags.iter()
+        .filter_map(|t| t.strip_prefix("attack.t"))
+        .filter(|t| t.chars().next().is_some_and(|c| c.is_ascii_digit()))
+        .map(|t| format!("T{}", t.to_ascii_uppercase()))
+        .collect()
+}
+
+fn collect_files(dir: &Path, out: &mut Vec<PathBuf>) -> Result<(), SigmaError> {
+    let read = std::fs::read_dir(dir).map_err(|e| SigmaError::Read { path: dir.display().to_string(), source: e })?;
+    let mut entries: Vec<PathBuf> = read.filter_map(|e| e.ok().map(|e| e.path())).collect();
+    entries.sort();
+    for p in entries {
+        if p.is_dir() {
+            collect_files(&p, out)?;
+        } else if p.extension().is_some_and(|x| x == "yml" || x == "yaml") {
+            out.push(p);
+        }
+    }
+    Ok(())
+}
+
+impl RuleSet {
+    pub fn empty() -> Self {
+        RuleSet { engine: Engine::new(), rules: BTreeMap::new(), formats: Vec::new() }
+    }
+
+    /// Loads every `.yml`/`.yaml` under `dir` (recursively). A file that does
+    /// not parse, or a rule the engine cannot compile, is reported with the
+    /// reason and skipped; the rest load.
+    pub fn load_dir(dir: &Path) -> Result<(RuleSet, LoadReport), SigmaError> {
+        let mut files = Vec::new();
+        collect_files(dir, &mut files)?;
+        let mut set = RuleSet::empty();
+        let mut report = LoadReport::default();
+        for path in files {
+            report.files += 1;
+            let rel = path.strip_prefix(dir).unwrap_or(&path).display().to_string();
+            let text = match std::fs::read_to_string(&path) {
+                Ok(t) => t,
+                Err(e) => {
+                    report.rejected.push((rel, e.to_string()));
+                    continue;
+                }
+            };
+            set.add_yaml(&text, &rel, &mut report);
+        }
+        Ok((set, report))
+    }
+
+    /// Adds the rules of one YAML document set, named `file` in reports.
+    pub fn add_yaml(&mut self, text: &str, file: &str, report: &mut LoadReport) {
+        let collection = match parse_sigma_yaml(text) {
+            Ok(c) => c,
+            Err(e) => {
+                report.rejected.push((file.to_string(), e.to_string()));
+                return;
+            }
+        };
+        for err in &collection.errors {
+            report.rejected.push((file.to_string(), err.clone()));
+        }
+        for rule in &collection.rules {
+            let Some((product, service)) = applies(rule) else {
+                report.not_applicable += 1;
+                continue;
+            };
+            if let Err(e) = self.engine.add_rule(rule) {
+                report.rejected.push((file.to_string(), format!("{}: {e}", rule.title)));
+                continue;
+            }
+            let key = rule.id.clone().unwrap_or_else(|| rule.title.clone());
+            self.rules.insert(
+                key.clone(),
+                RuleInfo {
+                    title: rule.title.clone(),
+                    id: key,
+                    level: rule.level.map_or("informational".to_string(), |l| format!("{l:?}").to_ascii_lowercase()),
+                    file: file.to_string(),
+                    techniques: techniques(&rule.tags),
+                },
+            );
+            *report.loaded.entry(format!("{product}/{service}")).or_default() += 1;
+            let format = match product {
+                "aws" => "cloudtrail",
+                "okta" => "okta",
+                _ => "k8s-audit",
+            };
+            if !self.formats.contains(&format) {
+                self.formats.push(format);
+            }
+        }
+    }
+
+    /// Whether any loaded rule applies to events of `format`.
+    pub fn applies_to(&self, format: &str) -> bool {
+        self.formats.contains(&format)
+    }
+
+    /// The rules an event's raw record matches. Events of formats no rule
+    /// applies to, and records that are not JSON objects, match nothing.
+    pub fn matches(&self, e: &Event) -> Vec<SigmaMatch> {
+        let Some((product, service)) = logsource_of(&e.source.format) else { return Vec::new() };
+        if !self.applies_to(&e.source.format) {
+            return Vec::new();
+        }
+        let Ok(value) = serde_json::from_slice::<serde_json::Value>(e.raw.as_bytes()) else { return Vec::new() };
+        let logsource =
+            LogSource { product: Some(product.to_string()), service: Some(service.to_string()), ..Default::default() };
+        let event = JsonEvent::borrow(&value);
+        self.engine
+            .evaluate_pruned(&event, &logsource)
+            .into_iter()
+            .filter(|r| r.is_detection())
+            .filter_map(|r| {
+                let key = r.header.rule_id.clone().unwrap_or_else(|| r.header.rule_title.clone());
+                let info = self.rules.get(&key)?;
+                Some(SigmaMatch {
+                    rule: RuleMatch {
+                        id: info.id.clone(),
+                        title: info.title.clone(),
+                        level: info.level.clone(),
+                        file: info.file.clone(),
+                    },
+                    techniques: info.techniques.clone(),
+                })
+            })
+            .collect()
+    }
+
+    pub fn len(&self) -> usize {
+        self.rules.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.rules.is_empty()
+    }
+}
