@@ -58,7 +58,11 @@ fn print(r: &EvalReport) {
         "scenario", "expected", "labelled", "detected", "given", "alerts", "ttd"
     );
     for s in &r.scenarios {
-        let ttd = s.time_to_detect_seconds.map_or("-".to_string(), |t| format!("{t:.0}s"));
+        // Adaptations are recorded, not detected: a time to detect would mean nothing.
+        let ttd = match s.time_to_detect_seconds {
+            Some(t) if s.expected != "expected_adaptation" => format!("{t:.0}s"),
+            _ => "-".to_string(),
+        };
         println!(
             "{:<24} {:<28} {:>8} {:>9} {:<28} {:>7} {:>10}{}",
             s.scenario,

@@ -98,6 +98,8 @@ pub fn traits(e: &Event, internal_suffixes: &[String]) -> Traits {
             t |= Traits::SHARING
         }
         "ec2" if op == "ModifyInstanceAttribute" => t |= Traits::EXECUTION,
+        // Opens a console path into every instance of the account.
+        "ec2" if op == "EnableSerialConsoleAccess" => t |= Traits::EXECUTION | Traits::TRUST,
         "ec2" if starts(op, &["DeleteFlowLogs"]) => t |= Traits::LOGGING_OFF,
         "ec2" if starts(op, &["AuthorizeSecurityGroupIngress", "AuthorizeSecurityGroupEgress"]) => t |= Traits::TRUST,
         "ec2-instance-connect" | "ec2instanceconnect" => t |= Traits::EXECUTION | Traits::CREDENTIAL,

@@ -29,6 +29,25 @@ pub struct State {
     /// Accounts seen acting or logging, with how often: a trust policy that
     /// lets in an account never seen is letting in an outsider.
     accounts: FxHashMap<String, u64>,
+    /// Every action taken in each account: "the first time anyone here".
+    #[serde(default)]
+    account_actions: FxHashMap<String, AccountActions>,
+}
+
+/// Distinct actions are bounded by the cloud's API surface (thousands),
+/// so an exact set is affordable per account.
+#[derive(Default, Serialize, Deserialize)]
+struct AccountActions {
+    first_seen: i64,
+    events: u64,
+    actions: rustc_hash::FxHashSet<u64>,
+}
+
+impl AccountActions {
+    /// Too young an account history says nothing about what is new to it.
+    fn mature(&self, t: i64) -> bool {
+        self.events >= 1000 && t - self.first_seen >= 3 * DAY
+    }
 }
 
 #[derive(Default, Serialize, Deserialize)]
@@ -70,6 +89,9 @@ impl State {
 
 /// The network an address belongs to: /24 for IPv4, /48 for IPv6, or the
 /// named origin (a service) when there is no address.
+/// Decayed uses after which a source network or user agent counts as habit.
+const SETTLED: f32 = 3.0;
+
 fn network_of(e: &Event) -> Option<String> {
     match e.context.ip {
         Some(std::net::IpAddr::V4(v4)) => {
@@ -205,12 +227,21 @@ impl Learner {
         let peers = self.peer_keys(subject);
         let support = support(self, subject, e, t);
         let warmup = self.config.warmup_events;
-        let Some(pb) = self.principals.get_mut(&subject.id) else { return };
+        let account = account_of(e);
+        let organisation_new = account.as_ref().and_then(|a| {
+            let h = self.detect.account_actions.get(a)?;
+            (h.mature(t) && !h.actions.contains(&key(feature::ACTION, action))).then(|| a.clone())
+        });
+        // A principal never seen is judged like one with little history:
+        // against its peers and its account, at low confidence, never silently.
+        let pb = self.principals.entry(subject.id.clone()).or_insert_with(|| PrincipalBaseline::new(t));
         let history = pb.events;
         // Little history lowers confidence; it never silences (a principal
         // active a few times a week is exactly where a stolen key hides).
         let confidence = (history as f32 / warmup.max(1) as f32).clamp(0.3, 1.0);
         let warm = history >= 5;
+        // Habits need time as well as events before a departure from them means much.
+        let settled = warm && t - pb.first_seen >= DAY;
         let days = ((t - pb.first_seen) / DAY).max(0);
         let expected = |what: &str| format!("{what} in {history} events over {days} days");
 
@@ -279,10 +310,9 @@ impl Learner {
                 );
             }
         }
-        if !warm {
-            return;
+        {
         }
-        if history >= warmup && pb.hours.total() >= 200 && pb.hours.share_near(t) < 0.002 {
+        if warm && history >= warmup && pb.hours.total() >= 200 && pb.hours.share_near(t) < 0.002 {
             out.push(
                 Deviation::new("hour", &subject.id, t, &e.id, 8.0, Lean::Neutral)
                     .detail("active at an hour of the week it almost never is")
@@ -297,8 +327,15 @@ impl Learner {
         }
         let network = network_of(e);
         let ua = e.context.user_agent.as_deref().map(ua_family).filter(|u| !u.is_empty());
-        let net_new = network.as_ref().map(|n| !pb.seen.contains(key(feature::NETWORK, n)));
-        let ua_new = ua.as_ref().map(|u| !pb.seen.contains(key(feature::USER_AGENT, u)));
+        // A network or tool seen only a couple of times is not yet part of
+        // the habit: an intruder's second call from new infrastructure is
+        // as unfamiliar as its first.
+        let unsettled = |f: u8, v: &str, top: &crate::sketch::TopK| {
+            let k = key(f, v);
+            !pb.seen.contains(k) || top.weight(k, t) < SETTLED
+        };
+        let net_new = network.as_ref().map(|n| unsettled(feature::NETWORK, n, &pb.networks));
+        let ua_new = ua.as_ref().map(|u| unsettled(feature::USER_AGENT, u, &pb.user_agents));
         let context_novel = net_new == Some(true) || ua_new == Some(true);
         let context_known = net_new == Some(false) && ua_new != Some(true);
 
@@ -374,6 +411,45 @@ impl Learner {
             }
             d.score *= confidence;
             out.push(d);
+        }
+        // Someone with habits, suddenly on new infrastructure with a new
+        // tool, doing something sensitive it never did: how a stolen
+        // credential looks from the inside.
+        let truly_new = |f: u8, v: &Option<String>| v.as_ref().is_some_and(|v| !pb.seen.contains(key(f, v)));
+        if settled
+            && traits.sensitive()
+            && !failed
+            && !pb.seen.contains(key(feature::ACTION, action))
+            && truly_new(feature::NETWORK, &network)
+            && truly_new(feature::USER_AGENT, &ua)
+        {
+            out.push(
+                Deviation::new("unfamiliar_access", &subject.id, t, &e.id, 45.0, Lean::Malicious)
+                    .detail(format!(
+                        "{action}, never done before, from a new network ({}) with a new tool ({})",
+                        network.as_deref().unwrap_or("?"),
+                        ua.as_deref().unwrap_or("?")
+                    ))
+                    .baseline("principal", "source network and user agent", network.as_deref().unwrap_or(""), expected("other networks and tools"), history)
+                    .techniques(&["T1078"]),
+            );
+        }
+        // A sensitive action it never took, tried and refused: probing.
+        if settled && traits.sensitive() && failed && !pb.seen.contains(key(feature::ACTION, action)) {
+            out.push(
+                Deviation::new("denied_attempt", &subject.id, t, &e.id, 20.0, Lean::Malicious)
+                    .detail(format!("tried {action}, which it never did before, and was refused"))
+                    .baseline("principal", "action", action, expected("never attempted"), history),
+            );
+        }
+        // An action nobody in the account has ever taken; the account's
+        // long history gives confidence a new principal cannot.
+        if let Some(a) = organisation_new {
+            out.push(
+                Deviation::new("organisation_novelty", &subject.id, t, &e.id, if failed { 15.0 } else { 25.0 }, Lean::Neutral)
+                    .detail(format!("{action}: the first time anyone in account {a} does it"))
+                    .baseline("account", "action", action, "never taken in the account".into(), history),
+            );
         }
     }
 
@@ -484,8 +560,10 @@ impl Learner {
             && e.action.operation.starts_with("AssumeRole")
             && let Some(role) = e.resources.iter().find(|r| r.kind == "AWS::IAM::Role")
             && let Some(pb) = self.principals.get(&subject.id)
-            && pb.events >= self.config.warmup_events
+            && pb.events >= 5
             && !pb.seen.contains(key(feature::COUNTERPART, &role.id))
+            // A day of history at least: on its first day everything an identity does is a first.
+            && t - pb.first_seen >= DAY
         {
             let cross = account_of(e).is_some_and(|a| role.id.split(':').nth(4).is_some_and(|r| r != a));
             let support: Vec<(String, Option<String>)> =
@@ -494,7 +572,13 @@ impl Learner {
             // A new role after a change that grants it, from a usual place, is
             // part of that change; otherwise it is a new trust path in use.
             let lean = if !support.is_empty() && known_place { Lean::Neutral } else { Lean::Trust };
-            let mut d = Deviation::new("trust_edge", &subject.id, t, &e.id, if cross { 35.0 } else { 25.0 }, lean)
+            // From somewhere new with nothing authorising it: a new path in use by someone new.
+            let score = match (cross, support.is_empty() && !known_place) {
+                (true, true) => 45.0,
+                (false, true) | (true, false) => 35.0,
+                (false, false) => 25.0,
+            };
+            let mut d = Deviation::new("trust_edge", &subject.id, t, &e.id, score, lean)
                 .detail(format!(
                     "assumed {} for the first time{}",
                     role.id,
@@ -837,6 +921,15 @@ impl Learner {
             && let Some(role) = e.resources.iter().find(|r| r.kind == "AWS::IAM::Role")
         {
             keys.push(key(feature::COUNTERPART, &role.id));
+        }
+        if let Some(a) = account_of(e) {
+            let h = self
+                .detect
+                .account_actions
+                .entry(a)
+                .or_insert_with(|| AccountActions { first_seen: t, ..AccountActions::default() });
+            h.events += 1;
+            h.actions.insert(key(feature::ACTION, action));
         }
         let pb = self.principals.entry(subject.id.clone()).or_insert_with(|| PrincipalBaseline::new(t));
         pb.events += 1;

@@ -152,9 +152,11 @@ impl Incident {
             if same.evidence.event_ids.len() < 20 {
                 same.evidence.event_ids.extend(d.event_ids);
             }
-            if !same.evidence.detail.ends_with("…") && same.evidence.detail.len() < 400 {
+            if same.evidence.detail.len() < 200 {
                 same.evidence.detail.push_str("; ");
                 same.evidence.detail.push_str(&d.detail);
+            } else if !same.evidence.detail.ends_with('…') {
+                same.evidence.detail.push_str("; …");
             }
         } else if self.devs.len() < MAX_EVIDENCE {
             self.devs.push(scored);
@@ -169,8 +171,18 @@ impl Incident {
     fn verdict(&self, config: &Config) -> Verdict {
         let mut scores: Vec<f32> = self.devs.iter().map(|d| d.score).collect();
         scores.sort_by(|a, b| b.total_cmp(a));
+        // Independent detectors agreeing corroborate each other; cheap
+        // context novelties do not count as a voice of their own.
+        let voices = self
+            .devs
+            .iter()
+            .filter(|d| d.evidence.detector != "context")
+            .map(|d| d.evidence.detector.as_str())
+            .collect::<BTreeSet<_>>()
+            .len();
+        let corroboration = (voices.saturating_sub(1) as f32 * 4.0).min(16.0);
         let score = match scores.split_first() {
-            Some((top, rest)) => (top + 0.25 * rest.iter().sum::<f32>()).min(100.0),
+            Some((top, rest)) => (top + 0.25 * rest.iter().sum::<f32>() + corroboration).min(100.0),
             None => 0.0,
         };
         let strongest = |lean: u8| self.devs.iter().filter(|d| d.lean == lean).map(|d| d.score).fold(0.0f32, f32::max);
@@ -196,7 +208,7 @@ impl Incident {
                 confidence: (0.5 + 0.1 * self.support.len() as f64).min(0.9),
                 explanation: format!(
                     "new behaviour with positive evidence that it is expected: {}",
-                    self.support.iter().map(|(w, _)| w.as_str()).collect::<Vec<_>>().join("; ")
+                    listed(self.support.iter().map(|(w, _)| w.as_str()), 3)
                 ),
             };
         }
@@ -262,8 +274,6 @@ impl Incident {
             });
         }
         let severity = if v.category == Category::ExpectedAdaptation { Severity::Low } else { severity(v.score) };
-        let lead: Vec<&str> = devs.iter().take(3).map(|d| d.evidence.detail.as_str()).collect();
-        let more = devs.len().saturating_sub(3);
         let why = match v.category {
             Category::LikelyMalicious => {
                 "Treat it as a possible compromise: confirm with the owner and contain the credentials if it was not them."
@@ -280,10 +290,9 @@ impl Incident {
             Category::ExpectedAdaptation => "Recorded to explain why the baseline moves; no action needed.",
         };
         let summary = format!(
-            "{} {}{}. {} {}",
+            "{} {}. {} {}",
             self.subject,
-            lead.join("; "),
-            if more > 0 { format!("; and {more} more deviation(s)") } else { String::new() },
+            listed(devs.iter().map(|d| d.evidence.detail.as_str()), 3),
             capitalise(&v.explanation),
             why
         );
@@ -400,4 +409,15 @@ impl Incidents {
     pub fn emitted(&self) -> usize {
         self.emitted
     }
+}
+
+/// The first `keep` items joined, then how many more there are: a summary is a paragraph a
+/// person reads; the full list stays in the evidence.
+fn listed<'a>(items: impl Iterator<Item = &'a str>, keep: usize) -> String {
+    let items: Vec<&str> = items.collect();
+    let mut out = items.iter().take(keep).copied().collect::<Vec<_>>().join("; ");
+    if items.len() > keep {
+        out.push_str(&format!("; and {} more", items.len() - keep));
+    }
+    out
 }

@@ -132,6 +132,8 @@ impl Learner {
         let deviations = self.detect(e, sigma);
         self.deviations += deviations.len() as u64;
         for d in deviations {
+            // Why a finding did or did not form is the first thing tuning asks.
+            tracing::debug!(subject = %d.subject, detector = d.detector, score = d.score, lean = ?d.lean, detail = %d.detail, "deviation");
             self.incidents.add(d, &self.identity, &self.config);
         }
         if self.clock - self.last_prune > sketch::DAY {

@@ -64,7 +64,8 @@ pub fn evaluate(labels: &[Label], findings: &[Finding], times: &HashMap<String, 
         let judged = alerts.first().copied().or(hits.first());
         let given = judged.map_or("none".to_string(), |f| f.category.as_str().to_string());
         let first_event = ids.iter().filter_map(|id| times.get(*id)).min().copied();
-        let detected_at = hits.iter().map(|f| f.raised_at).min();
+        // Time to the finding the scenario is judged by (its first alert, else its first finding).
+        let detected_at = judged.map(|f| f.raised_at);
         let ttd = match (first_event, detected_at) {
             (Some(a), Some(b)) => Some((b.unix_nanos() - a.unix_nanos()) as f64 / 1e9),
             _ => None,

@@ -758,7 +758,8 @@ pub fn schedule(sim: &Simulation, day: u32, durations: &[i64]) -> Result<Vec<i64
 
 /// Every `--replay` argument read, placed and rewritten into `sim`, in
 /// argument order (a directory's files by name). Detonations on the same
-/// day are staggered by [`schedule`]. Any file that cannot be replayed at
+/// day are staggered by [`schedule`], and each is played by a different
+/// person with an IAM user while there are enough of them. Any file that cannot be replayed at
 /// all is an error; records that cannot are listed in each `skipped`.
 pub fn plan(sim: &Simulation, specs: &[Spec]) -> Result<Vec<Replayed>, ReplayError> {
     let last = sim.config.days.saturating_sub(1);
@@ -774,7 +775,19 @@ pub fn plan(sim: &Simulation, specs: &[Spec]) -> Result<Vec<Replayed>, ReplayErr
         by_day.entry(*day).or_default().push(i);
     }
     let mut at = vec![0i64; detonations.len()];
+    // Each detonation on a day is played by a different keyed person (in
+    // order, cycling when there are more detonations than keyed people),
+    // so one attack's findings are not folded into another's.
+    let keyed: Vec<usize> = (0..sim.org.people.len()).filter(|&p| sim.org.people[p].iam_user.is_some()).collect();
+    let mut person: Vec<Option<usize>> = vec![None; detonations.len()];
     for (day, members) in by_day {
+        let mut next = 0;
+        for &i in &members {
+            if detonations[i].1.attacker.is_some() && !keyed.is_empty() {
+                person[i] = Some(keyed[next % keyed.len()]);
+                next += 1;
+            }
+        }
         let durations: Vec<i64> = members.iter().map(|&i| detonations[i].1.duration()).collect();
         let times = schedule(sim, day, &durations).map_err(|why| ReplayError::Spec {
             spec: format!("{}@{day}", detonations[members[0]].1.path.display()),
@@ -784,7 +797,12 @@ pub fn plan(sim: &Simulation, specs: &[Spec]) -> Result<Vec<Replayed>, ReplayErr
             at[i] = t;
         }
     }
-    detonations.iter().zip(at).map(|((_, d), at)| d.replay(sim, &Replay::new(&d.path, at))).collect()
+    detonations
+        .iter()
+        .zip(at)
+        .zip(person)
+        .map(|(((_, d), at), person)| d.replay(sim, &Replay { person, ..Replay::new(&d.path, at) }))
+        .collect()
 }
 
 // ----- Output -----

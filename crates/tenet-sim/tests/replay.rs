@@ -42,11 +42,23 @@ fn replay_all(sim: &Simulation) -> Vec<Replayed> {
     replay::plan(sim, &[Spec { path: stratus_dir(), day: Some(7) }]).expect("every detonation replays")
 }
 
-/// The simulated person playing the attacker: the first with an IAM user.
-fn attacker_user(sim: &Simulation) -> (String, String, String) {
-    let u = sim.org.people.iter().find_map(|p| p.iam_user.as_ref()).expect("seed 3 has a keyed person");
-    let arn = format!("arn:aws:iam::{}:user/{}", sim.org.account(u.account).id, u.name);
-    (u.name.clone(), arn, u.access_key.clone())
+/// Every simulated IAM user's name, ARN and access key, in people order.
+fn keyed_users(sim: &Simulation) -> Vec<(String, String, String)> {
+    sim.org
+        .people
+        .iter()
+        .filter_map(|p| p.iam_user.as_ref())
+        .map(|u| {
+            let arn = format!("arn:aws:iam::{}:user/{}", sim.org.account(u.account).id, u.name);
+            (u.name.clone(), arn, u.access_key.clone())
+        })
+        .collect()
+}
+
+/// The simulated user a replay's attacker became.
+fn attacker_user(sim: &Simulation, r: &Replayed) -> (String, String, String) {
+    let (_, simulated) = r.attacker.clone().expect("an IAM-user attacker");
+    keyed_users(sim).into_iter().find(|(_, arn, _)| *arn == simulated).expect("the attacker is a simulated user")
 }
 
 fn text(r: &Replayed) -> String {
@@ -126,14 +138,13 @@ fn no_trace_of_the_original_account_is_left() {
 #[test]
 fn the_attacking_iam_user_becomes_a_simulated_persons_user() {
     let sim = sim();
-    let (name, arn, key) = attacker_user(&sim);
+    let keyed = keyed_users(&sim);
     // The principal id the simulation's own IAM inventory gives the user.
     let inventory: Vec<Value> = tenet_sim::inventory::snapshot(&sim, 0)
         .into_iter()
         .filter(|(f, _)| f.starts_with("aws-iam-"))
         .map(|(_, b)| serde_json::from_slice(&b).unwrap())
         .collect();
-    let user_id = find_user_id(&inventory, &name).expect("the user is in the IAM inventory");
     let not_iam_user =
         ["aws.impact.bedrock-invoke-model", "aws.lateral-movement.ec2-serial-console-send-ssh-public-key"];
     for (r, path) in replay_all(&sim).iter().zip(stratus_files()) {
@@ -143,11 +154,12 @@ fn the_attacking_iam_user_becomes_a_simulated_persons_user() {
         if not_iam_user.contains(&stem.as_str()) {
             // Only role sessions act: they keep their names, in the new account.
             assert_eq!(r.attacker, None, "{stem}");
-            assert!(!all.contains(&arn), "{stem}");
+            assert!(keyed.iter().all(|(_, arn, _)| !all.contains(arn.as_str())), "{stem}");
             continue;
         }
-        let (recorded, simulated) = r.attacker.clone().expect(&stem);
-        assert_eq!(simulated, arn);
+        let (recorded, _) = r.attacker.clone().expect(&stem);
+        let (name, arn, key) = attacker_user(&sim, r);
+        let user_id = find_user_id(&inventory, &name).expect("the user is in the IAM inventory");
         assert!(!all.contains(&recorded), "{stem}");
         let recorded_name = recorded.rsplit('/').next().unwrap();
         assert!(!all.contains(recorded_name), "{stem}: {recorded_name}");
@@ -187,13 +199,13 @@ fn find_user_id(v: &[Value], name: &str) -> Option<String> {
 #[test]
 fn the_special_detonations_keep_their_own_principals() {
     let sim = sim();
-    let (_, arn, _) = attacker_user(&sim);
     let all = replay_all(&sim);
     let get = |stem: &str| all.iter().find(|r| replay::stem(&r.path) == stem).unwrap();
     // sts-federation-token: the IAM user that calls GetFederationToken is
     // the attacker; the federated user it creates keeps its name and now
     // acts for the simulated user.
     let fed = get("aws.persistence.sts-federation-token");
+    let (_, arn, _) = attacker_user(&sim, fed);
     let acct = &fed.account;
     let session = &fed.records[1].record["userIdentity"];
     assert_eq!(session["arn"], format!("arn:aws:sts::{acct}:federated-user/stratus_red_team"));
@@ -203,6 +215,7 @@ fn the_special_detonations_keep_their_own_principals() {
     assert_eq!(fed.labels[0].principal, arn);
     // console-login-without-mfa: the user logging in is the attacker's way in.
     let login = get("aws.initial-access.console-login-without-mfa");
+    let (_, arn, _) = attacker_user(&sim, login);
     assert_eq!(login.records[0].record["userIdentity"]["arn"], arn.as_str());
     assert!(login.records[0].record["userIdentity"].get("accessKeyId").is_none());
     // Bedrock: a role session, unchanged but for its account.
@@ -222,9 +235,9 @@ fn the_special_detonations_keep_their_own_principals() {
 #[test]
 fn every_record_is_labelled_with_its_detonation() {
     let sim = sim();
-    let (_, arn, _) = attacker_user(&sim);
     for r in replay_all(&sim) {
         let stem = replay::stem(&r.path);
+        let arn = r.attacker.clone().map(|(_, simulated)| simulated).unwrap_or_default();
         assert_eq!(r.scenario, format!("stratus:{stem}"));
         assert_eq!(r.labels.len(), r.records.len());
         for (l, rec) in r.labels.iter().zip(&r.records) {
@@ -530,4 +543,18 @@ fn mutate(v: &mut Value, with: &Value, r: &mut fastrand::Rng) {
         }
         leaf => *leaf = with.clone(),
     }
+}
+
+#[test]
+fn detonations_on_one_day_are_played_by_different_people_while_there_are_enough() {
+    let sim = sim();
+    let keyed = keyed_users(&sim);
+    assert!(keyed.len() >= 2, "seed 3 has several keyed people");
+    let attackers: Vec<String> = replay_all(&sim).iter().filter_map(|r| r.attacker.clone().map(|(_, a)| a)).collect();
+    // In order, cycling: any run of `keyed.len()` consecutive attackers is all different people.
+    for w in attackers.windows(keyed.len()) {
+        let distinct: HashSet<&String> = w.iter().collect();
+        assert_eq!(distinct.len(), keyed.len(), "{w:?}");
+    }
+    assert_eq!(attackers[0], keyed[0].1, "the first detonation goes to the first keyed person");
 }
