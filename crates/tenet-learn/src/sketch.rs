@@ -27,7 +27,7 @@ pub fn key(namespace: u8, value: &str) -> u64 {
 const BLOOM_WORDS: usize = 32; // 2,048 bits
 const BLOOM_HASHES: u32 = 3;
 /// Members a generation takes before it is retired: at this load the
-/// false-positive rate stays near 2% (2,048 bits, 3 hashes).
+/// false-positive rate reaches about 4% (2,048 bits, 3 hashes; (1-e^(-3n/m))^3).
 const GENERATION_LIMIT: u32 = 280;
 
 /// "Seen before?" for an unbounded set in 512 bytes: two generations of
@@ -311,10 +311,16 @@ mod tests {
         assert!(!n.insert(key(1, "s3:GetObject")));
         assert!(n.contains(key(1, "s3:GetObject")));
         assert!(!n.contains(key(2, "s3:GetObject")), "namespaces keep features apart");
+        let old: Vec<u64> = (0..100).map(|i| key(1, &format!("old-{i}"))).collect();
+        for &k in &old {
+            n.insert(k);
+        }
         for i in 0..(2 * GENERATION_LIMIT + 1) {
             n.insert(key(3, &format!("other-{i}")));
         }
-        assert!(!n.contains(key(1, "s3:GetObject")), "unseen for two generations: new again");
+        // Forgotten, but for the filter's false positives (about 4% at capacity).
+        let remembered = old.iter().filter(|&&k| n.contains(k)).count();
+        assert!(remembered <= 12, "unseen for two generations: new again ({remembered} of 100 still match)");
     }
 
     #[test]
