@@ -310,8 +310,7 @@ impl Learner {
                 );
             }
         }
-        {
-        }
+        {}
         if warm && history >= warmup && pb.hours.total() >= 200 && pb.hours.share_near(t) < 0.002 {
             out.push(
                 Deviation::new("hour", &subject.id, t, &e.id, 8.0, Lean::Neutral)
@@ -430,7 +429,13 @@ impl Learner {
                         network.as_deref().unwrap_or("?"),
                         ua.as_deref().unwrap_or("?")
                     ))
-                    .baseline("principal", "source network and user agent", network.as_deref().unwrap_or(""), expected("other networks and tools"), history)
+                    .baseline(
+                        "principal",
+                        "source network and user agent",
+                        network.as_deref().unwrap_or(""),
+                        expected("other networks and tools"),
+                        history,
+                    )
                     .techniques(&["T1078"]),
             );
         }
@@ -446,9 +451,16 @@ impl Learner {
         // long history gives confidence a new principal cannot.
         if let Some(a) = organisation_new {
             out.push(
-                Deviation::new("organisation_novelty", &subject.id, t, &e.id, if failed { 15.0 } else { 25.0 }, Lean::Neutral)
-                    .detail(format!("{action}: the first time anyone in account {a} does it"))
-                    .baseline("account", "action", action, "never taken in the account".into(), history),
+                Deviation::new(
+                    "organisation_novelty",
+                    &subject.id,
+                    t,
+                    &e.id,
+                    if failed { 15.0 } else { 25.0 },
+                    Lean::Neutral,
+                )
+                .detail(format!("{action}: the first time anyone in account {a} does it"))
+                .baseline("account", "action", action, "never taken in the account".into(), history),
             );
         }
     }

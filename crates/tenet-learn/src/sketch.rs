@@ -109,58 +109,71 @@ impl Decayed {
 
 /// The most frequent values with decayed weights, in fixed space (the
 /// Space-Saving algorithm: a new value evicts the lightest when full and
-/// inherits its weight as an error bound).
+/// inherits its weight as an error bound). Weights share one reference
+/// time, so each takes 4 bytes beside its key.
 #[derive(Clone, Serialize, Deserialize)]
 pub struct TopK {
     keys: Vec<u64>,
-    weights: Vec<Decayed>,
+    weights: Vec<f32>,
+    /// The time every weight is decayed to.
+    at: i64,
     capacity: u8,
     half_life: i64,
 }
 
 impl TopK {
     pub fn new(capacity: u8, half_life: i64) -> Self {
-        TopK { keys: Vec::new(), weights: Vec::new(), capacity, half_life }
+        TopK { keys: Vec::new(), weights: Vec::new(), at: 0, capacity, half_life }
+    }
+
+    fn factor(&self, t: i64) -> f32 {
+        if t <= self.at { 1.0 } else { 0.5f32.powf((t - self.at) as f32 / self.half_life as f32) }
     }
 
     pub fn add(&mut self, k: u64, t: i64) {
+        if t > self.at {
+            let f = self.factor(t);
+            self.weights.iter_mut().for_each(|w| *w *= f);
+            self.at = t;
+        }
         if let Some(i) = self.keys.iter().position(|&x| x == k) {
-            self.weights[i].add(t, 1.0, self.half_life);
+            self.weights[i] += 1.0;
             return;
         }
         if self.keys.len() < self.capacity as usize {
+            // Exactly the capacity: doubling growth would waste up to half.
+            if self.keys.is_empty() {
+                self.keys.reserve_exact(self.capacity as usize);
+                self.weights.reserve_exact(self.capacity as usize);
+            }
             self.keys.push(k);
-            let mut w = Decayed::default();
-            w.add(t, 1.0, self.half_life);
-            self.weights.push(w);
+            self.weights.push(1.0);
             return;
         }
-        let hl = self.half_life;
-        if let Some((i, _)) =
-            self.weights.iter().enumerate().min_by(|a, b| a.1.value_at(t, hl).total_cmp(&b.1.value_at(t, hl)))
-        {
+        if let Some((i, _)) = self.weights.iter().enumerate().min_by(|a, b| a.1.total_cmp(b.1)) {
             self.keys[i] = k;
-            self.weights[i].add(t, 1.0, hl);
+            self.weights[i] += 1.0;
         }
     }
 
     /// The decayed weight of `k` (0 when not among the heavy hitters).
     pub fn weight(&self, k: u64, t: i64) -> f32 {
-        self.keys.iter().position(|&x| x == k).map_or(0.0, |i| self.weights[i].value_at(t, self.half_life))
+        self.keys.iter().position(|&x| x == k).map_or(0.0, |i| self.weights[i] * self.factor(t))
     }
 
     pub fn total(&self, t: i64) -> f32 {
-        self.weights.iter().map(|w| w.value_at(t, self.half_life)).sum()
+        self.weights.iter().sum::<f32>() * self.factor(t)
     }
 
     /// Share of each heavy hitter, normalised.
     pub fn distribution(&self, t: i64) -> Vec<(u64, f32)> {
         let total = self.total(t).max(f32::MIN_POSITIVE);
-        self.keys.iter().zip(&self.weights).map(|(k, w)| (*k, w.value_at(t, self.half_life) / total)).collect()
+        let f = self.factor(t);
+        self.keys.iter().zip(&self.weights).map(|(k, w)| (*k, w * f / total)).collect()
     }
 
     pub fn heap_bytes(&self) -> usize {
-        self.keys.capacity() * 8 + self.weights.capacity() * std::mem::size_of::<Decayed>()
+        self.keys.capacity() * 8 + self.weights.capacity() * 4
     }
 }
 

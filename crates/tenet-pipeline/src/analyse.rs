@@ -51,8 +51,20 @@ fn restore(state: Option<&AnalysisState>, config: &Config) -> Result<Learner, An
 /// Analyses everything stored since the last run.
 pub fn analyse(store: &mut dyn EventStore, rules: &RuleSet, config: &Config) -> Result<AnalyseReport, AnalyseError> {
     let started = Instant::now();
-    let state = store.analysis_state()?;
-    let mut learner = restore(state.as_ref(), config)?;
+    let mut state = store.analysis_state()?;
+    let mut learner = match restore(state.as_ref(), config) {
+        Ok(l) => l,
+        // Baselines are derived data: when a new version cannot read the
+        // old ones, learn again from every stored event rather than stop.
+        Err(AnalyseError::State(why)) => {
+            tracing::warn!(%why, "saved baselines are unreadable by this version; re-learning from all stored events");
+            let fresh = AnalysisState { events_seq: 0, snapshot_id: 0, learner: Vec::new() };
+            store.put_analysis_state(&fresh)?;
+            state = Some(fresh);
+            Learner::new(config.clone())
+        }
+        Err(e) => return Err(e),
+    };
     let (mut events_seq, mut snapshot_id) = state.as_ref().map_or((0, 0), |s| (s.events_seq, s.snapshot_id));
     let mut snapshots: Vec<tenet_store::StoredSnapshot> =
         store.reader()?.snapshots()?.into_iter().filter(|s| s.id > snapshot_id).collect();
