@@ -1,0 +1,384 @@
+//! The learn stage through the binary: baselines, detectors, Sigma rules,
+//! classification, findings with their lifecycle, and risk, on a simulated
+//! enterprise with every labelled scenario and every Stratus Red Team
+//! detonation (real CloudTrail) replayed into its background.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::OnceLock;
+
+use serde_json::Value;
+
+fn tenet(data_dir: &Path) -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_tenet"));
+    c.arg("--data-dir").arg(data_dir);
+    c
+}
+
+fn run(data_dir: &Path, args: &[&str]) -> Output {
+    tenet(data_dir).args(args).output().expect("tenet runs")
+}
+
+fn ok(data_dir: &Path, args: &[&str]) -> String {
+    let out = run(data_dir, args);
+    assert!(out.status.success(), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8(out.stdout).expect("UTF-8 output")
+}
+
+fn json(data_dir: &Path, args: &[&str]) -> Value {
+    let text = ok(data_dir, args);
+    serde_json::from_str(text.trim()).unwrap_or_else(|e| panic!("{args:?} is not JSON ({e}): {text}"))
+}
+
+fn json_lines(data_dir: &Path, args: &[&str]) -> Vec<Value> {
+    ok(data_dir, args)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{args:?}: not a JSON line ({e}): {l}")))
+        .collect()
+}
+
+fn shared(rel: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared").join(rel)
+}
+
+const STRATUS: &str = "data/cloudtrail/stratus-red-team";
+/// Detonations per simulated day; each on a day gets its own keyed person.
+const PER_DAY: usize = 7;
+const FIRST_ATTACK_DAY: usize = 7;
+
+/// Twelve simulated days with every scenario, the 35 detonations replayed
+/// from day 7 on, the inventory imported day by day, all ingested with the
+/// shared Sigma rules and analysed: built once for every test here.
+struct Analysed {
+    dir: tempfile::TempDir,
+    labels: Vec<Value>,
+    eval: Value,
+}
+
+impl Analysed {
+    fn data(&self) -> PathBuf {
+        self.dir.path().join("data")
+    }
+
+    /// A private copy of the store, for tests that change findings.
+    fn copy(&self) -> tempfile::TempDir {
+        let to = tempfile::tempdir().unwrap();
+        for e in std::fs::read_dir(self.data()).unwrap() {
+            let e = e.unwrap();
+            std::fs::copy(e.path(), to.path().join(e.file_name())).unwrap();
+        }
+        to
+    }
+
+    fn scenario(&self, name: &str) -> &Value {
+        let all = self.eval["scenarios"].as_array().unwrap();
+        all.iter().find(|s| s["scenario"] == name).unwrap_or_else(|| panic!("no scenario {name} in the evaluation"))
+    }
+}
+
+fn analysed() -> &'static Analysed {
+    static A: OnceLock<Analysed> = OnceLock::new();
+    A.get_or_init(|| {
+        let dir = tempfile::tempdir().unwrap();
+        let sim = dir.path().join("sim");
+        let data = dir.path().join("data");
+        let mut files: Vec<PathBuf> = std::fs::read_dir(shared(STRATUS))
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.extension().is_some_and(|x| x == "json"))
+            .collect();
+        files.sort();
+        assert_eq!(files.len(), 35, "the shared Stratus Red Team detonations");
+        let mut args: Vec<String> =
+            ["simulate", "--seed", "7", "--days", "12", "--humans", "60", "--agents", "8", "--scenario", "all"]
+                .map(String::from)
+                .to_vec();
+        for (i, f) in files.iter().enumerate() {
+            args.push("--replay".into());
+            args.push(format!("{}@{}", f.display(), FIRST_ATTACK_DAY + i / PER_DAY));
+        }
+        args.push("--out".into());
+        args.push(sim.display().to_string());
+        let o = Command::new(env!("CARGO_BIN_EXE_tenet")).args(&args).output().unwrap();
+        assert!(o.status.success(), "simulate: {}", String::from_utf8_lossy(&o.stderr));
+        let mut days: Vec<PathBuf> =
+            std::fs::read_dir(sim.join("inventory")).unwrap().map(|e| e.unwrap().path()).collect();
+        days.sort();
+        for day in days {
+            let at = format!("{}T00:00:00Z", day.file_name().unwrap().to_string_lossy());
+            ok(&data, &["import", day.to_str().unwrap(), "--at", &at]);
+        }
+        let rules = shared("data/sigma");
+        ok(&data, &["ingest", sim.to_str().unwrap(), "--rules", rules.to_str().unwrap()]);
+        let labels = std::fs::read_to_string(sim.join("labels.jsonl"))
+            .unwrap()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        let eval = json(&data, &["eval", "--labels", sim.join("labels.jsonl").to_str().unwrap(), "--json"]);
+        Analysed { dir, labels, eval }
+    })
+}
+
+/// A role session's role: `arn:aws:sts::A:assumed-role/R/S` → `arn:aws:iam::A:role/R`.
+fn role_of_session(arn: &str) -> Option<String> {
+    let (head, rest) = arn.split_once(":assumed-role/")?;
+    let account = head.rsplit(':').next()?;
+    let role = rest.split('/').next()?;
+    Some(format!("arn:aws:iam::{account}:role/{role}"))
+}
+
+#[test]
+fn every_stratus_detonation_raises_a_finding_on_its_attacker_that_is_not_adaptation() {
+    let a = analysed();
+    // The attacker: the labelled principal and who it acts as (a role
+    // session's role), from the actor chains of its first records.
+    let mut by_scenario: BTreeMap<&str, BTreeSet<String>> = BTreeMap::new();
+    let mut looked_up: BTreeMap<&str, usize> = BTreeMap::new();
+    for l in &a.labels {
+        let s = l["scenario"].as_str().unwrap();
+        if s.starts_with("stratus:") {
+            let p = l["principal"].as_str().unwrap();
+            let who = by_scenario.entry(s).or_default();
+            who.insert(p.to_string());
+            who.extend(role_of_session(p));
+            let n = looked_up.entry(s).or_default();
+            if *n < 3 {
+                *n += 1;
+                let chain = json(&a.data(), &["chain", l["event_id"].as_str().unwrap(), "--json"]);
+                for hop in chain[0]["chain"].as_array().unwrap() {
+                    who.insert(hop["id"].as_str().unwrap().to_string());
+                }
+            }
+        }
+    }
+    assert_eq!(by_scenario.len(), 35, "every detonation is labelled");
+    let mut missed = Vec::new();
+    for (scenario, attackers) in &by_scenario {
+        let s = a.scenario(scenario);
+        let on_attacker: Vec<Value> = s["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|id| json(&a.data(), &["finding", id.as_str().unwrap(), "--json"]))
+            .filter(|f| f["category"] != "expected_adaptation")
+            .filter(|f| attackers.contains(f["principal"].as_str().unwrap()))
+            .collect();
+        if on_attacker.is_empty() {
+            missed.push(format!("{scenario} (attackers {attackers:?}; evaluation {s})"));
+        }
+    }
+    assert!(
+        missed.is_empty(),
+        "{} of 35 detonations raised nothing on their attacker:\n{}",
+        missed.len(),
+        missed.join("\n")
+    );
+}
+
+#[test]
+fn simulated_scenarios_get_their_category_and_adaptations_raise_no_alert() {
+    let a = analysed();
+    for name in [
+        "credential-theft",
+        "agent-prompt-injection",
+        "confused-deputy",
+        "role-chain-escalation",
+        "permission-creep",
+        "dormant-reactivation",
+        "logging-tampered",
+        "team-reorg",
+        "agent-tool-rollout",
+    ] {
+        let s = a.scenario(name);
+        assert_eq!(s["detected"], true, "{name}: {s}");
+        assert_eq!(s["given"], s["expected"], "{name}: {s}");
+        assert_eq!(s["category_correct"], true, "{name}: {s}");
+        if s["expected"] == "expected_adaptation" {
+            assert_eq!(s["alerts"], 0, "{name} is legitimate change: recorded, never alerted: {s}");
+        }
+    }
+}
+
+#[test]
+fn benign_background_raises_at_most_one_alert_per_ten_thousand_events() {
+    let a = analysed();
+    let benign = a.eval["benign_events"].as_u64().unwrap();
+    assert!(benign > 50_000, "enough background to measure: {benign}");
+    let rate = a.eval["false_findings_per_10k_benign"].as_f64().unwrap();
+    assert!(rate <= 1.0, "{rate} alerting findings per 10,000 benign events ({} in all)", a.eval["false_findings"]);
+}
+
+#[test]
+fn findings_are_json_lines_with_the_contract_fields() {
+    let a = analysed();
+    let all = json_lines(&a.data(), &["findings", "--json"]);
+    assert!(all.len() >= 40, "{} findings", all.len());
+    let categories = [
+        "expected_adaptation",
+        "unintended_drift",
+        "risky_workflow_interaction",
+        "abnormal_trust_relationship",
+        "likely_malicious",
+    ];
+    let mut ids = BTreeSet::new();
+    for f in &all {
+        assert!(f["id"].as_str().is_some_and(|s| !s.is_empty()), "{f}");
+        assert!(ids.insert(f["id"].as_str().unwrap().to_string()), "deduplicated: {f}");
+        assert!(categories.contains(&f["category"].as_str().unwrap()), "{f}");
+        assert!(["low", "medium", "high", "critical"].contains(&f["severity"].as_str().unwrap()), "{f}");
+        let c = f["confidence"].as_f64().unwrap();
+        assert!((0.0..=1.0).contains(&c), "{f}");
+        assert!(f["principal"].as_str().is_some_and(|s| !s.is_empty()), "{f}");
+        let (first, last) = (f["first_seen"].as_str().unwrap(), f["last_seen"].as_str().unwrap());
+        assert!(first.ends_with('Z') && last.ends_with('Z') && first <= last, "{f}");
+        assert!(!f["event_ids"].as_array().unwrap().is_empty(), "evidence events: {f}");
+        assert!(f["techniques"].is_array(), "{f}");
+        assert!(f["summary"].as_str().is_some_and(|s| s.len() > 40), "{f}");
+        assert_eq!(f["status"], "open", "{f}");
+    }
+    // Malicious findings carry ATT&CK techniques.
+    let malicious: Vec<&Value> = all.iter().filter(|f| f["category"] == "likely_malicious").collect();
+    assert!(malicious.len() >= 20, "{}", malicious.len());
+    assert!(
+        malicious.iter().all(|f| f["techniques"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|t| t.as_str().unwrap().starts_with('T')))
+    );
+    assert!(malicious.iter().filter(|f| !f["techniques"].as_array().unwrap().is_empty()).count() * 2 > malicious.len());
+
+    // Filters select, and only select.
+    let only = json_lines(&a.data(), &["findings", "--category", "likely_malicious", "--json"]);
+    assert_eq!(only.len(), malicious.len());
+    let p = malicious[0]["principal"].as_str().unwrap();
+    let mine = json_lines(&a.data(), &["findings", "--principal", p, "--json"]);
+    assert!(!mine.is_empty() && mine.iter().all(|f| f["principal"] == p));
+    assert_eq!(json_lines(&a.data(), &["findings", "--status", "open", "--json"]).len(), all.len());
+    assert!(json_lines(&a.data(), &["findings", "--status", "resolved", "--json"]).is_empty());
+    let bad = run(&a.data(), &["findings", "--category", "evil"]);
+    assert!(!bad.status.success());
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("likely_malicious"), "names the valid categories");
+}
+
+#[test]
+fn findings_as_ocsf_are_detection_findings_with_the_category_in_types() {
+    let a = analysed();
+    let plain = json_lines(&a.data(), &["findings", "--json"]);
+    let ocsf = json_lines(&a.data(), &["findings", "--format", "ocsf"]);
+    assert_eq!(ocsf.len(), plain.len());
+    for (o, f) in ocsf.iter().zip(&plain) {
+        assert_eq!(o["class_uid"], 2004, "{o}");
+        assert_eq!(o["category_uid"], 2, "{o}");
+        assert_eq!(o["finding_info"]["uid"], f["id"], "{o}");
+        let types: Vec<&str> =
+            o["finding_info"]["types"].as_array().unwrap().iter().filter_map(Value::as_str).collect();
+        assert!(types.contains(&f["category"].as_str().unwrap()), "{o}");
+        assert!(o["metadata"]["version"].is_string() && o["time"].is_number(), "{o}");
+    }
+}
+
+#[test]
+fn one_finding_shows_its_evidence_and_why_it_has_its_category() {
+    let a = analysed();
+    let s = a.scenario("credential-theft");
+    let id = s["findings"][0].as_str().unwrap();
+    let text = ok(&a.data(), &["finding", id]);
+    assert!(text.contains("why this category:"), "{text}");
+    assert!(text.contains("evidence:"), "{text}");
+    assert!(text.contains("baseline ("), "the baseline statistic deviated from: {text}");
+    let f = json(&a.data(), &["finding", id, "--json"]);
+    let evidence = f["evidence"].as_array().unwrap();
+    assert!(evidence.iter().any(|e| !e["event_ids"].as_array().unwrap().is_empty()), "{f}");
+    assert!(evidence.iter().any(|e| e["baseline"].is_object()), "{f}");
+    // Sigma rules matched are evidence too, named by id and file.
+    let with_rules: usize = json_lines(&a.data(), &["findings", "--json"])
+        .iter()
+        .filter(|f| f["evidence"].as_array().unwrap().iter().any(|e| e["rule"]["id"].is_string()))
+        .count();
+    assert!(with_rules > 0, "some finding cites a Sigma rule");
+    let missing = run(&a.data(), &["finding", "f-0000000000000000"]);
+    assert!(!missing.status.success());
+    assert!(String::from_utf8_lossy(&missing.stderr).contains("f-0000000000000000"));
+}
+
+#[test]
+fn a_findings_lifecycle_is_recorded_with_reasons_and_survives_restart_and_reanalysis() {
+    let a = analysed();
+    let store = a.copy();
+    let data = store.path();
+    let alerts: Vec<String> = json_lines(data, &["findings", "--category", "likely_malicious", "--json"])
+        .iter()
+        .map(|f| f["id"].as_str().unwrap().to_string())
+        .collect();
+    let (first, second) = (&alerts[0], &alerts[1]);
+
+    let acked = json(data, &["finding", first, "--ack", "--reason", "on it", "--json"]);
+    assert_eq!(acked["status"], "acknowledged");
+    let resolved = json(data, &["finding", first, "--resolve", "--reason", "key rotated, sessions revoked", "--json"]);
+    assert_eq!(resolved["status"], "resolved");
+    let history = resolved["history"].as_array().unwrap();
+    assert_eq!(history.len(), 2, "{resolved}");
+    assert_eq!((history[0]["from"].as_str(), history[0]["to"].as_str()), (Some("open"), Some("acknowledged")));
+    assert_eq!(history[1]["reason"], "key rotated, sessions revoked");
+    assert!(history[1]["at"].as_str().unwrap() >= history[0]["at"].as_str().unwrap());
+
+    // Suppression needs a reason; a change to the same status is refused.
+    let no_reason = run(data, &["finding", second, "--suppress"]);
+    assert!(!no_reason.status.success());
+    assert!(String::from_utf8_lossy(&no_reason.stderr).contains("--reason"));
+    json(data, &["finding", second, "--suppress", "--reason", "red-team exercise", "--json"]);
+    let again = run(data, &["finding", second, "--suppress", "--reason", "twice"]);
+    assert!(!again.status.success(), "suppressing a suppressed finding is refused");
+
+    // Every command is a fresh process: the changes are in the store. New
+    // analysis (of events already analysed, and of new ones) keeps them.
+    ok(data, &["analyse"]);
+    let more = shared("data/cloudtrail/stratus-red-team/aws.discovery.ec2-download-user-data.json");
+    let report = json(data, &["ingest", more.to_str().unwrap(), "--json"]);
+    assert!(report["analysis"]["events"].as_u64().unwrap() > 0, "new events were analysed: {report}");
+    let after = json(data, &["finding", first, "--json"]);
+    assert_eq!(after["status"], "resolved");
+    assert_eq!(after["history"].as_array().unwrap().len(), 2);
+    assert_eq!(json(data, &["finding", second, "--json"])["status"], "suppressed");
+    let resolved_list = json_lines(data, &["findings", "--status", "resolved", "--json"]);
+    assert_eq!(resolved_list.len(), 1);
+    assert_eq!(resolved_list[0]["id"], first.as_str());
+    let reopened = json(data, &["finding", first, "--reopen", "--reason", "seen again", "--json"]);
+    assert_eq!(reopened["status"], "open");
+    assert_eq!(reopened["history"].as_array().unwrap().len(), 3);
+}
+
+#[test]
+fn every_principal_has_a_risk_score_and_attackers_score_high_with_history() {
+    let a = analysed();
+    let risk = json_lines(&a.data(), &["risk", "--json"]);
+    assert!(risk.len() >= 20, "{}", risk.len());
+    for r in &risk {
+        let score = r["score"].as_u64().unwrap();
+        assert!(score <= 100, "{r}");
+        assert!(["low", "medium", "high", "critical"].contains(&r["level"].as_str().unwrap()), "{r}");
+    }
+    let theft = a.scenario("credential-theft");
+    let f = json(&a.data(), &["finding", theft["findings"][0].as_str().unwrap(), "--json"]);
+    let p = f["principal"].as_str().unwrap();
+    let mine = risk.iter().find(|r| r["principal"] == p).unwrap_or_else(|| panic!("no risk for {p}"));
+    assert!(["high", "critical"].contains(&mine["level"].as_str().unwrap()), "{mine}");
+    assert!(mine["findings"].as_array().unwrap().iter().any(|id| *id == f["id"]), "{mine}");
+    let history = json_lines(&a.data(), &["risk", p, "--history", "--json"]);
+    assert!(!history.is_empty());
+    let times: Vec<&str> = history.iter().map(|h| h["at"].as_str().unwrap()).collect();
+    assert!(times.windows(2).all(|w| w[0] <= w[1]), "in time order: {times:?}");
+}
+
+#[test]
+fn baselines_take_at_most_two_kib_per_principal() {
+    let a = analysed();
+    let report = json(&a.data(), &["analyse", "--json"]);
+    let learner = &report["learner"];
+    assert!(learner["principals"].as_u64().unwrap() >= 60, "{learner}");
+    let bytes = learner["bytes_per_principal"].as_u64().unwrap();
+    assert!(bytes <= 2048, "{bytes} bytes per principal baseline");
+}
