@@ -153,10 +153,10 @@ pub fn traits(e: &Event, internal_suffixes: &[String]) -> Traits {
             if resource.contains("secrets") && op == "get" {
                 t |= Traits::SECRET_READ;
             }
-            if resource.contains("rolebindings") || resource.contains("clusterroles") || resource.contains("roles") {
-                if !read {
-                    t |= Traits::PRIVILEGE;
-                }
+            if (resource.contains("rolebindings") || resource.contains("clusterroles") || resource.contains("roles"))
+                && !read
+            {
+                t |= Traits::PRIVILEGE;
             }
             if resource.contains("pods/exec") || resource.contains("pods/attach") {
                 t |= Traits::EXECUTION;

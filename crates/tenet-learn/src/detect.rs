@@ -8,7 +8,7 @@ use tenet_model::{Event, EventId, Fact, PrincipalKind, Status, TrustChange};
 
 use crate::Learner;
 use crate::actions::{self, Traits};
-use crate::baseline::{PeerBaseline, PrincipalBaseline, feature};
+use crate::baseline::{PrincipalBaseline, feature};
 use crate::deviation::{Deviation, Lean};
 use crate::identity::{ANNOUNCEMENT_WINDOW, CHANGE_WINDOW, Subject, SubjectKind, session_tool_call};
 use crate::sketch::{DAY, HOUR, key};
@@ -405,7 +405,9 @@ impl Learner {
                 d.detail.push_str(" (new to its peer groups too)");
                 d.score *= 1.2;
             }
-            if !context_novel {
+            // A change authorises new routine, not a first secret read or
+            // outbound transfer: those stand on their own evidence.
+            if !context_novel && !traits.sensitive() {
                 d.support.extend(support.iter().map(|(w, ev)| (w.clone(), Some(ev.clone()))));
             }
             d.score *= confidence;
@@ -706,30 +708,29 @@ impl Learner {
         }
         let t = e.time.unix_nanos();
         let agent = subject.kind == SubjectKind::Agent;
-        if traits.has(Traits::OUTBOUND) || traits.has(Traits::CREDENTIAL) || traits.has(Traits::SHARING) {
-            if let Some((at, read)) = self.detect.secret_reads.get(&subject.id)
-                && t - at <= HOUR
-            {
-                let what = if traits.has(Traits::OUTBOUND) {
-                    "sent data outside"
-                } else if traits.has(Traits::SHARING) {
-                    "shared data outside"
-                } else {
-                    "created credentials"
-                };
-                let mut d = Deviation::new(
-                    "sequence",
-                    &subject.id,
-                    t,
-                    &e.id,
-                    if agent { 80.0 } else { 85.0 },
-                    if agent { Lean::Workflow } else { Lean::Malicious },
-                )
-                .detail(format!("read a secret, then {what} within {} minutes", (t - at) / MINUTE))
-                .techniques(&["T1555", "T1567"]);
-                d.event_ids.insert(0, EventId::from(read.as_str()));
-                out.push(d);
-            }
+        if (traits.has(Traits::OUTBOUND) || traits.has(Traits::CREDENTIAL) || traits.has(Traits::SHARING))
+            && let Some((at, read)) = self.detect.secret_reads.get(&subject.id)
+            && t - at <= HOUR
+        {
+            let what = if traits.has(Traits::OUTBOUND) {
+                "sent data outside"
+            } else if traits.has(Traits::SHARING) {
+                "shared data outside"
+            } else {
+                "created credentials"
+            };
+            let mut d = Deviation::new(
+                "sequence",
+                &subject.id,
+                t,
+                &e.id,
+                if agent { 80.0 } else { 85.0 },
+                if agent { Lean::Workflow } else { Lean::Malicious },
+            )
+            .detail(format!("read a secret, then {what} within {} minutes", (t - at) / MINUTE))
+            .techniques(&["T1555", "T1567"]);
+            d.event_ids.insert(0, EventId::from(read.as_str()));
+            out.push(d);
         }
         if traits.has(Traits::SECRET_READ) {
             self.detect.secret_reads.insert(subject.id.clone(), (t, e.id.to_string()));
@@ -961,7 +962,7 @@ impl Learner {
         let _ = traits;
         let member = key(99, &subject.id);
         for p in peers {
-            let peer = self.peers.entry(p).or_insert_with(PeerBaseline::default);
+            let peer = self.peers.entry(p).or_default();
             peer.events += 1;
             if peer.seen.insert(member) {
                 peer.members += 1;

@@ -171,17 +171,13 @@ impl IdentityIndex {
                 let p = self.canonical(person).to_string();
                 self.delegations.entry(agent.clone()).or_default().insert(p);
             }
-            Fact::Attached { holder, policy } => {
-                if self.held.insert(fact.key()) && declared {
-                    let what = format!("granted {policy}");
-                    self.record_change(holder, AuthorisedChange { at: t, what, evidence: evidence.into(), is_event });
-                }
+            Fact::Attached { holder, policy } if self.held.insert(fact.key()) && declared => {
+                let what = format!("granted {policy}");
+                self.record_change(holder, AuthorisedChange { at: t, what, evidence: evidence.into(), is_event });
             }
-            Fact::Tool { agent, tool, .. } => {
-                if self.held.insert(fact.key()) && declared {
-                    let what = format!("given tool {tool}");
-                    self.record_change(agent, AuthorisedChange { at: t, what, evidence: evidence.into(), is_event });
-                }
+            Fact::Tool { agent, tool, .. } if self.held.insert(fact.key()) && declared => {
+                let what = format!("given tool {tool}");
+                self.record_change(agent, AuthorisedChange { at: t, what, evidence: evidence.into(), is_event });
             }
             _ => {}
         }

@@ -52,6 +52,26 @@ pub fn evaluate(labels: &[Label], findings: &[Finding], times: &HashMap<String, 
         by_scenario.entry(l.scenario.as_str()).or_default().push(l);
     }
     let labelled: HashSet<&str> = labels.iter().map(|l| l.event_id.as_str()).collect();
+    // The scenario a finding is about: the one labelling its strongest
+    // evidence (evidence comes strongest first), else most of its events.
+    // An attack's alert that also touches events of a legitimate change on
+    // the same principal is the attack's, not an alert the change raised.
+    let scenario_of: HashMap<&str, &str> = labels.iter().map(|l| (l.event_id.as_str(), l.scenario.as_str())).collect();
+    let plurality = |ids: &mut dyn Iterator<Item = &str>| -> Option<&str> {
+        let mut counts: BTreeMap<&str, usize> = BTreeMap::new();
+        for e in ids {
+            if let Some(s) = scenario_of.get(e) {
+                *counts.entry(s).or_default() += 1;
+            }
+        }
+        counts.into_iter().max_by_key(|(s, n)| (*n, std::cmp::Reverse(*s))).map(|(s, _)| s)
+    };
+    let primary = |f: &Finding| -> Option<&str> {
+        f.evidence
+            .iter()
+            .find_map(|ev| plurality(&mut ev.event_ids.iter().map(|e| e.as_str())))
+            .or_else(|| plurality(&mut f.event_ids.iter().map(|e| e.as_str())))
+    };
     let mut results = Vec::new();
     let mut confusion: BTreeMap<String, BTreeMap<String, u64>> = BTreeMap::new();
     for (scenario, ls) in by_scenario {
@@ -60,8 +80,14 @@ pub fn evaluate(labels: &[Label], findings: &[Finding], times: &HashMap<String, 
         let mut hits: Vec<&Finding> =
             findings.iter().filter(|f| f.event_ids.iter().any(|e| ids.contains(e.as_str()))).collect();
         hits.sort_by_key(|f| (f.raised_at, f.id.clone()));
-        let alerts: Vec<&&Finding> = hits.iter().filter(|f| f.is_alert()).collect();
-        let judged = alerts.first().copied().or(hits.first());
+        let adaptation = expected == Category::ExpectedAdaptation.as_str();
+        let alerts: Vec<&&Finding> =
+            hits.iter().filter(|f| f.is_alert() && (!adaptation || primary(f) == Some(scenario))).collect();
+        let judged = if adaptation {
+            alerts.first().copied().or(hits.iter().find(|f| !f.is_alert())).or(hits.first())
+        } else {
+            alerts.first().copied().or(hits.first())
+        };
         let given = judged.map_or("none".to_string(), |f| f.category.as_str().to_string());
         let first_event = ids.iter().filter_map(|id| times.get(*id)).min().copied();
         // Time to the finding the scenario is judged by (its first alert, else its first finding).
@@ -70,7 +96,6 @@ pub fn evaluate(labels: &[Label], findings: &[Finding], times: &HashMap<String, 
             (Some(a), Some(b)) => Some((b.unix_nanos() - a.unix_nanos()) as f64 / 1e9),
             _ => None,
         };
-        let adaptation = expected == Category::ExpectedAdaptation.as_str();
         let category_correct = given == expected && (!adaptation || alerts.is_empty());
         *confusion.entry(expected.clone()).or_default().entry(given.clone()).or_default() += 1;
         results.push(ScenarioResult {
@@ -139,6 +164,44 @@ mod tests {
             evidence: vec![],
             history: vec![],
         }
+    }
+
+    #[test]
+    fn an_attack_alert_touching_a_legitimate_change_is_not_counted_against_the_change() {
+        let labels = vec![
+            label("x1", "agent-prompt-injection", Category::RiskyWorkflowInteraction),
+            label("r1", "agent-tool-rollout", Category::ExpectedAdaptation),
+            label("r2", "agent-tool-rollout", Category::ExpectedAdaptation),
+            label("r3", "agent-tool-rollout", Category::ExpectedAdaptation),
+        ];
+        let times: HashMap<String, Timestamp> =
+            ["x1", "r1", "r2", "r3"].iter().map(|e| (e.to_string(), Timestamp::from_unix_seconds(5))).collect();
+        let evidence = |events: &[&str]| tenet_model::Evidence {
+            detector: "sequence".into(),
+            detail: String::new(),
+            at: Timestamp::from_unix_seconds(5),
+            event_ids: events.iter().map(|e| EventId::from(*e)).collect(),
+            baseline: None,
+            rule: None,
+            path: vec![],
+        };
+        // Strongest evidence is the injection; most events are the rollout's.
+        let mut attack = finding("f1", Category::RiskyWorkflowInteraction, &["r1", "r2", "r3", "x1"], 6);
+        attack.evidence = vec![evidence(&["x1"]), evidence(&["r1", "r2", "r3"])];
+        let adapted = finding("f2", Category::ExpectedAdaptation, &["r1", "r2"], 7);
+        let r = evaluate(&labels, &[attack.clone(), adapted.clone()], &times, 100);
+        let rollout = r.scenarios.iter().find(|s| s.scenario == "agent-tool-rollout").unwrap();
+        assert_eq!(
+            (rollout.alerts, rollout.given.as_str(), rollout.category_correct),
+            (0, "expected_adaptation", true)
+        );
+        let injection = r.scenarios.iter().find(|s| s.scenario == "agent-prompt-injection").unwrap();
+        assert!(injection.category_correct);
+        // An alert whose strongest evidence is the rollout's counts against it.
+        attack.evidence.reverse();
+        let r = evaluate(&labels, &[attack, adapted], &times, 100);
+        let rollout = r.scenarios.iter().find(|s| s.scenario == "agent-tool-rollout").unwrap();
+        assert_eq!((rollout.alerts, rollout.category_correct), (1, false));
     }
 
     #[test]
