@@ -12,7 +12,11 @@
 //!    into a fresh SQLite store, with the corpus's own timestamps repeated in
 //!    every copy (inserts land all over the time-ordered indexes);
 //! 5. the same with each copy moved onto a continuous clock (1,000 events per
-//!    second), as a live account's delivery files arrive.
+//!    second), as a live account's delivery files arrive;
+//! 6. the full pipeline on those files: parse, normalise, store (with the
+//!    trust changes the graph is built from), then analysis: baselines,
+//!    every detector, and every shared Sigma rule whose logsource is
+//!    CloudTrail, into findings and risk (`tenet ingest --rules`).
 //!
 //! `cargo bench -p tenet-pipeline --bench ingest [-- EVENTS]`
 //! (`PROFILE_STORE=1` runs only mode 4, for profiling).
@@ -136,6 +140,33 @@ fn store_phase(name: &'static str, files: &[PathBuf], dir: &Path, target: usize)
     })
 }
 
+/// Ingest then analyse, as `tenet ingest --rules ../shared/data/sigma` does.
+fn full_pipeline(files: &[PathBuf], dir: &Path, target: usize) -> Phase {
+    let rules_dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data/sigma");
+    let (rules, loaded) = tenet_sigma::RuleSet::load_dir(&rules_dir).expect("shared Sigma rules load");
+    let cloudtrail_rules = loaded.loaded.get("aws/cloudtrail").copied().unwrap_or(0);
+    timed("full: + analyse + Sigma", || {
+        let mut store = SqliteStore::open_dir(dir).expect("store opens");
+        let ingest_started = Instant::now();
+        let report = tenet_pipeline::ingest(files, &mut store, Default::default(), &mut ()).expect("ingest runs");
+        assert_eq!(report.stored as usize, target);
+        let ingest_secs = ingest_started.elapsed().as_secs_f64();
+        let a = tenet_pipeline::analyse::analyse(&mut store, &rules, &Default::default()).expect("analysis runs");
+        assert_eq!(a.events as usize, target, "every event analysed");
+        let note = format!(
+            "ingest {ingest_secs:.1}s + analyse {:.1}s ({:.0} events/s); {cloudtrail_rules} CloudTrail Sigma rules, \
+             {} matches; {} principals, {} B per principal baseline; {} findings",
+            a.seconds,
+            a.events as f64 / a.seconds,
+            a.sigma_matches,
+            a.learner.principals,
+            a.learner.bytes_per_principal,
+            a.learner.findings
+        );
+        (a.events, note)
+    })
+}
+
 fn main() {
     let target: usize = std::env::args().skip(1).find_map(|a| a.parse().ok()).unwrap_or(1_000_000);
     let only_store = std::env::var_os("PROFILE_STORE").is_some();
@@ -185,6 +216,7 @@ fn main() {
     if !only_store {
         let (stream_files, _) = replicate(&records, target, &work.path().join("stream"), true);
         phases.push(store_phase("  …, copies on one clock", &stream_files, &work.path().join("store-stream"), target));
+        phases.push(full_pipeline(&stream_files, &work.path().join("store-full"), target));
     }
 
     let base = phases[0].events as f64 / phases[0].secs;
