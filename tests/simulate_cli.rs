@@ -138,12 +138,10 @@ fn everything_written_ingests_without_rejection_and_every_label_is_a_stored_even
     assert_eq!(r["scenarios"].as_array().unwrap().len(), 9);
     for sc in r["scenarios"].as_array().unwrap() {
         assert_eq!(sc["stored_events"], sc["labelled_events"], "labelled events missing from the store: {sc}");
-        assert_eq!(sc["detected"], false);
-        assert_eq!(sc["given"], "none");
     }
     let unique: HashSet<&str> = labels.iter().map(|l| l["event_id"].as_str().unwrap()).collect();
     assert_eq!(r["benign_events"].as_u64().unwrap(), s["stored"].as_u64().unwrap() - unique.len() as u64);
-    assert_eq!(r["false_findings"], 0);
+    // What the analysis makes of them is tests/learn_cli.rs's subject.
 }
 
 #[test]
@@ -182,6 +180,11 @@ fn demo_streams_through_the_pipeline_and_stops_when_done() {
     assert!(committed > 1000);
     let ev = tenet().arg("--data-dir").arg(data.path()).args(["events", "--json"]).output().unwrap();
     assert_eq!(String::from_utf8_lossy(&ev.stdout).lines().count() as u64, committed);
+    // The feed was analysed as it ran: nothing is left pending.
+    let a = tenet().arg("--data-dir").arg(data.path()).args(["analyse", "--json"]).output().unwrap();
+    let report: Value = serde_json::from_slice(&a.stdout).unwrap();
+    assert_eq!(report["events"], 0, "every fed event was already analysed: {report}");
+    assert_eq!(report["learner"]["events"].as_u64(), Some(committed), "{report}");
 }
 
 #[test]

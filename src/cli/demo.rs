@@ -51,6 +51,9 @@ pub struct Args {
     /// Stop when the simulated period has been fed, instead of serving until Ctrl-C.
     #[arg(long)]
     exit_when_done: bool,
+    /// Sigma rules directory; default `../shared/data/sigma` when it exists.
+    #[arg(long, env = "TENET_SIGMA_RULES")]
+    rules: Option<PathBuf>,
 }
 
 /// What the feed has seen, for the summary.
@@ -92,6 +95,11 @@ pub fn run(data_dir: Option<PathBuf>, args: Args) -> Result<Outcome> {
         scenarios,
         ..Config::default()
     }));
+    let rules_dir = args.rules.clone().or_else(|| {
+        let shared = PathBuf::from("../shared/data/sigma");
+        shared.is_dir().then_some(shared)
+    });
+    let rules = super::findings::load_rules(rules_dir.as_deref(), false)?;
     let mut store = SqliteStore::open_dir(&dir).with_context(|| format!("opening {}", dir.display()))?;
     let findings = tenet_store::EventStore::reader(&store)?;
     let board = Arc::new(StatusBoard::default());
@@ -139,7 +147,7 @@ pub fn run(data_dir: Option<PathBuf>, args: Args) -> Result<Outcome> {
         let (sim, stop, seen, board) = (sim.clone(), stop.clone(), seen.clone(), board.clone());
         let (speed, backfill) = (args.speed.max(1.0), args.backfill_hours);
         std::thread::Builder::new().name("tenet-demo-feed".into()).spawn(move || -> Result<()> {
-            let result = feed(&sim, &mut store, &stop, &seen, &board, speed, backfill);
+            let result = feed(&sim, &mut store, &rules, &stop, &seen, &board, speed, backfill);
             if let Ok(mut s) = seen.lock() {
                 s.done = true;
             }
@@ -210,9 +218,11 @@ pub fn run(data_dir: Option<PathBuf>, args: Args) -> Result<Outcome> {
 
 /// Feeds the simulation through the adapters and the pipeline, paced by
 /// the accelerated clock. Every batch is committed before it is counted.
+#[allow(clippy::too_many_arguments)]
 fn feed(
     sim: &Simulation,
     store: &mut SqliteStore,
+    rules: &tenet_sigma::RuleSet,
     stop: &AtomicBool,
     seen: &std::sync::Mutex<Seen>,
     board: &StatusBoard,
@@ -307,6 +317,12 @@ fn feed(
                 st.principals_by_kind = kinds;
                 st.formats = formats;
             });
+        }
+        // Each simulated hour is analysed as it completes, so findings
+        // appear while the feed runs. A failed analysis is reported, and
+        // the feed goes on: what is stored stays pending for the next run.
+        if let Err(e) = tenet_pipeline::analyse::analyse(ingestor.store(), rules, &Default::default()) {
+            tracing::warn!(error = %e, hour = h, "analysis failed; events stay pending");
         }
     }
     board.set_ready();
