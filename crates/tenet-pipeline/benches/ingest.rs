@@ -30,6 +30,9 @@ use tenet_sources::formats::cloudtrail::CloudTrail;
 use tenet_sources::{Format, input};
 use tenet_store::{EventReader, SqliteStore};
 
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 const RECORDS_PER_FILE: usize = 1000;
 
 fn shared() -> PathBuf {

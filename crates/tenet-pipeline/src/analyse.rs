@@ -37,6 +37,12 @@ pub struct AnalyseReport {
 /// Events read back per slice: bounded memory however much is pending.
 const SLICE: usize = 8_192;
 
+/// One slice of events with the Sigma rules each matched.
+struct Matched {
+    last_seq: i64,
+    events: Vec<(tenet_model::Event, Vec<tenet_learn::SigmaMatch>)>,
+}
+
 fn restore(state: Option<&AnalysisState>, config: &Config) -> Result<Learner, AnalyseError> {
     match state {
         Some(s) if !s.learner.is_empty() => {
@@ -72,23 +78,50 @@ pub fn analyse(store: &mut dyn EventStore, rules: &RuleSet, config: &Config) -> 
     let mut snapshots = snapshots.into_iter().peekable();
     let pending = store.pending_analysis()?;
     let mut report = AnalyseReport::default();
-    for slice in pending.chunks(SLICE) {
-        let seqs: Vec<i64> = slice.iter().map(|p| p.seq).collect();
-        for e in store.events_by_seq(&seqs)? {
-            let t = e.time;
-            while let Some(s) = snapshots.next_if(|s| s.snapshot.collected_at <= t) {
-                learner.apply_snapshot(&s.snapshot, &s.provenance);
-                snapshot_id = snapshot_id.max(s.id);
-                report.snapshots += 1;
+    // Reading, decoding and Sigma matching are per event and need no
+    // learner: a second thread does them, a slice ahead, over its own
+    // read connection, while this one learns (it is sequential by nature).
+    let reader = store.reader()?;
+    let (tx, rx) = std::sync::mpsc::sync_channel::<Result<Matched, AnalyseError>>(2);
+    std::thread::scope(|scope| -> Result<(), AnalyseError> {
+        let slices = &pending;
+        scope.spawn(move || {
+            for slice in slices.chunks(SLICE) {
+                let seqs: Vec<i64> = slice.iter().map(|p| p.seq).collect();
+                let batch = reader.events_by_seq(&seqs).map_err(AnalyseError::from).map(|events| {
+                    let matched = events
+                        .into_iter()
+                        .map(|e| {
+                            let m = rules.matches(&e);
+                            (e, m)
+                        })
+                        .collect();
+                    Matched { last_seq: seqs.iter().copied().max().unwrap_or(0), events: matched }
+                });
+                let failed = batch.is_err();
+                if tx.send(batch).is_err() || failed {
+                    return;
+                }
             }
-            let matches = rules.matches(&e);
-            report.sigma_matches += matches.len() as u64;
-            learner.observe(&e, &matches);
-            report.events += 1;
+        });
+        for batch in rx {
+            let batch = batch?;
+            for (e, matches) in &batch.events {
+                let t = e.time;
+                while let Some(s) = snapshots.next_if(|s| s.snapshot.collected_at <= t) {
+                    learner.apply_snapshot(&s.snapshot, &s.provenance);
+                    snapshot_id = snapshot_id.max(s.id);
+                    report.snapshots += 1;
+                }
+                report.sigma_matches += matches.len() as u64;
+                learner.observe(e, matches);
+                report.events += 1;
+            }
+            events_seq = events_seq.max(batch.last_seq);
+            flush(store, &mut learner, &mut report)?;
         }
-        events_seq = events_seq.max(seqs.iter().copied().max().unwrap_or(0));
-        flush(store, &mut learner, &mut report)?;
-    }
+        Ok(())
+    })?;
     for s in snapshots {
         learner.apply_snapshot(&s.snapshot, &s.provenance);
         snapshot_id = snapshot_id.max(s.id);

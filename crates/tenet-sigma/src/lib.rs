@@ -8,8 +8,13 @@
 //! Tenet does not read (Azure, GCP, M365 …) are counted and left out.
 //! The matching engine is `rsigma-eval`.
 
+mod anchor;
+
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+
+use aho_corasick::AhoCorasick;
 
 use rsigma_eval::Engine;
 use rsigma_eval::event::JsonEvent;
@@ -75,6 +80,14 @@ pub struct RuleSet {
     rules: BTreeMap<String, RuleInfo>,
     /// Formats some rule applies to: other events are not even parsed.
     formats: Vec<&'static str>,
+    /// Per format: the anchors of its rules, or `None` once any rule for
+    /// it has none (then every record of the format is evaluated).
+    anchors: BTreeMap<&'static str, Option<Vec<String>>>,
+    /// Built on first use from `anchors`.
+    prefilter: OnceLock<BTreeMap<&'static str, Option<AhoCorasick>>>,
+    prefilter_off: bool,
+    /// Rules that have no anchors, as (format, title).
+    unanchored: Vec<(&'static str, String)>,
 }
 
 /// ATT&CK technique ids from Sigma tags (`attack.t1078.004` → `T1078.004`).
@@ -102,7 +115,15 @@ fn collect_files(dir: &Path, out: &mut Vec<PathBuf>) -> Result<(), SigmaError> {
 
 impl RuleSet {
     pub fn empty() -> Self {
-        RuleSet { engine: Engine::new(), rules: BTreeMap::new(), formats: Vec::new() }
+        RuleSet {
+            engine: Engine::new(),
+            rules: BTreeMap::new(),
+            formats: Vec::new(),
+            anchors: BTreeMap::new(),
+            prefilter: OnceLock::new(),
+            prefilter_off: false,
+            unanchored: Vec::new(),
+        }
     }
 
     /// Loads every `.yml`/`.yaml` under `dir` (recursively). A file that does
@@ -169,6 +190,19 @@ impl RuleSet {
             if !self.formats.contains(&format) {
                 self.formats.push(format);
             }
+            let slot = self.anchors.entry(format).or_insert_with(|| Some(Vec::new()));
+            match anchor::anchors(rule) {
+                Some(mine) => {
+                    if let Some(all) = slot.as_mut() {
+                        all.extend(mine);
+                    }
+                }
+                None => {
+                    *slot = None;
+                    self.unanchored.push((format, rule.title.clone()));
+                }
+            }
+            self.prefilter = OnceLock::new();
         }
     }
 
@@ -182,6 +216,9 @@ impl RuleSet {
     pub fn matches(&self, e: &Event) -> Vec<SigmaMatch> {
         let Some((product, service)) = logsource_of(&e.source.format) else { return Vec::new() };
         if !self.applies_to(&e.source.format) {
+            return Vec::new();
+        }
+        if !self.may_match(&e.source.format, e.raw.as_bytes()) {
             return Vec::new();
         }
         let Ok(value) = serde_json::from_slice::<serde_json::Value>(e.raw.as_bytes()) else { return Vec::new() };
@@ -206,6 +243,44 @@ impl RuleSet {
                 })
             })
             .collect()
+    }
+
+    /// Whether any rule for `format` could match this raw record: false
+    /// only when no rule's anchor occurs in it (see [`anchor`]).
+    fn may_match(&self, format: &str, raw: &[u8]) -> bool {
+        if self.prefilter_off {
+            return true;
+        }
+        let prefilter = self.prefilter.get_or_init(|| {
+            self.anchors
+                .iter()
+                .map(|(f, a)| {
+                    let built =
+                        a.as_ref().and_then(|a| AhoCorasick::builder().ascii_case_insensitive(true).build(a).ok());
+                    (*f, built)
+                })
+                .collect()
+        });
+        match prefilter.get(format) {
+            Some(Some(ac)) => ac.is_match(raw),
+            _ => true,
+        }
+    }
+
+    /// Evaluates every record of an applicable format, as without the
+    /// prefilter: what the prefilter is checked against.
+    pub fn set_prefilter(&mut self, on: bool) {
+        self.prefilter_off = !on;
+    }
+
+    /// The rules that force every record of their format to be evaluated.
+    pub fn unanchored(&self) -> &[(&'static str, String)] {
+        &self.unanchored
+    }
+
+    /// Whether every rule for `format` has anchors, so records can be skipped.
+    pub fn anchored(&self, format: &str) -> bool {
+        self.anchors.get(format).is_some_and(Option::is_some)
     }
 
     pub fn len(&self) -> usize {

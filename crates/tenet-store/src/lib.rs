@@ -121,6 +121,9 @@ pub trait EventReader: Send {
     /// The times of those of `ids` that are stored (one pass over the key
     /// index, for checking many ids at once).
     fn event_times(&self, ids: &HashSet<String>) -> Result<HashMap<String, Timestamp>>;
+
+    /// Events by sequence number, with their raw records, in the order asked.
+    fn events_by_seq(&self, seqs: &[i64]) -> Result<Vec<Event>>;
 }
 
 /// A selection of findings. Every filter is optional; all given must hold.
@@ -222,9 +225,6 @@ pub trait EventStore: EventReader {
 
     /// Events stored after the analysis watermark, in time order.
     fn pending_analysis(&self) -> Result<Vec<Pending>>;
-
-    /// Events by sequence number, with their raw records, in the order asked.
-    fn events_by_seq(&self, seqs: &[i64]) -> Result<Vec<Event>>;
 
     /// The analysis state saved last (learner baselines and watermarks).
     fn analysis_state(&self) -> Result<Option<AnalysisState>>;

@@ -834,6 +834,24 @@ macro_rules! reader_impl {
                 query(&self.conn, q)
             }
 
+            fn events_by_seq(&self, seqs: &[i64]) -> Result<Vec<Event>> {
+                // Fetched in chunks by `IN`, then put back in the order asked.
+                let mut found: HashMap<i64, Row> = HashMap::with_capacity(seqs.len());
+                for chunk in seqs.chunks(500) {
+                    let list = chunk.iter().map(|s| s.to_string()).collect::<Vec<_>>().join(",");
+                    let mut stmt = self.conn.prepare(&format!(
+                        "SELECT {EVENT_COLUMNS} FROM events e LEFT JOIN relinks r ON r.seq = e.seq WHERE e.seq IN ({list})"
+                    ))?;
+                    let rows = stmt.query_map([], |r| Ok((r.get::<_, i64>(0)?, row(r)?)))?;
+                    for r in rows {
+                        let (seq, row) = r?;
+                        found.insert(seq, row);
+                    }
+                }
+                let rows = seqs.iter().filter_map(|s| found.remove(s)).collect();
+                load(&self.conn, rows, true)
+            }
+
             fn get(&self, id: &EventId, time: Option<Timestamp>) -> Result<Option<Event>> {
                 get(&self.conn, id, time)
             }
@@ -1028,24 +1046,6 @@ impl EventStore for SqliteStore {
             .collect::<rusqlite::Result<Vec<_>>>()?;
         out.sort_unstable();
         Ok(out)
-    }
-
-    fn events_by_seq(&self, seqs: &[i64]) -> Result<Vec<Event>> {
-        // Fetched in chunks by `IN`, then put back in the order asked.
-        let mut found: HashMap<i64, Row> = HashMap::with_capacity(seqs.len());
-        for chunk in seqs.chunks(500) {
-            let list = chunk.iter().map(|s| s.to_string()).collect::<Vec<_>>().join(",");
-            let mut stmt = self.conn.prepare(&format!(
-                "SELECT {EVENT_COLUMNS} FROM events e LEFT JOIN relinks r ON r.seq = e.seq WHERE e.seq IN ({list})"
-            ))?;
-            let rows = stmt.query_map([], |r| Ok((r.get::<_, i64>(0)?, row(r)?)))?;
-            for r in rows {
-                let (seq, row) = r?;
-                found.insert(seq, row);
-            }
-        }
-        let rows = seqs.iter().filter_map(|s| found.remove(s)).collect();
-        load(&self.conn, rows, true)
     }
 
     fn analysis_state(&self) -> Result<Option<crate::AnalysisState>> {
