@@ -62,9 +62,17 @@ fn condition(c: &ConditionExpr, named: &HashMap<String, Detection>) -> Option<Ve
     }
 }
 
+/// Fields naming what happened (`eventName`, Okta's `eventType`) are far
+/// more selective than where it happened (`eventSource`): any one required
+/// field is a valid anchor, so the operation is preferred when present.
+const SELECTIVE: [&str; 2] = ["eventName", "eventType"];
+
 fn detection(d: &Detection) -> Option<Vec<String>> {
     match d {
-        Detection::AllOf(items) => smallest(items.iter().filter_map(item)),
+        Detection::AllOf(items) => {
+            let selective = items.iter().filter(|i| i.field.name.as_deref().is_some_and(|n| SELECTIVE.contains(&n)));
+            smallest(selective.filter_map(item)).or_else(|| smallest(items.iter().filter_map(item)))
+        }
         Detection::AnyOf(alternatives) => union(alternatives.iter().map(detection)),
         Detection::Keywords(values) => union(values.iter().map(|v| value(v).map(|a| vec![a]))),
         Detection::And(parts) => smallest(parts.iter().filter_map(detection)),
@@ -181,8 +189,8 @@ mod tests {
             "{HEAD}detection:\n  selection:\n    eventSource: cloudtrail.amazonaws.com\n    eventName:\n      - StopLogging\n      - DeleteTrail\n  condition: selection\n"
         ));
         let a = anchors(&r).unwrap();
-        // The smaller of the two required fields' sets.
-        assert_eq!(a, vec!["cloudtrail.amazonaws.com".to_string()]);
+        // Either required field would do; the operation is the selective one.
+        assert_eq!(a, vec!["StopLogging".to_string(), "DeleteTrail".to_string()]);
     }
 
     #[test]
