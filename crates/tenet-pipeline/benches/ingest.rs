@@ -156,9 +156,11 @@ fn full_pipeline(files: &[PathBuf], dir: &Path, target: usize) -> Phase {
         let ingest_secs = ingest_started.elapsed().as_secs_f64();
         let a = tenet_pipeline::analyse::analyse(&mut store, &rules, &Default::default()).expect("analysis runs");
         assert_eq!(a.events as usize, target, "every event analysed");
+        let (checked, parsed) = rules.prefilter_counts();
         let note = format!(
             "ingest {ingest_secs:.1}s + analyse {:.1}s ({:.0} events/s); {cloudtrail_rules} CloudTrail Sigma rules, \
-             {} matches; {} principals, {} B per principal baseline; {} findings",
+             {parsed} of {checked} records past the prefilter, {} matches; {} principals, {} B per principal \
+             baseline; {} findings",
             a.seconds,
             a.events as f64 / a.seconds,
             a.sigma_matches,

@@ -17,8 +17,11 @@ use tenet_store::{AnalysisState, EventStore, StoreError};
 pub enum AnalyseError {
     #[error(transparent)]
     Store(#[from] StoreError),
-    #[error("the saved analysis state is unreadable ({0}); remove it with --reset-analysis to start learning afresh")]
+    /// Unreadable saved state makes [`analyse`] re-learn from all stored events.
+    #[error("the saved analysis state is unreadable ({0})")]
     State(String),
+    #[error("starting the analysis reader thread: {0}")]
+    Thread(#[from] std::io::Error),
 }
 
 /// What an analysis run did.
@@ -85,7 +88,8 @@ pub fn analyse(store: &mut dyn EventStore, rules: &RuleSet, config: &Config) -> 
     let (tx, rx) = std::sync::mpsc::sync_channel::<Result<Matched, AnalyseError>>(2);
     std::thread::scope(|scope| -> Result<(), AnalyseError> {
         let slices = &pending;
-        scope.spawn(move || {
+        let read = std::thread::Builder::new().name("tenet-analyse-read".into());
+        read.spawn_scoped(scope, move || {
             for slice in slices.chunks(SLICE) {
                 let seqs: Vec<i64> = slice.iter().map(|p| p.seq).collect();
                 let batch = reader.events_by_seq(&seqs).map_err(AnalyseError::from).map(|events| {
@@ -103,7 +107,7 @@ pub fn analyse(store: &mut dyn EventStore, rules: &RuleSet, config: &Config) -> 
                     return;
                 }
             }
-        });
+        })?;
         for batch in rx {
             let batch = batch?;
             for (e, matches) in &batch.events {

@@ -88,6 +88,9 @@ pub struct RuleSet {
     prefilter_off: bool,
     /// Rules that have no anchors, as (format, title).
     unanchored: Vec<(&'static str, String)>,
+    /// Records looked at, and those the prefilter let through to be parsed.
+    checked: std::sync::atomic::AtomicU64,
+    parsed: std::sync::atomic::AtomicU64,
 }
 
 /// ATT&CK technique ids from Sigma tags (`attack.t1078.004` → `T1078.004`).
@@ -123,6 +126,8 @@ impl RuleSet {
             prefilter: OnceLock::new(),
             prefilter_off: false,
             unanchored: Vec::new(),
+            checked: Default::default(),
+            parsed: Default::default(),
         }
     }
 
@@ -218,9 +223,12 @@ impl RuleSet {
         if !self.applies_to(&e.source.format) {
             return Vec::new();
         }
+        use std::sync::atomic::Ordering::Relaxed;
+        self.checked.fetch_add(1, Relaxed);
         if !self.may_match(&e.source.format, e.raw.as_bytes()) {
             return Vec::new();
         }
+        self.parsed.fetch_add(1, Relaxed);
         let Ok(value) = serde_json::from_slice::<serde_json::Value>(e.raw.as_bytes()) else { return Vec::new() };
         let logsource =
             LogSource { product: Some(product.to_string()), service: Some(service.to_string()), ..Default::default() };
@@ -271,6 +279,13 @@ impl RuleSet {
     /// prefilter: what the prefilter is checked against.
     pub fn set_prefilter(&mut self, on: bool) {
         self.prefilter_off = !on;
+    }
+
+    /// Records of applicable formats looked at, and how many of them the
+    /// prefilter let through to be parsed and evaluated.
+    pub fn prefilter_counts(&self) -> (u64, u64) {
+        use std::sync::atomic::Ordering::Relaxed;
+        (self.checked.load(Relaxed), self.parsed.load(Relaxed))
     }
 
     /// The rules that force every record of their format to be evaluated.

@@ -1149,6 +1149,10 @@ fn percent_decode(s: &str) -> Result<String, String> {
 /// Account / Group / Role Management, everything else API Activity.
 pub fn classify(service: &str, event: &str) -> (ClassUid, ActivityId) {
     match (service, event) {
+        // Reading identities changes nothing: API Activity, as Security Lake maps it.
+        ("iam", e) if ["Get", "List", "Generate", "Simulate"].iter().any(|p| e.starts_with(p)) => {
+            (ClassUid::API_ACTIVITY, ocsf::api_activity_for_operation(event))
+        }
         ("signin", "ConsoleLogin") => (ClassUid::AUTHENTICATION, ocsf::authentication::LOGON),
         ("signin", _) => (ClassUid::AUTHENTICATION, ActivityId::OTHER),
         ("iam", e) if e.ends_with("Group") || e.contains("UserToGroup") || e.contains("GroupPolic") => {
@@ -1162,21 +1166,32 @@ pub fn classify(service: &str, event: &str) -> (ClassUid, ActivityId) {
                 || e.contains("MFADevice")
                 || e.contains("SSHPublicKey") =>
         {
-            (ClassUid::ACCOUNT_CHANGE, account_activity(e))
+            (ClassUid::USER_MANAGEMENT, user_activity(e))
         }
         _ => (ClassUid::API_ACTIVITY, ocsf::api_activity_for_operation(event)),
     }
 }
 
-fn account_activity(e: &str) -> ActivityId {
+/// User Management (3007; OCSF 1.9 deprecates Account Change for it) activities.
+fn user_activity(e: &str) -> ActivityId {
     ActivityId(match e {
+        _ if e.contains("MFADevice") && (e.starts_with("Enable") || e.starts_with("Create")) => 12,
+        _ if e.contains("MFADevice") && (e.starts_with("Deactivate") || e.starts_with("Delete")) => 13,
+        _ if e.contains("AccessKey") || e.contains("SSHPublicKey") || e.contains("ServiceSpecificCredential") => {
+            match e {
+                _ if e.starts_with("Create") || e.starts_with("Upload") => 18,
+                _ if e.starts_with("Delete") => 19,
+                _ => 2,
+            }
+        }
+        "CreateLoginProfile" | "UpdateLoginProfile" | "ChangePassword" => 8,
         _ if e.starts_with("Create") => 1,
-        _ if e.contains("MFADevice") && (e.starts_with("Enable") || e.starts_with("Create")) => 10,
-        _ if e.contains("MFADevice") && (e.starts_with("Deactivate") || e.starts_with("Delete")) => 11,
-        _ if e.starts_with("Delete") => 6,
-        _ if e.starts_with("Attach") || e.starts_with("Put") => 7,
-        _ if e.starts_with("Detach") => 8,
-        "UpdateLoginProfile" | "ChangePassword" => 3,
+        _ if e.starts_with("Delete") && e.contains("Policy") => 11,
+        _ if e.starts_with("Delete") && e != "DeleteUser" => 2,
+        "DeleteUser" => 3,
+        _ if e.starts_with("Attach") || e.starts_with("Put") => 10,
+        _ if e.starts_with("Detach") => 11,
+        _ if e.starts_with("Update") || e.starts_with("Tag") || e.starts_with("Untag") => 2,
         _ => 99,
     })
 }

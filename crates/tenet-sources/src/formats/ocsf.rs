@@ -98,6 +98,8 @@ struct OcsfEvent<'a> {
     #[serde(borrow)]
     cloud: Option<Cloud<'a>>,
     #[serde(borrow)]
+    unmapped: Option<Unmapped<'a>>,
+    #[serde(borrow)]
     trace: Option<Trace<'a>>,
     #[serde(borrow)]
     class_name: Option<Str<'a>>,
@@ -246,6 +248,15 @@ struct ResourceObj<'a> {
     kind: Option<Str<'a>>,
     #[serde(borrow)]
     account: Option<Account<'a>>,
+    /// Where Tenet's export puts the owning account: `owner.account`.
+    #[serde(borrow)]
+    owner: Option<Owner<'a>>,
+}
+
+#[derive(Deserialize)]
+struct Owner<'a> {
+    #[serde(borrow)]
+    account: Option<Account<'a>>,
 }
 
 #[derive(Deserialize)]
@@ -274,6 +285,16 @@ struct Trace<'a> {
     span: Option<Span<'a>>,
 }
 
+/// Where Tenet's export keeps span ids when it cannot write an OCSF `span`
+/// (which requires start and end times the model does not keep).
+#[derive(Deserialize)]
+struct Unmapped<'a> {
+    #[serde(borrow)]
+    span_uid: Option<Str<'a>>,
+    #[serde(borrow)]
+    parent_span_uid: Option<Str<'a>>,
+}
+
 #[derive(Deserialize)]
 struct Span<'a> {
     #[serde(borrow)]
@@ -300,8 +321,14 @@ fn user_principal(u: &User<'_>) -> Option<Principal> {
 }
 
 fn normalise(o: &OcsfEvent<'_>, raw: RawRecord) -> Result<Event, FieldFailure> {
+    // `time` is whole milliseconds; `time_dt`, when it agrees to the
+    // millisecond, carries the finer precision the source had.
     let time = match (o.time, &o.time_dt) {
-        (Some(ms), _) => Timestamp::from_unix_millis(ms),
+        (Some(ms), Some(dt)) => match Timestamp::parse_rfc3339(dt) {
+            Ok(fine) if fine.unix_millis() == ms => fine,
+            _ => Timestamp::from_unix_millis(ms),
+        },
+        (Some(ms), None) => Timestamp::from_unix_millis(ms),
         (None, Some(dt)) => Timestamp::parse_rfc3339(dt).map_err(|e| ("time_dt", e.to_string()))?,
         (None, None) => return Err(("time", "missing field `time`".to_string())),
     };
@@ -352,7 +379,12 @@ fn normalise(o: &OcsfEvent<'_>, raw: RawRecord) -> Result<Event, FieldFailure> {
             Some(Resource {
                 kind: r.kind.as_deref().unwrap_or("unknown").to_string(),
                 id: id.to_string(),
-                account: r.account.as_ref().and_then(|a| a.uid.as_ref()).map(|s| s.to_string()),
+                account: r
+                    .account
+                    .as_ref()
+                    .or(r.owner.as_ref().and_then(|o| o.account.as_ref()))
+                    .and_then(|a| a.uid.as_ref())
+                    .map(|s| s.to_string()),
                 name: r.name.as_ref().map(|s| s.to_string()),
             })
         })
@@ -430,8 +462,18 @@ fn normalise(o: &OcsfEvent<'_>, raw: RawRecord) -> Result<Event, FieldFailure> {
     let trace = o.trace.as_ref().and_then(|t| {
         Some(TraceLink {
             trace_id: t.uid.as_deref()?.to_string(),
-            span_id: t.span.as_ref().and_then(|s| s.uid.as_ref()).map(|s| s.to_string()),
-            parent_span_id: t.span.as_ref().and_then(|s| s.parent_uid.as_ref()).map(|s| s.to_string()),
+            span_id: t
+                .span
+                .as_ref()
+                .and_then(|s| s.uid.as_ref())
+                .or(o.unmapped.as_ref().and_then(|u| u.span_uid.as_ref()))
+                .map(|s| s.to_string()),
+            parent_span_id: t
+                .span
+                .as_ref()
+                .and_then(|s| s.parent_uid.as_ref())
+                .or(o.unmapped.as_ref().and_then(|u| u.parent_span_uid.as_ref()))
+                .map(|s| s.to_string()),
         })
     });
 
@@ -485,18 +527,12 @@ pub fn to_ocsf(e: &Event) -> Value {
     if let Some(name) = e.class_uid.caption() {
         v.insert("class_name".into(), json!(name));
     }
+    // Attributes that belong to a profile are only valid when the event
+    // declares it in `metadata.profiles`.
+    let mut profiles = vec!["datetime"];
     v.insert("time".into(), json!(e.time.unix_millis()));
     v.insert("time_dt".into(), json!(e.time.to_string()));
     v.insert("severity_id".into(), json!(1));
-    v.insert(
-        "metadata".into(),
-        json!({
-            "uid": e.id.as_str(),
-            "version": "1.9.0",
-            "product": {"name": e.source.system, "vendor_name": e.source.system},
-            "log_name": e.source.format,
-        }),
-    );
     let user = |p: &Principal| {
         let mut u = Map::new();
         u.insert("uid".into(), json!(p.id));
@@ -548,7 +584,41 @@ pub fn to_ocsf(e: &Event) -> Value {
     }
     v.insert("actor".into(), Value::Object(actor));
     v.insert("api".into(), json!({"operation": e.action.operation, "service": {"name": e.action.service}}));
-    if !e.resources.is_empty() {
+    // The identity classes name their subject in a class attribute (and
+    // define no `resources`): the user acted on, the role, the group.
+    let resource_of = |kind: &str| e.resources.iter().find(|r| r.kind == kind);
+    let named = |r: &tenet_model::Resource| {
+        let name = r.name.clone().unwrap_or_else(|| r.id.rsplit('/').next().unwrap_or(&r.id).to_string());
+        json!({"uid": r.id, "name": name})
+    };
+    let identity_class = match e.class_uid {
+        ClassUid::ACCOUNT_CHANGE | ClassUid::USER_MANAGEMENT => {
+            let target = resource_of("AWS::IAM::User").map(named).unwrap_or_else(|| user(&e.actor));
+            v.insert("user".into(), target);
+            true
+        }
+        ClassUid::AUTHENTICATION => {
+            v.insert("user".into(), user(e.chain.last().unwrap_or(&e.actor)));
+            v.insert("service".into(), json!({"name": e.action.service}));
+            true
+        }
+        ClassUid::ROLE_MANAGEMENT => match resource_of("AWS::IAM::Role") {
+            Some(r) => {
+                v.insert("iam_role".into(), named(r));
+                true
+            }
+            None => false,
+        },
+        ClassUid::GROUP_MANAGEMENT => match resource_of("AWS::IAM::Group") {
+            Some(r) => {
+                v.insert("group".into(), named(r));
+                true
+            }
+            None => false,
+        },
+        _ => false,
+    };
+    if !e.resources.is_empty() && !identity_class {
         let rs: Vec<Value> = e
             .resources
             .iter()
@@ -557,8 +627,10 @@ pub fn to_ocsf(e: &Event) -> Value {
                 if let Some(n) = &r.name {
                     o["name"] = json!(n);
                 }
+                // `resource_details` has no account; its owner (a user
+                // object) does.
                 if let Some(a) = &r.account {
-                    o["account"] = json!({"uid": a});
+                    o["owner"] = json!({"account": {"uid": a}});
                 }
                 o
             })
@@ -590,30 +662,58 @@ pub fn to_ocsf(e: &Event) -> Value {
     if let Some(d) = &e.context.device {
         ep.insert("uid".into(), json!(d));
     }
-    if !ep.is_empty() {
-        v.insert("src_endpoint".into(), Value::Object(ep));
+    if !ep.contains_key("ip") && !ep.contains_key("hostname") && !ep.contains_key("uid") {
+        // No address: the service that recorded the call is its source.
+        ep.insert("svc_name".into(), json!(e.source.system));
     }
+    v.insert("src_endpoint".into(), Value::Object(ep));
     if let Some(ua) = &e.context.user_agent {
         v.insert("http_request".into(), json!({"user_agent": ua}));
     }
     if let Some(t) = &e.trace {
-        let mut span = Map::new();
+        // An OCSF `span` needs start and end times, which the model does not
+        // keep: the span ids go under `unmapped` (read back by this module).
+        v.insert("trace".into(), json!({"uid": t.trace_id}));
+        let mut unmapped = Map::new();
         if let Some(s) = &t.span_id {
-            span.insert("uid".into(), json!(s));
+            unmapped.insert("span_uid".into(), json!(s));
         }
         if let Some(p) = &t.parent_span_id {
-            span.insert("parent_uid".into(), json!(p));
+            unmapped.insert("parent_span_uid".into(), json!(p));
         }
-        v.insert("trace".into(), json!({"uid": t.trace_id, "span": span}));
+        if !unmapped.is_empty() {
+            v.insert("unmapped".into(), Value::Object(unmapped));
+        }
+        profiles.push("trace");
+    }
+    if v.contains_key("ai_agent") {
+        profiles.push("ai_operation");
     }
     if let Some(t) = &e.source.tenant {
         v.insert("cloud".into(), json!({"provider": e.source.system, "account": {"uid": t}}));
+        profiles.push("cloud");
+    } else if e.class_uid != ClassUid::API_ACTIVITY {
+        // Outside API Activity, `api` belongs to the cloud profile, which
+        // needs `cloud`: the system that recorded the call is its provider.
+        v.insert("cloud".into(), json!({"provider": e.source.system}));
+        profiles.push("cloud");
     }
+    v.insert(
+        "metadata".into(),
+        json!({
+            "uid": e.id.as_str(),
+            "version": FINDING_SCHEMA_VERSION,
+            "product": {"name": e.source.system, "vendor_name": e.source.system},
+            "log_name": e.source.format,
+            "profiles": profiles,
+        }),
+    );
     Value::Object(v)
 }
 
-/// The OCSF schema version the finding export is written against (and that
-/// `tests/ocsf_finding.rs` validates it with). Hard-coded because the
+/// The OCSF schema version the event and finding exports are written against
+/// (and that `tests/ocsf_finding.rs` and `tests/ocsf_event_export.rs`
+/// validate them with). Hard-coded because the
 /// exporter does no I/O: a consumer needs the version the shape was checked
 /// against, not whichever schema happens to be on disk.
 pub const FINDING_SCHEMA_VERSION: &str = "1.9.0-dev";

@@ -294,29 +294,29 @@ fn classify(event_type: &str) -> (ClassUid, ActivityId) {
         t if t.starts_with("user.authentication.") || t.starts_with("user.session.") => {
             (ClassUid::AUTHENTICATION, ActivityId::OTHER)
         }
-        "user.lifecycle.create" => (ClassUid::ACCOUNT_CHANGE, a(1)),
+        "user.lifecycle.create" => (ClassUid::USER_MANAGEMENT, a(1)),
         "user.lifecycle.activate" | "user.lifecycle.reactivate" | "user.lifecycle.unsuspend" => {
-            (ClassUid::ACCOUNT_CHANGE, a(2))
+            (ClassUid::USER_MANAGEMENT, a(4))
         }
-        "user.account.update_password" => (ClassUid::ACCOUNT_CHANGE, a(3)),
-        "user.account.reset_password" => (ClassUid::ACCOUNT_CHANGE, a(4)),
-        "user.lifecycle.deactivate" | "user.lifecycle.suspend" => (ClassUid::ACCOUNT_CHANGE, a(5)),
-        "user.lifecycle.delete.initiated" | "user.lifecycle.delete.completed" => (ClassUid::ACCOUNT_CHANGE, a(6)),
-        "user.account.lock" => (ClassUid::ACCOUNT_CHANGE, a(9)),
-        "user.mfa.factor.activate" => (ClassUid::ACCOUNT_CHANGE, a(10)),
-        "user.mfa.factor.deactivate" | "user.mfa.factor.reset_all" => (ClassUid::ACCOUNT_CHANGE, a(11)),
-        "user.account.unlock" => (ClassUid::ACCOUNT_CHANGE, a(12)),
+        "user.account.update_password" => (ClassUid::USER_MANAGEMENT, a(8)),
+        "user.account.reset_password" => (ClassUid::USER_MANAGEMENT, a(9)),
+        "user.lifecycle.deactivate" | "user.lifecycle.suspend" => (ClassUid::USER_MANAGEMENT, a(5)),
+        "user.lifecycle.delete.initiated" | "user.lifecycle.delete.completed" => (ClassUid::USER_MANAGEMENT, a(3)),
+        "user.account.lock" => (ClassUid::USER_MANAGEMENT, a(6)),
+        "user.mfa.factor.activate" => (ClassUid::USER_MANAGEMENT, a(12)),
+        "user.mfa.factor.deactivate" | "user.mfa.factor.reset_all" => (ClassUid::USER_MANAGEMENT, a(13)),
+        "user.account.unlock" => (ClassUid::USER_MANAGEMENT, a(7)),
         "group.user_membership.add" => (ClassUid::GROUP_MANAGEMENT, a(3)),
         "group.user_membership.remove" => (ClassUid::GROUP_MANAGEMENT, a(4)),
         "group.lifecycle.delete" => (ClassUid::GROUP_MANAGEMENT, a(5)),
         "group.lifecycle.create" => (ClassUid::GROUP_MANAGEMENT, a(6)),
         "group.privilege.grant" => (ClassUid::GROUP_MANAGEMENT, a(1)),
         "group.privilege.revoke" => (ClassUid::GROUP_MANAGEMENT, a(2)),
-        "user.account.privilege.grant" | "application.user_membership.add" => (ClassUid::USER_ACCESS, a(1)),
-        "user.account.privilege.revoke" | "application.user_membership.remove" => (ClassUid::USER_ACCESS, a(2)),
+        "user.account.privilege.grant" | "application.user_membership.add" => (ClassUid::USER_MANAGEMENT, a(14)),
+        "user.account.privilege.revoke" | "application.user_membership.remove" => (ClassUid::USER_MANAGEMENT, a(15)),
         t if t.starts_with("app.oauth2.") && t.contains("token.grant") => (ClassUid::AUTHORIZE_SESSION, a(1)),
         t if t.starts_with("user.lifecycle.") || t.starts_with("user.account.") => {
-            (ClassUid::ACCOUNT_CHANGE, ActivityId::OTHER)
+            (ClassUid::USER_MANAGEMENT, ActivityId::OTHER)
         }
         t if t.starts_with("group.") => (ClassUid::GROUP_MANAGEMENT, ActivityId::OTHER),
         t => (ClassUid::API_ACTIVITY, ocsf::api_activity_for_operation(t.rsplit('.').next().unwrap_or(t))),
