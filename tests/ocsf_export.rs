@@ -8,7 +8,7 @@ mod ocsf;
 use std::collections::HashSet;
 use std::process::Command;
 
-use ocsf::{NoteKind, schema_at};
+use ocsf::{problems, schema_at};
 use tenet_model::Event;
 use tenet_sources::{input, to_ocsf};
 
@@ -40,13 +40,7 @@ fn every_simulated_event_shape_exports_as_valid_ocsf() {
         if !shapes.insert(shape) {
             continue;
         }
-        let report = schema.validate_event(&to_ocsf(e));
-        let problems: Vec<String> = report
-            .violations
-            .iter()
-            .map(ToString::to_string)
-            .chain(report.notes.iter().filter(|n| n.kind != NoteKind::RegexNotChecked).map(ToString::to_string))
-            .collect();
+        let problems = problems(&schema, &to_ocsf(e));
         if !problems.is_empty() {
             failures.push(format!(
                 "{} {} {}: {}",

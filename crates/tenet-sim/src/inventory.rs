@@ -14,6 +14,7 @@ use serde_json::{Value, json};
 use tenet_model::Timestamp;
 
 use crate::org::*;
+use crate::render::short_hash;
 use crate::rng;
 use crate::scenario::{Kind, Plan};
 use crate::world::{Simulation, cap};
@@ -211,21 +212,6 @@ fn fnv(s: &str) -> u64 {
 fn before_start(sim: &Simulation, name: &str, min_days: i64, max_days: i64) -> i64 {
     let mut r = rng::rng(sim.config.seed, "inventory-created", &[fnv(name)]);
     -(r.i64(min_days..max_days.max(min_days + 1)) * DAY + r.i64(8 * HOUR..18 * HOUR))
-}
-
-/// Ids in the style IAM uses, the same the CloudTrail renderer gives
-/// `principalId`s (`render::short_hash`): keep the two in step.
-fn short_hash(s: &str, len: usize) -> String {
-    const ALPHA: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    let mut out = String::with_capacity(len);
-    for i in 0..len {
-        for b in s.bytes().chain([i as u8]) {
-            h = (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3);
-        }
-        out.push(ALPHA[(h % 32) as usize] as char);
-    }
-    out
 }
 
 fn stable_uuid(s: &str) -> String {

@@ -279,17 +279,23 @@ pub fn write_dir(
     Ok(written)
 }
 
+/// Writes one chunk under `dir` and counts it.
+pub(crate) fn write_chunk(dir: &Path, c: &Chunk, written: &mut Written) -> io::Result<()> {
+    let path = dir.join(&c.path);
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent)?;
+    }
+    std::fs::write(&path, &c.bytes)?;
+    written.files += 1;
+    written.bytes += c.bytes.len() as u64;
+    written.events += c.events;
+    *written.formats.entry(c.format).or_default() += c.events;
+    Ok(())
+}
+
 fn write_hour(dir: &Path, hour: &RenderedHour, labels: &mut impl Write, written: &mut Written) -> io::Result<()> {
     for c in &hour.chunks {
-        let path = dir.join(&c.path);
-        if let Some(parent) = path.parent() {
-            std::fs::create_dir_all(parent)?;
-        }
-        std::fs::write(&path, &c.bytes)?;
-        written.files += 1;
-        written.bytes += c.bytes.len() as u64;
-        written.events += c.events;
-        *written.formats.entry(c.format).or_default() += c.events;
+        write_chunk(dir, c, written)?;
     }
     for l in &hour.labels {
         serde_json::to_writer(&mut *labels, l)?;

@@ -16,7 +16,10 @@ fn iso_seconds(secs: i64) -> String {
     Timestamp::from_unix_seconds(secs).to_string()
 }
 
-fn short_hash(s: &str, len: usize) -> String {
+/// Ids in the style IAM uses (`AIDA…`, `AROA…`): one derivation, so the
+/// principal ids in rendered CloudTrail, the IAM inventory and replayed
+/// detonations agree.
+pub(crate) fn short_hash(s: &str, len: usize) -> String {
     const ALPHA: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
     let mut out = String::with_capacity(len);

@@ -44,6 +44,7 @@ use tenet_model::Timestamp;
 
 use crate::output::{Chunk, Written};
 use crate::record::Label;
+use crate::render::short_hash;
 use crate::world::Simulation;
 use crate::{DAY, HOUR, org, rng};
 
@@ -458,22 +459,6 @@ fn is_account_id(s: &str) -> bool {
     s.len() == 12 && s.bytes().all(|b| b.is_ascii_digit())
 }
 
-/// IAM's `principalId` for a user, as `render` derives it from the name
-/// (`render::short_hash` is private to that module; kept in step with it,
-/// like `inventory` does).
-fn short_hash(s: &str, len: usize) -> String {
-    const ALPHA: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    let mut out = String::with_capacity(len);
-    for i in 0..len {
-        for b in s.bytes().chain([i as u8]) {
-            h = (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3);
-        }
-        out.push(ALPHA[(h % 32) as usize] as char);
-    }
-    out
-}
-
 /// A new UUID-shaped event id: stable for the same file landing at the same
 /// time, different for another file or another time.
 fn event_id(original: &str, file_name: &str, at: i64) -> String {
@@ -881,15 +866,7 @@ pub fn write(dir: &Path, sim: &Simulation, replayed: &[Replayed], written: &mut 
     let mut summary = Vec::new();
     for r in replayed {
         for c in chunks(sim, r) {
-            let path = dir.join(&c.path);
-            if let Some(parent) = path.parent() {
-                std::fs::create_dir_all(parent)?;
-            }
-            std::fs::write(&path, &c.bytes)?;
-            written.files += 1;
-            written.bytes += c.bytes.len() as u64;
-            written.events += c.events;
-            *written.formats.entry(c.format).or_default() += c.events;
+            crate::output::write_chunk(dir, &c, written)?;
         }
         for l in &r.labels {
             serde_json::to_writer(&mut labels, l)?;

@@ -591,6 +591,20 @@ pub fn schema() -> Schema {
     Schema::load(Path::new(SCHEMA_DIR))
 }
 
+/// Everything wrong with `doc` that the OCSF server would reject or warn
+/// about, as lines. Regex-typed values (IPs, datetimes) are only noted as
+/// unchecked by this validator: exports write them with `IpAddr` and
+/// `Timestamp` formatting, so those notes are left out.
+pub fn problems(schema: &Schema, doc: &Value) -> Vec<String> {
+    let report = schema.validate_event(doc);
+    report
+        .violations
+        .iter()
+        .map(ToString::to_string)
+        .chain(report.notes.iter().filter(|n| n.kind != NoteKind::RegexNotChecked).map(ToString::to_string))
+        .collect()
+}
+
 /// The schema at `dir`, for tests outside this crate (whose manifest
 /// directory is elsewhere).
 pub fn schema_at(dir: &Path) -> Schema {
