@@ -206,7 +206,7 @@ impl Learner {
         self.workflow(e, &subject, traits, &mut out);
         self.delegation(e, &subject, &mut out);
         self.sigma(e, &subject, sigma, &mut out);
-        self.learn(e, &subject, traits, failed, &action);
+        self.learn(e, &subject, failed, &action);
         self.learn_rules(&subject, sigma);
         out
     }
@@ -907,7 +907,7 @@ impl Learner {
     }
 
     /// Learns the event into the subject's baseline and its peers'.
-    fn learn(&mut self, e: &Event, subject: &Subject, traits: Traits, failed: bool, action: &str) {
+    fn learn(&mut self, e: &Event, subject: &Subject, failed: bool, action: &str) {
         let t = e.time.unix_nanos();
         if subject.kind == SubjectKind::Agent {
             self.identity.note_agent_servers(&subject.id, e);
@@ -959,7 +959,6 @@ impl Learner {
         }
         pb.hours.add(t);
         pb.observe_outcome(t, failed);
-        let _ = traits;
         let member = key(99, &subject.id);
         for p in peers {
             let peer = self.peers.entry(p).or_default();

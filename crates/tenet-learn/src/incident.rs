@@ -168,7 +168,7 @@ impl Incident {
         self.dirty = true;
     }
 
-    fn verdict(&self, config: &Config) -> Verdict {
+    fn verdict(&self) -> Verdict {
         let mut scores: Vec<f32> = self.devs.iter().map(|d| d.score).collect();
         scores.sort_by(|a, b| b.total_cmp(a));
         // Independent detectors agreeing corroborate each other; cheap
@@ -235,7 +235,6 @@ impl Incident {
             }
             _ => "many departures from this identity's own habits at once, with nothing to say they were expected",
         };
-        let _ = config;
         Verdict { category, score, confidence, explanation: explanation.to_string() }
     }
 
@@ -350,7 +349,7 @@ impl Incidents {
         // When it first matters (and first as an alert) is when it is raised:
         // what time-to-detect measures, whenever the finding is handed out.
         if i.alerted_at.is_none() {
-            let v = i.verdict(config);
+            let v = i.verdict();
             if i.matters(&v, config) {
                 i.raised_at.get_or_insert(at);
                 if v.category.is_alert() {
@@ -379,7 +378,7 @@ impl Incidents {
                 return;
             }
             i.dirty = false;
-            let v = i.verdict(config);
+            let v = i.verdict();
             if !i.matters(&v, config) {
                 return;
             }
