@@ -382,3 +382,87 @@ fn baselines_take_at_most_two_kib_per_principal() {
     let bytes = learner["bytes_per_principal"].as_u64().unwrap();
     assert!(bytes <= 2048, "{bytes} bytes per principal baseline");
 }
+
+/// Every CloudTrail record of the simulated enterprise, in time order, in
+/// one delivery file: the shape a live account's feed has.
+fn ordered_cloudtrail(sim: &Path, to: &Path) -> usize {
+    let mut records: Vec<Value> = Vec::new();
+    let mut dirs = vec![sim.join("cloudtrail")];
+    while let Some(d) = dirs.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                dirs.push(p);
+            } else if p.to_string_lossy().ends_with(".json.gz") {
+                let mut text = String::new();
+                std::io::Read::read_to_string(
+                    &mut flate2::read::GzDecoder::new(std::fs::File::open(&p).unwrap()),
+                    &mut text,
+                )
+                .unwrap();
+                let v: Value = serde_json::from_str(&text).unwrap();
+                records.extend(v["Records"].as_array().unwrap().iter().cloned());
+            }
+        }
+    }
+    records.sort_by(|a, b| a["eventTime"].as_str().cmp(&b["eventTime"].as_str()));
+    // The simulator uses some SAML sessions' keys before the sign-in that
+    // issues them (noted as a defect); a live feed cannot, so those calls
+    // are left out.
+    let mut issued = std::collections::HashSet::new();
+    records.retain(|r| {
+        if let Some(k) = r["responseElements"]["credentials"]["accessKeyId"].as_str() {
+            issued.insert(k.to_string());
+        }
+        match r["userIdentity"]["accessKeyId"].as_str() {
+            Some(k) if k.starts_with("ASIA") => issued.contains(k),
+            _ => true,
+        }
+    });
+    std::fs::write(to, serde_json::to_vec(&serde_json::json!({ "Records": records })).unwrap()).unwrap();
+    records.len()
+}
+
+#[test]
+fn events_in_order_are_analysed_as_stored_with_the_same_result_as_reading_them_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let sim = dir.path().join("sim");
+    let o = Command::new(env!("CARGO_BIN_EXE_tenet"))
+        .args(["simulate", "--seed", "9", "--days", "6", "--humans", "24", "--agents", "4", "--scenario", "all"])
+        .arg("--out")
+        .arg(&sim)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let file = dir.path().join("ordered.json");
+    let n = ordered_cloudtrail(&sim, &file);
+    assert!(n > 10_000, "{n} records");
+    let rules = shared("data/sigma");
+    let (streamed, read_back) = (dir.path().join("streamed"), dir.path().join("read-back"));
+    let report = json(&streamed, &["ingest", file.to_str().unwrap(), "--rules", rules.to_str().unwrap(), "--json"]);
+    assert_eq!(report["analysis"]["streamed"], true, "analysed as stored: {report}");
+    assert_eq!(report["analysis"]["events"].as_u64(), Some(n as u64));
+    json(&read_back, &["ingest", file.to_str().unwrap(), "--no-analyse", "--json"]);
+    let again = json(&read_back, &["analyse", "--rules", rules.to_str().unwrap(), "--json"]);
+    assert_eq!(again["streamed"], false);
+    // Same findings, same evidence, same risk, whichever way.
+    let strip = |fs: Vec<Value>| -> Vec<Value> {
+        let mut fs: Vec<Value> = fs
+            .into_iter()
+            .map(|mut f| {
+                f.as_object_mut().unwrap().remove("history");
+                f
+            })
+            .collect();
+        fs.sort_by(|a, b| a["id"].as_str().cmp(&b["id"].as_str()));
+        fs
+    };
+    let a = strip(json_lines(&streamed, &["findings", "--json"]));
+    let b = strip(json_lines(&read_back, &["findings", "--json"]));
+    assert!(!a.is_empty());
+    assert_eq!(a, b);
+    assert_eq!(ok(&streamed, &["risk", "--json"]), ok(&read_back, &["risk", "--json"]));
+    // Ingesting the same file again stores nothing and learns nothing twice.
+    let twice = json(&streamed, &["ingest", file.to_str().unwrap(), "--rules", rules.to_str().unwrap(), "--json"]);
+    assert_eq!(twice["analysis"]["events"], 0, "{twice}");
+}

@@ -54,13 +54,23 @@ pub fn run(data_dir: &Path, args: Args) -> Result<Outcome> {
         if args.no_analyse { None } else { Some(super::findings::load_rules(args.rules.as_deref(), args.json)?) };
     let mut store = SqliteStore::open_dir(data_dir).with_context(|| format!("opening {}", data_dir.display()))?;
     let mut progress = Progress::new();
-    let report = tenet_pipeline::ingest(&args.paths, &mut store, IngestOptions { format: forced }, &mut progress)?;
+    let options = IngestOptions { format: forced };
+    let (report, analysis) = match &rules {
+        Some(rules) => {
+            let (report, analysis) = tenet_pipeline::analyse::ingest_and_analyse(
+                &args.paths,
+                &mut store,
+                options,
+                &mut progress,
+                rules,
+                &Default::default(),
+            )?;
+            (report, Some(analysis))
+        }
+        None => (tenet_pipeline::ingest(&args.paths, &mut store, options, &mut progress)?, None),
+    };
     progress.finish();
     let elapsed = progress.elapsed();
-    let analysis = match &rules {
-        Some(rules) => Some(tenet_pipeline::analyse::analyse(&mut store, rules, &Default::default())?),
-        None => None,
-    };
     if args.json {
         println!("{}", serde_json::to_string(&Summary { ingest: &report, analysis: analysis.as_ref() })?);
     } else {

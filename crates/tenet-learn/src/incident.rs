@@ -60,7 +60,7 @@ struct Incident {
     /// When it first mattered as an alert.
     alerted_at: Option<i64>,
     /// What was last handed out, to hand out again only on change.
-    emitted: Option<(Category, Severity, usize, usize)>,
+    emitted: Option<(Category, Severity, usize, usize, i64)>,
     dirty: bool,
 }
 
@@ -383,7 +383,9 @@ impl Incidents {
                 return;
             }
             let sev = if v.category == Category::ExpectedAdaptation { Severity::Low } else { severity(v.score) };
-            let state = (v.category, sev, i.devs.len(), i.events.len());
+            // The last event is part of what was said: a finding whose
+            // incident went on must say until when.
+            let state = (v.category, sev, i.devs.len(), i.events.len(), i.last);
             if i.emitted == Some(state) {
                 return;
             }

@@ -4,6 +4,10 @@
 //! matched against Sigma rules, learned from and detected on; findings and
 //! risk go back to the store, and so does the learner's state, so the next
 //! run carries on where this one stopped.
+//!
+//! [`ingest_and_analyse`] does the same while ingesting, on the events as
+//! they are stored, when their order allows: reading them back afterwards
+//! costs as much as analysing them.
 
 use std::collections::BTreeMap;
 use std::time::Instant;
@@ -20,8 +24,12 @@ pub enum AnalyseError {
     /// Unreadable saved state makes [`analyse`] re-learn from all stored events.
     #[error("the saved analysis state is unreadable ({0})")]
     State(String),
-    #[error("starting the analysis reader thread: {0}")]
+    #[error("starting an analysis thread: {0}")]
     Thread(#[from] std::io::Error),
+    #[error(transparent)]
+    Ingest(#[from] crate::IngestError),
+    #[error("the analysis thread panicked")]
+    Panicked,
 }
 
 /// What an analysis run did.
@@ -34,6 +42,9 @@ pub struct AnalyseReport {
     pub findings: BTreeMap<String, u64>,
     pub risk_points: u64,
     pub seconds: f64,
+    /// Whether the events were analysed as they were stored (in order, no
+    /// read back) rather than read back from the store afterwards.
+    pub streamed: bool,
     pub learner: Stats,
 }
 
@@ -174,4 +185,205 @@ pub fn set_status(
         store.commit()?;
     }
     Ok(finding)
+}
+
+// ----- analysis beside ingestion -----
+
+/// How far behind the newest event analysis waits for late ones.
+const REORDER_WINDOW: i64 = 5 * 60 * 1_000_000_000;
+/// Events held back at most, whatever the window: bounded memory.
+const REORDER_HELD: usize = 32_768;
+
+/// An event waiting in time order (boxed: the heap moves entries about,
+/// and an event is hundreds of bytes).
+struct Held {
+    time: i64,
+    seq: i64,
+    event: Box<tenet_model::Event>,
+}
+
+impl PartialEq for Held {
+    fn eq(&self, o: &Self) -> bool {
+        (self.time, self.seq) == (o.time, o.seq)
+    }
+}
+impl Eq for Held {}
+impl PartialOrd for Held {
+    fn partial_cmp(&self, o: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(o))
+    }
+}
+impl Ord for Held {
+    // Reversed: `BinaryHeap` pops the greatest, analysis wants the oldest.
+    fn cmp(&self, o: &Self) -> std::cmp::Ordering {
+        (o.time, o.seq).cmp(&(self.time, self.seq))
+    }
+}
+
+/// What analysing beside ingestion produced, kept until ingestion is done.
+struct Followed {
+    learner: Learner,
+    findings: std::collections::HashMap<String, tenet_model::Finding>,
+    risk: Vec<tenet_model::RiskPoint>,
+    report: AnalyseReport,
+    events_seq: i64,
+    snapshot_id: i64,
+}
+
+/// Ingests `paths` and analyses what it stores. When nothing is pending
+/// from before, the new events are analysed as they are stored, through a
+/// short reorder window, on a thread of their own; if they arrive further
+/// out of time order than the window allows (directories of different
+/// sources, say), or sessions had to be relinked to their issuers after
+/// being stored, that analysis is dropped and everything is analysed from
+/// the store in time order, exactly as [`analyse`] does. Either way the
+/// result is the same analysis of the same events in the same order.
+pub fn ingest_and_analyse(
+    paths: &[std::path::PathBuf],
+    store: &mut dyn EventStore,
+    options: crate::IngestOptions,
+    observer: &mut dyn crate::IngestObserver,
+    rules: &RuleSet,
+    config: &Config,
+) -> Result<(crate::IngestReport, AnalyseReport), AnalyseError> {
+    let started = Instant::now();
+    let state = store.analysis_state()?;
+    let learner = match restore(state.as_ref(), config) {
+        Ok(l) if store.pending_analysis()?.is_empty() => l,
+        // A backlog, or state to rebuild: the ordinary way.
+        _ => {
+            let report = crate::ingest(paths, store, options, observer)?;
+            return Ok((report, analyse(store, rules, config)?));
+        }
+    };
+    let (events_seq, snapshot_id) = state.as_ref().map_or((0, 0), |s| (s.events_seq, s.snapshot_id));
+    let mut snapshots: Vec<tenet_store::StoredSnapshot> =
+        store.reader()?.snapshots()?.into_iter().filter(|s| s.id > snapshot_id).collect();
+    snapshots.sort_by_key(|s| (s.snapshot.collected_at, s.id));
+
+    let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<(tenet_model::Event, i64)>>(4);
+    let (ingested, followed) = std::thread::scope(|scope| {
+        let follow = std::thread::Builder::new()
+            .name("tenet-analyse".into())
+            .spawn_scoped(scope, move || follow(rx, learner, snapshots, rules, events_seq, snapshot_id));
+        let follow = match follow {
+            Ok(f) => f,
+            Err(e) => return (Err(AnalyseError::from(e)), None),
+        };
+        let mut send = |batch: Vec<(tenet_model::Event, i64)>| tx.send(batch).is_ok();
+        let ingested = crate::ingest::ingest_following(paths, store, options, observer, Some(&mut send));
+        drop(tx);
+        let followed = follow.join().map_err(|_| AnalyseError::Panicked);
+        (ingested.map_err(AnalyseError::from), followed.ok().flatten())
+    });
+    let ingested = ingested?;
+    let Some(mut f) = followed.filter(|_| ingested.relinked == 0) else {
+        tracing::debug!("events arrived out of order or were relinked: analysing from the store");
+        return Ok((ingested, analyse(store, rules, config)?));
+    };
+    // What people decided about findings stands: store, then let risk follow.
+    let findings: Vec<tenet_model::Finding> = f.findings.into_values().collect();
+    for stored in store.put_findings(&findings)? {
+        f.learner.finding_updated(&stored);
+    }
+    f.risk.extend(f.learner.take_risk());
+    f.report.risk_points = f.risk.len() as u64;
+    store.put_risk(&f.risk)?;
+    let blob = serde_json::to_vec(&f.learner).map_err(|e| AnalyseError::State(e.to_string()))?;
+    store.put_analysis_state(&AnalysisState { events_seq: f.events_seq, snapshot_id: f.snapshot_id, learner: blob })?;
+    store.commit()?;
+    f.report.learner = f.learner.stats();
+    f.report.seconds = started.elapsed().as_secs_f64();
+    f.report.streamed = true;
+    Ok((ingested, f.report))
+}
+
+/// The analysis thread: events through the reorder window into the
+/// learner. `None` when they came too far out of order (the caller then
+/// analyses from the store); it keeps draining so ingestion never waits.
+fn follow(
+    rx: std::sync::mpsc::Receiver<Vec<(tenet_model::Event, i64)>>,
+    mut learner: Learner,
+    snapshots: Vec<tenet_store::StoredSnapshot>,
+    rules: &RuleSet,
+    mut events_seq: i64,
+    mut snapshot_id: i64,
+) -> Option<Followed> {
+    let mut snapshots = snapshots.into_iter().peekable();
+    let mut held = std::collections::BinaryHeap::<Held>::new();
+    let (mut newest, mut released) = (i64::MIN, i64::MIN);
+    let mut report = AnalyseReport::default();
+    let mut findings = std::collections::HashMap::default();
+    let mut risk = Vec::new();
+    let mut since_take = 0usize;
+    let mut process = |h: Held, learner: &mut Learner, report: &mut AnalyseReport| {
+        while let Some(s) = snapshots.next_if(|s| s.snapshot.collected_at <= h.event.time) {
+            learner.apply_snapshot(&s.snapshot, &s.provenance);
+            snapshot_id = snapshot_id.max(s.id);
+            report.snapshots += 1;
+        }
+        let matches = rules.matches(&h.event);
+        report.sigma_matches += matches.len() as u64;
+        learner.observe(&h.event, &matches);
+        report.events += 1;
+    };
+    let take = |learner: &mut Learner,
+                report: &mut AnalyseReport,
+                findings: &mut std::collections::HashMap<String, tenet_model::Finding>,
+                risk: &mut Vec<tenet_model::RiskPoint>| {
+        for f in learner.take_findings() {
+            *report.findings.entry(f.category.as_str().to_string()).or_default() += 1;
+            findings.insert(f.id.clone(), f);
+        }
+        risk.extend(learner.take_risk());
+    };
+    let mut disordered = false;
+    for batch in rx {
+        if disordered {
+            continue;
+        }
+        for (event, seq) in batch {
+            let time = event.time.unix_nanos();
+            if time < released {
+                disordered = true;
+                break;
+            }
+            newest = newest.max(time);
+            events_seq = events_seq.max(seq);
+            held.push(Held { time, seq, event: Box::new(event) });
+        }
+        if disordered {
+            continue;
+        }
+        while held.peek().is_some_and(|h| h.time <= newest - REORDER_WINDOW || held.len() > REORDER_HELD) {
+            let Some(h) = held.pop() else { break };
+            released = h.time;
+            process(h, &mut learner, &mut report);
+            // Taken where reading back would flush, every SLICE events in
+            // order, so both ways produce the same findings and risk points.
+            since_take += 1;
+            if since_take == SLICE {
+                take(&mut learner, &mut report, &mut findings, &mut risk);
+                since_take = 0;
+            }
+        }
+    }
+    if disordered {
+        return None;
+    }
+    while let Some(h) = held.pop() {
+        process(h, &mut learner, &mut report);
+        since_take += 1;
+        if since_take == SLICE {
+            take(&mut learner, &mut report, &mut findings, &mut risk);
+            since_take = 0;
+        }
+    }
+    for s in snapshots {
+        learner.apply_snapshot(&s.snapshot, &s.provenance);
+        snapshot_id = snapshot_id.max(s.id);
+        report.snapshots += 1;
+    }
+    take(&mut learner, &mut report, &mut findings, &mut risk);
+    Some(Followed { learner, findings, risk, report, events_seq, snapshot_id })
 }

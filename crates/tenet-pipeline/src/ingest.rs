@@ -122,6 +122,8 @@ enum Message {
         format: &'static str,
         batch: PreparedBatch,
         fresh: Vec<Fresh>,
+        /// The batch's events, in its order, when someone follows new events.
+        events: Option<Vec<Event>>,
     },
     Rejected {
         format: Option<&'static str>,
@@ -173,6 +175,24 @@ pub fn ingest(
     options: IngestOptions,
     observer: &mut dyn IngestObserver,
 ) -> Result<IngestReport, IngestError> {
+    ingest_following(paths, store, options, observer, None)
+}
+
+/// Receives each batch's newly stored events with their sequence numbers,
+/// in the order they were stored; returns false to stop receiving.
+pub type Follower<'f> = &'f mut dyn FnMut(Vec<(Event, i64)>) -> bool;
+
+/// As [`ingest`], handing every newly stored event (never a duplicate) to
+/// `follower` once it is appended: analysis can run beside ingestion
+/// instead of reading everything back afterwards.
+pub fn ingest_following(
+    paths: &[PathBuf],
+    store: &mut dyn EventStore,
+    options: IngestOptions,
+    observer: &mut dyn IngestObserver,
+    mut follower: Option<Follower<'_>>,
+) -> Result<IngestReport, IngestError> {
+    let keep = follower.is_some();
     let files = input::expand(paths)?;
     let total_bytes: u64 =
         files.iter().filter(|f| !f.is_stdin()).filter_map(|f| std::fs::metadata(&f.path).ok()).map(|m| m.len()).sum();
@@ -187,7 +207,7 @@ pub fn ingest(
         // writing on this one.
         let reader = thread::Builder::new()
             .name("tenet-read".into())
-            .spawn_scoped(scope, move || read_files(&files, options, lookup, &tx))
+            .spawn_scoped(scope, move || read_files(&files, options, lookup, &tx, keep))
             .map_err(|e| IngestError::Reader(e.to_string()))?;
         let (mut events_done, mut bytes_done) = (0u64, 0u64);
         let (mut uncommitted, mut last_commit) = (0u64, std::time::Instant::now());
@@ -197,10 +217,24 @@ pub fn ingest(
                     bytes_done += bytes;
                     observer.progressed(events_done, bytes_done);
                 }
-                Message::Batch { format, batch, fresh } => {
+                Message::Batch { format, batch, fresh, events } => {
                     let n = batch.len() as u64;
                     let busy = std::time::Instant::now();
                     let appended = store.append(batch)?;
+                    if let (Some(f), Some(events)) = (follower.as_mut(), events) {
+                        // One pass, each event moved once: positions come in order.
+                        let mut fresh = appended.fresh.clone();
+                        fresh.sort_unstable();
+                        let mut fresh = fresh.into_iter().peekable();
+                        let new: Vec<(Event, i64)> = events
+                            .into_iter()
+                            .enumerate()
+                            .filter_map(|(i, e)| fresh.next_if(|&(j, _)| j as usize == i).map(|(_, seq)| (e, seq)))
+                            .collect();
+                        if !new.is_empty() && !f(new) {
+                            follower = None;
+                        }
+                    }
                     report.relinked += link::relink_stored(store, &fresh)? as u64;
                     uncommitted += n;
                     if uncommitted >= COMMIT_EVENTS || last_commit.elapsed() >= COMMIT_INTERVAL {
@@ -255,12 +289,17 @@ fn read_files(
     options: IngestOptions,
     lookup: Box<dyn StoreReader>,
     tx: &mpsc::SyncSender<Message>,
+    keep: bool,
 ) {
     let mut linker = CredentialLinker::default();
     // Links, compresses and sends a batch; false when the run must stop.
     let mut ship = |format: &'static str, mut events: Vec<Event>| -> bool {
         let msg = match linker.link_batch(&*lookup, &mut events) {
-            Ok(fresh) => Message::Batch { format, batch: PreparedBatch::new(events), fresh },
+            Ok(fresh) if keep => {
+                let (batch, events) = PreparedBatch::keeping(events);
+                Message::Batch { format, batch, fresh, events: Some(events) }
+            }
+            Ok(fresh) => Message::Batch { format, batch: PreparedBatch::new(events), fresh, events: None },
             Err(e) => Message::Failed(e),
         };
         let failed = matches!(msg, Message::Failed(_));

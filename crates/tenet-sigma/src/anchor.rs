@@ -11,6 +11,10 @@
 //! escapes, compared case-insensitively as Sigma does); a rule for which
 //! nothing is certain has no anchors and is always evaluated. So the
 //! prefilter never drops a match: it only skips records no rule can take.
+//!
+//! An exact value of the field the normalised event keeps as its operation
+//! (CloudTrail `eventName`, Okta `eventType`) is checked against the
+//! operation instead of searched for in the text: a set lookup, not a scan.
 
 use std::collections::HashMap;
 
@@ -21,25 +25,34 @@ use rsigma_parser::{
 /// Anchors shorter than this would hit nearly every record.
 const MIN_ANCHOR: usize = 3;
 
-/// At least one of these strings occurs in every record the rule matches;
-/// `None` when no such set can be derived.
-pub fn anchors(rule: &SigmaRule) -> Option<Vec<String>> {
+/// A necessary sign of a match: the record's operation is this value
+/// (compared lowercase), or this text occurs in the raw record.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Anchor {
+    Operation(String),
+    Text(String),
+}
+
+/// At least one of these holds for every record the rule matches; `None`
+/// when no such set can be derived. `operation` names the field the
+/// normalised event keeps as its operation, for this rule's logsource.
+pub fn anchors(rule: &SigmaRule, operation: Option<&str>) -> Option<Vec<Anchor>> {
     let d = &rule.detection;
-    let mut best: Option<Vec<String>> = None;
+    let mut best: Option<Vec<Anchor>> = None;
     // Several conditions are alternatives (any may match): all must be anchored.
     for c in &d.conditions {
-        let set = condition(c, &d.named)?;
+        let set = condition(c, &d.named, operation)?;
         best.get_or_insert_with(Vec::new).extend(set);
     }
     best.filter(|b| !b.is_empty())
 }
 
-fn condition(c: &ConditionExpr, named: &HashMap<String, Detection>) -> Option<Vec<String>> {
+fn condition(c: &ConditionExpr, named: &HashMap<String, Detection>, op: Option<&str>) -> Option<Vec<Anchor>> {
     match c {
-        ConditionExpr::Identifier(id) => detection(named.get(id)?),
+        ConditionExpr::Identifier(id) => detection(named.get(id)?, op),
         // One required part suffices: take the most selective.
-        ConditionExpr::And(parts) => smallest(parts.iter().filter_map(|p| condition(p, named))),
-        ConditionExpr::Or(parts) => union(parts.iter().map(|p| condition(p, named))),
+        ConditionExpr::And(parts) => smallest(parts.iter().filter_map(|p| condition(p, named, op))),
+        ConditionExpr::Or(parts) => union(parts.iter().map(|p| condition(p, named, op))),
         ConditionExpr::Not(_) => None,
         ConditionExpr::Selector { quantifier, pattern } => {
             let members: Vec<&Detection> = named
@@ -54,50 +67,66 @@ fn condition(c: &ConditionExpr, named: &HashMap<String, Detection>) -> Option<Ve
                 return None;
             }
             match quantifier {
-                Quantifier::All => smallest(members.into_iter().filter_map(detection)),
+                Quantifier::All => smallest(members.into_iter().filter_map(|d| detection(d, op))),
                 // "1 of" or "N of": any member might be among those matching.
-                Quantifier::Any | Quantifier::Count(_) => union(members.into_iter().map(detection)),
+                Quantifier::Any | Quantifier::Count(_) => union(members.into_iter().map(|d| detection(d, op))),
             }
         }
     }
 }
 
-/// Fields naming what happened (`eventName`, Okta's `eventType`) are far
-/// more selective than where it happened (`eventSource`): any one required
-/// field is a valid anchor, so the operation is preferred when present.
-const SELECTIVE: [&str; 2] = ["eventName", "eventType"];
-
-fn detection(d: &Detection) -> Option<Vec<String>> {
+fn detection(d: &Detection, op: Option<&str>) -> Option<Vec<Anchor>> {
     match d {
+        // Any one required field is a valid anchor; the operation is the
+        // cheapest to check and the most selective, so it wins when present.
         Detection::AllOf(items) => {
-            let selective = items.iter().filter(|i| i.field.name.as_deref().is_some_and(|n| SELECTIVE.contains(&n)));
-            smallest(selective.filter_map(item)).or_else(|| smallest(items.iter().filter_map(item)))
+            let on_operation = items.iter().filter(|i| op.is_some() && i.field.name.as_deref() == op);
+            smallest(on_operation.filter_map(|i| item(i, op)))
+                .or_else(|| smallest(items.iter().filter_map(|i| item(i, op))))
         }
-        Detection::AnyOf(alternatives) => union(alternatives.iter().map(detection)),
-        Detection::Keywords(values) => union(values.iter().map(|v| value(v).map(|a| vec![a]))),
-        Detection::And(parts) => smallest(parts.iter().filter_map(detection)),
+        Detection::AnyOf(alternatives) => union(alternatives.iter().map(|d| detection(d, op))),
+        Detection::Keywords(values) => union(values.iter().map(|v| value(v).map(|a| vec![Anchor::Text(a)]))),
+        Detection::And(parts) => smallest(parts.iter().filter_map(|d| detection(d, op))),
         _ => None,
     }
 }
 
-fn item(i: &DetectionItem) -> Option<Vec<String>> {
+fn item(i: &DetectionItem, op: Option<&str>) -> Option<Vec<Anchor>> {
     let literal = |m: &Modifier| {
         matches!(m, Modifier::Contains | Modifier::StartsWith | Modifier::EndsWith | Modifier::All | Modifier::Cased)
     };
+    let text = |v: &SigmaValue| value(v).map(|a| vec![Anchor::Text(a)]);
     if i.field.modifiers == [Modifier::Re] {
         return union(i.values.iter().map(|v| match v {
-            SigmaValue::String(s) => regex_literal(&s.original).map(|a| vec![a]),
+            SigmaValue::String(s) => regex_literal(&s.original).map(|a| vec![Anchor::Text(a)]),
             _ => None,
         }));
     }
     if i.values.is_empty() || !i.field.modifiers.iter().all(literal) {
         return None;
     }
+    // Equality with plain values on the operation field: the values are the
+    // operations it can match, whole.
+    if op.is_some() && i.field.name.as_deref() == op && i.field.modifiers.is_empty() {
+        let exact: Option<Vec<Anchor>> = i
+            .values
+            .iter()
+            .map(|v| match v {
+                SigmaValue::String(s) => {
+                    s.as_plain().filter(|p| !p.is_empty()).map(|p| Anchor::Operation(p.to_ascii_lowercase()))
+                }
+                _ => None,
+            })
+            .collect();
+        if exact.is_some() {
+            return exact;
+        }
+    }
     if i.field.has_modifier(Modifier::All) {
         // Every value must match: any one of them is required.
-        return smallest(i.values.iter().filter_map(|v| value(v).map(|a| vec![a])));
+        return smallest(i.values.iter().filter_map(text));
     }
-    union(i.values.iter().map(|v| value(v).map(|a| vec![a])))
+    union(i.values.iter().map(text))
 }
 
 /// The longest literal run every match of a simple regular expression
@@ -148,11 +177,11 @@ fn value(v: &SigmaValue) -> Option<String> {
     safe(run).then(|| run.to_string())
 }
 
-fn smallest(sets: impl Iterator<Item = Vec<String>>) -> Option<Vec<String>> {
+fn smallest(sets: impl Iterator<Item = Vec<Anchor>>) -> Option<Vec<Anchor>> {
     sets.min_by_key(|s| s.len())
 }
 
-fn union(sets: impl Iterator<Item = Option<Vec<String>>>) -> Option<Vec<String>> {
+fn union(sets: impl Iterator<Item = Option<Vec<Anchor>>>) -> Option<Vec<Anchor>> {
     let mut out = Vec::new();
     for s in sets {
         out.extend(s?);
@@ -182,39 +211,52 @@ mod tests {
     }
 
     const HEAD: &str = "title: t\nlogsource:\n  product: aws\n  service: cloudtrail\n";
+    const OP: Option<&str> = Some("eventName");
+
+    fn sorted(mut a: Vec<Anchor>) -> Vec<Anchor> {
+        a.sort();
+        a
+    }
+    fn text(s: &str) -> Anchor {
+        Anchor::Text(s.into())
+    }
+    fn op(s: &str) -> Anchor {
+        Anchor::Operation(s.into())
+    }
 
     #[test]
-    fn a_required_event_name_anchors_the_rule() {
+    fn an_exact_event_name_anchors_the_rule_on_the_operation() {
         let r = rule(&format!(
             "{HEAD}detection:\n  selection:\n    eventSource: cloudtrail.amazonaws.com\n    eventName:\n      - StopLogging\n      - DeleteTrail\n  condition: selection\n"
         ));
-        let a = anchors(&r).unwrap();
-        // Either required field would do; the operation is the selective one.
-        assert_eq!(a, vec!["StopLogging".to_string(), "DeleteTrail".to_string()]);
+        assert_eq!(sorted(anchors(&r, OP).unwrap()), vec![op("deletetrail"), op("stoplogging")]);
+        // Without an operation field (another logsource) the text is searched.
+        assert_eq!(anchors(&r, None).unwrap(), vec![text("cloudtrail.amazonaws.com")]);
+        // A wildcard or modifier on the operation makes it text again.
+        let r = rule(&format!("{HEAD}detection:\n  s:\n    eventName|startswith: Delete\n  condition: s\n"));
+        assert_eq!(anchors(&r, OP).unwrap(), vec![text("Delete")]);
     }
 
     #[test]
     fn alternatives_are_anchored_only_when_every_branch_is() {
         let both = rule(&format!(
-            "{HEAD}detection:\n  a:\n    eventName: StopLogging\n  b:\n    eventName: DeleteTrail\n  condition: a or b\n"
+            "{HEAD}detection:\n  a:\n    eventName: StopLogging\n  b:\n    userAgent|contains: stratus\n  condition: a or b\n"
         ));
-        let mut a = anchors(&both).unwrap();
-        a.sort();
-        assert_eq!(a, vec!["DeleteTrail".to_string(), "StopLogging".to_string()]);
+        assert_eq!(sorted(anchors(&both, OP).unwrap()), vec![op("stoplogging"), text("stratus")]);
         let one = rule(&format!(
             "{HEAD}detection:\n  a:\n    eventName: StopLogging\n  b:\n    errorCode|re: '.*'\n  condition: a or b\n"
         ));
-        assert_eq!(anchors(&one), None);
+        assert_eq!(anchors(&one, OP), None);
     }
 
     #[test]
     fn negation_regex_and_short_values_give_no_anchor() {
         let not = rule(&format!("{HEAD}detection:\n  f:\n    eventName: GetObject\n  condition: not f\n"));
-        assert_eq!(anchors(&not), None);
-        let short = rule(&format!("{HEAD}detection:\n  s:\n    eventName: Ab\n  condition: s\n"));
-        assert_eq!(anchors(&short), None);
-        let escaped = rule(&format!("{HEAD}detection:\n  s:\n    eventName: 'a\"b\"c'\n  condition: s\n"));
-        assert_eq!(anchors(&escaped), None);
+        assert_eq!(anchors(&not, OP), None);
+        let short = rule(&format!("{HEAD}detection:\n  s:\n    userAgent: Ab\n  condition: s\n"));
+        assert_eq!(anchors(&short, OP), None);
+        let escaped = rule(&format!("{HEAD}detection:\n  s:\n    userAgent: 'a\"b\"c'\n  condition: s\n"));
+        assert_eq!(anchors(&escaped, OP), None);
     }
 
     #[test]
@@ -222,9 +264,7 @@ mod tests {
         let r = rule(&format!(
             "{HEAD}detection:\n  selection_a:\n    eventName: 'Put*Policy'\n  selection_b:\n    userAgent|contains: 'stratus'\n  condition: 1 of selection_*\n"
         ));
-        let mut a = anchors(&r).unwrap();
-        a.sort();
-        assert_eq!(a, vec!["Policy".to_string(), "stratus".to_string()]);
+        assert_eq!(sorted(anchors(&r, OP).unwrap()), vec![text("Policy"), text("stratus")]);
         assert!(glob("selection_*", "selection_b") && !glob("selection_*", "filter"));
     }
 
@@ -237,8 +277,6 @@ mod tests {
         let r = rule(&format!(
             "{HEAD}detection:\n  s:\n    responseStatus.code:\n      - 401\n      - 403\n  condition: s\n"
         ));
-        let mut a = anchors(&r).unwrap();
-        a.sort();
-        assert_eq!(a, vec!["401".to_string(), "403".to_string()]);
+        assert_eq!(sorted(anchors(&r, OP).unwrap()), vec![text("401"), text("403")]);
     }
 }

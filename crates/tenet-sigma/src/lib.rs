@@ -82,15 +82,57 @@ pub struct RuleSet {
     formats: Vec<&'static str>,
     /// Per format: the anchors of its rules, or `None` once any rule for
     /// it has none (then every record of the format is evaluated).
-    anchors: BTreeMap<&'static str, Option<Vec<String>>>,
+    anchors: BTreeMap<&'static str, Option<Vec<anchor::Anchor>>>,
     /// Built on first use from `anchors`.
-    prefilter: OnceLock<BTreeMap<&'static str, Option<AhoCorasick>>>,
+    prefilter: OnceLock<BTreeMap<&'static str, Option<Prefilter>>>,
     prefilter_off: bool,
     /// Rules that have no anchors, as (format, title).
     unanchored: Vec<(&'static str, String)>,
+    /// Rules anchored on text, which make every record of their format be
+    /// scanned: (format, title, texts).
+    scanned: Vec<(&'static str, String, Vec<String>)>,
     /// Records looked at, and those the prefilter let through to be parsed.
     checked: std::sync::atomic::AtomicU64,
     parsed: std::sync::atomic::AtomicU64,
+}
+
+/// A format's anchors, ready to check: operations by set lookup, texts by
+/// one pass of a case-insensitive automaton over the raw record.
+struct Prefilter {
+    operations: std::collections::HashSet<String>,
+    texts: Option<AhoCorasick>,
+    always: bool,
+}
+
+impl Prefilter {
+    fn new(anchors: &[anchor::Anchor]) -> Self {
+        let mut operations = std::collections::HashSet::new();
+        let mut texts = Vec::new();
+        for a in anchors {
+            match a {
+                anchor::Anchor::Operation(o) => {
+                    operations.insert(o.clone());
+                }
+                anchor::Anchor::Text(t) => texts.push(t.as_str()),
+            }
+        }
+        // An automaton that cannot be built filters nothing out.
+        let (texts, always) = if texts.is_empty() {
+            (None, false)
+        } else {
+            match AhoCorasick::builder().ascii_case_insensitive(true).build(&texts) {
+                Ok(ac) => (Some(ac), false),
+                Err(_) => (None, true),
+            }
+        };
+        Prefilter { operations, texts, always }
+    }
+
+    fn may_match(&self, e: &Event) -> bool {
+        self.always
+            || (!self.operations.is_empty() && self.operations.contains(&e.action.operation.to_ascii_lowercase()))
+            || self.texts.as_ref().is_some_and(|ac| ac.is_match(e.raw.as_bytes()))
+    }
 }
 
 /// ATT&CK technique ids from Sigma tags (`attack.t1078.004` → `T1078.004`).
@@ -126,6 +168,7 @@ impl RuleSet {
             prefilter: OnceLock::new(),
             prefilter_off: false,
             unanchored: Vec::new(),
+            scanned: Vec::new(),
             checked: Default::default(),
             parsed: Default::default(),
         }
@@ -196,8 +239,23 @@ impl RuleSet {
                 self.formats.push(format);
             }
             let slot = self.anchors.entry(format).or_insert_with(|| Some(Vec::new()));
-            match anchor::anchors(rule) {
+            let operation = match format {
+                "cloudtrail" => Some("eventName"),
+                "okta" => Some("eventType"),
+                _ => None,
+            };
+            match anchor::anchors(rule, operation) {
                 Some(mine) => {
+                    let texts: Vec<String> = mine
+                        .iter()
+                        .filter_map(|a| match a {
+                            anchor::Anchor::Text(t) => Some(t.clone()),
+                            anchor::Anchor::Operation(_) => None,
+                        })
+                        .collect();
+                    if !texts.is_empty() {
+                        self.scanned.push((format, rule.title.clone(), texts));
+                    }
                     if let Some(all) = slot.as_mut() {
                         all.extend(mine);
                     }
@@ -225,7 +283,7 @@ impl RuleSet {
         }
         use std::sync::atomic::Ordering::Relaxed;
         self.checked.fetch_add(1, Relaxed);
-        if !self.may_match(&e.source.format, e.raw.as_bytes()) {
+        if !self.may_match(e) {
             return Vec::new();
         }
         self.parsed.fetch_add(1, Relaxed);
@@ -255,22 +313,15 @@ impl RuleSet {
 
     /// Whether any rule for `format` could match this raw record: false
     /// only when no rule's anchor occurs in it (see [`anchor`]).
-    fn may_match(&self, format: &str, raw: &[u8]) -> bool {
+    fn may_match(&self, e: &Event) -> bool {
         if self.prefilter_off {
             return true;
         }
-        let prefilter = self.prefilter.get_or_init(|| {
-            self.anchors
-                .iter()
-                .map(|(f, a)| {
-                    let built =
-                        a.as_ref().and_then(|a| AhoCorasick::builder().ascii_case_insensitive(true).build(a).ok());
-                    (*f, built)
-                })
-                .collect()
-        });
-        match prefilter.get(format) {
-            Some(Some(ac)) => ac.is_match(raw),
+        let prefilter = self
+            .prefilter
+            .get_or_init(|| self.anchors.iter().map(|(f, a)| (*f, a.as_ref().map(|a| Prefilter::new(a)))).collect());
+        match prefilter.get(e.source.format.as_str()) {
+            Some(Some(p)) => p.may_match(e),
             _ => true,
         }
     }
@@ -291,6 +342,11 @@ impl RuleSet {
     /// The rules that force every record of their format to be evaluated.
     pub fn unanchored(&self) -> &[(&'static str, String)] {
         &self.unanchored
+    }
+
+    /// The rules anchored on text rather than on the operation.
+    pub fn scanned(&self) -> &[(&'static str, String, Vec<String>)] {
+        &self.scanned
     }
 
     /// Whether every rule for `format` has anchors, so records can be skipped.

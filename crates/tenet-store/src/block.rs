@@ -147,12 +147,23 @@ impl PreparedBatch {
     /// Encodes and compresses `events`. CPU work only: call it off the
     /// writer's thread.
     pub fn new(mut events: Vec<Event>) -> Self {
+        Self::prepare(&mut events, true)
+    }
+
+    /// As [`Self::new`], handing the events back (raw records included) in
+    /// the batch's order, the order [`crate::Appended::fresh`] counts in.
+    pub fn keeping(mut events: Vec<Event>) -> (Self, Vec<Event>) {
+        let batch = Self::prepare(&mut events, false);
+        (batch, events)
+    }
+
+    fn prepare(events: &mut [Event], take_raw: bool) -> Self {
         // Time order within the batch: the store's indexes are time-ordered,
         // so sorted inserts walk them in order instead of jumping about, and
         // blocks hold neighbours in time, as queries read them.
         events.sort_by_key(|e| e.time);
         let mut keys = Keys::default();
-        for e in &events {
+        for e in events.iter() {
             keys.push(e);
         }
         let mut blocks = Vec::with_capacity(events.len().div_ceil(BLOCK_EVENTS));
@@ -163,9 +174,14 @@ impl PreparedBatch {
         for chunk in events.chunks_mut(BLOCK_EVENTS) {
             buf.clear();
             for e in chunk.iter_mut() {
-                let raw = std::mem::take(&mut e.raw);
-                write_doc(&mut buf, e);
-                push_entry(&mut buf, raw.as_bytes());
+                if take_raw {
+                    let raw = std::mem::take(&mut e.raw);
+                    write_doc(&mut buf, e);
+                    push_entry(&mut buf, raw.as_bytes());
+                } else {
+                    write_doc(&mut buf, e);
+                    push_entry(&mut buf, e.raw.as_bytes());
+                }
             }
             blocks.push(EncodedBlock { data: compress(zstd.as_mut(), &buf) });
         }

@@ -65,19 +65,15 @@ pub struct StoredSnapshot {
 }
 
 /// What an append did.
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct Appended {
     /// Events stored for the first time.
     pub stored: u64,
     /// Events already stored (same id, same time): ingestion is idempotent.
     pub duplicates: u64,
-}
-
-impl std::ops::AddAssign for Appended {
-    fn add_assign(&mut self, o: Appended) {
-        self.stored += o.stored;
-        self.duplicates += o.duplicates;
-    }
+    /// The events stored for the first time, as (position in the batch as
+    /// prepared, sequence number): what a reader of new events follows.
+    pub fresh: Vec<(u32, i64)>,
 }
 
 /// A selection of events. Every filter is optional; all given must hold.

@@ -950,6 +950,7 @@ impl EventStore for SqliteStore {
                 for &(slot, seq) in &stored {
                     event_refs(&store.conn, &mut store.names, seq, keys, &events[slot], &mut refs)?;
                     let index = chunk * per_block + slot;
+                    out.fresh.push((index as u32, seq));
                     if let Ok(d) = keys.declared.binary_search_by_key(&index, |(i, _)| *i) {
                         let e = &events[slot];
                         store
@@ -1283,9 +1284,13 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let mut s = SqliteStore::open_dir(dir.path()).unwrap();
         let batch: Vec<Event> = (0..600).map(|i| event(&format!("e{i}"), i, "alice")).collect();
-        assert_eq!(s.append(PreparedBatch::new(batch.clone())).unwrap(), Appended { stored: 600, duplicates: 0 });
+        let first = s.append(PreparedBatch::new(batch.clone())).unwrap();
+        assert_eq!((first.stored, first.duplicates, first.fresh.len()), (600, 0, 600));
         s.commit().unwrap();
-        assert_eq!(s.append(PreparedBatch::new(batch)).unwrap(), Appended { stored: 0, duplicates: 600 });
+        assert_eq!(
+            s.append(PreparedBatch::new(batch)).unwrap(),
+            Appended { stored: 0, duplicates: 600, fresh: vec![] }
+        );
         assert_eq!(s.count().unwrap(), 600);
         let e = s.get(&EventId::from("e300"), None).unwrap().unwrap();
         assert_eq!(e.raw.as_bytes(), br#"{"id":"e300"}"#);
@@ -1312,7 +1317,7 @@ mod tests {
         let forged = id_hash("b");
         s.conn.execute("UPDATE events SET idh = ?1 WHERE id = 'a'", [forged]).unwrap();
         let out = s.append(PreparedBatch::new(vec![event("b", 1, "x")])).unwrap();
-        assert_eq!(out, Appended { stored: 1, duplicates: 0 });
+        assert_eq!((out.stored, out.duplicates), (1, 0));
         assert!(s.get(&EventId::from("b"), Some(Timestamp::from_unix_seconds(1))).unwrap().is_some());
     }
 
