@@ -194,6 +194,10 @@ const REORDER_WINDOW: i64 = 5 * 60 * 1_000_000_000;
 /// Events held back at most, whatever the window: bounded memory.
 const REORDER_HELD: usize = 32_768;
 
+/// A stored batch's events and which of them were new (see
+/// [`crate::ingest::Follower`]).
+type StoredBatch = (Vec<tenet_model::Event>, Vec<(u32, i64)>);
+
 /// An event waiting in time order (boxed: the heap moves entries about,
 /// and an event is hundreds of bytes).
 struct Held {
@@ -261,7 +265,7 @@ pub fn ingest_and_analyse(
         store.reader()?.snapshots()?.into_iter().filter(|s| s.id > snapshot_id).collect();
     snapshots.sort_by_key(|s| (s.snapshot.collected_at, s.id));
 
-    let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<(tenet_model::Event, i64)>>(4);
+    let (tx, rx) = std::sync::mpsc::sync_channel::<StoredBatch>(4);
     let (ingested, followed) = std::thread::scope(|scope| {
         let follow = std::thread::Builder::new()
             .name("tenet-analyse".into())
@@ -270,7 +274,7 @@ pub fn ingest_and_analyse(
             Ok(f) => f,
             Err(e) => return (Err(AnalyseError::from(e)), None),
         };
-        let mut send = |batch: Vec<(tenet_model::Event, i64)>| tx.send(batch).is_ok();
+        let mut send = |events: Vec<tenet_model::Event>, fresh: Vec<(u32, i64)>| tx.send((events, fresh)).is_ok();
         let ingested = crate::ingest::ingest_following(paths, store, options, observer, Some(&mut send));
         drop(tx);
         let followed = follow.join().map_err(|_| AnalyseError::Panicked);
@@ -302,7 +306,7 @@ pub fn ingest_and_analyse(
 /// learner. `None` when they came too far out of order (the caller then
 /// analyses from the store); it keeps draining so ingestion never waits.
 fn follow(
-    rx: std::sync::mpsc::Receiver<Vec<(tenet_model::Event, i64)>>,
+    rx: std::sync::mpsc::Receiver<StoredBatch>,
     mut learner: Learner,
     snapshots: Vec<tenet_store::StoredSnapshot>,
     rules: &RuleSet,
@@ -338,11 +342,17 @@ fn follow(
         risk.extend(learner.take_risk());
     };
     let mut disordered = false;
-    for batch in rx {
+    for (events, fresh) in rx {
         if disordered {
             continue;
         }
-        for (event, seq) in batch {
+        // New events only (positions ascend), each moved once, into its box.
+        let mut fresh = fresh.into_iter().peekable();
+        let new = events
+            .into_iter()
+            .enumerate()
+            .filter_map(|(i, e)| fresh.next_if(|&(j, _)| j as usize == i).map(|(_, seq)| (e, seq)));
+        for (event, seq) in new {
             let time = event.time.unix_nanos();
             if time < released {
                 disordered = true;

@@ -178,9 +178,10 @@ pub fn ingest(
     ingest_following(paths, store, options, observer, None)
 }
 
-/// Receives each batch's newly stored events with their sequence numbers,
-/// in the order they were stored; returns false to stop receiving.
-pub type Follower<'f> = &'f mut dyn FnMut(Vec<(Event, i64)>) -> bool;
+/// Receives each batch's events as stored, with which of them were new:
+/// (position in the batch, sequence number), in order; returns false to
+/// stop receiving. Duplicates are in the batch too: skip them.
+pub type Follower<'f> = &'f mut dyn FnMut(Vec<Event>, Vec<(u32, i64)>) -> bool;
 
 /// As [`ingest`], handing every newly stored event (never a duplicate) to
 /// `follower` once it is appended: analysis can run beside ingestion
@@ -222,16 +223,9 @@ pub fn ingest_following(
                     let busy = std::time::Instant::now();
                     let appended = store.append(batch)?;
                     if let (Some(f), Some(events)) = (follower.as_mut(), events) {
-                        // One pass, each event moved once: positions come in order.
                         let mut fresh = appended.fresh.clone();
                         fresh.sort_unstable();
-                        let mut fresh = fresh.into_iter().peekable();
-                        let new: Vec<(Event, i64)> = events
-                            .into_iter()
-                            .enumerate()
-                            .filter_map(|(i, e)| fresh.next_if(|&(j, _)| j as usize == i).map(|(_, seq)| (e, seq)))
-                            .collect();
-                        if !new.is_empty() && !f(new) {
+                        if !fresh.is_empty() && !f(events, fresh) {
                             follower = None;
                         }
                     }
