@@ -14,8 +14,6 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
-use aho_corasick::AhoCorasick;
-
 use rsigma_eval::Engine;
 use rsigma_eval::event::JsonEvent;
 use rsigma_parser::{LogSource, SigmaRule, parse_sigma_yaml};
@@ -97,11 +95,13 @@ pub struct RuleSet {
 }
 
 /// A format's anchors, ready to check: operations by set lookup, texts by
-/// one pass of a case-insensitive automaton over the raw record.
+/// searching a lowercased copy of the raw record for each (lowercased)
+/// text. Sigma compares case-insensitively; lowercasing once and searching
+/// case-sensitively lets each search use SIMD, several times faster than a
+/// case-insensitive automaton stepping byte by byte.
 struct Prefilter {
     operations: std::collections::HashSet<String>,
-    texts: Option<AhoCorasick>,
-    always: bool,
+    texts: Vec<memchr::memmem::Finder<'static>>,
 }
 
 impl Prefilter {
@@ -113,25 +113,31 @@ impl Prefilter {
                 anchor::Anchor::Operation(o) => {
                     operations.insert(o.clone());
                 }
-                anchor::Anchor::Text(t) => texts.push(t.as_str()),
+                anchor::Anchor::Text(t) => {
+                    let t = t.to_ascii_lowercase();
+                    if !texts.iter().any(|f: &memchr::memmem::Finder<'static>| f.needle() == t.as_bytes()) {
+                        texts.push(memchr::memmem::Finder::new(t.as_bytes()).into_owned());
+                    }
+                }
             }
         }
-        // An automaton that cannot be built filters nothing out.
-        let (texts, always) = if texts.is_empty() {
-            (None, false)
-        } else {
-            match AhoCorasick::builder().ascii_case_insensitive(true).build(&texts) {
-                Ok(ac) => (Some(ac), false),
-                Err(_) => (None, true),
-            }
-        };
-        Prefilter { operations, texts, always }
+        Prefilter { operations, texts }
     }
 
     fn may_match(&self, e: &Event) -> bool {
-        self.always
-            || (!self.operations.is_empty() && self.operations.contains(&e.action.operation.to_ascii_lowercase()))
-            || self.texts.as_ref().is_some_and(|ac| ac.is_match(e.raw.as_bytes()))
+        thread_local! {
+            static LOWER: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+        }
+        if !self.operations.is_empty() && self.operations.contains(&e.action.operation.to_ascii_lowercase()) {
+            return true;
+        }
+        !self.texts.is_empty()
+            && LOWER.with_borrow_mut(|lower| {
+                lower.clear();
+                lower.extend_from_slice(e.raw.as_bytes());
+                lower.make_ascii_lowercase();
+                self.texts.iter().any(|f| f.find(lower).is_some())
+            })
     }
 }
 
