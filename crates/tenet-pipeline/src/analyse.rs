@@ -198,30 +198,12 @@ const REORDER_HELD: usize = 32_768;
 /// [`crate::ingest::Follower`]).
 type StoredBatch = (Vec<tenet_model::Event>, Vec<(u32, i64)>);
 
-/// An event waiting in time order (boxed: the heap moves entries about,
-/// and an event is hundreds of bytes).
+/// An event waiting in time order (boxed: entries shift when a late one is
+/// slotted in, and an event is hundreds of bytes).
 struct Held {
     time: i64,
     seq: i64,
     event: Box<tenet_model::Event>,
-}
-
-impl PartialEq for Held {
-    fn eq(&self, o: &Self) -> bool {
-        (self.time, self.seq) == (o.time, o.seq)
-    }
-}
-impl Eq for Held {}
-impl PartialOrd for Held {
-    fn partial_cmp(&self, o: &Self) -> Option<std::cmp::Ordering> {
-        Some(self.cmp(o))
-    }
-}
-impl Ord for Held {
-    // Reversed: `BinaryHeap` pops the greatest, analysis wants the oldest.
-    fn cmp(&self, o: &Self) -> std::cmp::Ordering {
-        (o.time, o.seq).cmp(&(self.time, self.seq))
-    }
 }
 
 /// What analysing beside ingestion produced, kept until ingestion is done.
@@ -314,7 +296,9 @@ fn follow(
     mut snapshot_id: i64,
 ) -> Option<Followed> {
     let mut snapshots = snapshots.into_iter().peekable();
-    let mut held = std::collections::BinaryHeap::<Held>::new();
+    // In time order. Events mostly come in order: appended at the back;
+    // a late one is slotted in by binary search.
+    let mut held = std::collections::VecDeque::<Held>::new();
     let (mut newest, mut released) = (i64::MIN, i64::MIN);
     let mut report = AnalyseReport::default();
     let mut findings = std::collections::HashMap::default();
@@ -360,13 +344,19 @@ fn follow(
             }
             newest = newest.max(time);
             events_seq = events_seq.max(seq);
-            held.push(Held { time, seq, event: Box::new(event) });
+            let h = Held { time, seq, event: Box::new(event) };
+            if held.back().is_none_or(|b| (b.time, b.seq) <= (time, seq)) {
+                held.push_back(h);
+            } else {
+                let at = held.partition_point(|x| (x.time, x.seq) <= (time, seq));
+                held.insert(at, h);
+            }
         }
         if disordered {
             continue;
         }
-        while held.peek().is_some_and(|h| h.time <= newest - REORDER_WINDOW || held.len() > REORDER_HELD) {
-            let Some(h) = held.pop() else { break };
+        while held.front().is_some_and(|h| h.time <= newest - REORDER_WINDOW || held.len() > REORDER_HELD) {
+            let Some(h) = held.pop_front() else { break };
             released = h.time;
             process(h, &mut learner, &mut report);
             // Taken where reading back would flush, every SLICE events in
@@ -381,7 +371,7 @@ fn follow(
     if disordered {
         return None;
     }
-    while let Some(h) = held.pop() {
+    while let Some(h) = held.pop_front() {
         process(h, &mut learner, &mut report);
         since_take += 1;
         if since_take == SLICE {
