@@ -406,9 +406,9 @@ fn ordered_cloudtrail(sim: &Path, to: &Path) -> usize {
         }
     }
     records.sort_by(|a, b| a["eventTime"].as_str().cmp(&b["eventTime"].as_str()));
-    // The simulator uses some SAML sessions' keys before the sign-in that
-    // issues them (noted as a defect); a live feed cannot, so those calls
-    // are left out.
+    // A few simulated session keys are still used seconds before the call
+    // that issues them (ECS task sessions, a mid-day team change); a live
+    // feed cannot do that, so those calls are left out.
     let mut issued = std::collections::HashSet::new();
     records.retain(|r| {
         if let Some(k) = r["responseElements"]["credentials"]["accessKeyId"].as_str() {

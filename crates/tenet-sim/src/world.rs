@@ -50,6 +50,10 @@ impl Hour {
     }
 }
 
+/// How long after the local start hour the morning sign-in has surely
+/// happened (it comes within the hour's first ten minutes and a few seconds).
+const SIGN_IN_LAG: i64 = 15 * 60;
+
 impl Simulation {
     pub fn new(config: Config) -> Simulation {
         let org = Org::build(&config);
@@ -192,10 +196,24 @@ impl Simulation {
         }
     }
 
-    /// The day's Identity Center session credential for a person in an account.
+    /// The Identity Center session credential a person uses in an account
+    /// at `t`: the one their latest morning sign-in issued. The morning
+    /// sign-in comes within [`SIGN_IN_LAG`] of the local start hour; until
+    /// then (late evening, early on-call, the first minutes of the day) the
+    /// previous morning's key is the one in hand, never one not issued yet.
     pub fn sso_key(&self, person: usize, team: usize, account: usize, t: i64) -> String {
+        self.sso_key_of_day(person, team, account, self.working_day(person, t - SIGN_IN_LAG))
+    }
+
+    /// The working day (from one local start hour to the next) `t` is in.
+    fn working_day(&self, person: usize, t: i64) -> i64 {
+        let who = &self.org.people[person];
+        (t + (who.tz - who.start_hour) * HOUR).div_euclid(DAY)
+    }
+
+    fn sso_key_of_day(&self, person: usize, team: usize, account: usize, working_day: i64) -> String {
         let mut k =
-            rng::rng(self.config.seed, "sso-key", &[person as u64, team as u64, account as u64, (t / DAY) as u64]);
+            rng::rng(self.config.seed, "sso-key", &[person as u64, team as u64, account as u64, working_day as u64]);
         format!("ASIA{}", rng::base32(&mut k, 16))
     }
 
@@ -302,7 +320,13 @@ impl Simulation {
             })),
             response: Some(json!({
                 "credentials": {
-                    "accessKeyId": self.sso_key(p, team, account, time - self.config.start.unix_seconds()),
+                    // The sign-in opens its working day's key.
+                    "accessKeyId": self.sso_key_of_day(
+                        p,
+                        team,
+                        account,
+                        self.working_day(p, time - self.config.start.unix_seconds()),
+                    ),
                     "expiration": tenet_model::Timestamp::from_unix_seconds(time + 43200).to_string(),
                 },
                 "assumedRoleUser": {
