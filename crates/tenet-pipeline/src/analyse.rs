@@ -28,8 +28,6 @@ pub enum AnalyseError {
     Thread(#[from] std::io::Error),
     #[error(transparent)]
     Ingest(#[from] crate::IngestError),
-    #[error("the analysis thread panicked")]
-    Panicked,
 }
 
 /// What an analysis run did.
@@ -259,8 +257,13 @@ pub fn ingest_and_analyse(
         let mut send = |events: Vec<tenet_model::Event>, fresh: Vec<(u32, i64)>| tx.send((events, fresh)).is_ok();
         let ingested = crate::ingest::ingest_following(paths, store, options, observer, Some(&mut send));
         drop(tx);
-        let followed = follow.join().map_err(|_| AnalyseError::Panicked);
-        (ingested.map_err(AnalyseError::from), followed.ok().flatten())
+        // A panic in the analysis thread costs the shortcut, not the run:
+        // the events are stored and pending, and are analysed from the store.
+        let followed = follow.join().unwrap_or_else(|_| {
+            tracing::warn!("the analysis thread panicked; analysing from the store instead");
+            None
+        });
+        (ingested.map_err(AnalyseError::from), followed)
     });
     let ingested = ingested?;
     let Some(mut f) = followed.filter(|_| ingested.relinked == 0) else {
