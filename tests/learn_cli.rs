@@ -465,4 +465,20 @@ fn events_in_order_are_analysed_as_stored_with_the_same_result_as_reading_them_b
     // Ingesting the same file again stores nothing and learns nothing twice.
     let twice = json(&streamed, &["ingest", file.to_str().unwrap(), "--rules", rules.to_str().unwrap(), "--json"]);
     assert_eq!(twice["analysis"]["events"], 0, "{twice}");
+
+    // The second half of the days first, then the first: beyond the reorder
+    // window, so the events are analysed from the store, in time order.
+    let text = std::fs::read_to_string(&file).unwrap();
+    let v: Value = serde_json::from_str(&text).unwrap();
+    let records = v["Records"].as_array().unwrap();
+    let (early, late) = records.split_at(records.len() / 2);
+    let swapped = dir.path().join("swapped.json");
+    let late_first: Vec<&Value> = late.iter().chain(early).collect();
+    std::fs::write(&swapped, serde_json::to_vec(&serde_json::json!({ "Records": late_first })).unwrap()).unwrap();
+    let out_of_order = dir.path().join("out-of-order");
+    let report =
+        json(&out_of_order, &["ingest", swapped.to_str().unwrap(), "--rules", rules.to_str().unwrap(), "--json"]);
+    assert_eq!(report["analysis"]["streamed"], false, "{report}");
+    assert_eq!(report["analysis"]["events"].as_u64(), Some(n as u64));
+    assert_eq!(strip(json_lines(&out_of_order, &["findings", "--json"])), b, "same findings whatever the input order");
 }
