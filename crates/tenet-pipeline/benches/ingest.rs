@@ -122,8 +122,8 @@ struct Phase {
 }
 
 /// This process's CPU time so far, from `/proc/self/stat` (clock ticks of
-/// 1/100 s): on a shared machine, CPU time per event is what another
-/// tenant does not change, where wall time is.
+/// 1/100 s): on a shared machine another tenant changes CPU time per event
+/// far less than wall time (only through shared caches and cores).
 fn cpu_seconds() -> f64 {
     let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
     // Fields after the command name (which may contain spaces) start at `)`.
