@@ -3,27 +3,13 @@
 //! and on the shared real telemetry.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Command;
 use std::sync::OnceLock;
 
+mod common;
+
+use common::{json, run};
 use serde_json::Value;
-
-fn tenet(data_dir: &Path) -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_tenet"));
-    c.arg("--data-dir").arg(data_dir);
-    c
-}
-
-fn run(data_dir: &Path, args: &[&str]) -> Output {
-    tenet(data_dir).args(args).output().expect("tenet runs")
-}
-
-fn json(data_dir: &Path, args: &[&str]) -> Value {
-    let out = run(data_dir, args);
-    assert!(out.status.success(), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
-    let text = String::from_utf8_lossy(&out.stdout);
-    serde_json::from_str(text.trim()).unwrap_or_else(|e| panic!("{args:?} is not JSON ({e}): {text}"))
-}
 
 fn shared(rel: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data").join(rel)

@@ -5,38 +5,13 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Command;
 use std::sync::OnceLock;
 
+mod common;
+
+use common::{json, json_lines, ok, run};
 use serde_json::Value;
-
-fn tenet(data_dir: &Path) -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_tenet"));
-    c.arg("--data-dir").arg(data_dir);
-    c
-}
-
-fn run(data_dir: &Path, args: &[&str]) -> Output {
-    tenet(data_dir).args(args).output().expect("tenet runs")
-}
-
-fn ok(data_dir: &Path, args: &[&str]) -> String {
-    let out = run(data_dir, args);
-    assert!(out.status.success(), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
-    String::from_utf8(out.stdout).expect("UTF-8 output")
-}
-
-fn json(data_dir: &Path, args: &[&str]) -> Value {
-    let text = ok(data_dir, args);
-    serde_json::from_str(text.trim()).unwrap_or_else(|e| panic!("{args:?} is not JSON ({e}): {text}"))
-}
-
-fn json_lines(data_dir: &Path, args: &[&str]) -> Vec<Value> {
-    ok(data_dir, args)
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{args:?}: not a JSON line ({e}): {l}")))
-        .collect()
-}
 
 fn shared(rel: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared").join(rel)

@@ -5,6 +5,9 @@ use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+mod common;
+
+use common::labels;
 use serde_json::Value;
 
 fn stratus() -> PathBuf {
@@ -22,14 +25,6 @@ fn simulate(out: &Path, replay: &str) -> std::process::Output {
         .arg(out)
         .output()
         .expect("tenet runs")
-}
-
-fn labels(dir: &Path) -> Vec<Value> {
-    std::fs::read_to_string(dir.join("labels.jsonl"))
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).expect("label is JSON"))
-        .collect()
 }
 
 #[test]

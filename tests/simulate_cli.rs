@@ -4,6 +4,9 @@ use std::collections::{BTreeMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
+mod common;
+
+use common::labels;
 use serde_json::Value;
 
 fn tenet() -> Command {
@@ -32,14 +35,6 @@ fn tree(root: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
         }
     }
     out
-}
-
-fn labels(dir: &Path) -> Vec<Value> {
-    std::fs::read_to_string(dir.join("labels.jsonl"))
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).expect("label is JSON"))
-        .collect()
 }
 
 #[test]
