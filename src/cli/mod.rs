@@ -1,6 +1,7 @@
 //! Command-line interface: argument parsing and dispatch. Each command's
 //! module turns typed results from the library crates into text or JSON.
 
+mod decide;
 mod demo;
 mod eval;
 mod events;
@@ -59,6 +60,16 @@ enum Command {
     Finding(findings::FindingArgs),
     /// Each principal's current risk (trust signal), or its history.
     Risk(findings::RiskArgs),
+    /// Run the decision point: AuthZEN over HTTP, Cedar policies, live trust signals.
+    Serve(decide::ServeArgs),
+    /// Decide one request locally with the same engine as `serve`.
+    Check(decide::CheckArgs),
+    /// Validate or test a policy directory.
+    #[command(subcommand)]
+    Policy(decide::PolicyCommand),
+    /// Check the decision log.
+    #[command(subcommand)]
+    Audit(decide::AuditCommand),
 }
 
 /// How a command ended, beyond success: the exit status contract.
@@ -89,6 +100,10 @@ pub fn run() -> ExitCode {
         Command::Findings(args) => findings::findings(&data_dir, args),
         Command::Finding(args) => findings::finding(&data_dir, args),
         Command::Risk(args) => findings::risk(&data_dir, args),
+        Command::Serve(args) => decide::serve(&data_dir, args),
+        Command::Check(args) => decide::check(&data_dir, args),
+        Command::Policy(cmd) => decide::policy(cmd),
+        Command::Audit(cmd) => decide::audit(&data_dir, cmd),
     };
     match result {
         Ok(Outcome::Ok) => ExitCode::SUCCESS,

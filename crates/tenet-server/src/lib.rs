@@ -1,9 +1,15 @@
 //! Tenet's HTTP service (tokio + axum): health and readiness, a live status
 //! document, and the mount point for the console and APIs.
 //!
-//! The server reads shared state; it never writes the store itself.
+//! The server reads shared state; it never writes the event store itself.
+//! What it writes is its own: the decision log (`decisions.db`).
 
+pub mod access;
+pub mod decision_log;
+pub mod metrics;
+pub mod policy_dir;
 pub mod status;
+pub mod trust;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -28,6 +34,29 @@ pub fn router(state: AppState) -> Router {
         .route("/readyz", get(readyz))
         .route("/api/status", get(status))
         .with_state(state)
+}
+
+/// `router`'s routes plus the decision point's: the AuthZEN API and `/metrics`,
+/// every response echoing the caller's `X-Request-ID`.
+pub fn with_decisions(app: Router, pdp: Arc<access::DecisionPoint>) -> Router {
+    let metrics = pdp.metrics.clone();
+    app.merge(access::router(pdp))
+        .route(
+            "/metrics",
+            get(move || {
+                let m = metrics.clone();
+                async move {
+                    (
+                        [(
+                            axum::http::header::CONTENT_TYPE,
+                            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+                        )],
+                        m.render(),
+                    )
+                }
+            }),
+        )
+        .layer(axum::middleware::from_fn(access::echo_request_id))
 }
 
 async fn readyz(State(s): State<AppState>) -> impl IntoResponse {

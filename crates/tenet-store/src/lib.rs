@@ -10,6 +10,7 @@
 //! writer spends its time only on the database.
 
 mod block;
+pub mod decisions;
 mod sqlite;
 
 use std::collections::{HashMap, HashSet};

@@ -1,0 +1,286 @@
+//! Deciding: an AuthZEN evaluation as a Cedar request over the entities it
+//! touches, with the live trust signals in the context; and searching, by
+//! deciding for every known candidate.
+
+use std::collections::{HashMap, HashSet, VecDeque};
+
+use cedar_policy::{
+    Authorizer, Context, Decision as CedarDecision, Entities, Entity, EntityUid, Request, RestrictedExpression,
+};
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+
+use crate::authzen::{self, Evaluation, Search, SearchTarget};
+use crate::bundle::PolicyBundle;
+use crate::signals::{TrustSignals, TrustSource};
+use crate::values::{self, ValueError};
+
+/// A decision and why.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Decision {
+    pub allowed: bool,
+    /// The determining policies: the permits that allowed it, or the forbids that denied it.
+    pub policies: Vec<String>,
+    /// Policies that failed to evaluate (skipped, as Cedar does).
+    pub errors: Vec<String>,
+    /// One sentence.
+    pub reason: String,
+    #[serde(skip)]
+    pub signals: TrustSignals,
+}
+
+/// A request Cedar cannot be asked: a bad type name, a value Cedar has no type for.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DecideError {
+    #[error(transparent)]
+    Value(#[from] ValueError),
+    #[error("{0}")]
+    Cedar(String),
+    #[error("page.token: {0}")]
+    Token(String),
+}
+
+/// The gathered entities stop here: a request touching more is an attack or a bug.
+const MAX_REQUEST_ENTITIES: usize = 10_000;
+
+impl PolicyBundle {
+    /// Decides one evaluation with the signals `trust` has for it now.
+    pub fn decide(&self, e: &Evaluation, trust: &dyn TrustSource) -> Result<Decision, DecideError> {
+        let signals = trust.signals(&e.subject, &e.action, &e.resource);
+        self.decide_with(e, trust, signals)
+    }
+
+    /// As [`Self::decide`], with the signals given (already computed, or fixed by a test).
+    pub fn decide_with(
+        &self,
+        e: &Evaluation,
+        trust: &dyn TrustSource,
+        signals: TrustSignals,
+    ) -> Result<Decision, DecideError> {
+        let principal = values::uid(&e.subject.kind, &e.subject.id, "subject.type")?;
+        let resource = values::uid(&e.resource.kind, &e.resource.id, "resource.type")?;
+        let action = values::uid("Action", &e.action.name, "action.name")?;
+        let entities = self.request_entities(e, trust, [&principal, &action, &resource])?;
+        let mut fields: Vec<(String, RestrictedExpression)> = Vec::with_capacity(e.context.len() + 1);
+        for (k, v) in &e.context {
+            // Signals are Tenet's to state: a caller cannot supply its own.
+            if k == "tenet" {
+                continue;
+            }
+            if let Some(x) = values::to_cedar(v, &format!("context.{k}"))? {
+                fields.push((k.clone(), x));
+            }
+        }
+        fields.push(("tenet".to_string(), signals.to_cedar()));
+        let context = Context::from_pairs(fields).map_err(|err| DecideError::Cedar(format!("context: {err}")))?;
+        let request = Request::new(principal, action, resource, context, None)
+            .map_err(|err| DecideError::Cedar(err.to_string()))?;
+        let response = Authorizer::new().is_authorized(&request, &self.policies, &entities);
+        let allowed = response.decision() == CedarDecision::Allow;
+        let mut policies: Vec<String> = response.diagnostics().reason().map(|p| p.to_string()).collect();
+        policies.sort();
+        let errors: Vec<String> = response.diagnostics().errors().map(|err| err.to_string()).collect();
+        let reason = reason(allowed, &policies, &errors, e);
+        Ok(Decision { allowed, policies, errors, reason, signals })
+    }
+
+    /// The request's own entities (graph data, then `entities.json`, then
+    /// the request's properties, each overriding the last) and every entity
+    /// of the policy directory they reach through parents or attributes.
+    fn request_entities(
+        &self,
+        e: &Evaluation,
+        trust: &dyn TrustSource,
+        roots: [&EntityUid; 3],
+    ) -> Result<Entities, DecideError> {
+        let mut built: HashMap<EntityUid, Entity> = HashMap::with_capacity(4);
+        let own = [
+            (roots[0], Some((&e.subject.kind, &e.subject.id)), &e.subject.properties, "subject.properties"),
+            (roots[1], None, &e.action.properties, "action.properties"),
+            (roots[2], Some((&e.resource.kind, &e.resource.id)), &e.resource.properties, "resource.properties"),
+        ];
+        let mut extra_parents: Vec<EntityUid> = Vec::new();
+        for (uid, key, props, path) in own {
+            let known = key.and_then(|(k, id)| trust.entity(k, id));
+            if known.is_none() && props.is_empty() {
+                continue; // the directory's entity (or none) as it is
+            }
+            let (mut attrs, mut parents) = match self.entities.get(uid) {
+                Some(base) => {
+                    let (_, attrs, parents) = base.clone().into_inner();
+                    (attrs, parents)
+                }
+                None => (HashMap::new(), HashSet::new()),
+            };
+            if let Some(k) = &known {
+                for (name, v) in &k.attrs {
+                    attrs.entry(name.clone()).or_insert_with(|| v.to_cedar());
+                }
+                for (t, id) in &k.parents {
+                    let p = values::uid(t, id, "trust graph parent")?;
+                    extra_parents.push(p.clone());
+                    parents.insert(p);
+                }
+            }
+            for (name, v) in props {
+                match values::to_cedar(v, &format!("{path}.{name}"))? {
+                    Some(x) => {
+                        attrs.insert(name.clone(), x);
+                    }
+                    None => {
+                        attrs.remove(name);
+                    }
+                }
+            }
+            let entity =
+                Entity::new(uid.clone(), attrs, parents).map_err(|err| DecideError::Cedar(format!("{path}: {err}")))?;
+            built.insert(uid.clone(), entity);
+        }
+        // Everything reachable from the request's entities, from the directory's data.
+        let mut seen: HashSet<EntityUid> = HashSet::new();
+        let mut queue: VecDeque<EntityUid> = roots.iter().map(|u| (*u).clone()).chain(extra_parents).collect();
+        let mut out: Vec<Entity> = Vec::with_capacity(8);
+        while let Some(uid) = queue.pop_front() {
+            if !seen.insert(uid.clone()) || seen.len() > MAX_REQUEST_ENTITIES {
+                continue;
+            }
+            if let Some(ancestors) = self.entities.ancestors(&uid) {
+                queue.extend(ancestors.cloned());
+            }
+            if let Some(r) = self.refs.get(&uid) {
+                queue.extend(r.iter().cloned());
+            }
+            if let Some(b) = built.remove(&uid) {
+                for p in b.clone().into_inner().2 {
+                    queue.push_back(p);
+                }
+                out.push(b);
+            } else if let Some(base) = self.entities.get(&uid) {
+                out.push(base.clone());
+            }
+        }
+        Entities::from_entities(out, None).map_err(|err| DecideError::Cedar(err.to_string()))
+    }
+
+    /// The entities of the searched type this decision point knows, and of
+    /// those the ones permitted, sorted by id, one page of them.
+    pub fn search(&self, s: &Search, trust: &dyn TrustSource) -> Result<SearchPage, DecideError> {
+        let fingerprint = fingerprint(s);
+        let offset = match &s.page.token {
+            None => 0,
+            Some(t) => parse_token(t, &fingerprint)?,
+        };
+        let mut candidates: Vec<String> = match s.target {
+            SearchTarget::Action => self.actions.clone(),
+            SearchTarget::Subject => self.candidates_of(&s.subject.kind, trust),
+            SearchTarget::Resource => self.candidates_of(&s.resource.kind, trust),
+        };
+        candidates.sort();
+        candidates.dedup();
+        let input = |p: &authzen::EntityPattern, id: &str| authzen::Entity {
+            kind: p.kind.clone(),
+            id: id.to_string(),
+            properties: p.properties.clone(),
+        };
+        let mut permitted = Vec::new();
+        for c in candidates {
+            let e = Evaluation {
+                subject: input(
+                    &s.subject,
+                    if s.target == SearchTarget::Subject { &c } else { s.subject.id.as_deref().unwrap_or("") },
+                ),
+                action: match (&s.action, s.target) {
+                    (_, SearchTarget::Action) | (None, _) => {
+                        authzen::Action { name: c.clone(), properties: Default::default() }
+                    }
+                    (Some(a), _) => a.clone(),
+                },
+                resource: input(
+                    &s.resource,
+                    if s.target == SearchTarget::Resource { &c } else { s.resource.id.as_deref().unwrap_or("") },
+                ),
+                context: s.context.clone(),
+            };
+            if self.decide(&e, trust)?.allowed {
+                permitted.push(c);
+            }
+        }
+        let total = permitted.len();
+        let start = offset.min(total);
+        let end = s.page.limit.map_or(total, |l| start.saturating_add(l).min(total));
+        let next_token = if end < total { format!("{end}.{fingerprint}") } else { String::new() };
+        let kind = match s.target {
+            SearchTarget::Subject => s.subject.kind.clone(),
+            SearchTarget::Resource => s.resource.kind.clone(),
+            SearchTarget::Action => String::new(),
+        };
+        Ok(SearchPage { kind, ids: permitted[start..end].to_vec(), next_token, total })
+    }
+
+    fn candidates_of(&self, kind: &str, trust: &dyn TrustSource) -> Vec<String> {
+        let mut out = self.by_type.get(kind).cloned().unwrap_or_default();
+        out.extend(trust.candidates(kind));
+        out
+    }
+}
+
+/// One page of search results.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SearchPage {
+    /// The type of the results (empty for actions, which are named).
+    pub kind: String,
+    pub ids: Vec<String>,
+    /// Empty when this is the last page.
+    pub next_token: String,
+    pub total: usize,
+}
+
+/// Ties a page token to the request it continues: a token from another
+/// query (or an altered one) is refused, as the spec asks.
+fn fingerprint(s: &Search) -> String {
+    let mut h = Sha256::new();
+    h.update(s.target.as_str());
+    for p in [&s.subject, &s.resource] {
+        h.update([0]);
+        h.update(&p.kind);
+        h.update([0]);
+        h.update(p.id.as_deref().unwrap_or(""));
+        h.update(serde_json::to_vec(&p.properties).unwrap_or_default());
+    }
+    if let Some(a) = &s.action {
+        h.update(&a.name);
+        h.update(serde_json::to_vec(&a.properties).unwrap_or_default());
+    }
+    h.update(serde_json::to_vec(&s.context).unwrap_or_default());
+    h.update(s.page.limit.unwrap_or(usize::MAX).to_le_bytes());
+    h.finalize().iter().take(8).map(|b| format!("{b:02x}")).collect()
+}
+
+fn parse_token(token: &str, fingerprint: &str) -> Result<usize, DecideError> {
+    let (offset, fp) =
+        token.split_once('.').ok_or_else(|| DecideError::Token("not a token this server issued".into()))?;
+    if fp != fingerprint {
+        return Err(DecideError::Token(
+            "the token belongs to a different query: every field but the token must stay the same".into(),
+        ));
+    }
+    offset.parse().map_err(|_| DecideError::Token("not a token this server issued".into()))
+}
+
+fn reason(allowed: bool, policies: &[String], errors: &[String], e: &Evaluation) -> String {
+    let who = format!("{}:{} {} {}:{}", e.subject.kind, e.subject.id, e.action.name, e.resource.kind, e.resource.id);
+    let list = |p: &[String]| match p {
+        [one] => format!("policy {one}"),
+        many => format!("policies {}", many.join(", ")),
+    };
+    let mut r = match (allowed, policies.is_empty()) {
+        (true, _) => format!("{who}: permitted by {}", list(policies)),
+        (false, false) => format!("{who}: denied by forbid {}", list(policies)),
+        (false, true) => format!("{who}: denied, no permit policy applies (default deny)"),
+    };
+    if !errors.is_empty() {
+        r.push_str(&format!("; {} policy evaluation error(s), those policies skipped", errors.len()));
+    }
+    r.push('.');
+    r
+}

@@ -1,0 +1,223 @@
+//! What Tenet knows about a request at the moment of the decision, as the
+//! `tenet` record of the Cedar context (NIST SP 800-207 §3.3.1: contextual,
+//! history-aware; criteria plus a score).
+//!
+//! Every signal says whether it is `available`; an unavailable signal
+//! carries no value rather than an invented one (its other attributes are
+//! absent, so policies test `has` before using them; the shipped schema
+//! declares them optional).
+
+use cedar_policy::RestrictedExpression;
+use serde::Serialize;
+
+use crate::authzen::{Action, Entity};
+
+/// The live trust signals behind one request.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct TrustSignals {
+    pub risk: Option<Risk>,
+    pub delegation: Option<Delegation>,
+    pub novelty: Option<Novelty>,
+    pub findings: Option<OpenFindings>,
+    pub assurance: Option<Assurance>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Risk {
+    /// 0–100.
+    pub score: u8,
+    /// `low|medium|high|critical`.
+    pub level: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Delegation {
+    /// Hops from the acting principal to the person it acts for (0: acting for itself).
+    pub depth: u32,
+    /// Principal ids, acting principal first.
+    pub chain: Vec<String>,
+    /// The person at the end of the chain, when there is one.
+    pub origin: Option<String>,
+    /// The agent in the chain, when one is.
+    pub via_agent: Option<String>,
+    /// The origin person's risk score, when known: what an adaptive rule on
+    /// agent-delegated actions looks at.
+    pub origin_risk: Option<u8>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Novelty {
+    /// Has this principal done this action on this resource type before?
+    pub principal_before: bool,
+    /// Has its peer group?
+    pub peer_group_before: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct OpenFindings {
+    pub open: u32,
+    /// `none|low|medium|high|critical`.
+    pub max_severity: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Assurance {
+    /// How the latest authentication was made (e.g. `password`, `mfa`, `sso`, `key`).
+    pub method: String,
+    pub mfa: bool,
+    /// RFC 3339 time of that authentication.
+    pub at: String,
+}
+
+/// A principal or resource as the trust graph knows it: attributes, and
+/// groups, roles or owners as Cedar parents.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct KnownEntity {
+    pub attrs: Vec<(String, Attr)>,
+    /// `(type, id)` of each parent.
+    pub parents: Vec<(String, String)>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Attr {
+    Str(String),
+    Long(i64),
+    Bool(bool),
+    Strs(Vec<String>),
+}
+
+impl Attr {
+    pub(crate) fn to_cedar(&self) -> RestrictedExpression {
+        match self {
+            Attr::Str(s) => RestrictedExpression::new_string(s.clone()),
+            Attr::Long(n) => RestrictedExpression::new_long(*n),
+            Attr::Bool(b) => RestrictedExpression::new_bool(*b),
+            Attr::Strs(v) => RestrictedExpression::new_set(v.iter().cloned().map(RestrictedExpression::new_string)),
+        }
+    }
+}
+
+/// Where the decision point learns what Tenet knows. The server implements
+/// it over the store, graph and learner; [`NoTrust`] knows nothing.
+pub trait TrustSource: Send + Sync {
+    /// The signals for `subject` doing `action` on `resource`, now.
+    fn signals(&self, subject: &Entity, action: &Action, resource: &Entity) -> TrustSignals;
+    /// The entity as the trust graph knows it, if it does.
+    fn entity(&self, kind: &str, id: &str) -> Option<KnownEntity>;
+    /// Ids of every known entity of `kind` (search candidates).
+    fn candidates(&self, kind: &str) -> Vec<String>;
+}
+
+/// A decision point with no trust data: every signal unavailable.
+pub struct NoTrust;
+
+impl TrustSource for NoTrust {
+    fn signals(&self, _: &Entity, _: &Action, _: &Entity) -> TrustSignals {
+        TrustSignals::default()
+    }
+    fn entity(&self, _: &str, _: &str) -> Option<KnownEntity> {
+        None
+    }
+    fn candidates(&self, _: &str) -> Vec<String> {
+        Vec::new()
+    }
+}
+
+fn record(fields: Vec<(&str, RestrictedExpression)>) -> RestrictedExpression {
+    // Keys are distinct literals: a record of them always builds.
+    RestrictedExpression::new_record(fields.into_iter().map(|(k, v)| (k.to_string(), v))).expect("distinct record keys")
+}
+
+fn available(yes: bool) -> (&'static str, RestrictedExpression) {
+    ("available", RestrictedExpression::new_bool(yes))
+}
+
+fn s(v: &str) -> RestrictedExpression {
+    RestrictedExpression::new_string(v.to_string())
+}
+
+impl TrustSignals {
+    /// The `tenet` record of the Cedar context.
+    pub fn to_cedar(&self) -> RestrictedExpression {
+        let risk = match &self.risk {
+            Some(r) => record(vec![
+                available(true),
+                ("score", RestrictedExpression::new_long(r.score.into())),
+                ("level", s(&r.level)),
+            ]),
+            None => record(vec![available(false)]),
+        };
+        let delegation = match &self.delegation {
+            Some(d) => {
+                let mut f = vec![
+                    available(true),
+                    ("depth", RestrictedExpression::new_long(d.depth.into())),
+                    ("chain", RestrictedExpression::new_set(d.chain.iter().map(|c| s(c)))),
+                    ("delegated", RestrictedExpression::new_bool(d.depth > 0)),
+                ];
+                if let Some(o) = &d.origin {
+                    f.push(("origin", s(o)));
+                }
+                if let Some(a) = &d.via_agent {
+                    f.push(("via_agent", s(a)));
+                }
+                if let Some(r) = d.origin_risk {
+                    f.push(("origin_risk", RestrictedExpression::new_long(r.into())));
+                }
+                record(f)
+            }
+            None => record(vec![available(false)]),
+        };
+        let novelty = match &self.novelty {
+            Some(n) => record(vec![
+                available(true),
+                ("principal_before", RestrictedExpression::new_bool(n.principal_before)),
+                ("peer_group_before", RestrictedExpression::new_bool(n.peer_group_before)),
+            ]),
+            None => record(vec![available(false)]),
+        };
+        let findings = match &self.findings {
+            Some(f) => record(vec![
+                available(true),
+                ("open", RestrictedExpression::new_long(f.open.into())),
+                ("max_severity", s(&f.max_severity)),
+            ]),
+            None => record(vec![available(false)]),
+        };
+        let assurance = match &self.assurance {
+            Some(a) => record(vec![
+                available(true),
+                ("method", s(&a.method)),
+                ("mfa", RestrictedExpression::new_bool(a.mfa)),
+                ("at", s(&a.at)),
+            ]),
+            None => record(vec![available(false)]),
+        };
+        record(vec![
+            ("risk", risk),
+            ("delegation", delegation),
+            ("novelty", novelty),
+            ("findings", findings),
+            ("assurance", assurance),
+        ])
+    }
+
+    /// The same record as JSON, for explanations and the decision log.
+    pub fn to_json(&self) -> serde_json::Value {
+        use serde_json::json;
+        let unavailable = || json!({"available": false});
+        json!({
+            "risk": self.risk.as_ref().map_or_else(unavailable, |r| json!({"available": true, "score": r.score, "level": r.level})),
+            "delegation": self.delegation.as_ref().map_or_else(unavailable, |d| {
+                let mut v = json!({"available": true, "depth": d.depth, "chain": d.chain, "delegated": d.depth > 0});
+                if let Some(o) = &d.origin { v["origin"] = json!(o); }
+                if let Some(a) = &d.via_agent { v["via_agent"] = json!(a); }
+                if let Some(r) = d.origin_risk { v["origin_risk"] = json!(r); }
+                v
+            }),
+            "novelty": self.novelty.as_ref().map_or_else(unavailable, |n| json!({"available": true, "principal_before": n.principal_before, "peer_group_before": n.peer_group_before})),
+            "findings": self.findings.as_ref().map_or_else(unavailable, |f| json!({"available": true, "open": f.open, "max_severity": f.max_severity})),
+            "assurance": self.assurance.as_ref().map_or_else(unavailable, |a| json!({"available": true, "method": a.method, "mfa": a.mfa, "at": a.at})),
+        })
+    }
+}

@@ -1,0 +1,388 @@
+//! `tenet serve`, `tenet check`, `tenet policy validate|test` and
+//! `tenet audit verify`: the decision point as a service and on the command
+//! line, with the same engine.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, Result, anyhow, bail};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use tenet_policy::authzen::{self, Evaluations};
+use tenet_policy::{NoTrust, PolicyBundle, TrustSource};
+use tenet_server::access::DecisionPoint;
+use tenet_server::decision_log::{DecisionLog, PolicyHistory};
+use tenet_server::metrics::Metrics;
+use tenet_server::trust::{StoreTrust, TrustSnapshot};
+use tenet_server::{AppState, StatusBoard, policy_dir};
+use tenet_store::{EventStore, SqliteStore};
+
+use super::Outcome;
+
+#[derive(clap::Args)]
+pub struct ServeArgs {
+    /// Where to listen. Without API keys only a loopback address is accepted.
+    #[arg(long)]
+    addr: Option<SocketAddr>,
+    /// The policy directory (`*.cedar`, optional `*.cedarschema` and
+    /// `entities.json`); default `<data dir>/policies`. Reloaded on change.
+    #[arg(long)]
+    policies: Option<PathBuf>,
+    /// A YAML (or JSON) file with `addr`, `policies`, `policy_poll_ms`,
+    /// `trust_refresh_ms`; flags override it.
+    #[arg(long)]
+    config: Option<PathBuf>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ServeConfig {
+    addr: Option<SocketAddr>,
+    policies: Option<PathBuf>,
+    policy_poll_ms: Option<u64>,
+    trust_refresh_ms: Option<u64>,
+}
+
+const DEFAULT_ADDR: &str = "127.0.0.1:7400";
+
+pub fn serve(data_dir: &Path, args: ServeArgs) -> Result<Outcome> {
+    let config: ServeConfig = match &args.config {
+        None => ServeConfig::default(),
+        Some(path) => {
+            let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+            serde_yaml_ng::from_str(&text)
+                .with_context(|| format!("{}: not a valid serve configuration", path.display()))?
+        }
+    };
+    let addr = args.addr.or(config.addr).unwrap_or_else(|| DEFAULT_ADDR.parse().expect("valid default"));
+    if !addr.ip().is_loopback() {
+        bail!(
+            "refusing to listen on {addr}: no API key is configured, so only a loopback address (127.0.0.1, ::1) is allowed"
+        );
+    }
+    let policies = args.policies.or(config.policies).unwrap_or_else(|| data_dir.join("policies"));
+    let bundle = policy_dir::load(&policies).map_err(|e| anyhow!("{e}"))?;
+    std::fs::create_dir_all(data_dir).with_context(|| format!("creating {}", data_dir.display()))?;
+
+    let store = SqliteStore::open_dir(data_dir).with_context(|| format!("opening {}", data_dir.display()))?;
+    let reader = store.reader()?;
+    let trust = StoreTrust::new(TrustSnapshot::read(&*reader)?);
+    trust.refresh_every(reader, Duration::from_millis(config.trust_refresh_ms.unwrap_or(2000)));
+    drop(store);
+
+    let log_path = data_dir.join("decisions.db");
+    let history = PolicyHistory::new(&log_path);
+    let last = tenet_store::decisions::policy_versions(&log_path)?.pop();
+    if last.as_ref().map(|v| v.version.as_str()) != Some(bundle.version()) {
+        history.record(&bundle, &bundle.diff_from(None), "file");
+    }
+    let version = bundle.version().to_string();
+    let count = bundle.policy_count();
+    let log = DecisionLog::open(&log_path)?;
+    let pdp = Arc::new(
+        DecisionPoint::new(bundle, trust.clone() as Arc<dyn TrustSource>, Arc::new(Metrics::new()))
+            .with_log(log, history),
+    );
+    policy_dir::watch(pdp.clone(), policies.clone(), Duration::from_millis(config.policy_poll_ms.unwrap_or(1000)));
+
+    let board = Arc::new(StatusBoard::default());
+    let app = tenet_server::with_decisions(tenet_server::router(AppState { status: board.clone() }), pdp.clone())
+        .merge(tenet_server::access::admin_router(pdp.clone(), policies.clone()));
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let result = runtime.block_on(async {
+        let board = board.clone();
+        tenet_server::serve(
+            addr,
+            app,
+            move |bound| {
+                board.set_ready();
+                println!(
+                    "tenet serve: listening on http://{bound} (policies {}, version {version}, {count} policies)",
+                    policies.display()
+                );
+                tracing::info!(%bound, "listening");
+            },
+            shutdown_signal(),
+        )
+        .await
+    });
+    // Every decision already answered is written before exit.
+    drop(runtime);
+    if let Some(log) = &pdp.log {
+        log.close();
+    }
+    result.with_context(|| format!("serving on {addr}"))?;
+    Ok(Outcome::Ok)
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! { _ = ctrl_c => {}, _ = term => {} }
+    tracing::info!("shutting down: finishing requests in flight");
+}
+
+#[derive(clap::Args)]
+pub struct CheckArgs {
+    /// The subject, as TYPE:ID (e.g. `user:alice@example.com`).
+    #[arg(long)]
+    principal: String,
+    /// The action name.
+    #[arg(long)]
+    action: String,
+    /// The resource, as TYPE:ID.
+    #[arg(long)]
+    resource: String,
+    /// The request context, a JSON object.
+    #[arg(long)]
+    context: Option<String>,
+    /// The policy directory; default `<data dir>/policies`.
+    #[arg(long)]
+    policies: Option<PathBuf>,
+    /// Say which policies decided, the signals used, and why.
+    #[arg(long)]
+    explain: bool,
+    /// AuthZEN response JSON instead of text.
+    #[arg(long)]
+    json: bool,
+}
+
+/// `TYPE:ID`, the type possibly namespaced (`Tenet::Agent:agt-42`).
+fn split_entity(s: &str, flag: &str) -> Result<(String, String)> {
+    let bytes = s.as_bytes();
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b':' {
+            if bytes.get(i + 1) == Some(&b':') {
+                i += 2;
+                continue;
+            }
+            let (t, id) = (&s[..i], &s[i + 1..]);
+            if t.is_empty() || id.is_empty() {
+                break;
+            }
+            return Ok((t.to_string(), id.to_string()));
+        }
+        i += 1;
+    }
+    bail!("--{flag} {s:?}: expected TYPE:ID, e.g. user:alice@example.com")
+}
+
+/// Trust signals from the data directory's store when there is one.
+fn local_trust(data_dir: &Path) -> Result<Arc<dyn TrustSource>> {
+    if !data_dir.join("tenet.db").exists() {
+        return Ok(Arc::new(NoTrust));
+    }
+    let store = SqliteStore::open_dir(data_dir).with_context(|| format!("opening {}", data_dir.display()))?;
+    Ok(StoreTrust::new(TrustSnapshot::read(&*store.reader()?)?))
+}
+
+pub fn check(data_dir: &Path, args: CheckArgs) -> Result<Outcome> {
+    let dir = args.policies.clone().unwrap_or_else(|| data_dir.join("policies"));
+    let bundle = policy_dir::load(&dir).map_err(|e| anyhow!("{e}"))?;
+    let (st, sid) = split_entity(&args.principal, "principal")?;
+    let (rt, rid) = split_entity(&args.resource, "resource")?;
+    let context: Value = match &args.context {
+        None => json!({}),
+        Some(c) => serde_json::from_str(c).with_context(|| "--context: not valid JSON")?,
+    };
+    let body = json!({
+        "subject": {"type": st, "id": sid},
+        "action": {"name": args.action},
+        "resource": {"type": rt, "id": rid},
+        "context": context,
+    });
+    let e = authzen::parse_evaluation(&body).map_err(|e| anyhow!("{e}"))?;
+    let trust = local_trust(data_dir)?;
+    let d = bundle.decide(&e, &*trust).map_err(|e| anyhow!("{e}"))?;
+    if args.json {
+        let mut out = json!({"decision": d.allowed});
+        if args.explain {
+            out["context"] = json!({
+                "policies": d.policies, "errors": d.errors, "signals": d.signals.to_json(),
+                "reason": d.reason, "policy_version": bundle.version(),
+            });
+        }
+        println!("{out}");
+    } else {
+        println!("{}", if d.allowed { "permit" } else { "deny" });
+        if args.explain {
+            println!("reason: {}", d.reason);
+            if !d.policies.is_empty() {
+                println!("policies: {}", d.policies.join(", "));
+            }
+            for err in &d.errors {
+                println!("error: {err}");
+            }
+            println!("signals: {}", d.signals.to_json());
+            println!("policy version: {}", bundle.version());
+        }
+    }
+    Ok(Outcome::Ok)
+}
+
+#[derive(clap::Subcommand)]
+pub enum PolicyCommand {
+    /// Parse and validate a policy directory (against its schema, if any).
+    Validate { dir: PathBuf },
+    /// Decide every case of CASES.json and compare with its expected decision.
+    Test { dir: PathBuf, cases: PathBuf },
+}
+
+pub fn policy(command: PolicyCommand) -> Result<Outcome> {
+    match command {
+        PolicyCommand::Validate { dir } => {
+            let b = policy_dir::load(&dir).map_err(|e| anyhow!("{e}"))?;
+            println!(
+                "valid: {} policies, {}, {} entities; version {}",
+                b.policy_count(),
+                if b.has_schema() { "validated against the schema" } else { "no schema (not type-checked)" },
+                b.entity_count(),
+                b.version()
+            );
+            for w in b.warnings() {
+                println!("warning: {w}");
+            }
+            Ok(Outcome::Ok)
+        }
+        PolicyCommand::Test { dir, cases } => policy_test(&dir, &cases),
+    }
+}
+
+/// One expected decision, from either an AuthZEN interop decisions file
+/// (`{"evaluation": [...], "evaluations": [...]}`) or a plain array of
+/// `{"name"?, "request", "expected"}`.
+struct Case {
+    name: String,
+    request: Value,
+    expected: Vec<bool>,
+}
+
+fn cases_of(doc: &Value) -> Result<Vec<Case>> {
+    let one = |i: usize, c: &Value, key: &str| -> Result<Case> {
+        let request = c.get("request").cloned().ok_or_else(|| anyhow!("{key}[{i}]: no `request`"))?;
+        let expected = match c.get("expected") {
+            Some(Value::Bool(b)) => vec![*b],
+            Some(Value::Array(a)) => a
+                .iter()
+                .map(|x| x.get("decision").and_then(Value::as_bool).or(x.as_bool()))
+                .collect::<Option<Vec<bool>>>()
+                .ok_or_else(|| anyhow!("{key}[{i}].expected: decisions must be booleans or {{\"decision\": bool}}"))?,
+            Some(Value::Object(o)) => vec![
+                o.get("decision")
+                    .and_then(Value::as_bool)
+                    .ok_or_else(|| anyhow!("{key}[{i}].expected.decision: a boolean"))?,
+            ],
+            _ => bail!("{key}[{i}]: `expected` must be a boolean or a list of decisions"),
+        };
+        let name = c.get("name").and_then(Value::as_str).map_or_else(|| format!("{key}[{i}]"), str::to_string);
+        Ok(Case { name, request, expected })
+    };
+    let mut out = Vec::new();
+    match doc {
+        Value::Array(a) => {
+            for (i, c) in a.iter().enumerate() {
+                out.push(one(i, c, "cases")?);
+            }
+        }
+        Value::Object(o) => {
+            for key in ["evaluation", "evaluations"] {
+                for (i, c) in o.get(key).and_then(Value::as_array).into_iter().flatten().enumerate() {
+                    out.push(one(i, c, key)?);
+                }
+            }
+        }
+        _ => bail!("expected an array of cases or an object with `evaluation`/`evaluations`"),
+    }
+    Ok(out)
+}
+
+fn policy_test(dir: &Path, cases_path: &Path) -> Result<Outcome> {
+    let bundle: PolicyBundle = policy_dir::load(dir).map_err(|e| anyhow!("{e}"))?;
+    let text = std::fs::read_to_string(cases_path).with_context(|| format!("reading {}", cases_path.display()))?;
+    let doc: Value =
+        serde_json::from_str(&text).with_context(|| format!("{}: not valid JSON", cases_path.display()))?;
+    let cases = cases_of(&doc).with_context(|| cases_path.display().to_string())?;
+    let (mut passed, mut failed) = (0usize, 0usize);
+    for c in &cases {
+        let got: Result<Vec<bool>, String> = match authzen::parse_evaluations(&c.request) {
+            Err(e) => Err(e.to_string()),
+            Ok(Evaluations::Single(e)) => {
+                bundle.decide(&e, &NoTrust).map(|d| vec![d.allowed]).map_err(|e| e.to_string())
+            }
+            Ok(Evaluations::Batch(b)) => Ok(b
+                .items
+                .iter()
+                .map(|item| item.as_ref().ok().and_then(|e| bundle.decide(e, &NoTrust).ok()).is_some_and(|d| d.allowed))
+                .collect()),
+        };
+        match got {
+            Ok(g) if g == c.expected => passed += 1,
+            Ok(g) => {
+                failed += 1;
+                println!("FAIL {}: expected {:?}, got {:?}: {}", c.name, c.expected, g, c.request);
+            }
+            Err(e) => {
+                failed += 1;
+                println!("FAIL {}: {e}", c.name);
+            }
+        }
+    }
+    println!("{passed} passed, {failed} failed");
+    if failed > 0 {
+        bail!("{failed} of {} case(s) decided otherwise than expected", cases.len());
+    }
+    Ok(Outcome::Ok)
+}
+
+#[derive(clap::Subcommand)]
+pub enum AuditCommand {
+    /// Check the decision log's hash chain; name the first altered, removed or moved record.
+    Verify,
+}
+
+pub fn audit(data_dir: &Path, command: AuditCommand) -> Result<Outcome> {
+    match command {
+        AuditCommand::Verify => {
+            let path = data_dir.join("decisions.db");
+            match tenet_store::decisions::verify(&path).with_context(|| format!("verifying {}", path.display()))? {
+                tenet_store::decisions::Verification::Intact { records, head } => {
+                    println!("intact: {records} decision record(s), head {head}");
+                    Ok(Outcome::Ok)
+                }
+                tenet_store::decisions::Verification::Broken { seq, request_id, problem } => {
+                    bail!(
+                        "decision log broken at record {seq} (request id {}): {problem}",
+                        request_id.as_deref().unwrap_or("none")
+                    )
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::split_entity;
+
+    #[test]
+    fn entity_flags_split_at_the_first_single_colon() {
+        assert_eq!(split_entity("user:alice@x.com", "p").unwrap(), ("user".into(), "alice@x.com".into()));
+        assert_eq!(split_entity("Tenet::Agent:agt:42", "p").unwrap(), ("Tenet::Agent".into(), "agt:42".into()));
+        assert!(split_entity("alice", "p").is_err());
+    }
+}
