@@ -11,7 +11,7 @@ use std::sync::OnceLock;
 mod common;
 
 use common::{json, json_lines, ok, run};
-use serde_json::Value;
+use serde_json::{Value, json as j};
 
 fn shared(rel: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared").join(rel)
@@ -456,4 +456,73 @@ fn events_in_order_are_analysed_as_stored_with_the_same_result_as_reading_them_b
     assert_eq!(report["analysis"]["streamed"], false, "{report}");
     assert_eq!(report["analysis"]["events"].as_u64(), Some(n as u64));
     assert_eq!(strip(json_lines(&out_of_order, &["findings", "--json"])), b, "same findings whatever the input order");
+}
+
+/// The decision point decides with what the learn stage concluded: a
+/// principal it rates critical is stopped by the shipped adaptive example
+/// policy, an agent's delegation and novelty come from the graph and the
+/// baselines, over HTTP as on the command line.
+#[test]
+fn decisions_read_the_learn_stage_live_signals() {
+    let a = analysed();
+    let examples = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/policies");
+    let risk = json_lines(&a.data(), &["risk", "--json"]);
+    let critical = risk
+        .iter()
+        .filter(|r| r["score"].as_u64().unwrap() >= 75)
+        .map(|r| r["principal"].as_str().unwrap())
+        .find(|p| p.starts_with("user:") || p.starts_with("agent:") || p.starts_with("arn:"))
+        .expect("the attacks leave a critical principal");
+    let score = risk.iter().find(|r| r["principal"] == critical).unwrap()["score"].clone();
+    let check = |principal: &str| {
+        json(
+            &a.data(),
+            &[
+                "check",
+                "--policies",
+                examples.to_str().unwrap(),
+                "--principal",
+                principal,
+                "--action",
+                "read",
+                "--resource",
+                "document:q3-forecast",
+                "--json",
+                "--explain",
+            ],
+        )
+    };
+    let d = check(critical);
+    assert_eq!(d["decision"], j!(false), "{d}");
+    let by: Vec<&str> = d["context"]["policies"].as_array().unwrap().iter().map(|p| p.as_str().unwrap()).collect();
+    assert!(by.contains(&"stop-critical-principals"), "{d}");
+    assert_eq!(d["context"]["signals"]["risk"]["score"], score, "{d}");
+    assert!(d["context"]["signals"]["findings"]["open"].as_u64().unwrap() >= 1, "{d}");
+
+    // A calm agent: acting for its person (from the inventory's delegation), known to its baselines.
+    let calm_agent = risk
+        .iter()
+        .find(|r| r["principal"].as_str().unwrap().starts_with("agent:") && r["score"].as_u64().unwrap() < 25)
+        .map(|r| r["principal"].as_str().unwrap().to_string())
+        .expect("a calm agent");
+    let d = check(&calm_agent);
+    let s = &d["context"]["signals"];
+    assert_eq!(s["delegation"]["depth"], j!(1), "{d}");
+    assert_eq!(s["delegation"]["via_agent"].as_str(), Some(calm_agent.as_str()), "{d}");
+    assert!(s["delegation"]["origin"].as_str().unwrap().starts_with("user:"), "{d}");
+    assert_eq!(s["novelty"]["available"], j!(true), "{d}");
+    assert_eq!(s["novelty"]["principal_before"], j!(false), "an agent never read a document here: {d}");
+
+    // The server reads the same signals.
+    let copy = a.copy();
+    let server = common::Server::start(copy.path(), &["--policies", examples.to_str().unwrap()]);
+    let (t, id) = critical.split_once(':').unwrap();
+    let got = server
+        .post_json(
+            "/access/v1/evaluation?explain=true",
+            &j!({"subject": {"type": t, "id": id}, "action": {"name": "read"}, "resource": {"type": "document", "id": "q3-forecast"}}),
+        )
+        .json();
+    assert_eq!(got["decision"], j!(false), "{got}");
+    assert_eq!(got["context"]["signals"]["risk"]["score"], score, "{got}");
 }

@@ -10,14 +10,14 @@ use std::time::Duration;
 use anyhow::{Context, Result, anyhow, bail};
 use serde::Deserialize;
 use serde_json::{Value, json};
+use tenet_pipeline::signals::{StoreTrust, TrustSnapshot};
 use tenet_policy::authzen::{self, Evaluations};
 use tenet_policy::{NoTrust, PolicyBundle, TrustSource};
 use tenet_server::access::DecisionPoint;
 use tenet_server::decision_log::{DecisionLog, PolicyHistory};
 use tenet_server::metrics::Metrics;
-use tenet_server::trust::{StoreTrust, TrustSnapshot};
 use tenet_server::{AppState, StatusBoard, policy_dir};
-use tenet_store::{EventStore, SqliteStore};
+use tenet_store::SqliteStore;
 
 use super::Outcome;
 
@@ -67,10 +67,8 @@ pub fn serve(data_dir: &Path, args: ServeArgs) -> Result<Outcome> {
     std::fs::create_dir_all(data_dir).with_context(|| format!("creating {}", data_dir.display()))?;
 
     let store = SqliteStore::open_dir(data_dir).with_context(|| format!("opening {}", data_dir.display()))?;
-    let reader = store.reader()?;
-    let trust = StoreTrust::new(TrustSnapshot::read(&*reader)?);
-    trust.refresh_every(reader, Duration::from_millis(config.trust_refresh_ms.unwrap_or(2000)));
-    drop(store);
+    let trust = StoreTrust::new(TrustSnapshot::read(&store, None)?);
+    trust.refresh_every(store, Duration::from_millis(config.trust_refresh_ms.unwrap_or(2000)));
 
     let log_path = data_dir.join("decisions.db");
     let history = PolicyHistory::new(&log_path);
@@ -188,7 +186,7 @@ fn local_trust(data_dir: &Path) -> Result<Arc<dyn TrustSource>> {
         return Ok(Arc::new(NoTrust));
     }
     let store = SqliteStore::open_dir(data_dir).with_context(|| format!("opening {}", data_dir.display()))?;
-    Ok(StoreTrust::new(TrustSnapshot::read(&*store.reader()?)?))
+    Ok(StoreTrust::new(TrustSnapshot::read(&store, None)?))
 }
 
 pub fn check(data_dir: &Path, args: CheckArgs) -> Result<Outcome> {
@@ -241,10 +239,29 @@ pub enum PolicyCommand {
     Validate { dir: PathBuf },
     /// Decide every case of CASES.json and compare with its expected decision.
     Test { dir: PathBuf, cases: PathBuf },
+    /// Every policy version the server activated: when, by whom, and what changed.
+    Versions {
+        /// Show each version's diff.
+        #[arg(long)]
+        diff: bool,
+    },
 }
 
-pub fn policy(command: PolicyCommand) -> Result<Outcome> {
+pub fn policy(data_dir: &Path, command: PolicyCommand) -> Result<Outcome> {
     match command {
+        PolicyCommand::Versions { diff } => {
+            let path = data_dir.join("decisions.db");
+            if !path.exists() {
+                bail!("no decision log at {}: `tenet serve` records policy versions there", path.display());
+            }
+            for v in tenet_store::decisions::policy_versions(&path)? {
+                println!("{} {} by {}", v.at, v.version, v.author);
+                if diff {
+                    print!("{}", v.diff);
+                }
+            }
+            Ok(Outcome::Ok)
+        }
         PolicyCommand::Validate { dir } => {
             let b = policy_dir::load(&dir).map_err(|e| anyhow!("{e}"))?;
             println!(
@@ -270,6 +287,8 @@ struct Case {
     name: String,
     request: Value,
     expected: Vec<bool>,
+    /// Fixed trust signals (the `tenet` record as JSON); none available when absent.
+    signals: Option<tenet_policy::TrustSignals>,
 }
 
 fn cases_of(doc: &Value) -> Result<Vec<Case>> {
@@ -290,7 +309,11 @@ fn cases_of(doc: &Value) -> Result<Vec<Case>> {
             _ => bail!("{key}[{i}]: `expected` must be a boolean or a list of decisions"),
         };
         let name = c.get("name").and_then(Value::as_str).map_or_else(|| format!("{key}[{i}]"), str::to_string);
-        Ok(Case { name, request, expected })
+        let signals = match c.get("signals") {
+            None | Some(Value::Null) => None,
+            Some(s) => Some(tenet_policy::TrustSignals::from_json(s).map_err(|e| anyhow!("{key}[{i}].signals.{e}"))?),
+        };
+        Ok(Case { name, request, expected, signals })
     };
     let mut out = Vec::new();
     match doc {
@@ -319,15 +342,15 @@ fn policy_test(dir: &Path, cases_path: &Path) -> Result<Outcome> {
     let cases = cases_of(&doc).with_context(|| cases_path.display().to_string())?;
     let (mut passed, mut failed) = (0usize, 0usize);
     for c in &cases {
+        let signals = c.signals.clone().unwrap_or_default();
+        let decide = |e: &authzen::Evaluation| bundle.decide_with(e, &NoTrust, signals.clone());
         let got: Result<Vec<bool>, String> = match authzen::parse_evaluations(&c.request) {
             Err(e) => Err(e.to_string()),
-            Ok(Evaluations::Single(e)) => {
-                bundle.decide(&e, &NoTrust).map(|d| vec![d.allowed]).map_err(|e| e.to_string())
-            }
+            Ok(Evaluations::Single(e)) => decide(&e).map(|d| vec![d.allowed]).map_err(|e| e.to_string()),
             Ok(Evaluations::Batch(b)) => Ok(b
                 .items
                 .iter()
-                .map(|item| item.as_ref().ok().and_then(|e| bundle.decide(e, &NoTrust).ok()).is_some_and(|d| d.allowed))
+                .map(|item| item.as_ref().ok().and_then(|e| decide(e).ok()).is_some_and(|d| d.allowed))
                 .collect()),
         };
         match got {

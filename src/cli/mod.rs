@@ -102,7 +102,7 @@ pub fn run() -> ExitCode {
         Command::Risk(args) => findings::risk(&data_dir, args),
         Command::Serve(args) => decide::serve(&data_dir, args),
         Command::Check(args) => decide::check(&data_dir, args),
-        Command::Policy(cmd) => decide::policy(cmd),
+        Command::Policy(cmd) => decide::policy(&data_dir, cmd),
         Command::Audit(cmd) => decide::audit(&data_dir, cmd),
     };
     match result {

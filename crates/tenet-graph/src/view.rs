@@ -329,8 +329,28 @@ impl<'g> View<'g> {
         self.documents.get(&r.policy).and_then(|d| d.statements.get(r.index as usize))
     }
 
+    /// The people (or principals) `agent` is declared to act for.
+    pub fn acts_for(&self, agent: Id) -> &[Id] {
+        self.acts_for.get(&agent).map_or(&[], Vec::as_slice)
+    }
+
+    /// Who owns `id` (an agent's or workload's owners).
+    pub fn owners_of(&self, id: Id) -> &[Id] {
+        self.owned_by.get(&id).map_or(&[], Vec::as_slice)
+    }
+
+    /// The roles `id` was seen assuming by the view's time.
+    pub fn assumed_roles(&self, id: Id) -> &[Id] {
+        self.assumes.get(&id).map_or(&[], Vec::as_slice)
+    }
+
+    /// Every node present at the view's time.
+    pub fn present_nodes(&self) -> impl Iterator<Item = Id> + '_ {
+        self.present.iter().enumerate().filter(|(_, p)| **p).map(|(i, _)| i as Id)
+    }
+
     /// Every group `identity` belongs to, directly or through nested groups.
-    pub(crate) fn groups_of(&self, identity: Id) -> Vec<Id> {
+    pub fn groups_of(&self, identity: Id) -> Vec<Id> {
         let mut out: Vec<Id> = Vec::new();
         let mut stack: Vec<Id> = self.member_of.get(&identity).cloned().unwrap_or_default();
         while let Some(g) = stack.pop() {

@@ -16,6 +16,8 @@ pub mod feature {
     pub const USER_AGENT: u8 = 6;
     pub const COUNTERPART: u8 = 7;
     pub const REGION: u8 = 8;
+    /// An action on a resource type, together: what the decision point asks.
+    pub const ACTION_ON_TYPE: u8 = 9;
     pub const RULE: u8 = 10;
 
     pub fn name(f: u8) -> &'static str {
@@ -28,6 +30,7 @@ pub mod feature {
             USER_AGENT => "user agent",
             COUNTERPART => "counterpart",
             REGION => "region",
+            ACTION_ON_TYPE => "action on resource type",
             RULE => "Sigma rule",
             _ => "feature",
         }

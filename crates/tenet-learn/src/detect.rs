@@ -928,6 +928,7 @@ impl Learner {
         for r in e.resources.iter().take(3) {
             keys.push(key(feature::RESOURCE, &r.id));
             keys.push(key(feature::RESOURCE_TYPE, &r.kind));
+            keys.push(action_on_type(action, &r.kind));
         }
         if e.action.service == "sts"
             && !failed
@@ -971,6 +972,11 @@ impl Learner {
             }
         }
     }
+}
+
+/// The novelty key of an action on a resource type.
+pub(crate) fn action_on_type(action: &str, kind: &str) -> u64 {
+    crate::sketch::key2(feature::ACTION_ON_TYPE, action, kind)
 }
 
 #[cfg(test)]

@@ -60,6 +60,19 @@ pub struct IdentityIndex {
     /// Inventory scopes seen: the first snapshot of a scope is the starting
     /// point, not a change.
     scopes: FxHashSet<String>,
+    /// Each identity's latest authentication that said whether MFA was used.
+    #[serde(default)]
+    authentications: FxHashMap<String, Authentication>,
+}
+
+/// How an identity last authenticated.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Authentication {
+    /// Event time, nanoseconds.
+    pub at: i64,
+    pub mfa: bool,
+    /// The event's action (`signin:ConsoleLogin`, `okta:user.authentication.auth_via_mfa`…).
+    pub via: String,
 }
 
 const CHANGES_KEPT: usize = 8;
@@ -206,9 +219,42 @@ impl IdentityIndex {
         }
     }
 
+    /// Keeps `id`'s latest authentication; most cloud events restate their
+    /// session's, so an unchanged one costs no allocation.
+    fn note_authentication(&mut self, id: &str, t: i64, mfa: bool, e: &Event) {
+        let who: &str = self.alias.get(id).map_or(id, String::as_str);
+        match self.authentications.get_mut(who) {
+            Some(a) if a.at <= t => {
+                a.at = t;
+                a.mfa = mfa;
+                let same = a.via.len() == e.action.service.len() + 1 + e.action.operation.len()
+                    && a.via.starts_with(e.action.service.as_str())
+                    && a.via.ends_with(e.action.operation.as_str());
+                if !same {
+                    a.via = e.action.qualified();
+                }
+            }
+            Some(_) => {}
+            None => {
+                let via = e.action.qualified();
+                self.authentications.insert(who.to_string(), Authentication { at: t, mfa, via });
+            }
+        }
+    }
+    /// The latest authentication known for `id` (or its canonical identity).
+    pub fn authentication(&self, id: &str) -> Option<&Authentication> {
+        self.authentications.get(self.canonical(id))
+    }
+
     /// Applies an event's trust changes.
     pub fn apply_event(&mut self, e: &Event) {
         let t = e.time.unix_nanos();
+        if let Some(mfa) = e.session.as_ref().and_then(|s| s.mfa) {
+            // The session's authentication is its actor's, and the person's behind it.
+            for p in e.principals().filter(|p| std::ptr::eq(*p, &e.actor) || p.kind == PrincipalKind::Human) {
+                self.note_authentication(&p.id, t, mfa, e);
+            }
+        }
         for c in &e.changes {
             match c {
                 TrustChange::Assert { fact } => self.assert(fact, t, e.id.as_str(), true, true),

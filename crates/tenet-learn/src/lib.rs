@@ -186,4 +186,50 @@ impl Learner {
     pub fn clock(&self) -> i64 {
         self.clock
     }
+
+    /// What the learn stage knows of `principal` for a decision about
+    /// `action` on a resource of `resource_type`: whether it, and any of its
+    /// peer groups, did that before; whom it acts for; how it last
+    /// authenticated. `None` when it has never been seen.
+    pub fn knowledge(&self, principal: &str, action: &str, resource_type: &str) -> Option<Knowledge> {
+        let id = self.identity.canonical(principal);
+        let pb = self.principals.get(id);
+        let groups: Vec<String> = self.identity.groups_of(id).into_iter().map(str::to_string).collect();
+        let acts_for: Vec<String> = self.identity.acts_for(id).map(|s| s.iter().cloned().collect()).unwrap_or_default();
+        let authentication = self.identity.authentication(id).cloned();
+        if pb.is_none() && groups.is_empty() && acts_for.is_empty() && authentication.is_none() {
+            return None;
+        }
+        let k = detect::action_on_type(action, resource_type);
+        let peer_group_before = groups
+            .iter()
+            .filter(|g| !g.contains("group/system:"))
+            .any(|g| self.peers.get(g).is_some_and(|p| p.seen.contains(k)));
+        let mut acts_for = acts_for;
+        acts_for.sort();
+        Some(Knowledge {
+            id: id.to_string(),
+            observed: pb.is_some(),
+            principal_before: pb.is_some_and(|p| p.seen.contains(k)),
+            peer_group_before,
+            groups,
+            acts_for,
+            authentication,
+        })
+    }
+}
+
+/// See [`Learner::knowledge`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct Knowledge {
+    /// The canonical id the principal is known under.
+    pub id: String,
+    /// Whether any of its activity was learned (else only inventory knows it).
+    pub observed: bool,
+    pub principal_before: bool,
+    pub peer_group_before: bool,
+    pub groups: Vec<String>,
+    /// The people it is declared to act for (agents).
+    pub acts_for: Vec<String>,
+    pub authentication: Option<identity::Authentication>,
 }

@@ -24,6 +24,19 @@ pub fn key(namespace: u8, value: &str) -> u64 {
     h
 }
 
+/// [`key`] of two values joined by a separator, without building the joined string.
+pub fn key2(namespace: u8, a: &str, b: &str) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325 ^ u64::from(namespace);
+    for byte in a.as_bytes().iter().chain(b"\x1f").chain(b.as_bytes()) {
+        h ^= u64::from(*byte);
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    h ^= h >> 33;
+    h = h.wrapping_mul(0xff51_afd7_ed55_8ccd);
+    h ^= h >> 33;
+    h
+}
+
 const BLOOM_WORDS: usize = 32; // 2,048 bits
 const BLOOM_HASHES: u32 = 3;
 /// Members a generation takes before it is retired: at this load the

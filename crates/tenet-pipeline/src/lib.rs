@@ -7,6 +7,7 @@
 pub mod analyse;
 pub mod ingest;
 pub mod link;
+pub mod signals;
 pub mod trust;
 
 pub use ingest::{Counts, IngestError, IngestObserver, IngestOptions, IngestReport, Ingestor, Rejection, ingest};

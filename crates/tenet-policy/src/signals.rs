@@ -84,6 +84,8 @@ pub enum Attr {
     Long(i64),
     Bool(bool),
     Strs(Vec<String>),
+    /// A reference to another entity, `(type, id)`.
+    Entity(String, String),
 }
 
 impl Attr {
@@ -93,6 +95,11 @@ impl Attr {
             Attr::Long(n) => RestrictedExpression::new_long(*n),
             Attr::Bool(b) => RestrictedExpression::new_bool(*b),
             Attr::Strs(v) => RestrictedExpression::new_set(v.iter().cloned().map(RestrictedExpression::new_string)),
+            Attr::Entity(t, id) => match crate::values::uid(t, id, "") {
+                Ok(uid) => RestrictedExpression::new_entity_uid(uid),
+                // Not a Cedar name: kept as the Tenet id it is.
+                Err(_) => RestrictedExpression::new_string(format!("{t}:{id}")),
+            },
         }
     }
 }
@@ -219,5 +226,77 @@ impl TrustSignals {
             "findings": self.findings.as_ref().map_or_else(unavailable, |f| json!({"available": true, "open": f.open, "max_severity": f.max_severity})),
             "assurance": self.assurance.as_ref().map_or_else(unavailable, |a| json!({"available": true, "method": a.method, "mfa": a.mfa, "at": a.at})),
         })
+    }
+}
+
+impl TrustSignals {
+    /// Signals from the JSON [`Self::to_json`] writes: how `tenet policy
+    /// test` cases fix the signals an adaptive rule sees. A section absent
+    /// or `"available": false` is unavailable.
+    pub fn from_json(v: &serde_json::Value) -> Result<Self, String> {
+        use serde_json::Value;
+        let section = |name: &str| -> Option<&serde_json::Map<String, Value>> {
+            v.get(name)?.as_object().filter(|o| o.get("available").and_then(Value::as_bool).unwrap_or(true))
+        };
+        let text = |o: &serde_json::Map<String, Value>, s: &str, k: &str| -> Result<String, String> {
+            o.get(k).and_then(Value::as_str).map(str::to_string).ok_or_else(|| format!("{s}.{k}: a string is required"))
+        };
+        let num = |o: &serde_json::Map<String, Value>, s: &str, k: &str| -> Result<u64, String> {
+            o.get(k).and_then(Value::as_u64).ok_or_else(|| format!("{s}.{k}: a non-negative integer is required"))
+        };
+        let flag = |o: &serde_json::Map<String, Value>, s: &str, k: &str| -> Result<bool, String> {
+            o.get(k).and_then(Value::as_bool).ok_or_else(|| format!("{s}.{k}: a boolean is required"))
+        };
+        let mut out = TrustSignals::default();
+        if let Some(o) = section("risk") {
+            let score = num(o, "risk", "score")?.min(100) as u8;
+            let level = o.get("level").and_then(Value::as_str).map_or_else(
+                || {
+                    match score {
+                        75.. => "critical",
+                        50.. => "high",
+                        25.. => "medium",
+                        _ => "low",
+                    }
+                    .to_string()
+                },
+                str::to_string,
+            );
+            out.risk = Some(Risk { score, level });
+        }
+        if let Some(o) = section("delegation") {
+            let chain: Vec<String> = o
+                .get("chain")
+                .and_then(Value::as_array)
+                .map(|a| a.iter().filter_map(|x| x.as_str().map(str::to_string)).collect())
+                .unwrap_or_default();
+            out.delegation = Some(Delegation {
+                depth: num(o, "delegation", "depth")? as u32,
+                chain,
+                origin: o.get("origin").and_then(Value::as_str).map(str::to_string),
+                via_agent: o.get("via_agent").and_then(Value::as_str).map(str::to_string),
+                origin_risk: o.get("origin_risk").and_then(Value::as_u64).map(|r| r.min(100) as u8),
+            });
+        }
+        if let Some(o) = section("novelty") {
+            out.novelty = Some(Novelty {
+                principal_before: flag(o, "novelty", "principal_before")?,
+                peer_group_before: flag(o, "novelty", "peer_group_before")?,
+            });
+        }
+        if let Some(o) = section("findings") {
+            out.findings = Some(OpenFindings {
+                open: num(o, "findings", "open")? as u32,
+                max_severity: text(o, "findings", "max_severity")?,
+            });
+        }
+        if let Some(o) = section("assurance") {
+            out.assurance = Some(Assurance {
+                method: text(o, "assurance", "method")?,
+                mfa: flag(o, "assurance", "mfa")?,
+                at: text(o, "assurance", "at")?,
+            });
+        }
+        Ok(out)
     }
 }

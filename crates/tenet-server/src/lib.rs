@@ -9,7 +9,6 @@ pub mod decision_log;
 pub mod metrics;
 pub mod policy_dir;
 pub mod status;
-pub mod trust;
 
 use std::net::SocketAddr;
 use std::sync::Arc;

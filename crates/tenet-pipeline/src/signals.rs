@@ -1,0 +1,223 @@
+//! The decision point's view of what Tenet knows, read from the store into
+//! memory: each principal's risk and open findings (learn stage), its
+//! baselines and authentications (the learner's state), and its groups,
+//! roles and delegations (the trust graph). A decision is then a few map
+//! lookups, never a query; a refresher re-reads the store on a timer.
+//!
+//! AuthZEN subjects and resources are matched to Tenet ids as `type:id`
+//! (Tenet's own form: `user:alice@example.com`, `agent:agt-42`), else `id`
+//! alone (an ARN). Tenet ids become Cedar entities the same way back: the
+//! part before the first `:` is the type, the rest the id.
+
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use tenet_learn::Learner;
+use tenet_model::{FindingStatus, NodeKind};
+use tenet_policy::authzen::{Action, Entity};
+use tenet_policy::signals::{Assurance, Attr, Delegation, Novelty, OpenFindings, Risk};
+use tenet_policy::{KnownEntity, TrustSignals, TrustSource};
+use tenet_store::{EventStore, FindingQuery, SqliteStore};
+
+use crate::trust::load_graph;
+
+/// Everything decisions read, as of one refresh.
+#[derive(Default)]
+pub struct TrustSnapshot {
+    risk: HashMap<String, Risk>,
+    findings: HashMap<String, OpenFindings>,
+    learner: Option<Arc<Learner>>,
+    /// Tenet id → what the graph says of it.
+    graph: Arc<HashMap<String, GraphNode>>,
+    /// Cedar type → ids of that type the graph knows (search candidates).
+    by_type: Arc<HashMap<String, Vec<String>>>,
+    /// The analysis watermark the learner and graph were read at.
+    analysed_seq: i64,
+}
+
+struct GraphNode {
+    kind: NodeKind,
+    entity: KnownEntity,
+    acts_for: Vec<String>,
+}
+
+/// `type:id` → (`type`, `id`); `None` for an id without a type.
+fn split(tenet_id: &str) -> Option<(String, String)> {
+    let (t, id) = tenet_id.split_once(':')?;
+    (!t.is_empty() && !id.is_empty()).then(|| (t.to_string(), id.to_string()))
+}
+
+fn is_principal(k: NodeKind) -> bool {
+    matches!(k, NodeKind::Human | NodeKind::Workload | NodeKind::Agent | NodeKind::Role | NodeKind::Account)
+}
+
+impl TrustSnapshot {
+    /// Reads risk and findings; the learner and the graph only when the
+    /// analysis moved on since `previous` (they are the expensive part).
+    pub fn read(store: &SqliteStore, previous: Option<&TrustSnapshot>) -> Result<Self, crate::analyse::AnalyseError> {
+        let mut s = TrustSnapshot::default();
+        for p in tenet_store::FindingReader::risk(store, None)? {
+            s.risk.insert(p.principal.clone(), Risk { score: p.score, level: p.level.as_str().to_string() });
+        }
+        let open = tenet_store::FindingReader::findings(
+            store,
+            &FindingQuery { status: Some(FindingStatus::Open), ..Default::default() },
+        )?;
+        let mut by: HashMap<String, (u32, tenet_model::Severity)> = HashMap::new();
+        for f in open.iter().filter(|f| f.category.is_alert()) {
+            let e = by.entry(f.principal.clone()).or_insert((0, f.severity));
+            e.0 += 1;
+            e.1 = e.1.max(f.severity);
+        }
+        s.findings = by
+            .into_iter()
+            .map(|(p, (open, sev))| (p, OpenFindings { open, max_severity: sev.as_str().to_string() }))
+            .collect();
+        let state = store.analysis_state()?;
+        s.analysed_seq = state.as_ref().map_or(0, |a| a.events_seq);
+        if let Some(prev) = previous.filter(|p| p.analysed_seq == s.analysed_seq && s.analysed_seq > 0) {
+            // Unchanged since the last read: keep what was built then.
+            s.learner = prev.learner.clone();
+            s.graph = prev.graph.clone();
+            s.by_type = prev.by_type.clone();
+            return Ok(s);
+        }
+        s.learner = match state {
+            Some(a) if !a.learner.is_empty() => Some(Arc::new(
+                serde_json::from_slice(&a.learner).map_err(|e| crate::analyse::AnalyseError::State(e.to_string()))?,
+            )),
+            _ => None,
+        };
+        let graph = load_graph(store)?;
+        let view = graph.current();
+        let (mut nodes, mut by_type) = (HashMap::new(), HashMap::<String, Vec<String>>::new());
+        for id in view.present_nodes() {
+            let kind = view.kind(id);
+            if !is_principal(kind) {
+                continue;
+            }
+            let name = view.name(id).to_string();
+            let mut parents: Vec<(String, String)> =
+                view.groups_of(id).into_iter().filter_map(|g| split(view.name(g))).collect();
+            parents.extend(view.assumed_roles(id).iter().filter_map(|r| split(view.name(*r))));
+            let mut attrs = vec![
+                ("kind".to_string(), Attr::Str(kind.as_str().to_string())),
+                ("tenet_id".to_string(), Attr::Str(name.clone())),
+            ];
+            let acts_for: Vec<String> = view.acts_for(id).iter().map(|p| view.name(*p).to_string()).collect();
+            if let Some((t, i)) = acts_for
+                .first()
+                .and_then(|p| split(p))
+                .or_else(|| view.owners_of(id).first().and_then(|o| split(view.name(*o))))
+            {
+                attrs.push(("owner".to_string(), Attr::Entity(t, i)));
+            }
+            if let Some((t, i)) = split(&name) {
+                by_type.entry(t).or_default().push(i);
+            }
+            nodes.insert(name, GraphNode { kind, entity: KnownEntity { attrs, parents }, acts_for });
+        }
+        for ids in by_type.values_mut() {
+            ids.sort();
+            ids.dedup();
+        }
+        s.graph = Arc::new(nodes);
+        s.by_type = Arc::new(by_type);
+        Ok(s)
+    }
+
+    /// The Tenet ids an AuthZEN entity may be known under, most specific first.
+    fn keys(e_kind: &str, e_id: &str) -> [String; 2] {
+        [format!("{e_kind}:{e_id}"), e_id.to_string()]
+    }
+
+    fn signals(&self, subject: &Entity, action: &Action, resource: &Entity) -> TrustSignals {
+        let keys = Self::keys(&subject.kind, &subject.id);
+        let learner_knows =
+            self.learner.as_ref().and_then(|l| keys.iter().find_map(|k| l.knowledge(k, &action.name, &resource.kind)));
+        let node = keys.iter().find_map(|k| self.graph.get(k).map(|n| (k.clone(), n)));
+        let known = node.is_some() || learner_knows.is_some() || keys.iter().any(|k| self.risk.contains_key(k));
+        let risk = keys.iter().find_map(|k| self.risk.get(k).cloned()).or_else(|| {
+            // Known to Tenet with no risk recorded: nothing against it yet.
+            known.then(|| Risk { score: 0, level: "low".into() })
+        });
+        let findings = keys
+            .iter()
+            .find_map(|k| self.findings.get(k).cloned())
+            .or_else(|| known.then(|| OpenFindings { open: 0, max_severity: "none".into() }));
+        let delegation = node.map(|(id, n)| {
+            let acting_for = if n.kind == NodeKind::Agent { n.acts_for.first().cloned() } else { None };
+            match acting_for {
+                Some(person) => Delegation {
+                    depth: 1,
+                    chain: vec![id.clone(), person.clone()],
+                    origin_risk: Some(self.risk.get(&person).map_or(0, |r| r.score)),
+                    origin: Some(person),
+                    via_agent: Some(id),
+                },
+                None => Delegation {
+                    depth: 0,
+                    chain: vec![id.clone()],
+                    origin_risk: (n.kind == NodeKind::Human).then(|| self.risk.get(&id).map_or(0, |r| r.score)),
+                    origin: (n.kind == NodeKind::Human).then_some(id),
+                    via_agent: None,
+                },
+            }
+        });
+        let novelty = learner_knows
+            .as_ref()
+            .map(|k| Novelty { principal_before: k.principal_before, peer_group_before: k.peer_group_before });
+        let assurance = learner_knows.as_ref().and_then(|k| k.authentication.as_ref()).map(|a| Assurance {
+            method: a.via.clone(),
+            mfa: a.mfa,
+            at: tenet_model::Timestamp::from_unix_nanos(a.at).to_string(),
+        });
+        TrustSignals { risk, delegation, novelty, findings, assurance }
+    }
+}
+
+/// The decision point's [`TrustSource`], over the latest [`TrustSnapshot`].
+pub struct StoreTrust {
+    snapshot: RwLock<Arc<TrustSnapshot>>,
+}
+
+impl StoreTrust {
+    pub fn new(first: TrustSnapshot) -> Arc<Self> {
+        Arc::new(StoreTrust { snapshot: RwLock::new(Arc::new(first)) })
+    }
+
+    fn current(&self) -> Arc<TrustSnapshot> {
+        self.snapshot.read().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// Re-reads `store` every `every` for as long as the process runs.
+    pub fn refresh_every(self: &Arc<Self>, store: SqliteStore, every: Duration) {
+        let me = self.clone();
+        let _ = std::thread::Builder::new().name("tenet-trust-refresh".into()).spawn(move || {
+            loop {
+                std::thread::sleep(every);
+                let previous = me.current();
+                match TrustSnapshot::read(&store, Some(&previous)) {
+                    Ok(s) => *me.snapshot.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(s),
+                    Err(e) => tracing::warn!(error = %e, "trust signals not refreshed; keeping the last read"),
+                }
+            }
+        });
+    }
+}
+
+impl TrustSource for StoreTrust {
+    fn signals(&self, subject: &Entity, action: &Action, resource: &Entity) -> TrustSignals {
+        self.current().signals(subject, action, resource)
+    }
+
+    fn entity(&self, kind: &str, id: &str) -> Option<KnownEntity> {
+        let s = self.current();
+        TrustSnapshot::keys(kind, id).iter().find_map(|k| s.graph.get(k).map(|n| n.entity.clone()))
+    }
+
+    fn candidates(&self, kind: &str) -> Vec<String> {
+        self.current().by_type.get(kind).cloned().unwrap_or_default()
+    }
+}

@@ -1,0 +1,279 @@
+//! `tenet serve` as an operator runs it: policy hot reload that refuses a
+//! bad change and keeps serving, the admin reload endpoint, the hash-chained
+//! decision log surviving a clean shutdown, explanations, metrics; and the
+//! decision point on the command line (`check`, `policy`, `audit`).
+
+mod common;
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use common::{Server, authzen_policies, run, tenet};
+use serde_json::{Value, json};
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        std::fs::copy(e.path(), to.join(e.file_name())).unwrap();
+    }
+}
+
+fn alice_reads(server: &Server) -> bool {
+    let body = json!({"subject": {"type": "user", "id": "alice"}, "action": {"name": "read"}, "resource": {"type": "record", "id": "record-1"}});
+    let got = server.post_json("/access/v1/evaluation", &body);
+    assert_eq!(got.status, 200, "{}", got.body);
+    got.json()["decision"].as_bool().unwrap()
+}
+
+fn eventually(what: &str, mut f: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while start.elapsed() < Duration::from_secs(10) {
+        if f() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    panic!("{what}: not within 10 s");
+}
+
+fn metric(server: &Server, name: &str) -> f64 {
+    let text = server.get("/metrics").body;
+    text.lines()
+        .filter(|l| l.starts_with(name) && !l.starts_with('#'))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
+}
+
+#[test]
+fn policy_changes_reload_live_and_a_bad_change_never_replaces_the_good_set() {
+    let data = tempfile::tempdir().unwrap();
+    let policies = data.path().join("policies");
+    copy_dir(&authzen_policies("certification"), &policies);
+    let config = data.path().join("serve.yaml");
+    std::fs::write(&config, format!("policies: {}\npolicy_poll_ms: 50\n", policies.display())).unwrap();
+    let server = Server::start(data.path(), &["--config", config.to_str().unwrap()]);
+    assert!(alice_reads(&server));
+
+    // A new file forbidding it is picked up without a restart.
+    std::fs::write(
+        policies.join("lockdown.cedar"),
+        "@id(\"lockdown\") forbid(principal == user::\"alice\", action, resource);\n",
+    )
+    .unwrap();
+    eventually("the forbid takes effect", || !alice_reads(&server));
+
+    // A syntax error is refused: the last good set keeps deciding, the failure is counted.
+    std::fs::write(policies.join("broken.cedar"), "permit(principal,\n  action resource);\n").unwrap();
+    eventually("the refusal is counted", || metric(&server, "tenet_policy_reload_failures") >= 1.0);
+    assert!(!alice_reads(&server), "still the last good set");
+    let refused = server.post("/admin/policies/reload", None, None, "");
+    assert_eq!(refused.status, 422, "{}", refused.body);
+    let err = refused.json()["error"].as_str().unwrap().to_string();
+    assert!(err.contains("broken.cedar:2:"), "diagnostics name file and line: {err}");
+
+    // Fixed and reloaded through the admin endpoint, by a named author.
+    std::fs::remove_file(policies.join("broken.cedar")).unwrap();
+    std::fs::remove_file(policies.join("lockdown.cedar")).unwrap();
+    let ok = server.post("/admin/policies/reload", None, None, "");
+    assert_eq!(ok.status, 200, "{}", ok.body);
+    assert!(alice_reads(&server));
+    drop(server);
+
+    // Every version was kept with its time, author and diff.
+    let versions = run(data.path(), &["policy", "versions", "--diff"]);
+    let text = String::from_utf8(versions.stdout).unwrap();
+    assert!(versions.status.success(), "{text}");
+    assert!(text.matches(" by ").count() >= 3, "initial, lockdown, restored: {text}");
+    assert!(text.contains("+@id(\"lockdown\") forbid"), "{text}");
+}
+
+#[test]
+fn the_decision_log_keeps_every_answered_decision_and_shows_tampering() {
+    let data = tempfile::tempdir().unwrap();
+    let policies = authzen_policies("certification");
+    let server = Server::start(data.path(), &["--policies", policies.to_str().unwrap()]);
+    let body = json!({"subject": {"type": "user", "id": "bob"}, "action": {"name": "write"}, "resource": {"type": "record", "id": "record-1"}}).to_string();
+    for i in 0..50 {
+        let got = server.post("/access/v1/evaluation", Some("application/json"), Some(&format!("req-{i}")), &body);
+        assert_eq!(got.status, 200);
+    }
+    let batch = json!({"subject": {"type": "user", "id": "alice"}, "action": {"name": "read"},
+        "evaluations": [{"resource": {"type": "record", "id": "record-1"}}, {"resource": {"type": "record", "id": "record-2"}}]});
+    assert_eq!(
+        server.post("/access/v1/evaluations", Some("application/json"), Some("batch-1"), &batch.to_string()).status,
+        200
+    );
+    // Stopped right after answering: a clean shutdown loses none of them.
+    assert!(server.stop().success());
+    let out = run(data.path(), &["audit", "verify"]);
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(out.status.success(), "{text} {}", String::from_utf8_lossy(&out.stderr));
+    assert!(text.contains("intact: 52 decision record(s)"), "{text}");
+
+    // What was logged is what was decided, with the request and the reasons.
+    let db = rusqlite::Connection::open(data.path().join("decisions.db")).unwrap();
+    let (decision, reasons, request): (bool, String, String) = db
+        .query_row("SELECT decision, reasons, request FROM decisions WHERE request_id = 'req-7'", [], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+        })
+        .unwrap();
+    assert!(!decision);
+    assert!(reasons.contains("default deny") || reasons.contains("denied"), "{reasons}");
+    assert!(request.contains("\"bob\""), "{request}");
+    let batch_items: i64 =
+        db.query_row("SELECT count(*) FROM decisions WHERE request_id LIKE 'batch-1#%'", [], |r| r.get(0)).unwrap();
+    assert_eq!(batch_items, 2, "a batch's items are logged under the caller's id");
+
+    // Altering one record is found, and named by sequence number and request id.
+    db.execute("UPDATE decisions SET decision = 1 WHERE request_id = 'req-7'", []).unwrap();
+    let out = run(data.path(), &["audit", "verify"]);
+    let err = String::from_utf8_lossy(&out.stderr).to_string();
+    assert!(!out.status.success());
+    assert!(err.contains("record 8") && err.contains("req-7") && err.contains("altered"), "{err}");
+    db.execute("UPDATE decisions SET decision = 0 WHERE request_id = 'req-7'", []).unwrap();
+    // So is a removed one.
+    db.execute("DELETE FROM decisions WHERE request_id = 'req-20'", []).unwrap();
+    let err = String::from_utf8_lossy(&run(data.path(), &["audit", "verify"]).stderr).to_string();
+    assert!(err.contains("record 22") && err.contains("removed"), "{err}");
+}
+
+#[test]
+fn explanations_are_opt_in_and_metrics_count_decisions() {
+    let data = tempfile::tempdir().unwrap();
+    let policies = authzen_policies("certification");
+    let server = Server::start(data.path(), &["--policies", policies.to_str().unwrap()]);
+    let body = json!({"subject": {"type": "user", "id": "alice"}, "action": {"name": "read"}, "resource": {"type": "record", "id": "record-1"}});
+    let plain = server.post_json("/access/v1/evaluation", &body);
+    assert_eq!(plain.body, r#"{"decision":true}"#, "exactly the decision without the flag");
+    let explained = server.post_json("/access/v1/evaluation?explain=true", &body).json();
+    let ctx = &explained["context"];
+    assert_eq!(explained["decision"], json!(true));
+    assert!(!ctx["policies"].as_array().unwrap().is_empty(), "{ctx}");
+    assert!(ctx["reason"].as_str().unwrap().contains("permitted by"), "{ctx}");
+    assert_eq!(ctx["signals"]["risk"], json!({"available": false}), "nothing known of alice: said, not invented");
+    assert!(ctx["policy_version"].is_string());
+    let denied = server.post_json("/access/v1/evaluation?explain=true", &json!({"subject": {"type": "user", "id": "bob"}, "action": {"name": "write"}, "resource": {"type": "record", "id": "record-1"}})).json();
+    assert!(denied["context"]["reason"].as_str().unwrap().contains("denied"), "{denied}");
+    assert!(metric(&server, "tenet_decisions_total{endpoint=\"evaluation\",outcome=\"permit\"}") >= 2.0);
+    assert!(metric(&server, "tenet_decisions_total{endpoint=\"evaluation\",outcome=\"deny\"}") >= 1.0);
+    assert!(metric(&server, "tenet_decision_seconds_count") >= 3.0);
+    assert!(server.get("/metrics").body.contains("tenet_policy_version{version="));
+    assert_eq!(server.get("/healthz").status, 200);
+    assert_eq!(server.get("/readyz").status, 200);
+}
+
+#[test]
+fn without_api_keys_only_loopback_is_served() {
+    let data = tempfile::tempdir().unwrap();
+    let policies = authzen_policies("certification");
+    let out = tenet(data.path())
+        .args(["serve", "--addr", "0.0.0.0:0", "--policies", policies.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("only a loopback address"));
+}
+
+#[test]
+fn check_decides_locally_with_the_same_engine() {
+    let data = tempfile::tempdir().unwrap();
+    let policies = authzen_policies("certification");
+    let p = policies.to_str().unwrap();
+    let check = |args: &[&str]| {
+        let mut all = vec!["check", "--policies", p];
+        all.extend_from_slice(args);
+        let out = run(data.path(), &all);
+        assert!(out.status.success(), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8(out.stdout).unwrap()
+    };
+    assert_eq!(
+        check(&["--principal", "user:alice", "--action", "read", "--resource", "record:record-1"]).trim(),
+        "permit"
+    );
+    assert_eq!(
+        check(&["--principal", "user:bob", "--action", "write", "--resource", "record:record-1"]).trim(),
+        "deny"
+    );
+    let json: Value = serde_json::from_str(&check(&[
+        "--principal",
+        "user:alice",
+        "--action",
+        "read",
+        "--resource",
+        "record:record-1",
+        "--json",
+    ]))
+    .unwrap();
+    assert_eq!(json, json!({"decision": true}));
+    let explained: Value = serde_json::from_str(&check(&[
+        "--principal",
+        "user:alice",
+        "--action",
+        "delete",
+        "--resource",
+        "record:record-1",
+        "--json",
+        "--explain",
+    ]))
+    .unwrap();
+    assert_eq!(explained["decision"], json!(false));
+    assert!(explained["context"]["reason"].is_string());
+    let text = check(&["--principal", "user:alice", "--action", "read", "--resource", "record:record-1", "--explain"]);
+    assert!(text.contains("reason:") && text.contains("signals:"), "{text}");
+    let bad = run(
+        data.path(),
+        &["check", "--policies", p, "--principal", "alice", "--action", "read", "--resource", "record:1"],
+    );
+    assert!(!bad.status.success());
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("expected TYPE:ID"));
+}
+
+#[test]
+fn policy_validate_names_the_broken_line_and_policy_test_runs_expected_decisions() {
+    let data = tempfile::tempdir().unwrap();
+    let examples = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/policies");
+    let ok = run(data.path(), &["policy", "validate", examples.to_str().unwrap()]);
+    let text = String::from_utf8_lossy(&ok.stdout).to_string();
+    assert!(
+        ok.status.success() && text.contains("validated against the schema"),
+        "{text} {}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
+    // The shipped adaptive examples decide as their cases say, signals included.
+    let tested = run(
+        data.path(),
+        &["policy", "test", examples.to_str().unwrap(), examples.join("cases.json").to_str().unwrap()],
+    );
+    let text = String::from_utf8_lossy(&tested.stdout).to_string();
+    assert!(tested.status.success(), "{text}");
+    assert!(text.contains("15 passed, 0 failed"), "{text}");
+    // The interop decisions file is a test-case file too.
+    let todo = authzen_policies("todo");
+    let cases = common::authzen_specs().join("todo/decisions-authorization-api-1_0-02.json");
+    let tested = run(data.path(), &["policy", "test", todo.to_str().unwrap(), cases.to_str().unwrap()]);
+    assert!(tested.status.success(), "{}", String::from_utf8_lossy(&tested.stdout));
+    assert!(String::from_utf8_lossy(&tested.stdout).contains("43 passed, 0 failed"));
+
+    // A policy breaking the schema, and a syntax error, each named with Cedar's words.
+    let dir = data.path().join("bad");
+    copy_dir(&examples, &dir);
+    std::fs::write(
+        dir.join("extra.cedar"),
+        "permit(principal, action == Action::\"read\", resource) when { resource.colour == \"red\" };\n",
+    )
+    .unwrap();
+    let out = run(data.path(), &["policy", "validate", dir.to_str().unwrap()]);
+    let err = String::from_utf8_lossy(&out.stderr).to_string();
+    assert!(!out.status.success() && err.contains("extra.cedar") && err.contains("fails validation"), "{err}");
+    std::fs::write(dir.join("extra.cedar"), "permit(principal, action, resource)\nwhen { true \n").unwrap();
+    let err =
+        String::from_utf8_lossy(&run(data.path(), &["policy", "validate", dir.to_str().unwrap()]).stderr).to_string();
+    assert!(err.contains("extra.cedar:"), "{err}");
+    // A wrong expectation fails the run and says which case.
+    let wrong = data.path().join("wrong.json");
+    std::fs::write(&wrong, r#"[{"name": "alice may delete", "request": {"subject": {"type": "user", "id": "alice@example.com"}, "action": {"name": "delete"}, "resource": {"type": "secret", "id": "prod-db-password"}}, "expected": true}]"#).unwrap();
+    let out = run(data.path(), &["policy", "test", examples.to_str().unwrap(), wrong.to_str().unwrap()]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stdout).contains("FAIL alice may delete"));
+}
