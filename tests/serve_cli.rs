@@ -277,3 +277,51 @@ fn policy_validate_names_the_broken_line_and_policy_test_runs_expected_decisions
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stdout).contains("FAIL alice may delete"));
 }
+
+#[test]
+fn api_keys_gate_each_endpoint_by_scope_and_revocation_takes_effect() {
+    let data = tempfile::tempdir().unwrap();
+    let created = run(data.path(), &["key", "create", "gateway", "--scopes", "decide"]);
+    assert!(created.status.success(), "{}", String::from_utf8_lossy(&created.stderr));
+    let stdout = String::from_utf8(created.stdout).unwrap();
+    let token = stdout.lines().last().unwrap().trim().to_string();
+    assert!(token.starts_with("tnt_"), "the token alone on the last line: {stdout}");
+    let admin_out =
+        String::from_utf8(run(data.path(), &["key", "create", "ops", "--scopes", "admin,decide"]).stdout).unwrap();
+    let admin = admin_out.lines().last().unwrap().trim().to_string();
+    let keys_db = std::fs::read(data.path().join("keys.db")).unwrap();
+    assert!(!keys_db.windows(token.len()).any(|w| w == token.as_bytes()), "stored hashed");
+    let bad_scope = run(data.path(), &["key", "create", "x", "--scopes", "root"]);
+    assert!(!bad_scope.status.success() && String::from_utf8_lossy(&bad_scope.stderr).contains("unknown scope"));
+
+    let policies = authzen_policies("certification");
+    let server = Server::start(data.path(), &["--policies", policies.to_str().unwrap()]);
+    let body = json!({"subject": {"type": "user", "id": "alice"}, "action": {"name": "read"}, "resource": {"type": "record", "id": "record-1"}}).to_string();
+    let call = |path: &str, bearer: Option<&str>| {
+        let agent: ureq::Agent = ureq::Agent::config_builder().http_status_as_error(false).build().into();
+        let mut req = agent.post(format!("{}{path}", server.base)).header("content-type", "application/json");
+        if let Some(t) = bearer {
+            req = req.header("authorization", &format!("Bearer {t}"));
+        }
+        let resp = req.send(body.as_str()).unwrap();
+        let status = resp.status().as_u16();
+        (status, resp.into_body().read_to_string().unwrap())
+    };
+    let (status, reason) = call("/access/v1/evaluation", None);
+    assert_eq!(status, 401, "{reason}");
+    assert!(reason.contains("API key"), "{reason}");
+    assert_eq!(call("/access/v1/evaluation", Some("tnt_wrong")).0, 401);
+    assert_eq!(call("/access/v1/evaluation", Some(&token)), (200, r#"{"decision":true}"#.to_string()));
+    let (status, reason) = call("/admin/policies/reload", Some(&token));
+    assert_eq!(status, 403, "{reason}");
+    assert!(reason.contains("lacks scope \"admin\""), "{reason}");
+    assert_eq!(call("/admin/policies/reload", Some(&admin)).0, 200);
+    assert_eq!(server.get("/healthz").status, 200, "health stays open");
+
+    let list = String::from_utf8(run(data.path(), &["key", "list", "--json"]).stdout).unwrap();
+    assert_eq!(list.lines().count(), 2, "{list}");
+    assert!(run(data.path(), &["key", "revoke", "gateway"]).status.success());
+    eventually("the revoked key stops working", || call("/access/v1/evaluation", Some(&token)).0 == 401);
+    assert_eq!(call("/access/v1/evaluation", Some(&admin)).0, 200, "other keys keep working");
+    assert!(String::from_utf8(run(data.path(), &["key", "list"]).stdout).unwrap().contains("revoked"));
+}

@@ -57,14 +57,15 @@ pub fn serve(data_dir: &Path, args: ServeArgs) -> Result<Outcome> {
         }
     };
     let addr = args.addr.or(config.addr).unwrap_or_else(|| DEFAULT_ADDR.parse().expect("valid default"));
-    if !addr.ip().is_loopback() {
+    std::fs::create_dir_all(data_dir).with_context(|| format!("creating {}", data_dir.display()))?;
+    let keys = tenet_server::auth::Keys::load(&data_dir.join("keys.db"))?;
+    if !addr.ip().is_loopback() && !keys.required() {
         bail!(
-            "refusing to listen on {addr}: no API key is configured, so only a loopback address (127.0.0.1, ::1) is allowed"
+            "refusing to listen on {addr}: no API key is configured (`tenet key create`), so only a loopback address (127.0.0.1, ::1) is allowed"
         );
     }
     let policies = args.policies.or(config.policies).unwrap_or_else(|| data_dir.join("policies"));
     let bundle = policy_dir::load(&policies).map_err(|e| anyhow!("{e}"))?;
-    std::fs::create_dir_all(data_dir).with_context(|| format!("creating {}", data_dir.display()))?;
 
     let store = SqliteStore::open_dir(data_dir).with_context(|| format!("opening {}", data_dir.display()))?;
     let trust = StoreTrust::new(TrustSnapshot::read(&store, None)?);
@@ -86,8 +87,12 @@ pub fn serve(data_dir: &Path, args: ServeArgs) -> Result<Outcome> {
     policy_dir::watch(pdp.clone(), policies.clone(), Duration::from_millis(config.policy_poll_ms.unwrap_or(1000)));
 
     let board = Arc::new(StatusBoard::default());
-    let app = tenet_server::with_decisions(tenet_server::router(AppState { status: board.clone() }), pdp.clone())
-        .merge(tenet_server::access::admin_router(pdp.clone(), policies.clone()));
+    let app = tenet_server::with_decisions(
+        tenet_server::router(AppState { status: board.clone() }),
+        pdp.clone(),
+        keys.clone(),
+    )
+    .merge(tenet_server::access::admin_router(pdp.clone(), policies.clone(), keys));
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     let result = runtime.block_on(async {
         let board = board.clone();
@@ -408,4 +413,54 @@ mod tests {
         assert_eq!(split_entity("Tenet::Agent:agt:42", "p").unwrap(), ("Tenet::Agent".into(), "agt:42".into()));
         assert!(split_entity("alice", "p").is_err());
     }
+}
+
+#[derive(clap::Subcommand)]
+pub enum KeyCommand {
+    /// Create an API key; its token is printed once, alone on the last line.
+    Create {
+        name: String,
+        /// Comma-separated: decide, ingest, admin, ssf.
+        #[arg(long, value_delimiter = ',', required = true)]
+        scopes: Vec<String>,
+    },
+    /// Every key: name, scopes, created, revoked.
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Revoke a key: its token stops working within a second.
+    Revoke { name: String },
+}
+
+pub fn key(data_dir: &Path, command: KeyCommand) -> Result<Outcome> {
+    use tenet_store::keys::KeyStore;
+    std::fs::create_dir_all(data_dir).with_context(|| format!("creating {}", data_dir.display()))?;
+    let mut keys = KeyStore::open(&data_dir.join("keys.db"))?;
+    let now = tenet_model::Timestamp::now().to_string();
+    match command {
+        KeyCommand::Create { name, scopes } => {
+            let (k, token) = keys.create(&name, &scopes, &now)?;
+            println!("created API key {} with scope(s) {}; the token is shown only now:", k.name, k.scopes.join(","));
+            println!("{token}");
+        }
+        KeyCommand::List { json } => {
+            for k in keys.list()? {
+                if json {
+                    println!(
+                        "{}",
+                        serde_json::json!({"name": k.name, "scopes": k.scopes, "created": k.created, "revoked": k.revoked})
+                    );
+                } else {
+                    let state = k.revoked.as_ref().map_or_else(|| "active".to_string(), |r| format!("revoked {r}"));
+                    println!("{:<20} {:<28} created {}  {state}", k.name, k.scopes.join(","), k.created);
+                }
+            }
+        }
+        KeyCommand::Revoke { name } => {
+            keys.revoke(&name, &now)?;
+            println!("revoked API key {name}");
+        }
+    }
+    Ok(Outcome::Ok)
 }

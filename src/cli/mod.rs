@@ -70,6 +70,9 @@ enum Command {
     /// Check the decision log.
     #[command(subcommand)]
     Audit(decide::AuditCommand),
+    /// API keys for callers of the server (scopes: decide, ingest, admin, ssf).
+    #[command(subcommand)]
+    Key(decide::KeyCommand),
 }
 
 /// How a command ended, beyond success: the exit status contract.
@@ -104,6 +107,7 @@ pub fn run() -> ExitCode {
         Command::Check(args) => decide::check(&data_dir, args),
         Command::Policy(cmd) => decide::policy(&data_dir, cmd),
         Command::Audit(cmd) => decide::audit(&data_dir, cmd),
+        Command::Key(cmd) => decide::key(&data_dir, cmd),
     };
     match result {
         Ok(Outcome::Ok) => ExitCode::SUCCESS,

@@ -275,29 +275,32 @@ async fn configuration(headers: HeaderMap) -> Response {
 /// `POST /admin/policies/reload`: load the policy directory now. 200 with
 /// the version in force; 422 with Cedar's diagnostics when the change is
 /// refused (the last good set keeps serving).
-pub fn admin_router(pdp: Arc<DecisionPoint>, dir: std::path::PathBuf) -> Router {
-    Router::new().route(
-        "/admin/policies/reload",
-        post(move |headers: HeaderMap| {
-            let (pdp, dir) = (pdp.clone(), dir.clone());
-            async move {
-                let author = headers.get("x-tenet-author").and_then(|v| v.to_str().ok()).unwrap_or("admin").to_string();
-                match crate::policy_dir::reload(&pdp, &dir, &author) {
-                    Ok(crate::policy_dir::Reload::Unchanged) => {
-                        json_response(&json!({"status": "unchanged", "version": pdp.bundle().version()}))
-                    }
-                    Ok(crate::policy_dir::Reload::Activated { version, previous }) => {
-                        json_response(&json!({"status": "activated", "version": version, "previous": previous}))
-                    }
-                    Err(e) => {
-                        let body =
-                            json!({"status": "refused", "version": pdp.bundle().version(), "error": e.to_string()});
-                        (StatusCode::UNPROCESSABLE_ENTITY, json_response(&body)).into_response()
+pub fn admin_router(pdp: Arc<DecisionPoint>, dir: std::path::PathBuf, keys: crate::auth::Keys) -> Router {
+    Router::new()
+        .route(
+            "/admin/policies/reload",
+            post(move |caller: Option<axum::Extension<crate::auth::Caller>>| {
+                let (pdp, dir) = (pdp.clone(), dir.clone());
+                async move {
+                    // The key's name, or `admin` on an open (loopback, keyless) server.
+                    let author = caller.map_or_else(|| "admin".to_string(), |c| c.0.0.clone());
+                    match crate::policy_dir::reload(&pdp, &dir, &author) {
+                        Ok(crate::policy_dir::Reload::Unchanged) => {
+                            json_response(&json!({"status": "unchanged", "version": pdp.bundle().version()}))
+                        }
+                        Ok(crate::policy_dir::Reload::Activated { version, previous }) => {
+                            json_response(&json!({"status": "activated", "version": version, "previous": previous}))
+                        }
+                        Err(e) => {
+                            let body =
+                                json!({"status": "refused", "version": pdp.bundle().version(), "error": e.to_string()});
+                            (StatusCode::UNPROCESSABLE_ENTITY, json_response(&body)).into_response()
+                        }
                     }
                 }
-            }
-        }),
-    )
+            }),
+        )
+        .layer(axum::middleware::from_fn_with_state((keys, "admin"), crate::auth::require))
 }
 
 /// Echoes the caller's `X-Request-ID` on every response.

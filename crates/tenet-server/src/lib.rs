@@ -5,6 +5,7 @@
 //! What it writes is its own: the decision log (`decisions.db`).
 
 pub mod access;
+pub mod auth;
 pub mod decision_log;
 pub mod metrics;
 pub mod policy_dir;
@@ -37,9 +38,10 @@ pub fn router(state: AppState) -> Router {
 
 /// `router`'s routes plus the decision point's: the AuthZEN API and `/metrics`,
 /// every response echoing the caller's `X-Request-ID`.
-pub fn with_decisions(app: Router, pdp: Arc<access::DecisionPoint>) -> Router {
+pub fn with_decisions(app: Router, pdp: Arc<access::DecisionPoint>, keys: auth::Keys) -> Router {
     let metrics = pdp.metrics.clone();
-    app.merge(access::router(pdp))
+    let decide = access::router(pdp).layer(axum::middleware::from_fn_with_state((keys, "decide"), auth::require));
+    app.merge(decide)
         .route(
             "/metrics",
             get(move || {

@@ -11,6 +11,7 @@
 
 mod block;
 pub mod decisions;
+pub mod keys;
 mod sqlite;
 
 use std::collections::{HashMap, HashSet};
