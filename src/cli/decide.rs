@@ -217,14 +217,14 @@ pub fn check(data_dir: &Path, args: CheckArgs) -> Result<Outcome> {
         if args.explain {
             out["context"] = json!({
                 "policies": d.policies, "errors": d.errors, "signals": d.signals.to_json(),
-                "reason": d.reason, "policy_version": bundle.version(),
+                "reason": d.reason(), "policy_version": bundle.version(),
             });
         }
         println!("{out}");
     } else {
         println!("{}", if d.allowed { "permit" } else { "deny" });
         if args.explain {
-            println!("reason: {}", d.reason);
+            println!("reason: {}", d.reason());
             if !d.policies.is_empty() {
                 println!("policies: {}", d.policies.join(", "));
             }

@@ -54,6 +54,11 @@ pub struct PolicyBundle {
     version: String,
     files: BTreeMap<String, String>,
     warnings: Vec<String>,
+    /// Whether any policy reads an attribute of an entity named literally
+    /// (`Group::"x".owner`): then a request's entities include its ancestors.
+    pub(crate) literal_attrs: bool,
+    /// Contexts already built, by the signals they hold (see `engine::context`).
+    pub(crate) contexts: std::sync::Mutex<rustc_hash::FxHashMap<crate::TrustSignals, cedar_policy::Context>>,
 }
 
 impl std::fmt::Debug for PolicyBundle {
@@ -193,6 +198,7 @@ impl PolicyBundle {
         if let Some(s) = &schema {
             actions.extend(s.actions().map(|a| a.id().unescaped().to_string()));
         }
+        let literal_attrs = policies.policies().any(|p| p.to_json().is_ok_and(|j| reads_literal_attr(&j)));
         let mut actions: Vec<String> = actions.into_iter().collect();
         actions.sort();
         let files: BTreeMap<String, String> = files.into_iter().map(|f| (f.name, f.text)).collect();
@@ -204,7 +210,20 @@ impl PolicyBundle {
             hash.update(text.as_bytes());
         }
         let version = hash.finalize().iter().take(6).map(|b| format!("{b:02x}")).collect();
-        Ok(PolicyBundle { policies, schema, entities, refs, by_type, actions, origin, version, files, warnings })
+        Ok(PolicyBundle {
+            policies,
+            schema,
+            entities,
+            refs,
+            by_type,
+            actions,
+            origin,
+            version,
+            files,
+            warnings,
+            literal_attrs,
+            contexts: Default::default(),
+        })
     }
 
     /// A content hash of the files: equal sets have equal versions.
@@ -262,6 +281,28 @@ impl PolicyBundle {
             out.push_str(&line_diff(a.map_or("", String::as_str), b.map_or("", String::as_str)));
         }
         out
+    }
+}
+
+/// Whether a policy (as Cedar's JSON form) reads an attribute (`.`, `has`)
+/// of an entity literal.
+fn reads_literal_attr(v: &serde_json::Value) -> bool {
+    match v {
+        serde_json::Value::Object(o) => {
+            for op in [".", "has"] {
+                let literal = o
+                    .get(op)
+                    .and_then(|x| x.get("left"))
+                    .and_then(|l| l.get("Value"))
+                    .is_some_and(|x| x.get("__entity").is_some());
+                if literal {
+                    return true;
+                }
+            }
+            o.values().any(reads_literal_attr)
+        }
+        serde_json::Value::Array(a) => a.iter().any(reads_literal_attr),
+        _ => false,
     }
 }
 

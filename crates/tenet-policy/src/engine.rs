@@ -23,8 +23,6 @@ pub struct Decision {
     pub policies: Vec<String>,
     /// Policies that failed to evaluate (skipped, as Cedar does).
     pub errors: Vec<String>,
-    /// One sentence.
-    pub reason: String,
     #[serde(skip)]
     pub signals: TrustSignals,
 }
@@ -39,6 +37,9 @@ pub enum DecideError {
     #[error("page.token: {0}")]
     Token(String),
 }
+
+/// Distinct signal sets whose contexts are kept (one per principal at most, in practice).
+const CONTEXTS_KEPT: usize = 16_384;
 
 /// The gathered entities stop here: a request touching more is an attack or a bug.
 const MAX_REQUEST_ENTITIES: usize = 10_000;
@@ -60,28 +61,17 @@ impl PolicyBundle {
         let principal = values::uid(&e.subject.kind, &e.subject.id, "subject.type")?;
         let resource = values::uid(&e.resource.kind, &e.resource.id, "resource.type")?;
         let action = values::uid("Action", &e.action.name, "action.name")?;
-        let entities = self.request_entities(e, trust, [&principal, &action, &resource])?;
-        let mut fields: Vec<(String, RestrictedExpression)> = Vec::with_capacity(e.context.len() + 1);
-        for (k, v) in &e.context {
-            // Signals are Tenet's to state: a caller cannot supply its own.
-            if k == "tenet" {
-                continue;
-            }
-            if let Some(x) = values::to_cedar(v, &format!("context.{k}"))? {
-                fields.push((k.clone(), x));
-            }
-        }
-        fields.push(("tenet".to_string(), signals.to_cedar()));
-        let context = Context::from_pairs(fields).map_err(|err| DecideError::Cedar(format!("context: {err}")))?;
+        let built = self.request_entities(e, trust, [&principal, &action, &resource])?;
+        let entities = built.as_ref().unwrap_or(&self.entities);
+        let context = self.context(e, &signals)?;
         let request = Request::new(principal, action, resource, context, None)
             .map_err(|err| DecideError::Cedar(err.to_string()))?;
-        let response = Authorizer::new().is_authorized(&request, &self.policies, &entities);
+        let response = Authorizer::new().is_authorized(&request, &self.policies, entities);
         let allowed = response.decision() == CedarDecision::Allow;
         let mut policies: Vec<String> = response.diagnostics().reason().map(|p| p.to_string()).collect();
         policies.sort();
         let errors: Vec<String> = response.diagnostics().errors().map(|err| err.to_string()).collect();
-        let reason = reason(allowed, &policies, &errors, e);
-        Ok(Decision { allowed, policies, errors, reason, signals })
+        Ok(Decision { allowed, policies, errors, signals })
     }
 
     /// The request's own entities (graph data, then `entities.json`, then
@@ -92,7 +82,7 @@ impl PolicyBundle {
         e: &Evaluation,
         trust: &dyn TrustSource,
         roots: [&EntityUid; 3],
-    ) -> Result<Entities, DecideError> {
+    ) -> Result<Option<Entities>, DecideError> {
         let mut built: HashMap<EntityUid, Entity> = HashMap::with_capacity(4);
         let own = [
             (roots[0], Some((&e.subject.kind, &e.subject.id)), &e.subject.properties, "subject.properties"),
@@ -105,9 +95,12 @@ impl PolicyBundle {
             if known.is_none() && props.is_empty() {
                 continue; // the directory's entity (or none) as it is
             }
+            // Every ancestor as a parent: the request's entities are put
+            // together with their closure already computed (see below).
             let (mut attrs, mut parents) = match self.entities.get(uid) {
                 Some(base) => {
-                    let (_, attrs, parents) = base.clone().into_inner();
+                    let (_, attrs, mut parents) = base.clone().into_inner();
+                    parents.extend(self.entities.ancestors(uid).into_iter().flatten().cloned());
                     (attrs, parents)
                 }
                 None => (HashMap::new(), HashSet::new()),
@@ -138,28 +131,80 @@ impl PolicyBundle {
         }
         // Everything reachable from the request's entities, from the directory's data.
         let mut seen: HashSet<EntityUid> = HashSet::new();
-        let mut queue: VecDeque<EntityUid> = roots.iter().map(|u| (*u).clone()).chain(extra_parents).collect();
-        let mut out: Vec<Entity> = Vec::with_capacity(8);
+        let mut queue: VecDeque<EntityUid> = roots.iter().map(|u| (*u).clone()).collect();
+        if self.literal_attrs {
+            queue.extend(extra_parents);
+        }
+        let mut out: Vec<cedar_policy_core::ast::Entity> = Vec::with_capacity(8);
         while let Some(uid) = queue.pop_front() {
             if !seen.insert(uid.clone()) || seen.len() > MAX_REQUEST_ENTITIES {
                 continue;
             }
-            if let Some(ancestors) = self.entities.ancestors(&uid) {
+            // `in` reads an entity's own (closed) ancestor set; the ancestor
+            // entities themselves are needed only where a policy reads one's
+            // attributes by its literal name.
+            if self.literal_attrs
+                && let Some(ancestors) = self.entities.ancestors(&uid)
+            {
                 queue.extend(ancestors.cloned());
             }
             if let Some(r) = self.refs.get(&uid) {
                 queue.extend(r.iter().cloned());
             }
             if let Some(b) = built.remove(&uid) {
-                for p in b.clone().into_inner().2 {
-                    queue.push_back(p);
+                if self.literal_attrs {
+                    for p in b.clone().into_inner().2 {
+                        queue.push_back(p);
+                    }
                 }
-                out.push(b);
+                out.push(b.as_ref().clone());
             } else if let Some(base) = self.entities.get(&uid) {
-                out.push(base.clone());
+                out.push(base.as_ref().clone());
             }
         }
-        Entities::from_entities(out, None).map_err(|err| DecideError::Cedar(err.to_string()))
+        // The directory's entities carry their closed ancestor sets, and the
+        // request's own were given all of theirs: computing the closure again
+        // (Cedar's `from_entities` always does) would be a third of the decision.
+        cedar_policy_core::entities::Entities::from_entities(
+            out,
+            None::<&cedar_policy_core::entities::NoEntitiesSchema>,
+            cedar_policy_core::entities::TCComputation::AssumeAlreadyComputed,
+            cedar_policy_core::extensions::Extensions::all_available(),
+        )
+        .map(|e| Some(Entities::from(e)))
+        .map_err(|err| DecideError::Cedar(err.to_string()))
+    }
+
+    /// The request's Cedar context: the caller's attributes and Tenet's
+    /// `tenet` record. Without caller attributes the context depends on the
+    /// signals alone and is built once per distinct set of signals.
+    fn context(&self, e: &Evaluation, signals: &TrustSignals) -> Result<Context, DecideError> {
+        let own = e.context.iter().any(|(k, _)| k != "tenet");
+        if !own {
+            if let Some(c) = self.contexts.lock().unwrap_or_else(|p| p.into_inner()).get(signals) {
+                return Ok(c.clone());
+            }
+        }
+        let mut fields: Vec<(String, RestrictedExpression)> = Vec::with_capacity(e.context.len() + 1);
+        for (k, v) in &e.context {
+            // Signals are Tenet's to state: a caller cannot supply its own.
+            if k == "tenet" {
+                continue;
+            }
+            if let Some(x) = values::to_cedar(v, &format!("context.{k}"))? {
+                fields.push((k.clone(), x));
+            }
+        }
+        fields.push(("tenet".to_string(), signals.to_cedar()));
+        let context = Context::from_pairs(fields).map_err(|err| DecideError::Cedar(format!("context: {err}")))?;
+        if !own {
+            let mut cache = self.contexts.lock().unwrap_or_else(|p| p.into_inner());
+            if cache.len() >= CONTEXTS_KEPT {
+                cache.clear();
+            }
+            cache.insert(signals.clone(), context.clone());
+        }
+        Ok(context)
     }
 
     /// The entities of the searched type this decision point knows, and of
@@ -267,20 +312,22 @@ fn parse_token(token: &str, fingerprint: &str) -> Result<usize, DecideError> {
     offset.parse().map_err(|_| DecideError::Token("not a token this server issued".into()))
 }
 
-fn reason(allowed: bool, policies: &[String], errors: &[String], e: &Evaluation) -> String {
-    let who = format!("{}:{} {} {}:{}", e.subject.kind, e.subject.id, e.action.name, e.resource.kind, e.resource.id);
-    let list = |p: &[String]| match p {
-        [one] => format!("policy {one}"),
-        many => format!("policies {}", many.join(", ")),
-    };
-    let mut r = match (allowed, policies.is_empty()) {
-        (true, _) => format!("{who}: permitted by {}", list(policies)),
-        (false, false) => format!("{who}: denied by forbid {}", list(policies)),
-        (false, true) => format!("{who}: denied, no permit policy applies (default deny)"),
-    };
-    if !errors.is_empty() {
-        r.push_str(&format!("; {} policy evaluation error(s), those policies skipped", errors.len()));
+impl Decision {
+    /// Why, in one sentence (built on demand: most decisions are never read).
+    pub fn reason(&self) -> String {
+        let list = |p: &[String]| match p {
+            [one] => format!("policy {one}"),
+            many => format!("policies {}", many.join(", ")),
+        };
+        let mut r = match (self.allowed, self.policies.is_empty()) {
+            (true, _) => format!("Permitted by {}", list(&self.policies)),
+            (false, false) => format!("Denied by forbid {}", list(&self.policies)),
+            (false, true) => "Denied: no permit policy applies (default deny)".to_string(),
+        };
+        if !self.errors.is_empty() {
+            r.push_str(&format!("; {} policy evaluation error(s), those policies skipped", self.errors.len()));
+        }
+        r.push('.');
+        r
     }
-    r.push('.');
-    r
 }

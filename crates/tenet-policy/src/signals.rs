@@ -13,7 +13,7 @@ use serde::Serialize;
 use crate::authzen::{Action, Entity};
 
 /// The live trust signals behind one request.
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash, Serialize)]
 pub struct TrustSignals {
     pub risk: Option<Risk>,
     pub delegation: Option<Delegation>,
@@ -22,7 +22,7 @@ pub struct TrustSignals {
     pub assurance: Option<Assurance>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
 pub struct Risk {
     /// 0–100.
     pub score: u8,
@@ -30,7 +30,7 @@ pub struct Risk {
     pub level: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
 pub struct Delegation {
     /// Hops from the acting principal to the person it acts for (0: acting for itself).
     pub depth: u32,
@@ -45,7 +45,7 @@ pub struct Delegation {
     pub origin_risk: Option<u8>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
 pub struct Novelty {
     /// Has this principal done this action on this resource type before?
     pub principal_before: bool,
@@ -53,14 +53,14 @@ pub struct Novelty {
     pub peer_group_before: bool,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
 pub struct OpenFindings {
     pub open: u32,
     /// `none|low|medium|high|critical`.
     pub max_severity: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
 pub struct Assurance {
     /// How the latest authentication was made (e.g. `password`, `mfa`, `sso`, `key`).
     pub method: String,

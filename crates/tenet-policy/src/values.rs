@@ -15,11 +15,29 @@ pub struct ValueError {
 
 /// An AuthZEN `type` as a Cedar entity type name; a type that is not a
 /// valid Cedar name is refused with the reason.
+///
+/// Parsing a name runs Cedar's parser; a request names a handful of types
+/// over and over, so parsed names are kept per thread.
 pub fn type_name(kind: &str, path: &str) -> Result<EntityTypeName, ValueError> {
-    EntityTypeName::from_str(kind).map_err(|e| ValueError {
+    thread_local! {
+        static PARSED: std::cell::RefCell<rustc_hash::FxHashMap<String, EntityTypeName>> = Default::default();
+    }
+    if let Some(t) = PARSED.with(|p| p.borrow().get(kind).cloned()) {
+        return Ok(t);
+    }
+    let t = EntityTypeName::from_str(kind).map_err(|e| ValueError {
         path: path.to_string(),
         message: format!("{kind:?} is not a valid Cedar entity type name ({e})"),
-    })
+    })?;
+    PARSED.with(|p| {
+        let mut p = p.borrow_mut();
+        // Bounded: type names come from requests.
+        if p.len() >= 4096 {
+            p.clear();
+        }
+        p.insert(kind.to_string(), t.clone());
+    });
+    Ok(t)
 }
 
 pub fn uid(kind: &str, id: &str, path: &str) -> Result<EntityUid, ValueError> {

@@ -128,7 +128,7 @@ fn explanation(d: &Decision, version: &str) -> Value {
         "policies": d.policies,
         "errors": d.errors,
         "signals": d.signals.to_json(),
-        "reason": d.reason,
+        "reason": d.reason(),
         "policy_version": version,
     })
 }

@@ -97,7 +97,7 @@ pub fn record_of(e: &Evaluation, d: &Decision, version: &str, request_id: Option
             decision: d.allowed,
             policy_version: version.to_string(),
             reasons:
-                json!({"policies": d.policies, "errors": d.errors, "reason": d.reason, "signals": d.signals.to_json()})
+                json!({"policies": d.policies, "errors": d.errors, "reason": d.reason(), "signals": d.signals.to_json()})
                     .to_string(),
         }
     }
