@@ -40,8 +40,9 @@ if [[ -n "$TENET_BIN" ]]; then
 fi
 
 WORK="$(mktemp -d /tmp/pdp-http.XXXXXX)"
-CERBOS_PID="" TENET_PID="" STATUS=1
+CERBOS_PID="" TENET_PID="" WRK_PID="" STATUS=1
 cleanup() {
+  stop_pid "$WRK_PID"
   stop_pid "$CERBOS_PID"
   stop_pid "$TENET_PID"
   if [[ "${KEEP_WORK:-0}" == 1 || "$STATUS" != 0 ]]; then
@@ -69,10 +70,18 @@ WRK_TIMEOUT=$(( $(dur_secs "$WRK_DURATION") + 30 ))
 run_wrk() {
   local name="$1" lua="$2" url="$3" bodies="$4" srvlog="$5" before after
   before="$(wc -l <"$srvlog")"
+  # Other CPU load on the machine skews the numbers; leave a trace of it.
+  log "load average before $name run: $(cut -d' ' -f1-3 /proc/loadavg)"
   log "wrk -t$WRK_THREADS -c$WRK_CONNS -d$WRK_DURATION --latency -s wrk/$(basename "$lua") $url"
+  # In the background + `wait`, so that a TERM/INT to this script runs the
+  # cleanup trap at once instead of after wrk finishes.
   timeout --signal=INT "$WRK_TIMEOUT" \
     wrk -t"$WRK_THREADS" -c"$WRK_CONNS" -d"$WRK_DURATION" --latency -s "$lua" "$url" -- "$bodies" \
-    | tee "$WORK/wrk-$name.txt" >&2
+    >"$WORK/wrk-$name.txt" 2>&1 &
+  WRK_PID=$!
+  wait "$WRK_PID" || log "wrk exited with status $?"
+  WRK_PID=""
+  cat "$WORK/wrk-$name.txt" >&2
   after="$(wc -l <"$srvlog")"
   echo $((after - before)) >"$WORK/loglines-$name.txt"
 }

@@ -180,10 +180,8 @@ impl PolicyBundle {
     /// signals alone and is built once per distinct set of signals.
     fn context(&self, e: &Evaluation, signals: &TrustSignals) -> Result<Context, DecideError> {
         let own = e.context.iter().any(|(k, _)| k != "tenet");
-        if !own {
-            if let Some(c) = self.contexts.lock().unwrap_or_else(|p| p.into_inner()).get(signals) {
-                return Ok(c.clone());
-            }
+        if !own && let Some(c) = self.contexts.lock().unwrap_or_else(|p| p.into_inner()).get(signals) {
+            return Ok(c.clone());
         }
         let mut fields: Vec<(String, RestrictedExpression)> = Vec::with_capacity(e.context.len() + 1);
         for (k, v) in &e.context {
