@@ -24,7 +24,7 @@ import json
 import os
 import sys
 
-DEFAULT_DECISIONS = "/work/shared/specs/authzen/todo/decisions-authorization-api-1_0-01.json"
+DEFAULT_DECISIONS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "../../../shared/specs/authzen/todo/decisions-authorization-api-1_0-01.json")
 
 # User directory of the todo scenario ("Attributes associated with users",
 # scenario-docs/todo-1.0-id.md): PID -> attributes. `id` is the user's email,

@@ -3,7 +3,7 @@
 
 PDP_HTTP_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 PDP_HTTP_REPO="$(cd "$PDP_HTTP_DIR/../.." && pwd)"
-AUTHZEN_TODO_DECISIONS="${AUTHZEN_TODO_DECISIONS:-/work/shared/specs/authzen/todo/decisions-authorization-api-1_0-01.json}"
+AUTHZEN_TODO_DECISIONS="${AUTHZEN_TODO_DECISIONS:-$PDP_HTTP_REPO/../shared/specs/authzen/todo/decisions-authorization-api-1_0-01.json}"
 CERBOS_CACHE="${CERBOS_CACHE:-$PDP_HTTP_REPO/target/pdp-http/cerbos}"
 
 log() { printf '[pdp-http] %s\n' "$*" >&2; }

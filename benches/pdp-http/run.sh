@@ -15,10 +15,10 @@
 # Environment (defaults):
 #   WRK_THREADS=2 WRK_CONNS=64 WRK_DURATION=15s   wrk parameters
 #   CERBOS_CACHE=<repo>/target/pdp-http/cerbos    npm cache dir for the Cerbos binary
-#   TENET_POLICIES=/work/main/tests/authzen/todo  Tenet policy directory
+#   TENET_POLICIES=<repo>/tests/authzen/todo      Tenet policy directory
 #   TENET_ARGS=                                   extra args appended to `tenet serve`
 #   TENET_READY_TIMEOUT=60                        seconds to wait for /readyz
-#   AUTHZEN_TODO_DECISIONS=/work/shared/specs/authzen/todo/decisions-authorization-api-1_0-01.json
+#   AUTHZEN_TODO_DECISIONS=<repo>/../shared/specs/authzen/todo/decisions-authorization-api-1_0-01.json
 #   KEEP_WORK=0                                   1 = keep the temp dir (logs, wrk output)
 #
 # Exit status: 0 if every step ran and both PDPs matched 40/40 decisions.
@@ -29,7 +29,7 @@ TENET_BIN="${1:-}"
 WRK_THREADS="${WRK_THREADS:-2}"
 WRK_CONNS="${WRK_CONNS:-64}"
 WRK_DURATION="${WRK_DURATION:-15s}"
-TENET_POLICIES="${TENET_POLICIES:-/work/main/tests/authzen/todo}"
+TENET_POLICIES="${TENET_POLICIES:-$PDP_HTTP_REPO/tests/authzen/todo}"
 TENET_READY_TIMEOUT="${TENET_READY_TIMEOUT:-60}"
 
 command -v wrk >/dev/null || die "wrk not found (apt-get install -y wrk)"

@@ -31,7 +31,7 @@ pub struct ServeArgs {
     #[arg(long)]
     policies: Option<PathBuf>,
     /// A YAML (or JSON) file with `addr`, `policies`, `policy_poll_ms`,
-    /// `trust_refresh_ms`; flags override it.
+    /// `trust_refresh_ms`, `workers`; flags override it.
     #[arg(long)]
     config: Option<PathBuf>,
 }
@@ -43,6 +43,8 @@ struct ServeConfig {
     policies: Option<PathBuf>,
     policy_poll_ms: Option<u64>,
     trust_refresh_ms: Option<u64>,
+    /// HTTP worker threads (default: one per core).
+    workers: Option<usize>,
 }
 
 const DEFAULT_ADDR: &str = "127.0.0.1:7400";
@@ -93,7 +95,11 @@ pub fn serve(data_dir: &Path, args: ServeArgs) -> Result<Outcome> {
         keys.clone(),
     )
     .merge(tenet_server::access::admin_router(pdp.clone(), policies.clone(), keys));
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let mut runtime = tokio::runtime::Builder::new_multi_thread();
+    if let Some(n) = config.workers.or_else(|| std::env::var("TENET_WORKERS").ok()?.parse().ok()) {
+        runtime.worker_threads(n.max(1));
+    }
+    let runtime = runtime.enable_all().build()?;
     let result = runtime.block_on(async {
         let board = board.clone();
         tenet_server::serve(

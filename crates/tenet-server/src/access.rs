@@ -20,7 +20,7 @@ use serde_json::{Value, json};
 use tenet_policy::authzen::{self, Evaluations, RequestError, SearchTarget, Semantic};
 use tenet_policy::{Decision, PolicyBundle, TrustSource};
 
-use crate::decision_log::{DecisionLog, PolicyHistory, record_of};
+use crate::decision_log::{DecisionLog, Pending, PolicyHistory};
 use crate::metrics::Metrics;
 
 /// What the access API decides with: the active policy set (swapped whole
@@ -141,14 +141,22 @@ fn decision_json(d: &Decision, explain: bool, version: &str) -> Value {
     }
 }
 
+/// The response to one evaluation: without an explanation, one of two constant bodies.
+fn decision_response(d: &Decision, explain: bool, version: &str) -> Response {
+    if explain {
+        return json_response(&decision_json(d, true, version));
+    }
+    let body: &'static [u8] = if d.allowed { br#"{"decision":true}"# } else { br#"{"decision":false}"# };
+    ([(header::CONTENT_TYPE, "application/json")], body).into_response()
+}
+
 impl DecisionPoint {
-    /// Decides, counts and logs one evaluation.
+    /// Decides and counts one evaluation.
     fn decide(
         &self,
         bundle: &PolicyBundle,
         e: &authzen::Evaluation,
         endpoint: &'static str,
-        request_id: Option<&str>,
     ) -> Result<Decision, tenet_policy::DecideError> {
         let started = Instant::now();
         let result = bundle.decide(e, &*self.trust);
@@ -158,10 +166,26 @@ impl DecisionPoint {
             Err(_) => "error",
         };
         self.metrics.decided(endpoint, outcome, started.elapsed());
-        if let (Some(log), Ok(d)) = (&self.log, &result) {
-            log.record(record_of(e, d, bundle.version(), request_id));
-        }
         result
+    }
+
+    /// Hands a decision to the log (moved, not copied: formatting it is the writer's work).
+    fn log(
+        &self,
+        bundle: &PolicyBundle,
+        evaluation: authzen::Evaluation,
+        decision: Decision,
+        request_id: Option<String>,
+    ) {
+        if let Some(log) = &self.log {
+            log.record(Pending {
+                at: tenet_model::Timestamp::now(),
+                request_id,
+                evaluation,
+                decision,
+                policy_version: bundle.version().to_string(),
+            });
+        }
     }
 }
 
@@ -174,10 +198,10 @@ async fn evaluation(
     let v = json_body(&headers, &body)?;
     let e = authzen::parse_evaluation(&v)?;
     let bundle = pdp.bundle();
-    let d = pdp
-        .decide(&bundle, &e, "evaluation", request_id(&headers).as_deref())
-        .map_err(|err| Refusal(StatusCode::BAD_REQUEST, err.to_string()))?;
-    Ok(json_response(&decision_json(&d, flags.explain, bundle.version())))
+    let d = pdp.decide(&bundle, &e, "evaluation").map_err(|err| Refusal(StatusCode::BAD_REQUEST, err.to_string()))?;
+    let response = decision_response(&d, flags.explain, bundle.version());
+    pdp.log(&bundle, e, d, request_id(&headers));
+    Ok(response)
 }
 
 async fn evaluations(
@@ -192,17 +216,24 @@ async fn evaluations(
     match authzen::parse_evaluations(&v)? {
         Evaluations::Single(e) => {
             let d = pdp
-                .decide(&bundle, &e, "evaluations", rid.as_deref())
+                .decide(&bundle, &e, "evaluations")
                 .map_err(|err| Refusal(StatusCode::BAD_REQUEST, err.to_string()))?;
-            Ok(json_response(&decision_json(&d, flags.explain, bundle.version())))
+            let response = decision_response(&d, flags.explain, bundle.version());
+            pdp.log(&bundle, *e, d, rid);
+            Ok(response)
         }
         Evaluations::Batch(batch) => {
             let mut out = Vec::with_capacity(batch.items.len());
-            for (i, item) in batch.items.iter().enumerate() {
+            for (i, item) in batch.items.into_iter().enumerate() {
                 let item_id = rid.as_ref().map(|r| format!("{r}#{i}"));
                 let (allowed, v) = match item {
-                    Ok(e) => match pdp.decide(&bundle, e, "evaluations", item_id.as_deref()) {
-                        Ok(d) => (d.allowed, decision_json(&d, flags.explain, bundle.version())),
+                    Ok(e) => match pdp.decide(&bundle, &e, "evaluations") {
+                        Ok(d) => {
+                            let v = decision_json(&d, flags.explain, bundle.version());
+                            let allowed = d.allowed;
+                            pdp.log(&bundle, e, d, item_id);
+                            (allowed, v)
+                        }
                         Err(err) => (false, item_error(&err.to_string())),
                     },
                     Err(err) => {

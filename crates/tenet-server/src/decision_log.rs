@@ -6,10 +6,9 @@
 use std::path::Path;
 use std::sync::{Mutex, RwLock};
 use std::thread::JoinHandle;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crossbeam_channel::{Receiver, Sender};
-use serde_json::json;
 use tenet_policy::Decision;
 use tenet_policy::authzen::Evaluation;
 use tenet_store::decisions::{DecisionLogWriter, LoggedDecision};
@@ -18,8 +17,18 @@ use tenet_store::decisions::{DecisionLogWriter, LoggedDecision};
 const BATCH: usize = 4096;
 const LINGER: Duration = Duration::from_millis(20);
 
+/// A decision as the request path hands it over: formatting it for the log
+/// (JSON, the reason, the signals) happens on the writer's thread.
+pub struct Pending {
+    pub at: tenet_model::Timestamp,
+    pub request_id: Option<String>,
+    pub evaluation: Evaluation,
+    pub decision: Decision,
+    pub policy_version: String,
+}
+
 pub struct DecisionLog {
-    tx: RwLock<Option<Sender<LoggedDecision>>>,
+    tx: RwLock<Option<Sender<Pending>>>,
     writer: Mutex<Option<JoinHandle<()>>>,
 }
 
@@ -35,7 +44,7 @@ impl DecisionLog {
         Ok(DecisionLog { tx: RwLock::new(Some(tx)), writer: Mutex::new(Some(handle)) })
     }
 
-    pub fn record(&self, d: LoggedDecision) {
+    pub fn record(&self, d: Pending) {
         if let Some(tx) = &*self.tx.read().unwrap_or_else(|p| p.into_inner()) {
             // The writer only stops after `close`; a send cannot fail before.
             let _ = tx.send(d);
@@ -57,18 +66,15 @@ impl Drop for DecisionLog {
     }
 }
 
-fn write_loop(mut writer: DecisionLogWriter, rx: Receiver<LoggedDecision>) {
+fn write_loop(mut writer: DecisionLogWriter, rx: Receiver<Pending>) {
     let mut batch = Vec::with_capacity(BATCH);
-    // Blocks for the first record of each batch; ends when every sender is gone and the channel is empty.
+    // Blocks for the first record of a batch, then lets the rest arrive for
+    // LINGER without being woken per record (a wake-up per decision costs
+    // more than writing it); ends when every sender is gone and all is written.
     while let Ok(first) = rx.recv() {
-        batch.push(first);
-        let deadline = Instant::now() + LINGER;
-        while batch.len() < BATCH {
-            match rx.recv_deadline(deadline) {
-                Ok(d) => batch.push(d),
-                Err(_) => break,
-            }
-        }
+        batch.push(record_of(first));
+        std::thread::sleep(LINGER);
+        batch.extend(rx.try_iter().take(BATCH).map(record_of));
         if let Err(e) = writer.append(&batch) {
             tracing::error!(error = %e, records = batch.len(), "decision log write failed; retrying once");
             if let Err(e) = writer.append(&batch) {
@@ -79,27 +85,62 @@ fn write_loop(mut writer: DecisionLogWriter, rx: Receiver<LoggedDecision>) {
     }
 }
 
-/// A decision as the log records it.
-pub fn record_of(e: &Evaluation, d: &Decision, version: &str, request_id: Option<&str>) -> LoggedDecision {
-    {
-        let entity =
-            |x: &tenet_policy::authzen::Entity| json!({"type": x.kind, "id": x.id, "properties": x.properties});
-        LoggedDecision {
-            at: now_rfc3339(),
-            request_id: request_id.map(str::to_string),
-            request: json!({
-                "subject": entity(&e.subject),
-                "action": {"name": e.action.name, "properties": e.action.properties},
-                "resource": entity(&e.resource),
-                "context": e.context,
-            })
-            .to_string(),
-            decision: d.allowed,
-            policy_version: version.to_string(),
-            reasons:
-                json!({"policies": d.policies, "errors": d.errors, "reason": d.reason(), "signals": d.signals.to_json()})
-                    .to_string(),
-        }
+#[derive(serde::Serialize)]
+struct EntityOut<'a> {
+    #[serde(rename = "type")]
+    kind: &'a str,
+    id: &'a str,
+    #[serde(skip_serializing_if = "serde_json::Map::is_empty")]
+    properties: &'a tenet_policy::authzen::Properties,
+}
+
+#[derive(serde::Serialize)]
+struct ActionOut<'a> {
+    name: &'a str,
+    #[serde(skip_serializing_if = "serde_json::Map::is_empty")]
+    properties: &'a tenet_policy::authzen::Properties,
+}
+
+#[derive(serde::Serialize)]
+struct RequestOut<'a> {
+    subject: EntityOut<'a>,
+    action: ActionOut<'a>,
+    resource: EntityOut<'a>,
+    #[serde(skip_serializing_if = "serde_json::Map::is_empty")]
+    context: &'a tenet_policy::authzen::Properties,
+}
+
+#[derive(serde::Serialize)]
+struct ReasonsOut<'a> {
+    policies: &'a [String],
+    errors: &'a [String],
+    reason: String,
+    /// The signals decided with (`null`: not available).
+    signals: &'a tenet_policy::TrustSignals,
+}
+
+/// A decision as the log records it (serialised straight from borrowed
+/// parts: no intermediate JSON values).
+fn record_of(p: Pending) -> LoggedDecision {
+    let Pending { at, request_id, evaluation: e, decision: d, policy_version } = p;
+    fn entity(x: &tenet_policy::authzen::Entity) -> EntityOut<'_> {
+        EntityOut { kind: &x.kind, id: &x.id, properties: &x.properties }
+    }
+    let request = RequestOut {
+        subject: entity(&e.subject),
+        action: ActionOut { name: &e.action.name, properties: &e.action.properties },
+        resource: entity(&e.resource),
+        context: &e.context,
+    };
+    let reasons = ReasonsOut { policies: &d.policies, errors: &d.errors, reason: d.reason(), signals: &d.signals };
+    LoggedDecision {
+        at: at.to_string(),
+        request_id,
+        // Serialising borrowed strings and JSON values cannot fail.
+        request: serde_json::to_string(&request).unwrap_or_default(),
+        decision: d.allowed,
+        policy_version,
+        reasons: serde_json::to_string(&reasons).unwrap_or_default(),
     }
 }
 

@@ -30,6 +30,11 @@ struct VersionLabel {
 
 pub struct Metrics {
     registry: Registry,
+    /// The single-evaluation endpoint's handles, resolved once: the hot path
+    /// does not hash labels.
+    evaluation_permit: Counter,
+    evaluation_deny: Counter,
+    evaluation_latency: Histogram,
     decisions: Family<DecisionLabels, Counter>,
     latency: Family<EndpointLabel, Histogram>,
     policy: Family<VersionLabel, Gauge>,
@@ -68,10 +73,39 @@ impl Metrics {
             "Policy changes refused (the last good set kept serving)",
             reload_failures.clone(),
         );
-        Metrics { registry, decisions, latency, policy, reloads, reload_failures, current: Mutex::new(None) }
+        let evaluation_permit =
+            decisions.get_or_create(&DecisionLabels { endpoint: "evaluation", outcome: "permit" }).clone();
+        let evaluation_deny =
+            decisions.get_or_create(&DecisionLabels { endpoint: "evaluation", outcome: "deny" }).clone();
+        let evaluation_latency = latency.get_or_create(&EndpointLabel { endpoint: "evaluation" }).clone();
+        Metrics {
+            registry,
+            evaluation_permit,
+            evaluation_deny,
+            evaluation_latency,
+            decisions,
+            latency,
+            policy,
+            reloads,
+            reload_failures,
+            current: Mutex::new(None),
+        }
     }
 
     pub fn decided(&self, endpoint: &'static str, outcome: &'static str, took: Duration) {
+        match (endpoint, outcome) {
+            ("evaluation", "permit") => {
+                self.evaluation_permit.inc();
+                self.evaluation_latency.observe(took.as_secs_f64());
+                return;
+            }
+            ("evaluation", "deny") => {
+                self.evaluation_deny.inc();
+                self.evaluation_latency.observe(took.as_secs_f64());
+                return;
+            }
+            _ => {}
+        }
         self.decisions.get_or_create(&DecisionLabels { endpoint, outcome }).inc();
         self.latency.get_or_create(&EndpointLabel { endpoint }).observe(took.as_secs_f64());
     }
