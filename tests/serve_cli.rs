@@ -325,3 +325,48 @@ fn api_keys_gate_each_endpoint_by_scope_and_revocation_takes_effect() {
     assert_eq!(call("/access/v1/evaluation", Some(&admin)).0, 200, "other keys keep working");
     assert!(String::from_utf8(run(data.path(), &["key", "list"]).stdout).unwrap().contains("revoked"));
 }
+
+#[test]
+fn with_a_certificate_the_server_speaks_only_tls() {
+    let data = tempfile::tempdir().unwrap();
+    let cert = rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_string(), "localhost".to_string()]).unwrap();
+    let (cert_path, key_path) = (data.path().join("cert.pem"), data.path().join("key.pem"));
+    std::fs::write(&cert_path, cert.cert.pem()).unwrap();
+    std::fs::write(&key_path, cert.signing_key.serialize_pem()).unwrap();
+    let policies = authzen_policies("certification");
+    let trusting: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .tls_config(
+            ureq::tls::TlsConfig::builder()
+                .root_certs(ureq::tls::RootCerts::Specific(std::sync::Arc::new(vec![
+                    ureq::tls::Certificate::from_der(cert.cert.der()).to_owned(),
+                ])))
+                .build(),
+        )
+        .build()
+        .into();
+    let server = Server::start(
+        data.path(),
+        &[
+            "--policies",
+            policies.to_str().unwrap(),
+            "--tls-cert",
+            cert_path.to_str().unwrap(),
+            "--tls-key",
+            key_path.to_str().unwrap(),
+        ],
+    )
+    .with_agent(trusting);
+    assert!(server.base.starts_with("https://"), "{}", server.base);
+    assert!(alice_reads(&server));
+    // Plain HTTP to the TLS port gets no answer.
+    let plain = server.base.replace("https://", "http://");
+    let agent: ureq::Agent = ureq::Agent::config_builder().http_status_as_error(false).build().into();
+    assert!(agent.get(format!("{plain}/healthz")).call().is_err());
+    // A key without its certificate is refused before listening.
+    let out = tenet(data.path())
+        .args(["serve", "--addr", "127.0.0.1:0", "--tls-key", key_path.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+}

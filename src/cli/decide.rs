@@ -31,9 +31,15 @@ pub struct ServeArgs {
     #[arg(long)]
     policies: Option<PathBuf>,
     /// A YAML (or JSON) file with `addr`, `policies`, `policy_poll_ms`,
-    /// `trust_refresh_ms`, `workers`; flags override it.
+    /// `trust_refresh_ms`, `workers`, `tls_cert`, `tls_key`; flags override it.
     #[arg(long)]
     config: Option<PathBuf>,
+    /// Serve HTTPS with this certificate chain (PEM); needs --tls-key.
+    #[arg(long, requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+    /// The certificate's private key (PEM).
+    #[arg(long, requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -45,6 +51,8 @@ struct ServeConfig {
     trust_refresh_ms: Option<u64>,
     /// HTTP worker threads (default: one per core).
     workers: Option<usize>,
+    tls_cert: Option<PathBuf>,
+    tls_key: Option<PathBuf>,
 }
 
 const DEFAULT_ADDR: &str = "127.0.0.1:7400";
@@ -100,22 +108,32 @@ pub fn serve(data_dir: &Path, args: ServeArgs) -> Result<Outcome> {
         runtime.worker_threads(n.max(1));
     }
     let runtime = runtime.enable_all().build()?;
-    let result = runtime.block_on(async {
+    let tls = match (args.tls_cert.or(config.tls_cert), args.tls_key.or(config.tls_key)) {
+        (Some(cert), Some(key)) => Some(tenet_server::Tls { cert, key }),
+        (None, None) => None,
+        _ => bail!("TLS needs both a certificate (tls_cert) and its key (tls_key)"),
+    };
+    if tls.is_none() && !addr.ip().is_loopback() {
+        tracing::warn!(%addr, "serving plain HTTP beyond loopback: API keys travel in clear; configure --tls-cert/--tls-key");
+    }
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    let announce = {
         let board = board.clone();
-        tenet_server::serve(
-            addr,
-            app,
-            move |bound| {
-                board.set_ready();
-                println!(
-                    "tenet serve: listening on http://{bound} (policies {}, version {version}, {count} policies)",
-                    policies.display()
-                );
-                tracing::info!(%bound, "listening");
-            },
-            shutdown_signal(),
-        )
-        .await
+        let policies = policies.clone();
+        move |bound: SocketAddr| {
+            board.set_ready();
+            println!(
+                "tenet serve: listening on {scheme}://{bound} (policies {}, version {version}, {count} policies)",
+                policies.display()
+            );
+            tracing::info!(%bound, "listening");
+        }
+    };
+    let result = runtime.block_on(async {
+        match &tls {
+            Some(t) => tenet_server::serve_tls(addr, app, t, announce, shutdown_signal()).await,
+            None => tenet_server::serve(addr, app, announce, shutdown_signal()).await,
+        }
     });
     // Every decision already answered is written before exit.
     drop(runtime);

@@ -83,11 +83,17 @@ impl Server {
         std::io::BufReader::new(child.stdout.take().expect("stdout")).read_line(&mut line).expect("a first line");
         let base = line
             .split_whitespace()
-            .find(|w| w.starts_with("http://"))
+            .find(|w| w.starts_with("http://") || w.starts_with("https://"))
             .unwrap_or_else(|| panic!("no listening address in {line:?}"))
             .to_string();
         let agent = ureq::Agent::config_builder().http_status_as_error(false).build().into();
         Server { child, base, agent }
+    }
+
+    /// Calls go through `agent` (one trusting a test certificate, say).
+    pub fn with_agent(mut self, agent: ureq::Agent) -> Server {
+        self.agent = agent;
+        self
     }
 
     pub fn post(&self, path: &str, content_type: Option<&str>, request_id: Option<&str>, body: &str) -> Answer {

@@ -68,6 +68,43 @@ async fn status(State(s): State<AppState>) -> Json<Status> {
     Json(s.status.snapshot())
 }
 
+/// A certificate chain and its private key, PEM files.
+#[derive(Debug, Clone)]
+pub struct Tls {
+    pub cert: std::path::PathBuf,
+    pub key: std::path::PathBuf,
+}
+
+/// As [`serve`], over TLS (rustls): requests in flight finish on shutdown
+/// (up to 10 s).
+pub async fn serve_tls(
+    addr: SocketAddr,
+    app: Router,
+    tls: &Tls,
+    bound: impl FnOnce(SocketAddr) + Send + 'static,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let config = axum_server::tls_rustls::RustlsConfig::from_pem_file(&tls.cert, &tls.key).await.map_err(|e| {
+        std::io::Error::new(
+            e.kind(),
+            format!("TLS certificate {} / key {}: {e}", tls.cert.display(), tls.key.display()),
+        )
+    })?;
+    let handle = axum_server::Handle::new();
+    let h = handle.clone();
+    tokio::spawn(async move {
+        if let Some(a) = h.listening().await {
+            bound(a);
+        }
+    });
+    let h = handle.clone();
+    tokio::spawn(async move {
+        shutdown.await;
+        h.graceful_shutdown(Some(std::time::Duration::from_secs(10)));
+    });
+    axum_server::bind_rustls(addr, config).handle(handle).serve(app.into_make_service()).await
+}
+
 /// Binds `addr` and serves until `shutdown` resolves, finishing requests in
 /// flight. Returns the bound address through `bound` (useful with port 0).
 pub async fn serve(
