@@ -57,6 +57,8 @@ pub struct PolicyBundle {
     /// Whether any policy reads an attribute of an entity named literally
     /// (`Group::"x".owner`): then a request's entities include its ancestors.
     pub(crate) literal_attrs: bool,
+    /// The policies that can apply to each action (see `engine::policies_for`).
+    pub(crate) by_action: std::sync::Mutex<rustc_hash::FxHashMap<String, std::sync::Arc<PolicySet>>>,
     /// Contexts already built, by the signals they hold (see `engine::context`).
     pub(crate) contexts: std::sync::Mutex<rustc_hash::FxHashMap<crate::TrustSignals, cedar_policy::Context>>,
 }
@@ -222,6 +224,7 @@ impl PolicyBundle {
             files,
             warnings,
             literal_attrs,
+            by_action: Default::default(),
             contexts: Default::default(),
         })
     }
@@ -410,6 +413,30 @@ mod tests {
         ])
         .unwrap_err();
         assert!(matches!(e, BundleError::Invalid { .. }), "{e}");
+    }
+
+    #[test]
+    fn action_groups_from_the_entities_still_admit_their_members() {
+        let b = PolicyBundle::load(vec![
+            file("p.cedar", "@id(\"writers\") permit(principal, action in Action::\"writes\", resource);\n@id(\"readers\") permit(principal, action == Action::\"view\", resource) when { principal.ok };"),
+            file(
+                "entities.json",
+                r#"[{"uid": {"type": "Action", "id": "edit"}, "attrs": {}, "parents": [{"type": "Action", "id": "writes"}]},
+                    {"uid": {"type": "Action", "id": "writes"}, "attrs": {}, "parents": []}]"#,
+            ),
+        ])
+        .unwrap();
+        let eval = |action: &str| {
+            let body = serde_json::json!({"subject": {"type": "user", "id": "a"}, "action": {"name": action}, "resource": {"type": "doc", "id": "d"}});
+            b.decide(&crate::authzen::parse_evaluation(&body).unwrap(), &crate::NoTrust).unwrap()
+        };
+        let edit = eval("edit");
+        assert!(edit.allowed && edit.policies == ["writers"], "{edit:?}");
+        // The view policy errs (no `ok` attribute) and says so; edit never reached it.
+        let view = eval("view");
+        assert!(!view.allowed && view.errors.len() == 1, "{view:?}");
+        assert!(edit.errors.is_empty());
+        assert!(!eval("delete").allowed);
     }
 
     #[test]

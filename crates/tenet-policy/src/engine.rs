@@ -5,7 +5,8 @@
 use std::collections::{HashMap, HashSet, VecDeque};
 
 use cedar_policy::{
-    Authorizer, Context, Decision as CedarDecision, Entities, Entity, EntityUid, Request, RestrictedExpression,
+    Authorizer, Context, Decision as CedarDecision, Entities, Entity, EntityUid, PolicySet, Request,
+    RestrictedExpression,
 };
 use serde::Serialize;
 use sha2::{Digest, Sha256};
@@ -66,7 +67,8 @@ impl PolicyBundle {
         let context = self.context(e, &signals)?;
         let request = Request::new(principal, action, resource, context, None)
             .map_err(|err| DecideError::Cedar(err.to_string()))?;
-        let response = Authorizer::new().is_authorized(&request, &self.policies, entities);
+        let policies = self.policies_for(request.action().expect("a concrete action"));
+        let response = Authorizer::new().is_authorized(&request, &policies, entities);
         let allowed = response.decision() == CedarDecision::Allow;
         let mut policies: Vec<String> = response.diagnostics().reason().map(|p| p.to_string()).collect();
         policies.sort();
@@ -173,6 +175,34 @@ impl PolicyBundle {
         )
         .map(|e| Some(Entities::from(e)))
         .map_err(|err| DecideError::Cedar(err.to_string()))
+    }
+
+    /// The policies whose action scope can admit `action` (by equality, or
+    /// membership through the action's ancestors in the directory's
+    /// entities, as Cedar would judge it): the others cannot apply, and
+    /// Cedar stops at a failed scope before any condition could err. Built
+    /// once per action name.
+    fn policies_for(&self, action: &EntityUid) -> std::sync::Arc<PolicySet> {
+        let key = action.id().unescaped().to_string();
+        if let Some(set) = self.by_action.lock().unwrap_or_else(|p| p.into_inner()).get(&key) {
+            return set.clone();
+        }
+        let ancestors: HashSet<&EntityUid> = self.entities.ancestors(action).into_iter().flatten().collect();
+        let admits = |p: &cedar_policy::Policy| match p.action_constraint() {
+            cedar_policy::ActionConstraint::Any => true,
+            cedar_policy::ActionConstraint::Eq(a) => &a == action,
+            cedar_policy::ActionConstraint::In(list) => list.iter().any(|a| a == action || ancestors.contains(a)),
+        };
+        let set = std::sync::Arc::new(
+            PolicySet::from_policies(self.policies.policies().filter(|p| admits(p)).cloned())
+                .unwrap_or_else(|_| self.policies.clone()),
+        );
+        let mut cache = self.by_action.lock().unwrap_or_else(|p| p.into_inner());
+        if cache.len() >= CONTEXTS_KEPT {
+            cache.clear();
+        }
+        cache.insert(key, set.clone());
+        set
     }
 
     /// The request's Cedar context: the caller's attributes and Tenet's

@@ -20,7 +20,7 @@ use serde_json::{Value, json};
 use tenet_policy::authzen::{self, Evaluations, RequestError, SearchTarget, Semantic};
 use tenet_policy::{Decision, PolicyBundle, TrustSource};
 
-use crate::decision_log::{DecisionLog, Pending, PolicyHistory};
+use crate::decision_log::{Asked, DecisionLog, Pending, PolicyHistory};
 use crate::metrics::Metrics;
 
 /// What the access API decides with: the active policy set (swapped whole
@@ -170,18 +170,12 @@ impl DecisionPoint {
     }
 
     /// Hands a decision to the log (moved, not copied: formatting it is the writer's work).
-    fn log(
-        &self,
-        bundle: &PolicyBundle,
-        evaluation: authzen::Evaluation,
-        decision: Decision,
-        request_id: Option<String>,
-    ) {
+    fn log(&self, bundle: &PolicyBundle, request: Asked, decision: Decision, request_id: Option<String>) {
         if let Some(log) = &self.log {
             log.record(Pending {
                 at: tenet_model::Timestamp::now(),
                 request_id,
-                evaluation,
+                request,
                 decision,
                 policy_version: bundle.version().to_string(),
             });
@@ -189,18 +183,28 @@ impl DecisionPoint {
     }
 }
 
-async fn evaluation(
-    State(pdp): State<Arc<DecisionPoint>>,
-    Query(flags): Query<Flags>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Result<Response, Refusal> {
-    let v = json_body(&headers, &body)?;
+/// The largest request body read (a batch of thousands of evaluations fits).
+const BODY_LIMIT: usize = 4 << 20;
+
+/// `?explain=true` (or `explain=1`) in a query string.
+fn explain_flag(query: Option<&str>) -> bool {
+    query.is_some_and(|q| q.split('&').any(|kv| matches!(kv, "explain=true" | "explain=1" | "explain")))
+}
+
+/// The single-evaluation endpoint, the hot path: headers read in place, no
+/// extractor copies.
+async fn evaluation(State(pdp): State<Arc<DecisionPoint>>, req: axum::extract::Request) -> Result<Response, Refusal> {
+    let (parts, body) = req.into_parts();
+    let body = axum::body::to_bytes(body, BODY_LIMIT)
+        .await
+        .map_err(|e| Refusal(StatusCode::BAD_REQUEST, format!("the request body could not be read: {e}")))?;
+    let v = json_body(&parts.headers, &body)?;
     let e = authzen::parse_evaluation(&v)?;
     let bundle = pdp.bundle();
     let d = pdp.decide(&bundle, &e, "evaluation").map_err(|err| Refusal(StatusCode::BAD_REQUEST, err.to_string()))?;
-    let response = decision_response(&d, flags.explain, bundle.version());
-    pdp.log(&bundle, e, d, request_id(&headers));
+    let response = decision_response(&d, explain_flag(parts.uri.query()), bundle.version());
+    drop(e);
+    pdp.log(&bundle, Asked::Body(body), d, request_id(&parts.headers));
     Ok(response)
 }
 
@@ -219,7 +223,7 @@ async fn evaluations(
                 .decide(&bundle, &e, "evaluations")
                 .map_err(|err| Refusal(StatusCode::BAD_REQUEST, err.to_string()))?;
             let response = decision_response(&d, flags.explain, bundle.version());
-            pdp.log(&bundle, *e, d, rid);
+            pdp.log(&bundle, Asked::Parsed(e), d, rid);
             Ok(response)
         }
         Evaluations::Batch(batch) => {
@@ -231,7 +235,7 @@ async fn evaluations(
                         Ok(d) => {
                             let v = decision_json(&d, flags.explain, bundle.version());
                             let allowed = d.allowed;
-                            pdp.log(&bundle, e, d, item_id);
+                            pdp.log(&bundle, Asked::Parsed(Box::new(e)), d, item_id);
                             (allowed, v)
                         }
                         Err(err) => (false, item_error(&err.to_string())),

@@ -93,10 +93,13 @@ impl Keys {
     }
 }
 
-/// Middleware: refuses requests without a key holding `scope`.
+/// Middleware: refuses requests without a key holding `scope`, and echoes
+/// the caller's `X-Request-ID` on whatever is answered (one layer, not two,
+/// on the decision path).
 pub async fn require(State((keys, scope)): State<(Keys, &'static str)>, mut req: Request, next: Next) -> Response {
+    let request_id = req.headers().get("x-request-id").cloned();
     let auth = req.headers().get(header::AUTHORIZATION).and_then(|v| v.to_str().ok());
-    match keys.authorise(auth, scope) {
+    let mut resp = match keys.authorise(auth, scope) {
         Ok(caller) => {
             if let Some(c) = caller {
                 req.extensions_mut().insert(c);
@@ -110,5 +113,9 @@ pub async fn require(State((keys, scope)): State<(Keys, &'static str)>, mut req:
             }
             resp
         }
+    };
+    if let Some(id) = request_id {
+        resp.headers_mut().insert("x-request-id", id);
     }
+    resp
 }

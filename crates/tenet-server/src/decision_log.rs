@@ -22,9 +22,16 @@ const LINGER: Duration = Duration::from_millis(20);
 pub struct Pending {
     pub at: tenet_model::Timestamp,
     pub request_id: Option<String>,
-    pub evaluation: Evaluation,
+    pub request: Asked,
     pub decision: Decision,
     pub policy_version: String,
+}
+
+/// What was asked: the body as received (a single evaluation: kept by
+/// reference, logged verbatim) or the evaluation as parsed (a batch's item).
+pub enum Asked {
+    Body(axum::body::Bytes),
+    Parsed(Box<Evaluation>),
 }
 
 pub struct DecisionLog {
@@ -122,22 +129,26 @@ struct ReasonsOut<'a> {
 /// A decision as the log records it (serialised straight from borrowed
 /// parts: no intermediate JSON values).
 fn record_of(p: Pending) -> LoggedDecision {
-    let Pending { at, request_id, evaluation: e, decision: d, policy_version } = p;
+    let Pending { at, request_id, request: asked, decision: d, policy_version } = p;
     fn entity(x: &tenet_policy::authzen::Entity) -> EntityOut<'_> {
         EntityOut { kind: &x.kind, id: &x.id, properties: &x.properties }
     }
-    let request = RequestOut {
-        subject: entity(&e.subject),
-        action: ActionOut { name: &e.action.name, properties: &e.action.properties },
-        resource: entity(&e.resource),
-        context: &e.context,
+    // Serialising borrowed strings and JSON values cannot fail.
+    let request = match &asked {
+        Asked::Body(b) => String::from_utf8_lossy(b).into_owned(),
+        Asked::Parsed(e) => serde_json::to_string(&RequestOut {
+            subject: entity(&e.subject),
+            action: ActionOut { name: &e.action.name, properties: &e.action.properties },
+            resource: entity(&e.resource),
+            context: &e.context,
+        })
+        .unwrap_or_default(),
     };
     let reasons = ReasonsOut { policies: &d.policies, errors: &d.errors, reason: d.reason(), signals: &d.signals };
     LoggedDecision {
         at: at.to_string(),
         request_id,
-        // Serialising borrowed strings and JSON values cannot fail.
-        request: serde_json::to_string(&request).unwrap_or_default(),
+        request,
         decision: d.allowed,
         policy_version,
         reasons: serde_json::to_string(&reasons).unwrap_or_default(),

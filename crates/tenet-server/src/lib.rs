@@ -41,23 +41,21 @@ pub fn router(state: AppState) -> Router {
 pub fn with_decisions(app: Router, pdp: Arc<access::DecisionPoint>, keys: auth::Keys) -> Router {
     let metrics = pdp.metrics.clone();
     let decide = access::router(pdp).layer(axum::middleware::from_fn_with_state((keys, "decide"), auth::require));
-    app.merge(decide)
-        .route(
-            "/metrics",
-            get(move || {
-                let m = metrics.clone();
-                async move {
-                    (
-                        [(
-                            axum::http::header::CONTENT_TYPE,
-                            "application/openmetrics-text; version=1.0.0; charset=utf-8",
-                        )],
-                        m.render(),
-                    )
-                }
-            }),
-        )
-        .layer(axum::middleware::from_fn(access::echo_request_id))
+    app.route(
+        "/metrics",
+        get(move || {
+            let m = metrics.clone();
+            async move {
+                (
+                    [(axum::http::header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")],
+                    m.render(),
+                )
+            }
+        }),
+    )
+    .layer(axum::middleware::from_fn(access::echo_request_id))
+    // The decision routes echo the request id in their own (auth) layer.
+    .merge(decide)
 }
 
 async fn readyz(State(s): State<AppState>) -> impl IntoResponse {
