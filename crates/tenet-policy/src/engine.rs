@@ -65,9 +65,9 @@ impl PolicyBundle {
         let built = self.request_entities(e, trust, [&principal, &action, &resource])?;
         let entities = built.as_ref().unwrap_or(&self.entities);
         let context = self.context(e, &signals)?;
+        let policies = self.policies_for(&action);
         let request = Request::new(principal, action, resource, context, None)
             .map_err(|err| DecideError::Cedar(err.to_string()))?;
-        let policies = self.policies_for(request.action().expect("a concrete action"));
         let response = Authorizer::new().is_authorized(&request, &policies, entities);
         let allowed = response.decision() == CedarDecision::Allow;
         let mut policies: Vec<String> = response.diagnostics().reason().map(|p| p.to_string()).collect();
@@ -78,7 +78,9 @@ impl PolicyBundle {
 
     /// The request's own entities (graph data, then `entities.json`, then
     /// the request's properties, each overriding the last) and every entity
-    /// of the policy directory they reach through parents or attributes.
+    /// of the policy directory they reach through attributes (and through
+    /// parents, where a policy reads a literal entity's attributes); `None`
+    /// when the request brings nothing of its own.
     fn request_entities(
         &self,
         e: &Evaluation,
