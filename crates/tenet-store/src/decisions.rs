@@ -49,7 +49,19 @@ fn chain_hash(prev: &str, seq: i64, d: &LoggedDecision) -> String {
         h.update((part.len() as u64).to_le_bytes());
         h.update(part);
     }
-    h.finalize().iter().map(|b| format!("{b:02x}")).collect()
+    hex(&h.finalize())
+}
+
+/// Lower-case hex, written directly: a formatted string per byte would be
+/// 32 allocations per logged decision.
+fn hex(bytes: &[u8]) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut out = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        out.push(DIGITS[(b >> 4) as usize] as char);
+        out.push(DIGITS[(b & 0xf) as usize] as char);
+    }
+    out
 }
 
 const SCHEMA: &str = "
