@@ -64,19 +64,19 @@ dur_secs() {
 }
 WRK_TIMEOUT=$(( $(dur_secs "$WRK_DURATION") + 30 ))
 
-# run_wrk NAME LUA URL BODIES LOGFILE — one wrk run; output to $WORK/wrk-NAME.txt.
+# run_wrk NAME PATH URL BODIES LOGFILE — one wrk run; output to $WORK/wrk-NAME.txt.
 # Also records how many lines the server wrote to its log during the run
 # (should be 0 with request logging off).
 run_wrk() {
-  local name="$1" lua="$2" url="$3" bodies="$4" srvlog="$5" before after
+  local name="$1" path="$2" url="$3" bodies="$4" srvlog="$5" before after
   before="$(wc -l <"$srvlog")"
   # Other CPU load on the machine skews the numbers; leave a trace of it.
   log "load average before $name run: $(cut -d' ' -f1-3 /proc/loadavg)"
-  log "wrk -t$WRK_THREADS -c$WRK_CONNS -d$WRK_DURATION --latency -s wrk/$(basename "$lua") $url"
+  log "wrk -t$WRK_THREADS -c$WRK_CONNS -d$WRK_DURATION --latency -s wrk/post-bodies.lua $url -- $path"
   # In the background + `wait`, so that a TERM/INT to this script runs the
   # cleanup trap at once instead of after wrk finishes.
   timeout --signal=INT "$WRK_TIMEOUT" \
-    wrk -t"$WRK_THREADS" -c"$WRK_CONNS" -d"$WRK_DURATION" --latency -s "$lua" "$url" -- "$bodies" \
+    wrk -t"$WRK_THREADS" -c"$WRK_CONNS" -d"$WRK_DURATION" --latency -s "$PDP_HTTP_DIR/wrk/post-bodies.lua" "$url" -- "$path" "$bodies" \
     >"$WORK/wrk-$name.txt" 2>&1 &
   WRK_PID=$!
   wait "$WRK_PID" || log "wrk exited with status $?"
@@ -102,7 +102,7 @@ install_cerbos
 start_cerbos "$WORK"
 CERBOS_VERIFY="$(verify_count cerbos "$CERBOS_URL")" ||
   die "Cerbos decisions do not match the expected todo decisions (${CERBOS_VERIFY:-0/40}); fix cerbos/policies first"
-run_wrk cerbos "$PDP_HTTP_DIR/wrk/cerbos.lua" "$CERBOS_URL" "$WORK/bodies/cerbos.jsonl" "$CERBOS_LOG"
+run_wrk cerbos /api/check/resources "$CERBOS_URL" "$WORK/bodies/cerbos.jsonl" "$CERBOS_LOG"
 stop_pid "$CERBOS_PID"; CERBOS_PID=""
 read -r C_RPS C_P50 C_P99 C_REQS C_NON2XX C_ERR < <(python3 "$PDP_HTTP_DIR/wrk/parse-wrk.py" "$WORK/wrk-cerbos.txt")
 C_LOGL="$(cat "$WORK/loglines-cerbos.txt")"
@@ -131,7 +131,7 @@ if [[ -n "$TENET_BIN" ]]; then
       log "Tenet ready at $TENET_URL (pid $TENET_PID)"
       T_VERIFY="$(verify_count authzen "$TENET_URL")" && TENET_OK=1 ||
         log "WARNING: Tenet decisions differ from the expected todo decisions (${T_VERIFY:-?}); the comparison is not like-for-like"
-      run_wrk tenet "$PDP_HTTP_DIR/wrk/authzen.lua" "$TENET_URL" "$WORK/bodies/authzen.jsonl" "$TENET_LOG"
+      run_wrk tenet /access/v1/evaluation "$TENET_URL" "$WORK/bodies/authzen.jsonl" "$TENET_LOG"
       read -r T_RPS T_P50 T_P99 T_REQS T_NON2XX T_ERR < <(python3 "$PDP_HTTP_DIR/wrk/parse-wrk.py" "$WORK/wrk-tenet.txt")
       T_LOGL="$(cat "$WORK/loglines-tenet.txt")"
       TENET_STATE="ran"

@@ -11,11 +11,10 @@ use std::time::Instant;
 
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::{Query, State};
+use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use serde::Deserialize;
 use serde_json::{Value, json};
 use tenet_policy::authzen::{self, Evaluations, RequestError, SearchTarget, Semantic};
 use tenet_policy::{Decision, PolicyBundle, TrustSource};
@@ -68,12 +67,6 @@ pub fn router(pdp: Arc<DecisionPoint>) -> Router {
         .route("/access/v1/search/action", post(|s, q, h, b| search(s, q, h, b, SearchTarget::Action)))
         .route("/.well-known/authzen-configuration", get(configuration))
         .with_state(pdp)
-}
-
-#[derive(Debug, Default, Deserialize)]
-pub struct Flags {
-    #[serde(default)]
-    explain: bool,
 }
 
 /// A whole-request error: the status and a message saying what and where.
@@ -210,10 +203,11 @@ async fn evaluation(State(pdp): State<Arc<DecisionPoint>>, req: axum::extract::R
 
 async fn evaluations(
     State(pdp): State<Arc<DecisionPoint>>,
-    Query(flags): Query<Flags>,
+    RawQuery(query): RawQuery,
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, Refusal> {
+    let explain = explain_flag(query.as_deref());
     let v = json_body(&headers, &body)?;
     let bundle = pdp.bundle();
     let rid = request_id(&headers);
@@ -222,7 +216,7 @@ async fn evaluations(
             let d = pdp
                 .decide(&bundle, &e, "evaluations")
                 .map_err(|err| Refusal(StatusCode::BAD_REQUEST, err.to_string()))?;
-            let response = decision_response(&d, flags.explain, bundle.version());
+            let response = decision_response(&d, explain, bundle.version());
             pdp.log(&bundle, Asked::Parsed(e), d, rid);
             Ok(response)
         }
@@ -233,7 +227,7 @@ async fn evaluations(
                 let (allowed, v) = match item {
                     Ok(e) => match pdp.decide(&bundle, &e, "evaluations") {
                         Ok(d) => {
-                            let v = decision_json(&d, flags.explain, bundle.version());
+                            let v = decision_json(&d, explain, bundle.version());
                             let allowed = d.allowed;
                             pdp.log(&bundle, Asked::Parsed(Box::new(e)), d, item_id);
                             (allowed, v)
@@ -266,7 +260,7 @@ fn item_error(message: &str) -> Value {
 
 async fn search(
     State(pdp): State<Arc<DecisionPoint>>,
-    Query(flags): Query<Flags>,
+    RawQuery(query): RawQuery,
     headers: HeaderMap,
     body: Bytes,
     target: SearchTarget,
@@ -285,7 +279,7 @@ async fn search(
     if v.get("page").is_some_and(|p| !p.is_null()) || !page.next_token.is_empty() {
         out.insert("page".into(), json!({"next_token": page.next_token, "count": results.len(), "total": page.total}));
     }
-    if flags.explain {
+    if explain_flag(query.as_deref()) {
         out.insert("context".into(), json!({"policy_version": bundle.version(), "candidates_permitted": page.total}));
     }
     out.insert("results".into(), Value::Array(results));
