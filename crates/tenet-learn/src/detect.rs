@@ -123,6 +123,32 @@ fn ua_family(ua: &str) -> String {
     out
 }
 
+/// What several detectors and the learning step read off one event,
+/// worked out once.
+struct Facts {
+    network: Option<String>,
+    /// The user agent's family; empty when it has no named tool.
+    ua_family: Option<String>,
+    account: Option<String>,
+    peers: Vec<String>,
+}
+
+impl Facts {
+    fn of(e: &Event, peers: Vec<String>) -> Facts {
+        Facts {
+            network: network_of(e),
+            ua_family: e.context.user_agent.as_deref().map(ua_family),
+            account: account_of(e),
+            peers,
+        }
+    }
+
+    /// The user agent's family, when it names a tool.
+    fn ua(&self) -> Option<&str> {
+        self.ua_family.as_deref().filter(|u| !u.is_empty())
+    }
+}
+
 fn account_of(e: &Event) -> Option<String> {
     e.source.tenant.clone().or_else(|| e.actor.account.clone())
 }
@@ -192,22 +218,22 @@ impl Learner {
         let traits = actions::traits(e, &self.config.internal_domains);
         let failed = e.outcome.status == Status::Failure;
         let action = e.action.qualified();
-        let account = account_of(e);
-        if let Some(a) = &account {
+        let facts = Facts::of(e, self.peer_keys(&subject));
+        if let Some(a) = &facts.account {
             *self.detect.accounts.entry(a.clone()).or_default() += 1;
         }
         let mut out = Vec::new();
 
-        self.novelty(e, &subject, traits, failed, &action, &mut out);
+        self.novelty(e, &subject, &facts, traits, failed, &action, &mut out);
         self.trust_edges(e, &subject, failed, &mut out);
         self.privilege(e, &subject, traits, failed, &mut out);
-        self.sequences(e, &subject, traits, failed, account.as_deref(), &mut out);
+        self.sequences(e, &subject, traits, failed, facts.account.as_deref(), &mut out);
         self.denials(e, &subject, failed, &action, &mut out);
         self.workflow(e, &subject, traits, &mut out);
         self.delegation(e, &subject, &mut out);
-        self.sigma(e, &subject, sigma, &mut out);
-        self.learn(e, &subject, failed, &action);
-        self.learn_rules(&subject, sigma);
+        self.sigma(e, &subject, &facts.peers, sigma, &mut out);
+        self.learn(e, &subject, &facts, failed, &action);
+        self.learn_rules(&subject, &facts.peers, sigma);
         out
     }
 
@@ -218,23 +244,26 @@ impl Learner {
         &mut self,
         e: &Event,
         subject: &Subject,
+        facts: &Facts,
         traits: Traits,
         failed: bool,
         action: &str,
         out: &mut Vec<Deviation>,
     ) {
         let t = e.time.unix_nanos();
-        let peers = self.peer_keys(subject);
+        let peers = &facts.peers;
         let support = support(self, subject, e, t);
         let warmup = self.config.warmup_events;
-        let account = account_of(e);
-        let organisation_new = account.as_ref().and_then(|a| {
+        let organisation_new = facts.account.as_ref().and_then(|a| {
             let h = self.detect.account_actions.get(a)?;
             (h.mature(t) && !h.actions.contains(&key(feature::ACTION, action))).then(|| a.clone())
         });
         // A principal never seen is judged like one with little history:
         // against its peers and its account, at low confidence, never silently.
-        let pb = self.principals.entry(subject.id.clone()).or_insert_with(|| PrincipalBaseline::new(t));
+        if !self.principals.contains_key(&subject.id) {
+            self.principals.insert(subject.id.clone(), PrincipalBaseline::new(t));
+        }
+        let Some(pb) = self.principals.get_mut(&subject.id) else { return };
         let history = pb.events;
         // Little history lowers confidence; it never silences (a principal
         // active a few times a week is exactly where a stolen key hides).
@@ -250,12 +279,8 @@ impl Learner {
         let usual_gap = (pb.last_seen - pb.first_seen) / (history.max(1) as i64);
         // Back from a usual place is someone back from leave; back from
         // somewhere new is what account takeovers look like.
-        let from_new_place = network_of(e).is_some_and(|n| !pb.seen.contains(key(feature::NETWORK, &n)))
-            || e.context
-                .user_agent
-                .as_deref()
-                .map(ua_family)
-                .is_some_and(|u| !pb.seen.contains(key(feature::USER_AGENT, &u)));
+        let from_new_place = facts.network.as_ref().is_some_and(|n| !pb.seen.contains(key(feature::NETWORK, n)))
+            || facts.ua_family.as_ref().is_some_and(|u| !pb.seen.contains(key(feature::USER_AGENT, u)));
         if history >= 3 && quiet >= 7 * DAY && quiet > 10 * usual_gap {
             let (score, lean) = if from_new_place { (50.0, Lean::Malicious) } else { (15.0, Lean::Neutral) };
             let mut d = Deviation::new("dormant", &subject.id, t, &e.id, score, lean)
@@ -324,8 +349,8 @@ impl Learner {
                     ),
             );
         }
-        let network = network_of(e);
-        let ua = e.context.user_agent.as_deref().map(ua_family).filter(|u| !u.is_empty());
+        let network = facts.network.as_deref();
+        let ua = facts.ua();
         // A network or tool seen only a couple of times is not yet part of
         // the habit: an intruder's second call from new infrastructure is
         // as unfamiliar as its first.
@@ -338,18 +363,18 @@ impl Learner {
         let context_novel = net_new == Some(true) || ua_new == Some(true);
         let context_known = net_new == Some(false) && ua_new != Some(true);
 
-        let mut features: Vec<(u8, String)> = vec![(feature::ACTION, action.to_string())];
-        if let Some(n) = &network {
-            features.push((feature::NETWORK, n.clone()));
+        let mut features: Vec<(u8, &str)> = vec![(feature::ACTION, action)];
+        if let Some(n) = network {
+            features.push((feature::NETWORK, n));
         }
-        if let Some(u) = &ua {
-            features.push((feature::USER_AGENT, u.clone()));
+        if let Some(u) = ua {
+            features.push((feature::USER_AGENT, u));
         }
         if let Some(r) = &e.context.region {
-            features.push((feature::REGION, r.clone()));
+            features.push((feature::REGION, r));
         }
         for r in e.resources.iter().take(3) {
-            features.push((feature::RESOURCE, r.id.clone()));
+            features.push((feature::RESOURCE, &r.id));
         }
         let mut novel = 0;
         for (f, value) in features {
@@ -416,13 +441,13 @@ impl Learner {
         // Someone with habits, suddenly on new infrastructure with a new
         // tool, doing something sensitive it never did: how a stolen
         // credential looks from the inside.
-        let truly_new = |f: u8, v: &Option<String>| v.as_ref().is_some_and(|v| !pb.seen.contains(key(f, v)));
+        let truly_new = |f: u8, v: Option<&str>| v.is_some_and(|v| !pb.seen.contains(key(f, v)));
         if settled
             && traits.sensitive()
             && !failed
             && !pb.seen.contains(key(feature::ACTION, action))
-            && truly_new(feature::NETWORK, &network)
-            && truly_new(feature::USER_AGENT, &ua)
+            && truly_new(feature::NETWORK, network)
+            && truly_new(feature::USER_AGENT, ua)
         {
             out.push(
                 Deviation::new("unfamiliar_access", &subject.id, t, &e.id, 45.0, Lean::Malicious)
@@ -471,11 +496,17 @@ impl Learner {
     /// (their own false-positive notes say so) fire on routine work, and a
     /// rule that always fires for this principal, or for its peers, is part
     /// of their normal; the first time it fires for them is what counts.
-    fn sigma(&self, e: &Event, subject: &Subject, sigma: &[crate::SigmaMatch], out: &mut Vec<Deviation>) {
+    fn sigma(
+        &self,
+        e: &Event,
+        subject: &Subject,
+        peers: &[String],
+        sigma: &[crate::SigmaMatch],
+        out: &mut Vec<Deviation>,
+    ) {
         let t = e.time.unix_nanos();
         let pb = self.principals.get(&subject.id);
         let history = pb.map_or(0, |p| p.events);
-        let peers = self.peer_keys(subject);
         for m in sigma {
             let k = key(feature::RULE, &m.rule.id);
             let own = pb.is_some_and(|p| p.seen.contains(k));
@@ -502,17 +533,13 @@ impl Learner {
         }
     }
 
-    fn learn_rules(&mut self, subject: &Subject, sigma: &[crate::SigmaMatch]) {
-        if sigma.is_empty() {
-            return;
-        }
-        let peers = self.peer_keys(subject);
+    fn learn_rules(&mut self, subject: &Subject, peers: &[String], sigma: &[crate::SigmaMatch]) {
         for m in sigma {
             let k = key(feature::RULE, &m.rule.id);
             if let Some(pb) = self.principals.get_mut(&subject.id) {
                 pb.seen.insert(k);
             }
-            for p in &peers {
+            for p in peers {
                 if let Some(peer) = self.peers.get_mut(p) {
                     peer.seen.insert(k);
                 }
@@ -907,19 +934,18 @@ impl Learner {
     }
 
     /// Learns the event into the subject's baseline and its peers'.
-    fn learn(&mut self, e: &Event, subject: &Subject, failed: bool, action: &str) {
+    fn learn(&mut self, e: &Event, subject: &Subject, facts: &Facts, failed: bool, action: &str) {
         let t = e.time.unix_nanos();
         if subject.kind == SubjectKind::Agent {
             self.identity.note_agent_servers(&subject.id, e);
         }
-        let peers = self.peer_keys(subject);
+        let network = facts.network.as_deref();
+        let ua = facts.ua();
         let mut keys = vec![key(feature::ACTION, action), key(feature::SERVICE, &e.action.service)];
-        let network = network_of(e);
-        if let Some(n) = &network {
+        if let Some(n) = network {
             keys.push(key(feature::NETWORK, n));
         }
-        let ua = e.context.user_agent.as_deref().map(ua_family).filter(|u| !u.is_empty());
-        if let Some(u) = &ua {
+        if let Some(u) = ua {
             keys.push(key(feature::USER_AGENT, u));
         }
         if let Some(r) = &e.context.region {
@@ -936,33 +962,39 @@ impl Learner {
         {
             keys.push(key(feature::COUNTERPART, &role.id));
         }
-        if let Some(a) = account_of(e) {
-            let h = self
-                .detect
-                .account_actions
-                .entry(a)
-                .or_insert_with(|| AccountActions { first_seen: t, ..AccountActions::default() });
+        if let Some(a) = &facts.account {
+            if !self.detect.account_actions.contains_key(a) {
+                let fresh = AccountActions { first_seen: t, ..AccountActions::default() };
+                self.detect.account_actions.insert(a.clone(), fresh);
+            }
+            let Some(h) = self.detect.account_actions.get_mut(a) else { return };
             h.events += 1;
             h.actions.insert(key(feature::ACTION, action));
         }
-        let pb = self.principals.entry(subject.id.clone()).or_insert_with(|| PrincipalBaseline::new(t));
+        if !self.principals.contains_key(&subject.id) {
+            self.principals.insert(subject.id.clone(), PrincipalBaseline::new(t));
+        }
+        let Some(pb) = self.principals.get_mut(&subject.id) else { return };
         pb.events += 1;
         pb.last_seen = pb.last_seen.max(t);
         for &k in &keys {
             pb.seen.insert(k);
         }
         pb.observe_action(t, action);
-        if let Some(n) = &network {
+        if let Some(n) = network {
             pb.networks.add(key(feature::NETWORK, n), t);
         }
-        if let Some(u) = &ua {
+        if let Some(u) = ua {
             pb.user_agents.add(key(feature::USER_AGENT, u), t);
         }
         pb.hours.add(t);
         pb.observe_outcome(t, failed);
         let member = key(99, &subject.id);
-        for p in peers {
-            let peer = self.peers.entry(p).or_default();
+        for p in &facts.peers {
+            if !self.peers.contains_key(p) {
+                self.peers.insert(p.clone(), Default::default());
+            }
+            let Some(peer) = self.peers.get_mut(p) else { continue };
             peer.events += 1;
             if peer.seen.insert(member) {
                 peer.members += 1;
