@@ -131,6 +131,7 @@ struct Facts {
     ua_family: Option<String>,
     account: Option<String>,
     peers: Vec<String>,
+    failed: bool,
 }
 
 impl Facts {
@@ -140,6 +141,7 @@ impl Facts {
             ua_family: e.context.user_agent.as_deref().map(ua_family),
             account: account_of(e),
             peers,
+            failed: e.outcome.status == Status::Failure,
         }
     }
 
@@ -216,15 +218,15 @@ impl Learner {
     pub(crate) fn detect(&mut self, e: &Event, sigma: &[crate::SigmaMatch]) -> Vec<Deviation> {
         let subject = self.identity.subject(e);
         let traits = actions::traits(e, &self.config.internal_domains);
-        let failed = e.outcome.status == Status::Failure;
         let action = e.action.qualified();
         let facts = Facts::of(e, self.peer_keys(&subject));
+        let failed = facts.failed;
         if let Some(a) = &facts.account {
             *self.detect.accounts.entry(a.clone()).or_default() += 1;
         }
         let mut out = Vec::new();
 
-        self.novelty(e, &subject, &facts, traits, failed, &action, &mut out);
+        self.novelty(e, &subject, &facts, traits, &action, &mut out);
         self.trust_edges(e, &subject, failed, &mut out);
         self.privilege(e, &subject, traits, failed, &mut out);
         self.sequences(e, &subject, traits, failed, facts.account.as_deref(), &mut out);
@@ -246,11 +248,11 @@ impl Learner {
         subject: &Subject,
         facts: &Facts,
         traits: Traits,
-        failed: bool,
         action: &str,
         out: &mut Vec<Deviation>,
     ) {
         let t = e.time.unix_nanos();
+        let failed = facts.failed;
         let peers = &facts.peers;
         let support = support(self, subject, e, t);
         let warmup = self.config.warmup_events;
@@ -378,7 +380,7 @@ impl Learner {
         }
         let mut novel = 0;
         for (f, value) in features {
-            let k = key(f, &value);
+            let k = key(f, value);
             if pb.seen.contains(k) {
                 continue;
             }
@@ -416,7 +418,7 @@ impl Learner {
                 Lean::Neutral,
             )
             .detail(format!("first {} {value}", feature::name(f)))
-            .baseline("principal", feature::name(f), &value, expected("never seen"), history);
+            .baseline("principal", feature::name(f), value, expected("never seen"), history);
             if f == feature::ACTION {
                 d.techniques = actions::techniques(e, traits).into_iter().map(str::to_string).collect();
             }
@@ -453,13 +455,13 @@ impl Learner {
                 Deviation::new("unfamiliar_access", &subject.id, t, &e.id, 45.0, Lean::Malicious)
                     .detail(format!(
                         "{action}, never done before, from a new network ({}) with a new tool ({})",
-                        network.as_deref().unwrap_or("?"),
-                        ua.as_deref().unwrap_or("?")
+                        network.unwrap_or("?"),
+                        ua.unwrap_or("?")
                     ))
                     .baseline(
                         "principal",
                         "source network and user agent",
-                        network.as_deref().unwrap_or(""),
+                        network.unwrap_or(""),
                         expected("other networks and tools"),
                         history,
                     )
