@@ -128,23 +128,30 @@ impl TrustSnapshot {
     }
 
     /// The Tenet ids an AuthZEN entity may be known under, most specific first.
-    fn keys(e_kind: &str, e_id: &str) -> [String; 2] {
-        [format!("{e_kind}:{e_id}"), e_id.to_string()]
+    /// `type:id` (built without the formatting machinery: this runs on
+    /// every decision).
+    fn typed_key(e_kind: &str, e_id: &str) -> String {
+        let mut key = String::with_capacity(e_kind.len() + 1 + e_id.len());
+        key.push_str(e_kind);
+        key.push(':');
+        key.push_str(e_id);
+        key
     }
 
     fn signals(&self, subject: &Entity, action: &Action, resource: &Entity) -> TrustSignals {
-        let keys = Self::keys(&subject.kind, &subject.id);
+        let typed = Self::typed_key(&subject.kind, &subject.id);
+        let keys = [typed.as_str(), subject.id.as_str()];
         let learner_knows =
             self.learner.as_ref().and_then(|l| keys.iter().find_map(|k| l.knowledge(k, &action.name, &resource.kind)));
-        let node = keys.iter().find_map(|k| self.graph.get(k).map(|n| (k.clone(), n)));
-        let known = node.is_some() || learner_knows.is_some() || keys.iter().any(|k| self.risk.contains_key(k));
-        let risk = keys.iter().find_map(|k| self.risk.get(k).cloned()).or_else(|| {
+        let node = keys.iter().find_map(|&k| self.graph.get(k).map(|n| (k.to_string(), n)));
+        let known = node.is_some() || learner_knows.is_some() || keys.iter().any(|&k| self.risk.contains_key(k));
+        let risk = keys.iter().find_map(|&k| self.risk.get(k).cloned()).or_else(|| {
             // Known to Tenet with no risk recorded: nothing against it yet.
             known.then(|| Risk { score: 0, level: "low".into() })
         });
         let findings = keys
             .iter()
-            .find_map(|k| self.findings.get(k).cloned())
+            .find_map(|&k| self.findings.get(k).cloned())
             .or_else(|| known.then(|| OpenFindings { open: 0, max_severity: "none".into() }));
         let delegation = node.map(|(id, n)| {
             let acting_for = if n.kind == NodeKind::Agent { n.acts_for.first().cloned() } else { None };
@@ -214,7 +221,11 @@ impl TrustSource for StoreTrust {
 
     fn entity(&self, kind: &str, id: &str) -> Option<KnownEntity> {
         let s = self.current();
-        TrustSnapshot::keys(kind, id).iter().find_map(|k| s.graph.get(k).map(|n| n.entity.clone()))
+        if s.graph.is_empty() {
+            return None;
+        }
+        let typed = TrustSnapshot::typed_key(kind, id);
+        s.graph.get(typed.as_str()).or_else(|| s.graph.get(id)).map(|n| n.entity.clone())
     }
 
     fn candidates(&self, kind: &str) -> Vec<String> {

@@ -70,7 +70,9 @@ impl PolicyBundle {
             .map_err(|err| DecideError::Cedar(err.to_string()))?;
         let response = Authorizer::new().is_authorized(&request, &policies, entities);
         let allowed = response.decision() == CedarDecision::Allow;
-        let mut policies: Vec<String> = response.diagnostics().reason().map(|p| p.to_string()).collect();
+        // The id as written (Display would escape it, through the formatter).
+        let mut policies: Vec<String> =
+            response.diagnostics().reason().map(|p| AsRef::<str>::as_ref(p).to_string()).collect();
         policies.sort();
         let errors: Vec<String> = response.diagnostics().errors().map(|err| err.to_string()).collect();
         Ok(Decision { allowed, policies, errors, signals })

@@ -85,6 +85,9 @@ CREATE TABLE IF NOT EXISTS policy_versions (
 );
 ";
 
+/// Rows per INSERT statement.
+const ROWS: usize = 64;
+
 /// The log's single writer.
 pub struct DecisionLogWriter {
     conn: Connection,
@@ -111,27 +114,39 @@ impl DecisionLogWriter {
     pub fn append(&mut self, records: &[LoggedDecision]) -> Result<()> {
         let tx = self.conn.transaction()?;
         let (mut seq, mut prev) = self.head.clone();
-        {
-            let mut stmt = tx.prepare_cached(
-                "INSERT INTO decisions(seq, at, request_id, request, decision, policy_version, reasons, prev_hash, hash)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
-            )?;
-            for d in records {
-                seq += 1;
-                let hash = chain_hash(&prev, seq, d);
-                stmt.execute(params![
-                    seq,
-                    d.at,
-                    d.request_id,
-                    d.request,
-                    d.decision,
-                    d.policy_version,
-                    d.reasons,
-                    prev,
-                    hash
-                ])?;
-                prev = hash;
-            }
+        // Hashes first (each needs the one before), then the rows in
+        // multi-row statements: one statement per row costs the writer
+        // more than the hashing.
+        let mut hashes = Vec::with_capacity(records.len());
+        for d in records {
+            seq += 1;
+            let hash = chain_hash(&prev, seq, d);
+            hashes.push((seq, std::mem::replace(&mut prev, hash.clone()), hash));
+        }
+        for (rows, chain) in records.chunks(ROWS).zip(hashes.chunks(ROWS)) {
+            let sql = format!(
+                "INSERT INTO decisions(seq, at, request_id, request, decision, policy_version, reasons, prev_hash, hash) VALUES {}",
+                vec!["(?,?,?,?,?,?,?,?,?)"; rows.len()].join(",")
+            );
+            let mut stmt = tx.prepare_cached(&sql)?;
+            let params: Vec<&dyn rusqlite::ToSql> = rows
+                .iter()
+                .zip(chain)
+                .flat_map(|(d, (seq, prev, hash))| {
+                    [
+                        seq as &dyn rusqlite::ToSql,
+                        &d.at,
+                        &d.request_id,
+                        &d.request,
+                        &d.decision,
+                        &d.policy_version,
+                        &d.reasons,
+                        prev,
+                        hash,
+                    ]
+                })
+                .collect();
+            stmt.execute(params.as_slice())?;
         }
         tx.commit()?;
         self.head = (seq, prev);
