@@ -61,6 +61,10 @@ pub struct PolicyBundle {
     pub(crate) by_action: std::sync::Mutex<rustc_hash::FxHashMap<String, std::sync::Arc<PolicySet>>>,
     /// Contexts already built, by the signals they hold (see `engine::context`).
     pub(crate) contexts: std::sync::Mutex<rustc_hash::FxHashMap<crate::TrustSignals, cedar_policy::Context>>,
+    /// Request entity sets drawn from the directory alone, by (principal,
+    /// action, resource) (see `engine::request_entities`).
+    pub(crate) assembled:
+        std::sync::Mutex<rustc_hash::FxHashMap<[cedar_policy::EntityUid; 3], std::sync::Arc<cedar_policy::Entities>>>,
 }
 
 impl std::fmt::Debug for PolicyBundle {
@@ -226,6 +230,7 @@ impl PolicyBundle {
             literal_attrs,
             by_action: Default::default(),
             contexts: Default::default(),
+            assembled: Default::default(),
         })
     }
 
@@ -437,6 +442,31 @@ mod tests {
         assert!(!view.allowed && view.errors.len() == 1, "{view:?}");
         assert!(edit.errors.is_empty());
         assert!(!eval("delete").allowed);
+    }
+
+    #[test]
+    fn request_properties_override_a_directory_entity_whose_plain_request_was_decided_before() {
+        let b = PolicyBundle::load(vec![
+            file("p.cedar", "@id(\"owners\") permit(principal, action, resource) when { resource.owner == principal };"),
+            file(
+                "entities.json",
+                r#"[{"uid": {"type": "doc", "id": "d"}, "attrs": {"owner": {"__entity": {"type": "user", "id": "a"}}}, "parents": []}]"#,
+            ),
+        ])
+        .unwrap();
+        let eval = |resource: serde_json::Value| {
+            let body = serde_json::json!({"subject": {"type": "user", "id": "a"}, "action": {"name": "read"}, "resource": resource});
+            b.decide(&crate::authzen::parse_evaluation(&body).unwrap(), &crate::NoTrust).unwrap().allowed
+        };
+        let plain = serde_json::json!({"type": "doc", "id": "d"});
+        let given = serde_json::json!({"type": "doc", "id": "d", "properties": {"owner": {"__entity": {"type": "user", "id": "b"}}}});
+        // The plain request's entities are assembled once and reused; a
+        // request bringing its own properties is never answered from them.
+        assert!(eval(plain.clone()));
+        assert!(eval(plain.clone()));
+        assert!(!eval(given.clone()));
+        assert!(eval(plain));
+        assert!(!eval(given));
     }
 
     #[test]

@@ -42,6 +42,11 @@ pub enum DecideError {
 /// Distinct signal sets whose contexts are kept (one per principal at most, in practice).
 const CONTEXTS_KEPT: usize = 16_384;
 
+/// Request entity sets kept per bundle, and the largest set kept: memory
+/// stays bounded whatever the directory's entities are like.
+const ASSEMBLED_KEPT: usize = 4096;
+const ASSEMBLED_MAX_ENTITIES: usize = 32;
+
 /// The gathered entities stop here: a request touching more is an attack or a bug.
 const MAX_REQUEST_ENTITIES: usize = 10_000;
 
@@ -62,13 +67,12 @@ impl PolicyBundle {
         let principal = values::uid(&e.subject.kind, &e.subject.id, "subject.type")?;
         let resource = values::uid(&e.resource.kind, &e.resource.id, "resource.type")?;
         let action = values::uid("Action", &e.action.name, "action.name")?;
-        let built = self.request_entities(e, trust, [&principal, &action, &resource])?;
-        let entities = built.as_ref().unwrap_or(&self.entities);
+        let entities = self.request_entities(e, trust, [&principal, &action, &resource])?;
         let context = self.context(e, &signals)?;
         let policies = self.policies_for(&action);
         let request = Request::new(principal, action, resource, context, None)
             .map_err(|err| DecideError::Cedar(err.to_string()))?;
-        let response = Authorizer::new().is_authorized(&request, &policies, entities);
+        let response = Authorizer::new().is_authorized(&request, &policies, &entities);
         let allowed = response.decision() == CedarDecision::Allow;
         // The id as written (Display would escape it, through the formatter).
         let mut policies: Vec<String> =
@@ -88,7 +92,7 @@ impl PolicyBundle {
         e: &Evaluation,
         trust: &dyn TrustSource,
         roots: [&EntityUid; 3],
-    ) -> Result<Option<Entities>, DecideError> {
+    ) -> Result<std::sync::Arc<Entities>, DecideError> {
         let mut built: HashMap<EntityUid, Entity> = HashMap::with_capacity(4);
         let own = [
             (roots[0], Some((&e.subject.kind, &e.subject.id)), &e.subject.properties, "subject.properties"),
@@ -122,7 +126,7 @@ impl PolicyBundle {
                 }
             }
             for (name, v) in props {
-                match values::to_cedar(v, &format!("{path}.{name}"))? {
+                match values::field_to_cedar(v, path, name)? {
                     Some(x) => {
                         attrs.insert(name.clone(), x);
                     }
@@ -134,6 +138,14 @@ impl PolicyBundle {
             let entity =
                 Entity::new(uid.clone(), attrs, parents).map_err(|err| DecideError::Cedar(format!("{path}: {err}")))?;
             built.insert(uid.clone(), entity);
+        }
+        // With nothing from the request or the graph, the set depends on the
+        // three ids and this (immutable) bundle alone: assembled once.
+        let shared = built.is_empty().then(|| [roots[0].clone(), roots[1].clone(), roots[2].clone()]);
+        if let Some(key) = &shared
+            && let Some(set) = self.assembled.lock().unwrap_or_else(|p| p.into_inner()).get(key)
+        {
+            return Ok(set.clone());
         }
         // Everything reachable from the request's entities, from the directory's data.
         let mut seen: HashSet<EntityUid> = HashSet::new();
@@ -171,14 +183,25 @@ impl PolicyBundle {
         // The directory's entities carry their closed ancestor sets, and the
         // request's own were given all of theirs: computing the closure again
         // (Cedar's `from_entities` always does) would be a third of the decision.
-        cedar_policy_core::entities::Entities::from_entities(
+        let small = out.len() <= ASSEMBLED_MAX_ENTITIES;
+        let set = cedar_policy_core::entities::Entities::from_entities(
             out,
             None::<&cedar_policy_core::entities::NoEntitiesSchema>,
             cedar_policy_core::entities::TCComputation::AssumeAlreadyComputed,
             cedar_policy_core::extensions::Extensions::all_available(),
         )
-        .map(|e| Some(Entities::from(e)))
-        .map_err(|err| DecideError::Cedar(err.to_string()))
+        .map(|e| std::sync::Arc::new(Entities::from(e)))
+        .map_err(|err| DecideError::Cedar(err.to_string()))?;
+        if let Some(key) = shared
+            && small
+        {
+            let mut cache = self.assembled.lock().unwrap_or_else(|p| p.into_inner());
+            if cache.len() >= ASSEMBLED_KEPT {
+                cache.clear();
+            }
+            cache.insert(key, set.clone());
+        }
+        Ok(set)
     }
 
     /// The policies whose action scope can admit `action` (by equality, or
@@ -223,7 +246,7 @@ impl PolicyBundle {
             if k == "tenet" {
                 continue;
             }
-            if let Some(x) = values::to_cedar(v, &format!("context.{k}"))? {
+            if let Some(x) = values::field_to_cedar(v, "context", k)? {
                 fields.push((k.clone(), x));
             }
         }
