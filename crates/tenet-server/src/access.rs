@@ -85,7 +85,7 @@ impl From<RequestError> for Refusal {
 }
 
 /// The body as JSON, refusing what the transport binding does not allow.
-fn json_body(headers: &HeaderMap, body: &Bytes) -> Result<Value, Refusal> {
+fn json_content_type(headers: &HeaderMap) -> Result<(), Refusal> {
     let ct = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
     let media = ct.split(';').next().unwrap_or("").trim();
     if !media.eq_ignore_ascii_case("application/json") {
@@ -94,6 +94,11 @@ fn json_body(headers: &HeaderMap, body: &Bytes) -> Result<Value, Refusal> {
             format!("Content-Type must be application/json, not {:?}", if ct.is_empty() { "(none)" } else { ct }),
         ));
     }
+    Ok(())
+}
+
+fn json_body(headers: &HeaderMap, body: &Bytes) -> Result<Value, Refusal> {
+    json_content_type(headers)?;
     if body.iter().all(u8::is_ascii_whitespace) {
         return Err(Refusal(StatusCode::BAD_REQUEST, "the request body is empty; expected a JSON object".into()));
     }
@@ -191,8 +196,14 @@ async fn evaluation(State(pdp): State<Arc<DecisionPoint>>, req: axum::extract::R
     let body = axum::body::to_bytes(body, BODY_LIMIT)
         .await
         .map_err(|e| Refusal(StatusCode::BAD_REQUEST, format!("the request body could not be read: {e}")))?;
-    let v = json_body(&parts.headers, &body)?;
-    let e = authzen::parse_evaluation(&v)?;
+    let e = match authzen::parse_evaluation_fast(&body) {
+        // A well-formed body still has to come as JSON.
+        Some(e) => {
+            json_content_type(&parts.headers)?;
+            e
+        }
+        None => authzen::parse_evaluation(&json_body(&parts.headers, &body)?)?,
+    };
     let bundle = pdp.bundle();
     let d = pdp.decide(&bundle, &e, "evaluation").map_err(|err| Refusal(StatusCode::BAD_REQUEST, err.to_string()))?;
     let response = decision_response(&d, explain_flag(parts.uri.query()), bundle.version());
