@@ -151,6 +151,15 @@ impl Facts {
     }
 }
 
+/// `map[key]`, made by `make` if absent: the key is copied only then
+/// (`entry` would take an owned key on every call, per event).
+fn slot<'m, V>(map: &'m mut FxHashMap<String, V>, key: &str, make: impl FnOnce() -> V) -> &'m mut V {
+    if !map.contains_key(key) {
+        map.insert(key.to_string(), make());
+    }
+    map.get_mut(key).expect("present: inserted above when absent")
+}
+
 fn account_of(e: &Event) -> Option<String> {
     e.source.tenant.clone().or_else(|| e.actor.account.clone())
 }
@@ -262,10 +271,7 @@ impl Learner {
         });
         // A principal never seen is judged like one with little history:
         // against its peers and its account, at low confidence, never silently.
-        if !self.principals.contains_key(&subject.id) {
-            self.principals.insert(subject.id.clone(), PrincipalBaseline::new(t));
-        }
-        let Some(pb) = self.principals.get_mut(&subject.id) else { return };
+        let pb = slot(&mut self.principals, &subject.id, || PrincipalBaseline::new(t));
         let history = pb.events;
         // Little history lowers confidence; it never silences (a principal
         // active a few times a week is exactly where a stolen key hides).
@@ -965,18 +971,14 @@ impl Learner {
             keys.push(key(feature::COUNTERPART, &role.id));
         }
         if let Some(a) = &facts.account {
-            if !self.detect.account_actions.contains_key(a) {
-                let fresh = AccountActions { first_seen: t, ..AccountActions::default() };
-                self.detect.account_actions.insert(a.clone(), fresh);
-            }
-            let Some(h) = self.detect.account_actions.get_mut(a) else { return };
+            let h = slot(&mut self.detect.account_actions, a, || AccountActions {
+                first_seen: t,
+                ..AccountActions::default()
+            });
             h.events += 1;
             h.actions.insert(key(feature::ACTION, action));
         }
-        if !self.principals.contains_key(&subject.id) {
-            self.principals.insert(subject.id.clone(), PrincipalBaseline::new(t));
-        }
-        let Some(pb) = self.principals.get_mut(&subject.id) else { return };
+        let pb = slot(&mut self.principals, &subject.id, || PrincipalBaseline::new(t));
         pb.events += 1;
         pb.last_seen = pb.last_seen.max(t);
         for &k in &keys {
@@ -993,10 +995,7 @@ impl Learner {
         pb.observe_outcome(t, failed);
         let member = key(99, &subject.id);
         for p in &facts.peers {
-            if !self.peers.contains_key(p) {
-                self.peers.insert(p.clone(), Default::default());
-            }
-            let Some(peer) = self.peers.get_mut(p) else { continue };
+            let peer = slot(&mut self.peers, p, Default::default);
             peer.events += 1;
             if peer.seen.insert(member) {
                 peer.members += 1;

@@ -47,13 +47,8 @@ pub fn uid(kind: &str, id: &str, path: &str) -> Result<EntityUid, ValueError> {
 /// [`to_cedar`] for the field `parent.key`, the path spelt out only where
 /// it may be needed (scalars, the usual case, cannot fail).
 pub fn field_to_cedar(v: &Value, parent: &str, key: &str) -> Result<Option<RestrictedExpression>, ValueError> {
-    match v {
-        Value::Null => Ok(None),
-        Value::Bool(b) => Ok(Some(RestrictedExpression::new_bool(*b))),
-        Value::String(s) => Ok(Some(RestrictedExpression::new_string(s.clone()))),
-        Value::Number(n) if n.is_i64() => Ok(n.as_i64().map(RestrictedExpression::new_long)),
-        _ => to_cedar(v, &format!("{parent}.{key}")),
-    }
+    let infallible = matches!(v, Value::Null | Value::Bool(_) | Value::String(_)) || v.is_i64();
+    if infallible { to_cedar(v, "") } else { to_cedar(v, &format!("{parent}.{key}")) }
 }
 
 /// JSON as Cedar: strings, booleans, integers (Long), arrays (Set), objects

@@ -99,16 +99,12 @@ fn open_log(path: &Path) -> Result<Connection> {
     Ok(conn)
 }
 
-/// An INSERT of `rows` decisions; the full-size one is built once.
-fn insert_sql(rows: usize) -> std::borrow::Cow<'static, str> {
-    static FULL: std::sync::OnceLock<String> = std::sync::OnceLock::new();
-    let build = |n: usize| {
-        format!(
-            "INSERT INTO decisions(seq, at, request_id, request, decision, policy_version, reasons, prev_hash, hash) VALUES {}",
-            vec!["(?,?,?,?,?,?,?,?,?)"; n].join(",")
-        )
-    };
-    if rows == ROWS { std::borrow::Cow::Borrowed(FULL.get_or_init(|| build(ROWS))) } else { build(rows).into() }
+/// An INSERT of `rows` decisions.
+fn insert_sql(rows: usize) -> String {
+    format!(
+        "INSERT INTO decisions(seq, at, request_id, request, decision, policy_version, reasons, prev_hash, hash) VALUES {}",
+        vec!["(?,?,?,?,?,?,?,?,?)"; rows].join(",")
+    )
 }
 
 /// Rows per INSERT statement.
@@ -145,6 +141,7 @@ impl DecisionLogWriter {
             let hash = chain_hash(&prev, seq, d);
             hashes.push((seq, std::mem::replace(&mut prev, hash.clone()), hash));
         }
+        // Built once per batch, not per chunk.
         let full = insert_sql(ROWS);
         for (rows, chain) in records.chunks(ROWS).zip(hashes.chunks(ROWS)) {
             let mut stmt = if rows.len() == ROWS {
