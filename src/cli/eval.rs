@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 use tenet_sim::Label;
-use tenet_sim::eval::{EvalReport, evaluate};
+use tenet_sim::eval::{EvalReport, Exposure, evaluate};
 use tenet_store::{EventReader, FindingQuery, FindingReader, SqliteStore};
 
 use super::Outcome;
@@ -43,7 +43,14 @@ pub fn run(data_dir: &Path, args: Args) -> Result<Outcome> {
     let findings = store.findings(&FindingQuery::default())?;
     let ids: HashSet<String> = labels.iter().map(|l| l.event_id.clone()).collect();
     let times = store.event_times(&ids)?;
-    let report = evaluate(&labels, &findings, &times, store.count()?);
+    let activity = tenet_pipeline::activity::activity(&store)?;
+    let exposure = Exposure {
+        events: store.count()?,
+        principals: activity.principals,
+        principal_days: activity.principal_days,
+        days: activity.days,
+    };
+    let report = evaluate(&labels, &findings, &times, exposure);
     if args.json {
         println!("{}", serde_json::to_string(&report)?);
     } else {
@@ -54,23 +61,30 @@ pub fn run(data_dir: &Path, args: Args) -> Result<Outcome> {
 
 fn print(r: &EvalReport) {
     println!(
-        "{:<24} {:<28} {:>8} {:>9} {:<28} {:>7} {:>10}",
-        "scenario", "expected", "labelled", "detected", "given", "alerts", "ttd"
+        "{:<34} {:<28} {:>8} {:>6} {:<28} {:>6} {:>9} {:>10}",
+        "scenario", "expected", "labelled", "raised", "given", "alerts", "precision", "ttd"
     );
     for s in &r.scenarios {
         // Adaptations are recorded, not detected: a time to detect would mean nothing.
         let ttd = match s.time_to_detect_seconds {
-            Some(t) if s.expected != "expected_adaptation" => format!("{t:.0}s"),
+            Some(t) if s.attack => format!("{t:.0}s"),
             _ => "-".to_string(),
         };
+        let raised = match (s.attack, s.raised, s.detected) {
+            (false, _, _) => "-",
+            (true, true, _) => "yes",
+            (true, false, true) => "vague",
+            (true, false, false) => "no",
+        };
         println!(
-            "{:<24} {:<28} {:>8} {:>9} {:<28} {:>7} {:>10}{}",
+            "{:<34} {:<28} {:>8} {:>6} {:<28} {:>6} {:>9} {:>10}{}",
             s.scenario,
             s.expected,
             s.labelled_events,
-            if s.detected { "yes" } else { "no" },
+            raised,
             s.given,
             s.alerts,
+            s.evidence_precision.map_or("-".to_string(), |p| format!("{:.0}%", p * 100.0)),
             ttd,
             if s.stored_events < s.labelled_events {
                 format!("  ({} labelled events not in the store)", s.labelled_events - s.stored_events)
@@ -85,7 +99,41 @@ fn print(r: &EvalReport) {
         println!("  {expected:<28} {}", cells.join(", "));
     }
     println!(
-        "\nfindings: {}; events: {} ({} benign); false findings: {} ({:.2} per 10,000 benign events)",
-        r.findings, r.events, r.benign_events, r.false_findings, r.false_findings_per_10k_benign
+        "\nfindings: {} ({} alerting); events: {} ({} benign); principals: {}; principal-days: {}; days: {}",
+        r.findings, r.alerting_findings, r.events, r.benign_events, r.principals, r.principal_days, r.days
+    );
+    println!(
+        "false alerts: {} ({:.2} per 1,000 principal-days, {:.2} per 10,000 benign events); alerts per day: {:.2}",
+        r.false_findings, r.false_alerts_per_1000_principal_days, r.false_findings_per_10k_benign, r.alerts_per_day
+    );
+    if let Some(p) = r.mean_evidence_precision {
+        println!("mean evidence precision of alerts on incidents: {:.0}%", p * 100.0);
+    }
+    let t = &r.targets;
+    let mark = |ok: bool| if ok { "met" } else { "MISSED" };
+    println!("\ntargets:");
+    println!(
+        "  false alerts ≤ 2 per 1,000 principal-days: {}; ≤ 0.3 per 10,000 benign events: {}",
+        mark(t.false_alerts_per_1000_principal_days),
+        mark(t.false_alerts_per_10k_benign)
+    );
+    println!(
+        "  incidents raised with evidence precision ≥ 50%: {} of {} ({})",
+        t.attacks_raised.0,
+        t.attacks_raised.1,
+        mark(t.every_attack_raised)
+    );
+    println!(
+        "  incidents given the right category: {} of {} ({:.0}%, {})",
+        t.attacks_categorised.0,
+        t.attacks_categorised.1,
+        t.category_accuracy * 100.0,
+        mark(t.category_accuracy_met)
+    );
+    println!(
+        "  adaptations quiet: {} of {} ({})",
+        t.adaptations_quiet.0,
+        t.adaptations_quiet.1,
+        mark(t.every_adaptation_quiet)
     );
 }

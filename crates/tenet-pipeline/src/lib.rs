@@ -4,6 +4,7 @@
 //! The stages themselves live in their crates; this crate only connects
 //! them, counts what passes, and reports progress.
 
+pub mod activity;
 pub mod analyse;
 pub mod ingest;
 pub mod link;

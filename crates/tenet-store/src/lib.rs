@@ -116,6 +116,9 @@ pub trait EventReader: Send {
     /// Number of stored events.
     fn count(&self) -> Result<u64>;
 
+    /// The times of the earliest and latest stored events; `None` when empty.
+    fn time_range(&self) -> Result<Option<(Timestamp, Timestamp)>>;
+
     /// The times of those of `ids` that are stored (one pass over the key
     /// index, for checking many ids at once).
     fn event_times(&self, ids: &HashSet<String>) -> Result<HashMap<String, Timestamp>>;

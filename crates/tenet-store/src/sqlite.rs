@@ -827,6 +827,13 @@ fn count(conn: &Connection) -> Result<u64> {
     Ok(conn.query_row("SELECT count(*) FROM events", [], |r| r.get::<_, i64>(0))? as u64)
 }
 
+fn time_range(conn: &Connection) -> Result<Option<(Timestamp, Timestamp)>> {
+    let (lo, hi) = conn.query_row("SELECT min(time), max(time) FROM events", [], |r| {
+        Ok((r.get::<_, Option<i64>>(0)?, r.get::<_, Option<i64>>(1)?))
+    })?;
+    Ok(lo.zip(hi).map(|(lo, hi)| (Timestamp::from_unix_nanos(lo), Timestamp::from_unix_nanos(hi))))
+}
+
 macro_rules! reader_impl {
     ($t:ty) => {
         impl EventReader for $t {
@@ -868,6 +875,10 @@ macro_rules! reader_impl {
 
             fn count(&self) -> Result<u64> {
                 count(&self.conn)
+            }
+
+            fn time_range(&self) -> Result<Option<(Timestamp, Timestamp)>> {
+                time_range(&self.conn)
             }
 
             fn event_times(&self, ids: &HashSet<String>) -> Result<HashMap<String, Timestamp>> {
