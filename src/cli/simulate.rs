@@ -6,7 +6,7 @@ use std::time::Instant;
 use anyhow::{Context, Result};
 use tenet_model::Timestamp;
 use tenet_sim::replay::{self, Spec};
-use tenet_sim::{Config, ScenarioKind, Simulation};
+use tenet_sim::{Config, ScenarioKind, Shape, Simulation};
 
 use super::{Outcome, parse_time};
 
@@ -18,12 +18,18 @@ pub struct Args {
     /// Days to simulate.
     #[arg(long, default_value_t = 14)]
     days: u32,
-    /// People in the enterprise.
-    #[arg(long, default_value_t = 60)]
-    humans: usize,
-    /// AI agents.
-    #[arg(long, default_value_t = 12)]
-    agents: usize,
+    /// The kind of organisation: `enterprise` (many people across
+    /// departments, some services and agents) or `cloud-native` (fewer
+    /// people, many serverless functions and containers, Terraform all day,
+    /// more agents).
+    #[arg(long, default_value = "enterprise", value_parser = parse_shape)]
+    shape: Shape,
+    /// People in the organisation (default: 60 for `enterprise`, 24 for `cloud-native`).
+    #[arg(long)]
+    humans: Option<usize>,
+    /// AI agents (default: 12 for `enterprise`, 16 for `cloud-native`).
+    #[arg(long)]
+    agents: Option<usize>,
     /// A labelled scenario to inject (repeatable), or `all`.
     #[arg(long = "scenario", value_name = "NAME")]
     scenarios: Vec<String>,
@@ -46,6 +52,10 @@ pub struct Args {
     replays: Vec<Spec>,
 }
 
+fn parse_shape(s: &str) -> Result<Shape, String> {
+    s.parse::<Shape>().map_err(|e| e.to_string())
+}
+
 fn parse_replay(s: &str) -> Result<Spec, String> {
     s.parse::<Spec>().map_err(|e| e.to_string())
 }
@@ -65,9 +75,10 @@ pub fn scenarios(names: &[String]) -> Result<Vec<ScenarioKind>> {
 pub fn run(args: Args) -> Result<Outcome> {
     let mut config = Config {
         seed: args.seed,
+        shape: args.shape,
         days: args.days.max(1),
-        humans: args.humans.max(1),
-        agents: args.agents,
+        humans: args.humans.unwrap_or(args.shape.default_humans()).max(1),
+        agents: args.agents.unwrap_or(args.shape.default_agents()),
         scenarios: scenarios(&args.scenarios)?,
         ..Config::default()
     };

@@ -31,7 +31,11 @@ const DATADOG_EXTERNAL_ID: &str = "a5f2c0e8b1d94f7e9c3a6b2d8e1f4c7a";
 /// Where the dormant reporting user's uploads came from.
 const REPORTING_HOST: &str = "198.51.100.200/32";
 
-/// Instants (seconds from the start) at which the inventory is snapshotted: 0, and the start of the day after each change to what it describes (team reorg switches, each permission-creep grant, tool rollout adoptions / the coding-agent reroute at sim.evolution.reroute_at which adds TOOL_SEMANTIC_SEARCH to coding agents' registry), deduplicated, sorted, all < days*DAY.
+/// Instants (seconds from the start) at which the inventory is
+/// snapshotted: 0, and the start of the day after each change to what it
+/// describes (team reorg switches, each permission-creep grant, tool
+/// rollout adoptions, the coding-agent reroute, the new data source, a new
+/// hire, a new deployment), deduplicated, sorted, all < days*DAY.
 pub fn snapshot_times(sim: &Simulation) -> Vec<i64> {
     let total = i64::from(sim.config.days) * DAY;
     let mut times = vec![0, day_after(sim.evolution.reroute_at), day_after(sim.evolution.new_source_at)];
@@ -42,6 +46,11 @@ pub fn snapshot_times(sim: &Simulation) -> Vec<i64> {
             Kind::AgentToolRollout => {
                 times.push(day_after(plan.at));
                 times.extend(plan.adoptions.iter().map(|&(_, t)| day_after(t)));
+            }
+            Kind::NewHire => times.push(day_after(plan.at)),
+            Kind::NewDeployment => {
+                let launched = plan.service.and_then(|s| sim.org.services.get(s)).and_then(|s| s.launched);
+                times.extend(launched.map(day_after));
             }
             _ => {}
         }
@@ -75,7 +84,8 @@ const DESCRIPTION: &str = r#"## Inventory
 `inventory/<YYYY-MM-DD>/` holds the inventory as collected at 00:00 UTC that
 day: once at the start, then on the day after each change to what it
 describes (a reorg moving people, a grant added to a role, a tool registered
-or adopted, a policy widened for a new data source). Every file is the real
+or adopted, a policy widened for a new data source, a person hired, a
+function and its role deployed). Every file is the real
 format of its source, pretty-printed JSON.
 
 ### `aws-iam-<account>.json`
@@ -93,7 +103,11 @@ objects, as the CLI prints them (the API returns them URL-encoded).
   `lambda`/`ec2`/`ecs-tasks` service principals, the EKS cluster's OIDC
   provider for a service account, or a vendor account with an external id),
   `mcp-aws-tools` (assumed per tool call by the `aws-mcp` task role, with
-  `sts:SetSourceIdentity`), and the deploy / cross-account / break-glass roles.
+  `sts:SetSourceIdentity`), the deploy / cross-account / break-glass roles,
+  the CI roles GitHub Actions assumes through OIDC (`github-actions-plan`,
+  `github-actions-terraform`, `github-actions-deploy`), CloudFormation's
+  service role (`cfn-exec-role`) and the service-linked roles of Config,
+  Access Analyzer and AWS Backup (`/aws-service-role/<service>/`).
 - Users: legacy long-lived IAM users (group `legacy-engineers`) and service
   users.
 - `Policies`: every customer managed policy of the account, and every AWS
@@ -673,6 +687,77 @@ fn aws_managed(name: &str) -> (&'static str, &'static str, &'static str, &'stati
             "2015-04-09T15:03:43Z",
             "Provides write permissions to CloudWatch Logs.",
             document(vec![allow(&["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents"], all)]),
+        ),
+        "AWSConfigServiceRolePolicy" => (
+            "/aws-service-role/",
+            "v58",
+            "2018-05-30T23:31:46Z",
+            "2025-06-11T17:20:00Z",
+            "Allows Config to call AWS services and collect resource configurations on your behalf.",
+            document(vec![allow(
+                &[
+                    "cloudtrail:DescribeTrails",
+                    "dynamodb:DescribeTable",
+                    "ec2:Describe*",
+                    "ecs:Describe*",
+                    "iam:GetPolicy",
+                    "iam:GetRole",
+                    "iam:List*",
+                    "kms:DescribeKey",
+                    "lambda:GetFunction",
+                    "lambda:ListFunctions",
+                    "logs:DescribeLogGroups",
+                    "s3:GetBucketAcl",
+                    "s3:GetBucketPolicy",
+                    "s3:GetBucketVersioning",
+                    "s3:GetEncryptionConfiguration",
+                    "config:Describe*",
+                    "config:Put*",
+                ],
+                all,
+            )]),
+        ),
+        "AccessAnalyzerServiceRolePolicy" => (
+            "/aws-service-role/",
+            "v14",
+            "2019-12-02T17:22:47Z",
+            "2025-01-27T19:01:00Z",
+            "Allow Access Analyzer to analyze resource metadata",
+            document(vec![allow(
+                &[
+                    "iam:GetRole",
+                    "iam:ListRoles",
+                    "kms:GetKeyPolicy",
+                    "kms:ListKeys",
+                    "lambda:GetPolicy",
+                    "lambda:ListFunctions",
+                    "s3:GetBucketAcl",
+                    "s3:GetBucketPolicyStatus",
+                    "s3:GetBucketPublicAccessBlock",
+                    "s3:ListAllMyBuckets",
+                    "secretsmanager:GetResourcePolicy",
+                    "secretsmanager:ListSecrets",
+                    "sqs:ListQueues",
+                ],
+                all,
+            )]),
+        ),
+        "AWSBackupServiceLinkedRolePolicyForBackup" => (
+            "/aws-service-role/",
+            "v23",
+            "2019-11-21T19:29:08Z",
+            "2025-03-18T20:16:00Z",
+            "Provides AWS Backup permission to create backups of supported resource types on your behalf.",
+            document(vec![allow(
+                &[
+                    "dynamodb:CreateBackup",
+                    "dynamodb:DescribeTable",
+                    "ec2:CreateSnapshot",
+                    "ec2:CreateTags",
+                    "ec2:DescribeVolumes",
+                ],
+                all,
+            )]),
         ),
         _ => ("/", "v1", "2015-02-06T18:39:46Z", "2015-02-06T18:39:46Z", "", document(vec![])),
     }
@@ -1264,6 +1349,16 @@ fn service_permissions(iam: &Iam, svc: &Service) -> (Vec<Managed>, Vec<(String, 
                     ),
                     "Catalog",
                 ),
+                sid(allow(&["ssm:GetParameter"], json!(iam.arn("ssm", "parameter/data/ingest/*"))), "Config"),
+                sid(
+                    json!({
+                        "Effect": "Allow",
+                        "Action": "kms:Decrypt",
+                        "Resource": iam.arn("kms", &format!("key/{}", world_stable_uuid(&iam.acct))),
+                        "Condition": {"StringEquals": {"kms:ViaService": format!("ssm.{}.amazonaws.com", iam.region)}},
+                    }),
+                    "DecryptConfig",
+                ),
             ]);
             (vec![Managed::Aws("AWSLambdaBasicExecutionRole")], vec![(name("ingest-s3"), doc)])
         }
@@ -1347,8 +1442,78 @@ fn service_permissions(iam: &Iam, svc: &Service) -> (Vec<Managed>, Vec<(String, 
             )]);
             (vec![], vec![(name("DatadogIntegrationPolicy"), doc)])
         }
-        _ => (vec![], vec![]),
+        _ => {
+            let managed =
+                if svc.runtime == Runtime::Lambda { vec![Managed::Aws("AWSLambdaBasicExecutionRole")] } else { vec![] };
+            (managed, vec![(name(svc.name), generic_policy(sim, svc))])
+        }
     }
+}
+
+/// The ARN a call's target names, for a policy's `Resource`.
+fn target_arn(sim: &Simulation, account: usize, target: Target) -> String {
+    let a = sim.org.account(account);
+    let (region, acct) = (a.region, &a.id);
+    match target {
+        Target::NoResource | Target::Instance => "*".to_string(),
+        Target::Bucket(b) => format!("arn:aws:s3:::{}", sim.org.buckets[b].name),
+        Target::Object(b) => format!("arn:aws:s3:::{}/*", sim.org.buckets[b].name),
+        Target::Secret(s) => sim.org.secrets[s].arn.clone(),
+        Target::Table(t) => match t.split_once('.') {
+            Some((db, table)) => format!("arn:aws:glue:{region}:{acct}:table/{db}/{table}"),
+            None => format!("arn:aws:dynamodb:{region}:{acct}:table/{t}"),
+        },
+        Target::Function(f) => format!("arn:aws:lambda:{region}:{acct}:function:{f}"),
+        Target::Parameter(n) => format!("arn:aws:ssm:{region}:{acct}:parameter{n}"),
+        Target::Role(n) => format!("arn:aws:iam::{acct}:role/{n}"),
+        Target::LogGroup(g) => format!("arn:aws:logs:{region}:{acct}:log-group:{g}:*"),
+        Target::Queue(q) => format!("arn:aws:sqs:{region}:{acct}:{q}"),
+        Target::Key => format!("arn:aws:kms:{region}:{acct}:key/{}", world_stable_uuid(acct)),
+    }
+}
+
+/// A workload's own policy, from what it does: each resource it touches
+/// with the actions it takes there, and KMS for the secrets and
+/// SecureString parameters it reads.
+fn generic_policy(sim: &Simulation, svc: &Service) -> Value {
+    let mut by_resource: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    let mut decrypt_via = BTreeSet::new();
+    let calls = svc.habits.iter().filter_map(|h| match h.act {
+        Act::Aws { account, call } => Some((account, call)),
+        _ => None,
+    });
+    for (account, call) in calls.chain(svc.init.iter().map(|c| (svc.account, *c))) {
+        by_resource.entry(target_arn(sim, account, call.target)).or_default().insert(iam_action(&call));
+        match call.target {
+            Target::Secret(_) => {
+                decrypt_via.insert("secretsmanager");
+            }
+            Target::Parameter(n) if crate::world::secure_parameter(n) => {
+                decrypt_via.insert("ssm");
+            }
+            _ => {}
+        }
+    }
+    let mut statements: Vec<Value> = by_resource
+        .into_iter()
+        .map(|(resource, actions)| json!({"Effect": "Allow", "Action": actions.into_iter().collect::<Vec<_>>(), "Resource": resource}))
+        .collect();
+    if !decrypt_via.is_empty() {
+        let region = sim.org.account(svc.account).region;
+        statements.push(json!({
+            "Effect": "Allow",
+            "Action": "kms:Decrypt",
+            "Resource": target_arn(sim, svc.account, Target::Key),
+            "Condition": {"StringEquals": {"kms:ViaService": decrypt_via.iter().map(|v| format!("{v}.{region}.amazonaws.com")).collect::<Vec<_>>()}},
+        }));
+    }
+    document(statements)
+}
+
+/// A workload's own policy as CloudFormation sends it (`PutRolePolicy`'s
+/// `policyDocument`).
+pub fn service_policy_json(sim: &Simulation, s: usize) -> String {
+    serde_json::to_string(&generic_policy(sim, &sim.org.services[s])).unwrap_or_default()
 }
 
 /// The KMS key id the telemetry gives an account's key (`world::stable_uuid`).
@@ -1395,14 +1560,174 @@ fn service_trust(iam: &Iam, svc: &Service) -> Value {
     }
 }
 
-/// The IAM action a tool's AWS call is authorised as.
+/// The IAM action an AWS call is authorised as (CloudTrail names Lambda's
+/// operations with their API version: `GetFunction20150331v2`).
 fn iam_action(call: &Call) -> String {
     let service = call.source.trim_end_matches(".amazonaws.com");
     let prefix = match service {
         "monitoring" => "cloudwatch",
         other => other,
     };
-    format!("{prefix}:{}", call.name)
+    let name = match call.name.find("20") {
+        Some(i) if call.name[i..].bytes().take(8).all(|b| b.is_ascii_digit()) && call.name.len() >= i + 8 => {
+            &call.name[..i]
+        }
+        _ => call.name,
+    };
+    format!("{prefix}:{name}")
+}
+
+/// The CI roles GitHub Actions assumes through OIDC, CloudFormation's
+/// service role, and the service-linked roles of the account.
+fn ci_roles(iam: &mut Iam, account: usize, long_ago: &dyn Fn(&str) -> i64) {
+    let sim = iam.sim;
+    let org = &sim.org;
+    let acct = iam.acct.clone();
+    let provider = crate::render::oidc_provider(&acct, crate::record::Idp::GitHub);
+    let github = |sub: &str| {
+        trust(vec![json!({
+            "Effect": "Allow",
+            "Principal": {"Federated": provider},
+            "Action": "sts:AssumeRoleWithWebIdentity",
+            "Condition": {
+                "StringEquals": {"token.actions.githubusercontent.com:aud": "sts.amazonaws.com"},
+                "StringLike": {"token.actions.githubusercontent.com:sub": sub},
+            },
+        })])
+    };
+    let state = org.buckets[BUCKET_TF_STATE].name.clone();
+    let prod = org.account(PROD);
+    let lock = format!("arn:aws:dynamodb:{}:{}:table/{}", prod.region, prod.id, crate::iac::LOCK_TABLE);
+    let state_doc = |write: bool| {
+        let mut objects = vec!["s3:GetObject"];
+        if write {
+            objects.push("s3:PutObject");
+        }
+        document(vec![
+            sid(allow(&objects, json!(format!("arn:aws:s3:::{state}/*"))), "State"),
+            sid(allow(&["s3:ListBucket"], json!(format!("arn:aws:s3:::{state}"))), "StateBucket"),
+            sid(allow(&["dynamodb:DeleteItem", "dynamodb:GetItem", "dynamodb:PutItem"], json!(lock)), "Lock"),
+        ])
+    };
+    // What the workspaces' data sources read but another team owns.
+    let foreign = document(vec![sid(
+        json!({
+            "Effect": "Deny",
+            "Action": ["kms:GetKeyPolicy", "s3:GetBucketPolicy", "secretsmanager:GetResourcePolicy"],
+            "Resource": [
+                format!("arn:aws:kms:{}:{acct}:key/{}", iam.region, crate::world::stable_uuid(&format!("{acct}/secops-audit"))),
+                format!("arn:aws:s3:::{}", org.buckets[BUCKET_FINANCE].name),
+                org.secrets[SECRET_STRIPE].arn.clone(),
+            ],
+        }),
+        "OtherTeamsResources",
+    )]);
+    let team = |name: &str| vec![("team", org.teams[TEAM_PLATFORM].name.to_string()), ("purpose", name.to_string())];
+    iam.role(RoleSpec {
+        name: crate::iac::PLAN_ROLE.to_string(),
+        trust: github(&format!("repo:{}:*", crate::iac::REPO)),
+        inline: vec![("terraform-state".to_string(), state_doc(false)), ("deny-foreign".to_string(), foreign.clone())],
+        managed: vec![Managed::Aws("ReadOnlyAccess")],
+        boundary: None,
+        tags: team("terraform-plan"),
+        created: long_ago(crate::iac::PLAN_ROLE),
+        instance_profile: false,
+    });
+    iam.role(RoleSpec {
+        name: crate::iac::APPLY_ROLE.to_string(),
+        trust: github(&format!("repo:{}:ref:refs/heads/main", crate::iac::REPO)),
+        inline: vec![("terraform-state".to_string(), state_doc(true)), ("deny-foreign".to_string(), foreign)],
+        managed: vec![Managed::Aws("AdministratorAccess")],
+        boundary: None,
+        tags: team("terraform-apply"),
+        created: long_ago(crate::iac::APPLY_ROLE),
+        instance_profile: false,
+    });
+    let deploy = document(vec![
+        sid(
+            allow(&["cloudformation:*"], json!(format!("arn:aws:cloudformation:{}:{acct}:stack/*", iam.region))),
+            "Stacks",
+        ),
+        sid(
+            allow(&["s3:PutObject", "s3:GetObject"], json!(format!("arn:aws:s3:::{}/*", org.buckets[BUCKET_SAM].name))),
+            "Packages",
+        ),
+        sid(allow(&["iam:PassRole"], json!(format!("arn:aws:iam::{acct}:role/cfn-exec-role"))), "PassStackRole"),
+        sid(
+            allow(
+                &[
+                    "ecr:BatchCheckLayerAvailability",
+                    "ecr:CompleteLayerUpload",
+                    "ecr:GetAuthorizationToken",
+                    "ecr:InitiateLayerUpload",
+                    "ecr:PutImage",
+                    "ecr:UploadLayerPart",
+                    "ecs:DescribeServices",
+                    "ecs:DescribeTaskDefinition",
+                    "ecs:RegisterTaskDefinition",
+                    "ecs:UpdateService",
+                    "eks:DescribeCluster",
+                ],
+                json!("*"),
+            ),
+            "Containers",
+        ),
+    ]);
+    iam.role(RoleSpec {
+        name: "github-actions-deploy".to_string(),
+        trust: github("repo:acme/*"),
+        inline: vec![("deploy".to_string(), deploy)],
+        managed: vec![],
+        boundary: None,
+        tags: team("deploy"),
+        created: long_ago("github-actions-deploy"),
+        instance_profile: false,
+    });
+    let stack_roles = document(vec![sid(
+        allow(
+            &[
+                "iam:AttachRolePolicy",
+                "iam:CreateRole",
+                "iam:DeleteRole",
+                "iam:DeleteRolePolicy",
+                "iam:DetachRolePolicy",
+                "iam:GetRole",
+                "iam:PassRole",
+                "iam:PutRolePolicy",
+                "iam:TagRole",
+            ],
+            json!(format!("arn:aws:iam::{acct}:role/*-role")),
+        ),
+        "FunctionRoles",
+    )]);
+    iam.role(RoleSpec {
+        name: "cfn-exec-role".to_string(),
+        trust: trust_service("cloudformation.amazonaws.com"),
+        inline: vec![("function-roles".to_string(), stack_roles)],
+        managed: vec![Managed::Aws("PowerUserAccess")],
+        boundary: None,
+        tags: team("cloudformation"),
+        created: long_ago("cfn-exec-role"),
+        instance_profile: false,
+    });
+    for (role, service, _) in crate::cloud::SERVICE_LINKED {
+        let policy = match role {
+            "AWSServiceRoleForConfig" => "AWSConfigServiceRolePolicy",
+            "AWSServiceRoleForAccessAnalyzer" => "AccessAnalyzerServiceRolePolicy",
+            _ if account != PROD => continue,
+            _ => "AWSBackupServiceLinkedRolePolicyForBackup",
+        };
+        iam.role(RoleSpec {
+            name: role.to_string(),
+            trust: trust_service(service),
+            inline: vec![],
+            managed: vec![Managed::Aws(policy)],
+            boundary: None,
+            tags: vec![],
+            created: long_ago(role),
+            instance_profile: false,
+        });
+    }
 }
 
 fn iam(sim: &Simulation, account: usize, t: i64) -> Value {
@@ -1443,8 +1768,8 @@ fn iam(sim: &Simulation, account: usize, t: i64) -> Value {
         });
     }
 
-    // Workload roles.
-    for svc in org.services.iter().filter(|s| s.account == account) {
+    // Workload roles, from the day they are deployed.
+    for svc in org.services.iter().filter(|s| s.account == account && s.launched.is_none_or(|l| t >= l)) {
         let (mut managed, mut inline) = service_permissions(&iam, svc);
         if svc.role == "ingest-lambda-role" {
             let grants = creep_grants(sim, t);
@@ -1466,10 +1791,13 @@ fn iam(sim: &Simulation, account: usize, t: i64) -> Value {
             managed,
             boundary: None,
             tags: vec![("team", org.teams[svc.team].name.to_string()), ("service", svc.name.to_string())],
-            created: long_ago(svc.role),
+            created: svc.launched.map_or_else(|| long_ago(svc.role), |l| l - 5 * 60),
             instance_profile: svc.runtime == Runtime::Ec2,
         });
     }
+
+    // The roles CI and CloudFormation work through, and AWS's own.
+    ci_roles(&mut iam, account, &long_ago);
 
     // The role the AWS MCP server assumes per tool call.
     let mut actions: Vec<String> = Vec::new();
@@ -1660,12 +1988,18 @@ fn moved_at(sim: &Simulation, person: usize, t: i64) -> Option<i64> {
     sim.plans.iter().filter_map(|p| p.reorg_switch(person)).filter(|&s| t >= s).max()
 }
 
+/// Whether person `p` has an account in the identity provider at `t`.
+fn exists(sim: &Simulation, p: usize, t: i64) -> bool {
+    sim.org.person(p).created.is_none_or(|c| t >= c)
+}
+
 fn scim_users(sim: &Simulation, t: i64) -> Value {
     let org = &sim.org;
-    let mut users = Vec::with_capacity(org.people.len());
-    for (i, p) in org.people.iter().enumerate() {
+    let mut users = Vec::with_capacity(org.headcount());
+    for i in (0..org.headcount()).filter(|&i| exists(sim, i, t)) {
+        let p = org.person(i);
         let team = sim.team_at(i, t);
-        let created = before_start(sim, &p.okta_id, 30, 1500);
+        let created = p.created.unwrap_or_else(|| before_start(sim, &p.okta_id, 30, 1500));
         let modified = moved_at(sim, i, t).map_or(created, |s| s - 1800);
         let (given, family) = (cap(p.first), cap(p.last));
         let mut user = json!({
@@ -1698,12 +2032,14 @@ fn scim_groups(sim: &Simulation, t: i64) -> Value {
         } else {
             before_start(sim, &org.teams[team].okta_group_id, 400, 1500)
         };
-        let members: Vec<usize> = (0..org.people.len()).filter(|&p| sim.team_at(p, t) == team).collect();
-        // Membership changes: people moving in or out of this group.
+        let members: Vec<usize> =
+            (0..org.headcount()).filter(|&p| exists(sim, p, t) && sim.team_at(p, t) == team).collect();
+        // Membership changes: people moving in or out of this group, people joining it.
         let modified = (0..org.people.len())
             .filter(|&p| org.people[p].team == team || sim.team_at(p, t) == team)
             .filter_map(|p| moved_at(sim, p, t))
             .map(|s| s - 1800)
+            .chain(org.hires.iter().filter(|h| h.team == team).filter_map(|h| h.created).filter(|&c| t >= c))
             .max()
             .unwrap_or(created)
             .max(created);
@@ -1711,7 +2047,7 @@ fn scim_groups(sim: &Simulation, t: i64) -> Value {
             "schemas": [SCIM_GROUP],
             "id": org.teams[team].okta_group_id,
             "displayName": group_name(sim, team),
-            "members": members.iter().map(|&p| json!({"value": org.people[p].okta_id, "display": org.people[p].email, "type": "User"})).collect::<Vec<_>>(),
+            "members": members.iter().map(|&p| json!({"value": org.person(p).okta_id, "display": org.person(p).email, "type": "User"})).collect::<Vec<_>>(),
             "meta": {"resourceType": "Group", "created": iso(sim, created), "lastModified": iso(sim, modified)},
         }));
     }
@@ -1927,6 +2263,9 @@ fn k8s_rbac(sim: &Simulation) -> Value {
                     if verb == "update" { &["get", "create", "update"] } else { &["get", "list", "watch"] };
                 rules.push(rule(&[group], &[resource], verbs));
             }
+        }
+        if rules.is_empty() {
+            continue;
         }
         items.push(json!({
             "apiVersion": RBAC,
@@ -2189,7 +2528,7 @@ mod tests {
         let users = parse(&after, "scim-users.json");
         let user = users["Resources"].as_array().unwrap().iter().find(|u| u["id"] == *okta).unwrap();
         assert_eq!(user["groups"][0]["display"], "team-ml");
-        assert_eq!(users["totalResults"], s.org.people.len());
+        assert_eq!(users["totalResults"], s.org.headcount(), "staff and the new hire");
 
         let ml = s.org.sso_role_name(TEAM_ML);
         assert!(role(&parse(&before, "aws-iam-acme-data.json"), &ml).is_none());

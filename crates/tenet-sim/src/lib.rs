@@ -7,14 +7,25 @@
 //! OTLP/JSON traces with the GenAI and MCP conventions, Okta System Log,
 //! Kubernetes audit) and the matching inventory; never a private format.
 //!
-//! - [`org`]: the enterprise, built from the seed;
+//! - [`org`]: the enterprise, built from the seed and its [`Shape`];
 //! - [`world`]: what happens each hour (each hour its own random stream);
-//! - [`scenario`]: labelled incidents and changes;
+//! - [`workload`]: functions, tasks and pods whose sessions and addresses
+//!   churn, and their deploys;
+//! - [`iac`]: Terraform plans and applies;
+//! - [`cloud`]: AWS services acting on their own and on callers' behalf;
+//! - [`console`]: console sign-ins and the console's background calls;
+//! - [`scenario`]: labelled incidents and changes ([`change`]: the
+//!   legitimate ones that come with new people, places, devices and
+//!   deployments);
 //! - [`render`]: records to their formats' JSON;
 //! - [`inventory`]: IAM, SCIM, RBAC and agent-registry snapshots;
 //! - [`output`]: packaging into files (or chunks for a live feed).
 
+pub mod change;
+pub mod cloud;
+pub mod console;
 pub mod eval;
+pub mod iac;
 pub mod inventory;
 pub mod org;
 pub mod output;
@@ -23,10 +34,12 @@ pub mod render;
 pub mod replay;
 pub mod rng;
 pub mod scenario;
+pub mod workload;
 pub mod world;
 
 use tenet_model::Timestamp;
 
+pub use org::Shape;
 pub use record::Label;
 pub use scenario::Kind as ScenarioKind;
 pub use world::Simulation;
@@ -38,6 +51,8 @@ pub const DAY: i64 = 24 * HOUR;
 #[derive(Clone, Debug)]
 pub struct Config {
     pub seed: u64,
+    /// What kind of organisation: its people, workloads and habits.
+    pub shape: Shape,
     pub days: u32,
     pub humans: usize,
     pub agents: usize,
@@ -50,6 +65,7 @@ impl Default for Config {
     fn default() -> Self {
         Config {
             seed: 1,
+            shape: Shape::Enterprise,
             days: 14,
             humans: 60,
             agents: 12,

@@ -1,8 +1,110 @@
 //! The simulated enterprise: accounts, teams, people, workloads, AI agents
 //! and their tools, built deterministically from the seed.
 
+use std::str::FromStr;
+
+use crate::record::Place;
 use crate::rng;
 use crate::{Config, DAY};
+
+/// The kind of organisation simulated: who works there and what runs there.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Shape {
+    /// Many people across departments, a handful of services and functions,
+    /// some agents, Terraform now and then.
+    #[default]
+    Enterprise,
+    /// Few people, mostly engineers; many serverless functions and
+    /// containers, Terraform all day, agents in every team.
+    CloudNative,
+}
+
+impl Shape {
+    pub const ALL: [Shape; 2] = [Shape::Enterprise, Shape::CloudNative];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Shape::Enterprise => "enterprise",
+            Shape::CloudNative => "cloud-native",
+        }
+    }
+
+    /// People when not told otherwise.
+    pub fn default_humans(self) -> usize {
+        match self {
+            Shape::Enterprise => 60,
+            Shape::CloudNative => 24,
+        }
+    }
+
+    /// Agents when not told otherwise.
+    pub fn default_agents(self) -> usize {
+        match self {
+            Shape::Enterprise => 12,
+            Shape::CloudNative => 16,
+        }
+    }
+
+    /// How many people each team gets, by weight.
+    fn team_share(self) -> &'static [f64] {
+        match self {
+            Shape::Enterprise => &[0.12, 0.14, 0.12, 0.12, 0.06, 0.05, 0.16, 0.23, 0.0],
+            Shape::CloudNative => &[0.26, 0.22, 0.2, 0.1, 0.06, 0.03, 0.06, 0.07, 0.0],
+        }
+    }
+
+    /// How much more than a person's team habits say they use agents.
+    pub fn agent_use(self) -> f64 {
+        match self {
+            Shape::Enterprise => 1.0,
+            Shape::CloudNative => 2.5,
+        }
+    }
+
+    /// Terraform plans run for pull requests per working hour.
+    pub fn pr_plans_per_hour(self) -> f64 {
+        match self {
+            Shape::Enterprise => 0.5,
+            Shape::CloudNative => 2.0,
+        }
+    }
+
+    /// The share of pull-request plans that are merged and applied.
+    pub fn apply_share(self) -> f64 {
+        match self {
+            Shape::Enterprise => 0.2,
+            Shape::CloudNative => 0.35,
+        }
+    }
+
+    /// Chance a platform engineer runs `terraform plan` from their laptop
+    /// in a working hour.
+    pub fn laptop_plans(self) -> f64 {
+        match self {
+            Shape::Enterprise => 0.02,
+            Shape::CloudNative => 0.06,
+        }
+    }
+
+    /// Chance a person with AWS access opens the console on a working day.
+    pub fn console_days(self) -> f64 {
+        match self {
+            Shape::Enterprise => 0.35,
+            Shape::CloudNative => 0.25,
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("unknown organisation shape `{0}`; known: enterprise, cloud-native")]
+pub struct UnknownShape(pub String);
+
+impl FromStr for Shape {
+    type Err = UnknownShape;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Shape::ALL.into_iter().find(|k| k.name() == s).ok_or_else(|| UnknownShape(s.to_string()))
+    }
+}
 
 /// An AWS account.
 pub struct Account {
@@ -35,6 +137,7 @@ pub enum Target {
     Table(&'static str),
     Instance,
     Function(&'static str),
+    /// An SSM parameter; SecureString parameters are read with decryption.
     Parameter(&'static str),
     Role(&'static str),
     LogGroup(&'static str),
@@ -42,7 +145,7 @@ pub enum Target {
     Key,
 }
 
-const fn call(source: &'static str, name: &'static str, read_only: bool, target: Target) -> Call {
+pub(crate) const fn call(source: &'static str, name: &'static str, read_only: bool, target: Target) -> Call {
     Call { source, name, read_only, target }
 }
 
@@ -88,10 +191,17 @@ pub struct Person {
     /// A long-lived IAM user with an access key (legacy access), if any.
     pub iam_user: Option<IamUser>,
     pub home_ip: String,
+    /// Where they live and work, as the identity provider geolocates them.
+    pub home: Place,
     pub laptop_ua: String,
     /// Days (from the start) the person is away.
     pub holiday: Option<(u32, u32)>,
     pub rate_factor: f64,
+    /// Fails the first password attempt now and then.
+    pub typo_prone: bool,
+    /// When a new hire's account is created (seconds from the start);
+    /// `None` for everyone employed before the simulation starts.
+    pub created: Option<i64>,
 }
 
 pub struct IamUser {
@@ -114,6 +224,8 @@ pub struct Service {
     pub account: usize,
     pub runtime: Runtime,
     pub role: &'static str,
+    /// Tasks, pods or instances; for a function, its execution
+    /// environments at peak load.
     pub instances: u32,
     /// Events per hour across instances.
     pub rate: f64,
@@ -122,6 +234,47 @@ pub struct Service {
     pub window: Option<(i64, i64)>,
     pub k8s_sa: Option<(&'static str, &'static str)>,
     pub ua: &'static str,
+    /// What a new environment, task or pod reads as it starts (a secret,
+    /// a parameter).
+    pub init: Vec<Call>,
+    /// Deploys per working day (each recycles every environment or task).
+    pub deploys: f64,
+    /// When it was deployed for the first time (seconds from the start);
+    /// `None`: running before the simulation starts.
+    pub launched: Option<i64>,
+}
+
+impl Service {
+    /// A workload with no start-up reads, never deployed, always there.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn new(
+        name: &'static str,
+        team: usize,
+        account: usize,
+        runtime: Runtime,
+        role: &'static str,
+        instances: u32,
+        rate: f64,
+        habits: Vec<Habit>,
+        ua: &'static str,
+    ) -> Service {
+        Service {
+            name,
+            team,
+            account,
+            runtime,
+            role,
+            instances,
+            rate,
+            habits,
+            window: None,
+            k8s_sa: None,
+            ua,
+            init: vec![],
+            deploys: 0.0,
+            launched: None,
+        }
+    }
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -190,10 +343,15 @@ pub struct Secret {
 
 /// The whole enterprise.
 pub struct Org {
+    pub shape: Shape,
     pub domain: &'static str,
     pub accounts: Vec<Account>,
     pub teams: Vec<Team>,
+    /// Everyone employed when the simulation starts.
     pub people: Vec<Person>,
+    /// People hired during the run (`new-hire`); person index
+    /// `people.len() + i` is `hires[i]`.
+    pub hires: Vec<Person>,
     pub services: Vec<Service>,
     pub agents: Vec<Agent>,
     pub tools: Vec<Tool>,
@@ -251,10 +409,21 @@ pub const BUCKET_CUSTOMER: usize = 4;
 pub const BUCKET_FINANCE: usize = 5;
 /// Created mid-run by the platform team: the "new data source".
 pub const BUCKET_EVENTS_V2: usize = 6;
+/// Terraform's remote state.
+pub const BUCKET_TF_STATE: usize = 7;
+/// Where Athena writes query results (data account).
+pub const BUCKET_ATHENA_RESULTS: usize = 8;
+/// Where CloudTrail delivers its logs.
+pub const BUCKET_TRAIL: usize = 9;
+/// Where `sam deploy` uploads packaged functions.
+pub const BUCKET_SAM: usize = 10;
 
 pub const SECRET_PAYMENTS_DB: usize = 0;
 pub const SECRET_STRIPE: usize = 1;
 pub const SECRET_WAREHOUSE: usize = 2;
+pub const SECRET_ORDERS_DB: usize = 3;
+pub const SECRET_SENDGRID: usize = 4;
+pub const SECRET_PARTNER_FEED: usize = 5;
 
 pub const TEAM_PLATFORM: usize = 0;
 pub const TEAM_PAYMENTS: usize = 1;
@@ -439,10 +608,13 @@ fn teams(seed: u64) -> Vec<Team> {
     ]
 }
 
-/// How many people each team gets, by weight.
-const TEAM_SHARE: &[f64] = &[0.12, 0.14, 0.12, 0.12, 0.06, 0.05, 0.16, 0.23, 0.0];
+fn services(shape: Shape) -> Vec<Service> {
+    let mut all = core_services();
+    all.extend(crate::workload::catalogue(shape));
+    all
+}
 
-fn services() -> Vec<Service> {
+fn core_services() -> Vec<Service> {
     use Target::*;
     let h = |weight: f64, account: usize, c: Call| Habit { weight, act: Act::Aws { account, call: c } };
     let k =
@@ -468,6 +640,9 @@ fn services() -> Vec<Service> {
             window: None,
             k8s_sa: Some(("payments", "payments-api")),
             ua: "aws-sdk-go-v2/1.30.3 os/linux lang/go#1.22.5 md/GOOS#linux md/GOARCH#amd64",
+            init: vec![call("secretsmanager.amazonaws.com", "GetSecretValue", true, Secret(SECRET_PAYMENTS_DB))],
+            deploys: 0.4,
+            launched: None,
         },
         Service {
             name: "web-frontend",
@@ -484,6 +659,9 @@ fn services() -> Vec<Service> {
             window: None,
             k8s_sa: None,
             ua: "aws-sdk-js/3.614.0 ua/2.0 os/linux#5.10 lang/js md/nodejs#20.15.1 exec-env/AWS_ECS_FARGATE",
+            init: vec![call("ssm.amazonaws.com", "GetParameter", true, Parameter("/web/feature-flags"))],
+            deploys: 0.5,
+            launched: None,
         },
         Service {
             name: "ingest-lambda",
@@ -491,7 +669,7 @@ fn services() -> Vec<Service> {
             account: DATA,
             runtime: Runtime::Lambda,
             role: "ingest-lambda-role",
-            instances: 1,
+            instances: 3,
             rate: 60.0,
             habits: vec![
                 h(10.0, DATA, call("s3.amazonaws.com", "GetObject", true, Object(BUCKET_RAW))),
@@ -501,6 +679,9 @@ fn services() -> Vec<Service> {
             window: None,
             k8s_sa: None,
             ua: "Boto3/1.34.131 md/Botocore#1.34.131 ua/2.0 os/linux#5.10 lang/python#3.12.4 exec-env/AWS_Lambda_python3.12",
+            init: vec![call("ssm.amazonaws.com", "GetParameter", true, Parameter("/data/ingest/config"))],
+            deploys: 0.2,
+            launched: None,
         },
         Service {
             name: "etl-batch",
@@ -520,6 +701,9 @@ fn services() -> Vec<Service> {
             window: Some((1, 5)),
             k8s_sa: None,
             ua: "aws-cli/2.17.5 md/awscrt#0.20.11 ua/2.0 os/linux#6.1.94 md/arch#x86_64 lang/python#3.11.9",
+            init: vec![],
+            deploys: 0.0,
+            launched: None,
         },
         Service {
             name: "ci-deployer",
@@ -539,6 +723,9 @@ fn services() -> Vec<Service> {
             window: Some((7, 19)),
             k8s_sa: Some(("platform", "argo-deployer")),
             ua: "aws-cli/2.17.5 md/awscrt#0.20.11 ua/2.0 os/linux#6.1.94 md/arch#x86_64 lang/python#3.11.9 exec-env/github-actions",
+            init: vec![],
+            deploys: 0.0,
+            launched: None,
         },
         Service {
             name: "aws-mcp",
@@ -552,6 +739,9 @@ fn services() -> Vec<Service> {
             window: None,
             k8s_sa: None,
             ua: "aws-mcp/1.4.2 aws-sdk-python/1.34.131",
+            init: vec![],
+            deploys: 0.1,
+            launched: None,
         },
         Service {
             name: "datadog",
@@ -569,6 +759,9 @@ fn services() -> Vec<Service> {
             window: None,
             k8s_sa: None,
             ua: "datadog-aws-crawler/1.0 aws-sdk-go/1.44.0",
+            init: vec![],
+            deploys: 0.0,
+            launched: None,
         },
     ]
 }
@@ -703,9 +896,80 @@ impl AgentKind {
     }
 }
 
+/// Where people in each time zone live, as the identity provider geolocates them.
+pub fn place_of_tz(tz: i64) -> Place {
+    match tz {
+        -8 => Place { city: "San Francisco", state: "California", country: "United States" },
+        -5 => Place { city: "New York", state: "New York", country: "United States" },
+        0 => Place { city: "London", state: "England", country: "United Kingdom" },
+        1 => Place { city: "Berlin", state: "Berlin", country: "Germany" },
+        _ => Place { city: "Helsinki", state: "Uusimaa", country: "Finland" },
+    }
+}
+
+const LAPTOP_UA: [&str; 3] = [
+    "aws-cli/2.17.5 md/awscrt#0.20.11 ua/2.0 os/macos#23.5.0 md/arch#arm64 lang/python#3.11.9 md/pyimpl#CPython cfg/retry-mode#standard md/installer#exe prompt/off",
+    "aws-cli/2.15.30 Python/3.11.8 Darwin/23.4.0 exe/x86_64 prompt/off",
+    "aws-cli/2.16.1 md/awscrt#0.20.9 ua/2.0 os/linux#6.5.0 md/arch#x86_64 lang/python#3.11.8",
+];
+
+/// One person, drawn from their own stream.
+fn person(
+    seed: u64,
+    i: usize,
+    tag: &str,
+    share: &[f64],
+    days: u32,
+    used: &mut std::collections::HashSet<(&'static str, &'static str)>,
+) -> Person {
+    let mut p = rng::rng(seed, tag, &[i as u64]);
+    let team = rng::weighted(&mut p, share.iter().copied());
+    let (first, last) = loop {
+        let f = FIRST[p.usize(..FIRST.len())];
+        let l = LAST[p.usize(..LAST.len())];
+        if used.insert((f, l)) || used.len() >= FIRST.len() * LAST.len() {
+            break (f, l);
+        }
+    };
+    let suffix = if used.len() >= FIRST.len() * LAST.len() { format!("{i}") } else { String::new() };
+    let email = format!("{first}.{last}{suffix}@acme.example");
+    // A few engineers still have long-lived IAM users with keys.
+    let engineer = matches!(team, TEAM_PLATFORM | TEAM_PAYMENTS | TEAM_WEB);
+    let iam_user = (engineer && p.f64() < 0.25).then(|| IamUser {
+        name: format!("{first}.{last}{suffix}"),
+        access_key: format!("AKIA{}", rng::base32(&mut p, 16)),
+        account: if team == TEAM_PLATFORM { PROD } else { DEV },
+    });
+    let tz = [-8i64, -5, -5, 0, 1, 1, 2][p.usize(..7)];
+    let holiday = (days >= 10 && p.f64() < 0.15).then(|| {
+        let from = p.u32(2..days.saturating_sub(5).max(3));
+        (from, from + p.u32(3..8))
+    });
+    Person {
+        first,
+        last,
+        email,
+        okta_id: format!("00u{}", rng::base62(&mut p, 17)),
+        team,
+        title: ["engineer", "senior engineer", "analyst", "manager", "specialist"][p.usize(..5)],
+        tz,
+        start_hour: p.i64(7..11),
+        hours: p.i64(7..10),
+        iam_user,
+        home_ip: format!("203.0.113.{}", p.u8(2..250)),
+        home: place_of_tz(tz),
+        laptop_ua: LAPTOP_UA[p.usize(..3)].to_string(),
+        holiday,
+        rate_factor: 0.6 + p.f64() * 0.8,
+        typo_prone: p.f64() < 0.3,
+        created: None,
+    }
+}
+
 impl Org {
     pub fn build(config: &Config) -> Org {
         let seed = config.seed;
+        let shape = config.shape;
         let mut r = rng::rng(seed, "org", &[]);
         let account_id = |r: &mut fastrand::Rng| format!("{:012}", r.u64(100_000_000_000..1_000_000_000_000));
         let accounts = vec![
@@ -719,50 +983,17 @@ impl Org {
         let mut people = Vec::with_capacity(config.humans);
         let mut used = std::collections::HashSet::new();
         for i in 0..config.humans {
-            let mut p = rng::rng(seed, "person", &[i as u64]);
-            let team = rng::weighted(&mut p, TEAM_SHARE.iter().copied());
-            let (first, last) = loop {
-                let f = FIRST[p.usize(..FIRST.len())];
-                let l = LAST[p.usize(..LAST.len())];
-                if used.insert((f, l)) || used.len() >= FIRST.len() * LAST.len() {
-                    break (f, l);
-                }
-            };
-            let suffix = if used.len() >= FIRST.len() * LAST.len() { format!("{i}") } else { String::new() };
-            let email = format!("{first}.{last}{suffix}@acme.example");
-            // A few engineers still have long-lived IAM users with keys.
-            let engineer = matches!(team, TEAM_PLATFORM | TEAM_PAYMENTS | TEAM_WEB);
-            let iam_user = (engineer && p.f64() < 0.25).then(|| IamUser {
-                name: format!("{first}.{last}{suffix}"),
-                access_key: format!("AKIA{}", rng::base32(&mut p, 16)),
-                account: if team == TEAM_PLATFORM { PROD } else { DEV },
-            });
-            let tz = [-8i64, -5, -5, 0, 1, 1, 2][p.usize(..7)];
-            let holiday = (days >= 10 && p.f64() < 0.15).then(|| {
-                let from = p.u32(2..days.saturating_sub(5).max(3));
-                (from, from + p.u32(3..8))
-            });
-            people.push(Person {
-                first,
-                last,
-                email,
-                okta_id: format!("00u{}", rng::base62(&mut p, 17)),
-                team,
-                title: ["engineer", "senior engineer", "analyst", "manager", "specialist"][p.usize(..5)],
-                tz,
-                start_hour: p.i64(7..11),
-                hours: p.i64(7..10),
-                iam_user,
-                home_ip: format!("203.0.113.{}", p.u8(2..250)),
-                laptop_ua: [
-                    "aws-cli/2.17.5 md/awscrt#0.20.11 ua/2.0 os/macos#23.5.0 md/arch#arm64 lang/python#3.11.9 md/pyimpl#CPython cfg/retry-mode#standard md/installer#exe prompt/off",
-                    "aws-cli/2.15.30 Python/3.11.8 Darwin/23.4.0 exe/x86_64 prompt/off",
-                    "aws-cli/2.16.1 md/awscrt#0.20.9 ua/2.0 os/linux#6.5.0 md/arch#x86_64 lang/python#3.11.8",
-                ][p.usize(..3)]
-                .to_string(),
-                holiday,
-                rate_factor: 0.6 + p.f64() * 0.8,
-            });
+            people.push(person(seed, i, "person", shape.team_share(), days, &mut used));
+        }
+        // A new hire joins an engineering team with cloud access; they have
+        // no legacy key, no holiday, and nothing before their start.
+        let mut hires = Vec::new();
+        if config.scenarios.contains(&crate::ScenarioKind::NewHire) {
+            let mut hire = person(seed, config.humans, "hire", &[0.4, 0.35, 0.25], days, &mut used);
+            hire.iam_user = None;
+            hire.holiday = None;
+            hire.title = "engineer";
+            hires.push(hire);
         }
 
         let mut agents = Vec::with_capacity(config.agents);
@@ -819,7 +1050,7 @@ impl Org {
             account,
             sensitive,
         };
-        let buckets = vec![
+        let mut buckets = vec![
             bucket("build-artifacts", PROD, false),
             bucket("web-assets", PROD, false),
             bucket("data-lake", DATA, true),
@@ -827,7 +1058,19 @@ impl Org {
             bucket("customer-exports", PROD, true),
             bucket("finance-reports", PROD, true),
             bucket("events-v2", DATA, false),
+            bucket("terraform-state", PROD, true),
         ];
+        buckets.push(Bucket {
+            name: format!("aws-athena-query-results-{}-{}", accounts[DATA].id, accounts[DATA].region),
+            account: DATA,
+            sensitive: false,
+        });
+        buckets.push(bucket("cloudtrail-logs", PROD, true));
+        buckets.push(Bucket {
+            name: format!("aws-sam-cli-managed-default-samclisourcebucket-{}", rng::base32(&mut b, 12).to_lowercase()),
+            account: PROD,
+            sensitive: false,
+        });
         let secret = |name: &'static str, account: usize, r: &mut fastrand::Rng| Secret {
             name,
             account,
@@ -842,14 +1085,19 @@ impl Org {
             secret("prod/payments/db", PROD, &mut b),
             secret("prod/payments/stripe-api-key", PROD, &mut b),
             secret("data/warehouse/password", DATA, &mut b),
+            secret("prod/orders/db", PROD, &mut b),
+            secret("prod/notify/sendgrid-api-key", PROD, &mut b),
+            secret("data/partner-feed/api-key", DATA, &mut b),
         ];
 
         Org {
+            shape,
             domain: "acme.example",
             accounts,
             teams,
             people,
-            services: services(),
+            hires,
+            services: services(shape),
             agents,
             tools: tools(),
             buckets,
@@ -858,6 +1106,92 @@ impl Org {
             vendor_account: "464622532012",
             office_prefix: "198.51.100.",
         }
+    }
+
+    /// Person `p`: staff first, then hires.
+    pub fn person(&self, p: usize) -> &Person {
+        match self.people.get(p) {
+            Some(person) => person,
+            None => &self.hires[p - self.people.len()],
+        }
+    }
+
+    /// Everyone who works here at some point: staff and hires.
+    pub fn headcount(&self) -> usize {
+        self.people.len() + self.hires.len()
+    }
+
+    /// Every AWS call the org's people and workloads make in `account`
+    /// (habits and start-up reads) by `t`, in a fixed order.
+    fn calls_in(&self, account: usize, t: i64) -> Vec<Call> {
+        let mut out = Vec::new();
+        let running = |s: &&Service| s.launched.is_none_or(|l| t >= l);
+        let habits = self
+            .teams
+            .iter()
+            .flat_map(|t| t.habits.iter())
+            .chain(self.services.iter().filter(running).flat_map(|s| s.habits.iter()));
+        for h in habits {
+            if let Act::Aws { account: a, call } = h.act
+                && a == account
+            {
+                out.push(call);
+            }
+        }
+        for s in self.services.iter().filter(running).filter(|s| s.account == account) {
+            out.extend(s.init.iter().copied());
+        }
+        out
+    }
+
+    fn names_in(&self, account: usize, t: i64, pick: impl Fn(Target) -> Option<&'static str>) -> Vec<&'static str> {
+        let mut out: Vec<&'static str> = Vec::new();
+        for c in self.calls_in(account, t) {
+            if let Some(n) = pick(c.target)
+                && !out.contains(&n)
+            {
+                out.push(n);
+            }
+        }
+        out
+    }
+
+    /// The DynamoDB tables used in `account` at `t` (Glue tables, with a
+    /// dot, are not).
+    pub fn tables(&self, account: usize, t: i64) -> Vec<&'static str> {
+        self.names_in(account, t, |t| match t {
+            Target::Table(n) if !n.contains('.') && !self.glue_only(n) => Some(n),
+            _ => None,
+        })
+    }
+
+    fn glue_only(&self, name: &str) -> bool {
+        name == "lake"
+    }
+
+    /// The SQS queues used in `account` at `t`.
+    pub fn queues(&self, account: usize, t: i64) -> Vec<&'static str> {
+        self.names_in(account, t, |t| match t {
+            Target::Queue(n) => Some(n),
+            _ => None,
+        })
+    }
+
+    /// The SSM parameters read in `account` at `t`.
+    pub fn parameters(&self, account: usize, t: i64) -> Vec<&'static str> {
+        self.names_in(account, t, |t| match t {
+            Target::Parameter(n) => Some(n),
+            _ => None,
+        })
+    }
+
+    /// The Lambda functions that run in `account` at `t`.
+    pub fn functions(&self, account: usize, t: i64) -> Vec<&'static str> {
+        self.services
+            .iter()
+            .filter(|s| s.account == account && s.runtime == Runtime::Lambda && s.launched.is_none_or(|l| t >= l))
+            .map(|s| s.name)
+            .collect()
     }
 
     pub fn account(&self, i: usize) -> &Account {
@@ -891,9 +1225,13 @@ impl Org {
         format!("arn:aws:iam::{}:role/{role}", self.accounts[account].id, role = role)
     }
 
-    /// Whether a person is at work during the hour starting at `t` (seconds from start).
-    pub fn working(&self, person: usize, t: i64, day_index: u32, weekday: u32) -> bool {
-        let p = &self.people[person];
+    /// Whether a person is at work during the hour starting at `t` (Unix
+    /// seconds) in time zone `tz`, on day `day_index` (from the start).
+    pub fn working(&self, person: usize, t: i64, tz: i64, day_index: u32) -> bool {
+        let p = self.person(person);
+        let local = t + tz * 3600;
+        // 1970-01-01 was a Thursday: Monday = 0.
+        let weekday = (local.div_euclid(DAY) + 3).rem_euclid(7);
         if weekday >= 5 {
             return false;
         }
@@ -902,7 +1240,7 @@ impl Org {
         {
             return false;
         }
-        let local_hour = (t / 3600 + p.tz).rem_euclid(24);
+        let local_hour = (local / 3600).rem_euclid(24);
         local_hour >= p.start_hour && local_hour < p.start_hour + p.hours
     }
 }

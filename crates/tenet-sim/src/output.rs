@@ -264,6 +264,7 @@ pub fn write_dir(
     let manifest = serde_json::json!({
         "generator": "tenet simulate",
         "seed": sim.config.seed,
+        "shape": sim.config.shape.name(),
         "days": sim.config.days,
         "humans": sim.config.humans,
         "agents": sim.config.agents,
@@ -309,8 +310,8 @@ fn write_hour(dir: &Path, hour: &RenderedHour, labels: &mut impl Write, written:
 fn readme(sim: &Simulation) -> String {
     format!(
         "# Simulated telemetry (tenet simulate)\n\n\
-         Seed {seed}, {days} days from {start}, {humans} people, {agents} agents.\n\
-         Regenerate byte for byte with `tenet simulate --seed {seed} --days {days} --humans {humans} --agents {agents}{scen} --out DIR`.\n\n\
+         Seed {seed}, a{n} {shape} organisation, {days} days from {start}, {humans} people, {agents} agents.\n\
+         Regenerate byte for byte with `tenet simulate --seed {seed} --shape {shape} --days {days} --humans {humans} --agents {agents}{scen} --out DIR`.\n\n\
          ## Layout\n\n\
          - `cloudtrail/AWSLogs/<account>/CloudTrail/<region>/YYYY/MM/DD/*.json.gz`: CloudTrail S3 delivery files, one per account, region and hour.\n\
          - `otlp/YYYY/MM/DD/traces-HH.jsonl`: OTLP/JSON `ExportTraceServiceRequest`s, one trace per line, with the OpenTelemetry GenAI (`invoke_agent`, `execute_tool`, `chat`) and MCP (`tools/call`) conventions; `enduser.id` names the person an agent serves.\n\
@@ -322,6 +323,8 @@ fn readme(sim: &Simulation) -> String {
          Agent tool calls that reach AWS go through the `aws-mcp` server, which assumes `mcp-aws-tools` per call with \
          `RoleSessionName` `<agent id>.<tool call id>` and `SourceIdentity` the person whose access is used.\n\n{inventory}",
         seed = sim.config.seed,
+        shape = sim.config.shape.name(),
+        n = if sim.config.shape == crate::Shape::Enterprise { "n" } else { "" },
         days = sim.config.days,
         start = sim.config.start,
         humans = sim.config.humans,

@@ -11,16 +11,36 @@ use crate::org::Call;
 pub enum Who {
     /// A long-lived IAM user and its access key.
     IamUser { account: usize, name: String, key: String },
-    /// A role session: `arn:aws:sts::ACCOUNT:assumed-role/ROLE/SESSION`.
-    Role { account: usize, role: String, session: String, key: String, source_identity: Option<String>, mfa: bool },
+    /// A role session: `arn:aws:sts::ACCOUNT:assumed-role/ROLE/SESSION`;
+    /// `federated` when the session came from a web identity (its
+    /// `webIdFederationData`).
+    Role {
+        account: usize,
+        role: String,
+        session: String,
+        key: String,
+        source_identity: Option<String>,
+        mfa: bool,
+        federated: Option<Idp>,
+    },
     /// The IAM Identity Center user calling `AssumeRoleWithSAML`.
     SamlUser { account: usize, email: String },
-    /// A Kubernetes service account calling `AssumeRoleWithWebIdentity`.
-    WebIdentity { account: usize, subject: String },
+    /// A web identity calling `AssumeRoleWithWebIdentity`: a Kubernetes
+    /// service account (IRSA) or a GitHub Actions workflow.
+    WebIdentity { account: usize, subject: String, idp: Idp },
     /// An AWS service acting in the account.
     Service { invoked_by: &'static str },
     /// A principal of another account (cross-account trust).
     OtherAccount { account_id: &'static str, principal_id: String },
+}
+
+/// The OpenID Connect providers web identities come from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Idp {
+    /// The EKS cluster's issuer (IRSA).
+    Eks,
+    /// GitHub Actions (`token.actions.githubusercontent.com`).
+    GitHub,
 }
 
 /// One CloudTrail record.
@@ -40,7 +60,25 @@ pub struct Trail {
     /// CloudTrail's own `resources` list: `(type, ARN)`.
     pub resources: Vec<(&'static str, String)>,
     pub console: bool,
+    /// The AWS service that made the call on the identity's behalf
+    /// (`userIdentity.invokedBy`): Athena reading S3, Secrets Manager
+    /// calling KMS, CloudFormation creating a stack's resources.
+    pub invoked_by: Option<&'static str>,
+    /// Made by the console with the session's credentials
+    /// (`sessionCredentialFromConsole`).
+    pub from_console: bool,
 }
+
+/// Where a client is, as Okta's `geographicalContext` says.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Place {
+    pub city: &'static str,
+    pub state: &'static str,
+    pub country: &'static str,
+}
+
+/// An Okta actor or target: `(id, type, alternateId, displayName)`.
+pub type OktaEntity = (String, &'static str, String, String);
 
 /// One Okta System Log event.
 #[derive(Clone, Debug)]
@@ -49,16 +87,53 @@ pub struct Okta {
     pub uuid: String,
     pub event_type: &'static str,
     pub message: &'static str,
-    /// `(id, type, alternateId, displayName)`.
-    pub actor: (String, &'static str, String, String),
+    pub actor: OktaEntity,
     pub ip: String,
     pub ua: String,
-    pub success: bool,
+    /// `outcome.result`: `SUCCESS`, `FAILURE`, `ALLOW`, `CHALLENGE`…
+    pub result: &'static str,
     pub reason: Option<&'static str>,
     pub session: Option<String>,
     pub credential: Option<&'static str>,
-    pub targets: Vec<(String, &'static str, String, String)>,
-    pub country: &'static str,
+    pub targets: Vec<OktaEntity>,
+    pub place: Place,
+    /// `debugContext.debugData.factor`: the factor verified.
+    pub factor: Option<&'static str>,
+    /// `debugContext.debugData.behaviors`, as Okta writes it on sign-in.
+    pub behaviors: Option<String>,
+}
+
+impl Okta {
+    /// A successful event with no session, credential or targets.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        time_ms: i64,
+        uuid: String,
+        event_type: &'static str,
+        message: &'static str,
+        actor: OktaEntity,
+        ip: String,
+        ua: String,
+        place: Place,
+    ) -> Okta {
+        Okta {
+            time_ms,
+            uuid,
+            event_type,
+            message,
+            actor,
+            ip,
+            ua,
+            result: "SUCCESS",
+            reason: None,
+            session: None,
+            credential: None,
+            targets: vec![],
+            place,
+            factor: None,
+            behaviors: None,
+        }
+    }
 }
 
 /// One Kubernetes audit event (stage ResponseComplete).
@@ -91,6 +166,8 @@ pub struct Span {
     pub start_ns: i64,
     pub end_ns: i64,
     pub attrs: Vec<(&'static str, String)>,
+    /// Integer-valued attributes (`http.response.status_code`, …).
+    pub ints: Vec<(&'static str, i64)>,
     pub error: Option<String>,
 }
 

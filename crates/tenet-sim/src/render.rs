@@ -10,7 +10,7 @@ use serde_json::Value;
 use tenet_model::Timestamp;
 
 use crate::org::Org;
-use crate::record::{Audit, Okta, Span, Trace, Trail, Who};
+use crate::record::{Audit, Idp, Okta, Span, Trace, Trail, Who};
 
 fn iso_seconds(secs: i64) -> String {
     Timestamp::from_unix_seconds(secs).to_string()
@@ -22,14 +22,18 @@ fn iso_seconds(secs: i64) -> String {
 pub(crate) fn short_hash(s: &str, len: usize) -> String {
     const ALPHA: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    let mut out = String::with_capacity(len);
-    for i in 0..len {
-        for b in s.bytes().chain([i as u8]) {
-            h = (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3);
-        }
-        out.push(ALPHA[(h % 32) as usize] as char);
+    for b in s.bytes() {
+        h = (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3);
     }
-    out
+    (0..len as u64)
+        .map(|i| {
+            // SplitMix64's finaliser over the name's hash and the position.
+            let mut z = h ^ i.wrapping_mul(0x9e37_79b9_7f4a_7c15);
+            z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+            z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+            ALPHA[((z ^ (z >> 31)) % 32) as usize] as char
+        })
+        .collect()
 }
 
 /// The unique id IAM gives a role (`AROA…`), as CloudTrail and the inventory show it.
@@ -37,9 +41,26 @@ pub fn role_id(role: &str) -> String {
     format!("AROA{}", short_hash(role, 17))
 }
 
-/// The IAM path a role lives under: Identity Center roles under `aws-reserved`.
+/// The IAM path a role lives under: Identity Center roles under
+/// `aws-reserved`, service-linked roles under `aws-service-role/<service>`.
 pub fn role_path(role: &str) -> &'static str {
-    if role.starts_with("AWSReservedSSO_") { "aws-reserved/sso.amazonaws.com/" } else { "" }
+    match role {
+        r if r.starts_with("AWSReservedSSO_") => "aws-reserved/sso.amazonaws.com/",
+        "AWSServiceRoleForConfig" => "aws-service-role/config.amazonaws.com/",
+        "AWSServiceRoleForAccessAnalyzer" => "aws-service-role/access-analyzer.amazonaws.com/",
+        "AWSServiceRoleForBackup" => "aws-service-role/backup.amazonaws.com/",
+        _ => "",
+    }
+}
+
+/// The ARN of an account's OpenID Connect provider.
+pub fn oidc_provider(acct: &str, idp: Idp) -> String {
+    match idp {
+        Idp::Eks => {
+            format!("arn:aws:iam::{acct}:oidc-provider/oidc.eks.us-east-1.amazonaws.com/id/{}", short_hash(acct, 32))
+        }
+        Idp::GitHub => format!("arn:aws:iam::{acct}:oidc-provider/token.actions.githubusercontent.com"),
+    }
 }
 
 // ----- CloudTrail -----
@@ -89,7 +110,16 @@ struct SessionContext<'a> {
     session_issuer: Issuer<'a>,
     attributes: Attributes,
     #[serde(skip_serializing_if = "Option::is_none")]
+    web_id_federation_data: Option<WebIdData>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     source_identity: Option<&'a str>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct WebIdData {
+    federated_provider: String,
+    attributes: Empty,
 }
 
 #[derive(Serialize)]
@@ -110,7 +140,7 @@ struct Attributes {
     mfa_authenticated: &'static str,
 }
 
-fn user_identity<'a>(org: &'a Org, who: &'a Who, time: i64) -> Identity<'a> {
+fn user_identity<'a>(org: &'a Org, who: &'a Who, time: i64, invoked_by: Option<&'a str>) -> Identity<'a> {
     match who {
         Who::IamUser { account, name, key } => {
             let acct = org.account(*account).id.as_str();
@@ -123,7 +153,7 @@ fn user_identity<'a>(org: &'a Org, who: &'a Who, time: i64) -> Identity<'a> {
                 ..Identity::of("IAMUser")
             }
         }
-        Who::Role { account, role, session, key, source_identity, mfa } => {
+        Who::Role { account, role, session, key, source_identity, mfa, federated } => {
             let acct = org.account(*account).id.as_str();
             let id = role_id(role);
             Identity {
@@ -143,8 +173,11 @@ fn user_identity<'a>(org: &'a Org, who: &'a Who, time: i64) -> Identity<'a> {
                         creation_date: iso_seconds(time - time.rem_euclid(3600)),
                         mfa_authenticated: if *mfa { "true" } else { "false" },
                     },
+                    web_id_federation_data: federated
+                        .map(|idp| WebIdData { federated_provider: oidc_provider(acct, idp), attributes: Empty {} }),
                     source_identity: source_identity.as_deref(),
                 }),
+                invoked_by,
                 ..Identity::of("AssumedRole")
             }
         }
@@ -158,12 +191,9 @@ fn user_identity<'a>(org: &'a Org, who: &'a Who, time: i64) -> Identity<'a> {
                 ..Identity::of("SAMLUser")
             }
         }
-        Who::WebIdentity { account, subject } => {
+        Who::WebIdentity { account, subject, idp } => {
             let acct = org.account(*account).id.as_str();
-            let provider = format!(
-                "arn:aws:iam::{acct}:oidc-provider/oidc.eks.us-east-1.amazonaws.com/id/{}",
-                short_hash(acct, 32)
-            );
+            let provider = oidc_provider(acct, *idp);
             Identity {
                 principal_id: Some(format!("{provider}:sts.amazonaws.com:{subject}")),
                 user_name: Some(subject),
@@ -213,6 +243,8 @@ struct TrailJson<'a> {
     response_elements: Option<&'a Value>,
     #[serde(skip_serializing_if = "Option::is_none")]
     additional_event_data: Option<ConsoleData>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    session_credential_from_console: Option<&'static str>,
     #[serde(rename = "requestID")]
     request_id: &'a str,
     #[serde(rename = "eventID")]
@@ -252,7 +284,7 @@ pub fn write_trail(out: &mut Vec<u8>, org: &Org, t: &Trail) {
     let cat = category(t.call.name, t.call.source);
     let record = TrailJson {
         event_version: "1.09",
-        user_identity: user_identity(org, &t.who, t.time),
+        user_identity: user_identity(org, &t.who, t.time, t.invoked_by),
         event_time: iso_seconds(t.time),
         event_source: t.call.source,
         event_name: t.call.name,
@@ -268,6 +300,7 @@ pub fn write_trail(out: &mut Vec<u8>, org: &Org, t: &Trail) {
             mobile: "No",
             mfa: "No",
         }),
+        session_credential_from_console: t.from_console.then_some("true"),
         request_id: &t.id[..18],
         event_id: &t.id,
         read_only: t.call.read_only,
@@ -338,7 +371,35 @@ struct OktaOutcome<'a> {
 }
 
 pub fn write_okta(out: &mut Vec<u8>, o: &Okta) {
-    let (os, browser) = if o.ua.contains("Macintosh") { ("Mac OS X", "CHROME") } else { ("Windows 10", "EDGE") };
+    let os = if o.ua.contains("Macintosh") {
+        "Mac OS X"
+    } else if o.ua.contains("Windows") {
+        "Windows 10"
+    } else if o.ua.contains("Linux") {
+        "Linux"
+    } else {
+        "Unknown"
+    };
+    let browser = if o.ua.contains("Edg/") {
+        "EDGE"
+    } else if o.ua.contains("Firefox/") {
+        "FIREFOX"
+    } else if o.ua.contains("Chrome/") {
+        "CHROME"
+    } else if o.ua.contains("Safari/") {
+        "SAFARI"
+    } else {
+        "UNKNOWN"
+    };
+    let mut debug = serde_json::json!({"requestId": format!("Y{}", &o.uuid[..20])});
+    if let Some(f) = o.factor {
+        debug["factor"] = f.into();
+    }
+    if let Some(b) = &o.behaviors {
+        debug["behaviors"] = b.as_str().into();
+        debug["risk"] = "{level=LOW}".into();
+    }
+    let failed = matches!(o.result, "FAILURE" | "DENY");
     let record = OktaJson {
         actor: entity(&o.actor),
         client: serde_json::json!({
@@ -347,7 +408,7 @@ pub fn write_okta(out: &mut Vec<u8>, o: &Okta) {
             "device": "Computer",
             "id": null,
             "ipAddress": o.ip,
-            "geographicalContext": {"city": null, "state": null, "country": o.country, "postalCode": null, "geolocation": null},
+            "geographicalContext": {"city": o.place.city, "state": o.place.state, "country": o.place.country, "postalCode": null, "geolocation": null},
         }),
         device: None,
         authentication_context: AuthContext {
@@ -361,11 +422,11 @@ pub fn write_okta(out: &mut Vec<u8>, o: &Okta) {
         },
         display_message: o.message,
         event_type: o.event_type,
-        outcome: OktaOutcome { result: if o.success { "SUCCESS" } else { "FAILURE" }, reason: o.reason },
+        outcome: OktaOutcome { result: o.result, reason: o.reason },
         published: Timestamp::from_unix_millis(o.time_ms).to_string(),
         security_context: serde_json::json!({"asNumber": null, "asOrg": null, "isp": null, "domain": null, "isProxy": null}),
-        severity: if o.success { "INFO" } else { "WARN" },
-        debug_context: serde_json::json!({"debugData": {"requestId": format!("Y{}", &o.uuid[..20])}}),
+        severity: if failed { "WARN" } else { "INFO" },
+        debug_context: serde_json::json!({"debugData": debug}),
         legacy_event_type: None,
         transaction: serde_json::json!({"type": "WEB", "id": format!("Y{}", &o.uuid[9..27]), "detail": {}}),
         uuid: &o.uuid,
@@ -497,17 +558,20 @@ pub fn write_audit(out: &mut Vec<u8>, a: &Audit) {
 #[derive(Serialize)]
 struct KeyValue<'a> {
     key: &'a str,
-    value: StringValue<'a>,
+    value: AnyValue<'a>,
 }
 
+/// OTLP/JSON's `AnyValue`: a string, or a 64-bit integer written as a string.
 #[derive(Serialize)]
-struct StringValue<'a> {
+enum AnyValue<'a> {
     #[serde(rename = "stringValue")]
-    string_value: &'a str,
+    String(&'a str),
+    #[serde(rename = "intValue")]
+    Int(String),
 }
 
 fn kv<'a>(key: &'a str, value: &'a str) -> KeyValue<'a> {
-    KeyValue { key, value: StringValue { string_value: value } }
+    KeyValue { key, value: AnyValue::String(value) }
 }
 
 #[derive(Serialize)]
@@ -541,7 +605,12 @@ fn span_json(s: &Span) -> SpanJson<'_> {
         kind: s.kind,
         start_time_unix_nano: s.start_ns.to_string(),
         end_time_unix_nano: s.end_ns.to_string(),
-        attributes: s.attrs.iter().map(|(k, v)| kv(k, v)).collect(),
+        attributes: s
+            .attrs
+            .iter()
+            .map(|(k, v)| kv(k, v))
+            .chain(s.ints.iter().map(|(k, v)| KeyValue { key: k, value: AnyValue::Int(v.to_string()) }))
+            .collect(),
         status: match &s.error {
             Some(m) => SpanStatus { code: 2, message: Some(m) },
             None => SpanStatus { code: 1, message: None },

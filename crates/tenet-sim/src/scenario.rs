@@ -23,10 +23,14 @@ pub enum Kind {
     LoggingTampered,
     TeamReorg,
     AgentToolRollout,
+    BusinessTravel,
+    NewDevice,
+    NewHire,
+    NewDeployment,
 }
 
 impl Kind {
-    pub const ALL: [Kind; 9] = [
+    pub const ALL: [Kind; 13] = [
         Kind::CredentialTheft,
         Kind::AgentPromptInjection,
         Kind::ConfusedDeputy,
@@ -36,6 +40,10 @@ impl Kind {
         Kind::LoggingTampered,
         Kind::TeamReorg,
         Kind::AgentToolRollout,
+        Kind::BusinessTravel,
+        Kind::NewDevice,
+        Kind::NewHire,
+        Kind::NewDeployment,
     ];
 
     pub fn name(self) -> &'static str {
@@ -49,6 +57,10 @@ impl Kind {
             Kind::LoggingTampered => "logging-tampered",
             Kind::TeamReorg => "team-reorg",
             Kind::AgentToolRollout => "agent-tool-rollout",
+            Kind::BusinessTravel => "business-travel",
+            Kind::NewDevice => "new-device",
+            Kind::NewHire => "new-hire",
+            Kind::NewDeployment => "new-deployment",
         }
     }
 
@@ -62,14 +74,19 @@ impl Kind {
             Kind::AgentPromptInjection => RiskyWorkflowInteraction,
             Kind::ConfusedDeputy => AbnormalTrustRelationship,
             Kind::PermissionCreep => UnintendedDrift,
-            Kind::TeamReorg | Kind::AgentToolRollout => ExpectedAdaptation,
+            Kind::TeamReorg
+            | Kind::AgentToolRollout
+            | Kind::BusinessTravel
+            | Kind::NewDevice
+            | Kind::NewHire
+            | Kind::NewDeployment => ExpectedAdaptation,
         }
     }
 }
 
 #[derive(Debug, thiserror::Error)]
 #[error(
-    "unknown scenario `{0}`; known: all, credential-theft, agent-prompt-injection, confused-deputy, role-chain-escalation, permission-creep, dormant-reactivation, logging-tampered, team-reorg, agent-tool-rollout"
+    "unknown scenario `{0}`; known: all, credential-theft, agent-prompt-injection, confused-deputy, role-chain-escalation, permission-creep, dormant-reactivation, logging-tampered, team-reorg, agent-tool-rollout, business-travel, new-device, new-hire, new-deployment"
 )]
 pub struct UnknownScenario(pub String);
 
@@ -100,11 +117,29 @@ pub struct Plan {
     /// `agent-tool-rollout`: when each agent adopts the tool.
     pub adoptions: Vec<(usize, i64)>,
     pub dormant: Option<Dormant>,
+    /// `business-travel`: away from, back at.
+    pub window: Option<(i64, i64)>,
+    /// `business-travel`: where to (an index into the destinations).
+    pub destination: Option<usize>,
+    /// `new-deployment`: the new workload (an index into `org.services`).
+    pub service: Option<usize>,
 }
 
 impl Plan {
     fn new(kind: Kind, at: i64) -> Plan {
-        Plan { kind, at, person: None, other: None, agent: None, switches: vec![], adoptions: vec![], dormant: None }
+        Plan {
+            kind,
+            at,
+            person: None,
+            other: None,
+            agent: None,
+            switches: vec![],
+            adoptions: vec![],
+            dormant: None,
+            window: None,
+            destination: None,
+            service: None,
+        }
     }
 
     pub fn reorg_switch(&self, person: usize) -> Option<i64> {
@@ -121,7 +156,7 @@ impl Plan {
         self.dormant.as_ref()
     }
 
-    fn label(&self, event_id: String, principal: &str) -> Label {
+    pub(crate) fn label(&self, event_id: String, principal: &str) -> Label {
         Label {
             event_id,
             scenario: self.kind.name().to_string(),
@@ -206,6 +241,10 @@ pub fn plan(config: &Config, org: &Org) -> Vec<Plan> {
             Kind::PermissionCreep => {
                 p.person = people_of(TEAM_PLATFORM).first().copied();
             }
+            Kind::BusinessTravel | Kind::NewDevice | Kind::NewHire | Kind::NewDeployment => {
+                let taken: Vec<usize> = plans.iter().filter_map(|q: &Plan| q.person).collect();
+                crate::change::plan(kind, &mut p, org, config, &mut r, &taken);
+            }
         }
         plans.push(p);
     }
@@ -228,6 +267,9 @@ pub fn fixed_events(sim: &Simulation) -> Vec<(Record, Vec<Label>)> {
             Kind::LoggingTampered => logging_tampered(sim, plan, &mut r, &mut hour),
             Kind::TeamReorg => team_reorg(sim, plan, &mut r, &mut hour),
             Kind::AgentToolRollout => tool_rollout(sim, plan, &mut r, &mut hour),
+            Kind::BusinessTravel | Kind::NewDevice | Kind::NewHire | Kind::NewDeployment => {
+                crate::change::fixed_events(sim, plan, &mut r, &mut hour)
+            }
         };
         let Some(principal) = principal else { continue };
         // Every fixed event of a scenario is ground truth, unless the
@@ -408,6 +450,7 @@ fn role_chain(sim: &Simulation, plan: &Plan, r: &mut Rng, out: &mut Hour) -> Opt
             key: keys[i].clone(),
             source_identity: None,
             mfa: false,
+            federated: None,
         };
     }
     let backdoor = format!("support-{}", rng::hex(r, 4));
@@ -634,12 +677,14 @@ fn team_reorg(sim: &Simulation, plan: &Plan, r: &mut Rng, out: &mut Hour) -> Opt
                 actor: actor.clone(),
                 ip: format!("{}{}", sim.org.office_prefix, 10 + admin % 40),
                 ua: crate::world::browser_ua(admin),
-                success: true,
+                result: "SUCCESS",
                 reason: None,
                 session: Some(format!("102{}", rng::base62(r, 22))),
                 credential: None,
                 targets: vec![target_user.clone(), (group.0, "UserGroup", group.1.into(), group.1.into())],
-                country: "United States",
+                place: a.home,
+                factor: None,
+                behaviors: None,
             });
             out.labels.push(plan.label(ids_of(&rec)[0].clone(), &format!("user:{}", p.email)));
             out.records.push(rec);
@@ -672,8 +717,9 @@ fn tool_rollout(sim: &Simulation, plan: &Plan, r: &mut Rng, out: &mut Hour) -> O
 }
 
 /// Labels for events generated hour by hour that belong to a scenario: the
-/// moved people's first day in their new group, and each agent's first day
-/// with the rolled-out tool.
+/// moved people's first day in their new group, each agent's first day
+/// with the rolled-out tool, the first days of a trip, a new laptop or a
+/// new hire.
 pub fn ongoing_labels(
     sim: &Simulation,
     person: Option<usize>,
@@ -690,7 +736,21 @@ pub fn ongoing_labels(
                     && t >= switch
                     && t < switch + DAY
                 {
-                    let principal = format!("user:{}", sim.org.people[p].email);
+                    let principal = format!("user:{}", sim.org.person(p).email);
+                    for r in records {
+                        for id in ids_of(r) {
+                            labels.push(plan.label(id, &principal));
+                        }
+                    }
+                }
+            }
+            Kind::BusinessTravel | Kind::NewDevice | Kind::NewHire => {
+                if let Some(p) = person
+                    && let Some((from, until)) = crate::change::person_window(sim, plan, p)
+                    && t + HOUR > from
+                    && t < until
+                {
+                    let principal = format!("user:{}", sim.org.person(p).email);
                     for r in records {
                         for id in ids_of(r) {
                             labels.push(plan.label(id, &principal));

@@ -33,6 +33,10 @@ pub struct Simulation {
     pub org: Org,
     pub evolution: Evolution,
     pub plans: Vec<Plan>,
+    /// What Terraform manages.
+    pub workspaces: Vec<crate::iac::Workspace>,
+    /// The agents serving each person.
+    serving: Vec<Vec<usize>>,
     /// Scenario and evolution events fixed in advance, by hour.
     fixed: BTreeMap<u32, Vec<(Record, Vec<Label>)>>,
 }
@@ -56,7 +60,7 @@ const SIGN_IN_LAG: i64 = 15 * 60;
 
 impl Simulation {
     pub fn new(config: Config) -> Simulation {
-        let org = Org::build(&config);
+        let mut org = Org::build(&config);
         let total = i64::from(config.days) * DAY;
         let mut r = rng::rng(config.seed, "evolution", &[]);
         let at = |r: &mut Rng, frac: f64| ((total as f64 * frac) as i64 / HOUR) * HOUR + r.i64(9..15) * HOUR;
@@ -71,7 +75,13 @@ impl Simulation {
                 .collect(),
         };
         let plans = scenario::plan(&config, &org);
-        let mut sim = Simulation { config, org, evolution, plans, fixed: BTreeMap::new() };
+        crate::change::settle(&plans, &mut org);
+        let serving = (0..org.headcount())
+            .map(|p| (0..org.agents.len()).filter(|&a| org.agents[a].users.contains(&p)).collect())
+            .collect();
+        let mut sim =
+            Simulation { config, org, evolution, plans, workspaces: Vec::new(), serving, fixed: BTreeMap::new() };
+        sim.workspaces = sim.build_workspaces();
         let mut fixed: BTreeMap<u32, Vec<(Record, Vec<Label>)>> = BTreeMap::new();
         for (record, labels) in scenario::fixed_events(&sim).into_iter().chain(sim.evolution_events()) {
             let t = record_offset(&sim, &record);
@@ -97,7 +107,7 @@ impl Simulation {
         let mut out = Hour::default();
         let mut r = rng::rng(self.config.seed, "hour", &[u64::from(h)]);
         let start = i64::from(h) * HOUR;
-        for p in 0..self.org.people.len() {
+        for p in 0..self.org.headcount() {
             self.person_hour(&mut r, p, start, &mut out);
         }
         for s in 0..self.org.services.len() {
@@ -106,6 +116,10 @@ impl Simulation {
         self.dormant_user_hour(&mut r, start, &mut out);
         self.controllers_hour(&mut r, start, &mut out);
         self.incident_hour(&mut r, start, &mut out);
+        // Each of these draws from its own stream: adding one never moves
+        // what another generates.
+        self.terraform_hour(start, &mut out);
+        self.aws_services_hour(start, &mut out);
         if let Some(fixed) = self.fixed.get(&h) {
             for (record, labels) in fixed {
                 out.records.push(record.clone());
@@ -126,10 +140,10 @@ impl Simulation {
                 return TEAM_ML;
             }
         }
-        self.org.people[person].team
+        self.org.person(person).team
     }
 
-    fn day_of(&self, t: i64) -> (u32, u32) {
+    pub(crate) fn day_of(&self, t: i64) -> (u32, u32) {
         let abs = self.abs(t);
         let day = (t / DAY) as u32;
         // 1970-01-01 was a Thursday: Monday = 0.
@@ -138,22 +152,40 @@ impl Simulation {
     }
 
     fn person_hour(&self, r: &mut Rng, p: usize, start: i64, out: &mut Hour) {
-        let (day, weekday) = self.day_of(start);
-        if !self.org.working(p, self.abs(start), day, weekday) {
+        let (day, _) = self.day_of(start);
+        if !self.employed(p, start) {
+            return;
+        }
+        let tz = self.tz_at(p, start);
+        if !self.org.working(p, self.abs(start), tz, day) {
             return;
         }
         // Dormant or stolen identities are scenario business, not habits.
-        let person = &self.org.people[p];
+        let person = self.org.person(p);
         let team = self.team_at(p, start);
         let mark = out.records.len();
-        let local = (self.abs(start) / HOUR + person.tz).rem_euclid(24);
+        let local = (self.abs(start) / HOUR + tz).rem_euclid(24);
         if local == person.start_hour {
             self.morning(r, p, team, start, out);
         }
+        if local == self.console_hour(p, start) {
+            self.console_session(p, team, start, out);
+        }
+        if team == TEAM_PLATFORM
+            && rng::rng(self.config.seed, "tf-laptop", &[p as u64, (start / HOUR) as u64]).f64()
+                < self.org.shape.laptop_plans()
+        {
+            self.terraform_laptop(p, start, out);
+        }
         let t = &self.org.teams[team];
         let n = rng::poisson(r, t.rate * person.rate_factor);
+        // A new hire's first calls come after their first sign-in.
+        let not_before = self.first_day(p).map_or(i64::MIN, |first| first + SIGN_IN_LAG);
         for _ in 0..n {
             let when = start + r.i64(0..HOUR);
+            if when < not_before {
+                continue;
+            }
             let habits = self.habits_of(team, when);
             let i = rng::weighted(r, habits.iter().map(|h| h.weight));
             match habits[i].act {
@@ -166,9 +198,52 @@ impl Simulation {
         out.labels.extend(labels);
     }
 
+    /// Whether person `p` works here in the hour from `t`: a new hire from
+    /// the first morning after their account was created.
+    pub fn employed(&self, p: usize, t: i64) -> bool {
+        self.first_day(p).is_none_or(|first| t + HOUR > first)
+    }
+
+    /// A new hire's first morning at work.
+    pub fn first_day(&self, p: usize) -> Option<i64> {
+        let created = self.org.person(p).created?;
+        Some(crate::change::first_morning(self, p, created + 12 * HOUR))
+    }
+
+    /// The time zone a person works in at `t`: their own, or where they travel.
+    pub fn tz_at(&self, p: usize, t: i64) -> i64 {
+        crate::change::travel_at(self, p, t).map_or(self.org.person(p).tz, |d| d.tz)
+    }
+
+    /// Where the identity provider places a person at `t`.
+    pub fn place_at(&self, p: usize, t: i64) -> crate::record::Place {
+        crate::change::travel_at(self, p, t).map_or(self.org.person(p).home, |d| d.place)
+    }
+
+    /// The AWS CLI a person's laptop sends at `t`: a replacement laptop brings another.
+    pub fn laptop_ua_at(&self, p: usize, t: i64) -> String {
+        match crate::change::new_device_since(self, p) {
+            Some(since) if t >= since => crate::change::NEW_LAPTOP_CLI.to_string(),
+            _ => self.org.person(p).laptop_ua.clone(),
+        }
+    }
+
+    /// The browser a person signs in with at `t`.
+    pub fn browser_ua_at(&self, p: usize, t: i64) -> String {
+        match crate::change::new_device_since(self, p) {
+            Some(since) if t >= since => crate::change::NEW_LAPTOP_BROWSER.to_string(),
+            _ => browser_ua(p),
+        }
+    }
+
     /// A team's habits, plus what evolution added by `t`.
     fn habits_of(&self, team: usize, t: i64) -> Vec<Habit> {
         let mut habits = self.org.teams[team].habits.clone();
+        for h in habits.iter_mut() {
+            if let Act::Agent = h.act {
+                h.weight *= self.org.shape.agent_use();
+            }
+        }
         if team == TEAM_ANALYTICS && t >= self.evolution.new_source_at {
             // The new data source is adopted over three days.
             let ramp = ((t - self.evolution.new_source_at) as f64 / (3 * DAY) as f64).min(1.0);
@@ -188,11 +263,16 @@ impl Simulation {
         habits
     }
 
-    fn office_or_home(&self, r: &mut Rng, p: usize) -> String {
+    /// Where a person connects from at `t`: the office, home, or wherever
+    /// they travel.
+    pub fn office_or_home(&self, r: &mut Rng, p: usize, t: i64) -> String {
+        if let Some(ip) = crate::change::travel_ip(self, r, p, t) {
+            return ip;
+        }
         if r.f64() < 0.7 {
             format!("{}{}", self.org.office_prefix, 10 + (p % 40))
         } else {
-            self.org.people[p].home_ip.clone()
+            self.org.person(p).home_ip.clone()
         }
     }
 
@@ -206,9 +286,11 @@ impl Simulation {
     }
 
     /// The working day (from one local start hour to the next) `t` is in.
+    /// Travel moves the day with the time zone; it starts and ends half a
+    /// day away from a day boundary, so no working day is counted twice.
     fn working_day(&self, person: usize, t: i64) -> i64 {
-        let who = &self.org.people[person];
-        (t + (who.tz - who.start_hour) * HOUR).div_euclid(DAY)
+        let who = self.org.person(person);
+        (t + (self.tz_at(person, t) - who.start_hour) * HOUR).div_euclid(DAY)
     }
 
     fn sso_key_of_day(&self, person: usize, team: usize, account: usize, working_day: i64) -> String {
@@ -221,64 +303,102 @@ impl Simulation {
         Who::Role {
             account,
             role: self.org.sso_role_name(team),
-            session: self.org.people[person].email.clone(),
+            session: self.org.person(person).email.clone(),
             key: self.sso_key(person, team, account, t),
             source_identity: None,
             mfa: true,
+            federated: None,
         }
     }
 
+    /// Okta's actor entry for person `p`.
+    pub fn okta_actor(&self, p: usize) -> crate::record::OktaEntity {
+        let person = self.org.person(p);
+        (person.okta_id.clone(), "User", person.email.clone(), format!("{} {}", cap(person.first), cap(person.last)))
+    }
+
+    /// The morning sign-in (Okta Identity Engine: the password, now and
+    /// then mistyped first, an Okta Verify push, the sign-on policy), the
+    /// day's apps, and the day's AWS sessions.
     fn morning(&self, r: &mut Rng, p: usize, team: usize, start: i64, out: &mut Hour) {
-        let person = &self.org.people[p];
+        let person = self.org.person(p);
         let t0 = start + r.i64(0..600);
-        let ip = self.office_or_home(r, p);
+        let ip = self.office_or_home(r, p, t0);
         let session = format!("102{}", rng::base62(r, 22));
-        let ua = browser_ua(p);
-        let me = (
-            person.okta_id.clone(),
-            "User",
-            person.email.clone(),
-            format!("{} {}", cap(person.first), cap(person.last)),
+        let ua = self.browser_ua_at(p, t0);
+        let place = self.place_at(p, t0);
+        let me = self.okta_actor(p);
+        let behaviors = crate::change::sign_in_behaviors(self, p, t0);
+        let at = |s: i64, r: &mut Rng| self.abs(t0 + s) * 1000 + r.i64(0..1000);
+        if person.typo_prone && r.f64() < 0.08 {
+            let mut typo = Okta::new(
+                at(-14, r),
+                rng::uuid(r),
+                "user.session.start",
+                "User login to Okta",
+                me.clone(),
+                ip.clone(),
+                ua.clone(),
+                place,
+            );
+            typo.result = "FAILURE";
+            typo.reason = Some("INVALID_CREDENTIALS");
+            typo.credential = Some("PASSWORD");
+            typo.behaviors = Some(behaviors.clone());
+            out.push(Record::Okta(typo));
+        }
+        let push = Okta::new(
+            at(2, r),
+            rng::uuid(r),
+            "system.push.send_factor_verify_push",
+            "A push notification was sent to the user's Okta Verify",
+            me.clone(),
+            ip.clone(),
+            ua.clone(),
+            place,
         );
-        for (i, (event_type, message, credential)) in [
-            ("user.session.start", "User login to Okta", Some("PASSWORD")),
-            ("user.authentication.auth_via_mfa", "Authentication of user via MFA", Some("OTP")),
-        ]
-        .into_iter()
-        .enumerate()
-        {
-            out.push(Record::Okta(Okta {
-                time_ms: self.abs(t0 + i as i64 * 4) * 1000 + r.i64(0..1000),
-                uuid: rng::uuid(r),
-                event_type,
-                message,
-                actor: me.clone(),
-                ip: ip.clone(),
-                ua: ua.clone(),
-                success: true,
-                reason: None,
-                session: Some(session.clone()),
-                credential,
-                targets: vec![],
-                country: "United States",
-            }));
+        out.push(Record::Okta(push));
+        // The sign-on policy, the push verified, the session.
+        for (offset, (event_type, message, credential, factor)) in [
+            (0, ("policy.evaluate_sign_on", "Evaluation of sign-on policy", None, None)),
+            (
+                6,
+                (
+                    "user.authentication.auth_via_mfa",
+                    "Authentication of user via MFA",
+                    Some("OKTA_VERIFY_PUSH"),
+                    Some("OKTA_VERIFY_PUSH"),
+                ),
+            ),
+            (7, ("user.session.start", "User login to Okta", Some("PASSWORD"), None)),
+        ] {
+            let mut o =
+                Okta::new(at(offset, r), rng::uuid(r), event_type, message, me.clone(), ip.clone(), ua.clone(), place);
+            o.session = Some(session.clone());
+            o.credential = credential;
+            o.factor = factor;
+            if event_type == "policy.evaluate_sign_on" {
+                o.result = "ALLOW";
+            }
+            if event_type == "user.session.start" {
+                o.behaviors = Some(behaviors.clone());
+            }
+            out.push(Record::Okta(o));
         }
         for (i, app) in self.org.teams[team].apps.iter().enumerate() {
-            out.push(Record::Okta(Okta {
-                time_ms: self.abs(t0 + 20 + i as i64 * 30) * 1000 + r.i64(0..1000),
-                uuid: rng::uuid(r),
-                event_type: "user.authentication.sso",
-                message: "User single sign on to app",
-                actor: me.clone(),
-                ip: ip.clone(),
-                ua: ua.clone(),
-                success: true,
-                reason: None,
-                session: Some(session.clone()),
-                credential: None,
-                targets: vec![(format!("0oa{}", short_id(app)), "AppInstance", app.to_string(), app.to_string())],
-                country: "United States",
-            }));
+            let mut o = Okta::new(
+                at(20 + i as i64 * 30, r),
+                rng::uuid(r),
+                "user.authentication.sso",
+                "User single sign on to app",
+                me.clone(),
+                ip.clone(),
+                ua.clone(),
+                place,
+            );
+            o.session = Some(session.clone());
+            o.targets = vec![(format!("0oa{}", short_id(app)), "AppInstance", app.to_string(), app.to_string())];
+            out.push(Record::Okta(o));
         }
         // The day's AWS sessions, one per account the team works in.
         for &account in self.org.teams[team].accounts {
@@ -296,7 +416,7 @@ impl Simulation {
         time: i64,
         ip: &str,
     ) -> Trail {
-        let person = &self.org.people[p];
+        let person = self.org.person(p);
         let role_arn = self.org.sso_role(team, account);
         let acct = &self.org.account(account).id;
         Trail {
@@ -340,26 +460,28 @@ impl Simulation {
             error: None,
             resources: vec![("AWS::IAM::Role", role_arn)],
             console: false,
+            invoked_by: None,
+            from_console: false,
         }
     }
 
     #[allow(clippy::too_many_arguments)]
     fn person_aws(&self, r: &mut Rng, p: usize, team: usize, when: i64, account: usize, call: Call, out: &mut Hour) {
-        let person = &self.org.people[p];
+        let person = self.org.person(p);
         let use_key = person.iam_user.as_ref().filter(|u| u.account == account && r.f64() < 0.5);
         let who = match use_key {
             Some(u) => Who::IamUser { account, name: u.name.clone(), key: u.access_key.clone() },
             None if self.org.teams[team].accounts.contains(&account) => self.sso_who(p, team, account, when),
             None => return,
         };
-        let console = use_key.is_none() && r.f64() < 0.15;
-        let ua = if console { "AWS Internal".to_string() } else { person.laptop_ua.clone() };
-        let ip = self.office_or_home(r, p);
+        let _ = person;
+        let ua = self.laptop_ua_at(p, when);
+        let ip = self.office_or_home(r, p, when);
         let mut trail = self.call_trail(r, account, when, call, who, ip, ua);
         if r.f64() < 0.004 {
             trail.error = Some(("AccessDenied", format!("User is not authorized to perform: {}", trail.call.name)));
         }
-        out.push(Record::Trail(trail));
+        self.push_call(r, trail, out);
     }
 
     /// A call's CloudTrail record with request parameters for its target.
@@ -389,6 +511,8 @@ impl Simulation {
             error: None,
             resources,
             console: false,
+            invoked_by: None,
+            from_console: false,
         }
     }
 
@@ -434,7 +558,7 @@ impl Simulation {
                 (Some(json!({"instancesSet": {"items": [{"instanceId": id}]}})), vec![])
             }
             Target::Function(f) => (Some(json!({"functionName": f})), vec![]),
-            Target::Parameter(n) => (Some(json!({"name": n, "withDecryption": false})), vec![]),
+            Target::Parameter(n) => (Some(json!({"name": n, "withDecryption": secure_parameter(n)})), vec![]),
             Target::Role(n) => (Some(json!({"roleName": n})), vec![]),
             Target::LogGroup(g) => (Some(json!({"logGroupName": g, "filterPattern": "ERROR"})), vec![]),
             Target::Queue(q) => {
@@ -459,7 +583,7 @@ impl Simulation {
         out: &mut Hour,
     ) {
         let Some(ns) = self.org.teams[team].k8s_namespace else { return };
-        let person = &self.org.people[p];
+        let person = self.org.person(p);
         out.push(Record::Audit(Audit {
             time_us: self.abs(when) * 1_000_000 + r.i64(0..1_000_000),
             id: rng::uuid(r),
@@ -479,8 +603,7 @@ impl Simulation {
     // ----- agents -----
 
     fn use_agent(&self, r: &mut Rng, p: usize, when: i64, out: &mut Hour) {
-        let serving: Vec<usize> =
-            (0..self.org.agents.len()).filter(|&a| self.org.agents[a].users.contains(&p)).collect();
+        let serving = &self.serving[p];
         if serving.is_empty() {
             return;
         }
@@ -538,9 +661,14 @@ impl Simulation {
     }
 
     /// A whole agent trace: invoke_agent → chat → tool calls (each
-    /// execute_tool → MCP client → MCP server, and what the tool reached:
-    /// CloudTrail for AWS, Kubernetes audit for the cluster) → chat.
-    /// Returns the ids of the events created per tool call, for labels.
+    /// execute_tool → one MCP client span per attempt → MCP server, and
+    /// what the tool reached: CloudTrail for AWS, Kubernetes audit for the
+    /// cluster) → chat. About 6.5% of calls first fail with a rate limit, an
+    /// upstream 503 or a JSON-RPC internal error and are retried with
+    /// exponential backoff until they succeed; in the background about 1.5%
+    /// fail for good with a 4xx (a scenario's calls never do: the scenario
+    /// is what they reach). Pushes the ids of the events created into
+    /// `ids`, for labels.
     #[allow(clippy::too_many_arguments)]
     pub fn agent_trace(
         &self,
@@ -553,36 +681,38 @@ impl Simulation {
         mut ids: Option<&mut Vec<String>>,
     ) {
         let a = &self.org.agents[agent];
-        let person = &self.org.people[user];
+        let person = self.org.person(user);
         let trace_id = rng::hex(r, 32);
         let mut t_ns = self.abs(when) * 1_000_000_000 + r.i64(0..1_000_000_000);
         let root = rng::hex(r, 16);
+        let scenario = ids.is_some();
+        let outcomes: Vec<ToolOutcome> =
+            calls.iter().map(|c| ToolOutcome::draw(r, &self.org.tools[c.tool], scenario)).collect();
         let mut spans = Vec::new();
-        let mut span = |service: &str,
+        let new_span = |service: &str,
                         id: String,
                         parent: Option<&str>,
                         name: String,
                         kind: u8,
                         start: i64,
                         dur: i64,
-                        attrs: Vec<(&'static str, String)>,
-                        error: Option<String>| {
-            spans.push(Span {
-                service: service.to_string(),
-                trace_id: trace_id.clone(),
-                span_id: id,
-                parent: parent.map(str::to_string),
-                name,
-                kind,
-                start_ns: start,
-                end_ns: start + dur,
-                attrs,
-                error,
-            });
+                        attrs: Vec<(&'static str, String)>| Span {
+            service: service.to_string(),
+            trace_id: trace_id.clone(),
+            span_id: id,
+            parent: parent.map(str::to_string),
+            name,
+            kind,
+            start_ns: start,
+            end_ns: start + dur,
+            attrs,
+            ints: vec![],
+            error: None,
         };
         let conversation = format!("conv_{}", rng::hex(r, 12));
-        let total = 2_000_000_000 + calls.len() as i64 * 1_500_000_000;
-        span(
+        // The invocation's end is set once its children are placed.
+        let total = 0;
+        spans.push(new_span(
             a.app,
             root.clone(),
             None,
@@ -599,12 +729,11 @@ impl Simulation {
                 ("gen_ai.request.model", a.model.into()),
                 ("enduser.id", person.email.clone()),
             ],
-            None,
-        );
+        ));
         let chat = |r: &mut Rng| rng::hex(r, 16);
         let c1 = chat(r);
         t_ns += 50_000_000;
-        span(
+        spans.push(new_span(
             a.app,
             c1,
             Some(&root),
@@ -617,39 +746,102 @@ impl Simulation {
                 ("gen_ai.request.model", a.model.into()),
                 ("gen_ai.provider.name", provider(a.model).into()),
             ],
-            None,
-        );
+        ));
         t_ns += 950_000_000;
-        for c in calls {
+        for (c, outcome) in calls.iter().zip(&outcomes) {
             let tool = &self.org.tools[c.tool];
             let exec = rng::hex(r, 16);
-            let client = rng::hex(r, 16);
-            let server = rng::hex(r, 16);
             let call_id = format!("call_{}", rng::base62(r, 20));
             let mcp_session = rng::hex(r, 32);
             let server_host = format!("{}.tools.acme.internal", tool.server);
-            let mut server_attrs = vec![
-                ("mcp.method.name", "tools/call".to_string()),
-                ("gen_ai.tool.name", tool.name.to_string()),
-                ("mcp.session.id", mcp_session.clone()),
-                ("jsonrpc.request.id", r.u32(1..10_000).to_string()),
-            ];
-            match tool.reach {
-                Reach::Web { .. } => {
-                    server_attrs.push(("url.full", c.url.clone().unwrap_or_else(|| normal_url(r, tool.name))))
+            // The target stays the same across attempts.
+            let target = match tool.reach {
+                Reach::Web { .. } => Some(("url.full", c.url.clone().unwrap_or_else(|| normal_url(r, tool.name)))),
+                Reach::Saas { host } => Some(("server.address", host.to_string())),
+                _ => None,
+            };
+            let exec_start = t_ns;
+            let mut attempt_start = t_ns + 10_000_000;
+            let attempts = outcome.attempts();
+            for (k, failure) in attempts.iter().enumerate() {
+                let client = rng::hex(r, 16);
+                let mut client_span = new_span(
+                    a.app,
+                    client.clone(),
+                    Some(&exec),
+                    format!("tools/call {}", tool.name),
+                    3,
+                    attempt_start,
+                    if failure.is_some() { 180_000_000 } else { 1_150_000_000 },
+                    vec![
+                        ("mcp.method.name", "tools/call".into()),
+                        ("gen_ai.tool.name", tool.name.into()),
+                        ("mcp.session.id", mcp_session.clone()),
+                        ("jsonrpc.request.id", r.u32(1..10_000).to_string()),
+                        ("server.address", server_host.clone()),
+                        ("network.transport", "tcp".into()),
+                        ("network.protocol.name", "http".into()),
+                    ],
+                );
+                client_span.ints.push(("server.port", 443));
+                if let Some(f) = failure {
+                    f.mark(&mut client_span);
                 }
-                Reach::Saas { host } => server_attrs.push(("server.address", host.to_string())),
-                _ => {}
+                let server_id = rng::hex(r, 16);
+                // A rate limit is answered by the gateway: the server never sees it.
+                let reaches_server = !matches!(failure, Some(Failure::RateLimited));
+                let mut server_span = reaches_server.then(|| {
+                    let mut attrs = vec![
+                        ("mcp.method.name", "tools/call".to_string()),
+                        ("gen_ai.tool.name", tool.name.to_string()),
+                        ("mcp.session.id", mcp_session.clone()),
+                        (
+                            "jsonrpc.request.id",
+                            client_span
+                                .attrs
+                                .iter()
+                                .find(|(k, _)| *k == "jsonrpc.request.id")
+                                .map_or_else(String::new, |(_, v)| v.clone()),
+                        ),
+                    ];
+                    attrs.extend(target.clone());
+                    new_span(
+                        tool.server,
+                        server_id.clone(),
+                        Some(&client),
+                        format!("tools/call {}", tool.name),
+                        2,
+                        attempt_start + 10_000_000,
+                        if failure.is_some() { 150_000_000 } else { 1_100_000_000 },
+                        attrs,
+                    )
+                });
+                if let (Some(f), Some(s)) = (failure, server_span.as_mut()) {
+                    f.mark(s);
+                }
+                if let Some(ids) = ids.as_deref_mut() {
+                    ids.push(span_event_id(&trace_id, &client));
+                    if reaches_server {
+                        ids.push(span_event_id(&trace_id, &server_id));
+                    }
+                }
+                spans.push(client_span);
+                spans.extend(server_span);
+                if k + 1 < attempts.len() {
+                    // Exponential backoff with jitter: 1 s, 2 s, …
+                    attempt_start += 200_000_000 + (1_000_000_000 << k) + r.i64(0..250_000_000);
+                }
             }
-            let error = c.error.clone();
-            span(
+            let exec_end =
+                attempt_start + if matches!(outcome, ToolOutcome::Fails(_)) { 230_000_000 } else { 1_200_000_000 };
+            let mut exec_span = new_span(
                 a.app,
                 exec.clone(),
                 Some(&root),
                 format!("execute_tool {}", tool.name),
                 1,
-                t_ns,
-                1_200_000_000,
+                exec_start,
+                exec_end - exec_start,
                 vec![
                     ("gen_ai.operation.name", "execute_tool".into()),
                     ("gen_ai.tool.name", tool.name.into()),
@@ -657,55 +849,42 @@ impl Simulation {
                     ("gen_ai.tool.type", "extension".into()),
                     ("gen_ai.tool.description", tool.description.into()),
                 ],
-                error.clone(),
             );
-            span(
-                a.app,
-                client.clone(),
-                Some(&exec),
-                format!("tools/call {}", tool.name),
-                3,
-                t_ns + 10_000_000,
-                1_150_000_000,
-                vec![
-                    ("mcp.method.name", "tools/call".into()),
-                    ("gen_ai.tool.name", tool.name.into()),
-                    ("mcp.session.id", mcp_session),
-                    ("server.address", server_host),
-                    ("network.transport", "tcp".into()),
-                ],
-                error.clone(),
-            );
-            span(
-                tool.server,
-                server.clone(),
-                Some(&client),
-                format!("tools/call {}", tool.name),
-                2,
-                t_ns + 20_000_000,
-                1_100_000_000,
-                server_attrs,
-                error,
-            );
-            if let Some(ids) = ids.as_deref_mut() {
-                for s in [&exec, &client, &server] {
-                    ids.push(span_event_id(&trace_id, s));
-                }
+            if let ToolOutcome::Fails(f) = outcome {
+                f.mark(&mut exec_span);
             }
-            let at = (t_ns + 300_000_000) / 1_000_000_000 - self.config.start.unix_seconds();
+            if let Some(ids) = ids.as_deref_mut() {
+                ids.push(span_event_id(&trace_id, &exec));
+            }
+            spans.push(exec_span);
+            // What the tool reached, once the attempt that got through ran.
+            let reached = match outcome {
+                ToolOutcome::Fails(f) => f.reaches_downstream(),
+                _ => true,
+            };
+            let at = (attempt_start + 300_000_000) / 1_000_000_000 - self.config.start.unix_seconds();
             match tool.reach {
-                Reach::Aws { call } => {
+                Reach::Aws { call } if reached => {
                     let identity = c.identity.unwrap_or(user);
                     let account = tool_account(a.kind, call);
-                    let (issue, use_) = self.mcp_aws_call(r, agent, identity, &call_id, account, call, at);
-                    if let Some(ids) = ids.as_deref_mut() {
-                        ids.push(issue.id.clone());
-                        ids.push(use_.id.clone());
+                    let (issue, mut use_) = self.mcp_aws_call(r, agent, identity, &call_id, account, call, at);
+                    if let ToolOutcome::Fails(_) = outcome {
+                        use_.error = Some((
+                            not_found_code(call.source),
+                            format!("The requested resource was not found ({})", call.name),
+                        ));
                     }
-                    out.push(Record::Trail(issue));
-                    out.push(Record::Trail(use_));
+                    let mut downstream = Hour::default();
+                    downstream.push(Record::Trail(issue));
+                    self.push_call(r, use_, &mut downstream);
+                    if let Some(ids) = ids.as_deref_mut() {
+                        for rec in &downstream.records {
+                            ids.extend(scenario::ids_of(rec));
+                        }
+                    }
+                    out.records.extend(downstream.records);
                 }
-                Reach::K8s { verb, resource } => {
+                Reach::K8s { verb, resource } if reached => {
                     let audit = Audit {
                         time_us: self.abs(at) * 1_000_000 + r.i64(0..1_000_000),
                         id: rng::uuid(r),
@@ -720,7 +899,7 @@ impl Simulation {
                         resource,
                         namespace: Some("payments".into()),
                         name: (verb == "get").then(|| format!("payments-api-{}", rng::hex(r, 5))),
-                        code: 200,
+                        code: if matches!(outcome, ToolOutcome::Fails(_)) { 404 } else { 200 },
                         ip: "10.40.3.17".into(),
                         ua: "k8s-mcp/0.9.1 (linux/amd64) kubernetes/client-go".into(),
                     };
@@ -731,10 +910,10 @@ impl Simulation {
                 }
                 _ => {}
             }
-            t_ns += 1_500_000_000;
+            t_ns = exec_end + 300_000_000;
         }
         let c2 = chat(r);
-        span(
+        spans.push(new_span(
             a.app,
             c2,
             Some(&root),
@@ -747,8 +926,8 @@ impl Simulation {
                 ("gen_ai.request.model", a.model.into()),
                 ("gen_ai.provider.name", provider(a.model).into()),
             ],
-            None,
-        );
+        ));
+        spans[0].end_ns = t_ns + 750_000_000;
         out.push(Record::Trace(Trace { spans }));
     }
 
@@ -767,7 +946,7 @@ impl Simulation {
         at: i64,
     ) -> (Trail, Trail) {
         let a = &self.org.agents[agent];
-        let email = self.org.people[identity].email.clone();
+        let email = self.org.person(identity).email.clone();
         let session = format!("{}.{}", a.id, &call_id[..call_id.len().min(40)]);
         let key = format!("ASIA{}", rng::base32(r, 16));
         let acct = self.org.account(account).id.clone();
@@ -801,9 +980,18 @@ impl Simulation {
             error: None,
             resources: vec![("AWS::IAM::Role", self.org.role_arn(account, "mcp-aws-tools"))],
             console: false,
+            invoked_by: None,
+            from_console: false,
         };
-        let who =
-            Who::Role { account, role: "mcp-aws-tools".into(), session, key, source_identity: Some(email), mfa: false };
+        let who = Who::Role {
+            account,
+            role: "mcp-aws-tools".into(),
+            session,
+            key,
+            source_identity: Some(email),
+            mfa: false,
+            federated: None,
+        };
         let use_ = self.call_trail(
             r,
             account,
@@ -814,166 +1002,6 @@ impl Simulation {
             "aws-mcp/1.4.2 aws-sdk-python/1.34.131".into(),
         );
         (issue, use_)
-    }
-
-    // ----- workloads -----
-
-    pub fn service_index(&self, name: &str) -> usize {
-        self.org.services.iter().position(|s| s.name == name).unwrap_or(0)
-    }
-
-    fn instances(&self, s: usize, t: i64) -> u32 {
-        let svc = &self.org.services[s];
-        if svc.name == "payments-api" && t >= self.evolution.scale_out_at { svc.instances * 2 } else { svc.instances }
-    }
-
-    /// A workload instance's role session in the hour containing `t`.
-    pub fn service_who(&self, s: usize, instance: u32, t: i64) -> Who {
-        let svc = &self.org.services[s];
-        let hour = (t / HOUR) as u64;
-        let mut k = rng::rng(self.config.seed, "svc-key", &[s as u64, u64::from(instance), hour]);
-        let key = format!("ASIA{}", rng::base32(&mut k, 16));
-        let session = match svc.runtime {
-            Runtime::Lambda => svc.name.to_string(),
-            Runtime::Ec2 => format!(
-                "i-0{}",
-                rng::hex(&mut rng::rng(self.config.seed, "instance", &[s as u64, u64::from(instance)]), 16)
-            ),
-            Runtime::Ecs => {
-                rng::hex(&mut rng::rng(self.config.seed, "task", &[s as u64, u64::from(instance), hour / 24]), 32)
-            }
-            Runtime::Eks => format!("botocore-session-{}", 1_700_000_000 + hour * 10 + u64::from(instance)),
-        };
-        let session = if svc.name == "datadog" { "DatadogAWSIntegration".to_string() } else { session };
-        Who::Role { account: svc.account, role: svc.role.to_string(), session, key, source_identity: None, mfa: false }
-    }
-
-    fn service_hour(&self, r: &mut Rng, s: usize, start: i64, out: &mut Hour) {
-        let svc = &self.org.services[s];
-        let hour_utc = (self.abs(start) / HOUR).rem_euclid(24);
-        if let Some((a, b)) = svc.window
-            && !(a..b).contains(&hour_utc)
-        {
-            return;
-        }
-        let (_, weekday) = self.day_of(start);
-        let diurnal = if svc.window.is_some() {
-            1.0
-        } else {
-            0.6 + 0.4 * (((hour_utc as f64 - 6.0) / 24.0) * std::f64::consts::TAU).sin().max(0.0)
-        };
-        let weekend = if weekday >= 5 && svc.name == "ci-deployer" { 0.0 } else { 1.0 };
-        let scale =
-            if svc.name == "payments-api" { self.instances(s, start) as f64 / svc.instances as f64 } else { 1.0 };
-        let n = rng::poisson(r, svc.rate * diurnal * weekend * scale);
-        if n == 0 {
-            return;
-        }
-        let instances = self.instances(s, start);
-        let mut issued = vec![false; instances as usize];
-        for _ in 0..n {
-            let when = start + r.i64(60..HOUR);
-            let inst = r.u32(0..instances);
-            if !issued[inst as usize] {
-                issued[inst as usize] = true;
-                let at = start + r.i64(0..60);
-                self.service_issuance(r, s, inst, at, out);
-            }
-            let i = rng::weighted(r, svc.habits.iter().map(|h| h.weight));
-            match svc.habits[i].act {
-                Act::Aws { account, call } => {
-                    let who = self.service_who(s, inst, when);
-                    let ip = if svc.name == "datadog" {
-                        "44.192.28.7".to_string()
-                    } else {
-                        format!("10.{}.{}.{}", 20 + account, s, 10 + inst)
-                    };
-                    let trail = self.call_trail(r, account, when, call, who, ip, svc.ua.to_string());
-                    out.push(Record::Trail(trail));
-                }
-                Act::K8s { verb, resource } => {
-                    let Some((ns, sa)) = svc.k8s_sa else { continue };
-                    out.push(Record::Audit(Audit {
-                        time_us: self.abs(when) * 1_000_000 + r.i64(0..1_000_000),
-                        id: rng::uuid(r),
-                        verb,
-                        user: format!("system:serviceaccount:{ns}:{sa}"),
-                        groups: vec![
-                            "system:serviceaccounts".into(),
-                            format!("system:serviceaccounts:{ns}"),
-                            "system:authenticated".into(),
-                        ],
-                        impersonated: None,
-                        resource,
-                        namespace: Some(ns.into()),
-                        name: Some(format!("{}-{}", svc.name, ["config", "leader", "v2"][r.usize(..3)])),
-                        code: 200,
-                        ip: format!("10.40.{}.{}", s, 20 + inst),
-                        ua: format!("{}/v1.8.3 (linux/amd64) kubernetes/client-go", svc.name),
-                    }));
-                }
-                Act::Agent => {}
-            }
-        }
-    }
-
-    /// How a workload instance got its session this hour.
-    fn service_issuance(&self, r: &mut Rng, s: usize, inst: u32, at: i64, out: &mut Hour) {
-        let svc = &self.org.services[s];
-        let Who::Role { account, role, session, key, .. } = self.service_who(s, inst, at) else { return };
-        let acct = self.org.account(account).id.clone();
-        let role_arn = self.org.role_arn(account, &role);
-        let (name, who) = match svc.runtime {
-            Runtime::Lambda => ("AssumeRole", Who::Service { invoked_by: "lambda.amazonaws.com" }),
-            Runtime::Ec2 => ("AssumeRole", Who::Service { invoked_by: "ec2.amazonaws.com" }),
-            Runtime::Ecs if svc.name == "datadog" => (
-                "AssumeRole",
-                Who::OtherAccount {
-                    account_id: self.org.vendor_account,
-                    principal_id: "AROAZTDMVDT5OPF2MN7RQ:datadog-crawler".into(),
-                },
-            ),
-            Runtime::Ecs => ("AssumeRole", Who::Service { invoked_by: "ecs-tasks.amazonaws.com" }),
-            Runtime::Eks => (
-                "AssumeRoleWithWebIdentity",
-                Who::WebIdentity {
-                    account,
-                    subject: svc.k8s_sa.map(|(ns, sa)| format!("system:serviceaccount:{ns}:{sa}")).unwrap_or_default(),
-                },
-            ),
-        };
-        let mut request = json!({"roleArn": role_arn, "roleSessionName": session, "durationSeconds": 3600});
-        if svc.name == "datadog" {
-            request["externalId"] = json!("a5f2c0e8b1d94f7e9c3a6b2d8e1f4c7a");
-        }
-        let trail = Trail {
-            time: self.abs(at),
-            id: rng::uuid(r),
-            account,
-            region: self.org.account(account).region,
-            call: Call { source: "sts.amazonaws.com", name, read_only: true, target: Target::NoResource },
-            who,
-            ip: match svc.runtime {
-                Runtime::Lambda => "lambda.amazonaws.com".into(),
-                Runtime::Ec2 => "ec2.amazonaws.com".into(),
-                Runtime::Ecs if svc.name == "datadog" => "44.192.28.7".into(),
-                Runtime::Ecs => "ecs-tasks.amazonaws.com".into(),
-                Runtime::Eks => format!("10.40.{s}.{}", 20 + inst),
-            },
-            ua: svc.ua.to_string(),
-            request: Some(request),
-            response: Some(json!({
-                "credentials": {"accessKeyId": key, "expiration": tenet_model::Timestamp::from_unix_seconds(self.abs(at) + 3600).to_string()},
-                "assumedRoleUser": {
-                    "assumedRoleId": format!("{}:{session}", crate::render::role_id(&role)),
-                    "arn": format!("arn:aws:sts::{acct}:assumed-role/{role}/{session}"),
-                },
-            })),
-            error: None,
-            resources: vec![("AWS::IAM::Role", role_arn)],
-            console: false,
-        };
-        out.push(Record::Trail(trail));
     }
 
     /// The reporting account used early on, before it went quiet.
@@ -1181,6 +1209,7 @@ impl Simulation {
                     ("mcp.method.name", "notifications/tools/list_changed".into()),
                     ("mcp.protocol.version", "2025-06-18".into()),
                 ],
+                ints: vec![],
                 error: None,
             }],
         })
@@ -1201,12 +1230,134 @@ pub struct ToolCall {
     pub identity: Option<usize>,
     /// The URL for web tools (default: an ordinary internal one).
     pub url: Option<String>,
-    pub error: Option<String>,
 }
 
 impl ToolCall {
     pub fn normal(tool: usize) -> Self {
-        ToolCall { tool, identity: None, url: None, error: None }
+        ToolCall { tool, identity: None, url: None }
+    }
+}
+
+/// Why an attempt at a tool call failed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Failure {
+    /// HTTP 429 from the MCP gateway: retried.
+    RateLimited,
+    /// The server's upstream answered 503: retried.
+    Unavailable,
+    /// JSON-RPC -32603: retried.
+    Internal,
+    /// The tool ran and failed with an upstream 4xx (`CallToolResult.isError`): final.
+    Client(u16),
+}
+
+impl Failure {
+    /// `error.type` as the MCP conventions write it.
+    pub fn error_type(self) -> &'static str {
+        match self {
+            Failure::RateLimited => "429",
+            Failure::Unavailable => "503",
+            Failure::Internal => "-32603",
+            Failure::Client(_) => "tool_error",
+        }
+    }
+
+    fn message(self) -> &'static str {
+        match self {
+            Failure::RateLimited => "Too Many Requests",
+            Failure::Unavailable => "Service Unavailable",
+            Failure::Internal => "Internal error",
+            Failure::Client(400) => "Bad Request",
+            Failure::Client(403) => "Forbidden",
+            Failure::Client(404) => "Not Found",
+            Failure::Client(409) => "Conflict",
+            Failure::Client(_) => "Unprocessable Entity",
+        }
+    }
+
+    /// Sets a span's status and error attributes.
+    fn mark(self, span: &mut Span) {
+        span.error = Some(self.message().to_string());
+        span.attrs.push(("error.type", self.error_type().to_string()));
+        match self {
+            Failure::RateLimited => span.ints.push(("http.response.status_code", 429)),
+            Failure::Unavailable => span.ints.push(("http.response.status_code", 503)),
+            Failure::Internal => {
+                span.attrs.push(("rpc.response.status_code", "-32603".to_string()));
+                span.ints.push(("rpc.jsonrpc.error_code", -32603));
+            }
+            Failure::Client(code) => span.ints.push(("http.response.status_code", i64::from(code))),
+        }
+    }
+
+    /// Whether the failing call got as far as the system the tool reaches.
+    fn reaches_downstream(self) -> bool {
+        matches!(self, Failure::Client(404))
+    }
+}
+
+/// How a tool call went.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ToolOutcome {
+    Ok,
+    /// Failed with these (transient) errors, then succeeded.
+    Retried(Vec<Failure>),
+    /// Failed for good.
+    Fails(Failure),
+}
+
+impl ToolOutcome {
+    fn draw(r: &mut Rng, tool: &Tool, scenario: bool) -> ToolOutcome {
+        let u = r.f64();
+        let transient = |r: &mut Rng| match r.usize(..20) {
+            0..=8 => Failure::RateLimited,
+            9..=14 => Failure::Unavailable,
+            _ => Failure::Internal,
+        };
+        if u < 0.065 {
+            let mut failures = vec![transient(r)];
+            if r.f64() < 0.25 {
+                failures.push(transient(r));
+            }
+            ToolOutcome::Retried(failures)
+        } else if u < 0.08 && !scenario {
+            // What fails for good depends on what the tool reaches: a page or
+            // an object that is not there, arguments the API rejects, a pull
+            // request that conflicts. A genuine permission denial is rare: a
+            // SaaS repository or page the person cannot see.
+            let k = r.usize(..20);
+            let code = match tool.reach {
+                Reach::Web { .. } => [404, 404, 404, 400, 422][k % 5],
+                Reach::Saas { .. } if k == 0 => 403,
+                Reach::Saas { .. } => [404, 404, 422, 409, 400][k % 5],
+                Reach::Aws { .. } => [404, 404, 404, 400, 400][k % 5],
+                Reach::K8s { .. } => 404,
+            };
+            ToolOutcome::Fails(Failure::Client(code))
+        } else {
+            ToolOutcome::Ok
+        }
+    }
+
+    /// Each attempt's failure, `None` for the one that succeeded.
+    fn attempts(&self) -> Vec<Option<Failure>> {
+        match self {
+            ToolOutcome::Ok => vec![None],
+            ToolOutcome::Retried(f) => f.iter().copied().map(Some).chain([None]).collect(),
+            ToolOutcome::Fails(f) => vec![Some(*f)],
+        }
+    }
+}
+
+/// The error code an AWS API answers for a resource that is not there.
+fn not_found_code(source: &str) -> &'static str {
+    match source {
+        "s3.amazonaws.com" => "NoSuchKey",
+        "ec2.amazonaws.com" => "InvalidInstanceID.NotFound",
+        "athena.amazonaws.com" => "InvalidRequestException",
+        "ce.amazonaws.com" => "ValidationException",
+        "monitoring.amazonaws.com" => "InvalidParameterValue",
+        _ => "ResourceNotFoundException",
     }
 }
 
@@ -1241,6 +1392,11 @@ fn provider(model: &str) -> &'static str {
     }
 }
 
+/// Whether a parameter is a SecureString (read with decryption, through KMS).
+pub fn secure_parameter(name: &str) -> bool {
+    ["config", "token", "key", "secret"].iter().any(|w| name.contains(w))
+}
+
 pub fn cap(s: &str) -> String {
     let mut c = s.chars();
     match c.next() {
@@ -1258,7 +1414,7 @@ pub fn short_id(s: &str) -> String {
     rng::base62(&mut r, 17)
 }
 
-fn stable_uuid(s: &str) -> String {
+pub(crate) fn stable_uuid(s: &str) -> String {
     rng::uuid(&mut Rng::with_seed(s.bytes().fold(7u64, |h, b| h.wrapping_mul(31).wrapping_add(u64::from(b)))))
 }
 
