@@ -101,7 +101,7 @@ fn everything_written_ingests_without_rejection_and_every_label_is_a_stored_even
 
     let labels = labels(out.path());
     let scenarios: HashSet<&str> = labels.iter().map(|l| l["scenario"].as_str().unwrap()).collect();
-    assert_eq!(scenarios.len(), 9, "every scenario labels at least one event: {scenarios:?}");
+    assert_eq!(scenarios.len(), 13, "every scenario labels at least one event: {scenarios:?}");
     let expected: BTreeMap<&str, &str> = [
         ("credential-theft", "likely_malicious"),
         ("agent-prompt-injection", "risky_workflow_interaction"),
@@ -112,6 +112,10 @@ fn everything_written_ingests_without_rejection_and_every_label_is_a_stored_even
         ("logging-tampered", "likely_malicious"),
         ("team-reorg", "expected_adaptation"),
         ("agent-tool-rollout", "expected_adaptation"),
+        ("business-travel", "expected_adaptation"),
+        ("new-device", "expected_adaptation"),
+        ("new-hire", "expected_adaptation"),
+        ("new-deployment", "expected_adaptation"),
     ]
     .into();
     for l in &labels {
@@ -130,13 +134,59 @@ fn everything_written_ingests_without_rejection_and_every_label_is_a_stored_even
         .unwrap();
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let r: Value = serde_json::from_slice(&o.stdout).unwrap();
-    assert_eq!(r["scenarios"].as_array().unwrap().len(), 9);
+    assert_eq!(r["scenarios"].as_array().unwrap().len(), 13);
     for sc in r["scenarios"].as_array().unwrap() {
         assert_eq!(sc["stored_events"], sc["labelled_events"], "labelled events missing from the store: {sc}");
     }
     let unique: HashSet<&str> = labels.iter().map(|l| l["event_id"].as_str().unwrap()).collect();
     assert_eq!(r["benign_events"].as_u64().unwrap(), s["stored"].as_u64().unwrap() - unique.len() as u64);
     // What the analysis makes of them is tests/learn_cli.rs's subject.
+}
+
+#[test]
+fn each_shape_is_its_own_organisation_written_byte_for_byte_and_ingested_whole() {
+    let args = |shape: &str| -> Vec<String> {
+        ["simulate", "--seed", "11", "--days", "2", "--shape", shape, "--scenario", "all"].map(String::from).to_vec()
+    };
+    let run = |shape: &str, out: &Path| {
+        let o = tenet().args(args(shape)).arg("--out").arg(out).output().unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    };
+    let (a, b, e) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    run("cloud-native", a.path());
+    run("cloud-native", b.path());
+    run("enterprise", e.path());
+    let (ta, tb) = (tree(a.path()), tree(b.path()));
+    assert_eq!(ta.keys().collect::<Vec<_>>(), tb.keys().collect::<Vec<_>>());
+    for (path, bytes) in &ta {
+        assert!(bytes == &tb[path], "{} differs between runs", path.display());
+    }
+    let manifest =
+        |dir: &Path| -> Value { serde_json::from_slice(&std::fs::read(dir.join("manifest.json")).unwrap()).unwrap() };
+    let (cloud, enterprise) = (manifest(a.path()), manifest(e.path()));
+    assert_eq!(cloud["shape"], "cloud-native");
+    assert_eq!(enterprise["shape"], "enterprise");
+    // Fewer people, more agents, and (per person) far more machine activity.
+    assert!(cloud["humans"].as_u64() < enterprise["humans"].as_u64());
+    assert!(cloud["agents"].as_u64() > enterprise["agents"].as_u64());
+    let per_person =
+        |m: &Value| m["written"]["formats"]["cloudtrail"].as_f64().unwrap() / m["humans"].as_f64().unwrap();
+    assert!(per_person(&cloud) > 2.0 * per_person(&enterprise));
+    let bad = tenet().args(args("startup")).arg("--out").arg(e.path().join("x")).output().unwrap();
+    assert!(!bad.status.success());
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("cloud-native"), "names the shapes");
+
+    let data = tempfile::tempdir().unwrap();
+    let o = tenet()
+        .arg("--data-dir")
+        .arg(data.path())
+        .args(["ingest", "--no-analyse", "--json"])
+        .arg(a.path())
+        .output()
+        .unwrap();
+    let s: Value = serde_json::from_slice(&o.stdout).expect("ingest summary");
+    assert_eq!(o.status.code(), Some(0), "{s}");
+    assert_eq!(s["rejected"], 0, "{s}");
 }
 
 #[test]
