@@ -103,6 +103,19 @@ impl Simulation {
             if let Some(region) = region {
                 trail.region = region;
             }
+            // Some widgets are served by AWS on the person's behalf: the
+            // record says who, not where the browser is.
+            match source {
+                "health.amazonaws.com" => {
+                    trail.invoked_by = Some("health.amazonaws.com");
+                    trail.ip = "health.amazonaws.com".into();
+                }
+                "ce.amazonaws.com" | "notifications.amazonaws.com" => {
+                    trail.invoked_by = Some("AWS Internal");
+                    trail.ip = "AWS Internal".into();
+                }
+                _ => {}
+            }
             if !allowed.contains(&t.permission_set) {
                 let service = source.split('.').next().unwrap_or(source);
                 let prefix = match service {

@@ -575,19 +575,6 @@ const CURVE: [f64; 24] = [
     0.95, 0.9, 0.82, 0.72, 0.62,
 ];
 
-/// Where each of an environment's identities comes from.
-#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Debug)]
-enum Start {
-    /// Its lifetime grid turned over.
-    Grid,
-    /// The slot became busy this hour.
-    Busy,
-    /// A deploy recycled it.
-    Deploy,
-    /// The function's first deploy.
-    Launch,
-}
-
 impl Simulation {
     pub fn service_index(&self, name: &str) -> usize {
         self.org.services.iter().position(|s| s.name == name).unwrap_or(0)
@@ -672,27 +659,27 @@ impl Simulation {
         (life, r.i64(0..life))
     }
 
-    /// When the environment in `slot` at `t` started, and why: its grid,
-    /// the hour it became busy, the latest deploy, or the launch, whichever
-    /// is latest.
-    fn environment_at(&self, s: usize, slot: u32, t: i64) -> (i64, Start) {
+    /// When the environment in `slot` at `t` started: its lifetime grid
+    /// turning over, the hour the slot became busy, the latest deploy or the
+    /// launch, whichever is latest.
+    fn environment_at(&self, s: usize, slot: u32, t: i64) -> i64 {
         let (life, phase) = self.lifetime(s, slot);
-        let mut start = (phase + (t - phase).div_euclid(life) * life, Start::Grid);
+        let mut start = phase + (t - phase).div_euclid(life) * life;
         let h = t.div_euclid(HOUR);
         // Lifetimes are under two hours: busy since this hour or the one before.
         if slot >= self.environments(s, h - 1) {
-            start = start.max((h * HOUR, Start::Busy));
+            start = start.max(h * HOUR);
         } else if slot >= self.environments(s, h - 2) {
-            start = start.max(((h - 1) * HOUR, Start::Busy));
+            start = start.max((h - 1) * HOUR);
         }
         let jitter = 1 + i64::from(slot * 7 % 23);
         if let Some(d) = self.last_deploy(s, t - 2 * HOUR, t - jitter) {
-            start = start.max((d + jitter, Start::Deploy));
+            start = start.max(d + jitter);
         }
         if let Some(l) = self.org.services[s].launched
             && t >= l + jitter
         {
-            start = start.max((l + jitter, Start::Launch));
+            start = start.max(l + jitter);
         }
         start
     }
@@ -746,7 +733,7 @@ impl Simulation {
             starts.sort_unstable();
             starts.dedup();
             for c in starts {
-                if self.environment_at(s, slot, c).0 == c {
+                if self.environment_at(s, slot, c) == c {
                     self.cold_start(&mut r, s, slot, c, out);
                 }
             }
@@ -761,7 +748,7 @@ impl Simulation {
             if svc.launched.is_some_and(|l| when < l + 60) {
                 continue;
             }
-            let (since, _) = self.environment_at(s, slot, when);
+            let since = self.environment_at(s, slot, when);
             // Init takes a few seconds before the first invocation runs.
             when = when.max(since + 3);
             let i = rng::weighted(&mut r, svc.habits.iter().map(|h| h.weight));
@@ -867,7 +854,7 @@ impl Simulation {
     pub fn service_who(&self, s: usize, instance: u32, t: i64) -> Who {
         let svc = &self.org.services[s];
         if svc.runtime == Runtime::Lambda {
-            let (since, _) = self.environment_at(s, instance, t);
+            let since = self.environment_at(s, instance, t);
             return self.lambda_who(s, self.environment_identity(s, instance, since).0);
         }
         let churns = matches!(svc.runtime, Runtime::Ecs | Runtime::Eks) && svc.name != "datadog";
@@ -1353,6 +1340,8 @@ impl Simulation {
             json!({"functionName": function_arn, "name": "live"}),
         ));
         let mut t = t + 2;
+        let validates =
+            |name: &str| name.starts_with("CreateFunction") || name.starts_with("UpdateFunctionConfiguration");
         for (source, name, read_only, request) in steps {
             t += r.i64(1..6);
             let mut trail = self.call_trail(
@@ -1372,6 +1361,27 @@ impl Simulation {
                 _ => vec![],
             };
             out.push(Record::Trail(trail));
+            if validates(name) {
+                // Lambda checks it can assume the execution role; the
+                // credential is never used.
+                let session = format!(
+                    "awslambda_{}_{}{:03}",
+                    r.u32(100..1000),
+                    tenet_model::Timestamp::from_unix_seconds(self.abs(t)).to_chrono().format("%Y%m%d%H%M%S"),
+                    r.u32(..1000)
+                );
+                let key = format!("ASIA{}", rng::base32(r, 16));
+                let who = Who::Service { invoked_by: "lambda.amazonaws.com" };
+                let mut check =
+                    self.issue(r, s, t.min(at - 1), "AssumeRole", who, &session, &key, "lambda.amazonaws.com", 3600);
+                if let Some(req) = check.request.as_mut() {
+                    req.as_object_mut().map(|m| m.remove("durationSeconds"));
+                }
+                if let Some(resp) = check.response.as_mut() {
+                    resp["assumedRoleUser"] = serde_json::Value::Null;
+                }
+                out.push(Record::Trail(check));
+            }
         }
         for _ in 0..2 {
             t += r.i64(3..10);
@@ -1476,10 +1486,10 @@ mod tests {
         for slot in 0..3 {
             let mut t = 10 * HOUR;
             while t < 30 * HOUR {
-                let (since, _) = s.environment_at(f, slot, t);
+                let since = s.environment_at(f, slot, t);
                 assert!(since <= t);
                 // Until the next start, the environment is the same one.
-                assert_eq!(s.environment_at(f, slot, since).0, since);
+                assert_eq!(s.environment_at(f, slot, since), since);
                 t += 97;
             }
         }

@@ -181,12 +181,12 @@ impl Simulation {
         let n = rng::poisson(r, t.rate * person.rate_factor);
         // A new hire's first calls come after their first sign-in.
         let not_before = self.first_day(p).map_or(i64::MIN, |first| first + SIGN_IN_LAG);
+        let habits = self.habits_of(team, start);
         for _ in 0..n {
             let when = start + r.i64(0..HOUR);
             if when < not_before {
                 continue;
             }
-            let habits = self.habits_of(team, when);
             let i = rng::weighted(r, habits.iter().map(|h| h.weight));
             match habits[i].act {
                 Act::Aws { account, call } => self.person_aws(r, p, team, when, account, call, out),
