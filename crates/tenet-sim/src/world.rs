@@ -474,7 +474,6 @@ impl Simulation {
             None if self.org.teams[team].accounts.contains(&account) => self.sso_who(p, team, account, when),
             None => return,
         };
-        let _ = person;
         let ua = self.laptop_ua_at(p, when);
         let ip = self.office_or_home(r, p, when);
         let mut trail = self.call_trail(r, account, when, call, who, ip, ua);

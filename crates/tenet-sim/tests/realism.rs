@@ -9,7 +9,7 @@ use std::sync::OnceLock;
 
 use serde_json::Value;
 use tenet_sim::record::{Okta, Record, Span, Trail, Who};
-use tenet_sim::{Config, DAY, HOUR, ScenarioKind, Shape, Simulation, inventory};
+use tenet_sim::{Config, HOUR, ScenarioKind, Shape, Simulation, inventory};
 
 fn config(shape: Shape, seed: u64, days: u32) -> Config {
     Config {
@@ -117,9 +117,10 @@ fn function_sessions_churn_across_many_networks_and_start_with_their_init_reads(
     }
     // Cold start: the init read through Secrets Manager, which decrypts with
     // KMS as the function.
-    for (key, assume) in issued.iter().filter(|(_, t)| t.request.as_ref().unwrap()["roleSessionName"] == "orders-api") {
+    for key in
+        issued.iter().filter(|(_, t)| t.request.as_ref().unwrap()["roleSessionName"] == "orders-api").map(|(k, _)| k)
+    {
         let of_session: Vec<&&Trail> = calls.iter().filter(|t| role_of(&t.who).unwrap().2 == *key).collect();
-        let _ = assume;
         if of_session.is_empty() {
             continue;
         }
@@ -502,5 +503,4 @@ fn shapes_differ_and_each_is_deterministic() {
     assert!(c.org.agents.len() > e.org.agents.len());
     assert!(c.workspaces.len() > e.workspaces.len());
     assert!(Shape::CloudNative.pr_plans_per_hour() > Shape::Enterprise.pr_plans_per_hour());
-    let _ = DAY;
 }
