@@ -42,14 +42,25 @@ pub struct Args {
     /// Generator threads (default: the machine's cores).
     #[arg(long)]
     threads: Option<usize>,
-    /// Replay recorded CloudTrail attack telemetry (a Stratus Red Team
-    /// detonation) into the simulation, remapped onto its clock, an account
-    /// and a person's IAM user, and labelled `stratus:<file stem>`
-    /// (repeatable). PATH is a file or a directory of `*.json`; DAY counts
-    /// from 0 and defaults to the last day; a day's detonations are spread
-    /// 20 minutes apart around 13:00.
+    /// Replay recorded CloudTrail attack telemetry into the simulation,
+    /// remapped onto its clock, an account and people's IAM users
+    /// (repeatable). PATH is a detonation file (a Stratus Red Team
+    /// technique; every record labelled `stratus:<file stem>`), a directory
+    /// of them, or a directory of CloudTrail delivery files
+    /// (`<account>_CloudTrail_<region>_<time>_<id>.json[.gz]`): one
+    /// recording of an attack, replayed as one detonation, `replay:<directory
+    /// name>`, with only its attack tool's records labelled (see
+    /// --replay-label-agent). DAY counts from 0 and defaults to the last day;
+    /// a day's detonations are spread 20 minutes apart around 13:00.
     #[arg(long = "replay", value_name = "PATH[@DAY]", value_parser = parse_replay)]
     replays: Vec<Spec>,
+    /// In a replayed recording, the records labelled as the scenario are
+    /// those whose userAgent starts with PREFIX (the attack tool's marker);
+    /// the rest (the attacker's set-up and clean-up, the account's own
+    /// activity) are replayed unlabelled. Empty: label every record.
+    /// Detonation files are always labelled whole.
+    #[arg(long = "replay-label-agent", value_name = "PREFIX", default_value = replay::DEFAULT_LABEL_AGENT)]
+    replay_label_agent: String,
 }
 
 fn parse_shape(s: &str) -> Result<Shape, String> {
@@ -88,10 +99,14 @@ pub fn run(args: Args) -> Result<Outcome> {
     let started = Instant::now();
     let sim = Simulation::new(config);
     // Read and placed before the (long) generation: a bad file fails fast.
-    let replayed = replay::plan(&sim, &args.replays)?;
+    let replayed = replay::plan_with(&sim, &args.replays, &args.replay_label_agent)?;
     let skipped: usize = replayed.iter().map(|r| r.skipped.len()).sum();
     for e in replayed.iter().flat_map(|r| &r.skipped) {
         eprintln!("warning: left out: {e}");
+    }
+    for r in replayed.iter().filter(|r| r.labels.is_empty()) {
+        let agent = r.label_agent.as_deref().unwrap_or_default();
+        eprintln!("warning: {}: no record's userAgent starts with `{agent}`: nothing is labelled", r.scenario);
     }
     let threads = args.threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
     let hours = sim.hours();
@@ -136,8 +151,9 @@ pub fn run(args: Args) -> Result<Outcome> {
         }
         for r in &replayed {
             let who = r.attacker.as_ref().map_or(String::new(), |(_, arn)| format!("  as {arn}"));
+            let of = if r.labels.len() == r.records.len() { String::new() } else { format!(" of {}", r.records.len()) };
             println!(
-                "  {:<52} at {}  ({} labelled events){who}",
+                "  {:<52} at {}  ({} labelled events{of}){who}",
                 r.scenario,
                 Timestamp::from_unix_seconds(sim.abs(r.at)),
                 r.labels.len()

@@ -3,6 +3,25 @@
 //! the simulation's clock and identities, so detection can be tested on an
 //! attack hidden in normal activity rather than on the attack alone.
 //!
+//! Two kinds of input ([`source`] tells them apart):
+//!
+//! - **Detonations**: a file (`[...]` or `{"Records": [...]}`, optionally
+//!   gzipped) holding one technique's records, or a directory of such files,
+//!   each replayed on its own, staggered through its day ([`schedule`]).
+//!   Every record is the attack: each is labelled `stratus:<file stem>`,
+//!   `likely_malicious`.
+//! - **A recording**: a directory whose every file is named as CloudTrail
+//!   names its deliveries (`<account>_CloudTrail_<region>_<YYYYMMDDTHHMMZ>_<id>.json[.gz]`),
+//!   an account's trail over an attack (the attacker's set-up, the technique,
+//!   the clean-up, the account's own background). All its files are one
+//!   detonation: one clock shift, one remapping, one scenario,
+//!   `replay:<directory name>`. Only records whose `userAgent` starts with
+//!   the attack tool's marker ([`Replay::label_agent`], by default
+//!   [`DEFAULT_LABEL_AGENT`], Stratus Red Team's) are labelled: the rest is
+//!   replayed unlabelled, since a detection should not need to cite the
+//!   attacker's Terraform or the account's own activity. A directory that
+//!   mixes delivery files with other files is refused rather than guessed.
+//!
 //! What changes in each record, and why:
 //!
 //! - **Time.** Every string that is a timestamp in a layout CloudTrail uses
@@ -16,15 +35,26 @@
 //!   object key and number. Other accounts (an attacker's account that a
 //!   snapshot is shared with, say) are the attack's and stay.
 //! - **Attacker.** The `IAMUser` that acts (the most frequent one, if
-//!   several) becomes a simulated person's long-lived IAM user: its ARN, its
+//!   several; in a recording, of those it does not create) becomes a simulated person's long-lived IAM user: its ARN, its
 //!   name as a whole word, its `principalId`s and its access key ids are
-//!   replaced by the simulated user's. Roles, role sessions, federated users
-//!   and users the detonation creates keep their names: they are new
-//!   principals in the simulated account.
+//!   replaced by the simulated user's (a temporary `ASIA…` key becomes a
+//!   new temporary key of the simulated user, so sessions stay apart).
+//!   Roles, role sessions, federated users and users the detonation creates
+//!   keep their names: they are new principals in the simulated account.
+//! - **A recording's other IAM users.** Every other `IAMUser` that acts in
+//!   a recording and that the recording does not create (`CreateUser`) is
+//!   someone of the account (an administrator, a responder): each, most
+//!   active first, becomes another simulated person's IAM user in the
+//!   attacker's simulated account (the keyed people after the attacker's,
+//!   in order), so no two recorded users merge into one. Past the last such
+//!   person, the rest keep their names (in the simulated account, with no
+//!   inventory behind them); [`Replayed::others`] says which. In a single
+//!   detonation file, other IAM users keep their names, as before: they are
+//!   the technique's own.
 //! - **Event ids.** Each `eventID` is re-derived from the original id, the
-//!   file name and the landing time, so the same file replayed twice, or two
-//!   files, never collide; every replayed record is labelled
-//!   `stratus:<stem>`, `likely_malicious`.
+//!   file (a recording's: its directory) name and the landing time, so the
+//!   same file replayed twice, or two files, never collide, and a record
+//!   CloudTrail delivered twice in a recording stays one event.
 //!
 //! `sourceIPAddress`, `userAgent` and `awsRegion` stay as recorded: the
 //! first two are part of the attack's signature, and the region is what
@@ -48,26 +78,51 @@ use crate::render::short_hash;
 use crate::world::Simulation;
 use crate::{DAY, HOUR, org, rng};
 
-/// Where a detonation lands and who plays its attacker.
+/// The attack tool's marker a recording's records are labelled by: Stratus
+/// Red Team's `userAgent` is `stratus-red-team_<detonation uuid>`.
+pub const DEFAULT_LABEL_AGENT: &str = "stratus-red-team_";
+
+/// Where a detonation lands, who plays its attacker and which records are
+/// labelled.
 #[derive(Clone, Debug)]
 pub struct Replay {
-    /// The detonation's file: named in errors; its file name makes the
-    /// scenario name and the event ids.
+    /// The detonation's file (a recording's directory): named in errors;
+    /// its name makes the scenario name and the event ids.
     pub path: PathBuf,
     /// Seconds from the simulation's start where the earliest record lands.
     pub at: i64,
     /// The person (index into `org.people`) whose long-lived IAM user plays
     /// the attacker; `None`: the first person who has one.
     pub person: Option<usize>,
-    /// The label's scenario: `stratus:<file stem>` by default.
+    /// The label's scenario: `stratus:<file stem>` for a detonation file,
+    /// `replay:<directory name>` for a recording.
     pub scenario: String,
+    /// `None`: every record is labelled. `Some(prefix)`: only records whose
+    /// `userAgent` starts with it (an empty prefix: every record).
+    pub label_agent: Option<String>,
 }
 
 impl Replay {
+    /// A detonation file: every record labelled `stratus:<file stem>`.
     pub fn new(path: impl Into<PathBuf>, at: i64) -> Replay {
         let path = path.into();
         let scenario = format!("stratus:{}", stem(&path));
-        Replay { path, at, person: None, scenario }
+        Replay { path, at, person: None, scenario, label_agent: None }
+    }
+
+    /// A recording (see [`Detonation::read_recording`]): `replay:<directory
+    /// name>`, the records of [`DEFAULT_LABEL_AGENT`] labelled.
+    pub fn recording(path: impl Into<PathBuf>, at: i64) -> Replay {
+        let path = path.into();
+        let scenario = format!("replay:{}", stem(&path));
+        Replay { path, at, person: None, scenario, label_agent: Some(DEFAULT_LABEL_AGENT.into()) }
+    }
+
+    fn labels(&self, rec: &Map<String, Value>) -> bool {
+        match self.label_agent.as_deref() {
+            None | Some("") => true,
+            Some(prefix) => str_at(rec, &["userAgent"]).is_some_and(|ua| ua.starts_with(prefix)),
+        }
     }
 }
 
@@ -90,9 +145,12 @@ pub enum ReplayError {
     Target { path: PathBuf, why: String },
     #[error("--replay {spec}: {why}")]
     Spec { spec: String, why: String },
+    #[error("{}: {why}", .path.display())]
+    Directory { path: PathBuf, why: String },
 }
 
-/// The detonation's attacking IAM user, as recorded.
+/// An IAM user that acts in the detonation (its attacker, or a recording's
+/// other user), as recorded.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Attacker {
     pub arn: String,
@@ -103,18 +161,37 @@ pub struct Attacker {
     pub records: usize,
 }
 
+/// One replayable record, as read.
+#[derive(Clone, Debug)]
+struct Rec {
+    /// Index into [`Detonation::files`].
+    file: usize,
+    /// Index in its file.
+    index: usize,
+    record: Map<String, Value>,
+    /// `eventTime` as Unix seconds.
+    time: i64,
+}
+
 /// A parsed detonation, not yet placed in a simulation.
 #[derive(Clone, Debug)]
 pub struct Detonation {
+    /// The file, or a recording's directory.
     pub path: PathBuf,
-    /// The replayable records, in file order: `(index in the file, record,
-    /// eventTime as Unix seconds)`.
-    records: Vec<(usize, Map<String, Value>, i64)>,
+    /// The files read: the file itself, or a recording's files by name.
+    pub files: Vec<PathBuf>,
+    /// Whether this is a recording ([`Detonation::read_recording`]).
+    pub recording: bool,
+    /// The replayable records, in file order, then in order in each file.
+    records: Vec<Rec>,
     /// Records left out, each with why.
     pub skipped: Vec<ReplayError>,
     /// The records' own account (most frequent `recipientAccountId`).
     pub account: Option<String>,
     pub attacker: Option<Attacker>,
+    /// A recording's other acting IAM users that it does not create, most
+    /// active first; always empty for a detonation file.
+    pub others: Vec<Attacker>,
     /// Whether the file was `{"Records": [...]}` (for naming records in errors).
     wrapped: bool,
 }
@@ -122,11 +199,15 @@ pub struct Detonation {
 /// One record as replayed.
 #[derive(Clone, Debug)]
 pub struct ReplayedRecord {
-    /// Index in the detonation's file.
+    /// Index into the detonation's files (always 0 for a single file).
+    pub file: usize,
+    /// Index in its file.
     pub index: usize,
     /// Unix seconds of the rewritten `eventTime`.
     pub time: i64,
     pub record: Value,
+    /// Whether it has a label (is the scenario's).
+    pub labelled: bool,
 }
 
 /// A detonation rewritten into a simulation.
@@ -141,16 +222,23 @@ pub struct Replayed {
     pub original_account: Option<String>,
     /// `(recorded ARN, simulated ARN)` of the attacking IAM user, if any.
     pub attacker: Option<(String, String)>,
+    /// A recording's other IAM users: `(recorded ARN, simulated ARN)`, or
+    /// `None` where no simulated person was left and the name was kept.
+    pub others: Vec<(String, Option<String>)>,
+    /// Which `userAgent` prefix chose the labelled records (`None`: all).
+    pub label_agent: Option<String>,
     pub records: Vec<ReplayedRecord>,
-    /// One per record, in the same order.
+    /// One per labelled record, in record order.
     pub labels: Vec<Label>,
     /// Records of the file left out, each with why.
     pub skipped: Vec<ReplayError>,
 }
 
-/// A file's name without `.json` / `.json.gz`: the scenario's name.
+/// A file's name without `.json` / `.json.gz`: the scenario's name (a
+/// directory's, for a recording; `.` is named after what it is).
 pub fn stem(path: &Path) -> String {
-    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let name_of = |p: &Path| p.file_name().map(|n| n.to_string_lossy().into_owned());
+    let name = name_of(path).or_else(|| path.canonicalize().ok().and_then(|p| name_of(&p))).unwrap_or_default();
     let name = name.strip_suffix(".gz").unwrap_or(&name);
     name.strip_suffix(".json").unwrap_or(name).to_string()
 }
@@ -166,6 +254,56 @@ impl Detonation {
     /// optionally gzipped. Records without a usable `eventTime`,
     /// `eventSource` or `eventName` are left out and listed in `skipped`.
     pub fn parse(path: &Path, bytes: &[u8]) -> Result<Detonation, ReplayError> {
+        let mut d = Detonation::parse_records(path, bytes)?;
+        if d.records.is_empty() {
+            // The first record's error says more than "nothing usable".
+            let total = d.skipped.len();
+            return Err(d.skipped.first().cloned().unwrap_or(ReplayError::NoRecords { path: path.into(), total }));
+        }
+        d.account = account(&d.records);
+        d.attacker = users(&d.records, &[]).into_iter().next();
+        Ok(d)
+    }
+
+    /// Reads a recording: `files` (a directory's, by name; see [`source`])
+    /// as one detonation. Each file may be framed as [`Detonation::parse`]
+    /// reads; a file with no record (CloudTrail delivers some) adds none,
+    /// a file that is not CloudTrail at all is an error. The attacker is the
+    /// most active IAM user the recording does not create; the other such
+    /// users are [`Detonation::others`].
+    pub fn read_recording(dir: &Path, files: &[PathBuf]) -> Result<Detonation, ReplayError> {
+        let mut d = Detonation {
+            path: dir.into(),
+            files: files.to_vec(),
+            recording: true,
+            records: Vec::new(),
+            skipped: Vec::new(),
+            account: None,
+            attacker: None,
+            others: Vec::new(),
+            wrapped: true,
+        };
+        for (i, file) in files.iter().enumerate() {
+            let bytes =
+                std::fs::read(file).map_err(|e| ReplayError::Read { path: file.clone(), why: e.to_string() })?;
+            let part = Detonation::parse_records(file, &bytes)?;
+            d.records.extend(part.records.into_iter().map(|r| Rec { file: i, ..r }));
+            d.skipped.extend(part.skipped);
+        }
+        if d.records.is_empty() {
+            let total = d.skipped.len();
+            return Err(d.skipped.first().cloned().unwrap_or(ReplayError::NoRecords { path: dir.into(), total }));
+        }
+        d.account = account(&d.records);
+        let created = created_users(&d.records);
+        let mut users = users(&d.records, &created).into_iter();
+        d.attacker = users.next();
+        d.others = users.collect();
+        Ok(d)
+    }
+
+    /// The records of one file, checked, with nothing derived from them yet.
+    fn parse_records(path: &Path, bytes: &[u8]) -> Result<Detonation, ReplayError> {
         let inflated;
         let bytes = if bytes.starts_with(&[0x1f, 0x8b]) {
             let mut out = Vec::new();
@@ -187,29 +325,23 @@ impl Detonation {
             },
             _ => return Err(ReplayError::NotCloudTrail { path: path.into() }),
         };
-        let total = list.len();
         let mut d = Detonation {
             path: path.into(),
-            records: Vec::with_capacity(total),
+            files: vec![path.into()],
+            recording: false,
+            records: Vec::with_capacity(list.len()),
             skipped: Vec::new(),
             account: None,
             attacker: None,
+            others: Vec::new(),
             wrapped,
         };
         for (i, v) in list.into_iter().enumerate() {
             match d.check(i, v) {
-                Ok((rec, t)) => d.records.push((i, rec, t)),
+                Ok((record, time)) => d.records.push(Rec { file: 0, index: i, record, time }),
                 Err(e) => d.skipped.push(e),
             }
         }
-        if d.records.is_empty() {
-            // The first record's error says more than "nothing usable".
-            return Err(d.skipped.first().cloned().unwrap_or(ReplayError::NoRecords { path: path.into(), total }));
-        }
-        d.account = most_frequent(d.records.iter().filter_map(|(_, r, _)| {
-            str_at(r, &["recipientAccountId"]).or_else(|| str_at(r, &["userIdentity", "accountId"]))
-        }));
-        d.attacker = attacker(&d.records);
         Ok(d)
     }
 
@@ -257,7 +389,7 @@ impl Detonation {
     }
 
     fn bounds(&self) -> (i64, i64) {
-        let times = self.records.iter().map(|(_, _, t)| *t);
+        let times = self.records.iter().map(|r| r.time);
         (times.clone().min().unwrap_or(0), times.max().unwrap_or(0))
     }
 
@@ -305,26 +437,27 @@ impl Detonation {
         }
         // The attacker's own account, so its user and the records agree;
         // without an IAM user to play it, the production account.
-        let account = &sim.org.account(user.map_or(org::PROD, |u| u.account)).id;
+        let home = user.map_or(org::PROD, |u| u.account);
+        let account = &sim.org.account(home).id;
 
         let mut patterns = Vec::new();
         let mut new_arn = None;
         if let (Some(a), Some(u)) = (&self.attacker, user) {
-            let arn = format!("arn:aws:iam::{account}:user/{}", u.name);
-            patterns.push(Pattern::new(&a.arn, &arn, Bound::IamNameAfter));
-            patterns.push(Pattern::new(&url_encode_arn(&a.arn), &url_encode_arn(&arn), Bound::IamNameAfter));
-            let principal_id = format!("AIDA{}", short_hash(&u.name, 17));
-            for id in &a.principal_ids {
-                patterns.push(Pattern::new(id, &principal_id, Bound::Word));
+            new_arn = Some(user_patterns(a, u, account, target.at, &mut patterns));
+        }
+        // A recording's other users: the keyed people of the same account
+        // after the attacker's, in order, each used once.
+        let mut others = Vec::with_capacity(self.others.len());
+        if let (Some(start), false) = (person, self.others.is_empty()) {
+            let mut cast = (1..people.len())
+                .map(|k| (start + k) % people.len())
+                .filter_map(|p| people[p].iam_user.as_ref().filter(|u| u.account == home));
+            for a in &self.others {
+                let arn = cast.next().map(|u| user_patterns(a, u, account, target.at, &mut patterns));
+                others.push((a.arn.clone(), arn));
             }
-            for key in &a.access_keys {
-                patterns.push(Pattern::new(key, &u.access_key, Bound::Word));
-            }
-            // A name of one or two letters is too likely to be a word of
-            // something else: only where it is the whole value.
-            let bound = if a.name.chars().count() >= 3 { Bound::Word } else { Bound::Whole };
-            patterns.push(Pattern::new(&a.name, &u.name, bound));
-            new_arn = Some(arn);
+        } else {
+            others.extend(self.others.iter().map(|a| (a.arn.clone(), None)));
         }
         let mut account_number = None;
         if let Some(old) = &self.account {
@@ -345,42 +478,86 @@ impl Detonation {
         patterns.retain(|p| !p.from.is_empty());
         let rewrite = Rewrite { delta: sim.abs(target.at) - first, patterns, account_number };
 
-        let file_name = self.path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        // A recording's ids are salted with its directory's name, not each
+        // file's: a record CloudTrail delivered twice stays one event.
+        let salt = self.path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
         let mut out = Replayed {
             scenario: target.scenario.clone(),
             path: self.path.clone(),
             at: target.at,
             account: account.clone(),
             original_account: self.account.clone(),
-            attacker: self.attacker.as_ref().zip(new_arn.clone()).map(|(a, n)| (a.arn.clone(), n)),
+            attacker: self.attacker.as_ref().zip(new_arn).map(|(a, n)| (a.arn.clone(), n)),
+            others,
+            label_agent: target.label_agent.clone(),
             records: Vec::with_capacity(self.records.len()),
-            labels: Vec::with_capacity(self.records.len()),
+            labels: Vec::new(),
             skipped: self.skipped.clone(),
         };
-        for (index, rec, time) in &self.records {
-            let original_id = match rec.get("eventID") {
+        for r in &self.records {
+            let original_id = match r.record.get("eventID") {
                 Some(Value::String(s)) if !s.is_empty() => s.clone(),
                 // No id: the record's place in its file is as stable.
-                _ => format!("#{index}"),
+                _ if self.recording => {
+                    let file = self.files[r.file].file_name().unwrap_or_default().to_string_lossy();
+                    format!("#{file}#{}", r.index)
+                }
+                _ => format!("#{}", r.index),
             };
-            let mut rec = rewrite.object(rec.clone());
-            let id = event_id(&original_id, &file_name, target.at);
+            let labelled = target.labels(&r.record);
+            let mut rec = rewrite.object(r.record.clone());
+            let id = event_id(&original_id, &salt, target.at);
             rec.insert("eventID".into(), Value::String(id.clone()));
             if !rec.contains_key("recipientAccountId") {
                 // Without it the record would belong to no account once delivered.
                 rec.insert("recipientAccountId".into(), Value::String(account.clone()));
             }
-            let principal = acting_principal(&rec);
-            out.labels.push(Label {
-                event_id: id,
-                scenario: target.scenario.clone(),
-                category: tenet_model::Category::LikelyMalicious.as_str().to_string(),
-                principal,
+            if labelled {
+                out.labels.push(Label {
+                    event_id: id,
+                    scenario: target.scenario.clone(),
+                    category: tenet_model::Category::LikelyMalicious.as_str().to_string(),
+                    principal: acting_principal(&rec),
+                });
+            }
+            out.records.push(ReplayedRecord {
+                file: r.file,
+                index: r.index,
+                time: r.time + rewrite.delta,
+                record: Value::Object(rec),
+                labelled,
             });
-            out.records.push(ReplayedRecord { index: *index, time: time + rewrite.delta, record: Value::Object(rec) });
         }
         Ok(out)
     }
+}
+
+/// The patterns that make recorded IAM user `a` simulated user `u` of
+/// `account`; returns the simulated ARN. A long-lived key becomes `u`'s; a
+/// temporary (`ASIA…`) key, a session's, becomes a new temporary key of
+/// `u`'s, one per recorded key and landing time, so sessions stay apart.
+fn user_patterns(a: &Attacker, u: &org::IamUser, account: &str, at: i64, patterns: &mut Vec<Pattern>) -> String {
+    let arn = format!("arn:aws:iam::{account}:user/{}", u.name);
+    patterns.push(Pattern::new(&a.arn, &arn, Bound::IamNameAfter));
+    patterns.push(Pattern::new(&url_encode_arn(&a.arn), &url_encode_arn(&arn), Bound::IamNameAfter));
+    let principal_id = format!("AIDA{}", short_hash(&u.name, 17));
+    for id in &a.principal_ids {
+        patterns.push(Pattern::new(id, &principal_id, Bound::Word));
+    }
+    for key in &a.access_keys {
+        let new = if key.starts_with("ASIA") {
+            let mut r = rng::rng(at as u64, &format!("replay-key\u{0}{}\u{0}{key}", u.name), &[]);
+            format!("ASIA{}", rng::base32(&mut r, 16))
+        } else {
+            u.access_key.clone()
+        };
+        patterns.push(Pattern::new(key, &new, Bound::Word));
+    }
+    // A name of one or two letters is too likely to be a word of
+    // something else: only where it is the whole value.
+    let bound = if a.name.chars().count() >= 3 { Bound::Word } else { Bound::Whole };
+    patterns.push(Pattern::new(&a.name, &u.name, bound));
+    arn
 }
 
 /// Reads and rewrites one detonation: [`Detonation::parse`] then
@@ -414,35 +591,75 @@ fn most_frequent<'a>(values: impl Iterator<Item = &'a str>) -> Option<String> {
     counts.into_iter().find(|(_, n)| *n == best).map(|(k, _)| k.to_string())
 }
 
-fn attacker(records: &[(usize, Map<String, Value>, i64)]) -> Option<Attacker> {
-    let is_user = |r: &Map<String, Value>| str_at(r, &["userIdentity", "type"]) == Some("IAMUser");
-    let arn = most_frequent(
-        records.iter().filter(|(_, r, _)| is_user(r)).filter_map(|(_, r, _)| str_at(r, &["userIdentity", "arn"])),
-    )?;
-    let mine: Vec<&Map<String, Value>> = records
+/// The records' own account: the most frequent `recipientAccountId`.
+fn account(records: &[Rec]) -> Option<String> {
+    most_frequent(records.iter().filter_map(|r| {
+        str_at(&r.record, &["recipientAccountId"]).or_else(|| str_at(&r.record, &["userIdentity", "accountId"]))
+    }))
+}
+
+/// The names of IAM users the records create (`CreateUser`, asked for,
+/// whether or not it succeeded).
+fn created_users(records: &[Rec]) -> Vec<String> {
+    let mut names: Vec<String> = records
         .iter()
-        .map(|(_, r, _)| r)
-        .filter(|r| is_user(r) && str_at(r, &["userIdentity", "arn"]) == Some(arn.as_str()))
+        .filter(|r| {
+            str_at(&r.record, &["eventSource"]) == Some("iam.amazonaws.com")
+                && str_at(&r.record, &["eventName"]) == Some("CreateUser")
+        })
+        .filter_map(|r| str_at(&r.record, &["requestParameters", "userName"]).map(str::to_string))
         .collect();
-    let distinct = |field: &str| {
-        let mut v: Vec<String> =
-            mine.iter().filter_map(|r| str_at(r, &["userIdentity", field])).map(str::to_string).collect();
-        v.sort();
-        v.dedup();
-        v
-    };
-    // The ARN's last segment is the name even under a path (`user/ops/bob`).
-    let name = mine
-        .iter()
-        .find_map(|r| str_at(r, &["userIdentity", "userName"]))
-        .map_or_else(|| arn.rsplit('/').next().unwrap_or_default().to_string(), str::to_string);
-    Some(Attacker {
-        name,
-        principal_ids: distinct("principalId"),
-        access_keys: distinct("accessKeyId"),
-        records: mine.len(),
-        arn,
-    })
+    names.sort();
+    names.dedup();
+    names
+}
+
+/// Every IAM user that acts (by ARN), but those named in `except`, most
+/// active first; ties in the order first seen, so the order depends on
+/// nothing but the records.
+fn users(records: &[Rec], except: &[String]) -> Vec<Attacker> {
+    let is_user = |r: &Map<String, Value>| str_at(r, &["userIdentity", "type"]) == Some("IAMUser");
+    let mut counts: Vec<(&str, usize)> = Vec::new();
+    for arn in records.iter().filter(|r| is_user(&r.record)).filter_map(|r| str_at(&r.record, &["userIdentity", "arn"]))
+    {
+        match counts.iter_mut().find(|(k, _)| *k == arn) {
+            Some((_, n)) => *n += 1,
+            None => counts.push((arn, 1)),
+        }
+    }
+    // Stable: equal counts keep their first-seen order.
+    counts.sort_by_key(|c| std::cmp::Reverse(c.1));
+    let mut out = Vec::new();
+    for (arn, n) in counts {
+        let mine: Vec<&Map<String, Value>> = records
+            .iter()
+            .map(|r| &r.record)
+            .filter(|r| is_user(r) && str_at(r, &["userIdentity", "arn"]) == Some(arn))
+            .collect();
+        let distinct = |field: &str| {
+            let mut v: Vec<String> =
+                mine.iter().filter_map(|r| str_at(r, &["userIdentity", field])).map(str::to_string).collect();
+            v.sort();
+            v.dedup();
+            v
+        };
+        // The ARN's last segment is the name even under a path (`user/ops/bob`).
+        let name = mine
+            .iter()
+            .find_map(|r| str_at(r, &["userIdentity", "userName"]))
+            .map_or_else(|| arn.rsplit('/').next().unwrap_or_default().to_string(), str::to_string);
+        if except.contains(&name) {
+            continue;
+        }
+        out.push(Attacker {
+            name,
+            principal_ids: distinct("principalId"),
+            access_keys: distinct("accessKeyId"),
+            records: n,
+            arn: arn.to_string(),
+        });
+    }
+    out
 }
 
 /// Who made the call, as the label names it: the identity's ARN, else the
@@ -707,6 +924,67 @@ pub fn files(path: &Path) -> Result<Vec<PathBuf>, ReplayError> {
     Ok(out)
 }
 
+/// What a `--replay` path holds.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Source {
+    /// Detonation files, each replayed on its own: the file itself, or a
+    /// directory's files by name.
+    Detonations(Vec<PathBuf>),
+    /// A directory of CloudTrail delivery files, by name: one recording,
+    /// replayed as one detonation.
+    Recording(Vec<PathBuf>),
+}
+
+/// Whether a file is named as CloudTrail names what it delivers to S3:
+/// `<account>_CloudTrail_<region>_<YYYYMMDDTHHMMZ>_<unique>.json[.gz]`.
+pub fn is_delivery_file(path: &Path) -> bool {
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let Some(name) = name.strip_suffix(".json.gz").or_else(|| name.strip_suffix(".json")) else {
+        return false;
+    };
+    let parts: Vec<&str> = name.splitn(5, '_').collect();
+    let [account, kind, region, stamp, unique] = parts[..] else {
+        return false;
+    };
+    let s = stamp.as_bytes();
+    is_account_id(account)
+        && kind == "CloudTrail"
+        && !region.is_empty()
+        && region.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && s.len() == 14
+        && s[8] == b'T'
+        && s[13] == b'Z'
+        && s[..8].iter().chain(&s[9..13]).all(u8::is_ascii_digit)
+        && !unique.is_empty()
+}
+
+/// What `path` holds: a file is a detonation; a directory whose every file
+/// is a CloudTrail delivery file ([`is_delivery_file`]) is a recording; a
+/// directory with none is a set of detonations. A directory that mixes the
+/// two is refused: either reading would be wrong for part of it.
+pub fn source(path: &Path) -> Result<Source, ReplayError> {
+    let files = files(path)?;
+    if !path.is_dir() {
+        return Ok(Source::Detonations(files));
+    }
+    let (delivered, other): (Vec<&PathBuf>, Vec<&PathBuf>) = files.iter().partition(|f| is_delivery_file(f));
+    match (delivered.first(), other.first()) {
+        (Some(d), Some(o)) => Err(ReplayError::Directory {
+            path: path.into(),
+            why: format!(
+                "mixes {} CloudTrail delivery files (such as {}) with {} other files (such as {}): \
+                 replay a recording's directory or a directory of detonation files, not both",
+                delivered.len(),
+                d.file_name().unwrap_or_default().to_string_lossy(),
+                other.len(),
+                o.file_name().unwrap_or_default().to_string_lossy()
+            ),
+        }),
+        (Some(_), None) => Ok(Source::Recording(files)),
+        _ => Ok(Source::Detonations(files)),
+    }
+}
+
 /// Where each of a day's detonations lands (seconds from the simulation's
 /// start), given their durations in order: one after another, at least
 /// [`GAP`] apart and never overlapping, the whole block centred on
@@ -742,17 +1020,33 @@ pub fn schedule(sim: &Simulation, day: u32, durations: &[i64]) -> Result<Vec<i64
 }
 
 /// Every `--replay` argument read, placed and rewritten into `sim`, in
-/// argument order (a directory's files by name). Detonations on the same
-/// day are staggered by [`schedule`], and each is played by a different
-/// person with an IAM user while there are enough of them. Any file that cannot be replayed at
-/// all is an error; records that cannot are listed in each `skipped`.
+/// argument order (a directory's files by name; a recording as one).
+/// Detonations on the same day are staggered by [`schedule`], and each is
+/// played by a different person with an IAM user while there are enough of
+/// them. Any file that cannot be replayed at all is an error; records that
+/// cannot are listed in each `skipped`. Recordings are labelled by
+/// [`DEFAULT_LABEL_AGENT`]; see [`plan_with`].
 pub fn plan(sim: &Simulation, specs: &[Spec]) -> Result<Vec<Replayed>, ReplayError> {
+    plan_with(sim, specs, DEFAULT_LABEL_AGENT)
+}
+
+/// [`plan`], a recording's records labelled when their `userAgent` starts
+/// with `label_agent` (empty: all of them). Detonation files are labelled
+/// whole whatever it is.
+pub fn plan_with(sim: &Simulation, specs: &[Spec], label_agent: &str) -> Result<Vec<Replayed>, ReplayError> {
     let last = sim.config.days.saturating_sub(1);
     let mut detonations = Vec::new();
     for spec in specs {
         let day = spec.day.unwrap_or(last);
-        for file in files(&spec.path)? {
-            detonations.push((day, Detonation::read(&file)?));
+        match source(&spec.path)? {
+            Source::Detonations(files) => {
+                for file in files {
+                    detonations.push((day, Detonation::read(&file)?));
+                }
+            }
+            Source::Recording(files) => {
+                detonations.push((day, Detonation::read_recording(&spec.path, &files)?));
+            }
         }
     }
     let mut by_day: BTreeMap<u32, Vec<usize>> = BTreeMap::new();
@@ -762,7 +1056,9 @@ pub fn plan(sim: &Simulation, specs: &[Spec]) -> Result<Vec<Replayed>, ReplayErr
     let mut at = vec![0i64; detonations.len()];
     // Each detonation on a day is played by a different keyed person (in
     // order, cycling when there are more detonations than keyed people),
-    // so one attack's findings are not folded into another's.
+    // so one attack's findings are not folded into another's. A recording's
+    // other users take the people after its attacker's, so the next
+    // detonation starts past them.
     let keyed: Vec<usize> = (0..sim.org.people.len()).filter(|&p| sim.org.people[p].iam_user.is_some()).collect();
     let mut person: Vec<Option<usize>> = vec![None; detonations.len()];
     for (day, members) in by_day {
@@ -770,7 +1066,7 @@ pub fn plan(sim: &Simulation, specs: &[Spec]) -> Result<Vec<Replayed>, ReplayErr
         for &i in &members {
             if detonations[i].1.attacker.is_some() && !keyed.is_empty() {
                 person[i] = Some(keyed[next % keyed.len()]);
-                next += 1;
+                next += 1 + detonations[i].1.others.len();
             }
         }
         let durations: Vec<i64> = members.iter().map(|&i| detonations[i].1.duration()).collect();
@@ -786,7 +1082,14 @@ pub fn plan(sim: &Simulation, specs: &[Spec]) -> Result<Vec<Replayed>, ReplayErr
         .iter()
         .zip(at)
         .zip(person)
-        .map(|(((_, d), at), person)| d.replay(sim, &Replay { person, ..Replay::new(&d.path, at) }))
+        .map(|(((_, d), at), person)| {
+            let target = if d.recording {
+                Replay { person, label_agent: Some(label_agent.into()), ..Replay::recording(&d.path, at) }
+            } else {
+                Replay { person, ..Replay::new(&d.path, at) }
+            };
+            d.replay(sim, &target)
+        })
         .collect()
 }
 
@@ -874,7 +1177,7 @@ pub fn write(dir: &Path, sim: &Simulation, replayed: &[Replayed], written: &mut 
             written.labels += 1;
             *written.scenarios.entry(l.scenario.clone()).or_default() += 1;
         }
-        summary.push(serde_json::json!({
+        let mut entry = serde_json::json!({
             "scenario": r.scenario,
             "source": r.path.display().to_string(),
             "at": Timestamp::from_unix_seconds(sim.abs(r.at)).to_string(),
@@ -882,8 +1185,16 @@ pub fn write(dir: &Path, sim: &Simulation, replayed: &[Replayed], written: &mut 
             "original_account": r.original_account,
             "attacker": r.attacker.as_ref().map(|(from, to)| serde_json::json!({"recorded": from, "simulated": to})),
             "records": r.records.len(),
+            "labelled": r.labels.len(),
             "skipped": r.skipped.iter().map(ToString::to_string).collect::<Vec<_>>(),
-        }));
+        });
+        if let (Value::Object(m), Some(agent)) = (&mut entry, &r.label_agent) {
+            // A recording: what chose its labels, and who else it cast.
+            m.insert("label_agent".into(), Value::String(agent.clone()));
+            let others = r.others.iter().map(|(from, to)| serde_json::json!({"recorded": from, "simulated": to}));
+            m.insert("others".into(), Value::Array(others.collect()));
+        }
+        summary.push(entry);
     }
     labels.flush()?;
     let manifest_path = dir.join("manifest.json");
@@ -907,12 +1218,23 @@ fn readme_section(sim: &Simulation, replayed: &[Replayed]) -> String {
         "\n## Replayed attack telemetry (`--replay`)\n\n\
          Recorded CloudTrail detonations, moved onto the simulation's clock (relative spacing kept), its account \
          and, for an attacking IAM user, a simulated person's long-lived IAM user; source IPs and user agents as \
-         recorded. Files `…_replay_<name>.json.gz`; every record labelled `likely_malicious`.\n\n",
+         recorded. Files `…_replay_<name>.json.gz`; every record of a detonation file labelled `likely_malicious`, \
+         and of a recording (`replay:<directory>`) only those whose user agent marks the attack tool.\n\n",
     );
     for r in replayed {
-        let who = r.attacker.as_ref().map_or(String::new(), |(from, to)| format!(", `{from}` as `{to}`"));
+        let mut who = r.attacker.as_ref().map_or(String::new(), |(from, to)| format!(", `{from}` as `{to}`"));
+        for (from, to) in &r.others {
+            match to {
+                Some(to) => who.push_str(&format!(", `{from}` as `{to}`")),
+                None => who.push_str(&format!(", `{from}` kept")),
+            }
+        }
+        let labelled = match &r.label_agent {
+            Some(agent) => format!(" ({} labelled: user agent `{agent}…`)", r.labels.len()),
+            None => String::new(),
+        };
         s.push_str(&format!(
-            "- `{}`: {} records from {} at {}{who}\n",
+            "- `{}`: {} records{labelled} from {} at {}{who}\n",
             r.scenario,
             r.records.len(),
             r.path.display(),
