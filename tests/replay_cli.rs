@@ -143,3 +143,53 @@ fn replays_are_byte_identical_run_to_run_and_bad_input_is_named() {
     assert!(String::from_utf8_lossy(&o.stderr).contains("mixed.json: [1]: eventTime: missing"));
     assert_eq!(labels(&out).iter().filter(|l| l["scenario"] == "stratus:mixed").count(), 1);
 }
+
+/// Invictus IR's recorded attack hour (55 CloudTrail delivery files): one
+/// recording, only Stratus Red Team's own records labelled.
+#[test]
+fn a_recorded_attack_hour_replays_whole_and_ingests_without_rejection() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data/cloudtrail/invictus-ir");
+    let out = tempfile::tempdir().unwrap();
+    let o = tenet()
+        .args(["simulate", "--seed", "3", "--days", "2", "--humans", "60", "--agents", "4", "--threads", "2"])
+        .args(["--replay", &format!("{}@1", dir.display()), "--out"])
+        .arg(out.path())
+        .output()
+        .expect("tenet runs");
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    assert!(stdout.contains("replay:invictus-ir") && stdout.contains("(210 labelled events of 2900)"), "{stdout}");
+
+    let replayed: Vec<Value> =
+        labels(out.path()).into_iter().filter(|l| l["scenario"] == "replay:invictus-ir").collect();
+    assert_eq!(replayed.len(), 210);
+    let manifest: Value = serde_json::from_slice(&std::fs::read(out.path().join("manifest.json")).unwrap()).unwrap();
+    let entry = &manifest["replays"][0];
+    assert_eq!((entry["records"].as_u64(), entry["labelled"].as_u64()), (Some(2900), Some(210)));
+    assert_eq!(entry["label_agent"], "stratus-red-team_");
+    assert_eq!(entry["attacker"]["recorded"], "arn:aws:iam::123837392027:user/bert-jan");
+    assert_eq!(entry["others"][0]["recorded"], "arn:aws:iam::123837392027:user/benjamin");
+    assert!(entry["others"][0]["simulated"].is_string(), "{entry}");
+
+    let data = tempfile::tempdir().unwrap();
+    let o = tenet().arg("--data-dir").arg(data.path()).args(["ingest", "--json"]).arg(out.path()).output().unwrap();
+    let s: Value = serde_json::from_slice(&o.stdout).expect("ingest summary");
+    assert_eq!(o.status.code(), Some(0), "{s}");
+    assert_eq!(s["rejected"], 0, "{s}");
+    assert_eq!(s["duplicates"], 0, "{s}");
+    assert_eq!(manifest["written"]["events"], s["stored"], "all 2,900 replayed records are stored");
+
+    let o = tenet()
+        .arg("--data-dir")
+        .arg(data.path())
+        .args(["eval", "--json", "--labels"])
+        .arg(out.path().join("labels.jsonl"))
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let r: Value = serde_json::from_slice(&o.stdout).unwrap();
+    let sc = r["scenarios"].as_array().unwrap().iter().find(|s| s["scenario"] == "replay:invictus-ir").unwrap();
+    assert_eq!(sc["expected"], "likely_malicious");
+    assert_eq!((sc["stored_events"].as_u64(), sc["labelled_events"].as_u64()), (Some(210), Some(210)), "{sc}");
+    assert!(sc["first_event"].as_str().unwrap().starts_with("2026-10-06T"), "day 1: {sc}");
+}

@@ -558,3 +558,276 @@ fn detonations_on_one_day_are_played_by_different_people_while_there_are_enough(
     }
     assert_eq!(attackers[0], keyed[0].1, "the first detonation goes to the first keyed person");
 }
+
+// ----- A recording: an attack hour with its set-up and clean-up -----
+
+/// Invictus IR's recorded hour of one AWS account under Stratus Red Team
+/// detonations: 55 CloudTrail delivery files, 2,900 records.
+fn invictus_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data/cloudtrail/invictus-ir")
+}
+
+/// The recording's records as delivered, in the order replay reads them
+/// (files by name, then each file's order).
+fn invictus_original() -> Vec<Value> {
+    let Ok(replay::Source::Recording(files)) = replay::source(&invictus_dir()) else {
+        panic!("invictus-ir is a recording");
+    };
+    assert_eq!(files.len(), 55);
+    files.iter().flat_map(|f| original(f)).collect()
+}
+
+fn replay_invictus(sim: &Simulation, day: u32) -> Replayed {
+    let mut all = replay::plan(sim, &[Spec { path: invictus_dir(), day: Some(day) }]).expect("the recording replays");
+    assert_eq!(all.len(), 1, "one recording, one replay");
+    all.remove(0)
+}
+
+#[test]
+fn a_recording_lands_whole_on_its_day_with_its_spacing() {
+    let sim = sim();
+    let orig = invictus_original();
+    assert_eq!(orig.len(), 2900);
+    let r = replay_invictus(&sim, 7);
+    assert_eq!(r.scenario, "replay:invictus-ir");
+    assert!(r.skipped.is_empty(), "{:?}", r.skipped);
+    assert_eq!(r.records.len(), 2900);
+    let first = orig.iter().map(|o| unix(&o["eventTime"])).min().unwrap();
+    let last = orig.iter().map(|o| unix(&o["eventTime"])).max().unwrap();
+    assert!(last - first > 50 * 60, "about an hour recorded");
+    let delta = sim.abs(r.at) - first;
+    let day = (sim.abs(7 * DAY), sim.abs(8 * DAY));
+    for (rec, o) in r.records.iter().zip(&orig) {
+        assert_eq!(rec.record["eventName"], o["eventName"], "file order, then record order");
+        assert_eq!(unix(&rec.record["eventTime"]) - unix(&o["eventTime"]), delta, "one shift for every file");
+        assert_eq!(rec.time, unix(&rec.record["eventTime"]));
+        assert!((day.0..day.1).contains(&rec.time));
+        let created = &o["userIdentity"]["sessionContext"]["attributes"]["creationDate"];
+        if created.is_string() {
+            let now = &rec.record["userIdentity"]["sessionContext"]["attributes"]["creationDate"];
+            assert_eq!(unix(now) - unix(created), delta);
+        }
+    }
+    assert_eq!(r.records.iter().map(|r| r.time).min(), Some(sim.abs(r.at)));
+    // The hour is centred on 13:00 of its day.
+    let (start, end) = (r.at - 7 * DAY, r.records.iter().map(|r| r.time).max().unwrap() - sim.abs(7 * DAY));
+    assert!(start < 13 * HOUR && end > 13 * HOUR, "{start}..{end}");
+    // Every record is in one delivery file per account and region.
+    let chunks = replay::chunks(&sim, &r);
+    assert_eq!(chunks.iter().map(|c| c.events).sum::<u64>(), 2900);
+    assert!(chunks.iter().all(|c| c.path.ends_with("_replay_invictus-ir.json.gz")), "{:?}", chunks[0].path);
+}
+
+#[test]
+fn a_recordings_event_ids_are_unique_new_and_stable() {
+    let sim = sim();
+    let originals: HashSet<String> =
+        invictus_original().iter().map(|o| o["eventID"].as_str().unwrap().to_string()).collect();
+    assert_eq!(originals.len(), 2900);
+    let r = replay_invictus(&sim, 7);
+    let ids: Vec<&str> = r.records.iter().map(|r| r.record["eventID"].as_str().unwrap()).collect();
+    let unique: HashSet<&str> = ids.iter().copied().collect();
+    assert_eq!(unique.len(), 2900);
+    assert!(unique.iter().all(|id| !originals.contains(*id)));
+    assert!(ids.iter().all(|id| id.split('-').map(str::len).eq([8, 4, 4, 4, 12])));
+    // The same arguments give the same ids and bytes; another day, new ids.
+    let fresh = self::sim();
+    let again = replay_invictus(&fresh, 7);
+    assert_eq!(text(&r), text(&again));
+    assert_eq!(r.labels, again.labels);
+    let (a, b) = (replay::chunks(&sim, &r), replay::chunks(&fresh, &again));
+    assert_eq!(
+        a.iter().map(|c| (&c.path, &c.bytes)).collect::<Vec<_>>(),
+        b.iter().map(|c| (&c.path, &c.bytes)).collect::<Vec<_>>()
+    );
+    let other = replay_invictus(&sim, 5);
+    assert!(other.records.iter().all(|r| !unique.contains(r.record["eventID"].as_str().unwrap())));
+}
+
+#[test]
+fn a_recordings_iam_users_become_simulated_people() {
+    // Sixty people: several keyed people share the attacker's account.
+    let sim = Simulation::new(Config { seed: 3, days: 8, humans: 60, agents: 4, ..Config::default() });
+    let orig = invictus_original();
+    let r = replay_invictus(&sim, 7);
+    let keyed = keyed_users(&sim);
+    let all = text(&r);
+    // The account and both recorded people are gone.
+    assert_eq!(r.original_account.as_deref(), Some("123837392027"));
+    assert!(!all.contains("123837392027"));
+    assert!(sim.org.accounts.iter().any(|a| a.id == r.account));
+    for name in ["bert-jan", "benjamin"] {
+        assert!(!all.contains(name), "{name} is still in the replay");
+    }
+    // bert-jan, the most active, is the attacker; benjamin another person
+    // of the same account.
+    let (recorded, attacker) = r.attacker.clone().unwrap();
+    assert_eq!(recorded, "arn:aws:iam::123837392027:user/bert-jan");
+    assert_eq!(r.others.len(), 1, "{:?}", r.others);
+    assert_eq!(r.others[0].0, "arn:aws:iam::123837392027:user/benjamin");
+    let other = r.others[0].1.clone().expect("a second keyed person in the attacker's account");
+    assert_ne!(attacker, other);
+    let user = |arn: &str| keyed.iter().find(|(_, a, _)| a == arn).cloned().expect("a simulated IAM user");
+    let ((a_name, _, a_key), (o_name, _, o_key)) = (user(&attacker), user(&other));
+    let inventory: Vec<Value> = tenet_sim::inventory::snapshot(&sim, 0)
+        .into_iter()
+        .filter(|(f, _)| f.starts_with("aws-iam-"))
+        .map(|(_, b)| serde_json::from_slice(&b).unwrap())
+        .collect();
+    let orig_keys: HashSet<&str> = orig.iter().filter_map(|o| o["userIdentity"]["accessKeyId"].as_str()).collect();
+    let mut temporary = HashSet::new();
+    for (rec, o) in r.records.iter().zip(&orig) {
+        let (was, now) = (&o["userIdentity"], &rec.record["userIdentity"]);
+        let as_whom = match was["userName"].as_str() {
+            Some("bert-jan") => Some((&attacker, &a_name, &a_key)),
+            Some("benjamin") => Some((&other, &o_name, &o_key)),
+            _ => None,
+        };
+        if let Some((arn, name, key)) = as_whom {
+            if was["arn"].is_string() {
+                assert_eq!(now["arn"], arn.as_str());
+            }
+            assert_eq!(now["userName"], name.as_str());
+            assert_eq!(now["principalId"], find_user_id(&inventory, name).unwrap().as_str());
+            match was["accessKeyId"].as_str() {
+                Some(k) if k.starts_with("AKIA") => assert_eq!(now["accessKeyId"], key.as_str()),
+                Some(k) if k.starts_with("ASIA") => {
+                    // A session's key: a new temporary key, one per recorded key.
+                    let new = now["accessKeyId"].as_str().unwrap();
+                    assert!(new.starts_with("ASIA") && new.len() == 20 && !orig_keys.contains(new), "{new}");
+                    temporary.insert((k.to_string(), new.to_string()));
+                }
+                _ => {}
+            }
+        }
+    }
+    assert!(temporary.len() > 100, "bert-jan's and benjamin's session keys: {}", temporary.len());
+    let recorded_sessions: HashSet<&String> = temporary.iter().map(|(k, _)| k).collect();
+    let simulated_sessions: HashSet<&String> = temporary.iter().map(|(_, k)| k).collect();
+    assert_eq!(recorded_sessions.len(), temporary.len(), "each recorded session key maps to one key");
+    assert_eq!(simulated_sessions.len(), temporary.len(), "sessions stay apart");
+    // A user the recording creates (Terraform's, for a detonation) keeps its
+    // name, in the simulated account.
+    let created = format!("arn:aws:iam::{}:user/stratus-red-team-nmfalu-gfjyeaypjt", r.account);
+    assert!(r.records.iter().any(|rec| rec.record["userIdentity"]["arn"] == created.as_str()));
+}
+
+#[test]
+fn only_the_attack_tools_records_are_labelled() {
+    let sim = sim();
+    let r = replay_invictus(&sim, 7);
+    assert_eq!(r.label_agent.as_deref(), Some("stratus-red-team_"));
+    assert_eq!(r.labels.len(), 210);
+    let mut labels = r.labels.iter();
+    for rec in &r.records {
+        let agent = rec.record["userAgent"].as_str().unwrap_or_default();
+        assert_eq!(rec.labelled, agent.starts_with("stratus-red-team_"), "{agent}");
+        if rec.labelled {
+            let l = labels.next().expect("a label per labelled record, in order");
+            assert_eq!(l.event_id, rec.record["eventID"].as_str().unwrap());
+            assert_eq!((l.scenario.as_str(), l.category.as_str()), ("replay:invictus-ir", "likely_malicious"));
+        }
+    }
+    assert!(labels.next().is_none());
+    // The attacker's Terraform set-up and clean-up are replayed, unlabelled.
+    let terraform = r
+        .records
+        .iter()
+        .filter(|rec| rec.record["userAgent"].as_str().is_some_and(|a| a.contains("HashiCorp/1.0 Terraform/")));
+    let (n, labelled) = terraform.fold((0, 0), |(n, l), rec| (n + 1, l + usize::from(rec.labelled)));
+    assert!(n > 1000 && labelled == 0, "{n} Terraform records, {labelled} labelled");
+    // The labelled records are the attacker's, the roles its detonations
+    // assume and a user one of them creates.
+    let (_, attacker) = r.attacker.clone().unwrap();
+    let by_attacker = r.labels.iter().filter(|l| l.principal == attacker).count();
+    assert_eq!(by_attacker, 162);
+    assert!(
+        r.labels.iter().all(|l| l.principal == attacker || l.principal.contains("stratus-red-team")),
+        "{:?}",
+        r.labels
+    );
+    // Another marker, or none (every record).
+    let every = replay::plan_with(&sim, &[Spec { path: invictus_dir(), day: Some(7) }], "").unwrap();
+    assert_eq!(every[0].labels.len(), 2900);
+    let none = replay::plan_with(&sim, &[Spec { path: invictus_dir(), day: Some(7) }], "no-such-tool/").unwrap();
+    assert!(none[0].labels.is_empty());
+    assert_eq!(none[0].records.len(), 2900);
+    // Detonation files are labelled whole whatever the marker.
+    let file = stratus_dir().join("aws.persistence.iam-create-admin-user.json");
+    let whole = replay::plan_with(&sim, &[Spec { path: file, day: Some(7) }], "no-such-tool/").unwrap();
+    assert_eq!(whole[0].labels.len(), whole[0].records.len());
+}
+
+#[test]
+fn a_directory_is_a_recording_only_when_cloudtrail_named_every_file() {
+    let delivered = |s: &str| replay::is_delivery_file(Path::new(s));
+    assert!(delivered("218007301253_CloudTrail_us-east-1_20230710T1145Z_7xgocspSowgK0Gto.json"));
+    assert!(delivered("/x/111122223333_CloudTrail_eu-west-3_20240101T0005Z_abc.json.gz"));
+    for not in [
+        "aws.persistence.iam-create-admin-user.json",
+        "218007301253_CloudTrail-Digest_us-east-1_20230710T1145Z.json.gz",
+        "21800730125_CloudTrail_us-east-1_20230710T1145Z_x.json",
+        "218007301253_CloudTrail_us-east-1_20230710T1145_x.json",
+        "218007301253_CloudTrail_us-east-1_20230710T1145Z_.json",
+        "218007301253_CloudTrail_us-east-1_20230710T1145Z_x.txt",
+        "",
+    ] {
+        assert!(!delivered(not), "{not}");
+    }
+    assert!(matches!(replay::source(&invictus_dir()), Ok(replay::Source::Recording(f)) if f.len() == 55));
+    assert!(matches!(replay::source(&stratus_dir()), Ok(replay::Source::Detonations(f)) if f.len() == 35));
+    let one = invictus_dir().join("218007301253_CloudTrail_us-east-1_20230710T1145Z_7xgocspSowgK0Gto.json");
+    assert_eq!(replay::source(&one), Ok(replay::Source::Detonations(vec![one.clone()])));
+    // Both kinds in one directory: refused, with an example of each.
+    let mixed = tempfile::tempdir().unwrap();
+    std::fs::copy(&one, mixed.path().join(one.file_name().unwrap())).unwrap();
+    let file = stratus_dir().join("aws.defense-evasion.cloudtrail-stop.json");
+    std::fs::copy(&file, mixed.path().join(file.file_name().unwrap())).unwrap();
+    let err = replay::plan(&sim(), &[Spec { path: mixed.path().into(), day: Some(7) }]).unwrap_err().to_string();
+    assert!(err.contains("mixes 1 CloudTrail delivery files") && err.contains("cloudtrail-stop.json"), "{err}");
+
+    // A recording in other framings (an array, gzip, an empty delivery)
+    // reads the same; a bad record is named with its own file.
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().to_path_buf();
+    let rec = |id: &str, t: &str, ua: &str| {
+        serde_json::json!({"eventSource":"s3.amazonaws.com","eventName":"ListBuckets","eventTime":t,"eventID":id,
+            "recipientAccountId":"111122223333","userAgent":ua,
+            "userIdentity":{"type":"IAMUser","arn":"arn:aws:iam::111122223333:user/eve","userName":"eve","accountId":"111122223333"}})
+    };
+    let a = dir.join("111122223333_CloudTrail_us-east-1_20240801T1330Z_a.json");
+    std::fs::write(
+        &a,
+        serde_json::to_vec(&[rec("1", "2024-08-01T13:33:28Z", "aws-cli/2"), serde_json::json!("junk")]).unwrap(),
+    )
+    .unwrap();
+    let b = dir.join("111122223333_CloudTrail_us-east-1_20240801T1335Z_b.json.gz");
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    let body = serde_json::json!({"Records": [rec("2", "2024-08-01T13:38:28Z", "stratus-red-team_x")]});
+    std::io::Write::write_all(&mut gz, &serde_json::to_vec(&body).unwrap()).unwrap();
+    std::fs::write(&b, gz.finish().unwrap()).unwrap();
+    std::fs::write(dir.join("111122223333_CloudTrail_us-east-1_20240801T1340Z_c.json"), "{\"Records\":[]}").unwrap();
+    let r = replay::plan(&sim(), &[Spec { path: dir.clone(), day: Some(2) }]).unwrap();
+    assert_eq!(r.len(), 1);
+    assert_eq!(r[0].records.len(), 2);
+    assert_eq!(r[0].records[1].time - r[0].records[0].time, 300);
+    assert_eq!((r[0].records[1].file, r[0].records[1].index), (1, 0));
+    assert_eq!(r[0].labels.len(), 1);
+    let skipped: Vec<String> = r[0].skipped.iter().map(ToString::to_string).collect();
+    assert_eq!(skipped, [format!("{}: [1]: (record): not a JSON object", a.display())]);
+}
+
+#[test]
+fn a_recordings_other_users_keep_their_names_when_no_one_is_left() {
+    // Twenty people: the attacker's account has no second keyed person (the
+    // other one's user is in another account, where the records are not).
+    let sim = sim();
+    let accounts: Vec<usize> = sim.org.people.iter().filter_map(|p| p.iam_user.as_ref().map(|u| u.account)).collect();
+    assert_eq!(accounts.iter().filter(|a| **a == accounts[0]).count(), 1, "{accounts:?}");
+    let r = replay_invictus(&sim, 1);
+    assert!(r.attacker.is_some());
+    assert_eq!(r.others, [("arn:aws:iam::123837392027:user/benjamin".to_string(), None)]);
+    let all = text(&r);
+    assert!(all.contains(&format!("arn:aws:iam::{}:user/benjamin", r.account)));
+    assert!(!all.contains("bert-jan") && !all.contains("123837392027"));
+}
