@@ -420,3 +420,33 @@ fn an_observation_is_evidence_not_a_change() {
     assert!(g.view(t(310).unix_nanos()).who_can("s3:GetObject", BUCKET).is_empty());
     assert_eq!(names(&g.view(t(250).unix_nanos()).who_can("s3:GetObject", BUCKET)), vec![ALICE]);
 }
+
+#[test]
+fn a_declaration_of_what_was_already_observed_is_not_a_change() {
+    // A new hire's Okta id and email: first seen together in an Okta event,
+    // then listed by the next day's SCIM inventory.
+    const OKTA: &str = "okta:00u1newhire";
+    const EMAIL: &str = "user:new.hire@acme.example";
+    let same = Fact::SameAs { a: OKTA.into(), b: EMAIL.into() };
+    let mut g = TrustGraph::new();
+    g.apply_changes(&[TrustChange::Observe { fact: same.clone() }], t(50), "okta event");
+    let effect = g.apply_snapshot(&snapshot("idp:okta", 100, vec![same.clone()]), "scim day2");
+    assert_eq!(effect.opened, 0, "already held");
+    // Neither a window holding both the sighting and the declaration nor
+    // one holding only the declaration reports it.
+    for since in [10, 60] {
+        let drift = g.drift(t(since).unix_nanos(), t(200).unix_nanos());
+        assert!(drift.changes.is_empty(), "since t({since}): {:?}", drift.changes);
+    }
+    // Declared now, it is the inventory's: dropping it is a removal.
+    g.apply_snapshot(&snapshot("idp:okta", 300, vec![]), "scim day4");
+    let drift = g.drift(t(200).unix_nanos(), t(400).unix_nanos());
+    assert_eq!(drift.changes.len(), 1, "{:?}", drift.changes);
+    assert_eq!((drift.changes[0].change, drift.changes[0].edge), ("removed", "same-as"));
+    // A link declared without having been seen first is still an addition.
+    let mut fresh = TrustGraph::new();
+    fresh.apply_snapshot(&snapshot("idp:okta", 100, vec![same]), "scim day2");
+    let drift = fresh.drift(t(10).unix_nanos(), t(200).unix_nanos());
+    assert_eq!(drift.changes.len(), 1, "{:?}", drift.changes);
+    assert_eq!((drift.changes[0].change, drift.changes[0].edge), ("added", "same-as"));
+}

@@ -108,9 +108,12 @@ impl TrustGraph {
             for (k, v) in versions.iter().enumerate() {
                 // A version that ends where the next begins is one change of content.
                 let replaced = versions.get(k + 1).is_some_and(|n| n.from == v.to);
-                let replaces = k > 0 && versions[k - 1].to == v.from;
-                let opened = if replaces {
-                    Some("changed")
+                let previous = versions[..k].last().filter(|p| p.to == v.from);
+                let opened = if let Some(p) = previous {
+                    // Same content declared where it was observed (an
+                    // inventory listing what a request already showed) is
+                    // the same fact, no longer only evidence: no change.
+                    (p.payload != v.payload).then_some("changed")
                 } else if v.observed() {
                     None // A first sighting is not a change.
                 } else {
