@@ -92,3 +92,30 @@ fn an_exported_event_reads_back_as_the_same_event() {
     }
     assert!(checked > 3000, "{checked}");
 }
+
+/// Group Management requires `group`, whichever source recorded the change:
+/// an Okta membership change names its group as a `UserGroup` target.
+#[test]
+fn an_okta_group_membership_change_exports_its_group() {
+    let record = br#"{"uuid":"9f3c0c2e-okta-add","published":"2026-03-01T09:00:00.000Z","eventType":"group.user_membership.add","version":"0","severity":"INFO","displayMessage":"Add user to group membership",
+        "actor":{"id":"00uadmin","type":"User","alternateId":"admin@corp.example","displayName":"Admin"},
+        "client":{"ipAddress":"203.0.113.9"},"outcome":{"result":"SUCCESS"},
+        "target":[{"id":"00ubob","type":"User","alternateId":"bob@corp.example","displayName":"Bob"},{"id":"00gops","type":"UserGroup","alternateId":"team-ops","displayName":"team-ops"}]}"#;
+    let mut events = Vec::new();
+    tenet_sources::formats::okta::Okta.read(&bytes::Bytes::from_static(record), &mut |r| events.push(r.unwrap()));
+    let e = events.pop().expect("one event");
+    assert_eq!(e.class_uid.0, 3006);
+    let doc = to_ocsf(&e);
+    let problems = problems(&schema(), &doc);
+    assert!(problems.is_empty(), "{}\n{doc:#}", problems.join("\n"));
+    assert_eq!(doc["group"]["uid"], "okta:00gops", "{doc:#}");
+    assert_eq!(doc["group"]["name"], "team-ops");
+    assert_eq!(doc["users"][0]["uid"], "okta:00ubob", "the user added: {doc:#}");
+    assert!(doc.get("resources").is_none(), "the class names its subjects: {doc:#}");
+    // Read back, the group is the same target of the same kind.
+    let mut back = Vec::new();
+    let exported = serde_json::to_vec(&doc).unwrap();
+    tenet_sources::formats::ocsf::Ocsf.read(&bytes::Bytes::from(exported), &mut |r| back.push(r.unwrap()));
+    let back = back.pop().expect("reads back");
+    assert!(back.resources.iter().any(|r| r.kind == "UserGroup" && r.id == "okta:00gops"), "{:?}", back.resources);
+}

@@ -585,15 +585,16 @@ pub fn to_ocsf(e: &Event) -> Value {
     v.insert("actor".into(), Value::Object(actor));
     v.insert("api".into(), json!({"operation": e.action.operation, "service": {"name": e.action.service}}));
     // The identity classes name their subject in a class attribute (and
-    // define no `resources`): the user acted on, the role, the group.
-    let resource_of = |kind: &str| e.resources.iter().find(|r| r.kind == kind);
+    // define no `resources`): the user acted on, the role, the group, from
+    // whichever source recorded it.
+    let resource_of = |is: fn(&tenet_model::Resource) -> bool| e.resources.iter().find(|r| is(r));
     let named = |r: &tenet_model::Resource| {
         let name = r.name.clone().unwrap_or_else(|| r.id.rsplit('/').next().unwrap_or(&r.id).to_string());
         json!({"uid": r.id, "name": name})
     };
     let identity_class = match e.class_uid {
         ClassUid::ACCOUNT_CHANGE | ClassUid::USER_MANAGEMENT => {
-            let target = resource_of("AWS::IAM::User").map(named).unwrap_or_else(|| user(&e.actor));
+            let target = resource_of(is_user).map(named).unwrap_or_else(|| user(&e.actor));
             v.insert("user".into(), target);
             true
         }
@@ -602,16 +603,24 @@ pub fn to_ocsf(e: &Event) -> Value {
             v.insert("service".into(), json!({"name": e.action.service}));
             true
         }
-        ClassUid::ROLE_MANAGEMENT => match resource_of("AWS::IAM::Role") {
+        ClassUid::ROLE_MANAGEMENT => match resource_of(is_role) {
             Some(r) => {
                 v.insert("iam_role".into(), named(r));
                 true
             }
             None => false,
         },
-        ClassUid::GROUP_MANAGEMENT => match resource_of("AWS::IAM::Group") {
+        ClassUid::GROUP_MANAGEMENT => match resource_of(is_group) {
             Some(r) => {
-                v.insert("group".into(), named(r));
+                // The kind goes in `type`, which reads back as the resource's kind.
+                let mut group = named(r);
+                group["type"] = json!(r.kind);
+                v.insert("group".into(), group);
+                // The users added to or removed from it.
+                let users: Vec<Value> = e.resources.iter().filter(|r| is_user(r)).map(named).collect();
+                if !users.is_empty() {
+                    v.insert("users".into(), Value::Array(users));
+                }
                 true
             }
             None => false,
@@ -709,6 +718,23 @@ pub fn to_ocsf(e: &Event) -> Value {
         }),
     );
     Value::Object(v)
+}
+
+/// Whether a resource is a user, as each source names one: an IAM user, an
+/// Okta `User` target, an OCSF `user` read back.
+fn is_user(r: &tenet_model::Resource) -> bool {
+    matches!(r.kind.as_str(), "AWS::IAM::User" | "User" | "user")
+}
+
+/// Whether a resource is a role: an IAM role, an OCSF `iam_role` read back.
+fn is_role(r: &tenet_model::Resource) -> bool {
+    matches!(r.kind.as_str(), "AWS::IAM::Role" | "role")
+}
+
+/// Whether a resource is a group: an IAM group, an Okta `UserGroup` target,
+/// a Kubernetes group, an OCSF `group` read back.
+fn is_group(r: &tenet_model::Resource) -> bool {
+    matches!(r.kind.as_str(), "AWS::IAM::Group" | "UserGroup" | "group" | "Group") || r.id.starts_with("k8s:group/")
 }
 
 /// The OCSF schema version the event and finding exports are written against
