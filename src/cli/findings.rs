@@ -86,6 +86,10 @@ pub struct FindingsArgs {
     principal: Option<String>,
     #[arg(long, value_parser = parse_status)]
     status: Option<FindingStatus>,
+    /// Also incidents recorded below the alert score (by default: alerts and
+    /// recorded adaptations).
+    #[arg(long)]
+    all: bool,
     /// JSON lines (same as `--format json`).
     #[arg(long)]
     json: bool,
@@ -109,6 +113,7 @@ pub fn findings(data_dir: &Path, args: FindingsArgs) -> Result<Outcome> {
         category: args.category,
         principal: args.principal.clone(),
         status: args.status,
+        include_quiet: args.all,
     })?;
     let format = args.format.unwrap_or(if args.json { Format::Json } else { Format::Text });
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
@@ -127,7 +132,7 @@ pub fn findings(data_dir: &Path, args: FindingsArgs) -> Result<Outcome> {
                 "{}  {:<27} {:<8} {:>4.2}  {:<12} {}\n    {}",
                 f.id,
                 f.category.as_str(),
-                f.severity.as_str(),
+                if f.alert || !f.category.is_alert() { f.severity.as_str() } else { "recorded" },
                 f.confidence,
                 f.status.as_str(),
                 f.principal,
@@ -200,8 +205,29 @@ fn print_finding(f: &Finding) -> Result<()> {
     if !f.techniques.is_empty() {
         writeln!(out, "techniques  {}", f.techniques.join(", "))?;
     }
+    if !f.alert && f.category.is_alert() {
+        writeln!(out, "alert       no: recorded below the alert score")?;
+    }
     writeln!(out, "\n{}\n", f.summary)?;
     writeln!(out, "why this category: {}\n", f.explanation)?;
+    if !f.behaviours.is_empty() {
+        writeln!(out, "behaviours:")?;
+        for b in &f.behaviours {
+            let ids: Vec<&str> = b.event_ids.iter().take(3).map(|i| i.as_str()).collect();
+            writeln!(
+                out,
+                "  {}{}{}: {}\n      events ({}): {}{}",
+                b.behaviour.label(),
+                b.tactic.as_deref().map(|t| format!(" ({t})")).unwrap_or_default(),
+                if b.techniques.is_empty() { String::new() } else { format!(" [{}]", b.techniques.join(", ")) },
+                b.summary,
+                b.event_ids.len(),
+                ids.join(", "),
+                if b.event_ids.len() > 3 { ", …" } else { "" }
+            )?;
+        }
+        writeln!(out)?;
+    }
     writeln!(out, "evidence:")?;
     for e in &f.evidence {
         writeln!(out, "  [{}] {} — {}", e.detector, e.at, e.detail)?;

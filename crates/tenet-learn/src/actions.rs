@@ -38,6 +38,24 @@ impl Traits {
         self.0 & t.0 != 0
     }
 
+    /// The bits, for keeping which kinds of action a principal ever took.
+    pub fn bits(self) -> u16 {
+        self.0
+    }
+
+    /// The sensitive kinds among these.
+    pub fn sensitive_bits(self) -> u16 {
+        self.0
+            & (Self::SECRET_READ.0
+                | Self::CREDENTIAL.0
+                | Self::LOGGING_OFF.0
+                | Self::SHARING.0
+                | Self::PRIVILEGE.0
+                | Self::TRUST.0
+                | Self::OUTBOUND.0
+                | Self::EXECUTION.0)
+    }
+
     /// Traits that make an action security-relevant on first use.
     pub fn sensitive(self) -> bool {
         self.has(Traits(
@@ -184,6 +202,19 @@ pub fn traits(e: &Event, internal_suffixes: &[String]) -> Traits {
         }
         if tool.contains("exec") || tool.contains("shell") || tool.contains("run_command") {
             t |= Traits::EXECUTION;
+        }
+        // Tools that change who may do what: group membership, roles, grants.
+        let adds =
+            ["add", "assign", "grant", "attach", "put", "set", "create", "update"].iter().any(|w| tool.contains(w));
+        let access = ["group", "role", "permission", "policy", "member", "access", "privilege"];
+        if adds && access.iter().any(|w| tool.contains(w)) {
+            t |= Traits::PRIVILEGE;
+        }
+        if ["access_key", "api_key", "reset_password", "create_token", "create_credential"]
+            .iter()
+            .any(|w| tool.contains(w))
+        {
+            t |= Traits::CREDENTIAL;
         }
     }
     t

@@ -1,28 +1,54 @@
 //! The detectors. Each looks at one event against what was learned before
 //! it, and reports [`Deviation`]s; the baselines learn from the event only
 //! after every detector has seen it.
+//!
+//! What keeps them quiet on routine that merely looks unusual:
+//! - a first-seen value is scored by how improbable it is under the
+//!   principal's own churn for that feature (its peers' while it is young),
+//!   so a workload that gets a new address at every cold start is not news
+//!   and a person who always works from two places is;
+//! - context a cloud service supplies when it acts for the principal (its
+//!   address, its agent string) is the service's, not the principal's;
+//! - only an authorization refusal is a denial, and refusals of the same
+//!   call on the same target, repeated, are a retry or a habit, not guessing;
+//! - deviations that recur on most days (a nightly burst, a daily plan)
+//!   become habit and stop being reported.
 
 use rustc_hash::FxHashMap;
 use serde::{Deserialize, Serialize};
-use tenet_model::{Event, EventId, Fact, PrincipalKind, Status, TrustChange};
+use tenet_model::{Behaviour, Event, EventId, Fact, FailureKind, PrincipalKind, TrustChange};
 
 use crate::Learner;
 use crate::actions::{self, Traits};
 use crate::baseline::{PrincipalBaseline, feature};
 use crate::deviation::{Deviation, Lean};
-use crate::identity::{ANNOUNCEMENT_WINDOW, CHANGE_WINDOW, Subject, SubjectKind, session_tool_call};
-use crate::sketch::{DAY, HOUR, key};
+use crate::identity::{ANNOUNCEMENT_WINDOW, CHANGE_WINDOW, Subject, SubjectKind, networks_of, session_tool_call};
+use crate::sketch::{DAY, HOUR, key, key2, surprise};
 
 const MINUTE: i64 = 60_000_000_000;
+/// Pseudo-observations of the peers' churn a principal's own is shrunk
+/// towards: a young principal is judged by its peers.
+const PRIOR_WEIGHT: f32 = 20.0;
+/// The churn assumed where neither the principal nor any peer has enough history.
+const DEFAULT_CHURN: f32 = 0.05;
+/// Observations before a peer group's churn is a prior worth using.
+const PEER_MIN_OBS: f32 = 50.0;
+/// A feature whose own churn is above this stops filling the principal's
+/// novelty filter: its values carry no news and would push out those that do.
+const SATURATED: f32 = 0.3;
+/// Earlier days (of the last fifteen) a deviation must have recurred on to be habit.
+const HABIT_DAYS: u32 = 2;
+/// Peers adopting the same new thing within this window make a rollout.
+const ADOPTION_WINDOW: i64 = 7 * DAY;
 
 /// Short-lived detector memory: recent secret reads, logging switched off,
-/// denials, agent traces and tool calls awaiting their other half.
+/// refusals, agent traces and tool calls awaiting their other half.
 #[derive(Default, Serialize, Deserialize)]
 pub struct State {
     secret_reads: FxHashMap<String, (i64, String)>,
     logging_off: FxHashMap<String, (i64, String, String)>,
     logging_off_reported: FxHashMap<String, i64>,
-    failures: FxHashMap<String, Failures>,
+    refusals: FxHashMap<String, Refusals>,
     traces: FxHashMap<String, Trace>,
     tool_calls: FxHashMap<String, ToolCall>,
     aws_calls: FxHashMap<String, ToolCall>,
@@ -32,7 +58,27 @@ pub struct State {
     /// Every action taken in each account: "the first time anyone here".
     #[serde(default)]
     account_actions: FxHashMap<String, AccountActions>,
+    /// Roles whose trust was changed lately: role → (when, event, by whom).
+    #[serde(default)]
+    trust_changed: FxHashMap<String, (i64, String, String)>,
+    /// Organisations (accounts, repository owners, email domains) whose
+    /// identities have assumed a role here.
+    #[serde(default)]
+    assumer_orgs: rustc_hash::FxHashSet<u64>,
+    /// Recent access-changing tool calls by agents: (when, the person the
+    /// workflow started from, the agent that person asked, the agents on
+    /// the way, the event).
+    #[serde(default)]
+    privileged_calls: Vec<(i64, String, String, usize, String)>,
+    /// Recent grants and memberships: (when, holder, what, the event).
+    #[serde(default)]
+    recent_grants: Vec<(i64, String, String, String)>,
 }
+
+/// A role's trust changed this recently makes its first use by a new identity a story.
+const TRUST_CHANGE_WINDOW: i64 = 14 * DAY;
+/// An agent's access-changing call and the grant it made arrive within this of each other.
+const BRIDGE_WINDOW: i64 = 5 * MINUTE;
 
 /// Distinct actions are bounded by the cloud's API surface (thousands),
 /// so an exact set is affordable per account.
@@ -50,13 +96,23 @@ impl AccountActions {
     }
 }
 
+/// Authorization refusals within a quarter of an hour: each distinct call
+/// and target once (a retry of the same call is not a second guess).
 #[derive(Default, Serialize, Deserialize)]
-struct Failures {
+struct Refusals {
     first: i64,
-    count: u32,
-    actions: Vec<String>,
-    ids: Vec<String>,
+    /// (call-and-target key, action, event id).
+    refused: Vec<(u64, String, String)>,
     reported: bool,
+}
+
+impl Refusals {
+    fn distinct_actions(&self) -> usize {
+        let mut a: Vec<&str> = self.refused.iter().map(|(_, a, _)| a.as_str()).collect();
+        a.sort_unstable();
+        a.dedup();
+        a.len()
+    }
 }
 
 #[derive(Default, Serialize, Deserialize)]
@@ -80,31 +136,16 @@ impl State {
         self.secret_reads.retain(|_, (t, _)| now - *t < DAY);
         self.logging_off.retain(|_, (t, _, _)| now - *t < DAY);
         self.logging_off_reported.retain(|_, t| now - *t < DAY);
-        self.failures.retain(|_, f| now - f.first < HOUR);
+        self.refusals.retain(|_, f| now - f.first < HOUR);
         self.traces.retain(|_, tr| now - tr.at < HOUR);
         self.tool_calls.retain(|_, c| now - c.at < HOUR);
         self.aws_calls.retain(|_, c| now - c.at < HOUR);
+        self.trust_changed.retain(|_, (t, _, _)| now - *t < TRUST_CHANGE_WINDOW);
     }
 }
 
-/// The network an address belongs to: /24 for IPv4, /48 for IPv6, or the
-/// named origin (a service) when there is no address.
 /// Decayed uses after which a source network or user agent counts as habit.
 const SETTLED: f32 = 3.0;
-
-fn network_of(e: &Event) -> Option<String> {
-    match e.context.ip {
-        Some(std::net::IpAddr::V4(v4)) => {
-            let o = v4.octets();
-            Some(format!("{}.{}.{}.0/24", o[0], o[1], o[2]))
-        }
-        Some(std::net::IpAddr::V6(v6)) => {
-            let s = v6.segments();
-            Some(format!("{:x}:{:x}:{:x}::/48", s[0], s[1], s[2]))
-        }
-        None => e.context.host.clone(),
-    }
-}
 
 /// A user agent without its versions: `aws-cli/2.9.0 Python/3.9.11` →
 /// `aws-cli Python`. Upgrades are not news; a different tool is.
@@ -112,6 +153,13 @@ fn ua_family(ua: &str) -> String {
     let mut out = String::new();
     for token in ua.split_whitespace().take(4) {
         let name = token.split('/').next().unwrap_or(token).trim_matches(|c: char| c == '(' || c == ')' || c == ';');
+        // A run id stamped on the tool's name (`tool_6bf00313-712c-…`) is not
+        // the tool: every run would look like new software.
+        let name = name
+            .match_indices(['_', '-'])
+            .map(|(i, _)| i)
+            .find(|&i| looks_like_id(&name[i + 1..]))
+            .map_or(name, |i| &name[..i]);
         if name.is_empty() || name.chars().next().is_some_and(|c| c.is_ascii_digit()) {
             continue;
         }
@@ -123,32 +171,85 @@ fn ua_family(ua: &str) -> String {
     out
 }
 
+/// Hex digits and dashes, eight or more: a UUID or run id, not a name.
+fn looks_like_id(s: &str) -> bool {
+    s.len() >= 8
+        && s.bytes().all(|b| b.is_ascii_hexdigit() || b == b'-')
+        && s.bytes().filter(u8::is_ascii_digit).count() >= 2
+}
+
+/// Whether the request was made by a cloud service for the principal (a
+/// named origin instead of an address, `AWS Internal`, a service's own
+/// agent string): its address and agent are the service's.
+fn on_behalf(e: &Event) -> bool {
+    e.context.ip.is_none() && e.context.host.is_some()
+        || e.context.user_agent.as_deref().is_some_and(|u| {
+            u == "AWS Internal" || u.ends_with(".amazonaws.com") && !u.contains(' ') || u.starts_with("[S3Console")
+        })
+}
+
 /// What several detectors and the learning step read off one event,
 /// worked out once.
 struct Facts {
     network: Option<String>,
+    network_wide: Option<String>,
     /// The user agent's family; empty when it has no named tool.
     ua_family: Option<String>,
     account: Option<String>,
+    /// Peer groups by membership: groups, a person's role, an agent's
+    /// registry group, the service that runs a workload.
     peers: Vec<String>,
-    failed: bool,
+    /// Everyone of the subject's kind: a prior for churn, nothing more.
+    kind_peer: &'static str,
+    failure: Option<FailureKind>,
 }
 
 impl Facts {
-    fn of(e: &Event, peers: Vec<String>) -> Facts {
+    fn of(e: &Event, peers: Vec<String>, kind: SubjectKind) -> Facts {
+        let own_context = !on_behalf(e);
+        let (network, network_wide) = match e.context.ip.filter(|_| own_context) {
+            Some(ip) => {
+                let (n, w) = networks_of(ip);
+                (Some(n), Some(w))
+            }
+            None => (None, None),
+        };
         Facts {
-            network: network_of(e),
-            ua_family: e.context.user_agent.as_deref().map(ua_family),
+            network,
+            network_wide,
+            ua_family: e.context.user_agent.as_deref().filter(|_| own_context).map(ua_family),
             account: account_of(e),
             peers,
-            failed: e.outcome.status == Status::Failure,
+            kind_peer: match kind {
+                SubjectKind::Person => "kind:person",
+                SubjectKind::Agent => "kind:agent",
+                SubjectKind::Workload => "kind:workload",
+                SubjectKind::Other => "kind:other",
+            },
+            failure: e.outcome.failure_kind(),
         }
+    }
+
+    fn failed(&self) -> bool {
+        self.failure.is_some()
+    }
+
+    fn denied(&self) -> bool {
+        self.failure == Some(FailureKind::Denied)
     }
 
     /// The user agent's family, when it names a tool.
     fn ua(&self) -> Option<&str> {
         self.ua_family.as_deref().filter(|u| !u.is_empty())
     }
+}
+
+/// One feature value of an event, and whether the principal never saw it.
+struct Feature<'a> {
+    f: u8,
+    value: &'a str,
+    key: u64,
+    new: bool,
 }
 
 /// `map[key]`, made by `make` if absent: the key is copied only then
@@ -169,13 +270,16 @@ fn is_admin_policy(policy: &str) -> bool {
     policy.ends_with("/AdministratorAccess") || policy.ends_with(":policy/AdministratorAccess")
 }
 
+/// A Sigma rule's level as a score. Sigma's own notes say many rules fire
+/// on routine administration: a match is corroboration, never an alert by
+/// itself, so even `critical` stays below the alert score alone.
 fn level_score(level: &str) -> f32 {
     match level {
-        "critical" => 90.0,
-        "high" => 70.0,
-        "medium" => 45.0,
-        "low" => 25.0,
-        _ => 10.0,
+        "critical" => 40.0,
+        "high" => 32.0,
+        "medium" => 22.0,
+        "low" => 12.0,
+        _ => 6.0,
     }
 }
 
@@ -205,10 +309,20 @@ fn support(l: &Learner, subject: &Subject, e: &Event, t: i64) -> Vec<(String, St
     out
 }
 
+/// In its first two days, or seen fewer than five times.
+pub(crate) fn is_young(pb: &PrincipalBaseline, t: i64) -> bool {
+    pb.events < 5 || t - pb.first_seen < 2 * DAY
+}
+
+fn day_of(t: i64) -> i64 {
+    t.div_euclid(DAY)
+}
+
 impl Learner {
     /// The peer groups of a subject: its groups (except the cluster-wide
-    /// `system:` ones, which everyone is in), and the role it acts through.
-    fn peer_keys(&self, s: &Subject) -> Vec<String> {
+    /// `system:` ones, which everyone is in), the role a person acts
+    /// through, and the service or identity provider a workload runs under.
+    fn peer_keys(&self, s: &Subject, e: &Event) -> Vec<String> {
         let mut out: Vec<String> = self
             .identity
             .groups_of(&s.id)
@@ -216,10 +330,22 @@ impl Learner {
             .filter(|g| !g.contains("group/system:"))
             .map(str::to_string)
             .collect();
-        if s.kind == SubjectKind::Person
-            && let Some(r) = &s.role
-        {
-            out.push(format!("role:{r}"));
+        match s.kind {
+            SubjectKind::Person => {
+                if let Some(r) = &s.role {
+                    out.push(format!("role:{r}"));
+                }
+            }
+            SubjectKind::Workload => {
+                if let Some(o) = e.chain.last().filter(|o| o.id != s.id && o.kind != PrincipalKind::Human) {
+                    out.push(format!("via:{}", o.id));
+                }
+                // The same role deployed in several accounts is one function.
+                if let Some((_, name)) = s.id.split_once(":role/") {
+                    out.push(format!("role-name:{}", name.rsplit('/').next().unwrap_or(name)));
+                }
+            }
+            _ => {}
         }
         out
     }
@@ -228,40 +354,120 @@ impl Learner {
         let subject = self.identity.subject(e);
         let traits = actions::traits(e, &self.config.internal_domains);
         let action = e.action.qualified();
-        let facts = Facts::of(e, self.peer_keys(&subject));
-        let failed = facts.failed;
+        let facts = Facts::of(e, self.peer_keys(&subject, e), subject.kind);
         if let Some(a) = &facts.account {
             *self.detect.accounts.entry(a.clone()).or_default() += 1;
         }
+        let features = self.features(e, &subject, &facts, traits, &action);
         let mut out = Vec::new();
 
-        self.novelty(e, &subject, &facts, traits, &action, &mut out);
-        self.trust_edges(e, &subject, failed, &mut out);
-        self.privilege(e, &subject, traits, failed, &mut out);
-        self.sequences(e, &subject, traits, failed, facts.account.as_deref(), &mut out);
-        self.denials(e, &subject, failed, &action, &mut out);
-        self.workflow(e, &subject, traits, &mut out);
+        self.novelty(e, &subject, &facts, &features, traits, &action, &mut out);
+        self.trust_edges(e, &subject, facts.failed(), &mut out);
+        self.assumers(e, &subject, &facts, &mut out);
+        self.bridges(e, &subject, traits, &facts, &mut out);
+        self.privilege(e, &subject, traits, facts.failed(), &mut out);
+        self.sequences(e, &subject, traits, facts.failed(), facts.account.as_deref(), &mut out);
+        self.refusals(e, &subject, &facts, traits, &action, &mut out);
+        self.workflow(e, &subject, traits, &facts, &mut out);
         self.delegation(e, &subject, &mut out);
         self.sigma(e, &subject, &facts.peers, sigma, &mut out);
-        self.learn(e, &subject, &facts, failed, &action);
+        self.habit(&subject, e, &mut out);
+        // Evidence of compromise is not habit: where a pointed deviation came
+        // from (its network, its tool) is kept out of the baseline for a week,
+        // so an intruder who comes back is as unfamiliar as the first time.
+        let t = e.time.unix_nanos();
+        if out.iter().any(|d| d.subject == subject.id && (d.lean != Lean::Neutral && d.score >= 30.0 || d.impact))
+            && let Some(pb) = self.principals.get_mut(&subject.id)
+        {
+            let net = facts.network.as_deref().map_or(0, |n| key(feature::NETWORK, n) as u32);
+            let ua = facts.ua().map_or(0, |u| key(feature::USER_AGENT, u) as u32);
+            pb.quarantine = (net, ua, t + 7 * DAY);
+        }
+        self.learn(e, &subject, &facts, &features, traits, &action);
         self.learn_rules(&subject, &facts.peers, sigma);
         out
     }
 
+    /// The event's feature values whose novelty is judged, each with
+    /// whether the principal never saw it.
+    fn features<'a>(
+        &self,
+        e: &'a Event,
+        subject: &Subject,
+        facts: &'a Facts,
+        traits: Traits,
+        action: &'a str,
+    ) -> Vec<Feature<'a>> {
+        let pb = self.principals.get(&subject.id);
+        let mut out = Vec::with_capacity(8);
+        let mut push = |f: u8, value: &'a str| {
+            let k = key(f, value);
+            out.push(Feature { f, value, key: k, new: !pb.is_some_and(|p| p.seen.contains(k)) });
+        };
+        push(feature::ACTION, action);
+        if let Some(n) = &facts.network {
+            push(feature::NETWORK, n);
+        }
+        if let Some(n) = &facts.network_wide {
+            push(feature::NETWORK_WIDE, n);
+        }
+        if let Some(u) = facts.ua() {
+            push(feature::USER_AGENT, u);
+        }
+        if let Some(r) = &e.context.region {
+            push(feature::REGION, r);
+        }
+        for r in e.resources.iter().take(3) {
+            push(feature::RESOURCE, &r.id);
+        }
+        if e.action.service == "sts"
+            && !facts.failed()
+            && let Some(role) = e.resources.iter().find(|r| r.kind == "AWS::IAM::Role")
+        {
+            push(feature::COUNTERPART, &role.id);
+        }
+        if traits.has(Traits::SECRET_READ)
+            && !facts.failed()
+            && let Some(r) = e.resources.first()
+        {
+            push(feature::SECRET, &r.id);
+        }
+        out
+    }
+
+    /// The probability that `subject`'s next value of feature `f` is new:
+    /// its own churn, shrunk towards its peers' (the most churning peer
+    /// group with enough history, else everyone of its kind).
+    fn churn_rate(&self, pb: &PrincipalBaseline, facts: &Facts, f: u8) -> f32 {
+        let Some(slot) = feature::churn_slot(f) else { return DEFAULT_CHURN };
+        let peer_rate = |p: &str| self.peers.get(p).and_then(|pb| pb.churn.own_rate(slot, PEER_MIN_OBS));
+        let prior = facts
+            .peers
+            .iter()
+            .filter_map(|p| peer_rate(p))
+            .fold(None, |m: Option<f32>, r| Some(m.map_or(r, |m| m.max(r))))
+            .or_else(|| peer_rate(facts.kind_peer))
+            .unwrap_or(DEFAULT_CHURN);
+        pb.churn.rate(slot, prior, PRIOR_WEIGHT)
+    }
+
     /// First use of something by the principal (and by its peer groups),
-    /// weighed by what the action is and the context it came from; plus
-    /// rate, shift, unusual hour and dormancy from the same baseline.
+    /// weighed by how improbable a new value is for it, by what the action
+    /// is and by the context it came from; plus rate, shift, unusual hour
+    /// and dormancy from the same baseline.
+    #[allow(clippy::too_many_arguments)]
     fn novelty(
         &mut self,
         e: &Event,
         subject: &Subject,
         facts: &Facts,
+        features: &[Feature<'_>],
         traits: Traits,
         action: &str,
         out: &mut Vec<Deviation>,
     ) {
         let t = e.time.unix_nanos();
-        let failed = facts.failed;
+        let failed = facts.failed();
         let peers = &facts.peers;
         let support = support(self, subject, e, t);
         let warmup = self.config.warmup_events;
@@ -270,28 +476,50 @@ impl Learner {
             (h.mature(t) && !h.actions.contains(&key(feature::ACTION, action))).then(|| a.clone())
         });
         // A principal never seen is judged like one with little history:
-        // against its peers and its account, at low confidence, never silently.
-        let pb = slot(&mut self.principals, &subject.id, || PrincipalBaseline::new(t));
+        // against its peers and its account, at low confidence.
+        slot(&mut self.principals, &subject.id, || PrincipalBaseline::new(t));
+        let pb = self.principals.get(&subject.id).expect("present: made above when absent");
         let history = pb.events;
-        // Little history lowers confidence; it never silences (a principal
-        // active a few times a week is exactly where a stolen key hides).
-        let confidence = (history as f32 / warmup.max(1) as f32).clamp(0.3, 1.0);
+        // Young: in its first days, or barely seen. Everything is a first
+        // then; a quiet principal weeks old is low-volume, not young.
+        let young = is_young(pb, t);
+        let confidence = if young { (history as f32 / warmup.max(1) as f32).clamp(0.3, 1.0) } else { 1.0 };
         let warm = history >= 5;
         // Habits need time as well as events before a departure from them means much.
         let settled = warm && t - pb.first_seen >= DAY;
         let days = ((t - pb.first_seen) / DAY).max(0);
         let expected = |what: &str| format!("{what} in {history} events over {days} days");
+        let rates: Vec<f32> = features.iter().map(|x| self.churn_rate(pb, facts, x.f)).collect();
+        let improbable = |f: u8| {
+            features
+                .iter()
+                .zip(&rates)
+                .filter(|(x, _)| x.f == f && x.new)
+                .map(|(_, r)| surprise(*r))
+                .fold(0.0, f32::max)
+        };
+        // A new /24 inside a known /16 is a workload hopping within its cloud's space.
+        let net_surprise = if features.iter().any(|x| x.f == feature::NETWORK_WIDE && !x.new) {
+            improbable(feature::NETWORK) * 0.5
+        } else {
+            improbable(feature::NETWORK).max(improbable(feature::NETWORK_WIDE))
+        };
+        let ua_surprise = improbable(feature::USER_AGENT);
 
         // Dormant: a principal with a history, silent for two weeks, back.
         let quiet = t - pb.last_seen;
         let usual_gap = (pb.last_seen - pb.first_seen) / (history.max(1) as i64);
         // Back from a usual place is someone back from leave; back from
         // somewhere new is what account takeovers look like.
-        let from_new_place = facts.network.as_ref().is_some_and(|n| !pb.seen.contains(key(feature::NETWORK, n)))
-            || facts.ua_family.as_ref().is_some_and(|u| !pb.seen.contains(key(feature::USER_AGENT, u)));
+        let from_new_place = net_surprise >= 0.5 || ua_surprise >= 0.5;
         if history >= 3 && quiet >= 7 * DAY && quiet > 10 * usual_gap {
-            let (score, lean) = if from_new_place { (50.0, Lean::Malicious) } else { (15.0, Lean::Neutral) };
+            let (score, lean, behaviour) = if from_new_place {
+                (45.0, Lean::Malicious, Behaviour::InitialAccess)
+            } else {
+                (15.0, Lean::Neutral, Behaviour::UnusualActivity)
+            };
             let mut d = Deviation::new("dormant", &subject.id, t, &e.id, score, lean)
+                .behaviour(behaviour)
                 .detail(format!(
                     "active again after {} quiet days{}",
                     quiet / DAY,
@@ -310,9 +538,228 @@ impl Learner {
             }
             out.push(d);
         }
+        let network = facts.network.as_deref();
+        let ua = facts.ua();
+        // A network or tool seen only a couple of times is not yet part of
+        // the habit: an intruder's second call from new infrastructure is
+        // as unfamiliar as its first.
+        let unsettled = |f: u8, v: &str, top: &crate::sketch::TopK| {
+            let k = key(f, v);
+            !pb.seen.contains(k) || top.weight(k, t) < SETTLED
+        };
+        // Context first seen improbably within the day stays unfamiliar
+        // however many calls come from it: an intruder's tenth call from
+        // new infrastructure is as unfamiliar as its first.
+        let net_key = network.map(|n| key(feature::NETWORK, n));
+        let ua_key = ua.map(|u| key(feature::USER_AGENT, u));
+        let new_of = |f: u8| features.iter().any(|x| x.f == f && x.new);
+        let net_fresh = net_key.is_some_and(|k| {
+            new_of(feature::NETWORK) && net_surprise >= 0.5 || PrincipalBaseline::is_fresh(pb.fresh_network, k, t)
+        });
+        let ua_fresh = ua_key.is_some_and(|k| {
+            new_of(feature::USER_AGENT) && ua_surprise >= 0.5 || PrincipalBaseline::is_fresh(pb.fresh_agent, k, t)
+        });
+        // The person signed in here with a second factor today: a new place
+        // or tool after that is theirs.
+        let verified = network.is_some_and(|n| {
+            let person = subject.person.as_deref().unwrap_or(&subject.id);
+            self.identity.verified_network(person, t) == Some(n)
+        });
+        let (net_fresh, ua_fresh) = (net_fresh && !verified, ua_fresh && !verified);
+        let context_novel = net_fresh
+            || ua_fresh
+            || network.is_some_and(|n| unsettled(feature::NETWORK, n, &pb.networks)) && net_surprise > 0.3
+            || ua.is_some_and(|u| unsettled(feature::USER_AGENT, u, &pb.user_agents)) && ua_surprise > 0.3;
+        let context_known = !context_novel
+            && network.is_some_and(|n| !unsettled(feature::NETWORK, n, &pb.networks))
+            && !ua.is_some_and(|u| unsettled(feature::USER_AGENT, u, &pb.user_agents));
+
+        let has_secret = features.iter().any(|x| x.f == feature::SECRET);
+        let mut reported = 0;
+        for (x, rate) in features.iter().zip(&rates) {
+            if !x.new
+                || x.f == feature::NETWORK_WIDE
+                || x.f == feature::COUNTERPART
+                || x.f == feature::RESOURCE && has_secret
+            {
+                continue;
+            }
+            let f = x.f;
+            let value = x.value;
+            let mut weight = if f == feature::NETWORK { net_surprise } else { surprise(*rate) };
+            let sensitive_action = f == feature::ACTION && traits.sensitive() && !failed;
+            let base = match f {
+                feature::ACTION if sensitive_action => 35.0,
+                feature::ACTION => 8.0,
+                feature::NETWORK => 20.0,
+                feature::USER_AGENT => 12.0,
+                feature::REGION => 10.0,
+                feature::SECRET => 20.0,
+                feature::RESOURCE if traits.has(Traits::SECRET_READ) || traits.has(Traits::DATA_READ) => 6.0,
+                _ => 3.0,
+            };
+            // A sensitive first action stands on its own: how often the
+            // principal tries new things does not excuse it, only softens it.
+            // Automation doing a kind of thing it never did (its first secret
+            // read, its first change of access) changed code or changed hands.
+            let new_kind = sensitive_action
+                && subject.kind != SubjectKind::Person
+                && settled
+                && traits.sensitive_bits() & !pb.kinds != 0;
+            if sensitive_action {
+                weight = weight.max(if new_kind { 0.8 } else { 0.5 });
+            }
+            let mut score = base * weight;
+            if matches!(f, feature::ACTION | feature::RESOURCE) {
+                if context_novel {
+                    score *= 1.5;
+                } else if context_known {
+                    score *= 0.5;
+                }
+            }
+            let k = x.key;
+            let peer_has: Vec<&str> = peers
+                .iter()
+                .filter(|p| self.peers.get(*p).is_some_and(|pb| pb.members >= 2 && pb.seen.contains(k)))
+                .map(String::as_str)
+                .collect();
+            let member = key(99, &subject.id);
+            let adopters: usize = peers
+                .iter()
+                .filter_map(|p| self.peers.get(p))
+                .map(|pb| pb.adopters(k, t, ADOPTION_WINDOW, member))
+                .max()
+                .unwrap_or(0);
+            let mut d = Deviation::new(
+                if f == feature::ACTION { "novelty" } else { "context" },
+                &subject.id,
+                t,
+                &e.id,
+                score,
+                Lean::Neutral,
+            )
+            .item(if f == feature::ACTION { value.to_string() } else { format!("{} {value}", feature::name(f)) })
+            .detail(if new_kind {
+                format!("first action {value}, the first of its kind it ever took")
+            } else {
+                format!("first {} {value}", feature::name(f))
+            })
+            .baseline(
+                "principal",
+                feature::name(f),
+                value,
+                format!("{}; new values come {:.1}% of the time", expected("never seen"), rate * 100.0),
+                history,
+            );
+            if f == feature::ACTION {
+                d.techniques = actions::techniques(e, traits).into_iter().map(str::to_string).collect();
+                d.behaviour = behaviour_of(traits);
+            } else if f == feature::SECRET {
+                d.behaviour = Behaviour::CredentialAccess;
+                d.techniques = vec!["T1555.006".into()];
+            }
+            if !peer_has.is_empty() {
+                d.score *= 0.25;
+                d.detail.push_str(&format!(" (its peer group {} does the same)", peer_has[0]));
+                if context_known || young {
+                    d.support.push((format!("peer group {} already does {value}", peer_has[0]), None));
+                }
+            } else if !peers.is_empty() && f == feature::ACTION {
+                d.detail.push_str(" (new to its peer groups too)");
+            }
+            if adopters >= 2 && !traits.sensitive() {
+                d.support.push((format!("{adopters} of its peers took up {value} in the last days too"), None));
+            }
+            // A change authorises new routine, not a first secret read or
+            // outbound transfer: those stand on their own evidence.
+            if !context_novel && !traits.sensitive() {
+                d.support.extend(support.iter().map(|(w, ev)| (w.clone(), Some(ev.clone()))));
+            }
+            // Nobody in the account ever did it: the account's long history
+            // gives a confidence a new principal's cannot.
+            if f == feature::ACTION
+                && let Some(a) = &organisation_new
+                && !failed
+            {
+                d.score *= 1.25;
+                d.detail.push_str(&format!(", the first time anyone in account {a} does it"));
+            }
+            if young {
+                d.score *= confidence;
+            }
+            // Not news at all: learned, not reported.
+            if d.score < 1.0 && d.support.is_empty() {
+                continue;
+            }
+            reported += 1;
+            out.push(d);
+            if reported >= 6 {
+                break;
+            }
+        }
+        // Someone with habits, suddenly on new infrastructure with a new
+        // tool: how a stolen credential looks from the inside. Both must
+        // be improbable for this principal: a workload that always hops
+        // addresses, or a person on a new laptop at the usual desk, is not
+        // it. Automation runs the same software wherever it runs: software
+        // it never ran, from any new place, is the credential in other hands.
+        let sensitive_new = traits.sensitive() && !failed && new_of(feature::ACTION);
+        let automation = subject.kind != SubjectKind::Person;
+        // Said once, when the place or tool first appears (or for a sensitive
+        // first), not on each of the calls that follow from it.
+        let appeared = net_key.is_some_and(|k| new_of(feature::NETWORK) && pb.fresh_network.0 != k as u32)
+            || ua_key.is_some_and(|k| new_of(feature::USER_AGENT) && pb.fresh_agent.0 != k as u32);
+        let unfamiliar = net_fresh && ua_fresh
+            || net_fresh && net_surprise >= 0.7 && sensitive_new
+            || automation && ua_fresh && ua_surprise >= 0.7 && (net_fresh || new_of(feature::NETWORK));
+        if settled && unfamiliar && (appeared || sensitive_new) && support.is_empty() {
+            out.push(
+                Deviation::new(
+                    "unfamiliar_access",
+                    &subject.id,
+                    t,
+                    &e.id,
+                    if sensitive_new { 45.0 } else { 35.0 },
+                    Lean::Malicious,
+                )
+                .behaviour(Behaviour::InitialAccess)
+                .item(network.unwrap_or("?"))
+                .detail(format!(
+                    "{action}{} from a network it never used ({}){}",
+                    if sensitive_new { ", never done before," } else { "" },
+                    network.unwrap_or("?"),
+                    if ua_fresh {
+                        format!(" with a tool it never used ({})", ua.unwrap_or("?"))
+                    } else {
+                        String::new()
+                    }
+                ))
+                .baseline(
+                    "principal",
+                    "source network and user agent",
+                    network.unwrap_or(""),
+                    expected("other networks and tools"),
+                    history,
+                )
+                .techniques(&["T1078"]),
+            );
+        }
+        let pb = slot(&mut self.principals, &subject.id, || PrincipalBaseline::new(t));
+        // The latest improbable new place and tool: for a day they stay
+        // unfamiliar however many calls come from them.
+        if let Some(k) =
+            net_key.filter(|k| new_of(feature::NETWORK) && net_surprise >= 0.5 && pb.fresh_network.0 != *k as u32)
+        {
+            pb.fresh_network = (k as u32, t);
+        }
+        if let Some(k) =
+            ua_key.filter(|k| new_of(feature::USER_AGENT) && ua_surprise >= 0.5 && pb.fresh_agent.0 != *k as u32)
+        {
+            pb.fresh_agent = (k as u32, t);
+        }
         if let Some(alarm) = pb.rate.add(t) {
             out.push(
-                Deviation::new("rate", &subject.id, t, &e.id, 30.0, Lean::Neutral)
+                Deviation::new("rate", &subject.id, t, &e.id, 25.0, Lean::Neutral)
                     .detail(format!("{} events this hour against a usual {:.1}", alarm.count, alarm.mean))
                     .baseline(
                         "principal",
@@ -331,7 +778,7 @@ impl Learner {
             {
                 pb.shift_alarmed = t;
                 out.push(
-                    Deviation::new("shift", &subject.id, t, &e.id, 20.0, Lean::Neutral)
+                    Deviation::new("shift", &subject.id, t, &e.id, 15.0, Lean::Neutral)
                         .detail(format!("the last day's mix of actions differs from the usual one (distance {tv:.2})"))
                         .baseline(
                             "principal",
@@ -343,8 +790,7 @@ impl Learner {
                 );
             }
         }
-        {}
-        if warm && history >= warmup && pb.hours.total() >= 200 && pb.hours.share_near(t) < 0.002 {
+        if !young && pb.hours.total() >= 200 && pb.hours.share_near(t) < 0.002 {
             out.push(
                 Deviation::new("hour", &subject.id, t, &e.id, 8.0, Lean::Neutral)
                     .detail("active at an hour of the week it almost never is")
@@ -357,147 +803,26 @@ impl Learner {
                     ),
             );
         }
-        let network = facts.network.as_deref();
-        let ua = facts.ua();
-        // A network or tool seen only a couple of times is not yet part of
-        // the habit: an intruder's second call from new infrastructure is
-        // as unfamiliar as its first.
-        let unsettled = |f: u8, v: &str, top: &crate::sketch::TopK| {
-            let k = key(f, v);
-            !pb.seen.contains(k) || top.weight(k, t) < SETTLED
-        };
-        let net_new = network.as_ref().map(|n| unsettled(feature::NETWORK, n, &pb.networks));
-        let ua_new = ua.as_ref().map(|u| unsettled(feature::USER_AGENT, u, &pb.user_agents));
-        let context_novel = net_new == Some(true) || ua_new == Some(true);
-        let context_known = net_new == Some(false) && ua_new != Some(true);
+    }
 
-        let mut features: Vec<(u8, &str)> = vec![(feature::ACTION, action)];
-        if let Some(n) = network {
-            features.push((feature::NETWORK, n));
-        }
-        if let Some(u) = ua {
-            features.push((feature::USER_AGENT, u));
-        }
-        if let Some(r) = &e.context.region {
-            features.push((feature::REGION, r));
-        }
-        for r in e.resources.iter().take(3) {
-            features.push((feature::RESOURCE, &r.id));
-        }
-        let mut novel = 0;
-        for (f, value) in features {
-            let k = key(f, value);
-            if pb.seen.contains(k) {
-                continue;
+    /// Deviations that recur on most days are habit: a nightly job's
+    /// burst, a daily plan's mix, the on-call hour. Those with a pointed
+    /// lean or a high-impact action are never habituated; first sightings
+    /// cannot recur by definition.
+    fn habit(&mut self, subject: &Subject, e: &Event, out: &mut Vec<Deviation>) {
+        let day = day_of(e.time.unix_nanos());
+        let Some(pb) = self.principals.get_mut(&subject.id) else { return };
+        out.retain(|d| {
+            let recurring = matches!(d.detector, "rate" | "shift" | "hour" | "refusals" | "workflow" | "dormant")
+                && (d.lean == Lean::Neutral || d.detector == "refusals")
+                && !d.impact
+                && d.subject == subject.id;
+            if !recurring {
+                return true;
             }
-            novel += 1;
-            if novel > 6 {
-                break;
-            }
-            let mut score = match f {
-                feature::ACTION if traits.sensitive() && !failed => 35.0,
-                feature::ACTION => 8.0,
-                feature::NETWORK => 20.0,
-                feature::USER_AGENT => 12.0,
-                feature::REGION => 10.0,
-                feature::RESOURCE if traits.has(Traits::SECRET_READ) || traits.has(Traits::DATA_READ) => 6.0,
-                _ => 3.0,
-            };
-            if matches!(f, feature::ACTION | feature::RESOURCE) {
-                if context_novel {
-                    score *= 1.5;
-                } else if context_known {
-                    score *= 0.5;
-                }
-            }
-            let peer_has: Vec<&str> = peers
-                .iter()
-                .filter(|p| self.peers.get(*p).is_some_and(|pb| pb.members >= 2 && pb.seen.contains(k)))
-                .map(String::as_str)
-                .collect();
-            let mut d = Deviation::new(
-                if f == feature::ACTION { "novelty" } else { "context" },
-                &subject.id,
-                t,
-                &e.id,
-                score,
-                Lean::Neutral,
-            )
-            .detail(format!("first {} {value}", feature::name(f)))
-            .baseline("principal", feature::name(f), value, expected("never seen"), history);
-            if f == feature::ACTION {
-                d.techniques = actions::techniques(e, traits).into_iter().map(str::to_string).collect();
-            }
-            if !peer_has.is_empty() {
-                d.score *= 0.5;
-                d.detail.push_str(&format!(" (its peer group {} does the same)", peer_has[0]));
-                if context_known {
-                    d.support.push((format!("peer group {} already does {value}", peer_has[0]), None));
-                }
-            } else if !peers.is_empty() && f == feature::ACTION {
-                d.detail.push_str(" (new to its peer groups too)");
-                d.score *= 1.2;
-            }
-            // A change authorises new routine, not a first secret read or
-            // outbound transfer: those stand on their own evidence.
-            if !context_novel && !traits.sensitive() {
-                d.support.extend(support.iter().map(|(w, ev)| (w.clone(), Some(ev.clone()))));
-            }
-            d.score *= confidence;
-            out.push(d);
-        }
-        // Someone with habits, suddenly on new infrastructure with a new
-        // tool, doing something sensitive it never did: how a stolen
-        // credential looks from the inside.
-        let truly_new = |f: u8, v: Option<&str>| v.is_some_and(|v| !pb.seen.contains(key(f, v)));
-        if settled
-            && traits.sensitive()
-            && !failed
-            && !pb.seen.contains(key(feature::ACTION, action))
-            && truly_new(feature::NETWORK, network)
-            && truly_new(feature::USER_AGENT, ua)
-        {
-            out.push(
-                Deviation::new("unfamiliar_access", &subject.id, t, &e.id, 45.0, Lean::Malicious)
-                    .detail(format!(
-                        "{action}, never done before, from a new network ({}) with a new tool ({})",
-                        network.unwrap_or("?"),
-                        ua.unwrap_or("?")
-                    ))
-                    .baseline(
-                        "principal",
-                        "source network and user agent",
-                        network.unwrap_or(""),
-                        expected("other networks and tools"),
-                        history,
-                    )
-                    .techniques(&["T1078"]),
-            );
-        }
-        // A sensitive action it never took, tried and refused: probing.
-        if settled && traits.sensitive() && failed && !pb.seen.contains(key(feature::ACTION, action)) {
-            out.push(
-                Deviation::new("denied_attempt", &subject.id, t, &e.id, 20.0, Lean::Malicious)
-                    .detail(format!("tried {action}, which it never did before, and was refused"))
-                    .baseline("principal", "action", action, expected("never attempted"), history),
-            );
-        }
-        // An action nobody in the account has ever taken; the account's
-        // long history gives confidence a new principal cannot.
-        if let Some(a) = organisation_new {
-            out.push(
-                Deviation::new(
-                    "organisation_novelty",
-                    &subject.id,
-                    t,
-                    &e.id,
-                    if failed { 15.0 } else { 25.0 },
-                    Lean::Neutral,
-                )
-                .detail(format!("{action}: the first time anyone in account {a} does it"))
-                .baseline("account", "action", action, "never taken in the account".into(), history),
-            );
-        }
+            let sig = key2(98, d.detector, d.item.as_deref().unwrap_or(""));
+            pb.habits.note(sig, day) < HABIT_DAYS
+        });
     }
 
     /// Sigma matches, weighed by the rule's level and by habit: many rules
@@ -533,6 +858,8 @@ impl Learner {
                 score *= 0.6;
             }
             let mut d = Deviation::new("sigma", &subject.id, t, &e.id, score, Lean::Malicious)
+                .behaviour(m.behaviours.first().copied().unwrap_or(Behaviour::UnusualActivity))
+                .item(m.rule.title.clone())
                 .detail(format!("matched Sigma rule \"{}\" ({}; {habit})", m.rule.title, m.rule.level))
                 .baseline("principal", "Sigma rule", &m.rule.title, habit.to_string(), history);
             d.rule = Some(m.rule.clone());
@@ -558,33 +885,80 @@ impl Learner {
     /// Changes to who may assume or act for whom.
     fn trust_edges(&mut self, e: &Event, subject: &Subject, failed: bool, out: &mut Vec<Deviation>) {
         let t = e.time.unix_nanos();
+        let creating = e.action.operation.starts_with("Create");
         for c in &e.changes {
             match c {
                 TrustChange::Assert { fact: Fact::Trust { role, document } } => {
                     let role_account = role.split(':').nth(4).unwrap_or("");
-                    let outsiders: Vec<String> = document
-                        .statements
-                        .iter()
-                        .filter_map(|s| s.principals.as_ref())
-                        .flat_map(|p| p.aws.iter())
-                        .filter_map(|a| {
+                    let mut outsiders: Vec<String> = Vec::new();
+                    let mut anyone = false;
+                    let mut pattern: Option<String> = None;
+                    for s in document.statements.iter().filter(|s| s.effect == tenet_model::Effect::Allow) {
+                        let Some(p) = s.principals.as_ref().filter(|p| !p.not) else { continue };
+                        anyone |= p.anyone;
+                        for a in &p.aws {
+                            if a == "*" {
+                                anyone = true;
+                                continue;
+                            }
                             let acct = if a.len() == 12 && a.bytes().all(|b| b.is_ascii_digit()) {
                                 a.as_str()
                             } else {
                                 a.split(':').nth(4).unwrap_or("")
                             };
-                            (acct != role_account && !acct.is_empty() && !self.detect.accounts.contains_key(acct))
-                                .then(|| acct.to_string())
-                        })
-                        .collect();
-                    let (score, detail) = if outsiders.is_empty() {
-                        (25.0, format!("changed who may assume {role}"))
+                            if acct != role_account
+                                && !acct.is_empty()
+                                && !self.detect.accounts.contains_key(acct)
+                                && !outsiders.iter().any(|o| o == acct)
+                            {
+                                outsiders.push(acct.to_string());
+                            }
+                        }
+                        // A federated principal with no condition on who (any
+                        // repository's workflow, any token of the provider).
+                        if !p.federated.is_empty() && wide_open(s) {
+                            anyone = true;
+                        }
+                        // Whoever matches a pattern: every role named alike, say.
+                        if pattern.is_none() {
+                            pattern = p.aws.iter().find(|a| a.contains('*') && *a != "*").cloned().or_else(|| {
+                                s.conditions
+                                    .iter()
+                                    .filter(|c| c.key.to_ascii_lowercase().ends_with("principalarn"))
+                                    .flat_map(|c| c.values.iter())
+                                    .find(|v| v.contains('*'))
+                                    .cloned()
+                            });
+                        }
+                    }
+                    if !creating && !failed {
+                        let canonical = self.identity.canonical(role).to_string();
+                        self.detect.trust_changed.insert(canonical, (t, e.id.to_string(), subject.id.clone()));
+                    }
+                    let (score, detail, impact) = if !outsiders.is_empty() {
+                        (70.0, format!("let account(s) never seen here ({}) assume {role}", outsiders.join(", ")), true)
+                    } else if anyone {
+                        (
+                            60.0,
+                            format!(
+                                "let anyone with a token of its identity provider, or anyone at all, assume {role}"
+                            ),
+                            true,
+                        )
+                    } else if let Some(p) = &pattern {
+                        (45.0, format!("let every identity matching {p} assume {role}"), false)
+                    } else if creating {
+                        // A role created with its trust: the creation's story, not a change.
+                        continue;
                     } else {
-                        (70.0, format!("let account(s) never seen here ({}) assume {role}", outsiders.join(", ")))
+                        (30.0, format!("changed who may assume {role}"), false)
                     };
                     let mut d = Deviation::new("trust_edge", &subject.id, t, &e.id, score, Lean::Trust)
+                        .behaviour(Behaviour::Persistence)
+                        .item(role.clone())
                         .detail(detail)
                         .techniques(&["T1098", "T1199"]);
+                    d.impact = impact;
                     d.path = outsiders.iter().map(|a| format!("arn:aws:iam::{a}:root →[assumption] {role}")).collect();
                     out.push(d);
                 }
@@ -595,6 +969,8 @@ impl Learner {
                         && !declared.contains(&person)
                     {
                         let mut d = Deviation::new("trust_edge", agent, t, &e.id, 45.0, Lean::Trust)
+                            .behaviour(Behaviour::PrivilegeEscalation)
+                            .item(person.clone())
                             .detail(format!("{agent} acted for {person}, whom its registration does not list"));
                         d.path = vec![format!("{agent} →[delegation] {person}")];
                         out.push(d);
@@ -603,8 +979,10 @@ impl Learner {
                 _ => {}
             }
         }
-        // A role assumed by this subject for the first time.
+        // A role assumed by this subject for the first time. A cloud service
+        // assumes whatever role it is given: the role's side tells that story.
         if !failed
+            && e.actor.kind != PrincipalKind::CloudService
             && e.action.service == "sts"
             && e.action.operation.starts_with("AssumeRole")
             && let Some(role) = e.resources.iter().find(|r| r.kind == "AWS::IAM::Role")
@@ -617,17 +995,29 @@ impl Learner {
             let cross = account_of(e).is_some_and(|a| role.id.split(':').nth(4).is_some_and(|r| r != a));
             let support: Vec<(String, Option<String>)> =
                 support(self, subject, e, t).into_iter().map(|(w, ev)| (w, Some(ev))).collect();
-            let known_place = network_of(e).is_some_and(|n| pb.seen.contains(key(feature::NETWORK, &n)));
+            let known_place = !on_behalf(e)
+                && e.context.ip.is_some_and(|ip| pb.seen.contains(key(feature::NETWORK, &networks_of(ip).0)));
+            // Its peers assume the role too: a colleague's routine, newly shared.
+            let peers = self.peer_keys(subject, e);
+            let peer_has = peers.iter().any(|p| {
+                self.peers
+                    .get(p)
+                    .is_some_and(|pb| pb.members >= 2 && pb.seen.contains(key(feature::COUNTERPART, &role.id)))
+            });
             // A new role after a change that grants it, from a usual place, is
             // part of that change; otherwise it is a new trust path in use.
-            let lean = if !support.is_empty() && known_place { Lean::Neutral } else { Lean::Trust };
+            let expected = (!support.is_empty() || peer_has) && known_place;
+            let lean = if expected { Lean::Neutral } else { Lean::Trust };
             // From somewhere new with nothing authorising it: a new path in use by someone new.
             let score = match (cross, support.is_empty() && !known_place) {
+                (_, _) if expected => 10.0,
                 (true, true) => 45.0,
                 (false, true) | (true, false) => 35.0,
                 (false, false) => 25.0,
             };
             let mut d = Deviation::new("trust_edge", &subject.id, t, &e.id, score, lean)
+                .behaviour(Behaviour::LateralMovement)
+                .item(role.id.clone())
                 .detail(format!(
                     "assumed {} for the first time{}",
                     role.id,
@@ -636,6 +1026,9 @@ impl Learner {
                 .techniques(&["T1078.004"]);
             d.path = vec![format!("{} →[assumption] {}", subject.id, role.id)];
             d.support = support;
+            if peer_has && expected {
+                d.support.push((format!("its peers assume {} too", role.id), None));
+            }
             out.push(d);
         }
     }
@@ -657,14 +1050,19 @@ impl Learner {
             && !own.contains(&u)
         {
             out.push(
-                Deviation::new("privilege_change", &subject.id, t, &e.id, 70.0, Lean::Malicious)
+                Deviation::new("privilege_change", &subject.id, t, &e.id, 60.0, Lean::Malicious)
+                    .behaviour(Behaviour::Persistence)
+                    .high_impact()
+                    .item(op)
                     .detail(format!("created credentials ({op}) for another identity, {u}"))
                     .techniques(&["T1098.001"]),
             );
         }
         if op == "CreateUser" {
             out.push(
-                Deviation::new("privilege_change", &subject.id, t, &e.id, 40.0, Lean::Malicious)
+                Deviation::new("privilege_change", &subject.id, t, &e.id, 35.0, Lean::Malicious)
+                    .behaviour(Behaviour::Persistence)
+                    .item(op)
                     .detail(format!("created a user{}", target_user.map(|u| format!(" {u}")).unwrap_or_default()))
                     .techniques(&["T1136.003"]),
             );
@@ -672,7 +1070,7 @@ impl Learner {
         for c in &e.changes {
             let TrustChange::Assert { fact } = c else { continue };
             let (holder, what, admin) = match fact {
-                Fact::Attached { holder, policy } => (holder, policy.clone(), is_admin_policy(policy)),
+                Fact::Attached { holder, policy } => (holder.clone(), policy.clone(), is_admin_policy(policy)),
                 Fact::Policy { policy, document } => {
                     let Some(holder) = policy.split_once("#inline/").map(|(h, _)| h) else { continue };
                     let admin = document.statements.iter().any(|s| {
@@ -681,14 +1079,11 @@ impl Learner {
                             && matches!(&s.resources, tenet_model::Matcher::Any)
                             || matches!(&s.actions, tenet_model::Matcher::Only(a) if a.iter().any(|x| x == "*"))
                     });
-                    // The inline policy's holder is the part before `#inline/`.
-                    let holder_owned = holder.to_string();
-                    out.extend(self.grant(e, subject, &holder_owned, policy, admin, &own));
-                    continue;
+                    (holder.to_string(), policy.clone(), admin)
                 }
                 _ => continue,
             };
-            out.extend(self.grant(e, subject, holder, &what, admin, &own));
+            out.extend(self.grant(e, subject, &holder, &what, admin, &own));
         }
     }
 
@@ -702,17 +1097,22 @@ impl Learner {
         own: &[&str],
     ) -> Vec<Deviation> {
         let t = e.time.unix_nanos();
-        let to_self = own.contains(&holder);
+        let holder = self.identity.canonical(holder);
+        let to_self = own.contains(&holder) || own.iter().any(|o| self.identity.canonical(o) == holder);
         if admin {
             return vec![
-                Deviation::new("privilege_change", &subject.id, t, &e.id, 70.0, Lean::Malicious)
+                Deviation::new("privilege_change", &subject.id, t, &e.id, 60.0, Lean::Malicious)
+                    .behaviour(Behaviour::PrivilegeEscalation)
+                    .item(what)
                     .detail(format!("granted administrator access ({what}) to {holder}"))
                     .techniques(&["T1098"]),
             ];
         }
         if to_self {
             return vec![
-                Deviation::new("privilege_change", &subject.id, t, &e.id, 55.0, Lean::Malicious)
+                Deviation::new("privilege_change", &subject.id, t, &e.id, 50.0, Lean::Malicious)
+                    .behaviour(Behaviour::PrivilegeEscalation)
+                    .item(what)
                     .detail(format!("granted itself {what}"))
                     .techniques(&["T1098"]),
             ];
@@ -720,7 +1120,11 @@ impl Learner {
         // A grant to someone else: drift on the receiving identity, unless
         // it is a new identity created in the same breath (that is the
         // creation's story, already told).
+        if self.identity.changes_before(holder, t, DAY).iter().any(|c| c.what.starts_with("created")) {
+            return Vec::new();
+        }
         let mut d = Deviation::new("privilege_change", holder, t, &e.id, 30.0, Lean::Drift)
+            .item(what)
             .detail(format!("{} granted {holder} {what}", subject.id))
             .techniques(&["T1098"]);
         d.path = vec![format!("{holder} →[grant] {what}")];
@@ -754,16 +1158,23 @@ impl Learner {
             } else {
                 "created credentials"
             };
+            // Sending out after reading a secret is exfiltration, whoever
+            // does it; an agent minting credentials after one is a
+            // workflow gone wrong.
+            let egress = traits.has(Traits::OUTBOUND) || traits.has(Traits::SHARING);
             let mut d = Deviation::new(
                 "sequence",
                 &subject.id,
                 t,
                 &e.id,
-                if agent { 80.0 } else { 85.0 },
-                if agent { Lean::Workflow } else { Lean::Malicious },
+                if egress { 85.0 } else { 70.0 },
+                if egress || !agent { Lean::Malicious } else { Lean::Workflow },
             )
+            .behaviour(if egress { Behaviour::Exfiltration } else { Behaviour::CredentialAccess })
+            .item(e.action.qualified())
             .detail(format!("read a secret, then {what} within {} minutes", (t - at) / MINUTE))
             .techniques(&["T1555", "T1567"]);
+            d.impact = egress;
             d.event_ids.insert(0, EventId::from(read.as_str()));
             out.push(d);
         }
@@ -773,14 +1184,20 @@ impl Learner {
         if traits.has(Traits::SHARING) {
             out.push(
                 Deviation::new("sharing", &subject.id, t, &e.id, 55.0, Lean::Malicious)
-                    .detail(format!("shared a snapshot or image ({})", e.action.qualified()))
+                    .behaviour(Behaviour::Exfiltration)
+                    .high_impact()
+                    .item(e.action.qualified())
+                    .detail(format!("shared a snapshot, image or data outside ({})", e.action.qualified()))
                     .techniques(&["T1537"]),
             );
         }
         let Some(account) = account else { return };
         if traits.has(Traits::LOGGING_OFF) {
             out.push(
-                Deviation::new("logging_off", &subject.id, t, &e.id, 70.0, Lean::Malicious)
+                Deviation::new("logging_off", &subject.id, t, &e.id, 65.0, Lean::Malicious)
+                    .behaviour(Behaviour::DefenseEvasion)
+                    .high_impact()
+                    .item(e.action.qualified())
                     .detail(format!("turned logging or monitoring down ({})", e.action.qualified()))
                     .techniques(&["T1562.008"]),
             );
@@ -792,7 +1209,8 @@ impl Learner {
             && self.detect.logging_off_reported.get(&subject.id).is_none_or(|r| r < at)
         {
             self.detect.logging_off_reported.insert(subject.id.clone(), t);
-            let mut d = Deviation::new("sequence", &subject.id, t, &e.id, 85.0, Lean::Malicious)
+            let mut d = Deviation::new("sequence", &subject.id, t, &e.id, 60.0, Lean::Malicious)
+                .behaviour(Behaviour::Collection)
                 .detail("read data shortly after turning logging down")
                 .techniques(&["T1562.008", "T1530"]);
             d.event_ids.insert(0, EventId::from(off.as_str()));
@@ -800,32 +1218,75 @@ impl Learner {
         }
     }
 
-    /// Repeated denials, and success right after them.
-    fn denials(&mut self, e: &Event, subject: &Subject, failed: bool, action: &str, out: &mut Vec<Deviation>) {
+    /// Authorization refusals spread across varied calls or targets within
+    /// minutes: guessing what a credential can do. A refusal seen before
+    /// (the same call on the same target) is habit; the same refused call
+    /// repeated is a retry; a rate limit, a timeout or a tool's own error
+    /// is not a refusal at all. A sensitive call that succeeds after the
+    /// guessing is what the guessing found.
+    fn refusals(
+        &mut self,
+        e: &Event,
+        subject: &Subject,
+        facts: &Facts,
+        traits: Traits,
+        action: &str,
+        out: &mut Vec<Deviation>,
+    ) {
         let t = e.time.unix_nanos();
-        let f = self.detect.failures.entry(subject.id.clone()).or_default();
-        if t - f.first > 15 * MINUTE {
-            *f = Failures { first: t, ..Default::default() };
+        if !facts.denied() && !self.detect.refusals.contains_key(&subject.id) {
+            return;
         }
-        if failed {
-            f.count += 1;
-            if f.ids.len() < 10 {
-                f.ids.push(e.id.to_string());
-                f.actions.push(action.to_string());
+        // One tool call is several spans (the agent's, the MCP client's, the
+        // server's): one call, whatever the span.
+        let tool_call = matches!(e.action.service.as_str(), "gen_ai.tool" | "mcp");
+        let action = if tool_call { e.action.operation.as_str() } else { action };
+        let target = if tool_call { "" } else { e.resources.first().map_or("", |r| r.id.as_str()) };
+        let call = key2(feature::DENIED, action, target);
+        let known = self.principals.get(&subject.id).is_some_and(|p| p.seen.contains(call));
+        let f = slot(&mut self.detect.refusals, &subject.id, Refusals::default);
+        if t - f.first > 15 * MINUTE {
+            *f = Refusals { first: t, ..Default::default() };
+        }
+        if facts.denied() {
+            if known || f.refused.iter().any(|(k, _, _)| *k == call) {
+                return;
             }
-            if f.count == 3 && !f.reported {
+            if f.refused.len() < 12 {
+                f.refused.push((call, action.to_string(), e.id.to_string()));
+            }
+            let (n, actions) = (f.refused.len(), f.distinct_actions());
+            if !f.reported && (actions >= 3 || n >= 5) {
                 f.reported = true;
-                let mut d = Deviation::new("failure", &subject.id, t, &e.id, 35.0, Lean::Malicious)
-                    .detail(format!("denied {} times within minutes ({})", f.count, f.actions.join(", ")))
-                    .techniques(&["T1087.004", "T1580"]);
-                d.event_ids = f.ids.iter().map(|i| EventId::from(i.as_str())).collect();
+                let mut listed: Vec<&str> = f.refused.iter().map(|(_, a, _)| a.as_str()).collect();
+                listed.dedup();
+                let mut d = Deviation::new(
+                    "refusals",
+                    &subject.id,
+                    t,
+                    &e.id,
+                    (25.0 + 4.0 * (n as f32 - 3.0)).min(40.0),
+                    Lean::Malicious,
+                )
+                .behaviour(Behaviour::Discovery)
+                .detail(format!(
+                    "refused {n} different calls within minutes ({}{})",
+                    listed.iter().take(4).copied().collect::<Vec<_>>().join(", "),
+                    if listed.len() > 4 { ", …" } else { "" }
+                ))
+                .techniques(&["T1087.004", "T1580"]);
+                d.event_ids = f.refused.iter().map(|(_, _, id)| EventId::from(id.as_str())).collect();
                 out.push(d);
             }
-        } else if f.count >= 2 && f.actions.iter().any(|a| a == action) {
-            let mut d = Deviation::new("failure_then_success", &subject.id, t, &e.id, 45.0, Lean::Malicious)
-                .detail(format!("{action} succeeded after {} denials", f.count));
-            d.event_ids.extend(f.ids.iter().map(|i| EventId::from(i.as_str())));
-            f.count = 0;
+        } else if !facts.failed() && f.reported && traits.sensitive() && f.refused.iter().any(|(_, a, _)| a != action) {
+            let mut d = Deviation::new("refusals", &subject.id, t, &e.id, 35.0, Lean::Malicious)
+                .behaviour(Behaviour::PrivilegeEscalation)
+                .item(action)
+                .detail(format!("{action} succeeded after {} other calls were refused", f.refused.len()))
+                .techniques(&["T1078"]);
+            d.event_ids.extend(f.refused.iter().map(|(_, _, id)| EventId::from(id.as_str())));
+            f.reported = false;
+            f.refused.clear();
             out.push(d);
         }
     }
@@ -833,34 +1294,41 @@ impl Learner {
     /// Agent workflows: transitions between tool calls against what the
     /// agent's type usually does, and the risky ones (outside content then
     /// a secret; a secret then sending out).
-    fn workflow(&mut self, e: &Event, subject: &Subject, traits: Traits, out: &mut Vec<Deviation>) {
+    fn workflow(&mut self, e: &Event, subject: &Subject, traits: Traits, facts: &Facts, out: &mut Vec<Deviation>) {
         let (Some(trace), true) = (&e.trace, subject.kind == SubjectKind::Agent) else { return };
+        if facts.failed() {
+            return;
+        }
         let t = e.time.unix_nanos();
         let svc = e.action.service.as_str();
         if svc != "gen_ai.tool" && svc != "mcp" {
             return;
         }
-        let peer = self
-            .peer_keys(subject)
-            .into_iter()
-            .find(|g| g.contains("agents:group/"))
-            .unwrap_or_else(|| subject.id.clone());
+        let peer =
+            facts.peers.iter().find(|g| g.contains("agents:group/")).cloned().unwrap_or_else(|| subject.id.clone());
         let tr = self.detect.traces.entry(trace.trace_id.clone()).or_default();
         tr.at = t;
         if traits.has(Traits::SECRET_READ)
             && let Some(inbound) = tr.inbound.clone()
         {
-            let mut d = Deviation::new("workflow", &subject.id, t, &e.id, 60.0, Lean::Workflow)
+            let mut d = Deviation::new("workflow", &subject.id, t, &e.id, 45.0, Lean::Workflow)
+                .behaviour(Behaviour::CredentialAccess)
+                .item(e.action.operation.clone())
                 .detail(format!("read a secret ({}) after taking in outside content", e.action.operation))
                 .techniques(&["T1555"]);
             d.event_ids.insert(0, EventId::from(inbound.as_str()));
             out.push(d);
         }
-        if traits.has(Traits::OUTBOUND)
+        if (traits.has(Traits::OUTBOUND) || traits.has(Traits::INBOUND))
             && let Some(secret) = tr.secret.clone()
         {
-            let mut d = Deviation::new("workflow", &subject.id, t, &e.id, 80.0, Lean::Workflow)
-                .detail(format!("sent data outside ({}) after reading a secret in the same task", e.action.operation))
+            // Reaching outside after reading a secret in the same task: a
+            // URL can carry the secret out as well as a POST.
+            let mut d = Deviation::new("workflow", &subject.id, t, &e.id, 80.0, Lean::Malicious)
+                .behaviour(Behaviour::Exfiltration)
+                .high_impact()
+                .item(e.action.operation.clone())
+                .detail(format!("reached outside ({}) after reading a secret in the same task", e.action.operation))
                 .techniques(&["T1567"]);
             d.event_ids.insert(0, EventId::from(secret.as_str()));
             out.push(d);
@@ -882,7 +1350,8 @@ impl Learner {
         wf.seen.insert(k);
         wf.traces += 1;
         if novel {
-            let mut d = Deviation::new("workflow", &subject.id, t, &e.id, 10.0, Lean::Neutral)
+            let mut d = Deviation::new("workflow", &subject.id, t, &e.id, 6.0, Lean::Neutral)
+                .item(transition.clone())
                 .detail(format!("a step its workflow never took: {transition}"))
                 .baseline(
                     &format!("workflow {peer}"),
@@ -924,6 +1393,8 @@ impl Learner {
                 if is_trace { (&this.person, &other.person) } else { (&other.person, &this.person) };
             if asked_for != access_of {
                 let mut d = Deviation::new("delegation", &this.agent, t, &e.id, 80.0, Lean::Trust)
+                    .behaviour(Behaviour::PrivilegeEscalation)
+                    .item(access_of.clone())
                     .detail(format!("{} worked for {asked_for} with {access_of}'s access", this.agent))
                     .techniques(&["T1078", "T1134"]);
                 d.event_ids.insert(0, EventId::from(other.event.as_str()));
@@ -941,34 +1412,189 @@ impl Learner {
         }
     }
 
+    /// Who assumes a role, seen from the role: a new identity taking it up
+    /// soon after its trust was changed is the change in use; one from an
+    /// organisation never seen here is an outsider let in; a known
+    /// workflow assuming it from a context it never used (a pull request
+    /// reaching a deploy role) is a workflow reaching further than it did.
+    fn assumers(&mut self, e: &Event, subject: &Subject, facts: &Facts, out: &mut Vec<Deviation>) {
+        if facts.failed() || e.action.service != "sts" || !e.action.operation.starts_with("AssumeRole") {
+            return;
+        }
+        let Some(role) = e.resources.iter().find(|r| r.kind == "AWS::IAM::Role") else { return };
+        // A cloud service assumes what it is configured to; an identity
+        // assuming a role it is itself does not widen anything.
+        if e.actor.kind == PrincipalKind::CloudService || subject.id == role.id {
+            return;
+        }
+        let t = e.time.unix_nanos();
+        let role_id = self.identity.canonical(&role.id).to_string();
+        let assumer = subject.id.as_str();
+        let (family, org) = (family_of(assumer), org_of(assumer));
+        let org_key = key(feature::ASSUMER_ORG, org);
+        let org_known = self.detect.assumer_orgs.contains(&org_key);
+        let mature =
+            facts.account.as_ref().and_then(|a| self.detect.account_actions.get(a)).is_some_and(|h| h.mature(t));
+        let created_lately =
+            self.identity.changes_before(&role_id, t, CHANGE_WINDOW).iter().any(|c| c.what.starts_with("created"));
+        let changed = self.detect.trust_changed.get(&role_id).filter(|(_, _, by)| by != assumer).cloned();
+        // A brand-new identity of a known organisation taking up a role just
+        // after its trust changed is most likely what the change was for.
+        let assumer_young = self.principals.get(assumer).is_none_or(|p| t - p.first_seen < DAY);
+        let rb = slot(&mut self.principals, &role_id, || PrincipalBaseline::new(t));
+        let exact = key(feature::ASSUMER, assumer);
+        let fam = key(feature::ASSUMER_FAMILY, family);
+        let (new_exact, new_family) = (!rb.seen.contains(exact), !rb.seen.contains(fam));
+        let assumptions = rb.churn.observations(8);
+        let settled = t - rb.first_seen >= 3 * DAY && assumptions >= 2.0;
+        // Roles are assumed by few identities: a small prior, lightly held.
+        let rate = rb.churn.rate(8, 0.02, 10.0);
+        rb.churn.observe(t, 8, new_exact);
+        rb.seen.insert(exact);
+        rb.seen.insert(fam);
+        self.detect.assumer_orgs.insert(org_key);
+        if !new_exact || created_lately {
+            return;
+        }
+        let automation = !matches!(subject.kind, SubjectKind::Person);
+        let (score, lean, detail, mut ids) = if let Some((at, change, by)) =
+            changed.filter(|_| !(assumer_young && org_known))
+        {
+            (
+                55.0,
+                Lean::Trust,
+                format!(
+                    "{assumer} assumed {role_id} for the first time, {} days after {by} changed who may assume it",
+                    (t - at) / DAY
+                ),
+                vec![EventId::from(change.as_str())],
+            )
+        } else if !org_known && mature {
+            (50.0, Lean::Trust, format!("{assumer}, from {org}, never seen here before, assumed {role_id}"), Vec::new())
+        } else if settled && surprise(rate) >= 0.25 && automation && !new_family {
+            (
+                45.0,
+                Lean::Workflow,
+                format!("{assumer}, a context of {family} that never used it, assumed {role_id}"),
+                Vec::new(),
+            )
+        } else if settled && surprise(rate) >= 0.5 {
+            (25.0, Lean::Trust, format!("{assumer} assumed {role_id}, which it never used"), Vec::new())
+        } else {
+            return;
+        };
+        ids.push(e.id.clone());
+        let mut d = Deviation::new("assumer", &role_id, t, &e.id, score, lean)
+            .behaviour(Behaviour::LateralMovement)
+            .item(assumer)
+            .detail(detail)
+            .baseline(
+                "role",
+                "assuming identity",
+                assumer,
+                format!("{assumptions:.0} recent assumptions by others"),
+                assumptions as u64,
+            )
+            .techniques(&["T1078.004", "T1550"]);
+        d.event_ids = ids;
+        d.path = vec![format!("{assumer} →[assumption] {role_id}")];
+        out.push(d);
+    }
+
+    /// A person gaining access through agents acting for them: an agent's
+    /// access-changing call in a workflow that person started, and a grant
+    /// or membership to that same person within minutes. Nobody but the
+    /// beneficiary asked for it.
+    fn bridges(&mut self, e: &Event, subject: &Subject, traits: Traits, facts: &Facts, out: &mut Vec<Deviation>) {
+        if facts.failed() {
+            return;
+        }
+        let t = e.time.unix_nanos();
+        self.detect.privileged_calls.retain(|c| t - c.0 <= BRIDGE_WINDOW);
+        self.detect.recent_grants.retain(|g| t - g.0 <= BRIDGE_WINDOW);
+        let mut found: Vec<(String, String, usize, String, String, String)> = Vec::new();
+        if subject.kind == SubjectKind::Agent
+            && traits.has(Traits::PRIVILEGE)
+            && matches!(e.action.service.as_str(), "gen_ai.tool" | "mcp")
+            && let Some(person) = e.chain.iter().rev().find(|p| p.kind == PrincipalKind::Human)
+        {
+            let person = self.identity.canonical(&person.id).to_string();
+            let agents: Vec<&str> =
+                e.principals().filter(|p| p.kind == PrincipalKind::Agent).map(|p| p.id.as_str()).collect();
+            let entry = agents.last().copied().unwrap_or(subject.id.as_str()).to_string();
+            for g in self.detect.recent_grants.iter().filter(|g| g.1 == person) {
+                found.push((person.clone(), entry.clone(), agents.len(), e.id.to_string(), g.3.clone(), g.2.clone()));
+            }
+            if self.detect.privileged_calls.len() < 64 {
+                self.detect.privileged_calls.push((t, person, entry, agents.len(), e.id.to_string()));
+            }
+        }
+        for c in &e.changes {
+            let TrustChange::Assert { fact } = c else { continue };
+            let (holder, what) = match fact {
+                Fact::Member { member, group } => (member, format!("membership of {group}")),
+                Fact::Attached { holder, policy } => (holder, policy.clone()),
+                _ => continue,
+            };
+            let holder = self.identity.canonical(holder).to_string();
+            for call in self.detect.privileged_calls.iter().filter(|c| c.1 == holder) {
+                found.push((holder.clone(), call.2.clone(), call.3, call.4.clone(), e.id.to_string(), what.clone()));
+            }
+            if self.detect.recent_grants.len() < 64 {
+                self.detect.recent_grants.push((t, holder, what, e.id.to_string()));
+            }
+        }
+        for (person, entry, hops, call, grant, what) in found {
+            // A workflow that grants this access routinely, or access the
+            // person's peers already hold, is self-service, not a bridge.
+            let routine = key2(feature::DENIED + 100, &entry, &what);
+            let habitual = self.principals.get(&entry).is_some_and(|p| p.seen.contains(routine));
+            if let Some(p) = self.principals.get_mut(&entry) {
+                p.seen.insert(routine);
+            }
+            let group = what.strip_prefix("membership of ").unwrap_or(&what);
+            if habitual || self.identity.peers_hold(&person, group) {
+                continue;
+            }
+            // Handed from agent to agent before the grant: nobody designed
+            // that path for this access.
+            let score = if hops > 1 { 60.0 } else { 30.0 };
+            let mut d = Deviation::new("delegation", &entry, t, &e.id, score, Lean::Workflow)
+                .behaviour(Behaviour::PrivilegeEscalation)
+                .item(what.clone())
+                .detail(format!(
+                    "{person} was granted {what} by a workflow {person} started through {entry}{}: access gained through agents acting for the one who gains it, approved by nobody else",
+                    if hops > 1 { format!(" and {} more agent(s)", hops - 1) } else { String::new() }
+                ))
+                .techniques(&["T1098", "T1078"]);
+            d.event_ids = vec![EventId::from(call.as_str()), EventId::from(grant.as_str())];
+            d.path = vec![format!("{person} →[delegation] {entry}"), format!("{entry} →[grant] {what} → {person}")];
+            out.push(d);
+        }
+    }
+
     /// Learns the event into the subject's baseline and its peers'.
-    fn learn(&mut self, e: &Event, subject: &Subject, facts: &Facts, failed: bool, action: &str) {
+    fn learn(
+        &mut self,
+        e: &Event,
+        subject: &Subject,
+        facts: &Facts,
+        features: &[Feature<'_>],
+        traits: Traits,
+        action: &str,
+    ) {
         let t = e.time.unix_nanos();
         if subject.kind == SubjectKind::Agent {
             self.identity.note_agent_servers(&subject.id, e);
         }
-        let network = facts.network.as_deref();
-        let ua = facts.ua();
-        let mut keys = vec![key(feature::ACTION, action), key(feature::SERVICE, &e.action.service)];
-        if let Some(n) = network {
-            keys.push(key(feature::NETWORK, n));
-        }
-        if let Some(u) = ua {
-            keys.push(key(feature::USER_AGENT, u));
-        }
-        if let Some(r) = &e.context.region {
-            keys.push(key(feature::REGION, r));
-        }
+        let mut keys = vec![key(feature::SERVICE, &e.action.service)];
         for r in e.resources.iter().take(3) {
-            keys.push(key(feature::RESOURCE, &r.id));
             keys.push(key(feature::RESOURCE_TYPE, &r.kind));
             keys.push(action_on_type(action, &r.kind));
         }
-        if e.action.service == "sts"
-            && !failed
-            && let Some(role) = e.resources.iter().find(|r| r.kind == "AWS::IAM::Role")
-        {
-            keys.push(key(feature::COUNTERPART, &role.id));
+        if facts.denied() {
+            let target = e.resources.first().map_or("", |r| r.id.as_str());
+            keys.push(key2(feature::DENIED, action, target));
         }
         if let Some(a) = &facts.account {
             let h = slot(&mut self.detect.account_actions, a, || AccountActions {
@@ -978,32 +1604,153 @@ impl Learner {
             h.events += 1;
             h.actions.insert(key(feature::ACTION, action));
         }
+        let member = key(99, &subject.id);
         let pb = slot(&mut self.principals, &subject.id, || PrincipalBaseline::new(t));
         pb.events += 1;
         pb.last_seen = pb.last_seen.max(t);
+        let (qnet, qua, until) = pb.quarantine;
+        let quarantined = t < until
+            && (qnet != 0 && facts.network.as_deref().is_some_and(|n| key(feature::NETWORK, n) as u32 == qnet)
+                || qua != 0 && facts.ua().is_some_and(|u| key(feature::USER_AGENT, u) as u32 == qua));
+        if quarantined {
+            // Counted, not learned.
+            pb.hours.add(t);
+            return;
+        }
+        for x in features {
+            let slot = feature::churn_slot(x.f);
+            if let Some(s) = slot {
+                pb.churn.observe(t, s, x.new);
+            }
+            // A feature that churns carries no news: its values would only
+            // push out of the filter those that do.
+            let saturated = slot.and_then(|s| pb.churn.own_rate(s, 50.0)).is_some_and(|r| r > SATURATED);
+            // A failed call's target is not something the principal uses.
+            if x.new && !saturated && !(facts.failed() && x.f == feature::RESOURCE) {
+                pb.seen.insert(x.key);
+            }
+        }
         for &k in &keys {
             pb.seen.insert(k);
         }
-        pb.observe_action(t, action);
-        if let Some(n) = network {
+        if !facts.failed() {
+            pb.observe_action(t, action);
+            pb.kinds |= traits.sensitive_bits();
+        }
+        if let Some(n) = &facts.network {
             pb.networks.add(key(feature::NETWORK, n), t);
         }
-        if let Some(u) = ua {
+        if let Some(u) = facts.ua() {
             pb.user_agents.add(key(feature::USER_AGENT, u), t);
         }
         pb.hours.add(t);
-        pb.observe_outcome(t, failed);
-        let member = key(99, &subject.id);
-        for p in &facts.peers {
+        pb.observe_outcome(t, facts.failed());
+        let kind_peer = facts.kind_peer;
+        for p in facts.peers.iter().map(String::as_str).chain(std::iter::once(kind_peer)) {
             let peer = slot(&mut self.peers, p, Default::default);
             peer.events += 1;
             if peer.seen.insert(member) {
                 peer.members += 1;
             }
-            for &k in &keys {
-                peer.seen.insert(k);
+            for x in features {
+                if let Some(s) = feature::churn_slot(x.f) {
+                    peer.churn.observe(t, s, x.new);
+                }
+                // The kind peer is a prior for churn only: everyone of a kind
+                // doing something says nothing about one of them doing it.
+                if p != kind_peer {
+                    peer.seen.insert(x.key);
+                    if x.new && x.f == feature::ACTION {
+                        peer.adopted(x.key, t, member);
+                    }
+                }
+            }
+            if p != kind_peer {
+                for &k in &keys {
+                    peer.seen.insert(k);
+                }
             }
         }
+    }
+}
+
+/// Wide open federated trust: a statement for a federated principal whose
+/// conditions do not pin the subject (no `sub`, or a pattern matching any).
+fn wide_open(s: &tenet_model::Statement) -> bool {
+    let pins: Vec<&tenet_model::Condition> =
+        s.conditions.iter().filter(|c| c.key.ends_with(":sub") || c.key.ends_with(":subject")).collect();
+    pins.is_empty()
+        || pins.iter().all(|c| {
+            c.values.iter().any(|v| {
+                let v = v.trim();
+                v == "*" || v == "repo:*" || v.starts_with("repo:*") || v.starts_with("system:serviceaccount:*")
+            })
+        })
+}
+
+/// The family an identity belongs to: a repository's workflows
+/// (`repo:o/r:pull_request` → `repo:o/r`), a namespace's service accounts
+/// (`system:serviceaccount:ns:sa` → `system:serviceaccount:ns`); else itself.
+fn family_of(id: &str) -> &str {
+    let cut = |start: usize, colons: usize| -> &str {
+        let rest = &id[start..];
+        match rest.match_indices(':').nth(colons) {
+            Some((i, _)) => &id[..start + i],
+            None => id,
+        }
+    };
+    if let Some(i) = id.find("repo:") {
+        cut(i, 1)
+    } else if let Some(i) = id.find("system:serviceaccount:") {
+        cut(i, 2)
+    } else {
+        id
+    }
+}
+
+/// The organisation an identity belongs to: a repository's owner, the
+/// cluster's service accounts, an ARN's account, an email's domain, a
+/// cloud's own services; else the identity itself.
+fn org_of(id: &str) -> &str {
+    if let Some(i) = id.find("repo:") {
+        let rest = &id[i..];
+        return rest.split_once('/').map_or(rest, |(o, _)| o);
+    }
+    if id.contains("system:serviceaccount:") {
+        return "system:serviceaccount";
+    }
+    if id.starts_with("arn:") {
+        return id.split(':').nth(4).filter(|a| !a.is_empty()).unwrap_or(id);
+    }
+    if id.starts_with("aws:service/") {
+        return "aws";
+    }
+    if let Some((_, domain)) = id.rsplit_once('@') {
+        return domain;
+    }
+    id
+}
+
+/// What a first action shows the principal doing, by what the action is.
+fn behaviour_of(t: Traits) -> Behaviour {
+    if t.has(Traits::LOGGING_OFF) {
+        Behaviour::DefenseEvasion
+    } else if t.has(Traits::SHARING) || t.has(Traits::OUTBOUND) {
+        Behaviour::Exfiltration
+    } else if t.has(Traits::SECRET_READ) {
+        Behaviour::CredentialAccess
+    } else if t.has(Traits::CREDENTIAL) || t.has(Traits::TRUST) {
+        Behaviour::Persistence
+    } else if t.has(Traits::PRIVILEGE) {
+        Behaviour::PrivilegeEscalation
+    } else if t.has(Traits::EXECUTION) {
+        Behaviour::Execution
+    } else if t.has(Traits::DISCOVERY) {
+        Behaviour::Discovery
+    } else if t.has(Traits::DATA_READ) {
+        Behaviour::Collection
+    } else {
+        Behaviour::UnusualActivity
     }
 }
 
@@ -1024,5 +1771,7 @@ mod tests {
         );
         assert_eq!(ua_family("aws-cli/2.15.1 Python/3.11.6 Linux/6.1 exe/x86_64"), "aws-cli Python Linux exe");
         assert_eq!(ua_family("Boto3/1.34.0 md/Botocore#1.34.0"), "Boto3 md");
+        assert_eq!(ua_family("stratus-red-team_6bf00313-712c-4fd2-9bdd-88f48a4b1282"), "stratus-red-team");
+        assert_eq!(ua_family("okta-aws-cli/2.5.1 (windows; amd64)"), "okta-aws-cli windows amd64");
     }
 }

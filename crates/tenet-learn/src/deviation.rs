@@ -1,6 +1,6 @@
 //! A deviation: one thing a detector saw, scored, with what shows it.
 
-use tenet_model::{BaselineStat, EventId, Evidence, RuleMatch, Timestamp};
+use tenet_model::{BaselineStat, Behaviour, EventId, Evidence, RuleMatch, Timestamp};
 
 /// Which way a deviation points when the incident is classified.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -27,6 +27,16 @@ pub struct Deviation {
     /// 0–100: how unusual or how severe by itself.
     pub score: f32,
     pub lean: Lean,
+    /// What it shows the principal doing.
+    pub behaviour: Behaviour,
+    /// A high-impact action: credentials minted for another identity,
+    /// logging or detection disabled, trust opened to outsiders, data
+    /// shared out, a secret read followed by sending out. Only these make
+    /// an incident high or critical.
+    pub impact: bool,
+    /// The value it is about (an action, a network), for grouping
+    /// repetition in summaries ("12 first-time actions, among them …").
+    pub item: Option<String>,
     pub detail: String,
     pub baseline: Option<BaselineStat>,
     pub rule: Option<RuleMatch>,
@@ -40,6 +50,10 @@ pub struct Deviation {
 
 impl Deviation {
     pub fn new(detector: &'static str, subject: &str, at: i64, event: &EventId, score: f32, lean: Lean) -> Self {
+        let behaviour = match lean {
+            Lean::Drift => Behaviour::AccessDrift,
+            _ => Behaviour::UnusualActivity,
+        };
         Deviation {
             detector,
             subject: subject.to_string(),
@@ -47,6 +61,9 @@ impl Deviation {
             event_ids: vec![event.clone()],
             score,
             lean,
+            behaviour,
+            impact: false,
+            item: None,
             detail: String::new(),
             baseline: None,
             rule: None,
@@ -58,6 +75,22 @@ impl Deviation {
 
     pub fn detail(mut self, d: impl Into<String>) -> Self {
         self.detail = d.into();
+        self
+    }
+
+    pub fn behaviour(mut self, b: Behaviour) -> Self {
+        self.behaviour = b;
+        self
+    }
+
+    /// Marks it a high-impact action (see [`Deviation::impact`]).
+    pub fn high_impact(mut self) -> Self {
+        self.impact = true;
+        self
+    }
+
+    pub fn item(mut self, item: impl Into<String>) -> Self {
+        self.item = Some(item.into());
         self
     }
 
@@ -81,6 +114,7 @@ impl Deviation {
         Evidence {
             detector: self.detector.to_string(),
             detail: self.detail.clone(),
+            behaviour: Some(self.behaviour),
             at: Timestamp::from_unix_nanos(self.at),
             event_ids: self.event_ids.clone(),
             baseline: self.baseline.clone(),

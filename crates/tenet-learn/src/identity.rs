@@ -5,7 +5,7 @@
 
 use rustc_hash::{FxHashMap, FxHashSet};
 use serde::{Deserialize, Serialize};
-use tenet_model::{Event, Fact, PrincipalKind, TrustChange};
+use tenet_model::{Event, Fact, NodeKind, PrincipalKind, TrustChange};
 
 use crate::sketch::DAY;
 
@@ -63,6 +63,32 @@ pub struct IdentityIndex {
     /// Each identity's latest authentication that said whether MFA was used.
     #[serde(default)]
     authentications: FxHashMap<String, Authentication>,
+    /// The principals of the event being applied: a change an identity
+    /// makes to itself authorises nothing.
+    #[serde(skip)]
+    acting: Vec<String>,
+    /// Each person's latest sign-in verified with a second factor at their
+    /// identity provider: the network it came from, and when.
+    #[serde(default)]
+    verified: FxHashMap<String, (String, i64)>,
+}
+
+/// How long an MFA-verified sign-in vouches for the network it came from.
+pub const VERIFIED_FOR: i64 = 12 * crate::sketch::HOUR;
+
+/// The network an address belongs to: /24 for IPv4, /48 for IPv6; and the
+/// wider one: /16, /32.
+pub fn networks_of(ip: std::net::IpAddr) -> (String, String) {
+    match ip {
+        std::net::IpAddr::V4(v4) => {
+            let o = v4.octets();
+            (format!("{}.{}.{}.0/24", o[0], o[1], o[2]), format!("{}.{}.0.0/16", o[0], o[1]))
+        }
+        std::net::IpAddr::V6(v6) => {
+            let s = v6.segments();
+            (format!("{:x}:{:x}:{:x}::/48", s[0], s[1], s[2]), format!("{:x}:{:x}::/32", s[0], s[1]))
+        }
+    }
 }
 
 /// How an identity last authenticated.
@@ -116,6 +142,15 @@ impl IdentityIndex {
         out
     }
 
+    /// Whether someone who shares a group with `id` is in `group` (or holds
+    /// it, for a policy): access its peers have.
+    pub fn peers_hold(&self, id: &str, group: &str) -> bool {
+        let Some(mine) = self.groups.get(id) else { return false };
+        self.groups
+            .iter()
+            .any(|(m, gs)| m != id && gs.contains(group) && gs.iter().any(|g| g != group && mine.contains(g)))
+    }
+
     pub fn acts_for(&self, agent: &str) -> Option<&FxHashSet<String>> {
         self.delegations.get(agent)
     }
@@ -159,6 +194,9 @@ impl IdentityIndex {
 
     fn record_change(&mut self, id: &str, change: AuthorisedChange) {
         let id = self.canonical(id).to_string();
+        if self.acting.contains(&id) {
+            return;
+        }
         let list = self.changes.entry(id).or_default();
         list.push(change);
         if list.len() > CHANGES_KEPT {
@@ -172,6 +210,24 @@ impl IdentityIndex {
     pub fn assert(&mut self, fact: &Fact, t: i64, evidence: &str, is_event: bool, declared: bool) {
         match fact {
             Fact::SameAs { a, b } => self.link(a, b),
+            // A role's ARN carries its path; calls that name it by name
+            // alone (`AttachRolePolicy`) give none: both are the role.
+            Fact::Node { id, kind: NodeKind::Role, .. }
+                if pathless_role(id).is_some_and(|p| self.canonical(&p) != id) =>
+            {
+                if let Some(p) = pathless_role(id) {
+                    self.link(id, &p);
+                }
+                self.assert(fact, t, evidence, is_event, declared);
+            }
+            // A new identity (a role, a function's role, an agent, a hire)
+            // appearing where identities are made: its first days are expected.
+            Fact::Node { id, kind, .. }
+                if kind.is_principal() && *kind != NodeKind::Account && self.held.insert(fact.key()) && declared =>
+            {
+                let what = format!("created as a new {}", kind.as_str());
+                self.record_change(id, AuthorisedChange { at: t, what, evidence: evidence.into(), is_event });
+            }
             Fact::Member { member, group } => {
                 let m = self.canonical(member).to_string();
                 let new = self.groups.entry(m.clone()).or_default().insert(group.clone());
@@ -241,6 +297,15 @@ impl IdentityIndex {
             }
         }
     }
+    /// The network `id` last signed in from with a second factor at its
+    /// identity provider, if within [`VERIFIED_FOR`] before `t`.
+    pub fn verified_network(&self, id: &str, t: i64) -> Option<&str> {
+        self.verified
+            .get(self.canonical(id))
+            .filter(|(_, at)| *at <= t && t - at <= VERIFIED_FOR)
+            .map(|(n, _)| n.as_str())
+    }
+
     /// The latest authentication known for `id` (or its canonical identity).
     pub fn authentication(&self, id: &str) -> Option<&Authentication> {
         self.authentications.get(self.canonical(id))
@@ -254,6 +319,20 @@ impl IdentityIndex {
             for p in e.principals().filter(|p| std::ptr::eq(*p, &e.actor) || p.kind == PrincipalKind::Human) {
                 self.note_authentication(&p.id, t, mfa, e);
             }
+            // A second factor at the identity provider (not a session's
+            // claim restated on each call, which a stolen session repeats).
+            let at_idp = e.source.format == "okta" || e.action.service == "signin";
+            if mfa
+                && at_idp
+                && e.outcome.status == tenet_model::Status::Success
+                && let Some(ip) = e.context.ip
+            {
+                let who = self.canonical(&e.actor.id).to_string();
+                self.verified.insert(who, (networks_of(ip).0, t));
+            }
+        }
+        if !e.changes.is_empty() {
+            self.acting = e.principals().map(|p| self.canonical(&p.id).to_string()).collect();
         }
         for c in &e.changes {
             match c {
@@ -262,6 +341,7 @@ impl IdentityIndex {
                 TrustChange::Retract { key } => self.retract_key(key),
             }
         }
+        self.acting.clear();
         // An MCP server announcing a changed tool list: the registration
         // that makes new tool use expected.
         if e.action.operation == "notifications/tools/list_changed" {
@@ -302,7 +382,8 @@ impl IdentityIndex {
             .principals()
             .filter(|p| p.kind == PrincipalKind::Human && !p.id.contains(":assumed-role/"))
             .map(|p| self.canonical(&p.id).to_string())
-            .last();
+            .last()
+            .or_else(|| self.session_person(e));
         let role = e.chain.iter().find(|p| p.kind == PrincipalKind::Role).map(|p| p.id.clone());
         if let Some(agent) = e.principals().find(|p| p.kind == PrincipalKind::Agent) {
             return Subject { id: agent.id.clone(), kind: SubjectKind::Agent, person, role };
@@ -311,6 +392,19 @@ impl IdentityIndex {
             && let Some(agent) = agent_session(&e.actor.id)
         {
             return Subject { id: agent, kind: SubjectKind::Agent, person, role };
+        }
+        // A session minted by automation for a person (a tool server
+        // assuming a delegate role with the person as source identity) is the
+        // automation acting for them: its places and tools are its own.
+        let minted_by_automation = e.chain.last().is_some_and(|o| {
+            matches!(o.kind, PrincipalKind::Role | PrincipalKind::Workload | PrincipalKind::CloudService)
+                && e.chain.iter().any(|p| p.kind == PrincipalKind::Human)
+        });
+        if minted_by_automation
+            && e.actor.id.contains(":assumed-role/")
+            && let Some(r) = &role
+        {
+            return Subject { id: r.clone(), kind: SubjectKind::Workload, person, role: role.clone() };
         }
         if let Some(p) = person.clone() {
             let actor = self.canonical(&e.actor.id);
@@ -330,6 +424,27 @@ impl IdentityIndex {
             _ => SubjectKind::Other,
         };
         Subject { id: self.canonical(&e.actor.id).to_string(), kind, person, role }
+    }
+}
+
+/// `arn:aws:iam::1:role/service-role/x` → `arn:aws:iam::1:role/x`; `None`
+/// for a role without a path, or anything else.
+fn pathless_role(arn: &str) -> Option<String> {
+    let (head, rest) = arn.split_once(":role/")?;
+    let (_, name) = rest.rsplit_once('/')?;
+    Some(format!("{head}:role/{name}"))
+}
+
+impl IdentityIndex {
+    /// The person a role session is named after, when nothing else in the
+    /// chain says who it is: federated sign-in names the session with the
+    /// person's email, and the console's own calls use credentials the
+    /// sign-in's chain does not reach.
+    fn session_person(&self, e: &Event) -> Option<String> {
+        let session = e.actor.id.split_once(":assumed-role/")?.1.rsplit('/').next()?;
+        let only_role = e.chain.iter().all(|p| p.kind == PrincipalKind::Role);
+        (only_role && session.contains('@') && !session.starts_with('@'))
+            .then(|| self.canonical(&format!("user:{session}")).to_string())
     }
 }
 

@@ -39,6 +39,8 @@ pub struct SigmaMatch {
     pub rule: RuleMatch,
     /// MITRE ATT&CK technique ids from the rule's tags.
     pub techniques: Vec<String>,
+    /// The ATT&CK tactics its tags name.
+    pub behaviours: Vec<tenet_model::Behaviour>,
 }
 
 /// Tunables. The defaults are what the tests and the simulator run with.
@@ -49,7 +51,8 @@ pub struct Config {
     pub internal_domains: Vec<String>,
     /// Events before a principal's baseline speaks with full confidence.
     pub warmup_events: u64,
-    /// Incident score at which a finding alerts.
+    /// Incident score at which a finding alerts; below it, from
+    /// `incident::RECORD_SCORE`, it is recorded without alerting.
     pub alert_threshold: f32,
     /// A quiet gap that ends an incident.
     pub incident_gap: i64,
@@ -134,7 +137,8 @@ impl Learner {
         for d in deviations {
             // Why a finding did or did not form is the first thing tuning asks.
             tracing::debug!(subject = %d.subject, detector = d.detector, score = d.score, lean = ?d.lean, detail = %d.detail, "deviation");
-            self.incidents.add(d, &self.identity, &self.config);
+            let young = self.principals.get(&d.subject).is_none_or(|p| detect::is_young(p, t));
+            self.incidents.add(d, young, &self.identity, &self.config);
         }
         if self.clock - self.last_prune > sketch::DAY {
             self.last_prune = self.clock;

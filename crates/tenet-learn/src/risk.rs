@@ -89,6 +89,8 @@ mod tests {
             techniques: vec![],
             summary: String::new(),
             status,
+            alert: true,
+            behaviours: vec![],
             explanation: String::new(),
             evidence: vec![],
             history: vec![],

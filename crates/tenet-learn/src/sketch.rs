@@ -206,11 +206,12 @@ pub fn total_variation(a: &[(u64, f32)], b: &[(u64, f32)]) -> f32 {
     d / 2.0
 }
 
-/// Activity by hour of the week (168 buckets), decayed with a long half-life,
-/// quantised to 16 bits: 336 bytes.
+/// Activity by hour of the week (168 buckets), decayed by halving whenever
+/// a bucket fills, quantised to 8 bits: 168 bytes. Only the shape matters
+/// (the share of activity near an hour), and halving keeps it.
 #[derive(Clone, Serialize, Deserialize)]
 pub struct HourOfWeek {
-    counts: Vec<u16>,
+    counts: Vec<u8>,
     total: u32,
 }
 
@@ -229,7 +230,7 @@ impl HourOfWeek {
 
     pub fn add(&mut self, t: i64) {
         let b = Self::bucket(t);
-        if self.counts[b] == u16::MAX || self.total >= 60_000 {
+        if self.counts[b] == u8::MAX || self.total >= 30_000 {
             // Halve everything: old habits fade and the counts stay in range.
             for c in &mut self.counts {
                 *c /= 2;
@@ -255,7 +256,121 @@ impl HourOfWeek {
     }
 
     pub fn heap_bytes(&self) -> usize {
-        self.counts.capacity() * 2
+        self.counts.capacity()
+    }
+}
+
+/// Features whose churn is estimated, by slot.
+pub const CHURN_FEATURES: usize = 9;
+/// Half-life of the churn estimate: a week of behaviour.
+const CHURN_HALF_LIFE: i64 = 7 * DAY;
+
+/// How readily a principal shows values never seen before, per feature:
+/// decayed counts of observations and of first sightings. Their ratio is
+/// the share of recent observations that were new, a Good–Turing style
+/// estimate of the probability that the next one is new (a conservative
+/// one: it counts every first sighting where Good–Turing counts values
+/// seen once). A Lambda role whose every cold start brings a new address
+/// has a high rate, and a new address means little; a person who works
+/// from two places has a rate near zero, and a third means much. 80 bytes.
+#[derive(Clone, Copy, Default, Serialize, Deserialize)]
+pub struct Churn {
+    at: i64,
+    obs: [f32; CHURN_FEATURES],
+    new: [f32; CHURN_FEATURES],
+}
+
+impl Churn {
+    fn age_to(&mut self, t: i64) {
+        // Decayed in steps of an hour or more: the estimate moves over days.
+        if t - self.at >= HOUR {
+            let f = 0.5f32.powf((t - self.at) as f32 / CHURN_HALF_LIFE as f32);
+            self.obs.iter_mut().chain(self.new.iter_mut()).for_each(|x| *x *= f);
+            self.at = t;
+        } else if self.at == 0 {
+            self.at = t;
+        }
+    }
+
+    /// Counts one observation of feature `slot`, new or not. The first
+    /// value a principal ever shows is where it starts, not churn.
+    pub fn observe(&mut self, t: i64, slot: usize, new: bool) {
+        self.age_to(t);
+        if let (Some(o), Some(n)) = (self.obs.get_mut(slot), self.new.get_mut(slot)) {
+            if new && *o > 0.0 {
+                *n += 1.0;
+            }
+            *o += 1.0;
+        }
+    }
+
+    /// Decayed observations of `slot`.
+    pub fn observations(&self, slot: usize) -> f32 {
+        self.obs.get(slot).copied().unwrap_or(0.0)
+    }
+
+    /// The own rate alone (`None` before `min_obs` observations).
+    pub fn own_rate(&self, slot: usize, min_obs: f32) -> Option<f32> {
+        let o = self.observations(slot);
+        (o >= min_obs).then(|| self.new.get(slot).copied().unwrap_or(0.0) / o)
+    }
+
+    /// The probability that the next value of `slot` is new: the own rate,
+    /// shrunk towards `prior` by `weight` pseudo-observations, so a young
+    /// principal is judged by its peers' rate and an old one by its own.
+    pub fn rate(&self, slot: usize, prior: f32, weight: f32) -> f32 {
+        let (o, n) = (self.observations(slot), self.new.get(slot).copied().unwrap_or(0.0));
+        ((n + weight * prior) / (o + weight)).clamp(0.0, 1.0)
+    }
+}
+
+/// How surprising a first sighting is under a churn rate: 0 when new values
+/// come one time in five or more often, 1 when rarer than one in 500,
+/// logarithmic between.
+pub fn surprise(rate: f32) -> f32 {
+    const COMMON: f32 = 0.2;
+    const RARE: f32 = 0.002;
+    ((COMMON / rate.max(1e-6)).ln() / (COMMON / RARE).ln()).clamp(0.0, 1.0)
+}
+
+/// Deviations that recur become habit: for a few signatures (a detector and
+/// what it saw), the days of the last sixteen on which each occurred. A
+/// nightly job's burst or a daily plan's denials occur most days; the
+/// same alert every day is a defect. 8 entries of 8 bytes.
+#[derive(Clone, Default, Serialize, Deserialize)]
+pub struct Habits {
+    entries: Vec<(u32, u16, u16)>,
+}
+
+const HABITS_KEPT: usize = 8;
+
+impl Habits {
+    /// Notes signature `sig` on day `day` (days since the epoch); returns on
+    /// how many distinct earlier days of the last fifteen it occurred.
+    pub fn note(&mut self, sig: u64, day: i64) -> u32 {
+        let (sig, day) = (sig as u32, day.clamp(0, i64::from(u16::MAX)) as u16);
+        if let Some(e) = self.entries.iter_mut().find(|e| e.0 == sig) {
+            let shift = day.saturating_sub(e.1);
+            e.2 = if shift >= 16 { 0 } else { e.2 << shift };
+            e.2 |= 1;
+            e.1 = e.1.max(day);
+            return (e.2 >> 1).count_ones();
+        }
+        if self.entries.len() >= HABITS_KEPT {
+            // The signature seen longest ago makes room.
+            if let Some(i) = self.entries.iter().enumerate().min_by_key(|(_, e)| e.1).map(|(i, _)| i) {
+                self.entries.swap_remove(i);
+            }
+        }
+        if self.entries.is_empty() {
+            self.entries.reserve_exact(HABITS_KEPT);
+        }
+        self.entries.push((sig, day, 1));
+        0
+    }
+
+    pub fn heap_bytes(&self) -> usize {
+        self.entries.capacity() * std::mem::size_of::<(u32, u16, u16)>()
     }
 }
 
@@ -270,6 +385,10 @@ pub struct Rate {
     var: f32,
     hours: u32,
     alarmed: bool,
+    /// The busiest hour lately, decaying slowly: a principal that works in
+    /// bursts (a plan, an apply, a batch) is measured against its bursts.
+    #[serde(default)]
+    peak: f32,
 }
 
 /// A rate alarm: the hour's count so far and what was expected.
@@ -301,7 +420,7 @@ impl Rate {
         }
         self.in_hour += 1;
         let sd = self.var.sqrt().max(1.0);
-        let over = self.in_hour as f32 > self.mean + (6.0 * sd).max(10.0);
+        let over = self.in_hour as f32 > (self.mean + (6.0 * sd).max(10.0)).max(2.0 * self.peak);
         if self.hours >= 24 && self.in_hour >= 20 && over && !self.alarmed {
             self.alarmed = true;
             return Some(RateAlarm { count: self.in_hour, mean: self.mean, sd });
@@ -310,6 +429,8 @@ impl Rate {
     }
 
     fn fold(&mut self, x: f32) {
+        // Halves in about two weeks of hours.
+        self.peak = (self.peak * 0.998).max(x);
         if self.hours == 0 {
             self.mean = x;
             self.var = 0.0;
@@ -386,6 +507,37 @@ mod tests {
         let burst: Vec<bool> = (0..200).map(|k| r.add(200 * HOUR + k * 10_000_000_000).is_some()).collect();
         assert_eq!(burst.iter().filter(|a| **a).count(), 1, "one alarm for the burst, within its hour");
         assert!(burst[..15].iter().all(|a| !a), "not before the count is far above normal");
+    }
+
+    #[test]
+    fn churn_rate_follows_the_share_of_first_sightings_and_leans_on_the_prior_when_young() {
+        let mut c = Churn::default();
+        assert!((c.rate(0, 0.1, 20.0) - 0.1).abs() < 1e-6, "no history: the prior");
+        for i in 0..1000 {
+            c.observe(i * 60_000_000_000, 0, i % 4 == 0);
+        }
+        let r = c.rate(0, 0.0, 20.0);
+        assert!((0.2..0.26).contains(&r), "a quarter new: {r}");
+        assert!(surprise(r) < 0.05, "a churning feature's new value is no news");
+        let mut steady = Churn::default();
+        for i in 0..1000 {
+            steady.observe(i * 60_000_000_000, 0, i == 0);
+        }
+        assert!(surprise(steady.rate(0, 0.0, 20.0)) > 0.9, "a steady feature's new value is");
+    }
+
+    #[test]
+    fn a_signature_on_most_days_becomes_habit() {
+        let mut h = Habits::default();
+        assert_eq!(h.note(7, 100), 0);
+        assert_eq!(h.note(7, 100), 0, "the same day twice is one day");
+        assert_eq!(h.note(7, 101), 1);
+        assert_eq!(h.note(7, 103), 2);
+        assert_eq!(h.note(7, 130), 0, "a month later the habit is forgotten");
+        for sig in 0..20 {
+            h.note(1000 + sig, 131);
+        }
+        assert!(h.heap_bytes() <= 8 * 8, "bounded: {}", h.heap_bytes());
     }
 
     #[test]

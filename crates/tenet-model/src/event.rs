@@ -203,6 +203,12 @@ impl Outcome {
     pub fn failure(code: Option<String>, message: Option<String>) -> Self {
         Outcome { status: Status::Failure, code, message }
     }
+
+    /// Why it failed, when it did.
+    pub fn failure_kind(&self) -> Option<crate::FailureKind> {
+        (self.status == Status::Failure)
+            .then(|| crate::FailureKind::classify(self.code.as_deref(), self.message.as_deref()))
+    }
 }
 
 /// Where the request came from.

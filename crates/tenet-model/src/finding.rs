@@ -71,6 +71,135 @@ impl FromStr for FindingStatus {
     }
 }
 
+/// What a piece of evidence shows the principal doing: an ATT&CK tactic,
+/// or one of the two kinds of change that are not attacks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Behaviour {
+    InitialAccess,
+    Execution,
+    Persistence,
+    PrivilegeEscalation,
+    DefenseEvasion,
+    CredentialAccess,
+    Discovery,
+    LateralMovement,
+    Collection,
+    Exfiltration,
+    Impact,
+    /// Departures from routine with no tactic of their own: a new action,
+    /// place, tool or rate.
+    UnusualActivity,
+    /// Access granted without a matching need.
+    AccessDrift,
+}
+
+impl Behaviour {
+    pub const ALL: [Behaviour; 13] = [
+        Behaviour::InitialAccess,
+        Behaviour::Execution,
+        Behaviour::Persistence,
+        Behaviour::PrivilegeEscalation,
+        Behaviour::DefenseEvasion,
+        Behaviour::CredentialAccess,
+        Behaviour::Discovery,
+        Behaviour::LateralMovement,
+        Behaviour::Collection,
+        Behaviour::Exfiltration,
+        Behaviour::Impact,
+        Behaviour::UnusualActivity,
+        Behaviour::AccessDrift,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Behaviour::InitialAccess => "initial_access",
+            Behaviour::Execution => "execution",
+            Behaviour::Persistence => "persistence",
+            Behaviour::PrivilegeEscalation => "privilege_escalation",
+            Behaviour::DefenseEvasion => "defense_evasion",
+            Behaviour::CredentialAccess => "credential_access",
+            Behaviour::Discovery => "discovery",
+            Behaviour::LateralMovement => "lateral_movement",
+            Behaviour::Collection => "collection",
+            Behaviour::Exfiltration => "exfiltration",
+            Behaviour::Impact => "impact",
+            Behaviour::UnusualActivity => "unusual_activity",
+            Behaviour::AccessDrift => "access_drift",
+        }
+    }
+
+    /// The behaviour in plain words.
+    pub fn label(self) -> &'static str {
+        match self {
+            Behaviour::InitialAccess => "initial access",
+            Behaviour::Execution => "execution",
+            Behaviour::Persistence => "persistence",
+            Behaviour::PrivilegeEscalation => "privilege escalation",
+            Behaviour::DefenseEvasion => "defence evasion",
+            Behaviour::CredentialAccess => "credential access",
+            Behaviour::Discovery => "discovery",
+            Behaviour::LateralMovement => "lateral movement",
+            Behaviour::Collection => "collection",
+            Behaviour::Exfiltration => "exfiltration",
+            Behaviour::Impact => "impact",
+            Behaviour::UnusualActivity => "unusual activity",
+            Behaviour::AccessDrift => "access drift",
+        }
+    }
+
+    /// The MITRE ATT&CK tactic id, for the behaviours that are tactics.
+    pub fn tactic(self) -> Option<&'static str> {
+        Some(match self {
+            Behaviour::InitialAccess => "TA0001",
+            Behaviour::Execution => "TA0002",
+            Behaviour::Persistence => "TA0003",
+            Behaviour::PrivilegeEscalation => "TA0004",
+            Behaviour::DefenseEvasion => "TA0005",
+            Behaviour::CredentialAccess => "TA0006",
+            Behaviour::Discovery => "TA0007",
+            Behaviour::LateralMovement => "TA0008",
+            Behaviour::Collection => "TA0009",
+            Behaviour::Exfiltration => "TA0010",
+            Behaviour::Impact => "TA0040",
+            Behaviour::UnusualActivity | Behaviour::AccessDrift => return None,
+        })
+    }
+
+    /// From an ATT&CK tactic's name as Sigma tags spell it (`defense-evasion`).
+    pub fn from_tactic_name(name: &str) -> Option<Behaviour> {
+        let n = name.trim().to_ascii_lowercase().replace(['-', ' '], "_");
+        Behaviour::ALL.into_iter().find(|b| b.tactic().is_some() && b.as_str() == n)
+    }
+}
+
+impl fmt::Display for Behaviour {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The evidence of one behaviour within a finding: what an analyst reads
+/// as one step of an incident (discovery, then persistence, then …).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BehaviourGroup {
+    pub behaviour: Behaviour,
+    /// The ATT&CK tactic id, where the behaviour is one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tactic: Option<String>,
+    /// MITRE ATT&CK technique ids the evidence points to.
+    #[serde(default)]
+    pub techniques: Vec<String>,
+    /// One sentence, repetition grouped.
+    pub summary: String,
+    /// The events that show it, strongest first.
+    pub event_ids: Vec<EventId>,
+}
+
+fn yes() -> bool {
+    true
+}
+
 /// One conclusion about one principal, grouped from its deviations.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Finding {
@@ -91,6 +220,14 @@ pub struct Finding {
     pub techniques: Vec<String>,
     pub summary: String,
     pub status: FindingStatus,
+    /// Whether it asks for attention: false for an incident recorded below
+    /// the alert score (kept for the record and for later evidence, never
+    /// counted as risk) and for recorded adaptation.
+    #[serde(default = "yes")]
+    pub alert: bool,
+    /// The evidence grouped by behaviour, each group with its ATT&CK ids.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub behaviours: Vec<BehaviourGroup>,
     /// Why it was classified as it was, in a sentence or two.
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub explanation: String,
@@ -111,6 +248,9 @@ pub struct Evidence {
     pub detector: String,
     /// What happened, in plain words.
     pub detail: String,
+    /// What it shows the principal doing.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub behaviour: Option<Behaviour>,
     pub at: Timestamp,
     /// The events that show it.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -163,8 +303,9 @@ pub struct StatusChange {
 }
 
 impl Finding {
-    /// Whether the finding asks for attention: everything but recorded adaptation.
+    /// Whether the finding asks for attention: an incident at or above the
+    /// alert score, never recorded adaptation.
     pub fn is_alert(&self) -> bool {
-        self.category.is_alert()
+        self.alert && self.category.is_alert()
     }
 }

@@ -6,6 +6,7 @@
 
 pub mod category;
 pub mod event;
+pub mod failure;
 pub mod finding;
 pub mod ocsf;
 pub mod policy;
@@ -19,7 +20,10 @@ pub use event::{
     Action, Event, EventId, IssuedCredential, Outcome, RawRecord, Resource, Session, Source, SourceContext, Status,
     TraceLink,
 };
-pub use finding::{BaselineStat, Evidence, Finding, FindingStatus, RuleMatch, Severity, StatusChange};
+pub use failure::FailureKind;
+pub use finding::{
+    BaselineStat, Behaviour, BehaviourGroup, Evidence, Finding, FindingStatus, RuleMatch, Severity, StatusChange,
+};
 pub use ocsf::{ActivityId, ClassUid};
 pub use policy::{Condition, Effect, Matcher, PolicyDocument, PrincipalMatcher, RbacRule, Statement};
 pub use principal::{Principal, PrincipalKind};

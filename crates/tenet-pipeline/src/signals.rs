@@ -65,7 +65,7 @@ impl TrustSnapshot {
             &FindingQuery { status: Some(FindingStatus::Open), ..Default::default() },
         )?;
         let mut by: HashMap<String, (u32, tenet_model::Severity)> = HashMap::new();
-        for f in open.iter().filter(|f| f.category.is_alert()) {
+        for f in open.iter().filter(|f| f.is_alert()) {
             let e = by.entry(f.principal.clone()).or_insert((0, f.severity));
             e.0 += 1;
             e.1 = e.1.max(f.severity);

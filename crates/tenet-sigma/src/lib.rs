@@ -69,6 +69,7 @@ struct RuleInfo {
     level: String,
     file: String,
     techniques: Vec<String>,
+    behaviours: Vec<tenet_model::Behaviour>,
 }
 
 /// A loaded rule set, ready to match events.
@@ -148,6 +149,11 @@ fn techniques(tags: &[String]) -> Vec<String> {
         .filter(|t| t.chars().next().is_some_and(|c| c.is_ascii_digit()))
         .map(|t| format!("T{}", t.to_ascii_uppercase()))
         .collect()
+}
+
+/// ATT&CK tactics from Sigma tags (`attack.defense-evasion`), as behaviours.
+fn behaviours(tags: &[String]) -> Vec<tenet_model::Behaviour> {
+    tags.iter().filter_map(|t| t.strip_prefix("attack.")).filter_map(tenet_model::Behaviour::from_tactic_name).collect()
 }
 
 fn collect_files(dir: &Path, out: &mut Vec<PathBuf>) -> Result<(), SigmaError> {
@@ -233,6 +239,7 @@ impl RuleSet {
                     level: rule.level.map_or("informational".to_string(), |l| format!("{l:?}").to_ascii_lowercase()),
                     file: file.to_string(),
                     techniques: techniques(&rule.tags),
+                    behaviours: behaviours(&rule.tags),
                 },
             );
             *report.loaded.entry(format!("{product}/{service}")).or_default() += 1;
@@ -312,6 +319,7 @@ impl RuleSet {
                         file: info.file.clone(),
                     },
                     techniques: info.techniques.clone(),
+                    behaviours: info.behaviours.clone(),
                 })
             })
             .collect()

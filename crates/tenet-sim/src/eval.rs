@@ -292,6 +292,8 @@ mod tests {
             techniques: vec![],
             summary: String::new(),
             status: FindingStatus::Open,
+            alert: true,
+            behaviours: vec![],
             explanation: String::new(),
             evidence: vec![],
             history: vec![],
@@ -309,6 +311,7 @@ mod tests {
         let times: HashMap<String, Timestamp> =
             ["x1", "r1", "r2", "r3"].iter().map(|e| (e.to_string(), Timestamp::from_unix_seconds(5))).collect();
         let evidence = |events: &[&str]| tenet_model::Evidence {
+            behaviour: None,
             detector: "sequence".into(),
             detail: String::new(),
             at: Timestamp::from_unix_seconds(5),

@@ -62,9 +62,12 @@ fn full_finding(category: Category, status: FindingStatus, n: usize) -> Finding 
         techniques: vec!["T1078.004".into(), "T1098".into()],
         summary: format!("{principal} assumed role/admin for the first time and attached a policy"),
         status,
+        alert: true,
+        behaviours: vec![],
         explanation: "No change ticket or deploy explains the new role; the policy widens access.".into(),
         evidence: vec![
             Evidence {
+                behaviour: None,
                 detector: "novelty".into(),
                 detail: "first AssumeRole into role/admin".into(),
                 at: at("2026-11-27T09:58:12Z"),
@@ -80,6 +83,7 @@ fn full_finding(category: Category, status: FindingStatus, n: usize) -> Finding 
                 path: Vec::new(),
             },
             Evidence {
+                behaviour: None,
                 detector: "sigma".into(),
                 detail: "matched an AWS IAM policy attachment rule".into(),
                 at: at("2026-11-27T10:01:00Z"),
@@ -94,6 +98,7 @@ fn full_finding(category: Category, status: FindingStatus, n: usize) -> Finding 
                 path: Vec::new(),
             },
             Evidence {
+                behaviour: None,
                 detector: "trust_edge".into(),
                 detail: "a new path to role/admin".into(),
                 at: at("2026-11-27T10:04:40.250Z"),
@@ -125,6 +130,8 @@ fn bare_finding(confidence: f64) -> Finding {
         techniques: Vec::new(),
         summary: String::new(),
         status: FindingStatus::Open,
+        alert: true,
+        behaviours: vec![],
         explanation: String::new(),
         evidence: Vec::new(),
         history: Vec::new(),
@@ -338,6 +345,7 @@ fn odd_findings_still_export_valid_detection_findings() {
     nobody.techniques = vec![String::new(), "  ".into(), "T1078.004".into(), "T1078.004".into(), "x.y.z".into()];
     nobody.event_ids = vec![EventId::from(""), EventId::from("")];
     nobody.evidence = vec![Evidence {
+        behaviour: None,
         detector: String::new(),
         detail: String::new(),
         at: Timestamp::MIN,

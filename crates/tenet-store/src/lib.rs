@@ -133,6 +133,9 @@ pub struct FindingQuery {
     pub category: Option<Category>,
     pub principal: Option<String>,
     pub status: Option<FindingStatus>,
+    /// Also incidents recorded below the alert score (by default only
+    /// alerts and recorded adaptations are listed).
+    pub include_quiet: bool,
 }
 
 /// Reading findings: what the detection stage concluded.

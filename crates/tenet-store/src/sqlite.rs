@@ -668,11 +668,16 @@ fn findings(conn: &Connection, q: &FindingQuery) -> Result<Vec<Finding>> {
     let mut stmt = conn.prepare(&format!("SELECT id, doc FROM findings {where_clause} ORDER BY first_seen, id"))?;
     let rows = stmt
         .query_map(rusqlite::params_from_iter(args.iter()), |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?;
-    rows.map(|row| {
+    let mut out = Vec::new();
+    for row in rows {
         let (id, doc) = row?;
-        serde_json::from_str(&doc).map_err(|e| StoreError::Corrupt { id, reason: e.to_string() })
-    })
-    .collect()
+        let f: Finding = serde_json::from_str(&doc).map_err(|e| StoreError::Corrupt { id, reason: e.to_string() })?;
+        // Recorded below the alert score: listed only when asked for.
+        if q.include_quiet || f.alert || !f.category.is_alert() {
+            out.push(f);
+        }
+    }
+    Ok(out)
 }
 
 fn finding(conn: &Connection, id: &str) -> Result<Option<Finding>> {

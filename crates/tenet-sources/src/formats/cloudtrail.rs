@@ -123,6 +123,9 @@ struct UserIdentity<'a> {
     on_behalf_of: Option<OnBehalfOf<'a>>,
     #[serde(borrow)]
     credential_id: Option<Str<'a>>,
+    /// A web identity's provider (`…:oidc-provider/token.actions.githubusercontent.com`).
+    #[serde(borrow)]
+    identity_provider: Option<Str<'a>>,
 }
 
 #[derive(Deserialize)]
@@ -477,9 +480,16 @@ fn actor_chain(identity: Option<&UserIdentity<'_>>) -> (Principal, Vec<Principal
         "SAMLUser" | "WebIdentityUser" => {
             let name = u.user_name.as_deref().or(u.principal_id.as_deref()).unwrap_or("unknown");
             // A Kubernetes service account federated through the cluster's
-            // OIDC provider (IRSA) is a workload, not a person.
-            let who =
-                if name.contains("system:serviceaccount:") { PrincipalKind::Workload } else { PrincipalKind::Human };
+            // OIDC provider (IRSA), or a CI pipeline's job token (GitHub
+            // Actions `repo:…`, GitLab `project_path:…`), is a workload, not a person.
+            let provider = u.identity_provider.as_deref().unwrap_or("");
+            let machine = name.contains("system:serviceaccount:")
+                || name.starts_with("repo:")
+                || name.starts_with("project_path:")
+                || ["token.actions.githubusercontent.com", "gitlab", "circleci", "oidc.eks."]
+                    .iter()
+                    .any(|p| provider.contains(p));
+            let who = if machine { PrincipalKind::Workload } else { PrincipalKind::Human };
             Principal::new(format!("aws:{}/{name}", kind.to_ascii_lowercase()), who)
                 .with_name(name)
                 .with_account(account)
@@ -1284,6 +1294,15 @@ mod tests {
         assert_eq!(ev[0].actor.id, "aws:webidentityuser/system:serviceaccount:payments:api");
         assert_eq!(ev[0].actor.kind, PrincipalKind::Workload);
         assert_eq!(ev[1].actor.kind, PrincipalKind::Human);
+    }
+
+    #[test]
+    fn a_ci_pipeline_federated_by_web_identity_is_a_workload() {
+        let data = br#"[{"eventTime":"2024-08-01T11:30:00Z","eventSource":"sts.amazonaws.com","eventName":"AssumeRoleWithWebIdentity","eventID":"g1",
+          "userIdentity":{"type":"WebIdentityUser","principalId":"arn:aws:iam::111122223333:oidc-provider/token.actions.githubusercontent.com:sts.amazonaws.com:repo:acme/app:pull_request","userName":"repo:acme/app:pull_request","identityProvider":"arn:aws:iam::111122223333:oidc-provider/token.actions.githubusercontent.com"}}]"#;
+        let (ev, bad) = read_all(data);
+        assert!(bad.is_empty(), "{bad:?}");
+        assert_eq!(ev[0].actor.kind, PrincipalKind::Workload);
     }
 
     #[test]

@@ -194,6 +194,10 @@ const KEYS: &[&str] = &[
     "enduser.id",
     "user.id",
     "error.type",
+    "http.response.status_code",
+    "rpc.grpc.status_code",
+    "rpc.jsonrpc.error_code",
+    "gen_ai.tool.call.arguments",
     "client.address",
     "source.address",
     "server.address",
@@ -361,8 +365,17 @@ fn span_info<'a>(
     let code = s.status.as_ref().and_then(|st| st.code.as_ref());
     let is_error = code.is_some_and(|c| c.as_i64() == Some(2) || c.as_str() == Some("STATUS_CODE_ERROR"));
     let failed = (is_error || attrs.contains_key("error.type")).then(|| {
+        // The most specific code the span carries: a protocol's status says
+        // more than `error.type`'s often generic class (`tool_error`).
+        let status = attrs.get("http.response.status_code").filter(|c| c.parse::<u16>().is_ok_and(|c| c >= 400));
+        let code = status
+            .or(attrs.get("rpc.grpc.status_code").filter(|c| c.as_str() != "0"))
+            .or(attrs.get("rpc.jsonrpc.error_code"))
+            .or(attrs.get("error.type"))
+            .cloned()
+            .or_else(|| Some("ERROR".to_string()));
         Outcome::failure(
-            attrs.get("error.type").cloned().or_else(|| Some("ERROR".to_string())),
+            code,
             s.status.as_ref().and_then(|st| st.message.as_ref()).map(|m| m.to_string()).filter(|m| !m.is_empty()),
         )
     });
@@ -406,6 +419,32 @@ fn trust_changes(s: &SpanInfo<'_>, actor: &Principal, chain: &[Principal]) -> Ve
     }
     // Tool calls are observed use, not trust: which identity a tool runs as
     // is the tool registry's to say (inventory), not something a span shows.
+    out
+}
+
+/// URLs among a tool call's arguments (a JSON object, as the GenAI
+/// conventions record them): at most two, in the order given. Arguments
+/// that are not JSON name no target.
+fn urls_in_arguments(args: &str) -> Vec<String> {
+    fn walk(v: &serde_json::Value, out: &mut Vec<String>, depth: usize) {
+        if out.len() >= 2 || depth > 4 {
+            return;
+        }
+        match v {
+            serde_json::Value::String(s) if s.starts_with("https://") || s.starts_with("http://") => {
+                out.push(s.chars().take(2048).collect())
+            }
+            serde_json::Value::Array(a) => a.iter().for_each(|x| walk(x, out, depth + 1)),
+            serde_json::Value::Object(o) => o.values().for_each(|x| walk(x, out, depth + 1)),
+            _ => {}
+        }
+    }
+    let mut out = Vec::new();
+    if args.len() <= 64 * 1024
+        && let Ok(v) = serde_json::from_str::<serde_json::Value>(args)
+    {
+        walk(&v, &mut out, 0);
+    }
     out
 }
 
@@ -477,6 +516,12 @@ fn to_event(s: &SpanInfo<'_>, spans: &[SpanInfo<'_>], index: &HashMap<(&str, &st
         if let Some(v) = s.get(key) {
             resources.push(Resource::new(kind, v));
         }
+    }
+    // A tool's target, when its arguments name one: the URL it fetches or posts to.
+    if !resources.iter().any(|r| r.kind == "url")
+        && let Some(args) = s.get("gen_ai.tool.call.arguments")
+    {
+        resources.extend(urls_in_arguments(args).into_iter().map(|u| Resource::new("url", u)));
     }
     if s.kind == 3
         && resources.is_empty()
