@@ -38,6 +38,9 @@ const PEER_MIN_OBS: f32 = 50.0;
 const SATURATED: f32 = 0.3;
 /// Earlier days (of the last fifteen) a deviation must have recurred on to be habit.
 const HABIT_DAYS: u32 = 2;
+/// The surprise from which a new place or tool is unfamiliar (see
+/// [`crate::sketch::surprise`]: 0.4 is new values arriving about one time in 30).
+const FRESH: f32 = 0.4;
 /// Peers adopting the same new thing within this window make a rollout.
 const ADOPTION_WINDOW: i64 = 7 * DAY;
 
@@ -554,10 +557,10 @@ impl Learner {
         let ua_key = ua.map(|u| key(feature::USER_AGENT, u));
         let new_of = |f: u8| features.iter().any(|x| x.f == f && x.new);
         let net_fresh = net_key.is_some_and(|k| {
-            new_of(feature::NETWORK) && net_surprise >= 0.5 || PrincipalBaseline::is_fresh(pb.fresh_network, k, t)
+            new_of(feature::NETWORK) && net_surprise >= FRESH || PrincipalBaseline::is_fresh(pb.fresh_network, k, t)
         });
         let ua_fresh = ua_key.is_some_and(|k| {
-            new_of(feature::USER_AGENT) && ua_surprise >= 0.5 || PrincipalBaseline::is_fresh(pb.fresh_agent, k, t)
+            new_of(feature::USER_AGENT) && ua_surprise >= FRESH || PrincipalBaseline::is_fresh(pb.fresh_agent, k, t)
         });
         // The person signed in here with a second factor today: a new place
         // or tool after that is theirs.
@@ -748,12 +751,12 @@ impl Learner {
         // The latest improbable new place and tool: for a day they stay
         // unfamiliar however many calls come from them.
         if let Some(k) =
-            net_key.filter(|k| new_of(feature::NETWORK) && net_surprise >= 0.5 && pb.fresh_network.0 != *k as u32)
+            net_key.filter(|k| new_of(feature::NETWORK) && net_surprise >= FRESH && pb.fresh_network.0 != *k as u32)
         {
             pb.fresh_network = (k as u32, t);
         }
         if let Some(k) =
-            ua_key.filter(|k| new_of(feature::USER_AGENT) && ua_surprise >= 0.5 && pb.fresh_agent.0 != *k as u32)
+            ua_key.filter(|k| new_of(feature::USER_AGENT) && ua_surprise >= FRESH && pb.fresh_agent.0 != *k as u32)
         {
             pb.fresh_agent = (k as u32, t);
         }
