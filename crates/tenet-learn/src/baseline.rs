@@ -109,9 +109,6 @@ pub struct PrincipalBaseline {
     /// for a day they stay unfamiliar however many calls come from them.
     pub fresh_network: (u32, i64),
     pub fresh_agent: (u32, i64),
-    /// A network and tool a pointed deviation came from, kept out of the
-    /// baseline until the time given.
-    pub quarantine: (u32, u32, i64),
 }
 
 impl PrincipalBaseline {
@@ -136,7 +133,6 @@ impl PrincipalBaseline {
             kinds: 0,
             fresh_network: (0, 0),
             fresh_agent: (0, 0),
-            quarantine: (0, 0, 0),
         }
     }
 

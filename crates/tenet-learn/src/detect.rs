@@ -104,6 +104,8 @@ impl AccountActions {
 #[derive(Default, Serialize, Deserialize)]
 struct Refusals {
     first: i64,
+    /// Calls made in the window, refused or not.
+    calls: u32,
     /// (call-and-target key, action, event id).
     refused: Vec<(u64, String, String)>,
     reported: bool,
@@ -375,17 +377,6 @@ impl Learner {
         self.delegation(e, &subject, &mut out);
         self.sigma(e, &subject, &facts.peers, sigma, &mut out);
         self.habit(&subject, e, &mut out);
-        // Evidence of compromise is not habit: where a pointed deviation came
-        // from (its network, its tool) is kept out of the baseline for a week,
-        // so an intruder who comes back is as unfamiliar as the first time.
-        let t = e.time.unix_nanos();
-        if out.iter().any(|d| d.subject == subject.id && (d.lean != Lean::Neutral && d.score >= 30.0 || d.impact))
-            && let Some(pb) = self.principals.get_mut(&subject.id)
-        {
-            let net = facts.network.as_deref().map_or(0, |n| key(feature::NETWORK, n) as u32);
-            let ua = facts.ua().map_or(0, |u| key(feature::USER_AGENT, u) as u32);
-            pb.quarantine = (net, ua, t + 7 * DAY);
-        }
         self.learn(e, &subject, &facts, &features, traits, &action);
         self.learn_rules(&subject, &facts.peers, sigma);
         out
@@ -1240,6 +1231,9 @@ impl Learner {
         if !facts.denied() && !self.detect.refusals.contains_key(&subject.id) {
             return;
         }
+        // A tool that reads widely (a plan refreshing hundreds of resources)
+        // meets a few walls; guessing is mostly walls.
+        const GUESSING_SHARE: f32 = 0.2;
         // One tool call is several spans (the agent's, the MCP client's, the
         // server's): one call, whatever the span.
         let tool_call = matches!(e.action.service.as_str(), "gen_ai.tool" | "mcp");
@@ -1251,6 +1245,7 @@ impl Learner {
         if t - f.first > 15 * MINUTE {
             *f = Refusals { first: t, ..Default::default() };
         }
+        f.calls = f.calls.saturating_add(1);
         if facts.denied() {
             if known || f.refused.iter().any(|(k, _, _)| *k == call) {
                 return;
@@ -1259,7 +1254,8 @@ impl Learner {
                 f.refused.push((call, action.to_string(), e.id.to_string()));
             }
             let (n, actions) = (f.refused.len(), f.distinct_actions());
-            if !f.reported && (actions >= 3 || n >= 5) {
+            let share = n as f32 / f.calls.max(1) as f32;
+            if !f.reported && (actions >= 3 || n >= 5) && share >= GUESSING_SHARE {
                 f.reported = true;
                 let mut listed: Vec<&str> = f.refused.iter().map(|(_, a, _)| a.as_str()).collect();
                 listed.dedup();
@@ -1611,19 +1607,14 @@ impl Learner {
         let pb = slot(&mut self.principals, &subject.id, || PrincipalBaseline::new(t));
         pb.events += 1;
         pb.last_seen = pb.last_seen.max(t);
-        let (qnet, qua, until) = pb.quarantine;
-        let quarantined = t < until
-            && (qnet != 0 && facts.network.as_deref().is_some_and(|n| key(feature::NETWORK, n) as u32 == qnet)
-                || qua != 0 && facts.ua().is_some_and(|u| key(feature::USER_AGENT, u) as u32 == qua));
-        if quarantined {
-            // Counted, not learned.
-            pb.hours.add(t);
-            return;
-        }
-        for x in features {
+        let mut counted = [true; 16];
+        for (i, x) in features.iter().enumerate() {
             let slot = feature::churn_slot(x.f);
             if let Some(s) = slot {
-                pb.churn.observe(t, s, x.new);
+                counted[i.min(15)] = pb.churn.switched(t, s, x.key);
+                if counted[i.min(15)] {
+                    pb.churn.observe(t, s, x.new);
+                }
             }
             // A feature that churns carries no news: its values would only
             // push out of the filter those that do.
@@ -1655,8 +1646,10 @@ impl Learner {
             if peer.seen.insert(member) {
                 peer.members += 1;
             }
-            for x in features {
-                if let Some(s) = feature::churn_slot(x.f) {
+            for (i, x) in features.iter().enumerate() {
+                if let Some(s) = feature::churn_slot(x.f)
+                    && counted[i.min(15)]
+                {
                     peer.churn.observe(t, s, x.new);
                 }
                 // The kind peer is a prior for churn only: everyone of a kind

@@ -50,9 +50,17 @@ const MEDIUM_CAP: f32 = 69.0;
 /// The score at which departures from routine alone (no sign of intent,
 /// no high-impact action) alert: most of them are change nobody labelled.
 pub const DRIFT_ALERT: f32 = 65.0;
+/// The alert score for pointed evidence on a principal already suspected:
+/// an intruder who comes back is not new to us.
+pub const SUSPECT_ALERT: f32 = 35.0;
+/// How long an attack alert keeps its principal suspected, unless resolved sooner.
+const SUSPECT_FOR: i64 = 14 * DAY;
 /// Deviations weaker than this merge, per detector and behaviour, into one
-/// line that counts them.
+/// line that counts them (stronger ones merge per feature too).
 const WEAK: f32 = 20.0;
+/// What each repetition adds to a merged line, and at most.
+const REPEAT: f32 = 2.0;
+const REPEAT_CAP: f32 = 10.0;
 
 #[derive(Clone, Serialize, Deserialize)]
 struct Scored {
@@ -61,8 +69,9 @@ struct Scored {
     score: f32,
     impact: bool,
     behaviour: Behaviour,
-    /// Deviations merged into this line, and a few of their items.
+    /// Deviations merged into this line, the strongest of them, and a few of their items.
     count: u32,
+    top: f32,
     items: Vec<String>,
     /// ATT&CK techniques this line points to.
     techniques: Vec<String>,
@@ -105,6 +114,10 @@ struct Incident {
     alerted_at: Option<i64>,
     /// Held back by the daily alert budget: recorded, not alerting.
     held: bool,
+    /// Began while its principal was suspected (an attack alert on it not
+    /// yet resolved): pointed evidence alerts from [`SUSPECT_ALERT`].
+    #[serde(default)]
+    suspected: bool,
     /// What was last handed out, to hand out again only on change.
     emitted: Option<(Category, Severity, bool, usize, u32, i64)>,
     dirty: bool,
@@ -127,6 +140,9 @@ pub struct Incidents {
     /// Per principal: the day of its latest alert and the behaviours the
     /// day's alerts showed.
     alerted: FxHashMap<String, (i64, u16)>,
+    /// Principals with an unresolved attack alert, until when.
+    #[serde(default)]
+    suspects: FxHashMap<String, i64>,
 }
 
 fn finding_id(subject: &str, start: i64, kind: Kind) -> String {
@@ -191,6 +207,7 @@ impl Incident {
             raised_at: None,
             alerted_at: None,
             held: false,
+            suspected: false,
             emitted: None,
             dirty: false,
         }
@@ -208,16 +225,24 @@ impl Incident {
         }
         self.techniques.extend(d.techniques.iter().cloned());
         let lean = lean_code(d.lean);
-        // Many weak departures merge into one line per detector and
-        // behaviour, counted; strong deviations are each kept.
-        if d.score < WEAK
-            && !d.impact
+        // Repetition merges into one line per detector, behaviour and
+        // feature, counted: forty first sightings of runner addresses are one
+        // story told forty times, and grow the line only a little. Weak lines
+        // merge whatever their feature. High-impact actions are each kept.
+        let feature = d.baseline.as_ref().map(|b| b.feature.as_str());
+        if !d.impact
             && let Some(same) = self.devs.iter_mut().find(|s| {
-                s.evidence.detector == d.detector && s.behaviour == d.behaviour && s.score < WEAK && s.lean == lean
+                s.evidence.detector == d.detector
+                    && s.behaviour == d.behaviour
+                    && s.lean == lean
+                    && !s.impact
+                    && (s.evidence.baseline.as_ref().map(|b| b.feature.as_str()) == feature
+                        || s.score < WEAK && d.score < WEAK)
             })
         {
-            same.score = (same.score + d.score * 0.5).min(WEAK - 0.1);
+            same.top = same.top.max(d.score);
             same.count += 1;
+            same.score = (same.top + REPEAT * (same.count - 1) as f32).min(same.top + REPEAT_CAP);
             if same.evidence.event_ids.len() < 20 {
                 same.evidence.event_ids.extend(d.event_ids);
             }
@@ -237,6 +262,7 @@ impl Incident {
             impact: d.impact,
             behaviour: d.behaviour,
             count: 1,
+            top: d.score,
             items: d.item.into_iter().collect(),
             techniques: d.techniques,
         };
@@ -353,7 +379,12 @@ impl Incident {
     /// with no sign of intent (behavioural drift) need [`DRIFT_ALERT`].
     fn alerting(&self, v: &Verdict, config: &Config) -> bool {
         let pointed = self.devs.iter().any(|d| d.lean != 0 || d.impact);
-        let bar = if pointed || self.kind == Kind::Drift { config.alert_threshold } else { DRIFT_ALERT };
+        let bar = match (pointed, self.suspected) {
+            (true, true) => SUSPECT_ALERT,
+            (true, false) => config.alert_threshold,
+            _ if self.kind == Kind::Drift => config.alert_threshold,
+            _ => DRIFT_ALERT,
+        };
         v.category.is_alert() && self.recorded(v) && v.score >= bar
     }
 
@@ -450,6 +481,7 @@ impl Incident {
             category: v.category,
             severity,
             confidence: (v.confidence * 100.0).round() / 100.0,
+            score: (v.score * 10.0).round() / 10.0,
             principal: self.subject.clone(),
             first_seen: Timestamp::from_unix_nanos(self.start),
             last_seen: Timestamp::from_unix_nanos(self.last),
@@ -524,10 +556,13 @@ impl Incidents {
         let subject = d.subject.clone();
         let list = self.open.entry(subject.clone()).or_default();
         let at = d.at;
+        let suspected = self.suspects.get(&subject).is_some_and(|until| at <= *until);
         let i = match list.iter().position(|i| i.kind == kind && at - i.last <= window && at >= i.start - window) {
             Some(i) => i,
             None => {
-                list.push(Incident::new(&d, kind));
+                let mut new = Incident::new(&d, kind);
+                new.suspected = suspected;
+                list.push(new);
                 list.len() - 1
             }
         };
@@ -556,7 +591,18 @@ impl Incidents {
         if i.alerted_at.is_none() {
             i.alerted_at = Some(at);
         }
+        if matches!(v.category, Category::LikelyMalicious | Category::AbnormalTrustRelationship) {
+            self.suspects.insert(subject.clone(), at + SUSPECT_FOR);
+        }
         self.alerted.insert(subject, (day, today | shown));
+    }
+
+    /// A finding's status changed outside: a principal whose attack alert
+    /// was resolved or suppressed is no longer suspected.
+    pub fn status_changed(&mut self, f: &Finding) {
+        if matches!(f.status, FindingStatus::Resolved | FindingStatus::Suppressed) {
+            self.suspects.remove(&f.principal);
+        }
     }
 
     /// Ends incidents that have been quiet longer than their window.
@@ -569,6 +615,7 @@ impl Incidents {
         }
         self.open.retain(|_, l| !l.is_empty());
         self.alerted.retain(|_, (day, _)| now.div_euclid(DAY) - *day <= 1);
+        self.suspects.retain(|_, until| now <= *until);
     }
 
     /// Findings for incidents that matter and changed since last time.

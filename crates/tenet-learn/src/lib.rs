@@ -166,6 +166,7 @@ impl Learner {
     /// suppressed): risk follows.
     pub fn finding_updated(&mut self, f: &Finding) {
         self.risk.update(f);
+        self.incidents.status_changed(f);
     }
 
     pub fn stats(&self) -> Stats {

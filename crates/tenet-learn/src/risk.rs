@@ -81,6 +81,7 @@ mod tests {
             category,
             severity,
             confidence: 1.0,
+            score: 60.0,
             principal: "p".into(),
             first_seen: Timestamp::from_unix_seconds(0),
             last_seen: Timestamp::from_unix_seconds(0),

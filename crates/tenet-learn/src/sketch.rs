@@ -272,13 +272,23 @@ const CHURN_HALF_LIFE: i64 = 7 * DAY;
 /// one: it counts every first sighting where Good–Turing counts values
 /// seen once). A Lambda role whose every cold start brings a new address
 /// has a high rate, and a new address means little; a person who works
-/// from two places has a rate near zero, and a third means much. 80 bytes.
+/// from two places has a rate near zero, and a third means much. 100 bytes.
 #[derive(Clone, Copy, Default, Serialize, Deserialize)]
 pub struct Churn {
     at: i64,
     obs: [f32; CHURN_FEATURES],
     new: [f32; CHURN_FEATURES],
+    /// The last value of each switching feature in the current hour (see
+    /// [`Churn::switched`]).
+    #[serde(default)]
+    last: [u32; SWITCHING],
+    #[serde(default)]
+    hour: i64,
 }
+
+/// Features counted per switch of value, not per event: slots 1 to 4
+/// (network, wider network, user agent, region; see `baseline::feature`).
+const SWITCHING: usize = 5;
 
 impl Churn {
     fn age_to(&mut self, t: i64) {
@@ -301,6 +311,30 @@ impl Churn {
                 *n += 1.0;
             }
             *o += 1.0;
+        }
+    }
+
+    /// Whether `value` is a new observation of `slot` at `t`: context
+    /// (where from, with what) is counted once an hour per value, or when it
+    /// switches, not once per call: a pipeline run of 300 calls from one new
+    /// runner address is one new address, not one in 300, while a person's
+    /// working hours each count. Other slots count every event.
+    pub fn switched(&mut self, t: i64, slot: usize, value: u64) -> bool {
+        if slot == 0 || slot >= SWITCHING {
+            return true;
+        }
+        let hour = t.div_euclid(HOUR);
+        if hour != self.hour {
+            self.hour = hour;
+            self.last = [0; SWITCHING];
+        }
+        match self.last.get_mut(slot) {
+            Some(last) if *last == value as u32 => false,
+            Some(last) => {
+                *last = value as u32;
+                true
+            }
+            None => true,
         }
     }
 

@@ -208,6 +208,10 @@ pub struct Finding {
     pub severity: Severity,
     /// 0–1.
     pub confidence: f64,
+    /// 0–100: the incident's score, from which severity follows and against
+    /// which the alert score is set.
+    #[serde(default)]
+    pub score: f32,
     pub principal: String,
     pub first_seen: Timestamp,
     pub last_seen: Timestamp,

@@ -284,6 +284,7 @@ mod tests {
             category,
             severity: Severity::High,
             confidence: 0.9,
+            score: 60.0,
             principal: "p".into(),
             first_seen: Timestamp::from_unix_seconds(raised),
             last_seen: Timestamp::from_unix_seconds(raised),
