@@ -34,6 +34,8 @@ pub mod feature {
     pub const ASSUMER: u8 = 14;
     pub const ASSUMER_FAMILY: u8 = 15;
     pub const ASSUMER_ORG: u8 = 16;
+    /// An identity its inventory never listed, once reported.
+    pub const UNKNOWN: u8 = 17;
 
     /// The churn slot of a feature, for those whose churn is estimated.
     pub fn churn_slot(f: u8) -> Option<usize> {
@@ -109,6 +111,9 @@ pub struct PrincipalBaseline {
     /// for a day they stay unfamiliar however many calls come from them.
     pub fresh_network: (u32, i64),
     pub fresh_agent: (u32, i64),
+    /// A network a pointed deviation came from, and until when its events
+    /// are not counted as churn.
+    pub suspicious_network: (u32, i64),
 }
 
 impl PrincipalBaseline {
@@ -133,6 +138,7 @@ impl PrincipalBaseline {
             kinds: 0,
             fresh_network: (0, 0),
             fresh_agent: (0, 0),
+            suspicious_network: (0, 0),
         }
     }
 

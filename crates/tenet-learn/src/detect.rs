@@ -41,6 +41,10 @@ const HABIT_DAYS: u32 = 2;
 /// The surprise from which a new place or tool is unfamiliar (see
 /// [`crate::sketch::surprise`]: 0.4 is new values arriving about one time in 30).
 const FRESH: f32 = 0.4;
+/// The summed surprise of a new place and a new tool appearing together at
+/// which their joint chance is below one in 400: rates r₁r₂ ≤ 0.0025, that
+/// is s₁ + s₂ ≥ ln(80)/ln(100) − ln(5)/ln(100) ≈ 0.6 on [`crate::sketch::surprise`]'s scale.
+const JOINT: f32 = 0.6;
 /// Peers adopting the same new thing within this window make a rollout.
 const ADOPTION_WINDOW: i64 = 7 * DAY;
 
@@ -76,6 +80,18 @@ pub struct State {
     /// Recent grants and memberships: (when, holder, what, the event).
     #[serde(default)]
     recent_grants: Vec<(i64, String, String, String)>,
+    /// Identities seen acting that their account's inventory did not list,
+    /// awaiting an inventory collected after the use.
+    #[serde(default)]
+    pending_unknown: Vec<PendingUnknown>,
+}
+
+#[derive(Clone, Serialize, Deserialize)]
+struct PendingUnknown {
+    subject: String,
+    arn: String,
+    event: String,
+    at: i64,
 }
 
 /// A role's trust changed this recently makes its first use by a new identity a story.
@@ -146,6 +162,8 @@ impl State {
         self.tool_calls.retain(|_, c| now - c.at < HOUR);
         self.aws_calls.retain(|_, c| now - c.at < HOUR);
         self.trust_changed.retain(|_, (t, _, _)| now - *t < TRUST_CHANGE_WINDOW);
+        // An account never inventoried again after a week says nothing.
+        self.pending_unknown.retain(|p| now - p.at < 7 * DAY);
     }
 }
 
@@ -377,8 +395,61 @@ impl Learner {
         self.delegation(e, &subject, &mut out);
         self.sigma(e, &subject, &facts.peers, sigma, &mut out);
         self.habit(&subject, e, &mut out);
-        self.learn(e, &subject, &facts, &features, traits, &action);
+        // An intruder's session does not teach how often new places and
+        // tools appear: the events of a pointed deviation, and the rest of
+        // that hour from the same network, are learned but not counted as
+        // churn (else each visit would make the next one less surprising).
+        let t = e.time.unix_nanos();
+        let pointed =
+            out.iter().any(|d| d.subject == subject.id && (d.lean != Lean::Neutral && d.score >= 30.0 || d.impact));
+        let net = facts.network.as_deref().map_or(0, |n| key(feature::NETWORK, n) as u32);
+        if pointed
+            && net != 0
+            && let Some(pb) = self.principals.get_mut(&subject.id)
+        {
+            pb.suspicious_network = (net, t + HOUR);
+        }
+        let uncounted = pointed
+            || self
+                .principals
+                .get(&subject.id)
+                .is_some_and(|p| p.suspicious_network.0 == net && net != 0 && t <= p.suspicious_network.1);
+        self.learn(e, &subject, &facts, &features, traits, &action, uncounted);
         self.learn_rules(&subject, &facts.peers, sigma);
+        out
+    }
+
+    /// An inventory arrived: identities seen acting before it was collected
+    /// that it does not list, in an account it covers, and that no event
+    /// created, should not exist.
+    pub(crate) fn confirm_unknown(&mut self, snap: &tenet_model::Snapshot) -> Vec<Deviation> {
+        let collected = snap.collected_at.unix_nanos();
+        let mut out = Vec::new();
+        let pending = std::mem::take(&mut self.detect.pending_unknown);
+        for p in pending {
+            let account = p.arn.split(':').nth(4).unwrap_or("");
+            let covers = snap.source == "aws-iam" && snap.scope == format!("aws:{account}");
+            if !covers || p.at > collected {
+                self.detect.pending_unknown.push(p);
+                continue;
+            }
+            if self.identity.unknown_iam(&p.arn) != Some(true) {
+                continue;
+            }
+            if let Some(pb) = self.principals.get_mut(&p.subject) {
+                pb.seen.insert(key(feature::UNKNOWN, &p.arn));
+            }
+            out.push(
+                Deviation::new("unknown_identity", &p.subject, p.at, &EventId::from(p.event.as_str()), 50.0, Lean::Malicious)
+                    .behaviour(Behaviour::InitialAccess)
+                    .item(p.arn.clone())
+                    .detail(format!(
+                        "acted as {}, which the inventory of its account, collected after, does not list and nobody was seen creating",
+                        p.arn
+                    ))
+                    .techniques(&["T1078.004"]),
+            );
+        }
         out
     }
 
@@ -699,13 +770,37 @@ impl Learner {
         // it never ran, from any new place, is the credential in other hands.
         let sensitive_new = traits.sensitive() && !failed && new_of(feature::ACTION);
         let automation = subject.kind != SubjectKind::Person;
+        // Software it never ran says something only once it has run some:
+        // a function's first real invocation after its role was checked is
+        // its first software, not a stranger's.
+        let established_agent = pb.user_agents.total(t) >= 20.0;
         // Said once, when the place or tool first appears (or for a sensitive
         // first), not on each of the calls that follow from it.
         let appeared = net_key.is_some_and(|k| new_of(feature::NETWORK) && pb.fresh_network.0 != k as u32)
             || ua_key.is_some_and(|k| new_of(feature::USER_AGENT) && pb.fresh_agent.0 != k as u32);
+        // Both new at once when that should happen less than one time in
+        // 400 (their rates multiplied): a thin history makes each alone only
+        // mildly surprising, the two together rarely.
+        let together = !verified
+            && new_of(feature::NETWORK)
+            && new_of(feature::USER_AGENT)
+            && net_surprise > 0.0
+            && ua_surprise > 0.0
+            && net_surprise + ua_surprise >= JOINT;
+        // Under suspicion (an attack alert on it not yet resolved), any new
+        // place is the intruder's until shown otherwise.
+        // (Not for a principal that hops networks as a matter of course.)
+        let suspected =
+            self.incidents.suspected(&subject.id, t) && new_of(feature::NETWORK) && net_surprise >= 0.2 && !verified;
         let unfamiliar = net_fresh && ua_fresh
+            || together
+            || suspected
             || net_fresh && net_surprise >= 0.7 && sensitive_new
-            || automation && ua_fresh && ua_surprise >= 0.7 && (net_fresh || new_of(feature::NETWORK));
+            || automation
+                && established_agent
+                && ua_fresh
+                && ua_surprise >= 0.7
+                && (net_fresh || new_of(feature::NETWORK));
         if settled && unfamiliar && (appeared || sensitive_new) && support.is_empty() {
             out.push(
                 Deviation::new(
@@ -713,20 +808,27 @@ impl Learner {
                     &subject.id,
                     t,
                     &e.id,
-                    if sensitive_new { 45.0 } else { 35.0 },
+                    // Suspicion alone (a new place, no new tool) does not
+                    // alert by itself even under suspicion's lower bar.
+                    match (sensitive_new, suspected && !(net_fresh && ua_fresh) && !together) {
+                        (true, _) => 45.0,
+                        (false, true) => 30.0,
+                        (false, false) => 35.0,
+                    },
                     Lean::Malicious,
                 )
                 .behaviour(Behaviour::InitialAccess)
                 .item(network.unwrap_or("?"))
                 .detail(format!(
-                    "{action}{} from a network it never used ({}){}",
+                    "{action}{} from a network it never used ({}){}{}",
                     if sensitive_new { ", never done before," } else { "" },
                     network.unwrap_or("?"),
                     if ua_fresh {
                         format!(" with a tool it never used ({})", ua.unwrap_or("?"))
                     } else {
                         String::new()
-                    }
+                    },
+                    if suspected { ", while an attack alert on it is unresolved" } else { "" }
                 ))
                 .baseline(
                     "principal",
@@ -739,6 +841,53 @@ impl Learner {
             );
         }
         let pb = slot(&mut self.principals, &subject.id, || PrincipalBaseline::new(t));
+        // An identity the inventory of its account never listed and nobody
+        // was seen creating: credentials for something that should not
+        // exist. Said only once an inventory collected after the use still
+        // does not list it (see [`Learner::confirm_unknown`]).
+        let iam = e
+            .chain
+            .iter()
+            .find(|p| p.kind == PrincipalKind::Role)
+            .map(|p| p.id.clone())
+            .or_else(|| e.actor.id.contains(":user/").then(|| e.actor.id.clone()));
+        if !failed
+            && let Some(arn) = iam
+            && self.identity.unknown_iam(&arn) == Some(true)
+            && !pb.seen.contains(key(feature::UNKNOWN, &arn))
+            && !self.detect.pending_unknown.iter().any(|p| p.arn == arn && p.subject == subject.id)
+        {
+            if self.detect.pending_unknown.len() >= 256 {
+                self.detect.pending_unknown.remove(0);
+            }
+            self.detect.pending_unknown.push(PendingUnknown {
+                subject: subject.id.clone(),
+                arn,
+                event: e.id.to_string(),
+                at: t,
+            });
+        }
+        // An identity that only ever used keys, signing in to the console
+        // for the first time, without a second factor.
+        if e.action.service == "signin"
+            && e.action.operation == "ConsoleLogin"
+            && !failed
+            && e.session.as_ref().and_then(|s| s.mfa) == Some(false)
+            && (e.actor.id.contains(":user/") || e.actor.id.ends_with(":root"))
+            && settled
+            && new_of(feature::ACTION)
+        {
+            out.push(
+                Deviation::new("unfamiliar_access", &subject.id, t, &e.id, 35.0, Lean::Malicious)
+                    .behaviour(Behaviour::InitialAccess)
+                    .item("console sign-in without MFA")
+                    .detail(
+                        "signed in to the console for the first time, without a second factor, after using only keys",
+                    )
+                    .baseline("principal", "action", action, expected("programmatic access only"), history)
+                    .techniques(&["T1078.004"]),
+            );
+        }
         // The latest improbable new place and tool: for a day they stay
         // unfamiliar however many calls come from them.
         if let Some(k) =
@@ -1050,6 +1199,16 @@ impl Learner {
                     .item(op)
                     .detail(format!("created credentials ({op}) for another identity, {u}"))
                     .techniques(&["T1098.001"]),
+            );
+        }
+        if e.action.service == "sts" && op == "GetFederationToken" {
+            out.push(
+                Deviation::new("privilege_change", &subject.id, t, &e.id, 60.0, Lean::Malicious)
+                    .behaviour(Behaviour::Persistence)
+                    .high_impact()
+                    .item(op)
+                    .detail("minted credentials for a federated identity of its own making (GetFederationToken)")
+                    .techniques(&["T1550.001", "T1098.001"]),
             );
         }
         if op == "CreateUser" {
@@ -1581,6 +1740,7 @@ impl Learner {
         features: &[Feature<'_>],
         traits: Traits,
         action: &str,
+        uncounted: bool,
     ) {
         let t = e.time.unix_nanos();
         if subject.kind == SubjectKind::Agent {
@@ -1594,6 +1754,11 @@ impl Learner {
         if facts.denied() {
             let target = e.resources.first().map_or("", |r| r.id.as_str());
             keys.push(key2(feature::DENIED, action, target));
+        }
+        if let Some(r) = e.chain.iter().find(|p| p.kind == PrincipalKind::Role) {
+            keys.push(key(feature::UNKNOWN, &r.id));
+        } else if e.actor.id.contains(":user/") {
+            keys.push(key(feature::UNKNOWN, &e.actor.id));
         }
         if let Some(a) = &facts.account {
             let h = slot(&mut self.detect.account_actions, a, || AccountActions {
@@ -1611,7 +1776,7 @@ impl Learner {
         for (i, x) in features.iter().enumerate() {
             let slot = feature::churn_slot(x.f);
             if let Some(s) = slot {
-                counted[i.min(15)] = pb.churn.switched(t, s, x.key);
+                counted[i.min(15)] = !(uncounted && (1..=4).contains(&s)) && pb.churn.switched(t, s, x.key);
                 if counted[i.min(15)] {
                     pb.churn.observe(t, s, x.new);
                 }

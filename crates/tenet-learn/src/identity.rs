@@ -142,6 +142,21 @@ impl IdentityIndex {
         out
     }
 
+    /// Whether an IAM role or user ARN is one the inventory of its account
+    /// never listed and no event was seen creating: `None` when its account
+    /// is not inventoried (nothing can be said).
+    pub fn unknown_iam(&self, arn: &str) -> Option<bool> {
+        let account = arn.split(':').nth(4).filter(|a| !a.is_empty())?;
+        if !(arn.contains(":role/") || arn.contains(":user/")) {
+            return None;
+        }
+        if !self.scopes.contains(&format!("aws-iam|aws:{account}")) {
+            return None;
+        }
+        let known = |id: &str| self.held.contains(&format!("node|{id}"));
+        Some(!known(arn) && !known(self.canonical(arn)) && pathless_role(arn).is_none_or(|p| !known(&p)))
+    }
+
     /// Whether someone who shares a group with `id` is in `group` (or holds
     /// it, for a policy): access its peers have.
     pub fn peers_hold(&self, id: &str, group: &str) -> bool {

@@ -53,6 +53,8 @@ pub const DRIFT_ALERT: f32 = 65.0;
 /// The alert score for pointed evidence on a principal already suspected:
 /// an intruder who comes back is not new to us.
 pub const SUSPECT_ALERT: f32 = 35.0;
+/// A sign of compromise this strong decides the category whatever else the incident shows.
+const COMPROMISE: f32 = 30.0;
 /// How long an attack alert keeps its principal suspected, unless resolved sooner.
 const SUSPECT_FOR: i64 = 14 * DAY;
 /// Deviations weaker than this merge, per detector and behaviour, into one
@@ -276,13 +278,27 @@ impl Incident {
         self.dirty = true;
     }
 
+    /// Grants gathered: the events that made them (an inline policy put is
+    /// one grant, though it both writes and attaches a policy).
+    fn grants(&self) -> usize {
+        let mut events: Vec<&str> = self
+            .devs
+            .iter()
+            .filter(|d| d.lean == 1)
+            .flat_map(|d| d.evidence.event_ids.iter().map(|e| e.as_str()))
+            .collect();
+        events.sort_unstable();
+        events.dedup();
+        events.len()
+    }
+
     fn behaviours(&self) -> u16 {
         self.devs.iter().filter(|d| d.lean != 0 || d.impact).fold(0, |m, d| m | behaviour_bit(d.behaviour))
     }
 
     fn verdict(&self) -> Verdict {
         if self.kind == Kind::Drift {
-            let grants = self.devs.iter().filter(|d| d.lean == 1).count();
+            let grants = self.grants();
             return Verdict {
                 category: Category::UnintendedDrift,
                 score: (20.0 + 12.0 * grants as f32).min(MEDIUM_CAP),
@@ -337,7 +353,11 @@ impl Incident {
         if self.young {
             confidence *= 0.8;
         }
-        // The category of the strongest pointed deviation; attack signs win ties.
+        // The category of the strongest pointed deviation; attack signs win
+        // ties. Signs that the actor itself is not who it should be (its
+        // credentials used from elsewhere, guessing, attack techniques) win
+        // outright once they are substantial: a trust opened by an intruder
+        // is the intruder's act, not an abnormal trust relationship.
         let mut leans = [
             (mal, Category::LikelyMalicious),
             (trust, Category::AbnormalTrustRelationship),
@@ -345,7 +365,7 @@ impl Incident {
             (drift, Category::UnintendedDrift),
         ];
         leans.sort_by(|a, b| b.0.total_cmp(&a.0));
-        let (top, category) = leans[0];
+        let (top, category) = if mal >= COMPROMISE { (mal, Category::LikelyMalicious) } else { leans[0] };
         let pointed = top > 0.0;
         let category = if pointed { category } else { Category::UnintendedDrift };
         let explanation = match category {
@@ -369,7 +389,7 @@ impl Incident {
     /// Whether the incident is worth recording yet.
     fn recorded(&self, v: &Verdict) -> bool {
         match self.kind {
-            Kind::Drift => self.devs.iter().filter(|d| d.lean == 1).count() >= 2,
+            Kind::Drift => self.grants() >= 2,
             Kind::Adaptation => v.score >= 10.0,
             Kind::Activity => v.score >= RECORD_SCORE,
         }
@@ -595,6 +615,11 @@ impl Incidents {
             self.suspects.insert(subject.clone(), at + SUSPECT_FOR);
         }
         self.alerted.insert(subject, (day, today | shown));
+    }
+
+    /// Whether `principal` has an unresolved attack alert at `t`.
+    pub fn suspected(&self, principal: &str, t: i64) -> bool {
+        self.suspects.get(principal).is_some_and(|until| t <= *until)
     }
 
     /// A finding's status changed outside: a principal whose attack alert

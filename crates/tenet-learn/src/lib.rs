@@ -123,6 +123,11 @@ impl Learner {
     /// authorised changes.
     pub fn apply_snapshot(&mut self, snap: &Snapshot, provenance: &str) {
         self.identity.apply_snapshot(snap, provenance);
+        for d in self.confirm_unknown(snap) {
+            let young = self.principals.get(&d.subject).is_none_or(|p| detect::is_young(p, d.at));
+            self.deviations += 1;
+            self.incidents.add(d, young, &self.identity, &self.config);
+        }
     }
 
     /// Learns from one event and runs every detector on it; `sigma` are the

@@ -236,11 +236,26 @@ impl SourceContext {
     /// Files an address-or-name field: addresses parse, anything else is a host.
     pub fn set_origin(&mut self, value: Option<&str>) {
         let Some(v) = value.map(str::trim).filter(|v| !v.is_empty()) else { return };
-        match v.parse::<IpAddr>() {
-            Ok(ip) => self.ip = Some(ip),
-            Err(_) => self.host = Some(v.to_string()),
+        match v.parse::<IpAddr>().ok().or_else(|| zero_padded_ipv4(v)) {
+            Some(ip) => self.ip = Some(ip),
+            None => self.host = Some(v.to_string()),
         }
     }
+}
+
+/// A dotted quad with zero-padded octets (`035.249.253.008`, as some
+/// anonymised exports write addresses): still an address, not a host name.
+fn zero_padded_ipv4(v: &str) -> Option<IpAddr> {
+    let mut octets = [0u8; 4];
+    let mut parts = v.split('.');
+    for o in &mut octets {
+        let part = parts.next()?;
+        if part.is_empty() || part.len() > 3 || !part.bytes().all(|b| b.is_ascii_digit()) {
+            return None;
+        }
+        *o = part.parse().ok()?;
+    }
+    parts.next().is_none().then(|| IpAddr::from(octets))
 }
 
 /// Distributed-trace linkage: the span tree of an agent workflow.
@@ -301,5 +316,23 @@ impl From<bytes::Bytes> for RawRecord {
 impl fmt::Debug for RawRecord {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "RawRecord({} bytes)", self.0.len())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_origin_is_an_address_when_it_reads_as_one_even_zero_padded() {
+        let mut c = SourceContext::default();
+        c.set_origin(Some("035.249.253.008"));
+        assert_eq!(c.ip, Some(IpAddr::from([35, 249, 253, 8])));
+        let mut c = SourceContext::default();
+        c.set_origin(Some("ec2.amazonaws.com"));
+        assert_eq!((c.ip, c.host.as_deref()), (None, Some("ec2.amazonaws.com")));
+        let mut c = SourceContext::default();
+        c.set_origin(Some("256.1.1.1"));
+        assert!(c.ip.is_none(), "not an address: an octet out of range");
     }
 }

@@ -68,10 +68,14 @@ impl Kind {
     pub fn category(self) -> tenet_model::Category {
         use tenet_model::Category::*;
         match self {
-            Kind::CredentialTheft | Kind::RoleChainEscalation | Kind::DormantReactivation | Kind::LoggingTampered => {
-                LikelyMalicious
-            }
-            Kind::AgentPromptInjection => RiskyWorkflowInteraction,
+            // The injected instructions send a secret to the attacker's
+            // endpoint: whatever the path, the outcome is exfiltration by
+            // an outside party, which is how independent data labels it too.
+            Kind::CredentialTheft
+            | Kind::RoleChainEscalation
+            | Kind::DormantReactivation
+            | Kind::LoggingTampered
+            | Kind::AgentPromptInjection => LikelyMalicious,
             Kind::ConfusedDeputy => AbnormalTrustRelationship,
             Kind::PermissionCreep => UnintendedDrift,
             Kind::TeamReorg
