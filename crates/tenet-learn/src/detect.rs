@@ -774,6 +774,11 @@ impl Learner {
         // a function's first real invocation after its role was checked is
         // its first software, not a stranger's.
         let established_agent = pb.user_agents.total(t) >= 20.0;
+        // Software its kind of workload runs (a redeploy on another SDK)
+        // is not a stranger's tool.
+        let ua_among_peers = ua_key.is_some_and(|k| {
+            peers.iter().any(|p| self.peers.get(p).is_some_and(|pb| pb.members >= 2 && pb.seen.contains(k)))
+        });
         // Said once, when the place or tool first appears (or for a sensitive
         // first), not on each of the calls that follow from it.
         let appeared = net_key.is_some_and(|k| new_of(feature::NETWORK) && pb.fresh_network.0 != k as u32)
@@ -798,6 +803,7 @@ impl Learner {
             || net_fresh && net_surprise >= 0.7 && sensitive_new
             || automation
                 && established_agent
+                && !ua_among_peers
                 && ua_fresh
                 && ua_surprise >= 0.7
                 && (net_fresh || new_of(feature::NETWORK));

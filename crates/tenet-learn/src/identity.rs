@@ -157,13 +157,27 @@ impl IdentityIndex {
         Some(!known(arn) && !known(self.canonical(arn)) && pathless_role(arn).is_none_or(|p| !known(&p)))
     }
 
-    /// Whether someone who shares a group with `id` is in `group` (or holds
-    /// it, for a policy): access its peers have.
+    /// Whether `id`'s closest peers hold `group`: in one of its tight
+    /// groups (a team, not an interest list or an everyone group: at most a
+    /// quarter of the organisation, or its smallest group of three or more),
+    /// at least a quarter of the other members are in `group`.
     pub fn peers_hold(&self, id: &str, group: &str) -> bool {
         let Some(mine) = self.groups.get(id) else { return false };
-        self.groups
+        let everyone = self.groups.len();
+        let members = |g: &str| -> Vec<&String> {
+            self.groups.iter().filter(|(m, gs)| m.as_str() != id && gs.contains(g)).map(|(m, _)| m).collect()
+        };
+        let sized: Vec<(&String, Vec<&String>)> = mine
             .iter()
-            .any(|(m, gs)| m != id && gs.contains(group) && gs.iter().any(|g| g != group && mine.contains(g)))
+            .filter(|g| g.as_str() != group)
+            .map(|g| (g, members(g)))
+            .filter(|(_, m)| m.len() >= 2)
+            .collect();
+        let smallest = sized.iter().map(|(_, m)| m.len()).min().unwrap_or(0);
+        sized.iter().filter(|(_, m)| m.len() <= smallest.max(everyone / 4)).any(|(_, m)| {
+            let holding = m.iter().filter(|p| self.groups.get(p.as_str()).is_some_and(|gs| gs.contains(group))).count();
+            holding * 4 >= m.len()
+        })
     }
 
     pub fn acts_for(&self, agent: &str) -> Option<&FxHashSet<String>> {

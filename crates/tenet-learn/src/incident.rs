@@ -422,34 +422,37 @@ impl Incident {
         }
         let mut groups: Vec<BehaviourGroup> = Vec::new();
         let mut event_ids: Vec<EventId> = Vec::new();
+        let mut weak_ids: Vec<EventId> = Vec::new();
         for b in order {
             let members: Vec<&&Scored> = devs.iter().filter(|d| d.behaviour == b).collect();
             let mut ids: Vec<EventId> = Vec::new();
-            let mut strong = 0;
-            let mut weak = 0;
+            let mut weak: Vec<EventId> = Vec::new();
             for d in &members {
-                let is_strong = d.score >= WEAK || d.impact || d.lean != 0;
+                let is_strong = d.top >= WEAK || d.impact || d.lean != 0;
                 for id in &d.evidence.event_ids {
-                    let room = if is_strong { strong < STRONG_EVENTS } else { weak < WEAK_EVENTS };
-                    if room && !ids.contains(id) {
+                    if ids.contains(id) || weak.contains(id) {
+                        continue;
+                    }
+                    if is_strong && ids.len() < STRONG_EVENTS {
                         ids.push(id.clone());
-                        if is_strong {
-                            strong += 1;
-                        } else {
-                            weak += 1;
-                        }
+                    } else if !is_strong && weak.len() < WEAK_EVENTS {
+                        weak.push(id.clone());
                     }
                 }
             }
+            // The finding cites what deviates strongly; weak departures
+            // (a busy hour, a new workflow step) only when nothing else does.
+            for id in &ids {
+                if event_ids.len() < MAX_EVENTS && !event_ids.contains(id) {
+                    event_ids.push(id.clone());
+                }
+            }
+            weak_ids.extend(weak.iter().cloned());
+            ids.extend(weak);
             let mut techniques: Vec<String> = Vec::new();
             for t in members.iter().flat_map(|d| d.techniques.iter()) {
                 if !techniques.contains(t) {
                     techniques.push(t.clone());
-                }
-            }
-            for id in &ids {
-                if event_ids.len() < MAX_EVENTS && !event_ids.contains(id) {
-                    event_ids.push(id.clone());
                 }
             }
             groups.push(BehaviourGroup {
@@ -459,6 +462,13 @@ impl Incident {
                 summary: clause(&members),
                 event_ids: ids,
             });
+        }
+        if event_ids.is_empty() {
+            for id in weak_ids {
+                if event_ids.len() < WEAK_EVENTS && !event_ids.contains(&id) {
+                    event_ids.push(id);
+                }
+            }
         }
         for (what, ev) in &self.support {
             let ids: Vec<EventId> = ev.iter().filter(|e| !e.contains(' ')).map(|e| EventId::from(e.as_str())).collect();
