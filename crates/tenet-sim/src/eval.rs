@@ -397,7 +397,7 @@ mod tests {
         let times = HashMap::from([("t1".to_string(), Timestamp::from_unix_seconds(10))]);
         // One technique event among three of the attacker's set-up: a third.
         let vague = finding("f1", Category::LikelyMalicious, &["t1", "s1", "s2"], 20);
-        let r = evaluate(&labels, &[vague.clone()], &times, events(1_000));
+        let r = evaluate(&labels, std::slice::from_ref(&vague), &times, events(1_000));
         let s = &r.scenarios[0];
         assert!(s.detected && !s.raised);
         assert!((s.evidence_precision.unwrap() - 1.0 / 3.0).abs() < 1e-9);
