@@ -211,11 +211,25 @@ fn on_behalf(e: &Event) -> bool {
         })
 }
 
+/// Private address space: RFC 1918, carrier-grade NAT, IPv6 unique local.
+fn private_address(ip: std::net::IpAddr) -> bool {
+    match ip {
+        std::net::IpAddr::V4(v4) => {
+            let o = v4.octets();
+            v4.is_private() || o[0] == 100 && (64..128).contains(&o[1])
+        }
+        std::net::IpAddr::V6(v6) => v6.segments()[0] & 0xfe00 == 0xfc00,
+    }
+}
+
 /// What several detectors and the learning step read off one event,
 /// worked out once.
 struct Facts {
     network: Option<String>,
     network_wide: Option<String>,
+    /// The address is in private space (a VPC, an office LAN): its wider
+    /// network is one place, whichever subnet the call came from.
+    private: bool,
     /// The user agent's family; empty when it has no named tool.
     ua_family: Option<String>,
     account: Option<String>,
@@ -240,6 +254,7 @@ impl Facts {
         Facts {
             network,
             network_wide,
+            private: e.context.ip.filter(|_| own_context).is_some_and(private_address),
             ua_family: e.context.user_agent.as_deref().filter(|_| own_context).map(ua_family),
             account: account_of(e),
             peers,
@@ -341,6 +356,16 @@ fn day_of(t: i64) -> i64 {
     t.div_euclid(DAY)
 }
 
+/// One event as the learner saw it: who, what was new, and how it reads.
+struct Observed<'a> {
+    event: &'a Event,
+    subject: &'a Subject,
+    facts: &'a Facts,
+    features: &'a [Feature<'a>],
+    traits: Traits,
+    action: &'a str,
+}
+
 impl Learner {
     /// The peer groups of a subject: its groups (except the cluster-wide
     /// `system:` ones, which everyone is in), the role a person acts
@@ -414,7 +439,9 @@ impl Learner {
                 .principals
                 .get(&subject.id)
                 .is_some_and(|p| p.suspicious_network.0 == net && net != 0 && t <= p.suspicious_network.1);
-        self.learn(e, &subject, &facts, &features, traits, &action, uncounted);
+        let seen =
+            Observed { event: e, subject: &subject, facts: &facts, features: &features, traits, action: &action };
+        self.learn(seen, uncounted);
         self.learn_rules(&subject, &facts.peers, sigma);
         out
     }
@@ -563,8 +590,12 @@ impl Learner {
                 .map(|(_, r)| surprise(*r))
                 .fold(0.0, f32::max)
         };
-        // A new /24 inside a known /16 is a workload hopping within its cloud's space.
-        let net_surprise = if features.iter().any(|x| x.f == feature::NETWORK_WIDE && !x.new) {
+        // A new /24 inside a known /16 is a workload hopping within its
+        // cloud's space; inside a known private /16, within its own network.
+        let wide_known = features.iter().any(|x| x.f == feature::NETWORK_WIDE && !x.new);
+        let net_surprise = if wide_known && facts.private {
+            0.0
+        } else if wide_known {
             improbable(feature::NETWORK) * 0.5
         } else {
             improbable(feature::NETWORK).max(improbable(feature::NETWORK_WIDE))
@@ -626,9 +657,9 @@ impl Learner {
         });
         // The person signed in here with a second factor today: a new place
         // or tool after that is theirs.
-        let verified = network.is_some_and(|n| {
+        let verified = facts.network_wide.as_deref().is_some_and(|wide| {
             let person = subject.person.as_deref().unwrap_or(&subject.id);
-            self.identity.verified_network(person, t) == Some(n)
+            self.identity.verified_network(person, t) == Some(wide)
         });
         let (net_fresh, ua_fresh) = (net_fresh && !verified, ua_fresh && !verified);
         let context_novel = net_fresh
@@ -795,8 +826,19 @@ impl Learner {
         // Under suspicion (an attack alert on it not yet resolved), any new
         // place is the intruder's until shown otherwise.
         // (Not for a principal that hops networks as a matter of course.)
-        let suspected =
-            self.incidents.suspected(&subject.id, t) && new_of(feature::NETWORK) && net_surprise >= 0.2 && !verified;
+        // Nor is the owner's own tool from the owner's wider network: an
+        // intruder rarely has both.
+        // (Its own: a habit of weight, not what the intruder used yesterday.)
+        let owners_own = wide_known
+            && ua_key.is_some_and(|k| {
+                let w = pb.user_agents.weight(k, t);
+                w >= 20.0 && w >= 0.25 * pb.user_agents.total(t)
+            });
+        let suspected = self.incidents.suspected(&subject.id, t)
+            && new_of(feature::NETWORK)
+            && net_surprise >= 0.2
+            && !verified
+            && !owners_own;
         let unfamiliar = net_fresh && ua_fresh
             || together
             || suspected
@@ -880,7 +922,9 @@ impl Learner {
             && !failed
             && e.session.as_ref().and_then(|s| s.mfa) == Some(false)
             && (e.actor.id.contains(":user/") || e.actor.id.ends_with(":root"))
-            && settled
+            // Two uses of keys a day apart already say "programmatic".
+            && history >= 2
+            && t - pb.first_seen >= DAY
             && new_of(feature::ACTION)
         {
             out.push(
@@ -1610,7 +1654,10 @@ impl Learner {
         let fam = key(feature::ASSUMER_FAMILY, family);
         let (new_exact, new_family) = (!rb.seen.contains(exact), !rb.seen.contains(fam));
         let assumptions = rb.churn.observations(8);
-        let settled = t - rb.first_seen >= 3 * DAY && assumptions >= 2.0;
+        // Who assumes a role is known after a few days of use, or sooner
+        // when the same identities have already assumed it again and again.
+        let age = t - rb.first_seen;
+        let settled = assumptions >= 2.0 && (age >= 3 * DAY || age >= DAY && assumptions >= 4.0);
         // Roles are assumed by few identities: a small prior, lightly held.
         let rate = rb.churn.rate(8, 0.02, 10.0);
         rb.churn.observe(t, 8, new_exact);
@@ -1738,16 +1785,9 @@ impl Learner {
     }
 
     /// Learns the event into the subject's baseline and its peers'.
-    fn learn(
-        &mut self,
-        e: &Event,
-        subject: &Subject,
-        facts: &Facts,
-        features: &[Feature<'_>],
-        traits: Traits,
-        action: &str,
-        uncounted: bool,
-    ) {
+    /// `uncounted`: learned, but not counted as the principal's churn.
+    fn learn(&mut self, seen: Observed<'_>, uncounted: bool) {
+        let Observed { event: e, subject, facts, features, traits, action } = seen;
         let t = e.time.unix_nanos();
         if subject.kind == SubjectKind::Agent {
             self.identity.note_agent_servers(&subject.id, e);
@@ -1791,7 +1831,9 @@ impl Learner {
             // push out of the filter those that do.
             let saturated = slot.and_then(|s| pb.churn.own_rate(s, 50.0)).is_some_and(|r| r > SATURATED);
             // A failed call's target is not something the principal uses.
-            if x.new && !saturated && !(facts.failed() && x.f == feature::RESOURCE) {
+            // What it keeps using is refreshed into the current generation,
+            // or churn elsewhere would age its habits out of the filter.
+            if (!x.new || !saturated) && !(facts.failed() && x.f == feature::RESOURCE) {
                 pb.seen.insert(x.key);
             }
         }

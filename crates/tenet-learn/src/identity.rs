@@ -326,8 +326,9 @@ impl IdentityIndex {
             }
         }
     }
-    /// The network `id` last signed in from with a second factor at its
-    /// identity provider, if within [`VERIFIED_FOR`] before `t`.
+    /// The wider network (/16, /32 for IPv6) `id` last signed in from with
+    /// a second factor at its identity provider, if within [`VERIFIED_FOR`]
+    /// before `t`.
     pub fn verified_network(&self, id: &str, t: i64) -> Option<&str> {
         self.verified
             .get(self.canonical(id))
@@ -357,7 +358,9 @@ impl IdentityIndex {
                 && let Some(ip) = e.context.ip
             {
                 let who = self.canonical(&e.actor.id).to_string();
-                self.verified.insert(who, (networks_of(ip).0, t));
+                // Its wider network: the hotel or office hands out
+                // addresses across subnets within the hour.
+                self.verified.insert(who, (networks_of(ip).1, t));
             }
         }
         if !e.changes.is_empty() {
