@@ -97,9 +97,9 @@ pub fn run(args: Args) -> Result<Outcome> {
         config.start = start;
     }
     let started = Instant::now();
-    let sim = Simulation::new(config);
+    let mut sim = Simulation::new(config);
     // Read and placed before the (long) generation: a bad file fails fast.
-    let replayed = replay::plan_with(&sim, &args.replays, &args.replay_label_agent)?;
+    let replayed = replay::plan_with(&mut sim, &args.replays, &args.replay_label_agent)?;
     let skipped: usize = replayed.iter().map(|r| r.skipped.len()).sum();
     for e in replayed.iter().flat_map(|r| &r.skipped) {
         eprintln!("warning: left out: {e}");

@@ -1116,6 +1116,33 @@ impl Org {
         }
     }
 
+    /// Makes sure at least `wanted` people outside `except` have a
+    /// long-lived IAM user with a key, issuing them to further engineers
+    /// (then anyone on staff) in people order: replayed attacks each need a keyed person of their
+    /// own, or two attacks fold into one identity's incident.
+    pub fn issue_keys(&mut self, wanted: usize, seed: u64, except: &std::collections::HashSet<usize>) {
+        let mut keyed =
+            self.people.iter().enumerate().filter(|(i, p)| p.iam_user.is_some() && !except.contains(i)).count();
+        let engineer = |p: &Person| matches!(p.team, TEAM_PLATFORM | TEAM_PAYMENTS | TEAM_WEB);
+        for pass in [true, false] {
+            for (i, p) in self.people.iter_mut().enumerate() {
+                if keyed >= wanted {
+                    return;
+                }
+                if p.iam_user.is_some() || engineer(p) != pass || except.contains(&i) {
+                    continue;
+                }
+                let mut r = rng::rng(seed, "issued-key", &[i as u64]);
+                p.iam_user = Some(IamUser {
+                    name: p.email.split('@').next().unwrap_or(p.first).to_string(),
+                    access_key: format!("AKIA{}", rng::base32(&mut r, 16)),
+                    account: if p.team == TEAM_PLATFORM { PROD } else { DEV },
+                });
+                keyed += 1;
+            }
+        }
+    }
+
     /// Everyone who works here at some point: staff and hires.
     pub fn headcount(&self) -> usize {
         self.people.len() + self.hires.len()

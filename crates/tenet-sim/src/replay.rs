@@ -1026,14 +1026,14 @@ pub fn schedule(sim: &Simulation, day: u32, durations: &[i64]) -> Result<Vec<i64
 /// them. Any file that cannot be replayed at all is an error; records that
 /// cannot are listed in each `skipped`. Recordings are labelled by
 /// [`DEFAULT_LABEL_AGENT`]; see [`plan_with`].
-pub fn plan(sim: &Simulation, specs: &[Spec]) -> Result<Vec<Replayed>, ReplayError> {
+pub fn plan(sim: &mut Simulation, specs: &[Spec]) -> Result<Vec<Replayed>, ReplayError> {
     plan_with(sim, specs, DEFAULT_LABEL_AGENT)
 }
 
 /// [`plan`], a recording's records labelled when their `userAgent` starts
 /// with `label_agent` (empty: all of them). Detonation files are labelled
 /// whole whatever it is.
-pub fn plan_with(sim: &Simulation, specs: &[Spec], label_agent: &str) -> Result<Vec<Replayed>, ReplayError> {
+pub fn plan_with(sim: &mut Simulation, specs: &[Spec], label_agent: &str) -> Result<Vec<Replayed>, ReplayError> {
     let last = sim.config.days.saturating_sub(1);
     let mut detonations = Vec::new();
     for spec in specs {
@@ -1054,15 +1054,29 @@ pub fn plan_with(sim: &Simulation, specs: &[Spec], label_agent: &str) -> Result<
         by_day.entry(*day).or_default().push(i);
     }
     let mut at = vec![0i64; detonations.len()];
-    // Each detonation on a day is played by a different keyed person (in
-    // order, cycling when there are more detonations than keyed people),
-    // so one attack's findings are not folded into another's. A recording's
-    // other users take the people after its attacker's, so the next
-    // detonation starts past them.
-    let keyed: Vec<usize> = (0..sim.org.people.len()).filter(|&p| sim.org.people[p].iam_user.is_some()).collect();
+    // Each detonation on a day is played by a different keyed person (the
+    // organisation issues keys to more people when it has too few), and the
+    // turn carries over from day to day, so one attack's findings are not
+    // folded into another's. A recording's other users take the people
+    // after its attacker's, so the next detonation starts past them.
+    let needed = by_day
+        .values()
+        .map(|m| {
+            let on_day = m.iter().map(|&i| &detonations[i].1).filter(|d| d.attacker.is_some());
+            on_day.map(|d| 1 + d.others.len()).sum::<usize>()
+        })
+        .max()
+        .unwrap_or(0);
+    // People a labelled scenario already happens to (a trip, a new
+    // laptop, a stolen key) are left out: each label tells one story.
+    let busy: std::collections::HashSet<usize> = sim.plans.iter().flat_map(|p| [p.person, p.other]).flatten().collect();
+    let seed = sim.config.seed;
+    sim.org.issue_keys(needed, seed, &busy);
+    let keyed: Vec<usize> =
+        (0..sim.org.people.len()).filter(|&p| sim.org.people[p].iam_user.is_some() && !busy.contains(&p)).collect();
     let mut person: Vec<Option<usize>> = vec![None; detonations.len()];
+    let mut next = 0;
     for (day, members) in by_day {
-        let mut next = 0;
         for &i in &members {
             if detonations[i].1.attacker.is_some() && !keyed.is_empty() {
                 person[i] = Some(keyed[next % keyed.len()]);

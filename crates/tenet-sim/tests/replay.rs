@@ -38,7 +38,7 @@ fn unix(v: &Value) -> i64 {
 }
 
 /// Every Stratus detonation on day 7, as `--replay DIR@7` places them.
-fn replay_all(sim: &Simulation) -> Vec<Replayed> {
+fn replay_all(sim: &mut Simulation) -> Vec<Replayed> {
     replay::plan(sim, &[Spec { path: stratus_dir(), day: Some(7) }]).expect("every detonation replays")
 }
 
@@ -67,8 +67,8 @@ fn text(r: &Replayed) -> String {
 
 #[test]
 fn every_detonation_lands_on_its_day_in_its_original_order_and_spacing() {
-    let sim = sim();
-    let replayed = replay_all(&sim);
+    let mut sim = sim();
+    let replayed = replay_all(&mut sim);
     assert_eq!(replayed.len(), 35);
     let day = (sim.abs(7 * DAY), sim.abs(8 * DAY));
     let mut previous_end = i64::MIN;
@@ -121,8 +121,8 @@ fn response_dates_move_with_the_records() {
 
 #[test]
 fn no_trace_of_the_original_account_is_left() {
-    let sim = sim();
-    for (r, path) in replay_all(&sim).iter().zip(stratus_files()) {
+    let mut sim = sim();
+    for (r, path) in replay_all(&mut sim).iter().zip(stratus_files()) {
         let old = original(&path)[0]["recipientAccountId"].as_str().unwrap().to_string();
         assert_eq!(r.original_account.as_deref(), Some(old.as_str()));
         let all = text(r);
@@ -137,7 +137,7 @@ fn no_trace_of_the_original_account_is_left() {
 
 #[test]
 fn the_attacking_iam_user_becomes_a_simulated_persons_user() {
-    let sim = sim();
+    let mut sim = sim();
     let keyed = keyed_users(&sim);
     // The principal id the simulation's own IAM inventory gives the user.
     let inventory: Vec<Value> = tenet_sim::inventory::snapshot(&sim, 0)
@@ -147,7 +147,7 @@ fn the_attacking_iam_user_becomes_a_simulated_persons_user() {
         .collect();
     let not_iam_user =
         ["aws.impact.bedrock-invoke-model", "aws.lateral-movement.ec2-serial-console-send-ssh-public-key"];
-    for (r, path) in replay_all(&sim).iter().zip(stratus_files()) {
+    for (r, path) in replay_all(&mut sim).iter().zip(stratus_files()) {
         let stem = replay::stem(&path);
         let all = text(r);
         assert!(!all.contains("christophe"), "{stem}");
@@ -198,8 +198,8 @@ fn find_user_id(v: &[Value], name: &str) -> Option<String> {
 
 #[test]
 fn the_special_detonations_keep_their_own_principals() {
-    let sim = sim();
-    let all = replay_all(&sim);
+    let mut sim = sim();
+    let all = replay_all(&mut sim);
     let get = |stem: &str| all.iter().find(|r| replay::stem(&r.path) == stem).unwrap();
     // sts-federation-token: the IAM user that calls GetFederationToken is
     // the attacker; the federated user it creates keeps its name and now
@@ -234,8 +234,8 @@ fn the_special_detonations_keep_their_own_principals() {
 
 #[test]
 fn every_record_is_labelled_with_its_detonation() {
-    let sim = sim();
-    for r in replay_all(&sim) {
+    let mut sim = sim();
+    for r in replay_all(&mut sim) {
         let stem = replay::stem(&r.path);
         let arn = r.attacker.clone().map(|(_, simulated)| simulated).unwrap_or_default();
         assert_eq!(r.scenario, format!("stratus:{stem}"));
@@ -255,8 +255,8 @@ fn every_record_is_labelled_with_its_detonation() {
 
 #[test]
 fn event_ids_are_new_and_never_collide() {
-    let sim = sim();
-    let all = replay_all(&sim);
+    let mut sim = sim();
+    let all = replay_all(&mut sim);
     let mut ids = HashSet::new();
     let mut originals = HashSet::new();
     for path in stratus_files() {
@@ -279,16 +279,16 @@ fn event_ids_are_new_and_never_collide() {
     let a_ids: HashSet<_> = a.labels.iter().map(|l| &l.event_id).collect();
     assert!(b.labels.iter().all(|l| !a_ids.contains(&l.event_id)));
     // `--replay DIR@3 --replay DIR@3`: staggered, so distinct as well.
-    let twice =
-        replay::plan(&sim, &[Spec { path: file.clone(), day: Some(3) }, Spec { path: file, day: Some(3) }]).unwrap();
+    let twice = replay::plan(&mut sim, &[Spec { path: file.clone(), day: Some(3) }, Spec { path: file, day: Some(3) }])
+        .unwrap();
     assert_ne!(twice[0].at, twice[1].at);
     assert_ne!(twice[0].labels[0].event_id, twice[1].labels[0].event_id);
 }
 
 #[test]
 fn replays_are_deterministic() {
-    let (s1, s2) = (sim(), sim());
-    let (a, b) = (replay_all(&s1), replay_all(&s2));
+    let (mut s1, mut s2) = (sim(), sim());
+    let (a, b) = (replay_all(&mut s1), replay_all(&mut s2));
     for (x, y) in a.iter().zip(&b) {
         assert_eq!(x.labels, y.labels);
         assert_eq!(text(x), text(y));
@@ -302,8 +302,8 @@ fn replays_are_deterministic() {
 
 #[test]
 fn delivery_files_use_the_simulators_layout() {
-    let sim = sim();
-    let all = replay_all(&sim);
+    let mut sim = sim();
+    let all = replay_all(&mut sim);
     let r = all.iter().find(|r| replay::stem(&r.path) == "aws.persistence.iam-create-admin-user").unwrap();
     let chunks = replay::chunks(&sim, r);
     assert_eq!(chunks.len(), 1);
@@ -448,7 +448,7 @@ fn impossible_targets_are_refused() {
 
 #[test]
 fn schedules_fit_in_the_day_or_are_refused() {
-    let sim = sim();
+    let mut sim = sim();
     assert_eq!(replay::schedule(&sim, 7, &[30]).unwrap(), [7 * DAY + 13 * HOUR]);
     let many = replay::schedule(&sim, 2, &[10; 35]).unwrap();
     assert!(many.windows(2).all(|w| w[1] - w[0] == replay::GAP));
@@ -460,18 +460,18 @@ fn schedules_fit_in_the_day_or_are_refused() {
     assert!(replay::schedule(&sim, 2, &[10; 80]).unwrap_err().contains("more than a day"));
     assert_eq!(replay::schedule(&sim, 2, &[]).unwrap(), Vec::<i64>::new());
     // Through `plan`, a day past the end names the argument.
-    let err = replay::plan(&sim, &[Spec { path: stratus_dir(), day: Some(8) }]).unwrap_err().to_string();
+    let err = replay::plan(&mut sim, &[Spec { path: stratus_dir(), day: Some(8) }]).unwrap_err().to_string();
     assert!(err.starts_with("--replay ") && err.contains("past the simulation's last day"), "{err}");
     // The default day is the last.
     let file = stratus_dir().join("aws.defense-evasion.cloudtrail-stop.json");
-    let r = replay::plan(&sim, &[Spec { path: file, day: None }]).unwrap();
+    let r = replay::plan(&mut sim, &[Spec { path: file, day: None }]).unwrap();
     assert_eq!(r[0].at, 7 * DAY + 13 * HOUR);
 }
 
 #[test]
 fn a_directory_replays_each_file_once_in_name_order() {
-    let sim = sim();
-    let all = replay_all(&sim);
+    let mut sim = sim();
+    let all = replay_all(&mut sim);
     let stems: Vec<String> = all.iter().map(|r| replay::stem(&r.path)).collect();
     let mut sorted = stems.clone();
     sorted.sort();
@@ -547,10 +547,11 @@ fn mutate(v: &mut Value, with: &Value, r: &mut fastrand::Rng) {
 
 #[test]
 fn detonations_on_one_day_are_played_by_different_people_while_there_are_enough() {
-    let sim = sim();
+    let mut sim = sim();
     let keyed = keyed_users(&sim);
     assert!(keyed.len() >= 2, "seed 3 has several keyed people");
-    let attackers: Vec<String> = replay_all(&sim).iter().filter_map(|r| r.attacker.clone().map(|(_, a)| a)).collect();
+    let attackers: Vec<String> =
+        replay_all(&mut sim).iter().filter_map(|r| r.attacker.clone().map(|(_, a)| a)).collect();
     // In order, cycling: any run of `keyed.len()` consecutive attackers is all different people.
     for w in attackers.windows(keyed.len()) {
         let distinct: HashSet<&String> = w.iter().collect();
@@ -577,7 +578,7 @@ fn invictus_original() -> Vec<Value> {
     files.iter().flat_map(|f| original(f)).collect()
 }
 
-fn replay_invictus(sim: &Simulation, day: u32) -> Replayed {
+fn replay_invictus(sim: &mut Simulation, day: u32) -> Replayed {
     let mut all = replay::plan(sim, &[Spec { path: invictus_dir(), day: Some(day) }]).expect("the recording replays");
     assert_eq!(all.len(), 1, "one recording, one replay");
     all.remove(0)
@@ -585,10 +586,10 @@ fn replay_invictus(sim: &Simulation, day: u32) -> Replayed {
 
 #[test]
 fn a_recording_lands_whole_on_its_day_with_its_spacing() {
-    let sim = sim();
+    let mut sim = sim();
     let orig = invictus_original();
     assert_eq!(orig.len(), 2900);
-    let r = replay_invictus(&sim, 7);
+    let r = replay_invictus(&mut sim, 7);
     assert_eq!(r.scenario, "replay:invictus-ir");
     assert!(r.skipped.is_empty(), "{:?}", r.skipped);
     assert_eq!(r.records.len(), 2900);
@@ -620,19 +621,19 @@ fn a_recording_lands_whole_on_its_day_with_its_spacing() {
 
 #[test]
 fn a_recordings_event_ids_are_unique_new_and_stable() {
-    let sim = sim();
+    let mut sim = sim();
     let originals: HashSet<String> =
         invictus_original().iter().map(|o| o["eventID"].as_str().unwrap().to_string()).collect();
     assert_eq!(originals.len(), 2900);
-    let r = replay_invictus(&sim, 7);
+    let r = replay_invictus(&mut sim, 7);
     let ids: Vec<&str> = r.records.iter().map(|r| r.record["eventID"].as_str().unwrap()).collect();
     let unique: HashSet<&str> = ids.iter().copied().collect();
     assert_eq!(unique.len(), 2900);
     assert!(unique.iter().all(|id| !originals.contains(*id)));
     assert!(ids.iter().all(|id| id.split('-').map(str::len).eq([8, 4, 4, 4, 12])));
     // The same arguments give the same ids and bytes; another day, new ids.
-    let fresh = self::sim();
-    let again = replay_invictus(&fresh, 7);
+    let mut fresh = self::sim();
+    let again = replay_invictus(&mut fresh, 7);
     assert_eq!(text(&r), text(&again));
     assert_eq!(r.labels, again.labels);
     let (a, b) = (replay::chunks(&sim, &r), replay::chunks(&fresh, &again));
@@ -640,16 +641,16 @@ fn a_recordings_event_ids_are_unique_new_and_stable() {
         a.iter().map(|c| (&c.path, &c.bytes)).collect::<Vec<_>>(),
         b.iter().map(|c| (&c.path, &c.bytes)).collect::<Vec<_>>()
     );
-    let other = replay_invictus(&sim, 5);
+    let other = replay_invictus(&mut sim, 5);
     assert!(other.records.iter().all(|r| !unique.contains(r.record["eventID"].as_str().unwrap())));
 }
 
 #[test]
 fn a_recordings_iam_users_become_simulated_people() {
     // Sixty people: several keyed people share the attacker's account.
-    let sim = Simulation::new(Config { seed: 3, days: 8, humans: 60, agents: 4, ..Config::default() });
+    let mut sim = Simulation::new(Config { seed: 3, days: 8, humans: 60, agents: 4, ..Config::default() });
     let orig = invictus_original();
-    let r = replay_invictus(&sim, 7);
+    let r = replay_invictus(&mut sim, 7);
     let keyed = keyed_users(&sim);
     let all = text(&r);
     // The account and both recorded people are gone.
@@ -714,8 +715,8 @@ fn a_recordings_iam_users_become_simulated_people() {
 
 #[test]
 fn only_the_attack_tools_records_are_labelled() {
-    let sim = sim();
-    let r = replay_invictus(&sim, 7);
+    let mut sim = sim();
+    let r = replay_invictus(&mut sim, 7);
     assert_eq!(r.label_agent.as_deref(), Some("stratus-red-team_"));
     assert_eq!(r.labels.len(), 210);
     let mut labels = r.labels.iter();
@@ -747,14 +748,14 @@ fn only_the_attack_tools_records_are_labelled() {
         r.labels
     );
     // Another marker, or none (every record).
-    let every = replay::plan_with(&sim, &[Spec { path: invictus_dir(), day: Some(7) }], "").unwrap();
+    let every = replay::plan_with(&mut sim, &[Spec { path: invictus_dir(), day: Some(7) }], "").unwrap();
     assert_eq!(every[0].labels.len(), 2900);
-    let none = replay::plan_with(&sim, &[Spec { path: invictus_dir(), day: Some(7) }], "no-such-tool/").unwrap();
+    let none = replay::plan_with(&mut sim, &[Spec { path: invictus_dir(), day: Some(7) }], "no-such-tool/").unwrap();
     assert!(none[0].labels.is_empty());
     assert_eq!(none[0].records.len(), 2900);
     // Detonation files are labelled whole whatever the marker.
     let file = stratus_dir().join("aws.persistence.iam-create-admin-user.json");
-    let whole = replay::plan_with(&sim, &[Spec { path: file, day: Some(7) }], "no-such-tool/").unwrap();
+    let whole = replay::plan_with(&mut sim, &[Spec { path: file, day: Some(7) }], "no-such-tool/").unwrap();
     assert_eq!(whole[0].labels.len(), whole[0].records.len());
 }
 
@@ -783,7 +784,7 @@ fn a_directory_is_a_recording_only_when_cloudtrail_named_every_file() {
     std::fs::copy(&one, mixed.path().join(one.file_name().unwrap())).unwrap();
     let file = stratus_dir().join("aws.defense-evasion.cloudtrail-stop.json");
     std::fs::copy(&file, mixed.path().join(file.file_name().unwrap())).unwrap();
-    let err = replay::plan(&sim(), &[Spec { path: mixed.path().into(), day: Some(7) }]).unwrap_err().to_string();
+    let err = replay::plan(&mut sim(), &[Spec { path: mixed.path().into(), day: Some(7) }]).unwrap_err().to_string();
     assert!(err.contains("mixes 1 CloudTrail delivery files") && err.contains("cloudtrail-stop.json"), "{err}");
 
     // A recording in other framings (an array, gzip, an empty delivery)
@@ -807,7 +808,7 @@ fn a_directory_is_a_recording_only_when_cloudtrail_named_every_file() {
     std::io::Write::write_all(&mut gz, &serde_json::to_vec(&body).unwrap()).unwrap();
     std::fs::write(&b, gz.finish().unwrap()).unwrap();
     std::fs::write(dir.join("111122223333_CloudTrail_us-east-1_20240801T1340Z_c.json"), "{\"Records\":[]}").unwrap();
-    let r = replay::plan(&sim(), &[Spec { path: dir.clone(), day: Some(2) }]).unwrap();
+    let r = replay::plan(&mut sim(), &[Spec { path: dir.clone(), day: Some(2) }]).unwrap();
     assert_eq!(r.len(), 1);
     assert_eq!(r[0].records.len(), 2);
     assert_eq!(r[0].records[1].time - r[0].records[0].time, 300);
@@ -821,10 +822,10 @@ fn a_directory_is_a_recording_only_when_cloudtrail_named_every_file() {
 fn a_recordings_other_users_keep_their_names_when_no_one_is_left() {
     // Twenty people: the attacker's account has no second keyed person (the
     // other one's user is in another account, where the records are not).
-    let sim = sim();
+    let mut sim = sim();
     let accounts: Vec<usize> = sim.org.people.iter().filter_map(|p| p.iam_user.as_ref().map(|u| u.account)).collect();
     assert_eq!(accounts.iter().filter(|a| **a == accounts[0]).count(), 1, "{accounts:?}");
-    let r = replay_invictus(&sim, 1);
+    let r = replay_invictus(&mut sim, 1);
     assert!(r.attacker.is_some());
     assert_eq!(r.others, [("arn:aws:iam::123837392027:user/benjamin".to_string(), None)]);
     let all = text(&r);
