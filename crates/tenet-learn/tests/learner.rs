@@ -22,10 +22,21 @@ struct Call<'a> {
     ua: &'a str,
     resource: Option<&'a str>,
     failed: bool,
+    /// The failure's code; a refusal (`AccessDenied`) unless said otherwise.
+    code: &'a str,
 }
 
 fn call<'a>(who: &'a str, t: i64, action: &'a str) -> Call<'a> {
-    Call { who, t, action, ip: "10.0.1.20", ua: "aws-cli/2.15.0 Python/3.11", resource: None, failed: false }
+    Call {
+        who,
+        t,
+        action,
+        ip: "10.0.1.20",
+        ua: "aws-cli/2.15.0 Python/3.11",
+        resource: None,
+        failed: false,
+        code: "AccessDenied",
+    }
 }
 
 fn event(c: &Call, n: u64) -> Event {
@@ -42,7 +53,7 @@ fn event(c: &Call, n: u64) -> Event {
         "actor": {"id": format!("arn:aws:iam::111122223333:user/{}", c.who), "kind": "human", "name": c.who, "account": "111122223333"},
         "action": {"service": service, "operation": operation},
         "resources": resources,
-        "outcome": if c.failed { json!({"status": "failure", "code": "AccessDenied"}) } else { json!({"status": "success"}) },
+        "outcome": if c.failed { json!({"status": "failure", "code": c.code}) } else { json!({"status": "success"}) },
         "context": {"ip": c.ip, "user_agent": c.ua, "region": "eu-west-1"},
         "source": {"format": "cloudtrail", "system": "aws", "tenant": "111122223333"},
     });
@@ -206,4 +217,210 @@ fn a_principals_baseline_stays_under_two_kib_however_varied_its_activity() {
     }
     let stats = l.stats();
     assert!(stats.bytes_per_principal <= 2048, "{} bytes", stats.bytes_per_principal);
+}
+
+/// Every piece of evidence, alerting or recorded, that names `what`.
+fn evidence_about<'f>(findings: &'f [Finding], who: &str, what: &str) -> Vec<&'f str> {
+    findings
+        .iter()
+        .filter(|f| f.principal.ends_with(&format!("/{who}")))
+        .flat_map(|f| f.evidence.iter())
+        .filter(|e| e.detail.contains(what))
+        .map(|e| e.detail.as_str())
+        .collect()
+}
+
+#[test]
+fn a_new_address_is_news_only_for_a_principal_whose_addresses_do_not_churn() {
+    let mut l = Learner::new(Config::default());
+    let mut n = 0;
+    // ana always works from one address; hopper (a workload-like caller)
+    // comes from a new address every hour.
+    for d in 0..10 {
+        for h in 9..17 {
+            let t = START + d * DAY + h * 3600;
+            l.observe(&event(&call("ana", t, "s3:GetObject"), n), &[]);
+            let ip = format!("{}.{}.{h}.7", 3 + d, 18 + h);
+            let mut c = call("hopper", t + 60, "s3:GetObject");
+            c.ip = &ip;
+            l.observe(&event(&c, n + 1), &[]);
+            n += 2;
+        }
+    }
+    l.take_findings();
+    let t = START + 10 * DAY + 10 * 3600;
+    let mut noted = Vec::new();
+    for (who, ip) in [("ana", "192.0.2.44"), ("hopper", "192.0.2.45")] {
+        let before = l.stats().deviations;
+        let mut c = call(who, t, "s3:GetObject");
+        c.ip = ip;
+        l.observe(&event(&c, n), &[]);
+        n += 1;
+        noted.push(l.stats().deviations - before);
+    }
+    assert!(noted[0] >= 1, "ana's new address is noted: {noted:?}");
+    assert_eq!(noted[1], 0, "one more for hopper is no news: {noted:?}");
+    assert!(alerts(&l.take_findings()).is_empty());
+}
+
+#[test]
+fn retried_calls_that_fail_for_other_reasons_than_refusal_are_not_denials() {
+    let mut l = Learner::new(Config::default());
+    let mut n = 0;
+    routine(&mut l, &["ana", "ben", "cy"], 10, &mut n);
+    l.take_findings();
+    let t = START + 10 * DAY + 11 * 3600;
+    // The same call throttled, timing out and failing on the server, with
+    // backoff, then succeeding: a retry, not a refusal.
+    for (i, code) in
+        ["ThrottlingException", "RequestTimeout", "InternalError", "ThrottlingException"].iter().enumerate()
+    {
+        let mut c = call("ana", t + (1 << i) * 2, "ec2:DescribeInstances");
+        c.failed = true;
+        c.code = code;
+        l.observe(&event(&c, n), &[]);
+        n += 1;
+    }
+    l.observe(&event(&call("ana", t + 40, "ec2:DescribeInstances"), n), &[]);
+    n += 1;
+    let findings = l.take_findings();
+    assert!(evidence_about(&findings, "ana", "denied").is_empty(), "{findings:?}");
+    assert!(evidence_about(&findings, "ana", "refus").is_empty(), "{findings:?}");
+    // Refused across many different actions: somebody trying doors.
+    for (i, action) in [
+        "iam:ListUsers",
+        "iam:ListRoles",
+        "secretsmanager:ListSecrets",
+        "kms:ListKeys",
+        "ssm:DescribeParameters",
+        "lambda:ListFunctions",
+        "rds:DescribeDBInstances",
+        "dynamodb:ListTables",
+    ]
+    .iter()
+    .enumerate()
+    {
+        let mut c = call("ben", t + 100 + i as i64 * 3, action);
+        c.failed = true;
+        l.observe(&event(&c, n), &[]);
+        n += 1;
+    }
+    let findings = l.take_findings();
+    let on_ben: Vec<&Finding> = findings.iter().filter(|f| f.principal.ends_with("/ben")).collect();
+    assert!(on_ben.iter().any(|f| f.evidence.iter().any(|e| e.detector == "refusals")), "{on_ben:?}");
+}
+
+#[test]
+fn a_pattern_recurring_every_night_is_raised_at_most_on_its_first_nights() {
+    let mut l = Learner::new(Config::default());
+    let mut n = 0;
+    routine(&mut l, &["ana", "ben", "cy"], 7, &mut n);
+    l.take_findings();
+    // From day 7, ben's nightly export runs at 03:00, an hour he never worked.
+    let mut raised_per_night = Vec::new();
+    for d in 7..17 {
+        let before = l.stats().deviations;
+        for k in 0..6 {
+            let mut c = call("ben", START + d * DAY + 3 * 3600 + k * 30, "s3:PutObject");
+            c.resource = Some("arn:aws:s3:::exports/nightly.csv");
+            l.observe(&event(&c, n), &[]);
+            n += 1;
+        }
+        raised_per_night.push(l.stats().deviations - before);
+        routine_day(&mut l, &["ana", "ben", "cy"], d, &mut n);
+    }
+    assert!(raised_per_night[0] >= 1, "the first night is noticed: {raised_per_night:?}");
+    assert!(raised_per_night[4..].iter().all(|&d| d == 0), "a habit by the fifth night: {raised_per_night:?}");
+    assert!(alerts(&l.take_findings()).is_empty());
+}
+
+/// One working day of [`routine`], day `d`.
+fn routine_day(learner: &mut Learner, people: &[&str], d: i64, n: &mut u64) {
+    for h in 9..17 {
+        for (i, who) in people.iter().enumerate() {
+            for (k, action) in ["s3:GetObject", "s3:ListBucket", "ec2:DescribeInstances"].iter().enumerate() {
+                let t = START + d * DAY + h * 3600 + (i as i64 * 97 + k as i64 * 631) % 3000;
+                learner.observe(&event(&call(who, t, action), *n), &[]);
+                *n += 1;
+            }
+        }
+    }
+}
+
+#[test]
+fn a_pile_of_first_actions_without_impact_is_at_most_medium_and_not_malicious() {
+    let mut l = Learner::new(Config::default());
+    let mut n = 0;
+    routine(&mut l, &["ana", "ben", "cy"], 10, &mut n);
+    l.take_findings();
+    let t = START + 10 * DAY + 10 * 3600;
+    for (i, action) in [
+        "athena:StartQueryExecution",
+        "glue:GetTables",
+        "glue:GetDatabases",
+        "athena:GetQueryResults",
+        "quicksight:ListDashboards",
+        "redshift:DescribeClusters",
+        "sagemaker:ListNotebookInstances",
+        "emr:ListClusters",
+        "kinesis:ListStreams",
+        "firehose:ListDeliveryStreams",
+        "es:ListDomainNames",
+        "cloudwatch:GetMetricData",
+    ]
+    .iter()
+    .enumerate()
+    {
+        l.observe(&event(&call("cy", t + i as i64 * 40, action), n), &[]);
+        n += 1;
+    }
+    assert!(l.stats().deviations >= 12, "each first is noticed");
+    let findings = l.take_findings();
+    for f in findings.iter().filter(|f| f.principal.ends_with("/cy")) {
+        assert!(f.severity <= tenet_model::Severity::Medium, "{f:?}");
+        assert_ne!(f.category, Category::LikelyMalicious, "first actions alone are no attack: {f:?}");
+        assert!(!f.is_alert(), "{f:?}");
+    }
+}
+
+#[test]
+fn an_attack_keeps_its_evidence_grouped_per_behaviour_and_cites_only_what_deviates() {
+    let mut l = Learner::new(Config::default());
+    let mut n = 0;
+    routine(&mut l, &["ana", "ben", "cy"], 10, &mut n);
+    l.take_findings();
+    let t = START + 10 * DAY + 15 * 3600;
+    // The usual work just before it.
+    l.observe(&event(&call("ana", t - 300, "s3:GetObject"), n), &[]);
+    n += 1;
+    let routine_ids = n;
+    let steps = [
+        "iam:ListUsers",
+        "iam:ListAttachedUserPolicies",
+        "secretsmanager:GetSecretValue",
+        "iam:CreateAccessKey",
+        "cloudtrail:StopLogging",
+    ];
+    for (i, action) in steps.iter().enumerate() {
+        let mut c = call("ana", t + i as i64 * 30, action);
+        c.ip = "203.0.113.66";
+        c.ua = "python-requests/2.31";
+        l.observe(&event(&c, n), &[]);
+        n += 1;
+    }
+    let findings = l.take_findings();
+    let hit = alerts(&findings)
+        .into_iter()
+        .find(|f| f.principal.ends_with("/ana"))
+        .unwrap_or_else(|| panic!("no alert on ana: {findings:?}"));
+    assert_eq!(hit.category, Category::LikelyMalicious);
+    assert!(hit.behaviours.len() >= 2, "several behaviours, each its own group: {:?}", hit.behaviours);
+    assert!(hit.behaviours.iter().any(|g| g.tactic.is_some() && !g.techniques.is_empty() && !g.event_ids.is_empty()));
+    let evasion = hit.behaviours.iter().find(|g| g.tactic.as_deref() == Some("TA0005")).expect("defence evasion");
+    assert!(evasion.techniques.iter().any(|t| t.starts_with("T1562")), "{evasion:?}");
+    assert!(hit.summary.matches(". ").count() <= 2, "one or two sentences: {}", hit.summary);
+    for id in &hit.event_ids {
+        let k: u64 = id.as_str().rsplit('-').next().unwrap().parse().unwrap();
+        assert!((routine_ids..n).contains(&k), "{id} is not one of the deviating calls: {hit:#?}");
+    }
 }
