@@ -152,9 +152,13 @@ fn every_stratus_detonation_raises_a_finding_on_its_attacker_that_is_not_adaptat
     );
 }
 
+/// Every incident is raised; its category is right for at least 80% of
+/// them (issue 12's target: a role chain to admin read as an abnormal trust
+/// relationship is still raised); legitimate change never alerts.
 #[test]
-fn simulated_scenarios_get_their_category_and_adaptations_raise_no_alert() {
+fn simulated_scenarios_are_raised_mostly_with_their_category_and_adaptations_raise_no_alert() {
     let a = analysed();
+    let (mut incidents, mut right, mut wrong) = (0, 0, Vec::new());
     for name in [
         "credential-theft",
         "agent-prompt-injection",
@@ -167,13 +171,20 @@ fn simulated_scenarios_get_their_category_and_adaptations_raise_no_alert() {
         "agent-tool-rollout",
     ] {
         let s = a.scenario(name);
-        assert_eq!(s["detected"], true, "{name}: {s}");
-        assert_eq!(s["given"], s["expected"], "{name}: {s}");
-        assert_eq!(s["category_correct"], true, "{name}: {s}");
         if s["expected"] == "expected_adaptation" {
             assert_eq!(s["alerts"], 0, "{name} is legitimate change: recorded, never alerted: {s}");
+            assert_eq!(s["given"], s["expected"], "{name}: {s}");
+            continue;
+        }
+        incidents += 1;
+        assert_eq!(s["raised"], true, "{name}: raised by an alert with precise evidence: {s}");
+        if s["category_correct"] == true {
+            right += 1;
+        } else {
+            wrong.push(format!("{name}: {} for {}", s["given"], s["expected"]));
         }
     }
+    assert!(right * 5 >= incidents * 4, "{right} of {incidents} with the right category; wrong: {wrong:?}");
 }
 
 #[test]

@@ -1844,10 +1844,12 @@ impl Learner {
             pb.observe_action(t, action);
             pb.kinds |= traits.sensitive_bits();
         }
-        if let Some(n) = &facts.network {
+        // An intruder's session does not make its place and tool the
+        // owner's habits.
+        if let Some(n) = facts.network.as_ref().filter(|_| !uncounted) {
             pb.networks.add(key(feature::NETWORK, n), t);
         }
-        if let Some(u) = facts.ua() {
+        if let Some(u) = facts.ua().filter(|_| !uncounted) {
             pb.user_agents.add(key(feature::USER_AGENT, u), t);
         }
         pb.hours.add(t);

@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
-use tenet_model::{Finding, FindingStatus, RiskLevel, RiskPoint, Severity, Timestamp};
+use tenet_model::{Category, Finding, FindingStatus, RiskLevel, RiskPoint, Severity, Timestamp};
 
 /// How much one finding weighs: its severity, scaled by confidence, less
 /// once someone has acknowledged it; nothing once resolved or suppressed.
@@ -12,12 +12,16 @@ fn weight(f: &Finding) -> f64 {
     if !f.is_alert() || matches!(f.status, FindingStatus::Resolved | FindingStatus::Suppressed) {
         return 0.0;
     }
-    let base = match f.severity {
+    let base: f64 = match f.severity {
         Severity::Low => 0.15,
         Severity::Medium => 0.35,
         Severity::High => 0.6,
         Severity::Critical => 0.85,
     };
+    // Severity is the harm seen so far; risk is how far to trust the
+    // principal now. Credentials likely in other hands are not to be
+    // trusted before the harm shows.
+    let base = if f.category == Category::LikelyMalicious { base.max(0.6) } else { base };
     let ack = if f.status == FindingStatus::Acknowledged { 0.8 } else { 1.0 };
     base * f.confidence.clamp(0.0, 1.0) * ack
 }
@@ -113,5 +117,15 @@ mod tests {
         assert_eq!(r.score("p"), 35);
         r.update(&finding("c", Severity::Critical, FindingStatus::Open, Category::ExpectedAdaptation));
         assert_eq!(r.score("p"), 35, "adaptation is not risk");
+    }
+
+    #[test]
+    fn a_likely_compromise_is_high_risk_before_any_harm_shows() {
+        let mut r = Risk::default();
+        r.update(&finding("a", Severity::Medium, FindingStatus::Open, Category::LikelyMalicious));
+        assert_eq!(RiskLevel::of(r.score("p")), RiskLevel::High);
+        let mut drift = Risk::default();
+        drift.update(&finding("b", Severity::Medium, FindingStatus::Open, Category::UnintendedDrift));
+        assert_eq!(RiskLevel::of(drift.score("p")), RiskLevel::Medium);
     }
 }
