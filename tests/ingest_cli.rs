@@ -178,6 +178,58 @@ fn malformed_records_are_named_and_the_good_ones_kept() {
     assert_eq!(events(dir.path(), &[]).len(), 3);
 }
 
+/// Every record of the Stratus detonations, compact, in file order.
+fn stratus_records() -> Vec<Value> {
+    let mut files: Vec<_> = std::fs::read_dir(shared("cloudtrail/stratus-red-team"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "json"))
+        .collect();
+    files.sort();
+    let mut out = Vec::new();
+    for f in files {
+        match serde_json::from_slice::<Value>(&std::fs::read(f).unwrap()).unwrap() {
+            Value::Array(records) => out.extend(records),
+            mut wrapper => out.extend(wrapper["Records"].as_array_mut().map(std::mem::take).unwrap_or_default()),
+        }
+    }
+    out
+}
+
+#[test]
+fn a_line_cut_off_inside_a_string_costs_only_its_record() {
+    // An array written one record per line, one line cut in the middle of
+    // its user agent (a partial write): the cut string must not run on into
+    // the lines after it.
+    let dir = tempfile::tempdir().unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let records = stratus_records();
+    let cut = records.len() / 2;
+    let lines: Vec<String> = records
+        .iter()
+        .enumerate()
+        .map(|(i, r)| {
+            let line = serde_json::to_string(r).unwrap();
+            if i == cut {
+                let at = line.find(r#""userAgent":""#).unwrap() + 20;
+                line[..at].to_string()
+            } else if i + 1 < records.len() {
+                format!("{line},")
+            } else {
+                line
+            }
+        })
+        .collect();
+    let path = tmp.path().join("partial-write.json");
+    std::fs::write(&path, format!("[\n{}\n]\n", lines.join("\n"))).unwrap();
+    let (s, code) = ingest(dir.path(), std::slice::from_ref(&path));
+    assert_eq!(code, 2, "{s}");
+    assert_eq!((n(&s, "read"), n(&s, "stored"), n(&s, "rejected")), (310, 309, 1), "{s}");
+    let rej = &s["rejections"][0];
+    assert_eq!(rej["location"], format!("record {cut}, line {}", cut + 2));
+    assert!(rej["reason"].as_str().unwrap().contains("cut off"), "{rej}");
+}
+
 #[test]
 fn empty_and_unrecognised_files_named_explicitly_are_rejections() {
     let dir = tempfile::tempdir().unwrap();

@@ -7,11 +7,15 @@
 //! counting brackets outside strings (iteratively, so nesting depth cannot
 //! overflow the stack) and leaves validation to the typed per-record parse.
 //! Where a broken record unbalances the brackets, the scanner resynchronises
-//! on the next line indented like the record's own first line.
+//! on the next line indented like the record's own first line. A raw newline
+//! inside a string is never valid JSON, so a string cut off by the end of its
+//! line ends its record there: a truncated line cannot swallow the lines after
+//! it, while newlines between tokens (pretty-printed documents) are ordinary
+//! whitespace.
 
 use std::fmt;
 
-use memchr::{memchr, memchr2};
+use memchr::{memchr, memchr3};
 use serde::Serialize;
 
 /// Where a record or a problem sits in its input.
@@ -104,6 +108,9 @@ enum ScanError {
     Truncated,
     /// A byte that cannot start or continue a value here.
     Unexpected(usize),
+    /// A string still open at the end of its line (the newline's position):
+    /// the line was cut off.
+    CutString(usize),
 }
 
 fn skip_ws(b: &[u8], mut i: usize) -> usize {
@@ -114,13 +121,19 @@ fn skip_ws(b: &[u8], mut i: usize) -> usize {
 }
 
 /// Index just past the closing quote of the string opening at `start`.
+/// JSON strings cannot hold a raw newline (escaped or not), so one ends the
+/// string as cut off rather than letting it run into the next line.
 fn string_end(b: &[u8], start: usize) -> Result<usize, ScanError> {
     let mut i = start + 1;
     loop {
-        match memchr2(b'"', b'\\', &b[i.min(b.len())..]) {
+        match memchr3(b'"', b'\\', b'\n', &b[i.min(b.len())..]) {
             None => return Err(ScanError::Truncated),
-            Some(k) if b[i + k] == b'"' => return Ok(i + k + 1),
-            Some(k) => i += k + 2,
+            Some(k) => match b[i + k] {
+                b'"' => return Ok(i + k + 1),
+                b'\n' => return Err(ScanError::CutString(i + k)),
+                _ if b.get(i + k + 1) == Some(&b'\n') => return Err(ScanError::CutString(i + k + 1)),
+                _ => i += k + 2,
+            },
         }
     }
 }
@@ -191,12 +204,21 @@ fn value_extent(b: &[u8], start: usize) -> Result<(usize, usize), ScanError> {
 /// The next place after `start` where a sibling record plausibly begins: a
 /// line indented exactly like the record's first line and opening an object.
 fn resync_point(b: &[u8], start: usize) -> Option<usize> {
+    resync_point_from(b, start, start + 1)
+}
+
+/// The blanks in front of `start` on its line; `None` when something else
+/// shares the line (`[{...`).
+fn indent_of(b: &[u8], start: usize) -> Option<&[u8]> {
     let line_start = b[..start].iter().rposition(|&c| c == b'\n').map_or(0, |p| p + 1);
     let indent = &b[line_start..start];
-    if !indent.iter().all(|c| matches!(c, b' ' | b'\t')) {
-        return None;
-    }
-    let mut i = start + 1;
+    indent.iter().all(|c| matches!(c, b' ' | b'\t')).then_some(indent)
+}
+
+/// [`resync_point`], looking only at lines after `from`.
+fn resync_point_from(b: &[u8], start: usize, from: usize) -> Option<usize> {
+    let indent = indent_of(b, start)?;
+    let mut i = from;
     while let Some(k) = memchr(b'\n', &b[i.min(b.len())..]) {
         let ls = i + k + 1;
         let candidate = ls + indent.len();
@@ -204,6 +226,33 @@ fn resync_point(b: &[u8], start: usize) -> Option<usize> {
             return Some(candidate);
         }
         i = ls;
+    }
+    None
+}
+
+/// Where reading resumes after the record starting at `start` failed with
+/// `e`. A string cut by a newline puts the next record on a later line:
+/// the first one indented like this record, or, when the record shares its
+/// line with what came before (`[{...`), the first line opening an object.
+fn resume_after(b: &[u8], start: usize, e: ScanError) -> Option<usize> {
+    match e {
+        ScanError::CutString(nl) if indent_of(b, start).is_some() => resync_point_from(b, start, nl),
+        ScanError::CutString(nl) => next_object_line(b, nl),
+        _ => resync_point(b, start),
+    }
+}
+
+/// The first line after the newline at `nl` whose first non-blank byte opens an object.
+fn next_object_line(b: &[u8], nl: usize) -> Option<usize> {
+    let mut pos = nl + 1;
+    while pos < b.len() {
+        let s = pos + b[pos..].iter().position(|c| !matches!(c, b' ' | b'\t' | b'\r')).unwrap_or(b.len() - pos);
+        match b.get(s) {
+            Some(b'{') => return Some(s),
+            Some(b'\n') => pos = s + 1,
+            Some(_) => pos = s + memchr(b'\n', &b[s..])? + 1,
+            None => return None,
+        }
     }
     None
 }
@@ -292,6 +341,8 @@ fn frame_object_or_stream<'a>(data: &'a [u8], start: usize, wrapper_keys: &[&str
                 Some(nl) if skip_ws(data, nl) < data.len() && looks_like_json_lines(data, nl) => {
                     split_lines(data, start, out)
                 }
+                // Concatenated documents after a broken first one.
+                _ if resume_after(data, start, e).is_some() => split_stream(data, start, out),
                 _ => out.errors.push(scan_error(data, start, None, e)),
             }
         }
@@ -346,6 +397,10 @@ fn scan_error(data: &[u8], at: usize, index: Option<usize>, e: ScanError) -> Rec
             Location { line: line_of(data, pos), index, path: None },
             format!("malformed JSON: unexpected {}", describe_byte(data[pos])),
         ),
+        ScanError::CutString(nl) => RecordError::new(
+            Location { line: line_of(data, nl), index, path: None },
+            "truncated JSON: a string runs into the end of the line (the record is cut off there)",
+        ),
     }
 }
 
@@ -370,7 +425,7 @@ fn split_array<'a>(data: &'a [u8], open: usize, top_level: bool, out: &mut Frame
         }
         let (end, depth, ok) = match value_extent(data, i) {
             Ok((end, depth)) => (end, Some(depth), true),
-            Err(e) => match resync_point(data, i) {
+            Err(e) => match resume_after(data, i, e) {
                 Some(next) => {
                     out.errors.push(scan_error(data, i, Some(index), e));
                     (next, None, false)
@@ -466,7 +521,7 @@ fn split_stream<'a>(data: &'a [u8], start: usize, out: &mut Framed<'a>) {
             }
             Err(e) => {
                 out.errors.push(scan_error(data, i, Some(index), e));
-                match resync_point(data, i) {
+                match resume_after(data, i, e) {
                     Some(next) if next > i => i = next,
                     _ => return,
                 }
@@ -521,6 +576,49 @@ mod tests {
         assert_eq!(texts(&f), vec![r#"{"b": 2}"#, r#"{"c": 3}"#]);
         assert_eq!(f.errors.len(), 1);
         assert_eq!(f.errors[0].location.index, Some(0));
+    }
+
+    #[test]
+    fn a_string_cut_at_the_end_of_its_line_costs_only_its_record_in_an_array_of_lines() {
+        // Unbounded, the cut string would pair with the next line's quotes
+        // and close at `"}"`, swallowing `c` and `d` into one broken record.
+        let f = frame(b"[\n{\"a\":1},\n{\"b\":\"cu\n{\"c\":\"}\"},\n{\"d\":4}\n]\n", &[]);
+        assert_eq!(texts(&f), vec![r#"{"a":1}"#, r#"{"c":"}"}"#, r#"{"d":4}"#]);
+        assert_eq!(f.errors.len(), 1);
+        assert_eq!((f.errors[0].location.index, f.errors[0].location.line), (Some(1), 3));
+        assert!(f.errors[0].reason.contains("cut off"), "{}", f.errors[0].reason);
+    }
+
+    #[test]
+    fn a_string_cut_at_the_end_of_its_line_costs_only_its_record_in_a_stream() {
+        let f = frame(b"{\n  \"a\": 1\n}\n{\"b\":\"cu\n{\"c\":\"}\"}\n{\"d\":4}\n", &[]);
+        assert_eq!(texts(&f), vec!["{\n  \"a\": 1\n}", r#"{"c":"}"}"#, r#"{"d":4}"#]);
+        assert_eq!(f.errors.len(), 1);
+        assert_eq!((f.errors[0].location.index, f.errors[0].location.line), (Some(1), 4));
+    }
+
+    #[test]
+    fn a_cut_first_document_does_not_cost_the_documents_after_it() {
+        let f = frame(b"{\"a\":\"cu\n{\"b\":\"cu\n{\"c\":3}\n{\n  \"d\": 4\n}\n", &[]);
+        assert_eq!(texts(&f), vec![r#"{"c":3}"#, "{\n  \"d\": 4\n}"]);
+        assert_eq!(f.errors.len(), 2);
+    }
+
+    #[test]
+    fn pretty_printed_wrapper_with_a_cut_string_resumes_at_the_next_record() {
+        // Newlines between tokens are whitespace; only the one inside `"cu` ends a record.
+        let data = b"{\"Records\": [\n  {\n    \"a\": \"x\"\n  },\n  {\n    \"b\": \"cu\n  },\n  {\n    \"c\": [\n      3\n    ]\n  }\n]}\n";
+        let f = frame(data, &["Records"]);
+        assert_eq!(texts(&f), vec!["{\n    \"a\": \"x\"\n  }", "{\n    \"c\": [\n      3\n    ]\n  }"]);
+        assert_eq!(f.errors.len(), 1);
+        assert_eq!((f.errors[0].location.index, f.errors[0].location.line), (Some(1), 6));
+    }
+
+    #[test]
+    fn an_escaped_newline_is_still_a_cut_string() {
+        let f = frame(b"[\n{\"a\":\"x\\\n{\"b\":\"}\"}\n]", &[]);
+        assert_eq!(texts(&f), vec![r#"{"b":"}"}"#]);
+        assert_eq!(f.errors.len(), 1);
     }
 
     #[test]
