@@ -231,6 +231,49 @@ fn a_line_cut_off_inside_a_string_costs_only_its_record() {
 }
 
 #[test]
+fn a_first_record_larger_than_the_detection_sample_is_stored_with_the_rest() {
+    // The first record alone is over 256 KiB (a 270 KB user agent): it must
+    // neither hide the format nor be lost.
+    let dir = tempfile::tempdir().unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let mut records = stratus_records();
+    records[0]["userAgent"] = Value::String(format!("aws-cli/2.17 {}", "x".repeat(270_000)));
+    let lines: Vec<String> = records.iter().map(|r| serde_json::to_string(r).unwrap()).collect();
+    let path = tmp.path().join("export.ndjson");
+    std::fs::write(&path, lines.join("\n") + "\n").unwrap();
+    let (s, code) = ingest(dir.path(), std::slice::from_ref(&path));
+    assert_eq!(code, 0, "{s}");
+    assert_eq!((n(&s, "read"), n(&s, "stored"), n(&s, "rejected")), (310, 310, 0), "{s}");
+}
+
+#[test]
+fn garbage_lines_in_front_of_records_are_each_rejected_and_the_records_stored() {
+    // NUL padding left by a crash, then a cut line, then the records.
+    let dir = tempfile::tempdir().unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let mut body = vec![0u8; 4096];
+    body.extend_from_slice(b"\n");
+    body.extend(vec![0u8; 4096]);
+    body.extend_from_slice(
+        b"\n{\"eventVersion\":\"1.08\",\"userIdentity\":{\"type\":\"IAMUser\",\"arn\":\"arn:aws:iam::1:us\n",
+    );
+    for r in stratus_records() {
+        body.extend_from_slice(serde_json::to_string(&r).unwrap().as_bytes());
+        body.push(b'\n');
+    }
+    let path = tmp.path().join("after-crash.ndjson");
+    std::fs::write(&path, body).unwrap();
+    let (s, code) = ingest(dir.path(), std::slice::from_ref(&path));
+    assert_eq!(code, 2, "{s}");
+    assert_eq!((n(&s, "read"), n(&s, "stored"), n(&s, "rejected")), (313, 310, 3), "{s}");
+    let locations: Vec<&str> =
+        s["rejections"].as_array().unwrap().iter().map(|r| r["location"].as_str().unwrap()).collect();
+    assert_eq!(locations[..2], ["record 0, line 1", "record 1, line 2"]);
+    assert!(locations[2].starts_with("record 2, line 3"), "{locations:?}");
+    assert!(s["rejections"].as_array().unwrap().iter().all(|r| r["path"] == path.display().to_string()));
+}
+
+#[test]
 fn empty_and_unrecognised_files_named_explicitly_are_rejections() {
     let dir = tempfile::tempdir().unwrap();
     let tmp = tempfile::tempdir().unwrap();

@@ -287,15 +287,20 @@ pub fn frame<'a>(data: &'a [u8], wrapper_keys: &[&str]) -> Framed<'a> {
             // not one well-formed array, read lines.
             let nl = memchr(b'\n', &data[i..]).map(|k| i + k);
             let whole_array = || value_end(data, i).is_ok_and(|e| skip_ws(data, e) == data.len());
-            if nl.is_some_and(|nl| looks_like_json_lines(data, nl)) && !whole_array() {
+            if nl.is_some_and(|nl| looks_like_json_lines(data, nl) || json_lines_resume_after(data, nl))
+                && !whole_array()
+            {
                 split_lines(data, i, &mut out)
             } else {
                 split_array(data, i, true, &mut out)
             }
         }
         b'{' => frame_object_or_stream(data, i, wrapper_keys, &mut out),
-        // A bad first line in front of NDJSON costs that line only.
-        _ if memchr(b'\n', &data[i..]).is_some_and(|k| looks_like_json_lines(data, i + k)) => {
+        // Bad lines in front of NDJSON (a partial line, NUL padding) cost
+        // those lines only.
+        _ if memchr(b'\n', &data[i..])
+            .is_some_and(|k| looks_like_json_lines(data, i + k) || json_lines_resume_after(data, i + k)) =>
+        {
             split_lines(data, i, &mut out)
         }
         c => out.errors.push(RecordError::new(
@@ -338,7 +343,10 @@ fn frame_object_or_stream<'a>(data: &'a [u8], start: usize, wrapper_keys: &[&str
             // NDJSON with a bad first line; otherwise one broken document.
             let first_line_end = memchr(b'\n', &data[start..]).map(|k| start + k);
             match first_line_end {
-                Some(nl) if skip_ws(data, nl) < data.len() && looks_like_json_lines(data, nl) => {
+                Some(nl)
+                    if skip_ws(data, nl) < data.len()
+                        && (looks_like_json_lines(data, nl) || json_lines_resume_after(data, nl)) =>
+                {
                     split_lines(data, start, out)
                 }
                 // Concatenated documents after a broken first one.
@@ -357,6 +365,30 @@ fn looks_like_json_lines(data: &[u8], nl: usize) -> bool {
     }
     let line_end = memchr(b'\n', &data[s..]).map_or(data.len(), |k| s + k);
     matches!(value_end(&data[..line_end], s), Ok(e) if skip_ws(&data[..line_end], e) == line_end)
+}
+
+/// Whether, somewhere after `nl`, two lines in a row (blank lines aside) are
+/// each a complete object: NDJSON resuming after lines that are not records.
+/// One such line alone is not enough: a README quoting an example record is
+/// not telemetry, and no valid pretty-printed document has two comma-less
+/// one-line objects in a row.
+fn json_lines_resume_after(data: &[u8], nl: usize) -> bool {
+    let mut previous = false;
+    let mut pos = nl + 1;
+    while pos < data.len() {
+        let end = memchr(b'\n', &data[pos..]).map_or(data.len(), |k| pos + k);
+        let line = &data[pos..end];
+        let s = skip_ws(line, 0);
+        if s < line.len() {
+            let record = line[s] == b'{' && matches!(value_end(line, s), Ok(e) if skip_ws(line, e) == line.len());
+            if record && previous {
+                return true;
+            }
+            previous = record;
+        }
+        pos = end + 1;
+    }
+    false
 }
 
 /// Walks a top-level object's members; returns the position of the `[` of the
@@ -619,6 +651,29 @@ mod tests {
         let f = frame(b"[\n{\"a\":\"x\\\n{\"b\":\"}\"}\n]", &[]);
         assert_eq!(texts(&f), vec![r#"{"b":"}"}"#]);
         assert_eq!(f.errors.len(), 1);
+    }
+
+    #[test]
+    fn lines_that_are_not_records_in_front_of_ndjson_cost_only_themselves() {
+        for garbage in [&b"\0\0\0\0\n\0\0\0\n"[..], b"{\"a\":\"cu\n{\"b\":\n", b"[{\n[\n", b"# export\n\n  \x01\x02\n"]
+        {
+            let mut data = garbage.to_vec();
+            data.extend_from_slice(b"{\"c\":3}\n{\"d\":4}\n");
+            let f = frame(&data, &[]);
+            let lines = garbage.iter().filter(|&&c| c == b'\n').count();
+            let good = texts(&f).into_iter().filter(|t| t.starts_with("{\"c\"") || t.starts_with("{\"d\"")).count();
+            assert_eq!(good, 2, "after {:?}", String::from_utf8_lossy(garbage));
+            // Each bad line is a record of its own (rejected when parsed), not lost silently.
+            assert!(f.records.len() + f.errors.len() >= lines, "after {:?}", String::from_utf8_lossy(garbage));
+            assert_eq!(f.records.last().map(|r| r.index), Some(Some(f.records.len() - 1)));
+        }
+    }
+
+    #[test]
+    fn one_example_record_in_a_text_file_does_not_make_it_ndjson() {
+        let f = frame(b"# Notes\nA record looks like:\n{\"eventName\":\"GetObject\"}\nThat is all.\n", &[]);
+        assert!(f.records.is_empty());
+        assert!(f.errors[0].reason.contains("not JSON"), "{}", f.errors[0].reason);
     }
 
     #[test]
