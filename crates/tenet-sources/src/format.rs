@@ -4,7 +4,7 @@ use bytes::Bytes;
 use serde_json::{Map, Value};
 use tenet_model::Event;
 
-use crate::framing::{self, RecordError};
+use crate::framing::{self, Record, RecordError};
 use crate::{formats, json};
 
 /// One telemetry format: how to recognise it and how to read it.
@@ -18,10 +18,35 @@ pub trait Format: Send + Sync {
     /// Whether a sample of the input is this format.
     fn detect(&self, sample: &Sample) -> bool;
 
-    /// Reads every record in `data`, emitting an event or a located error
-    /// for each. Never panics on any input; a bad record never stops the rest.
-    /// Events' raw records are slices of `data`, not copies.
-    fn read(&self, data: &Bytes, emit: &mut dyn FnMut(Result<Event, RecordError>));
+    /// Members of a top-level object that hold this format's records
+    /// (`Records` for CloudTrail delivery files, `items` for a Kubernetes
+    /// EventList).
+    fn wrappers(&self) -> &'static [&'static str] {
+        &[]
+    }
+
+    /// Reads `records`, framed out of `data` (their bytes are slices of it),
+    /// emitting an event or a located error for each. Never panics on any
+    /// input; a bad record never stops the rest. Events' raw records are
+    /// slices of `data`, not copies.
+    fn read_records(&self, data: &Bytes, records: &[Record<'_>], emit: &mut dyn FnMut(Result<Event, RecordError>));
+
+    /// Reads every record in `data`: frames it, reports what could not be
+    /// framed, reads the rest.
+    fn read(&self, data: &Bytes, emit: &mut dyn FnMut(Result<Event, RecordError>)) {
+        let framed = framing::frame(data, self.wrappers());
+        for e in framed.errors {
+            emit(Err(e));
+        }
+        self.read_records(data, &framed.records, emit);
+    }
+
+    /// Whether each record can be read without the others, so that a long
+    /// line-delimited input may be read a window of lines at a time. Not so
+    /// when a record's meaning comes from others in the same input.
+    fn windowed(&self) -> bool {
+        true
+    }
 }
 
 /// Every format Tenet reads, in detection order (most specific first).
