@@ -313,6 +313,72 @@ fn gzip_and_stdin_inputs_are_read() {
     assert_eq!(n(&summary(&out), "stored"), stored);
 }
 
+fn gzip_file(path: &Path, data: &[u8]) {
+    let mut enc = flate2::write::GzEncoder::new(std::fs::File::create(path).unwrap(), flate2::Compression::default());
+    enc.write_all(data).unwrap();
+    enc.finish().unwrap();
+}
+
+#[test]
+fn a_decompression_bomb_is_refused_and_the_files_beside_it_are_ingested() {
+    let dir = tempfile::tempdir().unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    // 64 MiB of blanks: ~64 KiB compressed, a thousandfold expansion.
+    gzip_file(&tmp.path().join("2-bomb.json.gz"), &vec![b' '; 64 << 20]);
+    let delivery =
+        std::fs::read(shared("cloudtrail/stratus-red-team/aws.defense-evasion.cloudtrail-stop.json")).unwrap();
+    gzip_file(&tmp.path().join("1-delivery.json.gz"), &delivery);
+    std::fs::copy(
+        shared("cloudtrail/stratus-red-team/aws.credential-access.ec2-get-password-data.json"),
+        tmp.path().join("3-plain.json"),
+    )
+    .unwrap();
+    let (s, code) = ingest(dir.path(), &[tmp.path().to_path_buf()]);
+    assert_eq!(code, 2, "{s}");
+    let rejections = s["rejections"].as_array().unwrap();
+    assert_eq!(rejections.len(), 1, "{s}");
+    assert_eq!(rejections[0]["location"], "file");
+    let reason = rejections[0]["reason"].as_str().unwrap();
+    assert!(reason.contains("2-bomb.json.gz") && reason.contains("100:1") && reason.contains("bomb"), "{reason}");
+    assert!(n(&s, "stored") > 0);
+    assert_eq!(n(&s, "stored") + 1, n(&s, "read"), "every record of the other two files stored: {s}");
+
+    // The ratio is configuration: allowed to expand, the blanks are simply not telemetry.
+    let other = tempfile::tempdir().unwrap();
+    let out = tenet(other.path())
+        .args(["ingest", "--json", "--no-analyse", "--max-expansion-ratio", "100000"])
+        .arg(tmp.path().join("2-bomb.json.gz"))
+        .output()
+        .unwrap();
+    let s = summary(&out);
+    assert!(s["rejections"][0]["reason"].as_str().unwrap().contains("empty"), "{s}");
+}
+
+#[test]
+fn a_gzip_over_the_decompressed_limit_is_refused_naming_the_limit() {
+    let dir = tempfile::tempdir().unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let delivery = std::fs::read(shared(
+        "cloudtrail/invictus-ir/218007301253_CloudTrail_us-east-1_20230710T1200Z_iLj9fb7yyUG9X4Bf.json",
+    ))
+    .unwrap();
+    assert!(delivery.len() > 256 << 10);
+    let gz = tmp.path().join("delivery.json.gz");
+    gzip_file(&gz, &delivery);
+    let out = tenet(dir.path())
+        .args(["ingest", "--json", "--no-analyse", "--max-decompressed-bytes", "256KiB"])
+        .arg(&gz)
+        .arg(shared("cloudtrail/stratus-red-team/aws.defense-evasion.cloudtrail-stop.json"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let s = summary(&out);
+    let reason = s["rejections"][0]["reason"].as_str().unwrap();
+    assert!(reason.contains("delivery.json.gz") && reason.contains("256 KiB"), "{reason}");
+    assert_eq!(n(&s, "rejected"), 1, "{s}");
+    assert!(n(&s, "stored") > 0, "the file beside it is stored: {s}");
+}
+
 #[test]
 fn forced_format_overrides_detection() {
     let dir = tempfile::tempdir().unwrap();

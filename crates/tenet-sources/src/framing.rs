@@ -264,6 +264,9 @@ pub struct Framed<'a> {
     pub errors: Vec<RecordError>,
     /// Top-level object keys, when the input is one object (wrapper or record).
     pub top_keys: Vec<String>,
+    /// Whether the input was read as one record per line (NDJSON), so that
+    /// any run of whole lines of it frames the same way.
+    pub lines: bool,
 }
 
 const BOM: &[u8] = b"\xEF\xBB\xBF";
@@ -273,7 +276,7 @@ const BOM: &[u8] = b"\xEF\xBB\xBF";
 /// delivery files, `items` for a Kubernetes EventList); an object without
 /// such a member is itself one record.
 pub fn frame<'a>(data: &'a [u8], wrapper_keys: &[&str]) -> Framed<'a> {
-    let mut out = Framed { records: Vec::new(), errors: Vec::new(), top_keys: Vec::new() };
+    let mut out = Framed { records: Vec::new(), errors: Vec::new(), top_keys: Vec::new(), lines: false };
     let start = if data.starts_with(BOM) { BOM.len() } else { 0 };
     let i = skip_ws(data, start);
     if i >= data.len() {
@@ -516,9 +519,24 @@ fn trailing(data: &[u8], from: usize, out: &mut Framed<'_>) {
     }
 }
 
+/// Frames whole lines of a line-delimited input, one record per non-blank
+/// line, numbering records from `first_index`: for reading a long NDJSON
+/// input a window of lines at a time.
+pub fn frame_lines(data: &[u8], first_index: usize) -> Framed<'_> {
+    let mut out = Framed { records: Vec::new(), errors: Vec::new(), top_keys: Vec::new(), lines: true };
+    let start = if data.starts_with(BOM) { BOM.len() } else { 0 };
+    split_lines_from(data, start, first_index, &mut out);
+    out
+}
+
 fn split_lines<'a>(data: &'a [u8], start: usize, out: &mut Framed<'a>) {
+    split_lines_from(data, start, 0, out)
+}
+
+fn split_lines_from<'a>(data: &'a [u8], start: usize, first_index: usize, out: &mut Framed<'a>) {
+    out.lines = true;
     let mut pos = start;
-    let mut index = 0usize;
+    let mut index = first_index;
     while pos < data.len() {
         let end = memchr(b'\n', &data[pos..]).map_or(data.len(), |k| pos + k);
         let line = &data[pos..end];
