@@ -178,6 +178,101 @@ fn malformed_records_are_named_and_the_good_ones_kept() {
     assert_eq!(events(dir.path(), &[]).len(), 3);
 }
 
+/// Every record of the Stratus detonations, compact, in file order.
+fn stratus_records() -> Vec<Value> {
+    let mut files: Vec<_> = std::fs::read_dir(shared("cloudtrail/stratus-red-team"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "json"))
+        .collect();
+    files.sort();
+    let mut out = Vec::new();
+    for f in files {
+        match serde_json::from_slice::<Value>(&std::fs::read(f).unwrap()).unwrap() {
+            Value::Array(records) => out.extend(records),
+            mut wrapper => out.extend(wrapper["Records"].as_array_mut().map(std::mem::take).unwrap_or_default()),
+        }
+    }
+    out
+}
+
+#[test]
+fn a_line_cut_off_inside_a_string_costs_only_its_record() {
+    // An array written one record per line, one line cut in the middle of
+    // its user agent (a partial write): the cut string must not run on into
+    // the lines after it.
+    let dir = tempfile::tempdir().unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let records = stratus_records();
+    let cut = records.len() / 2;
+    let lines: Vec<String> = records
+        .iter()
+        .enumerate()
+        .map(|(i, r)| {
+            let line = serde_json::to_string(r).unwrap();
+            if i == cut {
+                let at = line.find(r#""userAgent":""#).unwrap() + 20;
+                line[..at].to_string()
+            } else if i + 1 < records.len() {
+                format!("{line},")
+            } else {
+                line
+            }
+        })
+        .collect();
+    let path = tmp.path().join("partial-write.json");
+    std::fs::write(&path, format!("[\n{}\n]\n", lines.join("\n"))).unwrap();
+    let (s, code) = ingest(dir.path(), std::slice::from_ref(&path));
+    assert_eq!(code, 2, "{s}");
+    assert_eq!((n(&s, "read"), n(&s, "stored"), n(&s, "rejected")), (310, 309, 1), "{s}");
+    let rej = &s["rejections"][0];
+    assert_eq!(rej["location"], format!("record {cut}, line {}", cut + 2));
+    assert!(rej["reason"].as_str().unwrap().contains("cut off"), "{rej}");
+}
+
+#[test]
+fn a_first_record_larger_than_the_detection_sample_is_stored_with_the_rest() {
+    // The first record alone is over 256 KiB (a 270 KB user agent): it must
+    // neither hide the format nor be lost.
+    let dir = tempfile::tempdir().unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let mut records = stratus_records();
+    records[0]["userAgent"] = Value::String(format!("aws-cli/2.17 {}", "x".repeat(270_000)));
+    let lines: Vec<String> = records.iter().map(|r| serde_json::to_string(r).unwrap()).collect();
+    let path = tmp.path().join("export.ndjson");
+    std::fs::write(&path, lines.join("\n") + "\n").unwrap();
+    let (s, code) = ingest(dir.path(), std::slice::from_ref(&path));
+    assert_eq!(code, 0, "{s}");
+    assert_eq!((n(&s, "read"), n(&s, "stored"), n(&s, "rejected")), (310, 310, 0), "{s}");
+}
+
+#[test]
+fn garbage_lines_in_front_of_records_are_each_rejected_and_the_records_stored() {
+    // NUL padding left by a crash, then a cut line, then the records.
+    let dir = tempfile::tempdir().unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let mut body = vec![0u8; 4096];
+    body.extend_from_slice(b"\n");
+    body.extend(vec![0u8; 4096]);
+    body.extend_from_slice(
+        b"\n{\"eventVersion\":\"1.08\",\"userIdentity\":{\"type\":\"IAMUser\",\"arn\":\"arn:aws:iam::1:us\n",
+    );
+    for r in stratus_records() {
+        body.extend_from_slice(serde_json::to_string(&r).unwrap().as_bytes());
+        body.push(b'\n');
+    }
+    let path = tmp.path().join("after-crash.ndjson");
+    std::fs::write(&path, body).unwrap();
+    let (s, code) = ingest(dir.path(), std::slice::from_ref(&path));
+    assert_eq!(code, 2, "{s}");
+    assert_eq!((n(&s, "read"), n(&s, "stored"), n(&s, "rejected")), (313, 310, 3), "{s}");
+    let locations: Vec<&str> =
+        s["rejections"].as_array().unwrap().iter().map(|r| r["location"].as_str().unwrap()).collect();
+    assert_eq!(locations[..2], ["record 0, line 1", "record 1, line 2"]);
+    assert!(locations[2].starts_with("record 2, line 3"), "{locations:?}");
+    assert!(s["rejections"].as_array().unwrap().iter().all(|r| r["path"] == path.display().to_string()));
+}
+
 #[test]
 fn empty_and_unrecognised_files_named_explicitly_are_rejections() {
     let dir = tempfile::tempdir().unwrap();
@@ -216,6 +311,72 @@ fn gzip_and_stdin_inputs_are_read() {
     child.stdin.take().unwrap().write_all(&src).unwrap();
     let out = child.wait_with_output().unwrap();
     assert_eq!(n(&summary(&out), "stored"), stored);
+}
+
+fn gzip_file(path: &Path, data: &[u8]) {
+    let mut enc = flate2::write::GzEncoder::new(std::fs::File::create(path).unwrap(), flate2::Compression::default());
+    enc.write_all(data).unwrap();
+    enc.finish().unwrap();
+}
+
+#[test]
+fn a_decompression_bomb_is_refused_and_the_files_beside_it_are_ingested() {
+    let dir = tempfile::tempdir().unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    // 64 MiB of blanks: ~64 KiB compressed, a thousandfold expansion.
+    gzip_file(&tmp.path().join("2-bomb.json.gz"), &vec![b' '; 64 << 20]);
+    let delivery =
+        std::fs::read(shared("cloudtrail/stratus-red-team/aws.defense-evasion.cloudtrail-stop.json")).unwrap();
+    gzip_file(&tmp.path().join("1-delivery.json.gz"), &delivery);
+    std::fs::copy(
+        shared("cloudtrail/stratus-red-team/aws.credential-access.ec2-get-password-data.json"),
+        tmp.path().join("3-plain.json"),
+    )
+    .unwrap();
+    let (s, code) = ingest(dir.path(), &[tmp.path().to_path_buf()]);
+    assert_eq!(code, 2, "{s}");
+    let rejections = s["rejections"].as_array().unwrap();
+    assert_eq!(rejections.len(), 1, "{s}");
+    assert_eq!(rejections[0]["location"], "file");
+    let reason = rejections[0]["reason"].as_str().unwrap();
+    assert!(reason.contains("2-bomb.json.gz") && reason.contains("100:1") && reason.contains("bomb"), "{reason}");
+    assert!(n(&s, "stored") > 0);
+    assert_eq!(n(&s, "stored") + 1, n(&s, "read"), "every record of the other two files stored: {s}");
+
+    // The ratio is configuration: allowed to expand, the blanks are simply not telemetry.
+    let other = tempfile::tempdir().unwrap();
+    let out = tenet(other.path())
+        .args(["ingest", "--json", "--no-analyse", "--max-expansion-ratio", "100000"])
+        .arg(tmp.path().join("2-bomb.json.gz"))
+        .output()
+        .unwrap();
+    let s = summary(&out);
+    assert!(s["rejections"][0]["reason"].as_str().unwrap().contains("empty"), "{s}");
+}
+
+#[test]
+fn a_gzip_over_the_decompressed_limit_is_refused_naming_the_limit() {
+    let dir = tempfile::tempdir().unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let delivery = std::fs::read(shared(
+        "cloudtrail/invictus-ir/218007301253_CloudTrail_us-east-1_20230710T1200Z_iLj9fb7yyUG9X4Bf.json",
+    ))
+    .unwrap();
+    assert!(delivery.len() > 256 << 10);
+    let gz = tmp.path().join("delivery.json.gz");
+    gzip_file(&gz, &delivery);
+    let out = tenet(dir.path())
+        .args(["ingest", "--json", "--no-analyse", "--max-decompressed-bytes", "256KiB"])
+        .arg(&gz)
+        .arg(shared("cloudtrail/stratus-red-team/aws.defense-evasion.cloudtrail-stop.json"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let s = summary(&out);
+    let reason = s["rejections"][0]["reason"].as_str().unwrap();
+    assert!(reason.contains("delivery.json.gz") && reason.contains("256 KiB"), "{reason}");
+    assert_eq!(n(&s, "rejected"), 1, "{s}");
+    assert!(n(&s, "stored") > 0, "the file beside it is stored: {s}");
 }
 
 #[test]

@@ -7,6 +7,7 @@ use anyhow::{Context, Result, bail};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use tenet_pipeline::{IngestObserver, IngestOptions, IngestReport};
 use tenet_sources::format;
+use tenet_sources::input::InputLimits;
 use tenet_store::SqliteStore;
 
 use super::Outcome;
@@ -28,6 +29,40 @@ pub struct Args {
     /// Store only; leave analysis (baselines, detectors, findings) for later.
     #[arg(long)]
     no_analyse: bool,
+    /// The most one compressed input may decompress to (bytes, or with KiB,
+    /// MiB, GiB); what lies beyond is refused.
+    #[arg(long, value_parser = parse_size, default_value_t = InputLimits::default().max_decompressed_bytes)]
+    max_decompressed_bytes: u64,
+    /// The most one compressed input may expand, decompressed bytes per
+    /// compressed byte, once past 1 MiB; beyond it is refused as a likely
+    /// decompression bomb.
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..), default_value_t = InputLimits::default().max_expansion_ratio)]
+    max_expansion_ratio: u64,
+    /// The most of one uncompressed document held in memory whole (bytes,
+    /// or with KiB, MiB, GiB); line-delimited input is read in windows.
+    #[arg(long, value_parser = parse_size, default_value_t = InputLimits::default().max_input_bytes)]
+    max_input_bytes: u64,
+}
+
+/// `1073741824`, `1GiB`, `512MiB`, `64KiB` (`G`, `M`, `K` alike): binary units.
+fn parse_size(s: &str) -> Result<u64, String> {
+    let s = s.trim();
+    let digits = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
+    let (number, unit) = s.split_at(digits);
+    let n: u64 =
+        number.parse().map_err(|_| format!("`{s}` is not a size: a number, optionally with KiB, MiB or GiB"))?;
+    let shift = match unit.trim() {
+        "" | "B" => 0,
+        "K" | "KiB" => 10,
+        "M" | "MiB" => 20,
+        "G" | "GiB" => 30,
+        other => return Err(format!("unknown unit `{other}`: use KiB, MiB or GiB")),
+    };
+    match n.checked_mul(1 << shift) {
+        Some(0) => Err("a limit of 0 would refuse every input".to_string()),
+        Some(v) => Ok(v),
+        None => Err(format!("`{s}` is too large")),
+    }
 }
 
 #[derive(serde::Serialize)]
@@ -54,7 +89,13 @@ pub fn run(data_dir: &Path, args: Args) -> Result<Outcome> {
         if args.no_analyse { None } else { Some(super::findings::load_rules(args.rules.as_deref(), args.json)?) };
     let mut store = SqliteStore::open_dir(data_dir).with_context(|| format!("opening {}", data_dir.display()))?;
     let mut progress = Progress::new();
-    let options = IngestOptions { format: forced };
+    let limits = InputLimits {
+        max_decompressed_bytes: args.max_decompressed_bytes,
+        max_expansion_ratio: args.max_expansion_ratio,
+        max_input_bytes: args.max_input_bytes,
+        ..InputLimits::default()
+    };
+    let options = IngestOptions { format: forced, limits };
     let (report, analysis) = match &rules {
         Some(rules) => {
             let (report, analysis) = tenet_pipeline::analyse::ingest_and_analyse(
@@ -157,5 +198,21 @@ impl IngestObserver for Progress {
         }
         bar.set_position(bytes);
         bar.set_message(format!("{events} events, {:.0} events/s", events as f64 / elapsed.as_secs_f64().max(1e-9)));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_size;
+
+    #[test]
+    fn sizes_take_binary_units() {
+        assert_eq!(parse_size("1GiB"), Ok(1 << 30));
+        assert_eq!(parse_size("512M"), Ok(512 << 20));
+        assert_eq!(parse_size("64 KiB"), Ok(64 << 10));
+        assert_eq!(parse_size("1073741824"), Ok(1 << 30));
+        assert!(parse_size("0").is_err());
+        assert!(parse_size("1TB").is_err());
+        assert!(parse_size("lots").is_err());
     }
 }

@@ -9,7 +9,7 @@ use std::thread;
 
 use serde::Serialize;
 use tenet_model::Event;
-use tenet_sources::input::{self, InputError, InputFile};
+use tenet_sources::input::{self, InputError, InputFile, InputLimits, Recognised};
 use tenet_sources::{FORMATS, Format};
 use tenet_store::{Appended, EventStore, PreparedBatch, StoreError, StoreReader};
 
@@ -111,6 +111,9 @@ impl IngestObserver for () {}
 pub struct IngestOptions {
     /// Read every input as this format instead of detecting it.
     pub format: Option<&'static dyn Format>,
+    /// What one input may cost to read (decompressed size, expansion ratio,
+    /// what is held whole).
+    pub limits: InputLimits,
 }
 
 /// Events on their way to the store, and what the reader learnt about them.
@@ -301,8 +304,28 @@ fn read_files(
     };
     for file in files {
         let path = file.display();
-        let data = match input::load(file) {
-            Ok(d) => bytes::Bytes::from(d),
+        let reading = match input::recognise(file, options.format, &options.limits) {
+            Ok(Recognised::Telemetry(reading)) => reading,
+            Ok(Recognised::NotTelemetry { empty }) => {
+                let msg = if !file.explicit {
+                    Message::Skipped { path }
+                } else if empty {
+                    file_rejection(path, "empty input: no records".to_string())
+                } else {
+                    let tried: Vec<_> = FORMATS.iter().map(|f| f.name()).collect();
+                    file_rejection(
+                        path,
+                        format!(
+                            "not a recognised telemetry format (tried {}; use --format to force one)",
+                            tried.join(", ")
+                        ),
+                    )
+                };
+                if tx.send(msg).is_err() {
+                    return;
+                }
+                continue;
+            }
             Err(e) => {
                 if tx.send(file_rejection(path, e.to_string())).is_err() {
                     return;
@@ -310,46 +333,37 @@ fn read_files(
                 continue;
             }
         };
-        let _ = tx.send(Message::File { bytes: data.len() as u64 });
-        let Some(format) = input::choose(&data, options.format) else {
-            let msg = if file.explicit {
-                let tried: Vec<_> = FORMATS.iter().map(|f| f.name()).collect();
-                let why = if data.iter().all(u8::is_ascii_whitespace) {
-                    "empty input: no records".to_string()
-                } else {
-                    format!("not a recognised telemetry format (tried {}; use --format to force one)", tried.join(", "))
-                };
-                file_rejection(path, why)
-            } else {
-                Message::Skipped { path }
-            };
-            if tx.send(msg).is_err() {
-                return;
-            }
-            continue;
-        };
-        let name = format.name();
+        let name = reading.format().name();
         let mut batch = Vec::with_capacity(BATCH.min(1024));
         let mut go_on = true;
-        format.read(&data, &mut |r| {
-            if !go_on {
-                return;
-            }
-            match r {
-                Ok(e) => {
-                    batch.push(e);
-                    if batch.len() >= BATCH {
-                        go_on = ship(name, std::mem::replace(&mut batch, Vec::with_capacity(BATCH)));
+        let stopped = reading.read(
+            &mut |r| {
+                match r {
+                    Ok(e) => {
+                        batch.push(e);
+                        if batch.len() >= BATCH {
+                            go_on = ship(name, std::mem::replace(&mut batch, Vec::with_capacity(BATCH)));
+                        }
+                    }
+                    Err(err) => {
+                        let rejection =
+                            Rejection { path: path.clone(), location: err.location.to_string(), reason: err.reason };
+                        go_on = tx.send(Message::Rejected { format: Some(name), rejection }).is_ok();
                     }
                 }
-                Err(err) => {
-                    let rejection =
-                        Rejection { path: path.clone(), location: err.location.to_string(), reason: err.reason };
-                    go_on = tx.send(Message::Rejected { format: Some(name), rejection }).is_ok();
-                }
-            }
-        });
+                go_on
+            },
+            &mut |bytes| {
+                let _ = tx.send(Message::File { bytes });
+            },
+        );
         if !go_on || (!batch.is_empty() && !ship(name, batch)) {
+            return;
+        }
+        // The records before the stop are in; the rest of the file is refused.
+        if let Err(e) = stopped
+            && tx.send(file_rejection(path, e.to_string())).is_err()
+        {
             return;
         }
     }

@@ -7,11 +7,15 @@
 //! counting brackets outside strings (iteratively, so nesting depth cannot
 //! overflow the stack) and leaves validation to the typed per-record parse.
 //! Where a broken record unbalances the brackets, the scanner resynchronises
-//! on the next line indented like the record's own first line.
+//! on the next line indented like the record's own first line. A raw newline
+//! inside a string is never valid JSON, so a string cut off by the end of its
+//! line ends its record there: a truncated line cannot swallow the lines after
+//! it, while newlines between tokens (pretty-printed documents) are ordinary
+//! whitespace.
 
 use std::fmt;
 
-use memchr::{memchr, memchr2};
+use memchr::{memchr, memchr3};
 use serde::Serialize;
 
 /// Where a record or a problem sits in its input.
@@ -104,6 +108,9 @@ enum ScanError {
     Truncated,
     /// A byte that cannot start or continue a value here.
     Unexpected(usize),
+    /// A string still open at the end of its line (the newline's position):
+    /// the line was cut off.
+    CutString(usize),
 }
 
 fn skip_ws(b: &[u8], mut i: usize) -> usize {
@@ -114,13 +121,19 @@ fn skip_ws(b: &[u8], mut i: usize) -> usize {
 }
 
 /// Index just past the closing quote of the string opening at `start`.
+/// JSON strings cannot hold a raw newline (escaped or not), so one ends the
+/// string as cut off rather than letting it run into the next line.
 fn string_end(b: &[u8], start: usize) -> Result<usize, ScanError> {
     let mut i = start + 1;
     loop {
-        match memchr2(b'"', b'\\', &b[i.min(b.len())..]) {
+        match memchr3(b'"', b'\\', b'\n', &b[i.min(b.len())..]) {
             None => return Err(ScanError::Truncated),
-            Some(k) if b[i + k] == b'"' => return Ok(i + k + 1),
-            Some(k) => i += k + 2,
+            Some(k) => match b[i + k] {
+                b'"' => return Ok(i + k + 1),
+                b'\n' => return Err(ScanError::CutString(i + k)),
+                _ if b.get(i + k + 1) == Some(&b'\n') => return Err(ScanError::CutString(i + k + 1)),
+                _ => i += k + 2,
+            },
         }
     }
 }
@@ -191,12 +204,21 @@ fn value_extent(b: &[u8], start: usize) -> Result<(usize, usize), ScanError> {
 /// The next place after `start` where a sibling record plausibly begins: a
 /// line indented exactly like the record's first line and opening an object.
 fn resync_point(b: &[u8], start: usize) -> Option<usize> {
+    resync_point_from(b, start, start + 1)
+}
+
+/// The blanks in front of `start` on its line; `None` when something else
+/// shares the line (`[{...`).
+fn indent_of(b: &[u8], start: usize) -> Option<&[u8]> {
     let line_start = b[..start].iter().rposition(|&c| c == b'\n').map_or(0, |p| p + 1);
     let indent = &b[line_start..start];
-    if !indent.iter().all(|c| matches!(c, b' ' | b'\t')) {
-        return None;
-    }
-    let mut i = start + 1;
+    indent.iter().all(|c| matches!(c, b' ' | b'\t')).then_some(indent)
+}
+
+/// [`resync_point`], looking only at lines after `from`.
+fn resync_point_from(b: &[u8], start: usize, from: usize) -> Option<usize> {
+    let indent = indent_of(b, start)?;
+    let mut i = from;
     while let Some(k) = memchr(b'\n', &b[i.min(b.len())..]) {
         let ls = i + k + 1;
         let candidate = ls + indent.len();
@@ -208,6 +230,33 @@ fn resync_point(b: &[u8], start: usize) -> Option<usize> {
     None
 }
 
+/// Where reading resumes after the record starting at `start` failed with
+/// `e`. A string cut by a newline puts the next record on a later line:
+/// the first one indented like this record, or, when the record shares its
+/// line with what came before (`[{...`), the first line opening an object.
+fn resume_after(b: &[u8], start: usize, e: ScanError) -> Option<usize> {
+    match e {
+        ScanError::CutString(nl) if indent_of(b, start).is_some() => resync_point_from(b, start, nl),
+        ScanError::CutString(nl) => next_object_line(b, nl),
+        _ => resync_point(b, start),
+    }
+}
+
+/// The first line after the newline at `nl` whose first non-blank byte opens an object.
+fn next_object_line(b: &[u8], nl: usize) -> Option<usize> {
+    let mut pos = nl + 1;
+    while pos < b.len() {
+        let s = pos + b[pos..].iter().position(|c| !matches!(c, b' ' | b'\t' | b'\r')).unwrap_or(b.len() - pos);
+        match b.get(s) {
+            Some(b'{') => return Some(s),
+            Some(b'\n') => pos = s + 1,
+            Some(_) => pos = s + memchr(b'\n', &b[s..])? + 1,
+            None => return None,
+        }
+    }
+    None
+}
+
 /// The records of an input, in order, with a `RecordError` wherever a record
 /// could not even be delimited.
 pub struct Framed<'a> {
@@ -215,6 +264,9 @@ pub struct Framed<'a> {
     pub errors: Vec<RecordError>,
     /// Top-level object keys, when the input is one object (wrapper or record).
     pub top_keys: Vec<String>,
+    /// Whether the input was read as one record per line (NDJSON), so that
+    /// any run of whole lines of it frames the same way.
+    pub lines: bool,
 }
 
 const BOM: &[u8] = b"\xEF\xBB\xBF";
@@ -224,7 +276,7 @@ const BOM: &[u8] = b"\xEF\xBB\xBF";
 /// delivery files, `items` for a Kubernetes EventList); an object without
 /// such a member is itself one record.
 pub fn frame<'a>(data: &'a [u8], wrapper_keys: &[&str]) -> Framed<'a> {
-    let mut out = Framed { records: Vec::new(), errors: Vec::new(), top_keys: Vec::new() };
+    let mut out = Framed { records: Vec::new(), errors: Vec::new(), top_keys: Vec::new(), lines: false };
     let start = if data.starts_with(BOM) { BOM.len() } else { 0 };
     let i = skip_ws(data, start);
     if i >= data.len() {
@@ -238,15 +290,20 @@ pub fn frame<'a>(data: &'a [u8], wrapper_keys: &[&str]) -> Framed<'a> {
             // not one well-formed array, read lines.
             let nl = memchr(b'\n', &data[i..]).map(|k| i + k);
             let whole_array = || value_end(data, i).is_ok_and(|e| skip_ws(data, e) == data.len());
-            if nl.is_some_and(|nl| looks_like_json_lines(data, nl)) && !whole_array() {
+            if nl.is_some_and(|nl| looks_like_json_lines(data, nl) || json_lines_resume_after(data, nl))
+                && !whole_array()
+            {
                 split_lines(data, i, &mut out)
             } else {
                 split_array(data, i, true, &mut out)
             }
         }
         b'{' => frame_object_or_stream(data, i, wrapper_keys, &mut out),
-        // A bad first line in front of NDJSON costs that line only.
-        _ if memchr(b'\n', &data[i..]).is_some_and(|k| looks_like_json_lines(data, i + k)) => {
+        // Bad lines in front of NDJSON (a partial line, NUL padding) cost
+        // those lines only.
+        _ if memchr(b'\n', &data[i..])
+            .is_some_and(|k| looks_like_json_lines(data, i + k) || json_lines_resume_after(data, i + k)) =>
+        {
             split_lines(data, i, &mut out)
         }
         c => out.errors.push(RecordError::new(
@@ -289,9 +346,14 @@ fn frame_object_or_stream<'a>(data: &'a [u8], start: usize, wrapper_keys: &[&str
             // NDJSON with a bad first line; otherwise one broken document.
             let first_line_end = memchr(b'\n', &data[start..]).map(|k| start + k);
             match first_line_end {
-                Some(nl) if skip_ws(data, nl) < data.len() && looks_like_json_lines(data, nl) => {
+                Some(nl)
+                    if skip_ws(data, nl) < data.len()
+                        && (looks_like_json_lines(data, nl) || json_lines_resume_after(data, nl)) =>
+                {
                     split_lines(data, start, out)
                 }
+                // Concatenated documents after a broken first one.
+                _ if resume_after(data, start, e).is_some() => split_stream(data, start, out),
                 _ => out.errors.push(scan_error(data, start, None, e)),
             }
         }
@@ -306,6 +368,30 @@ fn looks_like_json_lines(data: &[u8], nl: usize) -> bool {
     }
     let line_end = memchr(b'\n', &data[s..]).map_or(data.len(), |k| s + k);
     matches!(value_end(&data[..line_end], s), Ok(e) if skip_ws(&data[..line_end], e) == line_end)
+}
+
+/// Whether, somewhere after `nl`, two lines in a row (blank lines aside) are
+/// each a complete object: NDJSON resuming after lines that are not records.
+/// One such line alone is not enough: a README quoting an example record is
+/// not telemetry, and no valid pretty-printed document has two comma-less
+/// one-line objects in a row.
+fn json_lines_resume_after(data: &[u8], nl: usize) -> bool {
+    let mut previous = false;
+    let mut pos = nl + 1;
+    while pos < data.len() {
+        let end = memchr(b'\n', &data[pos..]).map_or(data.len(), |k| pos + k);
+        let line = &data[pos..end];
+        let s = skip_ws(line, 0);
+        if s < line.len() {
+            let record = line[s] == b'{' && matches!(value_end(line, s), Ok(e) if skip_ws(line, e) == line.len());
+            if record && previous {
+                return true;
+            }
+            previous = record;
+        }
+        pos = end + 1;
+    }
+    false
 }
 
 /// Walks a top-level object's members; returns the position of the `[` of the
@@ -346,6 +432,10 @@ fn scan_error(data: &[u8], at: usize, index: Option<usize>, e: ScanError) -> Rec
             Location { line: line_of(data, pos), index, path: None },
             format!("malformed JSON: unexpected {}", describe_byte(data[pos])),
         ),
+        ScanError::CutString(nl) => RecordError::new(
+            Location { line: line_of(data, nl), index, path: None },
+            "truncated JSON: a string runs into the end of the line (the record is cut off there)",
+        ),
     }
 }
 
@@ -370,7 +460,7 @@ fn split_array<'a>(data: &'a [u8], open: usize, top_level: bool, out: &mut Frame
         }
         let (end, depth, ok) = match value_extent(data, i) {
             Ok((end, depth)) => (end, Some(depth), true),
-            Err(e) => match resync_point(data, i) {
+            Err(e) => match resume_after(data, i, e) {
                 Some(next) => {
                     out.errors.push(scan_error(data, i, Some(index), e));
                     (next, None, false)
@@ -429,9 +519,24 @@ fn trailing(data: &[u8], from: usize, out: &mut Framed<'_>) {
     }
 }
 
+/// Frames whole lines of a line-delimited input, one record per non-blank
+/// line, numbering records from `first_index`: for reading a long NDJSON
+/// input a window of lines at a time.
+pub fn frame_lines(data: &[u8], first_index: usize) -> Framed<'_> {
+    let mut out = Framed { records: Vec::new(), errors: Vec::new(), top_keys: Vec::new(), lines: true };
+    let start = if data.starts_with(BOM) { BOM.len() } else { 0 };
+    split_lines_from(data, start, first_index, &mut out);
+    out
+}
+
 fn split_lines<'a>(data: &'a [u8], start: usize, out: &mut Framed<'a>) {
+    split_lines_from(data, start, 0, out)
+}
+
+fn split_lines_from<'a>(data: &'a [u8], start: usize, first_index: usize, out: &mut Framed<'a>) {
+    out.lines = true;
     let mut pos = start;
-    let mut index = 0usize;
+    let mut index = first_index;
     while pos < data.len() {
         let end = memchr(b'\n', &data[pos..]).map_or(data.len(), |k| pos + k);
         let line = &data[pos..end];
@@ -466,7 +571,7 @@ fn split_stream<'a>(data: &'a [u8], start: usize, out: &mut Framed<'a>) {
             }
             Err(e) => {
                 out.errors.push(scan_error(data, i, Some(index), e));
-                match resync_point(data, i) {
+                match resume_after(data, i, e) {
                     Some(next) if next > i => i = next,
                     _ => return,
                 }
@@ -521,6 +626,72 @@ mod tests {
         assert_eq!(texts(&f), vec![r#"{"b": 2}"#, r#"{"c": 3}"#]);
         assert_eq!(f.errors.len(), 1);
         assert_eq!(f.errors[0].location.index, Some(0));
+    }
+
+    #[test]
+    fn a_string_cut_at_the_end_of_its_line_costs_only_its_record_in_an_array_of_lines() {
+        // Unbounded, the cut string would pair with the next line's quotes
+        // and close at `"}"`, swallowing `c` and `d` into one broken record.
+        let f = frame(b"[\n{\"a\":1},\n{\"b\":\"cu\n{\"c\":\"}\"},\n{\"d\":4}\n]\n", &[]);
+        assert_eq!(texts(&f), vec![r#"{"a":1}"#, r#"{"c":"}"}"#, r#"{"d":4}"#]);
+        assert_eq!(f.errors.len(), 1);
+        assert_eq!((f.errors[0].location.index, f.errors[0].location.line), (Some(1), 3));
+        assert!(f.errors[0].reason.contains("cut off"), "{}", f.errors[0].reason);
+    }
+
+    #[test]
+    fn a_string_cut_at_the_end_of_its_line_costs_only_its_record_in_a_stream() {
+        let f = frame(b"{\n  \"a\": 1\n}\n{\"b\":\"cu\n{\"c\":\"}\"}\n{\"d\":4}\n", &[]);
+        assert_eq!(texts(&f), vec!["{\n  \"a\": 1\n}", r#"{"c":"}"}"#, r#"{"d":4}"#]);
+        assert_eq!(f.errors.len(), 1);
+        assert_eq!((f.errors[0].location.index, f.errors[0].location.line), (Some(1), 4));
+    }
+
+    #[test]
+    fn a_cut_first_document_does_not_cost_the_documents_after_it() {
+        let f = frame(b"{\"a\":\"cu\n{\"b\":\"cu\n{\"c\":3}\n{\n  \"d\": 4\n}\n", &[]);
+        assert_eq!(texts(&f), vec![r#"{"c":3}"#, "{\n  \"d\": 4\n}"]);
+        assert_eq!(f.errors.len(), 2);
+    }
+
+    #[test]
+    fn pretty_printed_wrapper_with_a_cut_string_resumes_at_the_next_record() {
+        // Newlines between tokens are whitespace; only the one inside `"cu` ends a record.
+        let data = b"{\"Records\": [\n  {\n    \"a\": \"x\"\n  },\n  {\n    \"b\": \"cu\n  },\n  {\n    \"c\": [\n      3\n    ]\n  }\n]}\n";
+        let f = frame(data, &["Records"]);
+        assert_eq!(texts(&f), vec!["{\n    \"a\": \"x\"\n  }", "{\n    \"c\": [\n      3\n    ]\n  }"]);
+        assert_eq!(f.errors.len(), 1);
+        assert_eq!((f.errors[0].location.index, f.errors[0].location.line), (Some(1), 6));
+    }
+
+    #[test]
+    fn an_escaped_newline_is_still_a_cut_string() {
+        let f = frame(b"[\n{\"a\":\"x\\\n{\"b\":\"}\"}\n]", &[]);
+        assert_eq!(texts(&f), vec![r#"{"b":"}"}"#]);
+        assert_eq!(f.errors.len(), 1);
+    }
+
+    #[test]
+    fn lines_that_are_not_records_in_front_of_ndjson_cost_only_themselves() {
+        for garbage in [&b"\0\0\0\0\n\0\0\0\n"[..], b"{\"a\":\"cu\n{\"b\":\n", b"[{\n[\n", b"# export\n\n  \x01\x02\n"]
+        {
+            let mut data = garbage.to_vec();
+            data.extend_from_slice(b"{\"c\":3}\n{\"d\":4}\n");
+            let f = frame(&data, &[]);
+            let lines = garbage.iter().filter(|&&c| c == b'\n').count();
+            let good = texts(&f).into_iter().filter(|t| t.starts_with("{\"c\"") || t.starts_with("{\"d\"")).count();
+            assert_eq!(good, 2, "after {:?}", String::from_utf8_lossy(garbage));
+            // Each bad line is a record of its own (rejected when parsed), not lost silently.
+            assert!(f.records.len() + f.errors.len() >= lines, "after {:?}", String::from_utf8_lossy(garbage));
+            assert_eq!(f.records.last().map(|r| r.index), Some(Some(f.records.len() - 1)));
+        }
+    }
+
+    #[test]
+    fn one_example_record_in_a_text_file_does_not_make_it_ndjson() {
+        let f = frame(b"# Notes\nA record looks like:\n{\"eventName\":\"GetObject\"}\nThat is all.\n", &[]);
+        assert!(f.records.is_empty());
+        assert!(f.errors[0].reason.contains("not JSON"), "{}", f.errors[0].reason);
     }
 
     #[test]

@@ -176,6 +176,43 @@ proptest! {
         prop_assert_eq!(errors.len(), 1);
     }
 
+    /// One record per line (in an array, a wrapper, or after a pretty-printed
+    /// first document), one line cut off anywhere: that record is rejected,
+    /// every other one is read. Records quote a bracket in a string, as error
+    /// messages do, so a cut string cannot be left to pair with the next
+    /// line's quotes.
+    #[test]
+    fn a_cut_line_costs_only_its_record(n in 3usize..10, which in any::<prop::sample::Index>(), cut in any::<prop::sample::Index>(), shape in 0u8..3) {
+        let rec = |i: usize| ct(&format!("id{i}")).replace(r#""eventID""#, r#""errorMessage":"unexpected '}' in policy","eventID""#);
+        let k = 1 + which.index(n - 1);
+        let full = rec(k);
+        let at = 1 + cut.index(full.len() - 2);
+        let lines: Vec<String> = (0..n).map(|i| if i == k { full[..at].to_string() } else { rec(i) }).collect();
+        let join = |lines: &[String]| {
+            let mut out = String::new();
+            for (i, l) in lines.iter().enumerate() {
+                out.push_str(l);
+                // A cut line lost its comma with the rest of it.
+                if i + 1 < lines.len() && i != k { out.push(','); }
+                out.push('\n');
+            }
+            out
+        };
+        let data = match shape {
+            0 => format!("[\n{}]\n", join(&lines)),
+            1 => format!("{{\"Records\":[\n{}]}}\n", join(&lines)),
+            _ => {
+                let first: serde_json::Value = serde_json::from_str(&lines[0]).unwrap();
+                format!("{}\n{}", serde_json::to_string_pretty(&first).unwrap(), lines[1..].join("\n"))
+            }
+        };
+        let (events, errors) = read_all(&CloudTrail, data.as_bytes());
+        let expected: Vec<String> = (0..n).filter(|&i| i != k).map(|i| format!("id{i}")).collect();
+        prop_assert_eq!(ids(&events), expected, "{}", data);
+        prop_assert_eq!(errors.len(), 1, "{:?}", errors);
+        prop_assert_eq!(errors[0].location.index, Some(k));
+    }
+
     /// A delivery file cut anywhere yields every record that ended before the cut.
     #[test]
     fn any_truncation_keeps_complete_records(n in 1usize..8, cut in any::<prop::sample::Index>()) {

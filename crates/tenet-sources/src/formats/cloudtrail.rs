@@ -46,12 +46,17 @@ impl Format for CloudTrail {
             })
     }
 
-    fn read(&self, data: &Bytes, emit: &mut dyn FnMut(Result<Event, RecordError>)) {
-        let framed = framing::frame(data, &["Records"]);
-        for e in framed.errors {
-            emit(Err(e));
-        }
-        for record in &framed.records {
+    fn wrappers(&self) -> &'static [&'static str] {
+        &["Records"]
+    }
+
+    fn read_records(
+        &self,
+        data: &Bytes,
+        records: &[framing::Record<'_>],
+        emit: &mut dyn FnMut(Result<Event, RecordError>),
+    ) {
+        for record in records {
             emit(json::parse::<Record>(data, record).and_then(|r| {
                 normalise(&r, RawRecord(data.slice_ref(record.bytes)))
                     .map_err(|(f, why)| json::field_error(data, record, f, why))

@@ -37,12 +37,17 @@ impl Format for K8sAudit {
         })
     }
 
-    fn read(&self, data: &Bytes, emit: &mut dyn FnMut(Result<Event, RecordError>)) {
-        let framed = framing::frame(data, &["items"]);
-        for e in framed.errors {
-            emit(Err(e));
-        }
-        for record in &framed.records {
+    fn wrappers(&self) -> &'static [&'static str] {
+        &["items"]
+    }
+
+    fn read_records(
+        &self,
+        data: &Bytes,
+        records: &[framing::Record<'_>],
+        emit: &mut dyn FnMut(Result<Event, RecordError>),
+    ) {
+        for record in records {
             emit(json::parse::<AuditEvent>(data, record).and_then(|a| {
                 normalise(&a, RawRecord(data.slice_ref(record.bytes)))
                     .map_err(|(f, why)| json::field_error(data, record, f, why))

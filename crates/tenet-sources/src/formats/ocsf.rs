@@ -39,12 +39,13 @@ impl Format for Ocsf {
         })
     }
 
-    fn read(&self, data: &Bytes, emit: &mut dyn FnMut(Result<Event, RecordError>)) {
-        let framed = framing::frame(data, &[]);
-        for e in framed.errors {
-            emit(Err(e));
-        }
-        for record in &framed.records {
+    fn read_records(
+        &self,
+        data: &Bytes,
+        records: &[framing::Record<'_>],
+        emit: &mut dyn FnMut(Result<Event, RecordError>),
+    ) {
+        for record in records {
             emit(json::parse::<OcsfEvent>(data, record).and_then(|o| {
                 normalise(&o, RawRecord(data.slice_ref(record.bytes)))
                     .map_err(|(f, why)| json::field_error(data, record, f, why))

@@ -43,13 +43,19 @@ impl Format for Otlp {
         sample.has_top_key("resourceSpans") || sample.any_record(|r| r.contains_key("resourceSpans"))
     }
 
-    fn read(&self, data: &Bytes, emit: &mut dyn FnMut(Result<Event, RecordError>)) {
-        let framed = framing::frame(data, &[]);
-        for e in framed.errors {
-            emit(Err(e));
-        }
+    /// A span's chain is walked through its parents anywhere in the input.
+    fn windowed(&self) -> bool {
+        false
+    }
+
+    fn read_records(
+        &self,
+        data: &Bytes,
+        records: &[framing::Record<'_>],
+        emit: &mut dyn FnMut(Result<Event, RecordError>),
+    ) {
         let mut spans: Vec<SpanInfo<'_>> = Vec::new();
-        for record in &framed.records {
+        for record in records {
             collect_request(data, record, &mut spans, emit);
         }
         let index: HashMap<(&str, &str), usize> =
