@@ -1833,7 +1833,7 @@ impl Learner {
             // A failed call's target is not something the principal uses.
             // What it keeps using is refreshed into the current generation,
             // or churn elsewhere would age its habits out of the filter.
-            if (!x.new || !saturated) && !(facts.failed() && x.f == feature::RESOURCE) {
+            if !((x.new && saturated) || (facts.failed() && x.f == feature::RESOURCE)) {
                 pb.seen.insert(x.key);
             }
         }
