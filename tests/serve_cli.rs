@@ -309,12 +309,14 @@ fn api_keys_gate_each_endpoint_by_scope_and_revocation_takes_effect() {
     };
     let (status, reason) = call("/access/v1/evaluation", None);
     assert_eq!(status, 401, "{reason}");
-    assert!(reason.contains("API key"), "{reason}");
+    let message =
+        |body: &str| serde_json::from_str::<Value>(body).unwrap()["error"]["message"].as_str().unwrap().to_string();
+    assert!(message(&reason).contains("API key"), "{reason}");
     assert_eq!(call("/access/v1/evaluation", Some("tnt_wrong")).0, 401);
     assert_eq!(call("/access/v1/evaluation", Some(&token)), (200, r#"{"decision":true}"#.to_string()));
     let (status, reason) = call("/admin/policies/reload", Some(&token));
     assert_eq!(status, 403, "{reason}");
-    assert!(reason.contains("lacks scope \"admin\""), "{reason}");
+    assert!(message(&reason).contains("lacks scope \"admin\""), "{reason}");
     assert_eq!(call("/admin/policies/reload", Some(&admin)).0, 200);
     assert_eq!(server.get("/healthz").status, 200, "health stays open");
 
@@ -369,4 +371,55 @@ fn with_a_certificate_the_server_speaks_only_tls() {
         .output()
         .unwrap();
     assert!(!out.status.success());
+}
+
+// ----- issue 13: fail closed, stay bounded, lose nothing -----
+
+fn create_key(data: &Path, name: &str, scopes: &str) -> String {
+    let out = run(data, &["key", "create", name, "--scopes", scopes]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8(out.stdout).unwrap().lines().last().unwrap().trim().to_string()
+}
+
+fn alice_read() -> String {
+    json!({"subject": {"type": "user", "id": "alice"}, "action": {"name": "read"}, "resource": {"type": "record", "id": "record-1"}}).to_string()
+}
+
+#[test]
+fn every_error_is_one_json_shape_on_every_endpoint() {
+    let data = tempfile::tempdir().unwrap();
+    let token = create_key(data.path(), "gateway", "decide");
+    let bearer = format!("Bearer {token}");
+    let server = Server::start(data.path(), &["--policies", authzen_policies("certification").to_str().unwrap()]);
+    let json_as = |extra: &[(&'static str, &'static str)]| {
+        let mut h = vec![("content-type", "application/json"), ("authorization", bearer.as_str())];
+        h.extend_from_slice(extra);
+        h
+    };
+    let ok = alice_read();
+    // 400: malformed, wrong content type, a missing field (named), on each endpoint.
+    for path in ["/access/v1/evaluation", "/access/v1/evaluations", "/access/v1/search/subject"] {
+        let e = server.raw("POST", path, &json_as(&[]), b"{\"subject\": ").error(400);
+        assert_eq!((e["code"].as_str(), e["where"].as_str()), (Some("malformed_json"), Some("body")), "{path}");
+        let e = server
+            .raw("POST", path, &[("content-type", "text/plain"), ("authorization", &bearer)], ok.as_bytes())
+            .error(400);
+        assert_eq!(e["where"], "header:content-type", "{path}");
+    }
+    let missing = json!({"subject": {"type": "user", "id": "alice"}, "action": {"name": 1}, "resource": {"type": "record", "id": "r"}});
+    let e = server.raw("POST", "/access/v1/evaluation", &json_as(&[]), missing.to_string().as_bytes()).error(400);
+    assert_eq!((e["code"].as_str(), e["field"].as_str()), (Some("invalid_request"), Some("action.name")));
+    // 401 and 403.
+    server.raw("POST", "/access/v1/evaluation", &[("content-type", "application/json")], ok.as_bytes()).error(401);
+    let e = server.raw("POST", "/admin/policies/reload", &[("authorization", &bearer)], b"").error(403);
+    assert_eq!(e["code"], "insufficient_scope");
+    // 404 and 405, inside and outside the key-protected routes.
+    let e = server.raw("GET", "/no/such/thing", &[], b"").error(404);
+    assert_eq!(e["where"], "path");
+    let e = server.raw("GET", "/access/v1/evaluation", &[("authorization", &bearer)], b"").error(405);
+    assert_eq!(e["where"], "method");
+    server.raw("POST", "/healthz", &[], b"").error(405);
+    // The request id is echoed on errors too.
+    let refused = server.raw("GET", "/nope", &[("x-request-id", "r-404")], b"");
+    assert_eq!(refused.request_id.as_deref(), Some("r-404"));
 }

@@ -3,8 +3,9 @@
 //! and `/.well-known/authzen-configuration`.
 //!
 //! Whole-payload problems (content type, malformed or empty JSON, a missing
-//! or mistyped field) are 400 with a message naming the field; inside a
-//! valid batch a broken item is `decision: false` for that item alone.
+//! or mistyped field) are 400 in the one error shape ([`crate::error`])
+//! naming the field; inside a valid batch a broken item is
+//! `decision: false` for that item alone.
 
 use std::sync::{Arc, RwLock};
 use std::time::Instant;
@@ -20,6 +21,7 @@ use tenet_policy::authzen::{self, Evaluations, RequestError, SearchTarget, Seman
 use tenet_policy::{Decision, PolicyBundle, TrustSource};
 
 use crate::decision_log::{Asked, DecisionLog, Pending, PolicyHistory};
+use crate::error::{ApiError, Where};
 use crate::metrics::Metrics;
 
 /// What the access API decides with: the active policy set (swapped whole
@@ -69,44 +71,46 @@ pub fn router(pdp: Arc<DecisionPoint>) -> Router {
         .with_state(pdp)
 }
 
-/// A whole-request error: the status and a message saying what and where.
-pub struct Refusal(pub StatusCode, pub String);
-
-impl IntoResponse for Refusal {
-    fn into_response(self) -> Response {
-        (self.0, [(header::CONTENT_TYPE, "text/plain; charset=utf-8")], self.1).into_response()
-    }
+fn request_error(e: RequestError) -> ApiError {
+    ApiError::bad_request("invalid_request", Where::Body, e.to_string()).field(e.path)
 }
 
-impl From<RequestError> for Refusal {
-    fn from(e: RequestError) -> Self {
-        Refusal(StatusCode::BAD_REQUEST, e.to_string())
-    }
+fn decide_error(e: tenet_policy::DecideError) -> ApiError {
+    ApiError::bad_request("invalid_request", Where::Body, e.to_string())
 }
 
 /// The body as JSON, refusing what the transport binding does not allow.
-fn json_content_type(headers: &HeaderMap) -> Result<(), Refusal> {
+fn json_content_type(headers: &HeaderMap) -> Result<(), ApiError> {
     let ct = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
     let media = ct.split(';').next().unwrap_or("").trim();
     if !media.eq_ignore_ascii_case("application/json") {
-        return Err(Refusal(
-            StatusCode::BAD_REQUEST,
+        return Err(ApiError::bad_request(
+            "invalid_content_type",
+            Where::Header("content-type"),
             format!("Content-Type must be application/json, not {:?}", if ct.is_empty() { "(none)" } else { ct }),
         ));
     }
     Ok(())
 }
 
-fn json_body(headers: &HeaderMap, body: &Bytes) -> Result<Value, Refusal> {
+fn json_body(headers: &HeaderMap, body: &Bytes) -> Result<Value, ApiError> {
     json_content_type(headers)?;
     if body.iter().all(u8::is_ascii_whitespace) {
-        return Err(Refusal(StatusCode::BAD_REQUEST, "the request body is empty; expected a JSON object".into()));
+        return Err(ApiError::bad_request(
+            "empty_body",
+            Where::Body,
+            "the request body is empty; expected a JSON object",
+        ));
     }
     let v: Value = serde_json::from_slice(body).map_err(|e| {
-        Refusal(StatusCode::BAD_REQUEST, format!("malformed JSON at line {} column {}: {e}", e.line(), e.column()))
+        ApiError::bad_request(
+            "malformed_json",
+            Where::Body,
+            format!("malformed JSON at line {} column {}: {e}", e.line(), e.column()),
+        )
     })?;
     if !v.is_object() {
-        return Err(Refusal(StatusCode::BAD_REQUEST, "the request body must be a JSON object".into()));
+        return Err(ApiError::bad_request("not_an_object", Where::Body, "the request body must be a JSON object"));
     }
     Ok(v)
 }
@@ -191,21 +195,21 @@ fn explain_flag(query: Option<&str>) -> bool {
 
 /// The single-evaluation endpoint, the hot path: headers read in place, no
 /// extractor copies.
-async fn evaluation(State(pdp): State<Arc<DecisionPoint>>, req: axum::extract::Request) -> Result<Response, Refusal> {
+async fn evaluation(State(pdp): State<Arc<DecisionPoint>>, req: axum::extract::Request) -> Result<Response, ApiError> {
     let (parts, body) = req.into_parts();
-    let body = axum::body::to_bytes(body, BODY_LIMIT)
-        .await
-        .map_err(|e| Refusal(StatusCode::BAD_REQUEST, format!("the request body could not be read: {e}")))?;
+    let body = axum::body::to_bytes(body, BODY_LIMIT).await.map_err(|e| {
+        ApiError::bad_request("unreadable_body", Where::Body, format!("the request body could not be read: {e}"))
+    })?;
     let e = match authzen::parse_evaluation_fast(&body) {
         // A well-formed body still has to come as JSON.
         Some(e) => {
             json_content_type(&parts.headers)?;
             e
         }
-        None => authzen::parse_evaluation(&json_body(&parts.headers, &body)?)?,
+        None => authzen::parse_evaluation(&json_body(&parts.headers, &body)?).map_err(request_error)?,
     };
     let bundle = pdp.bundle();
-    let d = pdp.decide(&bundle, &e, "evaluation").map_err(|err| Refusal(StatusCode::BAD_REQUEST, err.to_string()))?;
+    let d = pdp.decide(&bundle, &e, "evaluation").map_err(decide_error)?;
     let response = decision_response(&d, explain_flag(parts.uri.query()), bundle.version());
     drop(e);
     pdp.log(&bundle, Asked::Body(body), d, request_id(&parts.headers));
@@ -217,16 +221,14 @@ async fn evaluations(
     RawQuery(query): RawQuery,
     headers: HeaderMap,
     body: Bytes,
-) -> Result<Response, Refusal> {
+) -> Result<Response, ApiError> {
     let explain = explain_flag(query.as_deref());
     let v = json_body(&headers, &body)?;
     let bundle = pdp.bundle();
     let rid = request_id(&headers);
-    match authzen::parse_evaluations(&v)? {
+    match authzen::parse_evaluations(&v).map_err(request_error)? {
         Evaluations::Single(e) => {
-            let d = pdp
-                .decide(&bundle, &e, "evaluations")
-                .map_err(|err| Refusal(StatusCode::BAD_REQUEST, err.to_string()))?;
+            let d = pdp.decide(&bundle, &e, "evaluations").map_err(decide_error)?;
             let response = decision_response(&d, explain, bundle.version());
             pdp.log(&bundle, Asked::Parsed(e), d, rid);
             Ok(response)
@@ -275,12 +277,12 @@ async fn search(
     headers: HeaderMap,
     body: Bytes,
     target: SearchTarget,
-) -> Result<Response, Refusal> {
+) -> Result<Response, ApiError> {
     let v = json_body(&headers, &body)?;
-    let s = authzen::parse_search(&v, target)?;
+    let s = authzen::parse_search(&v, target).map_err(request_error)?;
     let bundle = pdp.bundle();
     let started = Instant::now();
-    let page = bundle.search(&s, &*pdp.trust).map_err(|err| Refusal(StatusCode::BAD_REQUEST, err.to_string()))?;
+    let page = bundle.search(&s, &*pdp.trust).map_err(decide_error)?;
     pdp.metrics.searched(target.as_str(), started.elapsed());
     let results: Vec<Value> = match target {
         SearchTarget::Action => page.ids.iter().map(|name| json!({"name": name})).collect(),
@@ -341,14 +343,4 @@ pub fn admin_router(pdp: Arc<DecisionPoint>, dir: std::path::PathBuf, keys: crat
             }),
         )
         .layer(axum::middleware::from_fn_with_state((keys, "admin"), crate::auth::require))
-}
-
-/// Echoes the caller's `X-Request-ID` on every response.
-pub async fn echo_request_id(req: axum::extract::Request, next: axum::middleware::Next) -> Response {
-    let id = req.headers().get("x-request-id").cloned();
-    let mut resp = next.run(req).await;
-    if let Some(id) = id {
-        resp.headers_mut().insert("x-request-id", id);
-    }
-    resp
 }

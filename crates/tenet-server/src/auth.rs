@@ -10,10 +10,12 @@ use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use axum::extract::{Request, State};
-use axum::http::{StatusCode, header};
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use tenet_store::keys::{KeyStore, token_hash};
+
+use crate::error::{ApiError, Where};
 
 /// A caller that presented a valid key: its name (the author of what it changes).
 #[derive(Debug, Clone)]
@@ -67,55 +69,73 @@ impl Keys {
     }
 
     /// The caller's name if `authorization` carries a key holding `scope`;
-    /// else the status and reason to refuse with.
-    fn authorise(&self, authorization: Option<&str>, scope: &str) -> Result<Option<Caller>, (StatusCode, String)> {
+    /// else the refusal.
+    fn authorise(&self, authorization: Option<&str>, scope: &str) -> Result<Option<Caller>, ApiError> {
         let active = self.active.read().unwrap_or_else(|p| p.into_inner());
         if active.by_hash.is_empty() {
             return Ok(None);
         }
         let Some(value) = authorization else {
-            return Err((
-                StatusCode::UNAUTHORIZED,
+            return Err(unauthorized(
                 format!("an API key with scope {scope:?} is required (Authorization: Bearer <token>)"),
+                false,
             ));
         };
-        let Some(token) = value.strip_prefix("Bearer ").or_else(|| value.strip_prefix("bearer ")) else {
-            return Err((StatusCode::UNAUTHORIZED, "the Authorization header must be `Bearer <token>`".into()));
+        let token = value
+            .split_once(' ')
+            .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+            .map(|(_, token)| token.trim())
+            .filter(|t| !t.is_empty());
+        let Some(token) = token else {
+            return Err(unauthorized("the Authorization header must be `Bearer <token>`".into(), false));
         };
-        match active.by_hash.get(&token_hash(token.trim())) {
-            None => Err((StatusCode::UNAUTHORIZED, "unknown or revoked API key".into())),
-            Some((name, scopes)) if !scopes.iter().any(|s| s == scope) => Err((
-                StatusCode::FORBIDDEN,
-                format!("API key {name:?} lacks scope {scope:?} (it has {})", scopes.join(", ")),
-            )),
+        match active.by_hash.get(&token_hash(token)) {
+            None => Err(unauthorized("unknown or revoked API key".into(), true)),
+            Some((name, scopes)) if !scopes.iter().any(|s| s == scope) => {
+                let challenge = format!("Bearer realm=\"tenet\", error=\"insufficient_scope\", scope=\"{scope}\"");
+                Err(ApiError::new(
+                    StatusCode::FORBIDDEN,
+                    "insufficient_scope",
+                    Where::Header("authorization"),
+                    format!("API key {name:?} lacks scope {scope:?} (it has {})", scopes.join(", ")),
+                )
+                .header(
+                    header::WWW_AUTHENTICATE,
+                    HeaderValue::from_str(&challenge).unwrap_or(HeaderValue::from_static("Bearer realm=\"tenet\"")),
+                ))
+            }
             Some((name, _)) => Ok(Some(Caller(name.clone()))),
         }
     }
 }
 
-/// Middleware: refuses requests without a key holding `scope`, and echoes
-/// the caller's `X-Request-ID` on whatever is answered (one layer, not two,
-/// on the decision path).
+/// 401 with the RFC 6750 challenge: the realm alone when no bearer token
+/// came, `error="invalid_token"` when one came and is not valid.
+fn unauthorized(message: String, invalid_token: bool) -> ApiError {
+    let (code, challenge) = if invalid_token {
+        (
+            "invalid_token",
+            HeaderValue::from_static(
+                "Bearer realm=\"tenet\", error=\"invalid_token\", error_description=\"unknown or revoked API key\"",
+            ),
+        )
+    } else {
+        ("unauthorized", HeaderValue::from_static("Bearer realm=\"tenet\""))
+    };
+    ApiError::new(StatusCode::UNAUTHORIZED, code, Where::Header("authorization"), message)
+        .header(header::WWW_AUTHENTICATE, challenge)
+}
+
+/// Middleware: refuses requests without a key holding `scope`.
 pub async fn require(State((keys, scope)): State<(Keys, &'static str)>, mut req: Request, next: Next) -> Response {
-    let request_id = req.headers().get("x-request-id").cloned();
     let auth = req.headers().get(header::AUTHORIZATION).and_then(|v| v.to_str().ok());
-    let mut resp = match keys.authorise(auth, scope) {
+    match keys.authorise(auth, scope) {
         Ok(caller) => {
             if let Some(c) = caller {
                 req.extensions_mut().insert(c);
             }
             next.run(req).await
         }
-        Err((status, reason)) => {
-            let mut resp = (status, [(header::CONTENT_TYPE, "text/plain; charset=utf-8")], reason).into_response();
-            if status == StatusCode::UNAUTHORIZED {
-                resp.headers_mut().insert(header::WWW_AUTHENTICATE, header::HeaderValue::from_static("Bearer"));
-            }
-            resp
-        }
-    };
-    if let Some(id) = request_id {
-        resp.headers_mut().insert("x-request-id", id);
+        Err(e) => e.into_response(),
     }
-    resp
 }

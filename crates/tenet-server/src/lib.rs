@@ -3,10 +3,14 @@
 //!
 //! The server reads shared state; it never writes the event store itself.
 //! What it writes is its own: the decision log (`decisions.db`).
+//!
+//! Every error it answers has one JSON shape ([`error::ApiError`]).
 
 pub mod access;
 pub mod auth;
 pub mod decision_log;
+pub mod edge;
+pub mod error;
 pub mod metrics;
 pub mod policy_dir;
 pub mod status;
@@ -17,7 +21,7 @@ use std::sync::Arc;
 use axum::Router;
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::response::{IntoResponse, Json};
+use axum::response::{IntoResponse, Json, Response};
 use axum::routing::get;
 
 pub use status::{Status, StatusBoard};
@@ -36,8 +40,7 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
-/// `router`'s routes plus the decision point's: the AuthZEN API and `/metrics`,
-/// every response echoing the caller's `X-Request-ID`.
+/// `router`'s routes plus the decision point's: the AuthZEN API and `/metrics`.
 pub fn with_decisions(app: Router, pdp: Arc<access::DecisionPoint>, keys: auth::Keys) -> Router {
     let metrics = pdp.metrics.clone();
     let decide = access::router(pdp).layer(axum::middleware::from_fn_with_state((keys, "decide"), auth::require));
@@ -53,13 +56,17 @@ pub fn with_decisions(app: Router, pdp: Arc<access::DecisionPoint>, keys: auth::
             }
         }),
     )
-    .layer(axum::middleware::from_fn(access::echo_request_id))
-    // The decision routes echo the request id in their own (auth) layer.
     .merge(decide)
 }
 
-async fn readyz(State(s): State<AppState>) -> impl IntoResponse {
-    if s.status.ready() { (StatusCode::OK, "ready") } else { (StatusCode::SERVICE_UNAVAILABLE, "starting") }
+async fn readyz(State(s): State<AppState>) -> Response {
+    if s.status.ready() {
+        (StatusCode::OK, "ready").into_response()
+    } else {
+        error::ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "not_ready", error::Where::Server, "starting")
+            .retry_after(1)
+            .into_response()
+    }
 }
 
 async fn status(State(s): State<AppState>) -> Json<Status> {
@@ -100,6 +107,7 @@ pub async fn serve_tls(
         shutdown.await;
         h.graceful_shutdown(Some(std::time::Duration::from_secs(10)));
     });
+    let app = edge::finish(app);
     axum_server::bind_rustls(addr, config).handle(handle).serve(app.into_make_service()).await
 }
 
@@ -113,5 +121,5 @@ pub async fn serve(
 ) -> std::io::Result<()> {
     let listener = tokio::net::TcpListener::bind(addr).await?;
     bound(listener.local_addr()?);
-    axum::serve(listener, app).with_graceful_shutdown(shutdown).await
+    axum::serve(listener, edge::finish(app)).with_graceful_shutdown(shutdown).await
 }
