@@ -385,6 +385,81 @@ fn alice_read() -> String {
     json!({"subject": {"type": "user", "id": "alice"}, "action": {"name": "read"}, "resource": {"type": "record", "id": "record-1"}}).to_string()
 }
 
+/// A POST of `body` as JSON with `bearer`, if any.
+fn post_as(server: &Server, path: &str, bearer: Option<&str>, body: &str) -> common::Answer {
+    let auth = bearer.map(|t| format!("Bearer {t}"));
+    let mut headers = vec![("content-type", "application/json")];
+    if let Some(a) = &auth {
+        headers.push(("authorization", a.as_str()));
+    }
+    server.raw("POST", path, &headers, body.as_bytes())
+}
+
+#[test]
+fn revoking_every_key_never_opens_the_server_not_even_after_a_restart() {
+    let data = tempfile::tempdir().unwrap();
+    let token = create_key(data.path(), "k", "decide");
+    let policies = authzen_policies("certification");
+    let server = Server::start(data.path(), &["--policies", policies.to_str().unwrap()]);
+    assert_eq!(post_as(&server, "/access/v1/evaluation", Some(&token), &alice_read()).status, 200);
+    assert!(run(data.path(), &["key", "revoke", "k"]).status.success());
+    eventually("the revocation is read", || {
+        post_as(&server, "/access/v1/evaluation", Some(&token), &alice_read()).status == 401
+    });
+    let anonymous = post_as(&server, "/access/v1/evaluation", None, &alice_read());
+    let e = anonymous.error(401);
+    assert_eq!(e["where"], "header:authorization");
+    assert_eq!(anonymous.header("www-authenticate"), Some("Bearer realm=\"tenet\""), "no token: the realm alone");
+    let revoked = post_as(&server, "/access/v1/evaluation", Some(&token), &alice_read());
+    revoked.error(401);
+    assert!(revoked.header("www-authenticate").unwrap().contains("error=\"invalid_token\""), "RFC 6750");
+    drop(server);
+
+    // The marker outlives the process: a restart with no active key is still closed.
+    let server = Server::start(data.path(), &["--policies", policies.to_str().unwrap()]);
+    post_as(&server, "/access/v1/evaluation", None, &alice_read()).error(401);
+    post_as(&server, "/access/v1/evaluations", None, &alice_read()).error(401);
+    let search = json!({"subject": {"type": "user"}, "action": {"name": "read"}, "resource": {"type": "record", "id": "record-1"}});
+    post_as(&server, "/access/v1/search/subject", None, &search.to_string()).error(401);
+    server.raw("GET", "/.well-known/authzen-configuration", &[], b"").error(401);
+    server.raw("POST", "/admin/policies/reload", &[], b"").error(401);
+    // A new key opens the door to its holder only.
+    let fresh = create_key(data.path(), "k2", "decide");
+    eventually("the new key is read", || {
+        post_as(&server, "/access/v1/evaluation", Some(&fresh), &alice_read()).status == 200
+    });
+    post_as(&server, "/access/v1/evaluation", None, &alice_read()).error(401);
+}
+
+#[test]
+fn an_unreadable_key_file_refuses_every_request_until_it_reads_again() {
+    let data = tempfile::tempdir().unwrap();
+    let token = create_key(data.path(), "gateway", "decide");
+    let server = Server::start(data.path(), &["--policies", authzen_policies("certification").to_str().unwrap()]);
+    assert_eq!(post_as(&server, "/access/v1/evaluation", Some(&token), &alice_read()).status, 200);
+    let keys_db = data.path().join("keys.db");
+    let good = std::fs::read(&keys_db).unwrap();
+    std::fs::write(&keys_db, vec![b'x'; good.len()]).unwrap();
+    eventually("the broken file is read", || {
+        post_as(&server, "/access/v1/evaluation", Some(&token), &alice_read()).status == 503
+    });
+    let refused = post_as(&server, "/access/v1/evaluation", Some(&token), &alice_read());
+    let e = refused.error(503);
+    assert_eq!((e["code"].as_str(), e["where"].as_str()), (Some("keys_unavailable"), Some("server")));
+    assert_eq!(refused.header("retry-after"), Some("1"));
+    post_as(&server, "/access/v1/evaluation", None, &alice_read()).error(503);
+    // Gone altogether is no better than broken: the process once saw keys.
+    std::fs::remove_file(&keys_db).unwrap();
+    eventually("the missing file is read as no keys, yet keys stay required", || {
+        post_as(&server, "/access/v1/evaluation", None, &alice_read()).status == 401
+    });
+    post_as(&server, "/access/v1/evaluation", None, &alice_read()).error(401);
+    std::fs::write(&keys_db, &good).unwrap();
+    eventually("the file reads again", || {
+        post_as(&server, "/access/v1/evaluation", Some(&token), &alice_read()).status == 200
+    });
+}
+
 #[test]
 fn every_error_is_one_json_shape_on_every_endpoint() {
     let data = tempfile::tempdir().unwrap();

@@ -68,10 +68,14 @@ pub fn serve(data_dir: &Path, args: ServeArgs) -> Result<Outcome> {
     };
     let addr = args.addr.or(config.addr).unwrap_or_else(|| DEFAULT_ADDR.parse().expect("valid default"));
     std::fs::create_dir_all(data_dir).with_context(|| format!("creating {}", data_dir.display()))?;
-    let keys = tenet_server::auth::Keys::load(&data_dir.join("keys.db"))?;
-    if !addr.ip().is_loopback() && !keys.required() {
+    // Beyond loopback a key is always required, whatever the key file says.
+    let keys_path = data_dir.join("keys.db");
+    let beyond_loopback = !addr.ip().is_loopback();
+    let keys = tenet_server::auth::Keys::load(&keys_path, beyond_loopback)?;
+    let no_active_key = tenet_store::keys::KeyStore::snapshot(&keys_path)?.is_none_or(|s| s.active.is_empty());
+    if beyond_loopback && no_active_key {
         bail!(
-            "refusing to listen on {addr}: no API key is configured (`tenet key create`), so only a loopback address (127.0.0.1, ::1) is allowed"
+            "refusing to listen on {addr}: no active API key (`tenet key create`), so only a loopback address (127.0.0.1, ::1) is allowed"
         );
     }
     let policies = args.policies.or(config.policies).unwrap_or_else(|| data_dir.join("policies"));
