@@ -498,3 +498,51 @@ fn every_error_is_one_json_shape_on_every_endpoint() {
     let refused = server.raw("GET", "/nope", &[("x-request-id", "r-404")], b"");
     assert_eq!(refused.request_id.as_deref(), Some("r-404"));
 }
+
+#[test]
+fn duplicate_keys_are_refused_naming_the_key_and_its_path_on_every_endpoint() {
+    let data = tempfile::tempdir().unwrap();
+    let server = Server::start(data.path(), &["--policies", authzen_policies("certification").to_str().unwrap()]);
+    let dup = |path: &str, body: &str, field: &str| {
+        let e = server.raw("POST", path, &[("content-type", "application/json")], body.as_bytes()).error(400);
+        assert_eq!((e["code"].as_str(), e["field"].as_str()), (Some("duplicate_key"), Some(field)), "{path} {body}");
+        assert!(e["message"].as_str().unwrap().contains("duplicate key"), "{e}");
+    };
+    let tail = r#""action": {"name": "read"}, "resource": {"type": "record", "id": "record-1"}"#;
+    // Last-one-wins would have decided for "root".
+    dup(
+        "/access/v1/evaluation",
+        &format!(r#"{{"subject": {{"type": "user", "id": "alice", "id": "root"}}, {tail}}}"#),
+        "subject.id",
+    );
+    dup(
+        "/access/v1/evaluation",
+        &format!(
+            r#"{{"subject": {{"type": "user", "id": "bob"}}, "subject": {{"type": "user", "id": "alice"}}, {tail}}}"#
+        ),
+        "subject",
+    );
+    dup(
+        "/access/v1/evaluation",
+        &format!(r#"{{"subject": {{"type": "user", "id": "alice", "\u0069d": "root"}}, {tail}}}"#),
+        "subject.id",
+    );
+    dup(
+        "/access/v1/evaluations",
+        &format!(
+            r#"{{"subject": {{"type": "user", "id": "alice"}}, {tail}, "evaluations": [{{}}, {{"resource": {{"type": "record", "id": "a", "id": "b"}}}}]}}"#
+        ),
+        "evaluations[1].resource.id",
+    );
+    dup(
+        "/access/v1/search/subject",
+        &format!(r#"{{"subject": {{"type": "user"}}, {tail}, "page": {{"limit": 1, "limit": 2}}}}"#),
+        "page.limit",
+    );
+    dup(
+        "/access/v1/evaluation",
+        &format!(r#"{{"subject": {{"type": "user", "id": "alice"}}, {tail}, "context": {{"ip": "a", "ip": "b"}}}}"#),
+        "context.ip",
+    );
+    assert_eq!(metric(&server, "tenet_decisions_total"), 0.0, "none of them was decided");
+}

@@ -2,9 +2,9 @@
 //! `/access/v1/evaluations`, `/access/v1/search/{subject,resource,action}`
 //! and `/.well-known/authzen-configuration`.
 //!
-//! Whole-payload problems (content type, malformed or empty JSON, a missing
-//! or mistyped field) are 400 in the one error shape ([`crate::error`])
-//! naming the field; inside a valid batch a broken item is
+//! Whole-payload problems (content type, malformed or empty JSON, a
+//! repeated key, a missing or mistyped field) are 400 in the one error
+//! shape ([`crate::error`]) naming the field; inside a valid batch a broken item is
 //! `decision: false` for that item alone.
 
 use std::sync::{Arc, RwLock};
@@ -22,6 +22,7 @@ use tenet_policy::{Decision, PolicyBundle, TrustSource};
 
 use crate::decision_log::{Asked, DecisionLog, Pending, PolicyHistory};
 use crate::error::{ApiError, Where};
+use crate::json::{self, JsonError};
 use crate::metrics::Metrics;
 
 /// What the access API decides with: the active policy set (swapped whole
@@ -93,7 +94,13 @@ fn json_content_type(headers: &HeaderMap) -> Result<(), ApiError> {
     Ok(())
 }
 
-fn json_body(headers: &HeaderMap, body: &Bytes) -> Result<Value, ApiError> {
+/// Nesting of objects and arrays a request body may have.
+const MAX_JSON_DEPTH: usize = 64;
+
+/// The one gate every JSON body passes before anything reads it: content
+/// type, not empty, well formed with unique keys and bounded depth
+/// ([`json::check`]).
+fn json_checked(headers: &HeaderMap, body: &[u8]) -> Result<(), ApiError> {
     json_content_type(headers)?;
     if body.iter().all(u8::is_ascii_whitespace) {
         return Err(ApiError::bad_request(
@@ -102,17 +109,31 @@ fn json_body(headers: &HeaderMap, body: &Bytes) -> Result<Value, ApiError> {
             "the request body is empty; expected a JSON object",
         ));
     }
-    let v: Value = serde_json::from_slice(body).map_err(|e| {
-        ApiError::bad_request(
-            "malformed_json",
-            Where::Body,
-            format!("malformed JSON at line {} column {}: {e}", e.line(), e.column()),
-        )
-    })?;
+    json::check(body, MAX_JSON_DEPTH).map_err(|e| {
+        let code = match e {
+            JsonError::Syntax { .. } => "malformed_json",
+            JsonError::DuplicateKey { .. } => "duplicate_key",
+            JsonError::TooDeep { .. } => "too_deep",
+        };
+        let path = e.path().to_string();
+        let err = ApiError::bad_request(code, Where::Body, e.to_string());
+        if path.is_empty() { err } else { err.field(path) }
+    })
+}
+
+/// A checked body as a JSON object.
+fn json_object(body: &[u8]) -> Result<Value, ApiError> {
+    let v: Value = serde_json::from_slice(body)
+        .map_err(|e| ApiError::bad_request("malformed_json", Where::Body, format!("malformed JSON: {e}")))?;
     if !v.is_object() {
         return Err(ApiError::bad_request("not_an_object", Where::Body, "the request body must be a JSON object"));
     }
     Ok(v)
+}
+
+fn json_body(headers: &HeaderMap, body: &[u8]) -> Result<Value, ApiError> {
+    json_checked(headers, body)?;
+    json_object(body)
 }
 
 fn request_id(headers: &HeaderMap) -> Option<String> {
@@ -200,13 +221,10 @@ async fn evaluation(State(pdp): State<Arc<DecisionPoint>>, req: axum::extract::R
     let body = axum::body::to_bytes(body, BODY_LIMIT).await.map_err(|e| {
         ApiError::bad_request("unreadable_body", Where::Body, format!("the request body could not be read: {e}"))
     })?;
+    json_checked(&parts.headers, &body)?;
     let e = match authzen::parse_evaluation_fast(&body) {
-        // A well-formed body still has to come as JSON.
-        Some(e) => {
-            json_content_type(&parts.headers)?;
-            e
-        }
-        None => authzen::parse_evaluation(&json_body(&parts.headers, &body)?).map_err(request_error)?,
+        Some(e) => e,
+        None => authzen::parse_evaluation(&json_object(&body)?).map_err(request_error)?,
     };
     let bundle = pdp.bundle();
     let d = pdp.decide(&bundle, &e, "evaluation").map_err(decide_error)?;

@@ -11,6 +11,7 @@ pub mod auth;
 pub mod decision_log;
 pub mod edge;
 pub mod error;
+pub mod json;
 pub mod metrics;
 pub mod policy_dir;
 pub mod status;
