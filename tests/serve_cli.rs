@@ -395,6 +395,15 @@ fn post_as(server: &Server, path: &str, bearer: Option<&str>, body: &str) -> com
     server.raw("POST", path, &headers, body.as_bytes())
 }
 
+/// `tenet serve` with the certification policies and a config file whose
+/// `limits:` section is `limits` (YAML lines, indented by the caller).
+fn serve_with_limits(data: &Path, limits: &str) -> Server {
+    let policies = authzen_policies("certification");
+    let config = data.join("serve.yaml");
+    std::fs::write(&config, format!("policies: {}\nlimits:\n{limits}", policies.display())).unwrap();
+    Server::start(data, &["--config", config.to_str().unwrap()])
+}
+
 #[test]
 fn revoking_every_key_never_opens_the_server_not_even_after_a_restart() {
     let data = tempfile::tempdir().unwrap();
@@ -465,7 +474,7 @@ fn every_error_is_one_json_shape_on_every_endpoint() {
     let data = tempfile::tempdir().unwrap();
     let token = create_key(data.path(), "gateway", "decide");
     let bearer = format!("Bearer {token}");
-    let server = Server::start(data.path(), &["--policies", authzen_policies("certification").to_str().unwrap()]);
+    let server = serve_with_limits(data.path(), "  max_body_bytes: 10000\n");
     let json_as = |extra: &[(&'static str, &'static str)]| {
         let mut h = vec![("content-type", "application/json"), ("authorization", bearer.as_str())];
         h.extend_from_slice(extra);
@@ -494,9 +503,153 @@ fn every_error_is_one_json_shape_on_every_endpoint() {
     let e = server.raw("GET", "/access/v1/evaluation", &[("authorization", &bearer)], b"").error(405);
     assert_eq!(e["where"], "method");
     server.raw("POST", "/healthz", &[], b"").error(405);
+    // 413 (declared, then chunked), 415.
+    let big = format!("{{\"pad\": \"{}\"}}", "x".repeat(20_000));
+    let e = server.raw("POST", "/access/v1/evaluation", &json_as(&[]), big.as_bytes()).error(413);
+    assert_eq!(e["where"], "header:content-length");
+    let e =
+        server.raw("POST", "/access/v1/evaluation", &json_as(&[("content-encoding", "br")]), ok.as_bytes()).error(415);
+    assert_eq!(e["where"], "header:content-encoding");
     // The request id is echoed on errors too.
     let refused = server.raw("GET", "/nope", &[("x-request-id", "r-404")], b"");
     assert_eq!(refused.request_id.as_deref(), Some("r-404"));
+}
+
+#[test]
+fn requests_beyond_the_limits_are_refused_undecided_and_the_limits_are_advertised() {
+    let data = tempfile::tempdir().unwrap();
+    let server = serve_with_limits(
+        data.path(),
+        "  max_body_bytes: 400000\n  max_decompressed_bytes: 1000000\n  max_json_depth: 16\n  max_search_page: 1\n",
+    );
+    let decided = |s: &Server| metric(s, "tenet_decisions_total{endpoint=\"evaluations\"");
+    // The issue's repro: 300 KB, 100,000 items.
+    let items = vec!["{}"; 100_000].join(",");
+    let flood = format!(
+        r#"{{"subject": {{"type": "user", "id": "alice"}}, "action": {{"name": "read"}}, "resource": {{"type": "record", "id": "record-1"}}, "evaluations": [{items}]}}"#
+    );
+    assert!(flood.len() < 400_000);
+    let e = server
+        .raw("POST", "/access/v1/evaluations", &[("content-type", "application/json")], flood.as_bytes())
+        .error(413);
+    assert_eq!((e["code"].as_str(), e["field"].as_str()), (Some("payload_too_large"), Some("evaluations")));
+    assert!(e["message"].as_str().unwrap().contains("100000 evaluations"), "{e}");
+    assert_eq!(decided(&server), 0.0, "nothing of it was decided");
+    // At the bound, decided whole.
+    let thousand = flood.replace(&format!("[{items}]"), &format!("[{}]", vec!["{}"; 1000].join(",")));
+    let got =
+        server.raw("POST", "/access/v1/evaluations", &[("content-type", "application/json")], thousand.as_bytes());
+    assert_eq!(got.status, 200, "{}", got.body);
+    assert_eq!(got.json()["evaluations"].as_array().unwrap().len(), 1000);
+    // Defaults copied into every item count too: 1,000 items of a 2 KB context is 2 MB.
+    let wide = thousand.replacen('{', &format!("{{\"context\": {{\"pad\": \"{}\"}}, ", "x".repeat(2000)), 1);
+    let e = server
+        .raw("POST", "/access/v1/evaluations", &[("content-type", "application/json")], wide.as_bytes())
+        .error(413);
+    assert!(e["message"].as_str().unwrap().contains("defaults"), "{e}");
+
+    // Too large as sent, in chunks (no length to refuse by): cut off while reading.
+    let mut s = server.connect();
+    use std::io::Write;
+    write!(s, "POST /access/v1/evaluation HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ntransfer-encoding: chunked\r\n\r\n").unwrap();
+    for _ in 0..50 {
+        let chunk = " ".repeat(10_000);
+        if write!(s, "{:x}\r\n{chunk}\r\n", chunk.len()).is_err() {
+            break;
+        }
+    }
+    let _ = write!(s, "0\r\n\r\n");
+    let e = common::read_answer(&mut s).error(413);
+    assert_eq!(e["where"], "body");
+
+    // gzip is undone within bounds; a bomb is refused; other codings are 415.
+    let gz = |data: &[u8]| {
+        let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+        e.write_all(data).unwrap();
+        e.finish().unwrap()
+    };
+    let zipped = gz(alice_read().as_bytes());
+    let got = server.raw(
+        "POST",
+        "/access/v1/evaluation",
+        &[("content-type", "application/json"), ("content-encoding", "gzip")],
+        &zipped,
+    );
+    assert_eq!((got.status, got.body.as_str()), (200, r#"{"decision":true}"#));
+    let bomb = gz(format!(r#"{{"context": {{"pad": "{}"}}}}"#, " ".repeat(5_000_000)).as_bytes());
+    assert!(bomb.len() < 400_000);
+    let e = server
+        .raw(
+            "POST",
+            "/access/v1/evaluation",
+            &[("content-type", "application/json"), ("content-encoding", "gzip")],
+            &bomb,
+        )
+        .error(413);
+    assert!(e["message"].as_str().unwrap().contains("inflates"), "{e}");
+    server
+        .raw(
+            "POST",
+            "/access/v1/evaluation",
+            &[("content-type", "application/json"), ("content-encoding", "deflate")],
+            alice_read().as_bytes(),
+        )
+        .error(415);
+
+    // Nesting beyond the bound: 400, with the place.
+    let deep = format!(r#"{{"context": {{"a": {}1{}}}}}"#, "[".repeat(20), "]".repeat(20));
+    let e = server
+        .raw("POST", "/access/v1/evaluation", &[("content-type", "application/json")], deep.as_bytes())
+        .error(400);
+    assert_eq!(e["code"], "too_deep");
+    assert!(e["field"].as_str().unwrap().starts_with("context.a[0]"), "{e}");
+
+    // Search pages never exceed the bound, and walking them finds everything.
+    let search = json!({"subject": {"type": "user"}, "action": {"name": "read"}, "resource": {"type": "record", "id": "record-1"}, "page": {"limit": 100}});
+    let mut found = Vec::new();
+    let mut body = search.clone();
+    for _ in 0..10 {
+        let page = server.post_json("/access/v1/search/subject", &body).json();
+        let results = page["results"].as_array().unwrap();
+        assert!(results.len() <= 1, "{page}");
+        found.extend(results.iter().map(|r| r["id"].as_str().unwrap().to_string()));
+        let next = page["page"]["next_token"].as_str().unwrap().to_string();
+        if next.is_empty() {
+            break;
+        }
+        body["page"] = json!({"limit": 100, "token": next});
+    }
+    assert_eq!(found, ["alice", "bob"]);
+
+    // The metadata keeps its spec fields and says what the limits are.
+    let m = server.get("/.well-known/authzen-configuration").json();
+    assert!(m["access_evaluations_endpoint"].as_str().unwrap().ends_with("/access/v1/evaluations"));
+    let l = &m["tenet_limits"];
+    assert_eq!((l["max_body_bytes"].as_u64(), l["max_batch_items"].as_u64()), (Some(400_000), Some(1000)));
+    assert_eq!((l["max_json_depth"].as_u64(), l["max_search_page"].as_u64()), (Some(16), Some(1)));
+    assert_eq!(l["content_encodings"], json!(["gzip", "identity"]));
+}
+
+#[test]
+fn an_oversized_declared_body_is_refused_before_100_continue() {
+    use std::io::{Read, Write};
+    let data = tempfile::tempdir().unwrap();
+    let server = serve_with_limits(data.path(), "  max_body_bytes: 1048576\n");
+    let mut s = server.connect();
+    write!(
+        s,
+        "POST /access/v1/evaluation HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\nexpect: 100-continue\r\ncontent-length: 10737418240\r\n\r\n"
+    )
+    .unwrap();
+    let mut first = [0u8; 12];
+    s.read_exact(&mut first).unwrap();
+    assert_eq!(&first, b"HTTP/1.1 413", "refused at once, never `100 Continue`");
+    let mut rest = Vec::new();
+    let _ = s.read_to_end(&mut rest);
+    let mut whole = first.to_vec();
+    whole.extend(rest);
+    let e = common::parse_answer(&whole).unwrap().error(413);
+    assert_eq!(e["where"], "header:content-length");
 }
 
 #[test]

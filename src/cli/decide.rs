@@ -31,15 +31,37 @@ pub struct ServeArgs {
     #[arg(long)]
     policies: Option<PathBuf>,
     /// A YAML (or JSON) file with `addr`, `policies`, `policy_poll_ms`,
-    /// `trust_refresh_ms`, `workers`, `tls_cert`, `tls_key`; flags override it.
+    /// `trust_refresh_ms`, `workers`, `tls_cert`, `tls_key` and `limits`
+    /// (every bound the server keeps); flags override it.
     #[arg(long)]
     config: Option<PathBuf>,
+    #[command(flatten)]
+    limits: LimitFlags,
     /// Serve HTTPS with this certificate chain (PEM); needs --tls-key.
     #[arg(long, requires = "tls_key")]
     tls_cert: Option<PathBuf>,
     /// The certificate's private key (PEM).
     #[arg(long, requires = "tls_cert")]
     tls_key: Option<PathBuf>,
+}
+
+/// Flags for the most-tuned limits (the rest are in the config's `limits`).
+#[derive(clap::Args)]
+struct LimitFlags {
+    /// Request body bytes read at most, as sent (default 1 MiB).
+    #[arg(long)]
+    max_body_bytes: Option<usize>,
+    /// Evaluations in one batch at most (default 1,000).
+    #[arg(long)]
+    max_batch_items: Option<usize>,
+}
+
+impl LimitFlags {
+    fn apply(&self, l: &mut tenet_server::Limits) {
+        let set = |slot: &mut usize, v: Option<usize>| *slot = v.unwrap_or(*slot);
+        set(&mut l.max_body_bytes, self.max_body_bytes);
+        set(&mut l.max_batch_items, self.max_batch_items);
+    }
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -53,6 +75,8 @@ struct ServeConfig {
     workers: Option<usize>,
     tls_cert: Option<PathBuf>,
     tls_key: Option<PathBuf>,
+    /// Every bound the server keeps; what is left out keeps its default.
+    limits: Option<tenet_server::Limits>,
 }
 
 const DEFAULT_ADDR: &str = "127.0.0.1:7400";
@@ -67,6 +91,10 @@ pub fn serve(data_dir: &Path, args: ServeArgs) -> Result<Outcome> {
         }
     };
     let addr = args.addr.or(config.addr).unwrap_or_else(|| DEFAULT_ADDR.parse().expect("valid default"));
+    let mut limits = config.limits.clone().unwrap_or_default();
+    args.limits.apply(&mut limits);
+    limits.validate()?;
+    let limits = Arc::new(limits);
     std::fs::create_dir_all(data_dir).with_context(|| format!("creating {}", data_dir.display()))?;
     // Beyond loopback a key is always required, whatever the key file says.
     let keys_path = data_dir.join("keys.db");
@@ -105,6 +133,7 @@ pub fn serve(data_dir: &Path, args: ServeArgs) -> Result<Outcome> {
         tenet_server::router(AppState { status: board.clone() }),
         pdp.clone(),
         keys.clone(),
+        limits.clone(),
     )
     .merge(tenet_server::access::admin_router(pdp.clone(), policies.clone(), keys));
     let mut runtime = tokio::runtime::Builder::new_multi_thread();
@@ -135,8 +164,8 @@ pub fn serve(data_dir: &Path, args: ServeArgs) -> Result<Outcome> {
     };
     let result = runtime.block_on(async {
         match &tls {
-            Some(t) => tenet_server::serve_tls(addr, app, t, announce, shutdown_signal()).await,
-            None => tenet_server::serve(addr, app, announce, shutdown_signal()).await,
+            Some(t) => tenet_server::serve_tls(addr, app, limits.clone(), t, announce, shutdown_signal()).await,
+            None => tenet_server::serve(addr, app, limits.clone(), announce, shutdown_signal()).await,
         }
     });
     // Every decision already answered is written before exit.

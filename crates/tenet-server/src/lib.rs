@@ -4,7 +4,8 @@
 //! The server reads shared state; it never writes the event store itself.
 //! What it writes is its own: the decision log (`decisions.db`).
 //!
-//! Every error it answers has one JSON shape ([`error::ApiError`]).
+//! Every error it answers has one JSON shape ([`error::ApiError`]); what a
+//! request may make it hold or do is bounded ([`Limits`]).
 
 pub mod access;
 pub mod auth;
@@ -12,6 +13,7 @@ pub mod decision_log;
 pub mod edge;
 pub mod error;
 pub mod json;
+pub mod limits;
 pub mod metrics;
 pub mod policy_dir;
 pub mod status;
@@ -25,6 +27,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Json, Response};
 use axum::routing::get;
 
+pub use limits::Limits;
 pub use status::{Status, StatusBoard};
 
 /// Everything the handlers read.
@@ -41,10 +44,12 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
-/// `router`'s routes plus the decision point's: the AuthZEN API and `/metrics`.
-pub fn with_decisions(app: Router, pdp: Arc<access::DecisionPoint>, keys: auth::Keys) -> Router {
+/// `router`'s routes plus the decision point's: the AuthZEN API (held to
+/// `limits`) and `/metrics`.
+pub fn with_decisions(app: Router, pdp: Arc<access::DecisionPoint>, keys: auth::Keys, limits: Arc<Limits>) -> Router {
     let metrics = pdp.metrics.clone();
-    let decide = access::router(pdp).layer(axum::middleware::from_fn_with_state((keys, "decide"), auth::require));
+    let decide =
+        access::router(pdp, limits).layer(axum::middleware::from_fn_with_state((keys, "decide"), auth::require));
     app.route(
         "/metrics",
         get(move || {
@@ -86,6 +91,7 @@ pub struct Tls {
 pub async fn serve_tls(
     addr: SocketAddr,
     app: Router,
+    limits: Arc<Limits>,
     tls: &Tls,
     bound: impl FnOnce(SocketAddr) + Send + 'static,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
@@ -108,19 +114,21 @@ pub async fn serve_tls(
         shutdown.await;
         h.graceful_shutdown(Some(std::time::Duration::from_secs(10)));
     });
-    let app = edge::finish(app);
+    let app = edge::finish(app, limits);
     axum_server::bind_rustls(addr, config).handle(handle).serve(app.into_make_service()).await
 }
 
-/// Binds `addr` and serves until `shutdown` resolves, finishing requests in
-/// flight. Returns the bound address through `bound` (useful with port 0).
+/// Binds `addr` and serves `app` within `limits` until `shutdown`
+/// resolves, finishing requests in flight. Returns the bound address
+/// through `bound` (useful with port 0).
 pub async fn serve(
     addr: SocketAddr,
     app: Router,
+    limits: Arc<Limits>,
     bound: impl FnOnce(SocketAddr),
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let listener = tokio::net::TcpListener::bind(addr).await?;
     bound(listener.local_addr()?);
-    axum::serve(listener, edge::finish(app)).with_graceful_shutdown(shutdown).await
+    axum::serve(listener, edge::finish(app, limits)).with_graceful_shutdown(shutdown).await
 }

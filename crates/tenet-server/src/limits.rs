@@ -1,0 +1,99 @@
+//! Every bound the HTTP server keeps on what a request may make it hold or
+//! do, in one place: request size before and after decompression, items
+//! per batch and per search page, JSON nesting. The serve configuration's
+//! `limits:` section is this struct (same keys), and the PDP metadata
+//! advertises it as `tenet_limits`.
+
+use serde::{Deserialize, Serialize};
+
+/// serde_json refuses nesting deeper than this by itself.
+const JSON_DEPTH_CEILING: usize = 128;
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Limits {
+    /// The most bytes of request body read, as sent (compressed or not).
+    pub max_body_bytes: usize,
+    /// The most JSON one request may amount to: a body after gzip is
+    /// undone, and a batch once each item takes its top-level defaults.
+    pub max_decompressed_bytes: usize,
+    /// A gzip body may expand at most this many times its sent size.
+    pub max_decompression_ratio: usize,
+    /// Evaluations in one `/access/v1/evaluations` request.
+    pub max_batch_items: usize,
+    /// Results in one search page (a larger or absent `page.limit` is
+    /// served in pages of this size, with a `next_token`).
+    pub max_search_page: usize,
+    /// Nesting of objects and arrays in a request body.
+    pub max_json_depth: usize,
+}
+
+impl Default for Limits {
+    /// Sized for a 2-core, 24 GiB host.
+    fn default() -> Self {
+        Limits {
+            max_body_bytes: 1 << 20,
+            max_decompressed_bytes: 8 << 20,
+            max_decompression_ratio: 100,
+            max_batch_items: 1000,
+            max_search_page: 1000,
+            max_json_depth: 64,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum LimitsError {
+    #[error("limits.{0} must be greater than 0")]
+    Zero(&'static str),
+    #[error("limits.max_json_depth is {0}; at most {JSON_DEPTH_CEILING}")]
+    Depth(usize),
+    #[error("limits.max_decompressed_bytes ({0}) must be at least limits.max_body_bytes ({1})")]
+    Decompressed(usize, usize),
+}
+
+impl Limits {
+    /// Refuses a set of limits under which some valid request could never be served.
+    pub fn validate(&self) -> Result<(), LimitsError> {
+        for (name, v) in [
+            ("max_body_bytes", self.max_body_bytes as u64),
+            ("max_decompressed_bytes", self.max_decompressed_bytes as u64),
+            ("max_decompression_ratio", self.max_decompression_ratio as u64),
+            ("max_batch_items", self.max_batch_items as u64),
+            ("max_search_page", self.max_search_page as u64),
+            ("max_json_depth", self.max_json_depth as u64),
+        ] {
+            if v == 0 {
+                return Err(LimitsError::Zero(name));
+            }
+        }
+        if self.max_json_depth > JSON_DEPTH_CEILING {
+            return Err(LimitsError::Depth(self.max_json_depth));
+        }
+        if self.max_decompressed_bytes < self.max_body_bytes {
+            return Err(LimitsError::Decompressed(self.max_decompressed_bytes, self.max_body_bytes));
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_defaults_are_a_valid_set_and_impossible_sets_are_refused_by_name() {
+        assert_eq!(Limits::default().validate(), Ok(()));
+        let zero = Limits { max_batch_items: 0, ..Limits::default() };
+        assert_eq!(zero.validate(), Err(LimitsError::Zero("max_batch_items")));
+        let too_deep = Limits { max_json_depth: 500, ..Limits::default() };
+        assert_eq!(too_deep.validate(), Err(LimitsError::Depth(500)));
+    }
+
+    #[test]
+    fn a_config_section_names_only_what_it_changes_and_unknown_keys_are_refused() {
+        let l: Limits = serde_json::from_str(r#"{"max_batch_items": 10, "max_json_depth": 16}"#).unwrap();
+        assert_eq!((l.max_batch_items, l.max_json_depth, l.max_body_bytes), (10, 16, 1 << 20));
+        assert!(serde_json::from_str::<Limits>(r#"{"max_batch": 10}"#).is_err());
+    }
+}
