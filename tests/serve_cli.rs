@@ -699,3 +699,45 @@ fn duplicate_keys_are_refused_naming_the_key_and_its_path_on_every_endpoint() {
     );
     assert_eq!(metric(&server, "tenet_decisions_total"), 0.0, "none of them was decided");
 }
+
+#[test]
+fn a_full_decision_log_queue_refuses_undecided_and_never_loses_an_answered_decision() {
+    let data = tempfile::tempdir().unwrap();
+    let server = serve_with_limits(data.path(), "  decision_log_queue: 2000\n  max_batch_items: 1000\n");
+    let batch = json!({"subject": {"type": "user", "id": "alice"}, "action": {"name": "read"},
+        "evaluations": vec![json!({"resource": {"type": "record", "id": "record-1"}}); 1000]})
+    .to_string();
+    let send =
+        |body: &str, path: &str| server.raw("POST", path, &[("content-type", "application/json")], body.as_bytes());
+    // Another writer holds the log: nothing the server queues can be written.
+    let db = rusqlite::Connection::open(data.path().join("decisions.db")).unwrap();
+    db.execute_batch("BEGIN IMMEDIATE").unwrap();
+    let mut answered = 0;
+    for _ in 0..2 {
+        let got = send(&batch, "/access/v1/evaluations");
+        assert_eq!(got.status, 200, "{}", got.body);
+        answered += got.json()["evaluations"].as_array().unwrap().len();
+    }
+    // The queue is full: refused before deciding, with when to come back.
+    let refused = send(&batch, "/access/v1/evaluations");
+    let e = refused.error(429);
+    assert_eq!((e["code"].as_str(), e["where"].as_str()), (Some("overloaded"), Some("server")));
+    assert_eq!(refused.header("retry-after"), Some("1"));
+    send(&alice_read(), "/access/v1/evaluation").error(429);
+    assert!(metric(&server, "tenet_shed_total") >= 2.0);
+    assert_eq!(metric(&server, "tenet_decisions_total"), 2000.0, "the refused requests were not decided");
+    // The log writable again: the queue drains and deciding resumes.
+    db.execute_batch("COMMIT").unwrap();
+    eventually("the queue drains", || {
+        let got = send(&batch, "/access/v1/evaluations");
+        if got.status == 200 {
+            answered += 1000;
+        }
+        got.status == 200
+    });
+    assert!(server.stop().success());
+    let logged: i64 = db.query_row("SELECT count(*) FROM decisions", [], |r| r.get(0)).unwrap();
+    assert_eq!(logged as usize, answered, "every answered decision, and only those, is in the log");
+    let verified = run(data.path(), &["audit", "verify"]);
+    assert!(String::from_utf8_lossy(&verified.stdout).contains(&format!("intact: {answered} decision record(s)")));
+}

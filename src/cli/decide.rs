@@ -54,6 +54,9 @@ struct LimitFlags {
     /// Evaluations in one batch at most (default 1,000).
     #[arg(long)]
     max_batch_items: Option<usize>,
+    /// Decision-log records waiting to be written at most (default 65,536).
+    #[arg(long)]
+    decision_log_queue: Option<usize>,
 }
 
 impl LimitFlags {
@@ -61,6 +64,7 @@ impl LimitFlags {
         let set = |slot: &mut usize, v: Option<usize>| *slot = v.unwrap_or(*slot);
         set(&mut l.max_body_bytes, self.max_body_bytes);
         set(&mut l.max_batch_items, self.max_batch_items);
+        set(&mut l.decision_log_queue, self.decision_log_queue);
     }
 }
 
@@ -121,7 +125,7 @@ pub fn serve(data_dir: &Path, args: ServeArgs) -> Result<Outcome> {
     }
     let version = bundle.version().to_string();
     let count = bundle.policy_count();
-    let log = DecisionLog::open(&log_path)?;
+    let log = DecisionLog::open(&log_path, limits.decision_log_queue, limits.decision_log_queue_bytes)?;
     let pdp = Arc::new(
         DecisionPoint::new(bundle, trust.clone() as Arc<dyn TrustSource>, Arc::new(Metrics::new()))
             .with_log(log, history),

@@ -21,11 +21,11 @@ use serde_json::{Value, json};
 use tenet_policy::authzen::{self, Evaluations, RequestError, SearchTarget, Semantic};
 use tenet_policy::{Decision, PolicyBundle, TrustSource};
 
-use crate::decision_log::{Asked, DecisionLog, Pending, PolicyHistory};
+use crate::decision_log::{Asked, DecisionLog, Pending, PolicyHistory, Reservation};
 use crate::edge::read_body;
 use crate::error::{ApiError, Where};
 use crate::json::{self, JsonError};
-use crate::limits::Limits;
+use crate::limits::{Limits, RECORD_OVERHEAD};
 use crate::metrics::Metrics;
 
 /// What the access API decides with: the active policy set (swapped whole
@@ -196,16 +196,43 @@ impl DecisionPoint {
         result
     }
 
+    /// Room in the decision log for `records` decisions about `bytes` of
+    /// requests, taken before deciding: without it, nothing is decided (429).
+    pub fn reserve(&self, records: usize, bytes: usize) -> Result<Reservation, ApiError> {
+        let Some(log) = &self.log else { return Ok(Reservation::unlimited()) };
+        let bytes = bytes.saturating_add(records.saturating_mul(RECORD_OVERHEAD));
+        log.reserve(records, bytes).map_err(|full| {
+            self.metrics.shed();
+            ApiError::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "overloaded",
+                Where::Server,
+                format!("{full}; nothing was decided, retry shortly"),
+            )
+            .retry_after(1)
+        })
+    }
+
     /// Hands a decision to the log (moved, not copied: formatting it is the writer's work).
-    fn log(&self, bundle: &PolicyBundle, request: Asked, decision: Decision, request_id: Option<String>) {
+    fn log(
+        &self,
+        slot: &mut Reservation,
+        bundle: &PolicyBundle,
+        request: Asked,
+        decision: Decision,
+        request_id: Option<String>,
+    ) {
         if let Some(log) = &self.log {
-            log.record(Pending {
-                at: tenet_model::Timestamp::now(),
-                request_id,
-                request,
-                decision,
-                policy_version: bundle.version().to_string(),
-            });
+            log.record(
+                slot,
+                Pending {
+                    at: tenet_model::Timestamp::now(),
+                    request_id,
+                    request,
+                    decision,
+                    policy_version: bundle.version().to_string(),
+                },
+            );
         }
     }
 }
@@ -225,11 +252,15 @@ async fn evaluation(State(api): State<Api>, req: axum::extract::Request) -> Resu
         None => authzen::parse_evaluation(&json_object(&body)?).map_err(request_error)?,
     };
     let pdp = &api.pdp;
+    let mut slot = pdp.reserve(1, body.len())?;
     let bundle = pdp.bundle();
     let d = pdp.decide(&bundle, &e, "evaluation").map_err(decide_error)?;
     let response = decision_response(&d, explain_flag(parts.uri.query()), bundle.version());
     drop(e);
-    pdp.log(&bundle, Asked::Body(body), d, request_id(&parts.headers));
+    // Copied to its own size: the received body is a slice of the
+    // connection's read buffer, and queued it would hold all of it.
+    let body = Bytes::copy_from_slice(&body);
+    pdp.log(&mut slot, &bundle, Asked::Body(body), d, request_id(&parts.headers));
     Ok(response)
 }
 
@@ -297,13 +328,17 @@ async fn evaluations(State(api): State<Api>, req: axum::extract::Request) -> Res
     let rid = request_id(&parts.headers);
     match authzen::parse_evaluations(&v).map_err(request_error)? {
         Evaluations::Single(e) => {
+            let mut slot = pdp.reserve(1, expanded)?;
             let bundle = pdp.bundle();
             let d = pdp.decide(&bundle, &e, "evaluations").map_err(decide_error)?;
             let response = decision_response(&d, explain, bundle.version());
-            pdp.log(&bundle, Asked::Parsed(e), d, rid);
+            pdp.log(&mut slot, &bundle, Asked::Parsed(e), d, rid);
             Ok(response)
         }
         Evaluations::Batch(batch) => {
+            // Room for every item before the first is decided; what a
+            // short-circuited batch leaves unused goes back with `slot`.
+            let mut slot = pdp.reserve(batch.items.len(), expanded)?;
             let bundle = pdp.bundle();
             let mut out = Vec::with_capacity(batch.items.len());
             for (i, item) in batch.items.into_iter().enumerate() {
@@ -313,7 +348,7 @@ async fn evaluations(State(api): State<Api>, req: axum::extract::Request) -> Res
                         Ok(d) => {
                             let v = decision_json(&d, explain, bundle.version());
                             let allowed = d.allowed;
-                            pdp.log(&bundle, Asked::Parsed(Box::new(e)), d, item_id);
+                            pdp.log(&mut slot, &bundle, Asked::Parsed(Box::new(e)), d, item_id);
                             (allowed, v)
                         }
                         Err(err) => (false, item_error(&err.to_string())),

@@ -1,10 +1,15 @@
 //! Every bound the HTTP server keeps on what a request may make it hold or
 //! do, in one place: request size before and after decompression, items
-//! per batch and per search page, JSON nesting. The serve configuration's
+//! per batch and per search page, JSON nesting, the decision log's queue.
+//! The serve configuration's
 //! `limits:` section is this struct (same keys), and the PDP metadata
 //! advertises it as `tenet_limits`.
 
 use serde::{Deserialize, Serialize};
+
+/// Bytes a queued decision-log record is charged beyond its request: the
+/// decision, its reasons and signals, the queue's own bookkeeping.
+pub const RECORD_OVERHEAD: usize = 512;
 
 /// serde_json refuses nesting deeper than this by itself.
 const JSON_DEPTH_CEILING: usize = 128;
@@ -26,10 +31,14 @@ pub struct Limits {
     pub max_search_page: usize,
     /// Nesting of objects and arrays in a request body.
     pub max_json_depth: usize,
+    /// Decision-log records queued for the writer at most.
+    pub decision_log_queue: usize,
+    /// And the bytes they may hold (requests kept for the log).
+    pub decision_log_queue_bytes: usize,
 }
 
 impl Default for Limits {
-    /// Sized for a 2-core, 24 GiB host.
+    /// Sized for a 2-core, 24 GiB host with the queue full.
     fn default() -> Self {
         Limits {
             max_body_bytes: 1 << 20,
@@ -38,6 +47,8 @@ impl Default for Limits {
             max_batch_items: 1000,
             max_search_page: 1000,
             max_json_depth: 64,
+            decision_log_queue: 65_536,
+            decision_log_queue_bytes: 256 << 20,
         }
     }
 }
@@ -50,6 +61,14 @@ pub enum LimitsError {
     Depth(usize),
     #[error("limits.max_decompressed_bytes ({0}) must be at least limits.max_body_bytes ({1})")]
     Decompressed(usize, usize),
+    #[error(
+        "limits.decision_log_queue ({queue}) must hold a whole batch (limits.max_batch_items {batch}), or that batch could never be decided"
+    )]
+    QueueRecords { queue: usize, batch: usize },
+    #[error(
+        "limits.decision_log_queue_bytes ({queue}) must hold the largest request ({need} bytes: max_decompressed_bytes and {RECORD_OVERHEAD} per batch item)"
+    )]
+    QueueBytes { queue: usize, need: usize },
 }
 
 impl Limits {
@@ -62,6 +81,8 @@ impl Limits {
             ("max_batch_items", self.max_batch_items as u64),
             ("max_search_page", self.max_search_page as u64),
             ("max_json_depth", self.max_json_depth as u64),
+            ("decision_log_queue", self.decision_log_queue as u64),
+            ("decision_log_queue_bytes", self.decision_log_queue_bytes as u64),
         ] {
             if v == 0 {
                 return Err(LimitsError::Zero(name));
@@ -72,6 +93,13 @@ impl Limits {
         }
         if self.max_decompressed_bytes < self.max_body_bytes {
             return Err(LimitsError::Decompressed(self.max_decompressed_bytes, self.max_body_bytes));
+        }
+        if self.decision_log_queue < self.max_batch_items {
+            return Err(LimitsError::QueueRecords { queue: self.decision_log_queue, batch: self.max_batch_items });
+        }
+        let need = self.max_decompressed_bytes.saturating_add(self.max_batch_items.saturating_mul(RECORD_OVERHEAD));
+        if self.decision_log_queue_bytes < need {
+            return Err(LimitsError::QueueBytes { queue: self.decision_log_queue_bytes, need });
         }
         Ok(())
     }
@@ -86,6 +114,8 @@ mod tests {
         assert_eq!(Limits::default().validate(), Ok(()));
         let zero = Limits { max_batch_items: 0, ..Limits::default() };
         assert_eq!(zero.validate(), Err(LimitsError::Zero("max_batch_items")));
+        let batch_beyond_queue = Limits { decision_log_queue: 10, ..Limits::default() };
+        assert!(matches!(batch_beyond_queue.validate(), Err(LimitsError::QueueRecords { .. })));
         let too_deep = Limits { max_json_depth: 500, ..Limits::default() };
         assert_eq!(too_deep.validate(), Err(LimitsError::Depth(500)));
     }
