@@ -628,6 +628,7 @@ fn requests_beyond_the_limits_are_refused_undecided_and_the_limits_are_advertise
     assert_eq!((l["max_body_bytes"].as_u64(), l["max_batch_items"].as_u64()), (Some(400_000), Some(1000)));
     assert_eq!((l["max_json_depth"].as_u64(), l["max_search_page"].as_u64()), (Some(16), Some(1)));
     assert_eq!(l["content_encodings"], json!(["gzip", "identity"]));
+    assert!(l["header_timeout_ms"].is_u64() && l["max_connections"].is_u64(), "{l}");
 }
 
 #[test]
@@ -740,4 +741,125 @@ fn a_full_decision_log_queue_refuses_undecided_and_never_loses_an_answered_decis
     assert_eq!(logged as usize, answered, "every answered decision, and only those, is in the log");
     let verified = run(data.path(), &["audit", "verify"]);
     assert!(String::from_utf8_lossy(&verified.stdout).contains(&format!("intact: {answered} decision record(s)")));
+}
+
+/// Whether the peer closed `s` within `within` (end of stream or reset).
+fn closed_within(s: &mut std::net::TcpStream, within: Duration) -> bool {
+    use std::io::Read;
+    s.set_read_timeout(Some(within)).unwrap();
+    let mut buf = [0u8; 4096];
+    let start = Instant::now();
+    loop {
+        match s.read(&mut buf) {
+            Ok(0) => return true,
+            Ok(_) => continue,
+            Err(e) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) => {
+                return false;
+            }
+            Err(_) => return start.elapsed() <= within,
+        }
+    }
+}
+
+#[test]
+fn unfinished_headers_trickled_bodies_and_idle_connections_are_closed_on_their_own_timeouts() {
+    use std::io::Write;
+    let data = tempfile::tempdir().unwrap();
+    let server =
+        serve_with_limits(data.path(), "  header_timeout_ms: 1000\n  body_timeout_ms: 1000\n  idle_timeout_ms: 5000\n");
+    // Partial headers: closed within 5x the header timeout.
+    let mut partial = server.connect();
+    write!(partial, "POST /access/v1/evaluation HTTP/1.1\r\nhost: x\r\n").unwrap();
+    assert!(closed_within(&mut partial, Duration::from_secs(5)), "partial headers left open");
+    // Nothing sent at all: a silent connection owes its first headers, not idle.
+    let mut silent = server.connect();
+    assert!(closed_within(&mut silent, Duration::from_secs(5)), "a silent connection left open");
+    // A trickled body: 408 in the error shape, then closed.
+    let mut trickle = server.connect();
+    write!(trickle, "POST /access/v1/evaluation HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: 200\r\n\r\n").unwrap();
+    let started = Instant::now();
+    while started.elapsed() < Duration::from_secs(5) {
+        if trickle.write_all(b" ").is_err() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let answer = common::read_answer(&mut trickle);
+    assert_eq!(answer.error(408)["where"], "body");
+    // Idle is not headers: a kept-alive connection outlives the header
+    // timeout between requests, then closes on the idle one.
+    let mut kept = server.connect();
+    let request = format!(
+        "POST /access/v1/evaluation HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{}",
+        alice_read().len(),
+        alice_read()
+    );
+    kept.write_all(request.as_bytes()).unwrap();
+    let first = read_one(&mut kept);
+    assert_eq!(first.status, 200, "{}", first.body);
+    std::thread::sleep(Duration::from_millis(1500));
+    kept.write_all(request.as_bytes()).unwrap();
+    assert_eq!(read_one(&mut kept).status, 200, "still open past the header timeout");
+    assert!(closed_within(&mut kept, Duration::from_secs(25)), "idle keep-alive left open");
+    assert_eq!(server.get("/healthz").status, 200);
+}
+
+/// One response off a kept-alive connection (its length is known).
+fn read_one(s: &mut std::net::TcpStream) -> common::Answer {
+    use std::io::Read;
+    s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    let mut raw = Vec::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        if let Some(a) = common::parse_answer(&raw) {
+            let len = a.header("content-length").and_then(|l| l.parse::<usize>().ok()).unwrap_or(0);
+            if a.body.len() >= len {
+                return a;
+            }
+        }
+        let n = s.read(&mut buf).expect("an answer");
+        assert!(n > 0, "closed before answering: {:?}", String::from_utf8_lossy(&raw));
+        raw.extend_from_slice(&buf[..n]);
+    }
+}
+
+#[test]
+fn connections_beyond_the_cap_are_refused_cleanly_and_the_server_keeps_serving() {
+    let data = tempfile::tempdir().unwrap();
+    let server = serve_with_limits(data.path(), "  max_connections: 8\n");
+    let idle: Vec<_> = (0..30).map(|_| server.connect()).collect();
+    // Every slot is held by a silent connection: a newcomer is told so at once.
+    let started = Instant::now();
+    let got = server.raw("GET", "/healthz", &[], b"");
+    assert!(started.elapsed() < Duration::from_secs(5));
+    let e = got.error(503);
+    assert_eq!(e["code"], "too_many_connections");
+    assert_eq!(got.header("retry-after"), Some("1"));
+    drop(idle);
+    eventually("slots come back when the idle connections go", || {
+        server.raw("GET", "/healthz", &[], b"").status == 200
+    });
+}
+
+#[test]
+fn the_connection_cap_stays_below_the_open_file_limit_and_the_server_outlives_a_flood() {
+    let data = tempfile::tempdir().unwrap();
+    let policies = authzen_policies("certification");
+    // The server under a 256-descriptor limit, asked for the default 1,024 connections.
+    let mut cmd = std::process::Command::new("sh");
+    cmd.arg("-c")
+        .arg("ulimit -n 256 && exec \"$0\" \"$@\"")
+        .arg(env!("CARGO_BIN_EXE_tenet"))
+        .args(["--data-dir", data.path().to_str().unwrap(), "serve", "--addr", "127.0.0.1:0"])
+        .args(["--policies", policies.to_str().unwrap()]);
+    let server = Server::spawn(cmd);
+    let cap =
+        server.get("/.well-known/authzen-configuration").json()["tenet_limits"]["max_connections"].as_u64().unwrap();
+    assert!(cap < 256, "capped below the descriptor limit: {cap}");
+    let flood: Vec<_> = (0..400).filter_map(|_| std::net::TcpStream::connect(server.addr()).ok()).collect();
+    let got = server.raw("GET", "/healthz", &[], b"");
+    assert!(got.status == 200 || got.status == 503, "served or refused cleanly: {} {}", got.status, got.body);
+    drop(flood);
+    eventually("serving again once the flood is gone", || server.raw("GET", "/healthz", &[], b"").status == 200);
+    assert!(alice_reads(&server));
 }

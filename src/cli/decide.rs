@@ -54,6 +54,18 @@ struct LimitFlags {
     /// Evaluations in one batch at most (default 1,000).
     #[arg(long)]
     max_batch_items: Option<usize>,
+    /// Open connections at most, below the open-file limit (default 1,024).
+    #[arg(long)]
+    max_connections: Option<usize>,
+    /// From a request's first byte to its last header (default 10,000 ms).
+    #[arg(long)]
+    header_timeout_ms: Option<u64>,
+    /// To receive a whole request body (default 30,000 ms).
+    #[arg(long)]
+    body_timeout_ms: Option<u64>,
+    /// A connection with no request in progress is closed after (default 60,000 ms).
+    #[arg(long)]
+    idle_timeout_ms: Option<u64>,
     /// Decision-log records waiting to be written at most (default 65,536).
     #[arg(long)]
     decision_log_queue: Option<usize>,
@@ -64,7 +76,11 @@ impl LimitFlags {
         let set = |slot: &mut usize, v: Option<usize>| *slot = v.unwrap_or(*slot);
         set(&mut l.max_body_bytes, self.max_body_bytes);
         set(&mut l.max_batch_items, self.max_batch_items);
+        set(&mut l.max_connections, self.max_connections);
         set(&mut l.decision_log_queue, self.decision_log_queue);
+        l.header_timeout_ms = self.header_timeout_ms.unwrap_or(l.header_timeout_ms);
+        l.body_timeout_ms = self.body_timeout_ms.unwrap_or(l.body_timeout_ms);
+        l.idle_timeout_ms = self.idle_timeout_ms.unwrap_or(l.idle_timeout_ms);
     }
 }
 
@@ -98,6 +114,14 @@ pub fn serve(data_dir: &Path, args: ServeArgs) -> Result<Outcome> {
     let mut limits = config.limits.clone().unwrap_or_default();
     args.limits.apply(&mut limits);
     limits.validate()?;
+    let (limits, nofile) = limits.fitted_to_process();
+    if let Some(nofile) = nofile {
+        tracing::warn!(
+            nofile,
+            max_connections = limits.max_connections,
+            "connections capped below the open-file limit (raise `ulimit -n` for more)"
+        );
+    }
     let limits = Arc::new(limits);
     std::fs::create_dir_all(data_dir).with_context(|| format!("creating {}", data_dir.display()))?;
     // Beyond loopback a key is always required, whatever the key file says.

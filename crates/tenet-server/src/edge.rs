@@ -3,8 +3,8 @@
 //! before a byte of body is read (so `Expect: 100-continue` never gets its
 //! `100 Continue`), and every error answered in the one JSON shape.
 //!
-//! Reading a body (size before and after gzip) is [`read_body`]'s, the one
-//! way a handler takes its body.
+//! Reading a body (size before and after gzip, total time) is
+//! [`read_body`]'s, the one way a handler takes its body.
 
 use std::sync::Arc;
 
@@ -84,22 +84,31 @@ fn coding(headers: &HeaderMap) -> Result<Coding, ApiError> {
     }
 }
 
-/// The request body, whole and decoded: at most `max_body_bytes` received,
-/// and when gzip, at most `max_decompressed_bytes` and
-/// `max_decompression_ratio` times its size once decompressed. Anything
-/// beyond is refused without reading further.
+/// The request body, whole and decoded: at most `max_body_bytes` received
+/// within `body_timeout_ms`, and when gzip, at most
+/// `max_decompressed_bytes` and `max_decompression_ratio` times its size
+/// once decompressed. Anything beyond is refused without reading further.
 pub async fn read_body(headers: &HeaderMap, body: Body, limits: &Limits) -> Result<Bytes, ApiError> {
     use http_body_util::BodyExt;
     let coding = coding(headers)?;
     let limited = http_body_util::Limited::new(body, limits.max_body_bytes);
-    let sent = match limited.collect().await {
-        Err(e) if e.downcast_ref::<http_body_util::LengthLimitError>().is_some() => {
+    let sent = match tokio::time::timeout(limits.body_timeout(), limited.collect()).await {
+        Err(_) => {
+            return Err(ApiError::new(
+                StatusCode::REQUEST_TIMEOUT,
+                "request_timeout",
+                Where::Body,
+                format!("the body did not arrive within {} ms (tenet_limits.body_timeout_ms)", limits.body_timeout_ms),
+            )
+            .closing());
+        }
+        Ok(Err(e)) if e.downcast_ref::<http_body_util::LengthLimitError>().is_some() => {
             return Err(ApiError::too_large(
                 Where::Body,
                 format!("the body is larger than {} bytes (tenet_limits.max_body_bytes)", limits.max_body_bytes),
             ));
         }
-        Err(e) => {
+        Ok(Err(e)) => {
             return Err(ApiError::bad_request(
                 "unreadable_body",
                 Where::Body,
@@ -107,7 +116,7 @@ pub async fn read_body(headers: &HeaderMap, body: Body, limits: &Limits) -> Resu
             )
             .closing());
         }
-        Ok(collected) => collected.to_bytes(),
+        Ok(Ok(collected)) => collected.to_bytes(),
     };
     match coding {
         Coding::Identity => Ok(sent),
