@@ -94,6 +94,8 @@ async fn run(
     tls: Option<tokio_rustls::TlsAcceptor>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    // hyper panics on a read buffer under 8 KiB, a semaphore on no permits.
+    limits.validate().map_err(std::io::Error::other)?;
     let app = crate::edge::finish(app, limits.clone());
     let open = Arc::new(Semaphore::new(limits.max_connections));
     let (stop_tx, stop_rx) = watch::channel(false);
