@@ -27,7 +27,6 @@ pub enum Where {
     /// The URL path.
     Path,
     Method,
-    Query,
     /// The server's own state (overloaded, keys unreadable, not ready).
     Server,
 }
@@ -39,7 +38,6 @@ impl std::fmt::Display for Where {
             Where::Header(h) => write!(f, "header:{h}"),
             Where::Path => f.write_str("path"),
             Where::Method => f.write_str("method"),
-            Where::Query => f.write_str("query"),
             Where::Server => f.write_str("server"),
         }
     }
