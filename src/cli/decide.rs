@@ -31,15 +31,57 @@ pub struct ServeArgs {
     #[arg(long)]
     policies: Option<PathBuf>,
     /// A YAML (or JSON) file with `addr`, `policies`, `policy_poll_ms`,
-    /// `trust_refresh_ms`, `workers`, `tls_cert`, `tls_key`; flags override it.
+    /// `trust_refresh_ms`, `workers`, `tls_cert`, `tls_key` and `limits`
+    /// (every bound the server keeps); flags override it.
     #[arg(long)]
     config: Option<PathBuf>,
+    #[command(flatten)]
+    limits: LimitFlags,
     /// Serve HTTPS with this certificate chain (PEM); needs --tls-key.
     #[arg(long, requires = "tls_key")]
     tls_cert: Option<PathBuf>,
     /// The certificate's private key (PEM).
     #[arg(long, requires = "tls_cert")]
     tls_key: Option<PathBuf>,
+}
+
+/// Flags for the most-tuned limits (the rest are in the config's `limits`).
+#[derive(clap::Args)]
+struct LimitFlags {
+    /// Request body bytes read at most, as sent (default 1 MiB).
+    #[arg(long)]
+    max_body_bytes: Option<usize>,
+    /// Evaluations in one batch at most (default 1,000).
+    #[arg(long)]
+    max_batch_items: Option<usize>,
+    /// Open connections at most, below the open-file limit (default 1,024).
+    #[arg(long)]
+    max_connections: Option<usize>,
+    /// From a request's first byte to its last header (default 10,000 ms).
+    #[arg(long)]
+    header_timeout_ms: Option<u64>,
+    /// To receive a whole request body (default 30,000 ms).
+    #[arg(long)]
+    body_timeout_ms: Option<u64>,
+    /// A connection with no request in progress is closed after (default 60,000 ms).
+    #[arg(long)]
+    idle_timeout_ms: Option<u64>,
+    /// Decision-log records waiting to be written at most (default 65,536).
+    #[arg(long)]
+    decision_log_queue: Option<usize>,
+}
+
+impl LimitFlags {
+    fn apply(&self, l: &mut tenet_server::Limits) {
+        let set = |slot: &mut usize, v: Option<usize>| *slot = v.unwrap_or(*slot);
+        set(&mut l.max_body_bytes, self.max_body_bytes);
+        set(&mut l.max_batch_items, self.max_batch_items);
+        set(&mut l.max_connections, self.max_connections);
+        set(&mut l.decision_log_queue, self.decision_log_queue);
+        l.header_timeout_ms = self.header_timeout_ms.unwrap_or(l.header_timeout_ms);
+        l.body_timeout_ms = self.body_timeout_ms.unwrap_or(l.body_timeout_ms);
+        l.idle_timeout_ms = self.idle_timeout_ms.unwrap_or(l.idle_timeout_ms);
+    }
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -53,6 +95,8 @@ struct ServeConfig {
     workers: Option<usize>,
     tls_cert: Option<PathBuf>,
     tls_key: Option<PathBuf>,
+    /// Every bound the server keeps; what is left out keeps its default.
+    limits: Option<tenet_server::Limits>,
 }
 
 const DEFAULT_ADDR: &str = "127.0.0.1:7400";
@@ -67,11 +111,27 @@ pub fn serve(data_dir: &Path, args: ServeArgs) -> Result<Outcome> {
         }
     };
     let addr = args.addr.or(config.addr).unwrap_or_else(|| DEFAULT_ADDR.parse().expect("valid default"));
+    let mut limits = config.limits.clone().unwrap_or_default();
+    args.limits.apply(&mut limits);
+    limits.validate()?;
+    let (limits, nofile) = limits.fitted_to_process();
+    if let Some(nofile) = nofile {
+        tracing::warn!(
+            nofile,
+            max_connections = limits.max_connections,
+            "connections capped below the open-file limit (raise `ulimit -n` for more)"
+        );
+    }
+    let limits = Arc::new(limits);
     std::fs::create_dir_all(data_dir).with_context(|| format!("creating {}", data_dir.display()))?;
-    let keys = tenet_server::auth::Keys::load(&data_dir.join("keys.db"))?;
-    if !addr.ip().is_loopback() && !keys.required() {
+    // Beyond loopback a key is always required, whatever the key file says.
+    let keys_path = data_dir.join("keys.db");
+    let beyond_loopback = !addr.ip().is_loopback();
+    let keys = tenet_server::auth::Keys::load(&keys_path, beyond_loopback)?;
+    let no_active_key = tenet_store::keys::KeyStore::snapshot(&keys_path)?.is_none_or(|s| s.active.is_empty());
+    if beyond_loopback && no_active_key {
         bail!(
-            "refusing to listen on {addr}: no API key is configured (`tenet key create`), so only a loopback address (127.0.0.1, ::1) is allowed"
+            "refusing to listen on {addr}: no active API key (`tenet key create`), so only a loopback address (127.0.0.1, ::1) is allowed"
         );
     }
     let policies = args.policies.or(config.policies).unwrap_or_else(|| data_dir.join("policies"));
@@ -89,7 +149,7 @@ pub fn serve(data_dir: &Path, args: ServeArgs) -> Result<Outcome> {
     }
     let version = bundle.version().to_string();
     let count = bundle.policy_count();
-    let log = DecisionLog::open(&log_path)?;
+    let log = DecisionLog::open(&log_path, limits.decision_log_queue, limits.decision_log_queue_bytes)?;
     let pdp = Arc::new(
         DecisionPoint::new(bundle, trust.clone() as Arc<dyn TrustSource>, Arc::new(Metrics::new()))
             .with_log(log, history),
@@ -101,6 +161,7 @@ pub fn serve(data_dir: &Path, args: ServeArgs) -> Result<Outcome> {
         tenet_server::router(AppState { status: board.clone() }),
         pdp.clone(),
         keys.clone(),
+        limits.clone(),
     )
     .merge(tenet_server::access::admin_router(pdp.clone(), policies.clone(), keys));
     let mut runtime = tokio::runtime::Builder::new_multi_thread();
@@ -131,8 +192,8 @@ pub fn serve(data_dir: &Path, args: ServeArgs) -> Result<Outcome> {
     };
     let result = runtime.block_on(async {
         match &tls {
-            Some(t) => tenet_server::serve_tls(addr, app, t, announce, shutdown_signal()).await,
-            None => tenet_server::serve(addr, app, announce, shutdown_signal()).await,
+            Some(t) => tenet_server::serve_tls(addr, app, limits.clone(), t, announce, shutdown_signal()).await,
+            None => tenet_server::serve(addr, app, limits.clone(), announce, shutdown_signal()).await,
         }
     });
     // Every decision already answered is written before exit.

@@ -115,6 +115,7 @@ pub fn run(data_dir: Option<PathBuf>, args: Args) -> Result<Outcome> {
         runtime.spawn(tenet_server::serve(
             args.addr,
             app,
+            Arc::new(tenet_server::Limits::default()),
             move |a| {
                 let _ = bound_tx.send(a);
             },

@@ -55,10 +55,12 @@ pub struct Server {
     agent: ureq::Agent,
 }
 
-/// One HTTP answer: status, `X-Request-ID` if any, body.
+/// One HTTP answer: status, `X-Request-ID` if any, headers, body.
 pub struct Answer {
     pub status: u16,
     pub request_id: Option<String>,
+    /// Lower-case names.
+    pub headers: Vec<(String, String)>,
     pub body: String,
 }
 
@@ -66,15 +68,81 @@ impl Answer {
     pub fn json(&self) -> Value {
         serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.body))
     }
+
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+    }
+
+    /// The error shape every error takes: `{"error": {status, code, message, where, field}}`
+    /// as JSON, with this status; returns the inner object.
+    pub fn error(&self, status: u16) -> Value {
+        assert_eq!(self.status, status, "{}", self.body);
+        assert_eq!(self.header("content-type"), Some("application/json"), "{status}: {}", self.body);
+        let v = self.json();
+        let e = v["error"].clone();
+        let keys: std::collections::BTreeSet<&str> =
+            e.as_object().unwrap_or_else(|| panic!("no error object: {v}")).keys().map(String::as_str).collect();
+        assert_eq!(keys, ["code", "field", "message", "status", "where"].into_iter().collect(), "{v}");
+        assert_eq!(v.as_object().unwrap().len(), 1, "only `error` at the top: {v}");
+        assert_eq!(e["status"], status, "{v}");
+        assert!(!e["message"].as_str().unwrap().is_empty() && !e["code"].as_str().unwrap().is_empty(), "{v}");
+        e
+    }
+}
+
+/// An HTTP/1.1 response read from a raw connection to its end.
+pub fn read_answer(stream: &mut std::net::TcpStream) -> Answer {
+    use std::io::Read;
+    let mut raw = Vec::new();
+    let _ = stream.read_to_end(&mut raw);
+    parse_answer(&raw).unwrap_or_else(|| panic!("not an HTTP response: {:?}", String::from_utf8_lossy(&raw)))
+}
+
+/// The first response in `raw` (status line, headers, a sized or chunked body).
+pub fn parse_answer(raw: &[u8]) -> Option<Answer> {
+    let end = raw.windows(4).position(|w| w == b"\r\n\r\n")?;
+    let head = std::str::from_utf8(&raw[..end]).ok()?;
+    let mut lines = head.split("\r\n");
+    let status = lines.next()?.split(' ').nth(1)?.parse().ok()?;
+    let headers: Vec<(String, String)> = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(n, v)| (n.trim().to_ascii_lowercase(), v.trim().to_string()))
+        .collect();
+    let mut rest = &raw[end + 4..];
+    let chunked = headers.iter().any(|(n, v)| n == "transfer-encoding" && v.contains("chunked"));
+    let body = if chunked {
+        let mut out = Vec::new();
+        loop {
+            let line_end = rest.windows(2).position(|w| w == b"\r\n")?;
+            let size = usize::from_str_radix(std::str::from_utf8(&rest[..line_end]).ok()?.trim(), 16).ok()?;
+            rest = &rest[line_end + 2..];
+            if size == 0 {
+                break;
+            }
+            out.extend_from_slice(rest.get(..size)?);
+            rest = rest.get(size + 2..)?;
+        }
+        out
+    } else {
+        let len = headers.iter().find(|(n, _)| n == "content-length").and_then(|(_, v)| v.parse().ok());
+        rest[..len.unwrap_or(rest.len()).min(rest.len())].to_vec()
+    };
+    let request_id = headers.iter().find(|(n, _)| n == "x-request-id").map(|(_, v)| v.clone());
+    Some(Answer { status, request_id, headers, body: String::from_utf8_lossy(&body).into_owned() })
 }
 
 impl Server {
     /// `tenet serve` on a free loopback port with `extra` arguments.
     pub fn start(data_dir: &Path, extra: &[&str]) -> Server {
+        let mut cmd = tenet(data_dir);
+        cmd.args(["serve", "--addr", "127.0.0.1:0"]).args(extra);
+        Self::spawn(cmd)
+    }
+
+    /// `tenet serve` as `cmd` runs it (arguments, environment, a wrapper).
+    pub fn spawn(mut cmd: Command) -> Server {
         use std::io::BufRead;
-        let mut child = tenet(data_dir)
-            .args(["serve", "--addr", "127.0.0.1:0"])
-            .args(extra)
+        let mut child = cmd
             .stdout(std::process::Stdio::piped())
             .stderr(std::process::Stdio::inherit())
             .spawn()
@@ -120,8 +188,41 @@ impl Server {
     fn answer(resp: ureq::http::Response<ureq::Body>) -> Answer {
         let status = resp.status().as_u16();
         let request_id = resp.headers().get("x-request-id").and_then(|v| v.to_str().ok()).map(str::to_string);
+        let headers = resp
+            .headers()
+            .iter()
+            .map(|(n, v)| (n.as_str().to_string(), v.to_str().unwrap_or("").to_string()))
+            .collect();
         let body = resp.into_body().read_to_string().expect("a readable body");
-        Answer { status, request_id, body }
+        Answer { status, request_id, headers, body }
+    }
+
+    /// `host:port` of a plain-HTTP server.
+    pub fn addr(&self) -> String {
+        self.base.trim_start_matches("http://").to_string()
+    }
+
+    /// A raw TCP connection to the server.
+    pub fn connect(&self) -> std::net::TcpStream {
+        let s = std::net::TcpStream::connect(self.addr()).expect("the server accepts");
+        s.set_read_timeout(Some(std::time::Duration::from_secs(30))).unwrap();
+        s
+    }
+
+    /// One request exactly as given (`Connection: close` and the body's
+    /// length added), answered on a connection of its own.
+    pub fn raw(&self, method: &str, path: &str, headers: &[(&str, &str)], body: &[u8]) -> Answer {
+        use std::io::Write;
+        let mut s = self.connect();
+        let mut head = format!("{method} {path} HTTP/1.1\r\nhost: {}\r\nconnection: close\r\n", self.addr());
+        for (n, v) in headers {
+            head.push_str(&format!("{n}: {v}\r\n"));
+        }
+        head.push_str(&format!("content-length: {}\r\n\r\n", body.len()));
+        s.write_all(head.as_bytes()).unwrap();
+        // The server may answer (and close) before reading all of a body it refuses.
+        let _ = s.write_all(body);
+        read_answer(&mut s)
     }
 
     /// Stops the server as an operator would, and waits for it to exit.

@@ -2,16 +2,18 @@
 //! `/access/v1/evaluations`, `/access/v1/search/{subject,resource,action}`
 //! and `/.well-known/authzen-configuration`.
 //!
-//! Whole-payload problems (content type, malformed or empty JSON, a missing
-//! or mistyped field) are 400 with a message naming the field; inside a
-//! valid batch a broken item is `decision: false` for that item alone.
+//! Whole-payload problems (content type, malformed or empty JSON, a
+//! repeated key, a missing or mistyped field) are 400 in the one error
+//! shape ([`crate::error`]) naming the field; a request beyond a limit is
+//! 413; inside a valid batch a broken item is `decision: false` for that
+//! item alone.
 
 use std::sync::{Arc, RwLock};
 use std::time::Instant;
 
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::{RawQuery, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -19,7 +21,11 @@ use serde_json::{Value, json};
 use tenet_policy::authzen::{self, Evaluations, RequestError, SearchTarget, Semantic};
 use tenet_policy::{Decision, PolicyBundle, TrustSource};
 
-use crate::decision_log::{Asked, DecisionLog, Pending, PolicyHistory};
+use crate::decision_log::{Asked, DecisionLog, Pending, PolicyHistory, Reservation};
+use crate::edge::read_body;
+use crate::error::{ApiError, Where};
+use crate::json::{self, JsonError};
+use crate::limits::{Limits, RECORD_OVERHEAD};
 use crate::metrics::Metrics;
 
 /// What the access API decides with: the active policy set (swapped whole
@@ -58,55 +64,78 @@ impl DecisionPoint {
     }
 }
 
-pub fn router(pdp: Arc<DecisionPoint>) -> Router {
+/// What the access API's handlers read: the decision point and the limits.
+#[derive(Clone)]
+pub struct Api {
+    pub pdp: Arc<DecisionPoint>,
+    pub limits: Arc<Limits>,
+}
+
+pub fn router(pdp: Arc<DecisionPoint>, limits: Arc<Limits>) -> Router {
     Router::new()
         .route("/access/v1/evaluation", post(evaluation))
         .route("/access/v1/evaluations", post(evaluations))
-        .route("/access/v1/search/subject", post(|s, q, h, b| search(s, q, h, b, SearchTarget::Subject)))
-        .route("/access/v1/search/resource", post(|s, q, h, b| search(s, q, h, b, SearchTarget::Resource)))
-        .route("/access/v1/search/action", post(|s, q, h, b| search(s, q, h, b, SearchTarget::Action)))
+        .route("/access/v1/search/subject", post(|s, r| search(s, r, SearchTarget::Subject)))
+        .route("/access/v1/search/resource", post(|s, r| search(s, r, SearchTarget::Resource)))
+        .route("/access/v1/search/action", post(|s, r| search(s, r, SearchTarget::Action)))
         .route("/.well-known/authzen-configuration", get(configuration))
-        .with_state(pdp)
+        .with_state(Api { pdp, limits })
 }
 
-/// A whole-request error: the status and a message saying what and where.
-pub struct Refusal(pub StatusCode, pub String);
-
-impl IntoResponse for Refusal {
-    fn into_response(self) -> Response {
-        (self.0, [(header::CONTENT_TYPE, "text/plain; charset=utf-8")], self.1).into_response()
-    }
+fn request_error(e: RequestError) -> ApiError {
+    ApiError::bad_request("invalid_request", Where::Body, e.to_string()).field(e.path)
 }
 
-impl From<RequestError> for Refusal {
-    fn from(e: RequestError) -> Self {
-        Refusal(StatusCode::BAD_REQUEST, e.to_string())
-    }
+fn decide_error(e: tenet_policy::DecideError) -> ApiError {
+    ApiError::bad_request("invalid_request", Where::Body, e.to_string())
 }
 
 /// The body as JSON, refusing what the transport binding does not allow.
-fn json_content_type(headers: &HeaderMap) -> Result<(), Refusal> {
+fn json_content_type(headers: &HeaderMap) -> Result<(), ApiError> {
     let ct = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
     let media = ct.split(';').next().unwrap_or("").trim();
     if !media.eq_ignore_ascii_case("application/json") {
-        return Err(Refusal(
-            StatusCode::BAD_REQUEST,
+        return Err(ApiError::bad_request(
+            "invalid_content_type",
+            Where::Header("content-type"),
             format!("Content-Type must be application/json, not {:?}", if ct.is_empty() { "(none)" } else { ct }),
         ));
     }
     Ok(())
 }
 
-fn json_body(headers: &HeaderMap, body: &Bytes) -> Result<Value, Refusal> {
+/// The one way a JSON body is taken: content type, size, time and
+/// encoding ([`read_body`]), then well-formed with unique keys and bounded
+/// depth ([`json::check`]). Nothing reads a body that has not passed.
+async fn json_bytes(api: &Api, headers: &HeaderMap, body: axum::body::Body) -> Result<Bytes, ApiError> {
     json_content_type(headers)?;
-    if body.iter().all(u8::is_ascii_whitespace) {
-        return Err(Refusal(StatusCode::BAD_REQUEST, "the request body is empty; expected a JSON object".into()));
+    let bytes = read_body(headers, body, &api.limits).await?;
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Err(ApiError::bad_request(
+            "empty_body",
+            Where::Body,
+            "the request body is empty; expected a JSON object",
+        ));
     }
-    let v: Value = serde_json::from_slice(body).map_err(|e| {
-        Refusal(StatusCode::BAD_REQUEST, format!("malformed JSON at line {} column {}: {e}", e.line(), e.column()))
+    json::check(&bytes, api.limits.max_json_depth).map_err(|e| {
+        let code = match e {
+            JsonError::Syntax { .. } => "malformed_json",
+            JsonError::DuplicateKey { .. } => "duplicate_key",
+            JsonError::TooDeep { .. } => "too_deep",
+        };
+        let path = e.path().to_string();
+        let err = ApiError::bad_request(code, Where::Body, e.to_string());
+        if path.is_empty() { err } else { err.field(path) }
     })?;
+    Ok(bytes)
+}
+
+/// A checked body as a JSON object.
+fn json_object(bytes: &[u8]) -> Result<Value, ApiError> {
+    let v: Value = serde_json::from_slice(bytes)
+        .map_err(|e| ApiError::bad_request("malformed_json", Where::Body, format!("malformed JSON: {e}")))?;
     if !v.is_object() {
-        return Err(Refusal(StatusCode::BAD_REQUEST, "the request body must be a JSON object".into()));
+        return Err(ApiError::bad_request("not_an_object", Where::Body, "the request body must be a JSON object"));
     }
     Ok(v)
 }
@@ -167,22 +196,46 @@ impl DecisionPoint {
         result
     }
 
+    /// Room in the decision log for `records` decisions about `bytes` of
+    /// requests, taken before deciding: without it, nothing is decided (429).
+    pub fn reserve(&self, records: usize, bytes: usize) -> Result<Reservation, ApiError> {
+        let Some(log) = &self.log else { return Ok(Reservation::unlimited()) };
+        let bytes = bytes.saturating_add(records.saturating_mul(RECORD_OVERHEAD));
+        log.reserve(records, bytes).map_err(|full| {
+            self.metrics.shed();
+            ApiError::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "overloaded",
+                Where::Server,
+                format!("{full}; nothing was decided, retry shortly"),
+            )
+            .retry_after(1)
+        })
+    }
+
     /// Hands a decision to the log (moved, not copied: formatting it is the writer's work).
-    fn log(&self, bundle: &PolicyBundle, request: Asked, decision: Decision, request_id: Option<String>) {
+    fn log(
+        &self,
+        slot: &mut Reservation,
+        bundle: &PolicyBundle,
+        request: Asked,
+        decision: Decision,
+        request_id: Option<String>,
+    ) {
         if let Some(log) = &self.log {
-            log.record(Pending {
-                at: tenet_model::Timestamp::now(),
-                request_id,
-                request,
-                decision,
-                policy_version: bundle.version().to_string(),
-            });
+            log.record(
+                slot,
+                Pending {
+                    at: tenet_model::Timestamp::now(),
+                    request_id,
+                    request,
+                    decision,
+                    policy_version: bundle.version().to_string(),
+                },
+            );
         }
     }
 }
-
-/// The largest request body read (a batch of thousands of evaluations fits).
-const BODY_LIMIT: usize = 4 << 20;
 
 /// `?explain=true` (or `explain=1`) in a query string.
 fn explain_flag(query: Option<&str>) -> bool {
@@ -190,48 +243,103 @@ fn explain_flag(query: Option<&str>) -> bool {
 }
 
 /// The single-evaluation endpoint, the hot path: headers read in place, no
-/// extractor copies.
-async fn evaluation(State(pdp): State<Arc<DecisionPoint>>, req: axum::extract::Request) -> Result<Response, Refusal> {
+/// extractor copies, a well-formed body read straight into its evaluation.
+async fn evaluation(State(api): State<Api>, req: axum::extract::Request) -> Result<Response, ApiError> {
     let (parts, body) = req.into_parts();
-    let body = axum::body::to_bytes(body, BODY_LIMIT)
-        .await
-        .map_err(|e| Refusal(StatusCode::BAD_REQUEST, format!("the request body could not be read: {e}")))?;
+    let body = json_bytes(&api, &parts.headers, body).await?;
     let e = match authzen::parse_evaluation_fast(&body) {
-        // A well-formed body still has to come as JSON.
-        Some(e) => {
-            json_content_type(&parts.headers)?;
-            e
-        }
-        None => authzen::parse_evaluation(&json_body(&parts.headers, &body)?)?,
+        Some(e) => e,
+        None => authzen::parse_evaluation(&json_object(&body)?).map_err(request_error)?,
     };
+    let pdp = &api.pdp;
+    let mut slot = pdp.reserve(1, body.len())?;
     let bundle = pdp.bundle();
-    let d = pdp.decide(&bundle, &e, "evaluation").map_err(|err| Refusal(StatusCode::BAD_REQUEST, err.to_string()))?;
+    let d = pdp.decide(&bundle, &e, "evaluation").map_err(decide_error)?;
     let response = decision_response(&d, explain_flag(parts.uri.query()), bundle.version());
     drop(e);
-    pdp.log(&bundle, Asked::Body(body), d, request_id(&parts.headers));
+    // Copied to its own size: the received body is a slice of the
+    // connection's read buffer, and queued it would hold all of it.
+    let body = Bytes::copy_from_slice(&body);
+    pdp.log(&mut slot, &bundle, Asked::Body(body), d, request_id(&parts.headers));
     Ok(response)
 }
 
-async fn evaluations(
-    State(pdp): State<Arc<DecisionPoint>>,
-    RawQuery(query): RawQuery,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Result<Response, Refusal> {
-    let explain = explain_flag(query.as_deref());
-    let v = json_body(&headers, &body)?;
-    let bundle = pdp.bundle();
-    let rid = request_id(&headers);
-    match authzen::parse_evaluations(&v)? {
+/// About how many bytes of JSON `v` is (what it costs to hold and log).
+fn json_size(v: &Value) -> usize {
+    match v {
+        Value::Null | Value::Bool(_) => 5,
+        Value::Number(_) => 8,
+        Value::String(s) => s.len() + 2,
+        Value::Array(a) => 2 + a.iter().map(|x| json_size(x) + 1).sum::<usize>(),
+        Value::Object(o) => 2 + o.iter().map(|(k, x)| k.len() + 4 + json_size(x)).sum::<usize>(),
+    }
+}
+
+/// The JSON a batch amounts to once each item takes the top-level
+/// defaults it lacks (each item is decided, and logged, whole).
+fn batch_size(body: &Value, items: &[Value]) -> usize {
+    let defaults: Vec<(&str, usize)> = ["subject", "action", "resource", "context"]
+        .into_iter()
+        .filter_map(|k| body.get(k).filter(|v| !v.is_null()).map(|v| (k, json_size(v))))
+        .collect();
+    items
+        .iter()
+        .map(|item| {
+            let inherited: usize =
+                defaults.iter().filter(|(k, _)| item.get(*k).is_none_or(Value::is_null)).map(|(_, size)| size).sum();
+            json_size(item) + inherited
+        })
+        .sum()
+}
+
+async fn evaluations(State(api): State<Api>, req: axum::extract::Request) -> Result<Response, ApiError> {
+    let (parts, body) = req.into_parts();
+    let explain = explain_flag(parts.uri.query());
+    let bytes = json_bytes(&api, &parts.headers, body).await?;
+    let v = json_object(&bytes)?;
+    let limits = &api.limits;
+    // Bounded before the batch is built: building copies the defaults into every item.
+    let expanded = match v.get("evaluations").and_then(Value::as_array) {
+        Some(items) if items.len() > limits.max_batch_items => {
+            return Err(ApiError::too_large(
+                Where::Body,
+                format!(
+                    "{} evaluations in one request; at most {} (tenet_limits.max_batch_items)",
+                    items.len(),
+                    limits.max_batch_items
+                ),
+            )
+            .field("evaluations"));
+        }
+        Some(items) => batch_size(&v, items),
+        None => bytes.len(),
+    };
+    if expanded > limits.max_decompressed_bytes {
+        return Err(ApiError::too_large(
+            Where::Body,
+            format!(
+                "the batch amounts to about {expanded} bytes once each item takes its defaults; at most {} (tenet_limits.max_decompressed_bytes)",
+                limits.max_decompressed_bytes
+            ),
+        )
+        .field("evaluations"));
+    }
+    let pdp = &api.pdp;
+    let rid = request_id(&parts.headers);
+    match authzen::parse_evaluations(&v).map_err(request_error)? {
         Evaluations::Single(e) => {
-            let d = pdp
-                .decide(&bundle, &e, "evaluations")
-                .map_err(|err| Refusal(StatusCode::BAD_REQUEST, err.to_string()))?;
+            let mut slot = pdp.reserve(1, expanded)?;
+            let bundle = pdp.bundle();
+            let d = pdp.decide(&bundle, &e, "evaluations").map_err(decide_error)?;
             let response = decision_response(&d, explain, bundle.version());
-            pdp.log(&bundle, Asked::Parsed(e), d, rid);
+            pdp.log(&mut slot, &bundle, Asked::Parsed(e), d, rid);
             Ok(response)
         }
         Evaluations::Batch(batch) => {
+            // Room for every item before the first is decided; what a
+            // short-circuited batch leaves unused goes back with `slot`.
+            let mut slot = pdp.reserve(batch.items.len(), expanded)?;
+            let bundle = pdp.bundle();
             let mut out = Vec::with_capacity(batch.items.len());
             for (i, item) in batch.items.into_iter().enumerate() {
                 let item_id = rid.as_ref().map(|r| format!("{r}#{i}"));
@@ -240,7 +348,7 @@ async fn evaluations(
                         Ok(d) => {
                             let v = decision_json(&d, explain, bundle.version());
                             let allowed = d.allowed;
-                            pdp.log(&bundle, Asked::Parsed(Box::new(e)), d, item_id);
+                            pdp.log(&mut slot, &bundle, Asked::Parsed(Box::new(e)), d, item_id);
                             (allowed, v)
                         }
                         Err(err) => (false, item_error(&err.to_string())),
@@ -270,17 +378,23 @@ fn item_error(message: &str) -> Value {
 }
 
 async fn search(
-    State(pdp): State<Arc<DecisionPoint>>,
-    RawQuery(query): RawQuery,
-    headers: HeaderMap,
-    body: Bytes,
+    State(api): State<Api>,
+    req: axum::extract::Request,
     target: SearchTarget,
-) -> Result<Response, Refusal> {
-    let v = json_body(&headers, &body)?;
-    let s = authzen::parse_search(&v, target)?;
+) -> Result<Response, ApiError> {
+    let (parts, body) = req.into_parts();
+    let bytes = json_bytes(&api, &parts.headers, body).await?;
+    let v = json_object(&bytes)?;
+    let mut s = authzen::parse_search(&v, target).map_err(request_error)?;
+    // A page is never larger than the limit: a larger or absent `limit` is
+    // served in pages of the limit, with a `next_token` (the spec lets the
+    // PDP return fewer results than asked).
+    let page_max = api.limits.max_search_page;
+    s.page.limit = Some(s.page.limit.map_or(page_max, |l| l.min(page_max)));
+    let pdp = &api.pdp;
     let bundle = pdp.bundle();
     let started = Instant::now();
-    let page = bundle.search(&s, &*pdp.trust).map_err(|err| Refusal(StatusCode::BAD_REQUEST, err.to_string()))?;
+    let page = bundle.search(&s, &*pdp.trust).map_err(decide_error)?;
     pdp.metrics.searched(target.as_str(), started.elapsed());
     let results: Vec<Value> = match target {
         SearchTarget::Action => page.ids.iter().map(|name| json!({"name": name})).collect(),
@@ -290,18 +404,22 @@ async fn search(
     if v.get("page").is_some_and(|p| !p.is_null()) || !page.next_token.is_empty() {
         out.insert("page".into(), json!({"next_token": page.next_token, "count": results.len(), "total": page.total}));
     }
-    if explain_flag(query.as_deref()) {
+    if explain_flag(parts.uri.query()) {
         out.insert("context".into(), json!({"policy_version": bundle.version(), "candidates_permitted": page.total}));
     }
     out.insert("results".into(), Value::Array(results));
     Ok(json_response(&Value::Object(out)))
 }
 
-/// PDP metadata, with endpoint URLs on the base the caller reached us at.
-async fn configuration(headers: HeaderMap) -> Response {
+/// PDP metadata, with endpoint URLs on the base the caller reached us at,
+/// and the limits requests are held to (`tenet_limits`, the serve
+/// configuration's `limits` section as in force).
+async fn configuration(State(api): State<Api>, headers: HeaderMap) -> Response {
     let host = headers.get(header::HOST).and_then(|h| h.to_str().ok()).unwrap_or("127.0.0.1");
     let scheme = headers.get("x-forwarded-proto").and_then(|h| h.to_str().ok()).unwrap_or("http");
     let base = format!("{scheme}://{host}");
+    let mut limits = serde_json::to_value(&*api.limits).unwrap_or_else(|_| json!({}));
+    limits["content_encodings"] = json!(crate::edge::ENCODINGS);
     json_response(&json!({
         "policy_decision_point": base,
         "access_evaluation_endpoint": format!("{base}/access/v1/evaluation"),
@@ -309,6 +427,7 @@ async fn configuration(headers: HeaderMap) -> Response {
         "search_subject_endpoint": format!("{base}/access/v1/search/subject"),
         "search_resource_endpoint": format!("{base}/access/v1/search/resource"),
         "search_action_endpoint": format!("{base}/access/v1/search/action"),
+        "tenet_limits": limits,
     }))
 }
 
@@ -341,14 +460,4 @@ pub fn admin_router(pdp: Arc<DecisionPoint>, dir: std::path::PathBuf, keys: crat
             }),
         )
         .layer(axum::middleware::from_fn_with_state((keys, "admin"), crate::auth::require))
-}
-
-/// Echoes the caller's `X-Request-ID` on every response.
-pub async fn echo_request_id(req: axum::extract::Request, next: axum::middleware::Next) -> Response {
-    let id = req.headers().get("x-request-id").cloned();
-    let mut resp = next.run(req).await;
-    if let Some(id) = id {
-        resp.headers_mut().insert("x-request-id", id);
-    }
-    resp
 }

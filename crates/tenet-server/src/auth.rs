@@ -1,8 +1,15 @@
 //! Who may call which endpoint: API keys with scopes, sent as
-//! `Authorization: Bearer <token>`. The active keys are held in memory by
-//! hash and re-read from `keys.db` every second, so a revocation takes
-//! effect without a restart. With no key configured the server runs open,
-//! and the binary refuses to listen anywhere but loopback.
+//! `Authorization: Bearer <token>`. The keys are held in memory by hash and
+//! re-read from `keys.db` every second, so a revocation takes effect
+//! without a restart.
+//!
+//! Whether a key is required never depends on how many keys are active: it
+//! is required once a key was ever created (`keys.db` keeps that marker
+//! through every revocation, and this process never forgets having seen
+//! it), and always when the server listens beyond loopback. Only a
+//! loopback server whose data directory never had a key runs open. When
+//! the key file cannot be read, every protected request is refused (503)
+//! until it can be: the server fails closed.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -10,10 +17,12 @@ use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use axum::extract::{Request, State};
-use axum::http::{StatusCode, header};
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use tenet_store::keys::{KeyStore, token_hash};
+
+use crate::error::{ApiError, Where};
 
 /// A caller that presented a valid key: its name (the author of what it changes).
 #[derive(Debug, Clone)]
@@ -21,8 +30,12 @@ pub struct Caller(pub String);
 
 #[derive(Default)]
 struct Active {
+    /// A valid key is needed (keys were configured, or the server is not on loopback).
+    required: bool,
     /// Token hash → (name, scopes).
     by_hash: HashMap<String, (String, Vec<String>)>,
+    /// Why the key file could not be read last time: every request is refused meanwhile.
+    unreadable: Option<String>,
 }
 
 /// The keys callers authenticate with.
@@ -39,15 +52,24 @@ impl Keys {
     }
 
     /// The keys in `path` (`keys.db`), re-read every second from now on.
-    pub fn load(path: &Path) -> Result<Self, tenet_store::StoreError> {
-        let keys = Keys { active: Arc::default(), path: Some(path.to_path_buf()) };
+    /// `always_required`: a key is needed whatever the file says (a server
+    /// listening beyond loopback).
+    pub fn load(path: &Path, always_required: bool) -> Result<Self, tenet_store::StoreError> {
+        let active = Active { required: always_required, ..Active::default() };
+        let keys = Keys { active: Arc::new(RwLock::new(active)), path: Some(path.to_path_buf()) };
         keys.reload()?;
         let k = keys.clone();
         let _ = std::thread::Builder::new().name("tenet-keys".into()).spawn(move || {
             loop {
                 std::thread::sleep(Duration::from_secs(1));
-                if let Err(e) = k.reload() {
-                    tracing::warn!(error = %e, "API keys not re-read; keeping the last read");
+                let was_readable = k.active.read().unwrap_or_else(|p| p.into_inner()).unreadable.is_none();
+                match k.reload() {
+                    // Said once per change, not every second.
+                    Err(e) if was_readable => {
+                        tracing::error!(error = %e, "API keys unreadable: refusing every protected request until they can be read")
+                    }
+                    Ok(()) if !was_readable => tracing::warn!("API keys readable again"),
+                    _ => {}
                 }
             }
         });
@@ -56,66 +78,109 @@ impl Keys {
 
     fn reload(&self) -> Result<(), tenet_store::StoreError> {
         let Some(path) = &self.path else { return Ok(()) };
-        let by_hash = KeyStore::open(path)?.active()?.into_iter().map(|k| (k.hash, (k.name, k.scopes))).collect();
-        *self.active.write().unwrap_or_else(|p| p.into_inner()) = Active { by_hash };
-        Ok(())
+        let snapshot = KeyStore::snapshot(path);
+        let mut active = self.active.write().unwrap_or_else(|p| p.into_inner());
+        match snapshot {
+            Ok(snap) => {
+                let (marked, keys) = snap.map_or((false, Vec::new()), |s| (s.auth_required, s.active));
+                // Once required, required for the life of the process, even
+                // if the file is replaced by one that says otherwise.
+                active.required |= marked;
+                active.by_hash = keys.into_iter().map(|k| (k.hash, (k.name, k.scopes))).collect();
+                active.unreadable = None;
+                Ok(())
+            }
+            Err(e) => {
+                active.by_hash.clear();
+                active.unreadable = Some(e.to_string());
+                Err(e)
+            }
+        }
     }
 
-    /// Whether any key is configured (and so required).
+    /// Whether callers need a valid key (also while the key file is unreadable).
     pub fn required(&self) -> bool {
-        !self.active.read().unwrap_or_else(|p| p.into_inner()).by_hash.is_empty()
+        let active = self.active.read().unwrap_or_else(|p| p.into_inner());
+        active.required || active.unreadable.is_some()
     }
 
     /// The caller's name if `authorization` carries a key holding `scope`;
-    /// else the status and reason to refuse with.
-    fn authorise(&self, authorization: Option<&str>, scope: &str) -> Result<Option<Caller>, (StatusCode, String)> {
+    /// else the refusal.
+    fn authorise(&self, authorization: Option<&str>, scope: &str) -> Result<Option<Caller>, ApiError> {
         let active = self.active.read().unwrap_or_else(|p| p.into_inner());
-        if active.by_hash.is_empty() {
+        if let Some(why) = &active.unreadable {
+            return Err(ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "keys_unavailable",
+                Where::Server,
+                format!("the API keys cannot be read ({why}); no request is served until they can"),
+            )
+            .retry_after(1));
+        }
+        if !active.required {
             return Ok(None);
         }
         let Some(value) = authorization else {
-            return Err((
-                StatusCode::UNAUTHORIZED,
+            return Err(unauthorized(
                 format!("an API key with scope {scope:?} is required (Authorization: Bearer <token>)"),
+                false,
             ));
         };
-        let Some(token) = value.strip_prefix("Bearer ").or_else(|| value.strip_prefix("bearer ")) else {
-            return Err((StatusCode::UNAUTHORIZED, "the Authorization header must be `Bearer <token>`".into()));
+        let token = value
+            .split_once(' ')
+            .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+            .map(|(_, token)| token.trim())
+            .filter(|t| !t.is_empty());
+        let Some(token) = token else {
+            return Err(unauthorized("the Authorization header must be `Bearer <token>`".into(), false));
         };
-        match active.by_hash.get(&token_hash(token.trim())) {
-            None => Err((StatusCode::UNAUTHORIZED, "unknown or revoked API key".into())),
-            Some((name, scopes)) if !scopes.iter().any(|s| s == scope) => Err((
-                StatusCode::FORBIDDEN,
-                format!("API key {name:?} lacks scope {scope:?} (it has {})", scopes.join(", ")),
-            )),
+        match active.by_hash.get(&token_hash(token)) {
+            None => Err(unauthorized("unknown or revoked API key".into(), true)),
+            Some((name, scopes)) if !scopes.iter().any(|s| s == scope) => {
+                let challenge = format!("Bearer realm=\"tenet\", error=\"insufficient_scope\", scope=\"{scope}\"");
+                Err(ApiError::new(
+                    StatusCode::FORBIDDEN,
+                    "insufficient_scope",
+                    Where::Header("authorization"),
+                    format!("API key {name:?} lacks scope {scope:?} (it has {})", scopes.join(", ")),
+                )
+                .header(
+                    header::WWW_AUTHENTICATE,
+                    HeaderValue::from_str(&challenge).unwrap_or(HeaderValue::from_static("Bearer realm=\"tenet\"")),
+                ))
+            }
             Some((name, _)) => Ok(Some(Caller(name.clone()))),
         }
     }
 }
 
-/// Middleware: refuses requests without a key holding `scope`, and echoes
-/// the caller's `X-Request-ID` on whatever is answered (one layer, not two,
-/// on the decision path).
+/// 401 with the RFC 6750 challenge: the realm alone when no bearer token
+/// came, `error="invalid_token"` when one came and is not valid.
+fn unauthorized(message: String, invalid_token: bool) -> ApiError {
+    let (code, challenge) = if invalid_token {
+        (
+            "invalid_token",
+            HeaderValue::from_static(
+                "Bearer realm=\"tenet\", error=\"invalid_token\", error_description=\"unknown or revoked API key\"",
+            ),
+        )
+    } else {
+        ("unauthorized", HeaderValue::from_static("Bearer realm=\"tenet\""))
+    };
+    ApiError::new(StatusCode::UNAUTHORIZED, code, Where::Header("authorization"), message)
+        .header(header::WWW_AUTHENTICATE, challenge)
+}
+
+/// Middleware: refuses requests without a key holding `scope`.
 pub async fn require(State((keys, scope)): State<(Keys, &'static str)>, mut req: Request, next: Next) -> Response {
-    let request_id = req.headers().get("x-request-id").cloned();
     let auth = req.headers().get(header::AUTHORIZATION).and_then(|v| v.to_str().ok());
-    let mut resp = match keys.authorise(auth, scope) {
+    match keys.authorise(auth, scope) {
         Ok(caller) => {
             if let Some(c) = caller {
                 req.extensions_mut().insert(c);
             }
             next.run(req).await
         }
-        Err((status, reason)) => {
-            let mut resp = (status, [(header::CONTENT_TYPE, "text/plain; charset=utf-8")], reason).into_response();
-            if status == StatusCode::UNAUTHORIZED {
-                resp.headers_mut().insert(header::WWW_AUTHENTICATE, header::HeaderValue::from_static("Bearer"));
-            }
-            resp
-        }
-    };
-    if let Some(id) = request_id {
-        resp.headers_mut().insert("x-request-id", id);
+        Err(e) => e.into_response(),
     }
-    resp
 }

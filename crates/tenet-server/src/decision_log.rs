@@ -2,9 +2,17 @@
 //! channel, one thread writes them in batches (one commit per batch, never
 //! one disk flush per decision), and closing drains every record already
 //! handed over, so a clean shutdown loses no acknowledged decision.
+//!
+//! The queue is bounded, in records and in bytes. A request reserves room
+//! for every record it could produce *before* anything is decided; a
+//! request that cannot reserve is refused (429) undecided. So the queue
+//! never grows past its bound, and no answered decision is ever without
+//! its place in the log. Room is given back when a record is written (or
+//! when a reserved record is not needed: a batch that stopped early).
 
 use std::path::Path;
-use std::sync::{Mutex, RwLock};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
@@ -27,6 +35,77 @@ pub struct Pending {
     pub policy_version: String,
 }
 
+/// Records and bytes queued for the writer (reserved, handed over, or
+/// being written), against their bounds.
+struct Queue {
+    used: Mutex<(usize, usize)>,
+    max_records: usize,
+    max_bytes: usize,
+}
+
+impl Queue {
+    fn release(&self, records: usize, bytes: usize) {
+        let mut used = self.used.lock().unwrap_or_else(|p| p.into_inner());
+        used.0 = used.0.saturating_sub(records);
+        used.1 = used.1.saturating_sub(bytes);
+    }
+}
+
+/// Room in the log's queue for up to `records` records, held by a request
+/// while it decides; what it does not use goes back when it is dropped.
+pub struct Reservation {
+    queue: Option<Arc<Queue>>,
+    records: usize,
+    bytes: usize,
+}
+
+impl Reservation {
+    /// Room that needs no queue (a decision point without a log).
+    pub fn unlimited() -> Self {
+        Reservation { queue: None, records: 0, bytes: 0 }
+    }
+
+    /// One record's share of what is left.
+    fn take_one(&mut self) -> Option<usize> {
+        self.queue.as_ref()?;
+        if self.records == 0 {
+            return None;
+        }
+        let share = self.bytes / self.records;
+        self.records -= 1;
+        self.bytes -= share;
+        Some(share)
+    }
+}
+
+impl Drop for Reservation {
+    fn drop(&mut self) {
+        if let Some(q) = &self.queue {
+            q.release(self.records, self.bytes);
+        }
+    }
+}
+
+/// The queue is full: nothing may be decided until the writer catches up.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error(
+    "the decision log's queue is full ({queued_records} of {max_records} records, {queued_bytes} of {max_bytes} bytes waiting to be written); this request needs room for {records} records and {bytes} bytes"
+)]
+pub struct QueueFull {
+    pub records: usize,
+    pub bytes: usize,
+    pub queued_records: usize,
+    pub queued_bytes: usize,
+    pub max_records: usize,
+    pub max_bytes: usize,
+}
+
+/// A handed-over record and the queue bytes it holds until written.
+struct Queued {
+    pending: Pending,
+    bytes: usize,
+}
+
 /// What was asked: the body as received (a single evaluation: kept by
 /// reference, logged verbatim) or the evaluation as parsed (a batch's item).
 pub enum Asked {
@@ -35,31 +114,79 @@ pub enum Asked {
 }
 
 pub struct DecisionLog {
-    tx: RwLock<Option<Sender<Pending>>>,
+    tx: RwLock<Option<Sender<Queued>>>,
+    queue: Arc<Queue>,
+    closing: Arc<AtomicBool>,
     writer: Mutex<Option<JoinHandle<()>>>,
 }
 
 impl DecisionLog {
-    /// Opens (creating) the log at `path` and starts its writer.
-    pub fn open(path: &Path) -> Result<Self, tenet_store::StoreError> {
+    /// Opens (creating) the log at `path` and starts its writer, with a
+    /// queue of at most `max_records` records holding `max_bytes` bytes.
+    pub fn open(path: &Path, max_records: usize, max_bytes: usize) -> Result<Self, tenet_store::StoreError> {
         let writer = DecisionLogWriter::open(path)?;
-        let (tx, rx) = crossbeam_channel::unbounded();
+        let max_records = max_records.max(1);
+        let queue = Arc::new(Queue { used: Mutex::new((0, 0)), max_records, max_bytes });
+        // Reservations keep what is queued within `max_records`, so a send never waits.
+        let (tx, rx) = crossbeam_channel::bounded(max_records);
+        let closing = Arc::new(AtomicBool::new(false));
+        let (q, c) = (queue.clone(), closing.clone());
         let handle = std::thread::Builder::new()
             .name("tenet-decision-log".into())
-            .spawn(move || write_loop(writer, rx))
+            .spawn(move || write_loop(writer, rx, &q, &c))
             .map_err(|e| tenet_store::StoreError::DataDir { path: path.display().to_string(), source: e })?;
-        Ok(DecisionLog { tx: RwLock::new(Some(tx)), writer: Mutex::new(Some(handle)) })
+        Ok(DecisionLog { tx: RwLock::new(Some(tx)), queue, closing, writer: Mutex::new(Some(handle)) })
     }
 
-    pub fn record(&self, d: Pending) {
+    /// Room for `records` records holding `bytes` bytes in all, or why not.
+    pub fn reserve(&self, records: usize, bytes: usize) -> Result<Reservation, QueueFull> {
+        let q = &self.queue;
+        let mut used = q.used.lock().unwrap_or_else(|p| p.into_inner());
+        let fits = used.0.saturating_add(records) <= q.max_records && used.1.saturating_add(bytes) <= q.max_bytes;
+        if !fits {
+            return Err(QueueFull {
+                records,
+                bytes,
+                queued_records: used.0,
+                queued_bytes: used.1,
+                max_records: q.max_records,
+                max_bytes: q.max_bytes,
+            });
+        }
+        used.0 += records;
+        used.1 += bytes;
+        Ok(Reservation { queue: Some(q.clone()), records, bytes })
+    }
+
+    /// Hands `d` to the writer in room `slot` reserved for it.
+    pub fn record(&self, slot: &mut Reservation, d: Pending) {
+        let Some(bytes) = slot.take_one() else {
+            // Deciding without room is a bug in the caller; the record is
+            // still written (the send may wait), never dropped.
+            tracing::error!("a decision was logged without reserved room in the queue");
+            self.queue.used.lock().unwrap_or_else(|p| p.into_inner()).0 += 1;
+            return self.send(Queued { pending: d, bytes: 0 });
+        };
+        self.send(Queued { pending: d, bytes });
+    }
+
+    fn send(&self, q: Queued) {
         if let Some(tx) = &*self.tx.read().unwrap_or_else(|p| p.into_inner()) {
             // The writer only stops after `close`; a send cannot fail before.
-            let _ = tx.send(d);
+            let _ = tx.send(q);
+        } else {
+            tracing::error!("a decision was answered after the log closed: not recorded");
         }
+    }
+
+    /// Records and bytes waiting to be written.
+    pub fn queued(&self) -> (usize, usize) {
+        *self.queue.used.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// Stops accepting records and waits until every one is written.
     pub fn close(&self) {
+        self.closing.store(true, Ordering::Release);
         self.tx.write().unwrap_or_else(|p| p.into_inner()).take();
         if let Some(h) = self.writer.lock().unwrap_or_else(|p| p.into_inner()).take() {
             let _ = h.join();
@@ -73,21 +200,39 @@ impl Drop for DecisionLog {
     }
 }
 
-fn write_loop(mut writer: DecisionLogWriter, rx: Receiver<Pending>) {
+/// Attempts at a failing write once the log is closing (before, it retries
+/// for as long as it takes: the full queue refuses new decisions meanwhile).
+const ATTEMPTS_WHEN_CLOSING: u32 = 5;
+
+fn write_loop(mut writer: DecisionLogWriter, rx: Receiver<Queued>, queue: &Queue, closing: &AtomicBool) {
     let mut batch = Vec::with_capacity(BATCH);
     // Blocks for the first record of a batch, then lets the rest arrive for
     // LINGER without being woken per record (a wake-up per decision costs
     // more than writing it); ends when every sender is gone and all is written.
     while let Ok(first) = rx.recv() {
-        batch.push(record_of(first));
+        let mut bytes = first.bytes;
+        batch.push(record_of(first.pending));
         std::thread::sleep(LINGER);
-        batch.extend(rx.try_iter().take(BATCH).map(record_of));
-        if let Err(e) = writer.append(&batch) {
-            tracing::error!(error = %e, records = batch.len(), "decision log write failed; retrying once");
-            if let Err(e) = writer.append(&batch) {
-                tracing::error!(error = %e, records = batch.len(), "decision log records lost");
+        batch.extend(rx.try_iter().take(BATCH).map(|q| {
+            bytes += q.bytes;
+            record_of(q.pending)
+        }));
+        // A failed write keeps its records and tries again: they stay
+        // queued, so when the disk is gone the queue fills and the server
+        // stops deciding instead of deciding unlogged.
+        let mut wait = Duration::from_millis(100);
+        let mut attempts = 0u32;
+        while let Err(e) = writer.append(&batch) {
+            attempts += 1;
+            if closing.load(Ordering::Acquire) && attempts >= ATTEMPTS_WHEN_CLOSING {
+                tracing::error!(error = %e, records = batch.len(), "decision log records lost: the log cannot be written and the server is stopping");
+                break;
             }
+            tracing::error!(error = %e, records = batch.len(), attempts, "decision log write failed; retrying");
+            std::thread::sleep(wait);
+            wait = (wait * 2).min(Duration::from_secs(5));
         }
+        queue.release(batch.len(), bytes);
         batch.clear();
     }
 }

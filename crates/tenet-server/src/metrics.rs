@@ -1,6 +1,7 @@
 //! Prometheus metrics for the decision point, served at `/metrics` in the
 //! OpenMetrics text format: decisions by endpoint and outcome, decision
-//! latency, the active policy version, policy reloads and their failures.
+//! latency, the active policy version, policy reloads and their failures,
+//! requests shed because the decision log's queue was full.
 
 use std::sync::Mutex;
 use std::time::Duration;
@@ -40,6 +41,7 @@ pub struct Metrics {
     policy: Family<VersionLabel, Gauge>,
     reloads: Counter,
     reload_failures: Counter,
+    shed: Counter,
     current: Mutex<Option<String>>,
 }
 
@@ -73,6 +75,12 @@ impl Metrics {
             "Policy changes refused (the last good set kept serving)",
             reload_failures.clone(),
         );
+        let shed = Counter::default();
+        registry.register(
+            "shed",
+            "Requests refused undecided (429) because the decision log's queue was full",
+            shed.clone(),
+        );
         let evaluation_permit =
             decisions.get_or_create(&DecisionLabels { endpoint: "evaluation", outcome: "permit" }).clone();
         let evaluation_deny =
@@ -88,6 +96,7 @@ impl Metrics {
             policy,
             reloads,
             reload_failures,
+            shed,
             current: Mutex::new(None),
         }
     }
@@ -121,6 +130,10 @@ impl Metrics {
             self.reloads.inc();
         }
         self.policy.get_or_create(&VersionLabel { version: version.to_string() }).set(1);
+    }
+
+    pub fn shed(&self) {
+        self.shed.inc();
     }
 
     pub fn reload_failed(&self) {

@@ -1,6 +1,10 @@
 //! API keys for callers of the server: stored hashed (SHA-256 of a random
 //! 256-bit token; the token itself is shown once, at creation), with scopes,
 //! revocable, in `keys.db` in the data directory.
+//!
+//! Creating the first key also sets an `auth_required` marker that nothing
+//! clears: a server that has ever had keys keeps requiring one after every
+//! key is revoked, rather than falling back to running open.
 
 use std::path::Path;
 
@@ -20,6 +24,15 @@ pub struct ApiKey {
     pub revoked: Option<String>,
     /// SHA-256 of the token, hex.
     pub hash: String,
+}
+
+/// The keys a server authenticates with, as of one read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeySnapshot {
+    /// A key was ever created here: callers need a valid one, whether or
+    /// not any is still active.
+    pub auth_required: bool,
+    pub active: Vec<ApiKey>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -65,9 +78,44 @@ impl KeyStore {
                 revoked TEXT,
                 hash    TEXT NOT NULL UNIQUE
             );
-            CREATE UNIQUE INDEX IF NOT EXISTS api_keys_active ON api_keys(name) WHERE revoked IS NULL;",
+            CREATE UNIQUE INDEX IF NOT EXISTS api_keys_active ON api_keys(name) WHERE revoked IS NULL;
+            CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT NOT NULL);",
         )?;
         Ok(KeyStore { conn })
+    }
+
+    /// What a server needs to authenticate callers, read without writing
+    /// (the server never writes `keys.db`): `None` when there is no key
+    /// file at all. A file that cannot be read is an error, never "no keys".
+    pub fn snapshot(path: &Path) -> Result<Option<KeySnapshot>> {
+        if !path.try_exists().map_err(|e| StoreError::DataDir { path: path.display().to_string(), source: e })? {
+            return Ok(None);
+        }
+        let conn = Connection::open_with_flags(
+            path,
+            rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )?;
+        conn.busy_timeout(std::time::Duration::from_secs(2))?;
+        let store = KeyStore { conn };
+        // One read transaction: the marker and the keys as of one moment.
+        store.conn.execute_batch("BEGIN")?;
+        let has_meta: bool = store.conn.query_row(
+            "SELECT EXISTS(SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'meta')",
+            [],
+            |r| r.get(0),
+        )?;
+        let marked = has_meta
+            && store
+                .conn
+                .query_row("SELECT value FROM meta WHERE name = 'auth_required'", [], |r| r.get::<_, String>(0))
+                .optional()?
+                .is_some();
+        let all = store.list()?;
+        store.conn.execute_batch("COMMIT")?;
+        // Rows are never deleted, so any row (even revoked) means keys were
+        // configured: files written before the marker existed count too.
+        let auth_required = marked || !all.is_empty();
+        Ok(Some(KeySnapshot { auth_required, active: all.into_iter().filter(|k| k.revoked.is_none()).collect() }))
     }
 
     /// Creates a key; returns it and its token (the only time the token exists outside the caller).
@@ -91,13 +139,17 @@ impl KeyStore {
         scopes.sort();
         scopes.dedup();
         let key = ApiKey { name: name.into(), scopes, created: now.into(), revoked: None, hash: token_hash(&token) };
-        let inserted = self.conn.execute(
+        let tx = self.conn.transaction()?;
+        let inserted = tx.execute(
             "INSERT INTO api_keys(name, scopes, created, hash) VALUES (?1, ?2, ?3, ?4) ON CONFLICT DO NOTHING",
             params![key.name, key.scopes.join(","), key.created, key.hash],
         )?;
         if inserted == 0 {
             return Err(KeyError::Exists(name.into()));
         }
+        // With the key, in one transaction: from now on a key is required.
+        tx.execute("INSERT OR IGNORE INTO meta(name, value) VALUES ('auth_required', ?1)", [&key.created])?;
+        tx.commit()?;
         Ok((key, token))
     }
 
@@ -167,5 +219,25 @@ mod tests {
         assert_eq!(key.scopes, vec!["decide"]);
         // The name is free again once revoked.
         ks.create("gateway", &["decide".into()], "t3").unwrap();
+    }
+
+    #[test]
+    fn once_a_key_was_created_auth_stays_required_after_every_key_is_revoked() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("keys.db");
+        assert_eq!(KeyStore::snapshot(&path).unwrap(), None, "no file: nothing configured, nothing created");
+        let mut ks = KeyStore::open(&path).unwrap();
+        assert!(!KeyStore::snapshot(&path).unwrap().unwrap().auth_required, "an empty key file requires nothing");
+        ks.create("k", &["decide".into()], "t0").unwrap();
+        ks.revoke("k", "t1").unwrap();
+        let snap = KeyStore::snapshot(&path).unwrap().unwrap();
+        assert!(snap.auth_required && snap.active.is_empty(), "{snap:?}");
+        // A file written before the marker existed: its rows say keys were configured.
+        ks.conn.execute("DROP TABLE meta", []).unwrap();
+        assert!(KeyStore::snapshot(&path).unwrap().unwrap().auth_required);
+        // A file that is not a key store is an error, never "no keys".
+        drop(ks);
+        std::fs::write(&path, b"not a database, not at all; just bytes that fill a page header").unwrap();
+        assert!(KeyStore::snapshot(&path).is_err());
     }
 }
