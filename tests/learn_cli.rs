@@ -118,6 +118,11 @@ fn every_stratus_detonation_raises_a_finding_on_its_attacker_that_is_not_adaptat
             let who = by_scenario.entry(s).or_default();
             who.insert(p.to_string());
             who.extend(role_of_session(p));
+            // A role session named by an email is that person's (the learner
+            // attributes it to `user:<email>`).
+            if let Some(name) = p.rsplit('/').next().filter(|n| n.contains('@') && p.contains(":assumed-role/")) {
+                who.insert(format!("user:{name}"));
+            }
             let n = looked_up.entry(s).or_default();
             if *n < 3 {
                 *n += 1;
