@@ -922,6 +922,13 @@ macro_rules! reader_impl {
             fn event_times(&self, ids: &HashSet<String>) -> Result<HashMap<String, Timestamp>> {
                 event_times(&self.conn, ids)
             }
+
+            fn contains(&self, events: &[&Event]) -> Result<Vec<bool>> {
+                events
+                    .iter()
+                    .map(|e| Ok(matches!(locate(&self.conn, e.time.unix_nanos(), e.id.as_str())?, Slot::Stored(_))))
+                    .collect()
+            }
         }
 
         impl FindingReader for $t {
