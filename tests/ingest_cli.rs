@@ -150,6 +150,79 @@ fn issuer_arriving_after_its_sessions_still_completes_their_chains() {
     }));
 }
 
+/// alice assumes `ops` (minting ASIA1); that session assumes `admin`
+/// (minting ASIA2); the `admin` session reads an object. Each record names
+/// only the role behind its own session.
+fn role_chain() -> [Value; 3] {
+    let user = serde_json::json!({"type": "IAMUser", "arn": "arn:aws:iam::111122223333:user/alice", "userName": "alice",
+        "accountId": "111122223333", "accessKeyId": "AKIA1"});
+    let session = |role: &str, name: &str, key: &str| {
+        serde_json::json!({"type": "AssumedRole", "arn": format!("arn:aws:sts::111122223333:assumed-role/{role}/{name}"),
+            "principalId": format!("AROA:{name}"), "accountId": "111122223333", "accessKeyId": key,
+            "sessionContext": {"attributes": {"creationDate": "2024-08-01T11:30:00Z", "mfaAuthenticated": "false"},
+                "sessionIssuer": {"type": "Role", "arn": format!("arn:aws:iam::111122223333:role/{role}"), "userName": role,
+                    "accountId": "111122223333"}}})
+    };
+    let assume = |id: &str, minute: u32, who: Value, key: &str, role: &str, name: &str| {
+        serde_json::json!({"eventVersion": "1.08", "eventTime": format!("2024-08-01T11:{minute:02}:00Z"),
+            "eventSource": "sts.amazonaws.com", "eventName": "AssumeRole", "awsRegion": "us-east-1", "eventID": id,
+            "userIdentity": who,
+            "responseElements": {"credentials": {"accessKeyId": key, "expiration": "Aug 1, 2024, 12:30:00 PM"},
+                "assumedRoleUser": {"arn": format!("arn:aws:sts::111122223333:assumed-role/{role}/{name}")}}})
+    };
+    [
+        assume("e1", 30, user, "ASIA1", "ops", "s1"),
+        assume("e2", 31, session("ops", "s1", "ASIA1"), "ASIA2", "admin", "s2"),
+        serde_json::json!({"eventVersion": "1.08", "eventTime": "2024-08-01T11:32:00Z", "eventSource": "s3.amazonaws.com",
+            "eventName": "GetObject", "awsRegion": "us-east-1", "eventID": "e3",
+            "userIdentity": session("admin", "s2", "ASIA2")}),
+    ]
+}
+
+#[test]
+fn a_role_chained_session_reaches_its_person_whichever_runs_and_batches_its_events_arrive_in() {
+    let tmp = tempfile::tempdir().unwrap();
+    let records = role_chain();
+    let file = |name: &str, which: &[usize]| {
+        let path = tmp.path().join(name);
+        let body = serde_json::json!({"Records": which.iter().map(|&i| records[i].clone()).collect::<Vec<_>>()});
+        std::fs::write(&path, serde_json::to_vec(&body).unwrap()).unwrap();
+        path
+    };
+    let all = file("all.json", &[0, 1, 2]);
+    let one: Vec<PathBuf> = (0..3).map(|i| file(&format!("{i}.json"), &[i])).collect();
+    // Each arrangement is a list of runs, each run a list of files (a file is a batch).
+    let arrangements: Vec<(&str, Vec<Vec<PathBuf>>)> = vec![
+        ("one batch", vec![vec![all.clone()]]),
+        ("three batches of one run", vec![one.clone()]),
+        ("three runs in order", one.iter().map(|f| vec![f.clone()]).collect()),
+        ("three runs, issuers last", one.iter().rev().map(|f| vec![f.clone()]).collect()),
+        ("the first issuer last", vec![vec![one[1].clone()], vec![one[2].clone()], vec![one[0].clone()]]),
+    ];
+    for (name, runs) in arrangements {
+        let dir = tempfile::tempdir().unwrap();
+        for run in &runs {
+            let out = tenet(dir.path()).args(["ingest", "--no-analyse", "--json"]).args(run).output().unwrap();
+            assert!(out.status.success(), "{name}: {}", String::from_utf8_lossy(&out.stderr));
+        }
+        let read = events(dir.path(), &["--action", "s3:GetObject"]);
+        let chain: Vec<&str> = read[0]["chain"].as_array().unwrap().iter().map(|p| p["id"].as_str().unwrap()).collect();
+        assert_eq!(
+            chain,
+            vec![
+                "arn:aws:iam::111122223333:role/admin",
+                "arn:aws:sts::111122223333:assumed-role/ops/s1",
+                "arn:aws:iam::111122223333:role/ops",
+                "arn:aws:iam::111122223333:user/alice"
+            ],
+            "{name}"
+        );
+        assert_eq!(read[0]["actor"]["kind"], "human", "{name}");
+        let by_alice = events(dir.path(), &["--principal", "arn:aws:iam::111122223333:user/alice"]);
+        assert_eq!(by_alice.len(), 3, "{name}: everything done for alice, through any chain");
+    }
+}
+
 #[test]
 fn malformed_records_are_named_and_the_good_ones_kept() {
     let dir = tempfile::tempdir().unwrap();
