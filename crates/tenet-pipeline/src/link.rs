@@ -6,7 +6,7 @@
 //! arrives first: issuances seen earlier complete chains as events pass,
 //! and an issuance seen late completes the chains of events already stored.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use tenet_model::{Event, Principal, PrincipalKind};
 use tenet_store::{EventReader, EventStore, Result};
@@ -98,8 +98,9 @@ pub struct CredentialLinker {
     /// Known answers, including "no issuer stored" (`None`) so each unknown
     /// credential costs one lookup per run, not one per event.
     known: HashMap<String, Option<Issuance>>,
-    /// For each credential, those issued by someone presenting it.
-    dependents: HashMap<String, Vec<String>>,
+    /// For each credential, those issued by someone presenting it (a set:
+    /// one long-term key can mint thousands of sessions in a run).
+    dependents: HashMap<String, HashSet<String>>,
 }
 
 /// A credential first seen issued in a batch, to complete the chains of
@@ -179,10 +180,7 @@ impl CredentialLinker {
             iss.complete(&via);
         }
         if let Some(via) = &iss.via {
-            let deps = self.dependents.entry(via.clone()).or_default();
-            if !deps.contains(&cred) {
-                deps.push(cred.clone());
-            }
+            self.dependents.entry(via.clone()).or_default().insert(cred.clone());
         }
         if matches!(self.known.get(&cred), Some(Some(old)) if *old == iss) {
             return Vec::new();
@@ -192,7 +190,8 @@ impl CredentialLinker {
         let mut i = 0;
         while i < changed.len() {
             let Some(Some(with)) = self.known.get(&changed[i]).cloned() else { break };
-            for dep in self.dependents.get(&changed[i]).cloned().unwrap_or_default() {
+            let deps: Vec<String> = self.dependents.get(&changed[i]).into_iter().flatten().cloned().collect();
+            for dep in deps {
                 // Each step only grows a chain, so this ends, cycles included.
                 if let Some(Some(d)) = self.known.get_mut(&dep)
                     && d.complete(&with)
