@@ -150,6 +150,79 @@ fn issuer_arriving_after_its_sessions_still_completes_their_chains() {
     }));
 }
 
+/// alice assumes `ops` (minting ASIA1); that session assumes `admin`
+/// (minting ASIA2); the `admin` session reads an object. Each record names
+/// only the role behind its own session.
+fn role_chain() -> [Value; 3] {
+    let user = serde_json::json!({"type": "IAMUser", "arn": "arn:aws:iam::111122223333:user/alice", "userName": "alice",
+        "accountId": "111122223333", "accessKeyId": "AKIA1"});
+    let session = |role: &str, name: &str, key: &str| {
+        serde_json::json!({"type": "AssumedRole", "arn": format!("arn:aws:sts::111122223333:assumed-role/{role}/{name}"),
+            "principalId": format!("AROA:{name}"), "accountId": "111122223333", "accessKeyId": key,
+            "sessionContext": {"attributes": {"creationDate": "2024-08-01T11:30:00Z", "mfaAuthenticated": "false"},
+                "sessionIssuer": {"type": "Role", "arn": format!("arn:aws:iam::111122223333:role/{role}"), "userName": role,
+                    "accountId": "111122223333"}}})
+    };
+    let assume = |id: &str, minute: u32, who: Value, key: &str, role: &str, name: &str| {
+        serde_json::json!({"eventVersion": "1.08", "eventTime": format!("2024-08-01T11:{minute:02}:00Z"),
+            "eventSource": "sts.amazonaws.com", "eventName": "AssumeRole", "awsRegion": "us-east-1", "eventID": id,
+            "userIdentity": who,
+            "responseElements": {"credentials": {"accessKeyId": key, "expiration": "Aug 1, 2024, 12:30:00 PM"},
+                "assumedRoleUser": {"arn": format!("arn:aws:sts::111122223333:assumed-role/{role}/{name}")}}})
+    };
+    [
+        assume("e1", 30, user, "ASIA1", "ops", "s1"),
+        assume("e2", 31, session("ops", "s1", "ASIA1"), "ASIA2", "admin", "s2"),
+        serde_json::json!({"eventVersion": "1.08", "eventTime": "2024-08-01T11:32:00Z", "eventSource": "s3.amazonaws.com",
+            "eventName": "GetObject", "awsRegion": "us-east-1", "eventID": "e3",
+            "userIdentity": session("admin", "s2", "ASIA2")}),
+    ]
+}
+
+#[test]
+fn a_role_chained_session_reaches_its_person_whichever_runs_and_batches_its_events_arrive_in() {
+    let tmp = tempfile::tempdir().unwrap();
+    let records = role_chain();
+    let file = |name: &str, which: &[usize]| {
+        let path = tmp.path().join(name);
+        let body = serde_json::json!({"Records": which.iter().map(|&i| records[i].clone()).collect::<Vec<_>>()});
+        std::fs::write(&path, serde_json::to_vec(&body).unwrap()).unwrap();
+        path
+    };
+    let all = file("all.json", &[0, 1, 2]);
+    let one: Vec<PathBuf> = (0..3).map(|i| file(&format!("{i}.json"), &[i])).collect();
+    // Each arrangement is a list of runs, each run a list of files (a file is a batch).
+    let arrangements: Vec<(&str, Vec<Vec<PathBuf>>)> = vec![
+        ("one batch", vec![vec![all.clone()]]),
+        ("three batches of one run", vec![one.clone()]),
+        ("three runs in order", one.iter().map(|f| vec![f.clone()]).collect()),
+        ("three runs, issuers last", one.iter().rev().map(|f| vec![f.clone()]).collect()),
+        ("the first issuer last", vec![vec![one[1].clone()], vec![one[2].clone()], vec![one[0].clone()]]),
+    ];
+    for (name, runs) in arrangements {
+        let dir = tempfile::tempdir().unwrap();
+        for run in &runs {
+            let out = tenet(dir.path()).args(["ingest", "--no-analyse", "--json"]).args(run).output().unwrap();
+            assert!(out.status.success(), "{name}: {}", String::from_utf8_lossy(&out.stderr));
+        }
+        let read = events(dir.path(), &["--action", "s3:GetObject"]);
+        let chain: Vec<&str> = read[0]["chain"].as_array().unwrap().iter().map(|p| p["id"].as_str().unwrap()).collect();
+        assert_eq!(
+            chain,
+            vec![
+                "arn:aws:iam::111122223333:role/admin",
+                "arn:aws:sts::111122223333:assumed-role/ops/s1",
+                "arn:aws:iam::111122223333:role/ops",
+                "arn:aws:iam::111122223333:user/alice"
+            ],
+            "{name}"
+        );
+        assert_eq!(read[0]["actor"]["kind"], "human", "{name}");
+        let by_alice = events(dir.path(), &["--principal", "arn:aws:iam::111122223333:user/alice"]);
+        assert_eq!(by_alice.len(), 3, "{name}: everything done for alice, through any chain");
+    }
+}
+
 #[test]
 fn malformed_records_are_named_and_the_good_ones_kept() {
     let dir = tempfile::tempdir().unwrap();
@@ -415,4 +488,142 @@ fn event_filters_select_by_source_time_resource_and_action() {
             assert!(e.get(key).is_some(), "{key} missing from {e}");
         }
     }
+}
+
+/// What a store holds, read with SQLite itself: whether its pages are
+/// sound, each stored `(time, id)` with how often, and how many events
+/// analysis has yet to see.
+struct Held {
+    integrity: String,
+    keys: Vec<(i64, String)>,
+    pending: i64,
+}
+
+fn held(data_dir: &Path) -> Held {
+    let db = rusqlite::Connection::open(data_dir.join("tenet.db")).expect("the store opens");
+    let integrity = db.query_row("PRAGMA integrity_check", [], |r| r.get(0)).unwrap();
+    let mut stmt = db.prepare("SELECT time, id FROM events ORDER BY time, id").unwrap();
+    let keys = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?))).unwrap().collect::<rusqlite::Result<_>>().unwrap();
+    let pending = db
+        .query_row(
+            "SELECT count(*) FROM events WHERE seq > coalesce((SELECT events_seq FROM analysis WHERE id = 1), 0)",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    Held { integrity, keys, pending }
+}
+
+/// Every stored event as `tenet events --json` prints it, by id; fails if
+/// an id is printed twice.
+fn events_by_id(data_dir: &Path) -> std::collections::BTreeMap<String, Value> {
+    let all = events(data_dir, &[]);
+    let n = all.len();
+    let by_id: std::collections::BTreeMap<String, Value> =
+        all.into_iter().map(|e| (e["id"].as_str().expect("an id").to_string(), e)).collect();
+    assert_eq!(by_id.len(), n, "an event id is stored twice");
+    by_id
+}
+
+/// Checks that `crashed`, after an uninterrupted ingest, holds what the
+/// clean ingest stored: the same `(time, id)` set, each once, all analysed.
+fn assert_converged(crashed: &Path, clean: &Held, summary: &Value) {
+    let got = held(crashed);
+    assert_eq!(got.integrity, "ok");
+    assert_eq!(got.keys, clean.keys, "the stored (time, id) sets differ: {summary}");
+    assert_eq!(got.pending, 0, "events left unanalysed");
+    assert_eq!(n(summary, "stored") + n(summary, "duplicates"), clean.keys.len() as u64, "{summary}");
+}
+
+#[test]
+fn ingest_killed_at_random_points_leaves_a_working_store_and_a_rerun_converges_to_one_clean_ingest() {
+    const KILLS: usize = 20;
+    let work = tempfile::tempdir().unwrap();
+    let sim = work.path().join("sim");
+    // About 19,000 events over 136 files, in four formats, with sessions
+    // whose issuers arrive late (relinked after storage).
+    let out = Command::new(env!("CARGO_BIN_EXE_tenet"))
+        .args(["simulate", "--seed", "5", "--days", "1", "--humans", "10", "--agents", "2", "--out"])
+        .arg(&sim)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+
+    // The reference: one uninterrupted ingest (with analysis) into a fresh store.
+    let clean = work.path().join("clean");
+    let started = std::time::Instant::now();
+    let (reference, code) = ingest(&clean, std::slice::from_ref(&sim));
+    let whole = started.elapsed();
+    assert_eq!(code, 0, "{reference}");
+    let want = held(&clean);
+    assert_eq!(want.keys.len() as u64, n(&reference, "stored"));
+    assert!(want.keys.len() > 10_000, "{reference}");
+
+    // The same ingest into other stores, killed (SIGKILL) at seeded random
+    // points, again and again: reading, storing, committing, relinking,
+    // analysing. A run the kill comes too late for is the re-run that must
+    // converge; the next run starts a fresh store, so kills keep landing
+    // on real work rather than on re-reading a finished store.
+    let mut rng = fastrand::Rng::with_seed(13);
+    let (mut kills, mut runs, mut stores) = (0, 0, 1);
+    let mut crashed = work.path().join("crashed-1");
+    while kills < KILLS {
+        runs += 1;
+        assert!(runs <= 3 * KILLS, "{kills} of {runs} runs were killed before they finished");
+        let delay = whole.mul_f64(0.02 + 0.5 * rng.f64());
+        let mut child = tenet(&crashed)
+            .args(["ingest", "--json"])
+            .arg(&sim)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(delay);
+        if child.try_wait().unwrap().is_none() {
+            child.kill().unwrap();
+            child.wait().unwrap();
+            kills += 1;
+            // Whatever the kill interrupted, the store opens and answers,
+            // its pages are sound, and no event is in it twice.
+            if crashed.join("tenet.db").exists() {
+                assert!(events(&crashed, &["--limit", "5"]).len() <= 5);
+                let h = held(&crashed);
+                assert_eq!(h.integrity, "ok", "after kill {kills}");
+                let mut keys = h.keys.clone();
+                keys.dedup();
+                assert_eq!(keys.len(), h.keys.len(), "an event stored twice after kill {kills}");
+            }
+        } else {
+            let out = child.wait_with_output().unwrap();
+            assert_eq!(out.status.code(), Some(0), "run {runs} failed on its own");
+            assert_converged(&crashed, &want, &summary(&out));
+            stores += 1;
+            crashed = work.path().join(format!("crashed-{stores}"));
+        }
+    }
+
+    // Ingesting once more completes the last store: every event of the
+    // clean ingest, each once, as the clean ingest stored it.
+    let (last, code) = ingest(&crashed, std::slice::from_ref(&sim));
+    assert_eq!(code, 0, "{last}");
+    assert_converged(&crashed, &want, &last);
+    let (got, want) = (events_by_id(&crashed), events_by_id(&clean));
+    let differ: Vec<&String> = want.iter().filter(|(id, e)| got.get(*id) != Some(e)).map(|(id, _)| id).collect();
+    assert!(differ.is_empty(), "{} events differ from the clean ingest's, first {:?}", differ.len(), differ.first());
+    assert_eq!(got.len(), want.len());
+    // Analysis, all-or-nothing per run, reached what the clean run concluded.
+    for what in [&["findings", "--all", "--json"][..], &["risk", "--json"]] {
+        let sorted = |dir: &Path| {
+            let mut lines: Vec<String> = ok_lines(dir, what);
+            lines.sort();
+            lines
+        };
+        assert_eq!(sorted(&crashed), sorted(&clean), "{what:?} differ");
+    }
+}
+
+fn ok_lines(data_dir: &Path, args: &[&str]) -> Vec<String> {
+    let out = tenet(data_dir).args(args).output().expect("tenet runs");
+    assert!(out.status.success(), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout).lines().map(str::to_string).collect()
 }

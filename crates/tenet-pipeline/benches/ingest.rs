@@ -16,11 +16,20 @@
 //! 6. the full pipeline on those files: parse, normalise, store (with the
 //!    trust changes the graph is built from), then analysis: baselines,
 //!    every detector, and every shared Sigma rule whose logsource is
-//!    CloudTrail, into findings and risk (`tenet ingest --rules`).
+//!    CloudTrail, into findings and risk (`tenet ingest --rules`);
+//! 7. re-ingest: modes 4 and 5's files ingested again into their stores,
+//!    every event a duplicate (a retried delivery, a restart after a crash),
+//!    next to the first ingest's time.
 //!
 //! `cargo bench -p tenet-pipeline --bench ingest [-- EVENTS]`
 //! (`PROFILE_STORE=1` runs only mode 4, `PROFILE_FULL=1` only mode 6, for
 //! profiling).
+//!
+//! `cargo bench -p tenet-pipeline --bench ingest -- --reingest [EVENTS]`
+//! runs only first ingest against re-ingest, on EVENTS (default 100,000)
+//! stamped with whole seconds at 25,000 events a second, as CloudTrail
+//! stamps them: duplicate detection must not cost more per event the more
+//! events share a second.
 
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -54,9 +63,21 @@ fn corpus() -> Vec<Value> {
     records
 }
 
-/// Writes `target` events as compact S3-style delivery files under `dir`;
-/// with `stream`, copy k's events are given consecutive times on one clock.
-fn replicate(records: &[Value], target: usize, dir: &Path, stream: bool) -> (Vec<PathBuf>, u64) {
+/// Whose times the replicated events carry.
+#[derive(Clone, Copy)]
+enum Clock {
+    /// The corpus's own: every copy repeats them.
+    AsIs,
+    /// One clock, 1,000 events a second, millisecond stamps.
+    Stream,
+    /// One clock, this many events a second, whole-second stamps (as
+    /// CloudTrail writes `eventTime`): every event of a second shares its time.
+    Dense(usize),
+}
+
+/// Writes `target` events as compact S3-style delivery files under `dir`,
+/// with times from `clock`.
+fn replicate(records: &[Value], target: usize, dir: &Path, clock: Clock) -> (Vec<PathBuf>, u64) {
     std::fs::create_dir_all(dir).unwrap();
     let mut files = Vec::new();
     let mut total = 0u64;
@@ -76,11 +97,19 @@ fn replicate(records: &[Value], target: usize, dir: &Path, stream: bool) -> (Vec
         let orig = r["eventID"].as_str().unwrap_or("00000000-0000-0000-0000-000000000000").to_string();
         let fresh = format!("{}{:012x}", &orig[..orig.len().min(24)], (copy as u64) << 16 | (i % records.len()) as u64);
         r["eventID"] = Value::String(fresh);
-        if stream {
-            let t =
-                chrono::DateTime::from_timestamp(1_767_225_600 + (i / 1000) as i64, ((i % 1000) * 1_000_000) as u32)
-                    .unwrap();
-            r["eventTime"] = Value::String(t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true));
+        let stamp = match clock {
+            Clock::AsIs => None,
+            Clock::Stream => Some((
+                chrono::DateTime::from_timestamp(1_767_225_600 + (i / 1000) as i64, ((i % 1000) * 1_000_000) as u32),
+                chrono::SecondsFormat::Millis,
+            )),
+            Clock::Dense(per_sec) => Some((
+                chrono::DateTime::from_timestamp(1_767_225_600 + (i / per_sec.max(1)) as i64, 0),
+                chrono::SecondsFormat::Secs,
+            )),
+        };
+        if let Some((t, format)) = stamp {
+            r["eventTime"] = Value::String(t.unwrap().to_rfc3339_opts(format, true));
             if let Some(o) = r.as_object_mut() {
                 o.remove("@timestamp");
             }
@@ -140,6 +169,47 @@ fn timed(name: &'static str, f: impl FnOnce() -> (u64, String)) -> Phase {
     Phase { name, events, secs: t.elapsed().as_secs_f64(), cpu_secs: cpu_seconds() - cpu, peak_mib: peak_mib(), note }
 }
 
+/// Ingests `files` again into the store `store_phase` filled from them:
+/// every event is a duplicate.
+fn reingest_phase(name: &'static str, files: &[PathBuf], dir: &Path, target: usize) -> Phase {
+    timed(name, || {
+        let mut store = SqliteStore::open_dir(dir).expect("store opens");
+        let report = tenet_pipeline::ingest(files, &mut store, Default::default(), &mut ()).expect("ingest runs");
+        assert_eq!((report.stored, report.duplicates as usize), (0, target), "every event is a duplicate");
+        assert_eq!(store.count().unwrap() as usize, target);
+        (report.duplicates, format!("writer busy {:.1}s", report.store_seconds))
+    })
+}
+
+/// First ingest against re-ingest of the same dense files, alone.
+fn reingest_only(target: usize) {
+    const PER_SEC: usize = 25_000;
+    let work = tempfile::tempdir().expect("temp dir");
+    let (files, _) = replicate(&corpus(), target, &work.path().join("dense"), Clock::Dense(PER_SEC));
+    let store = work.path().join("store-dense");
+    let first = store_phase("first ingest", &files, &store, target);
+    let again = reingest_phase("re-ingest", &files, &store, target);
+    println!(
+        "re-ingest benchmark: {target} CloudTrail events, {PER_SEC} a second ({} seconds, whole-second stamps)",
+        target.div_ceil(PER_SEC)
+    );
+    for p in [&first, &again] {
+        println!(
+            "{:<14} {:>7.2} s {:>10.0} events/s {:>8.2} CPU µs/ev  {}",
+            p.name,
+            p.secs,
+            p.events as f64 / p.secs,
+            p.cpu_secs * 1e6 / p.events as f64,
+            p.note
+        );
+    }
+    println!(
+        "re-ingest / first ingest: {:.2} (wall), {:.2} (CPU)",
+        again.secs / first.secs,
+        again.cpu_secs / first.cpu_secs
+    );
+}
+
 fn store_phase(name: &'static str, files: &[PathBuf], dir: &Path, target: usize) -> Phase {
     timed(name, || {
         let mut store = SqliteStore::open_dir(dir).expect("store opens");
@@ -188,12 +258,17 @@ fn full_pipeline(files: &[PathBuf], dir: &Path, target: usize) -> Phase {
 }
 
 fn main() {
-    let target: usize = std::env::args().skip(1).find_map(|a| a.parse().ok()).unwrap_or(1_000_000);
+    let count: Option<usize> = std::env::args().skip(1).find_map(|a| a.parse().ok());
+    if std::env::args().any(|a| a == "--reingest") {
+        reingest_only(count.unwrap_or(100_000));
+        return;
+    }
+    let target = count.unwrap_or(1_000_000);
     let only_store = std::env::var_os("PROFILE_STORE").is_some();
     if std::env::var_os("PROFILE_FULL").is_some() {
         // Only the full pipeline, for profiling.
         let work = tempfile::tempdir().expect("temp dir");
-        let (files, _) = replicate(&corpus(), target, &work.path().join("stream"), true);
+        let (files, _) = replicate(&corpus(), target, &work.path().join("stream"), Clock::Stream);
         let p = full_pipeline(&files, &work.path().join("store-full"), target);
         let cpu = p.cpu_secs * 1e6 / p.events as f64;
         println!("{}: {:.0} events/s, {cpu:.2} CPU µs/event; {}", p.name, p.events as f64 / p.secs, p.note);
@@ -202,7 +277,7 @@ fn main() {
     let work = tempfile::tempdir().expect("temp dir");
     let records = corpus();
     eprintln!("corpus: {} CloudTrail records; replicating to {target}", records.len());
-    let (files, bytes) = replicate(&records, target, &work.path().join("as-is"), false);
+    let (files, bytes) = replicate(&records, target, &work.path().join("as-is"), Clock::AsIs);
     let mb = bytes as f64 / 1e6;
     let mut phases = Vec::new();
 
@@ -243,8 +318,15 @@ fn main() {
     }
     phases.push(store_phase("parse + normalise + store", &files, &work.path().join("store-as-is"), target));
     if !only_store {
-        let (stream_files, _) = replicate(&records, target, &work.path().join("stream"), true);
+        phases.push(reingest_phase("  …, again: all duplicates", &files, &work.path().join("store-as-is"), target));
+        let (stream_files, _) = replicate(&records, target, &work.path().join("stream"), Clock::Stream);
         phases.push(store_phase("  …, copies on one clock", &stream_files, &work.path().join("store-stream"), target));
+        phases.push(reingest_phase(
+            "  …, again: all duplicates",
+            &stream_files,
+            &work.path().join("store-stream"),
+            target,
+        ));
         phases.push(full_pipeline(&stream_files, &work.path().join("store-full"), target));
     }
 

@@ -124,6 +124,9 @@ enum Message {
     Batch {
         format: &'static str,
         batch: PreparedBatch,
+        /// Events read that were stored before this run began: counted,
+        /// never encoded nor sent (see [`drop_stored`]).
+        known: u64,
         fresh: Vec<Fresh>,
         /// The batch's events, in its order, when someone follows new events.
         events: Option<Vec<Event>>,
@@ -221,10 +224,10 @@ pub fn ingest_following(
                     bytes_done += bytes;
                     observer.progressed(events_done, bytes_done);
                 }
-                Message::Batch { format, batch, fresh, events } => {
-                    let n = batch.len() as u64;
+                Message::Batch { format, batch, known, fresh, events } => {
+                    let n = batch.len() as u64 + known;
                     let busy = std::time::Instant::now();
-                    let appended = store.append(batch)?;
+                    let appended = if batch.is_empty() { Appended::default() } else { store.append(batch)? };
                     if let (Some(f), Some(events)) = (follower.as_mut(), events) {
                         let mut fresh = appended.fresh.clone();
                         fresh.sort_unstable();
@@ -242,7 +245,7 @@ pub fn ingest_following(
                     let c = report.counts_mut(format);
                     c.read += n;
                     c.stored += appended.stored;
-                    c.duplicates += appended.duplicates;
+                    c.duplicates += appended.duplicates + known;
                     events_done += n;
                     observer.progressed(events_done, bytes_done);
                 }
@@ -279,6 +282,38 @@ fn file_rejection(path: String, reason: String) -> Message {
     Message::Rejected { format: None, rejection: Rejection { path, location: "file".to_string(), reason } }
 }
 
+/// Removes from `events` those stored before the run began (`newest` is
+/// the newest time stored then) and returns how many, with the fresh
+/// issuances the remaining events made. Re-reading what is stored (a
+/// restart after a crash, a retried delivery) then costs parsing and an
+/// index probe per event, not encoding and a writer's round: re-ingest
+/// costs less than ingest. A removed event's issuance needs no relinking:
+/// the sessions stored before it were relinked in the transaction that
+/// stored it, and those stored after it were linked as they were stored.
+fn drop_stored(
+    lookup: &dyn StoreReader,
+    newest: Option<tenet_model::Timestamp>,
+    events: &mut Vec<Event>,
+    fresh: Vec<Fresh>,
+) -> Result<(Vec<Fresh>, u64), StoreError> {
+    let Some(newest) = newest else { return Ok((fresh, 0)) };
+    let candidates: Vec<&Event> = events.iter().filter(|e| e.time <= newest).collect();
+    if candidates.is_empty() {
+        return Ok((fresh, 0));
+    }
+    let mut stored = lookup.contains(&candidates)?.into_iter();
+    let before = events.len();
+    // `stored` answers the candidates in order; `||` consults it only for them.
+    events.retain(|e| e.time > newest || !stored.next().unwrap_or(false));
+    let known = (before - events.len()) as u64;
+    if known == 0 {
+        return Ok((fresh, 0));
+    }
+    let issued: std::collections::HashSet<&str> =
+        events.iter().filter_map(|e| e.issued.as_ref()).map(|i| i.credential_id.as_str()).collect();
+    Ok((fresh.into_iter().filter(|(cred, _)| issued.contains(cred.as_str())).collect(), known))
+}
+
 /// The reading half: runs on its own thread, stops early only if the
 /// storing half has gone away.
 fn read_files(
@@ -289,14 +324,27 @@ fn read_files(
     keep: bool,
 ) {
     let mut linker = CredentialLinker::default();
+    // Only an event no newer than the newest stored when the run began can
+    // have been stored by an earlier run; a newer one is new, or a
+    // duplicate from this run, which the writer finds.
+    let newest = match lookup.time_range() {
+        Ok(range) => range.map(|(_, newest)| newest),
+        Err(e) => {
+            let _ = tx.send(Message::Failed(e));
+            return;
+        }
+    };
     // Links, compresses and sends a batch; false when the run must stop.
     let mut ship = |format: &'static str, mut events: Vec<Event>| -> bool {
-        let msg = match linker.link_batch(&*lookup, &mut events) {
-            Ok(fresh) if keep => {
+        let linked = linker.link_batch(&*lookup, &mut events);
+        let msg = match linked.and_then(|fresh| drop_stored(&*lookup, newest, &mut events, fresh)) {
+            Ok((fresh, known)) if keep => {
                 let (batch, events) = PreparedBatch::keeping(events);
-                Message::Batch { format, batch, fresh, events: Some(events) }
+                Message::Batch { format, batch, known, fresh, events: Some(events) }
             }
-            Ok(fresh) => Message::Batch { format, batch: PreparedBatch::new(events), fresh, events: None },
+            Ok((fresh, known)) => {
+                Message::Batch { format, batch: PreparedBatch::new(events), known, fresh, events: None }
+            }
             Err(e) => Message::Failed(e),
         };
         let failed = matches!(msg, Message::Failed(_));
@@ -366,5 +414,80 @@ fn read_files(
         {
             return;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tenet_model::{
+        Action, ClassUid, EventId, IssuedCredential, Outcome, Principal, PrincipalKind, RawRecord, Source, Timestamp,
+    };
+    use tenet_store::SqliteStore;
+
+    fn event(id: &str, secs: i64) -> Event {
+        Event {
+            id: EventId::from(id),
+            time: Timestamp::from_unix_seconds(secs),
+            class_uid: ClassUid::API_ACTIVITY,
+            activity_id: tenet_model::ocsf::api::READ,
+            actor: Principal::new("arn:aws:iam::1:user/alice", PrincipalKind::Human),
+            chain: vec![],
+            session: None,
+            action: Action::new("sts", "AssumeRole"),
+            resources: vec![],
+            outcome: Outcome::success(),
+            context: Default::default(),
+            trace: None,
+            source: Source { format: "cloudtrail".into(), system: "aws".into(), tenant: None },
+            issued: None,
+            changes: Vec::new(),
+            raw: RawRecord::from(format!("{{\"id\":\"{id}\"}}").into_bytes()),
+        }
+    }
+
+    fn issuing(id: &str, secs: i64, credential: &str) -> Event {
+        let mut e = event(id, secs);
+        e.issued = Some(IssuedCredential {
+            credential_id: credential.into(),
+            to: Principal::new("arn:aws:sts::1:assumed-role/r/s", PrincipalKind::Unknown),
+            expires: None,
+        });
+        e
+    }
+
+    #[test]
+    fn events_stored_before_the_run_are_dropped_before_encoding_and_counted_with_their_issuances() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = SqliteStore::open_dir(dir.path()).unwrap();
+        store.append(PreparedBatch::new(vec![event("old", 100), issuing("old-issuer", 100, "K1")])).unwrap();
+        store.commit().unwrap();
+        let lookup = store.reader().unwrap();
+        let newest = lookup.time_range().unwrap().map(|(_, hi)| hi);
+        let mut batch = vec![
+            event("old", 100),
+            issuing("old-issuer", 100, "K1"),
+            issuing("new-issuer", 100, "K2"),
+            event("later", 200),
+        ];
+        let fresh = CredentialLinker::default().link_batch(&*lookup, &mut batch).unwrap();
+        assert_eq!(fresh.len(), 2);
+        let (fresh, known) = drop_stored(&*lookup, newest, &mut batch, fresh).unwrap();
+        assert_eq!(known, 2);
+        assert_eq!(batch.iter().map(|e| e.id.as_str()).collect::<Vec<_>>(), vec!["new-issuer", "later"]);
+        // The stored issuer's sessions were completed when it was stored.
+        assert_eq!(fresh.iter().map(|(c, _)| c.as_str()).collect::<Vec<_>>(), vec!["K2"]);
+    }
+
+    #[test]
+    fn an_empty_store_is_not_probed_and_nothing_is_dropped() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open_dir(dir.path()).unwrap();
+        let lookup = store.reader().unwrap();
+        let mut batch = vec![event("a", 1), event("a", 1)];
+        let (_, known) =
+            drop_stored(&*lookup, lookup.time_range().unwrap().map(|(_, hi)| hi), &mut batch, vec![]).unwrap();
+        // Duplicates within the run are the writer's to find.
+        assert_eq!((known, batch.len()), (0, 2));
     }
 }

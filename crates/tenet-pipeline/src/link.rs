@@ -6,51 +6,91 @@
 //! arrives first: issuances seen earlier complete chains as events pass,
 //! and an issuance seen late completes the chains of events already stored.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use tenet_model::{Event, Principal, PrincipalKind};
 use tenet_store::{EventReader, EventStore, Result};
 
 /// Who a credential was issued to, and the chain of whoever issued it.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Issuance {
     to: String,
-    /// The issuing event's actor followed by its own chain.
+    /// The issuing event's actor followed by its own chain, as completed.
     issuer_chain: Vec<Principal>,
+    /// The credential the issuer presented (a role session assuming another
+    /// role): when its issuance is learnt or completed, so is this one.
+    via: Option<String>,
 }
 
 impl Issuance {
     fn of(e: &Event) -> Option<(String, Issuance)> {
         let issued = e.issued.as_ref()?;
         let issuer_chain = e.principals().cloned().collect();
-        Some((issued.credential_id.clone(), Issuance { to: issued.to.id.clone(), issuer_chain }))
+        let via = credential(e).map(str::to_string);
+        Some((issued.credential_id.clone(), Issuance { to: issued.to.id.clone(), issuer_chain, via }))
     }
+
+    /// Completes the issuer's chain with the issuance of the credential it
+    /// presented, as [`extend`] would the issuing event; true if it grew.
+    fn complete(&mut self, with: &Issuance) -> bool {
+        if self.issuer_chain.is_empty() {
+            return false;
+        }
+        let mut chain = self.issuer_chain.split_off(1);
+        let changed = extend_chain(&mut self.issuer_chain[0], &mut chain, with);
+        self.issuer_chain.append(&mut chain);
+        changed
+    }
+}
+
+fn credential(e: &Event) -> Option<&str> {
+    e.session.as_ref().and_then(|s| s.credential_id.as_deref())
 }
 
 /// Extends `event`'s chain with the issuer's; true if anything changed.
 fn extend(event: &mut Event, issuance: &Issuance) -> bool {
+    extend_chain(&mut event.actor, &mut event.chain, issuance)
+}
+
+/// Extends an actor's chain with the issuer's. Only ever appends, so a
+/// chain completed in steps ends the same as one completed at once.
+fn extend_chain(actor: &mut Principal, chain: &mut Vec<Principal>, issuance: &Issuance) -> bool {
     // The credential's holder must be this actor when both are named, so a
     // reused or mislabelled key cannot graft one identity onto another.
-    if issuance.to != "unknown" && issuance.to != event.actor.id {
+    if issuance.to != "unknown" && issuance.to != actor.id {
         return false;
     }
+    let held_before = holder(chain.last().unwrap_or(actor));
     let mut changed = false;
     for p in &issuance.issuer_chain {
-        if p.id != event.actor.id && !event.chain.iter().any(|c| c.id == p.id) {
-            event.chain.push(p.clone());
+        if p.id != actor.id && !chain.iter().any(|c| c.id == p.id) {
+            chain.push(p.clone());
             changed = true;
         }
     }
-    if changed && event.actor.kind == PrincipalKind::Unknown {
-        // A session is the kind of whoever holds it.
-        event.actor.kind = match event.origin().kind {
-            PrincipalKind::Human => PrincipalKind::Human,
-            PrincipalKind::Agent => PrincipalKind::Agent,
-            PrincipalKind::Workload | PrincipalKind::CloudService | PrincipalKind::Role => PrincipalKind::Workload,
-            _ => PrincipalKind::Unknown,
-        };
+    if !changed {
+        return false;
     }
-    changed
+    // A session is the kind of whoever holds it. A workload kind its
+    // previous origin gave follows the origin further up, so a chain
+    // completed in steps (a role chain whose first issuer came last) ends
+    // with the kind it gets completed at once.
+    let held = holder(chain.last().unwrap_or(actor));
+    let follows = actor.kind == PrincipalKind::Workload && held_before == PrincipalKind::Workload;
+    if actor.kind == PrincipalKind::Unknown || (follows && held != PrincipalKind::Unknown) {
+        actor.kind = held;
+    }
+    true
+}
+
+/// The kind a session held by `origin` is.
+fn holder(origin: &Principal) -> PrincipalKind {
+    match origin.kind {
+        PrincipalKind::Human => PrincipalKind::Human,
+        PrincipalKind::Agent => PrincipalKind::Agent,
+        PrincipalKind::Workload | PrincipalKind::CloudService | PrincipalKind::Role => PrincipalKind::Workload,
+        _ => PrincipalKind::Unknown,
+    }
 }
 
 #[derive(Default)]
@@ -58,6 +98,9 @@ pub struct CredentialLinker {
     /// Known answers, including "no issuer stored" (`None`) so each unknown
     /// credential costs one lookup per run, not one per event.
     known: HashMap<String, Option<Issuance>>,
+    /// For each credential, those issued by someone presenting it (a set:
+    /// one long-term key can mint thousands of sessions in a run).
+    dependents: HashMap<String, HashSet<String>>,
 }
 
 /// A credential first seen issued in a batch, to complete the chains of
@@ -68,42 +111,181 @@ impl CredentialLinker {
     /// Completes the chains of a batch about to be stored, using issuances in
     /// the batch itself, earlier batches and the store. Returns the
     /// credentials first issued in this batch, for [`relink_stored`].
+    ///
+    /// A chain comes out the same whichever batch or run its events arrive
+    /// in: an issuance carries its issuer's chain as completed (through the
+    /// issuer's own credential, in this batch, an earlier one or the store),
+    /// which is what reading the issuer back from the store gives.
     pub fn link_batch(&mut self, store: &dyn EventReader, batch: &mut [Event]) -> Result<Vec<Fresh>> {
         let mut fresh = Vec::new();
-        for e in batch.iter() {
+        // The batch's own issuers, by credential: a session may come before its issuer.
+        let mut issuer_at: HashMap<String, usize> = HashMap::new();
+        for (i, e) in batch.iter().enumerate() {
             if let Some((cred, iss)) = Issuance::of(e) {
                 if !matches!(self.known.get(&cred), Some(Some(_))) {
-                    fresh.push((cred.clone(), iss.clone()));
+                    fresh.push(cred.clone());
                 }
-                self.known.insert(cred, Some(iss));
+                self.learn(cred.clone(), iss);
+                issuer_at.insert(cred, i);
             }
         }
-        for e in batch.iter_mut() {
-            let Some(cred) = e.session.as_ref().and_then(|s| s.credential_id.as_deref()) else { continue };
+        for e in batch.iter() {
+            let Some(cred) = credential(e) else { continue };
             if !self.known.contains_key(cred) {
-                let found = store.issuer_of(cred)?.and_then(|issuer| Issuance::of(&issuer)).map(|(_, i)| i);
-                self.known.insert(cred.to_string(), found);
-            }
-            if let Some(Some(iss)) = self.known.get(cred) {
-                let iss = iss.clone();
-                extend(e, &iss);
+                match store.issuer_of(cred)?.and_then(|issuer| Issuance::of(&issuer)) {
+                    Some((_, iss)) => {
+                        self.learn(cred.to_string(), iss);
+                    }
+                    None => {
+                        self.known.insert(cred.to_string(), None);
+                    }
+                }
             }
         }
-        Ok(fresh)
+        // An issuer whose chain grows here passes it on to what it issued,
+        // and to the events presenting that (built when first needed).
+        let mut users: Option<HashMap<String, Vec<usize>>> = None;
+        let mut work: Vec<usize> = (0..batch.len()).rev().collect();
+        while let Some(i) = work.pop() {
+            let Some(Some(iss)) = credential(&batch[i]).and_then(|c| self.known.get(c)) else { continue };
+            if !extend(&mut batch[i], iss) {
+                continue;
+            }
+            let Some((issued, iss)) = Issuance::of(&batch[i]) else { continue };
+            if issuer_at.get(&issued) != Some(&i) {
+                continue;
+            }
+            let users = users.get_or_insert_with(|| {
+                let mut by: HashMap<String, Vec<usize>> = HashMap::new();
+                for (j, e) in batch.iter().enumerate() {
+                    if let Some(c) = credential(e) {
+                        by.entry(c.to_string()).or_default().push(j);
+                    }
+                }
+                by
+            });
+            for changed in self.learn(issued, iss) {
+                work.extend(users.get(&changed).into_iter().flatten());
+            }
+        }
+        Ok(fresh.into_iter().filter_map(|c| self.known.get(&c).cloned().flatten().map(|iss| (c, iss))).collect())
+    }
+
+    /// Records `cred`'s issuance, completed with what is known of the
+    /// credential its issuer presented, and completes those issued through
+    /// `cred` in turn. Returns every credential whose issuance changed.
+    fn learn(&mut self, cred: String, mut iss: Issuance) -> Vec<String> {
+        if let Some(Some(via)) = iss.via.as_ref().and_then(|v| self.known.get(v)) {
+            let via = via.clone();
+            iss.complete(&via);
+        }
+        if let Some(via) = &iss.via {
+            self.dependents.entry(via.clone()).or_default().insert(cred.clone());
+        }
+        if matches!(self.known.get(&cred), Some(Some(old)) if *old == iss) {
+            return Vec::new();
+        }
+        self.known.insert(cred.clone(), Some(iss));
+        let mut changed = vec![cred];
+        let mut i = 0;
+        while i < changed.len() {
+            let Some(Some(with)) = self.known.get(&changed[i]).cloned() else { break };
+            let deps: Vec<String> = self.dependents.get(&changed[i]).into_iter().flatten().cloned().collect();
+            for dep in deps {
+                // Each step only grows a chain, so this ends, cycles included.
+                if let Some(Some(d)) = self.known.get_mut(&dep)
+                    && d.complete(&with)
+                {
+                    changed.push(dep);
+                }
+            }
+            i += 1;
+        }
+        changed
     }
 }
 
 /// Completes the chains of events stored before their credential's
-/// issuance was seen. Returns how many changed.
+/// issuance was seen, and, when such an event issued a credential itself
+/// (role chaining), of the events stored with that one. Returns how many
+/// changed.
 pub fn relink_stored(store: &mut dyn EventStore, fresh: &[Fresh]) -> Result<usize> {
     let mut changed = 0;
-    for (cred, iss) in fresh {
-        for mut e in store.using_credential(cred)? {
-            if extend(&mut e, iss) {
+    let mut work: Vec<Fresh> = fresh.to_vec();
+    while let Some((cred, iss)) = work.pop() {
+        for mut e in store.using_credential(&cred)? {
+            // Each relink only grows a chain, so this ends.
+            if extend(&mut e, &iss) {
                 store.relink(&e)?;
                 changed += 1;
+                work.extend(Issuance::of(&e));
             }
         }
     }
     Ok(changed)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tenet_model::{Action, ClassUid, EventId, IssuedCredential, Outcome, RawRecord, Session, Source, Timestamp};
+    use tenet_store::SqliteStore;
+
+    /// `actor`, presenting `presents`, mints `mints` for `to`.
+    fn assume(id: &str, actor: &str, presents: Option<&str>, mints: &str, to: &str) -> Event {
+        Event {
+            id: EventId::from(id),
+            time: Timestamp::from_unix_seconds(1),
+            class_uid: ClassUid::API_ACTIVITY,
+            activity_id: tenet_model::ocsf::api::READ,
+            actor: Principal::new(actor, PrincipalKind::Unknown),
+            chain: vec![],
+            session: presents.map(|c| Session { credential_id: Some(c.into()), ..Default::default() }),
+            action: Action::new("sts", "AssumeRole"),
+            resources: vec![],
+            outcome: Outcome::success(),
+            context: Default::default(),
+            trace: None,
+            source: Source { format: "cloudtrail".into(), system: "aws".into(), tenant: None },
+            issued: Some(IssuedCredential {
+                credential_id: mints.into(),
+                to: Principal::new(to, PrincipalKind::Unknown),
+                expires: None,
+            }),
+            changes: Vec::new(),
+            raw: RawRecord::from(Vec::new()),
+        }
+    }
+
+    fn ids(e: &Event) -> Vec<&str> {
+        e.chain.iter().map(|p| p.id.as_str()).collect()
+    }
+
+    #[test]
+    fn credentials_minted_through_each_other_in_a_cycle_complete_once_and_stop() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open_dir(dir.path()).unwrap();
+        // a, holding K2, mints K1 for b; b, holding K1, mints K2 for a.
+        let mut batch = vec![assume("1", "a", Some("K2"), "K1", "b"), assume("2", "b", Some("K1"), "K2", "a")];
+        let fresh = CredentialLinker::default().link_batch(&*store.reader().unwrap(), &mut batch).unwrap();
+        assert_eq!(ids(&batch[0]), vec!["b"]);
+        assert_eq!(ids(&batch[1]), vec!["a"]);
+        assert_eq!(fresh.len(), 2);
+    }
+
+    #[test]
+    fn an_issuance_learnt_before_its_issuers_own_carries_the_chain_completed_later() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open_dir(dir.path()).unwrap();
+        let reader = store.reader().unwrap();
+        let mut linker = CredentialLinker::default();
+        // The second hop of a role chain, then the first, in separate batches.
+        let mut second = vec![assume("2", "s1", Some("K1"), "K2", "s2")];
+        linker.link_batch(&*reader, &mut second).unwrap();
+        let mut first = vec![assume("1", "alice", None, "K1", "s1")];
+        linker.link_batch(&*reader, &mut first).unwrap();
+        let mut uses = vec![assume("3", "s2", Some("K2"), "K3", "s3")];
+        linker.link_batch(&*reader, &mut uses).unwrap();
+        assert_eq!(ids(&uses[0]), vec!["s1", "alice"]);
+    }
 }

@@ -123,6 +123,10 @@ pub trait EventReader: Send {
     /// index, for checking many ids at once).
     fn event_times(&self, ids: &HashSet<String>) -> Result<HashMap<String, Timestamp>>;
 
+    /// Whether each event is stored, by its identity (time and id): an
+    /// index seek or two each, however many events share its time.
+    fn contains(&self, events: &[&Event]) -> Result<Vec<bool>>;
+
     /// Events by sequence number, with their raw records, in the order asked.
     fn events_by_seq(&self, seqs: &[i64]) -> Result<Vec<Event>>;
 }

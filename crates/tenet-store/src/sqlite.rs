@@ -13,13 +13,16 @@
 //! in time order, so the index grows at its right edge and a batch dirties a
 //! handful of pages, where an index on random ids dirties one page per event
 //! and ingest slows to the disk's random-write rate. A re-read record has
-//! the same time, so idempotency is unchanged.
+//! the same time, so idempotency is unchanged. An event is found by its
+//! identity only through seeks of that index (`locate`), never by matching
+//! time and id, which visits every event of the instant.
 
 use std::collections::HashMap;
 
 use rustc_hash::FxHashMap;
 use std::path::{Path, PathBuf};
 
+use rusqlite::types::ValueRef;
 use rusqlite::{Connection, OpenFlags, OptionalExtension, ToSql, params};
 use std::collections::HashSet;
 
@@ -456,40 +459,66 @@ fn insert_block_events(
         for &(slot, _) in &stored {
             taken[slot] = true;
         }
-        let mut same_id = tx.prepare_cached("SELECT 1 FROM events WHERE time = ?1 AND id = ?2")?;
         let mut single = tx.prepare_cached(
             "INSERT INTO events(time, idh, id, format, system, actor, action, credential, issued, block, slot)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11) ON CONFLICT(time, idh) DO NOTHING",
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
         )?;
         for r in rows.iter().filter(|r| !taken[r.slot as usize]) {
-            if same_id.exists(params![r.time, r.id])? {
-                continue;
-            }
-            let mut idh = r.idh;
-            loop {
-                idh = idh.wrapping_add(1);
-                let changed = single.execute(params![
-                    r.time,
-                    idh,
-                    r.id,
-                    r.format,
-                    r.system,
-                    r.actor,
-                    r.action,
-                    r.credential,
-                    r.issued,
-                    block,
-                    r.slot
-                ])?;
-                if changed == 1 {
-                    stored.push((r.slot as usize, tx.last_insert_rowid()));
-                    break;
-                }
-            }
+            let Slot::Free(idh) = locate(tx, r.time, r.id)? else { continue };
+            single.execute(params![
+                r.time,
+                idh,
+                r.id,
+                r.format,
+                r.system,
+                r.actor,
+                r.action,
+                r.credential,
+                r.issued,
+                block,
+                r.slot
+            ])?;
+            stored.push((r.slot as usize, tx.last_insert_rowid()));
         }
         stored.sort_unstable();
     }
     Ok(stored)
+}
+
+/// Where an event's identity `(time, id)` sits in the unique `(time, idh)` index.
+#[derive(Debug, PartialEq, Eq)]
+enum Slot {
+    /// Stored, with this sequence number.
+    Stored(i64),
+    /// Not stored; this is the id hash it is stored under.
+    Free(i64),
+}
+
+/// One step of [`locate`]: a seek of the unique index on both its columns.
+const PROBE: &str = "SELECT seq, id FROM events WHERE time = ?1 AND idh = ?2";
+
+/// Finds an event by its identity. An id is stored at its hash, or, when
+/// another id at the same instant holds that, at the first free hash after
+/// it (nothing is ever deleted, so the run up to it has no gaps): each step
+/// is one index seek, however many events share the instant. (Matching
+/// `time` and `id` without `idh` visits every event of that instant, and
+/// CloudTrail stamps whole seconds: re-ingest was quadratic in events per
+/// second.)
+fn locate(conn: &Connection, time: i64, id: &str) -> Result<Slot> {
+    let mut probe = conn.prepare_cached(PROBE)?;
+    let mut idh = id_hash(id);
+    loop {
+        let here = probe
+            .query_row(params![time, idh], |r| {
+                Ok((r.get::<_, i64>(0)?, matches!(r.get_ref(1)?, ValueRef::Text(t) if t == id.as_bytes())))
+            })
+            .optional()?;
+        match here {
+            Some((seq, true)) => return Ok(Slot::Stored(seq)),
+            Some((_, false)) => idh = idh.wrapping_add(1),
+            None => return Ok(Slot::Free(idh)),
+        }
+    }
 }
 
 /// The columns `load` expects, in order.
@@ -630,7 +659,10 @@ fn query(conn: &Connection, q: &EventQuery) -> Result<Vec<Event>> {
 
 fn get(conn: &Connection, id: &EventId, time: Option<Timestamp>) -> Result<Option<Event>> {
     let events = match time {
-        Some(t) => load_where(conn, "e.time = ?1 AND e.id = ?2", &[&t.unix_nanos(), &id.as_str()], true)?,
+        Some(t) => match locate(conn, t.unix_nanos(), id.as_str())? {
+            Slot::Stored(seq) => load_where(conn, "e.seq = ?1", &[&seq], true)?,
+            Slot::Free(_) => return Ok(None),
+        },
         None => load_where(conn, "e.id = ?1", &[&id.as_str()], true)?,
     };
     Ok(events.into_iter().next())
@@ -736,11 +768,12 @@ fn migrate_from_v1(conn: &Connection) -> Result<()> {
                 e.changes.iter().filter(|c| !matches!(c, tenet_model::TrustChange::Observe { .. })).collect();
             let time = e.time.unix_nanos();
             if !declared.is_empty() {
-                let seq: i64 = conn.query_row(
-                    "SELECT seq FROM events WHERE time = ?1 AND idh = ?2 AND id = ?3",
-                    params![time, id_hash(e.id.as_str()), e.id.as_str()],
-                    |r| r.get(0),
-                )?;
+                let Slot::Stored(seq) = locate(conn, time, e.id.as_str())? else {
+                    return Err(StoreError::Corrupt {
+                        id: e.id.to_string(),
+                        reason: "listed as changing trust but not in the event index".into(),
+                    });
+                };
                 let json = serde_json::to_vec(&declared).unwrap_or_default();
                 conn.execute(
                     "INSERT OR IGNORE INTO trust_changes(seq, time, event, changes) VALUES (?1, ?2, ?3, ?4)",
@@ -888,6 +921,13 @@ macro_rules! reader_impl {
 
             fn event_times(&self, ids: &HashSet<String>) -> Result<HashMap<String, Timestamp>> {
                 event_times(&self.conn, ids)
+            }
+
+            fn contains(&self, events: &[&Event]) -> Result<Vec<bool>> {
+                events
+                    .iter()
+                    .map(|e| Ok(matches!(locate(&self.conn, e.time.unix_nanos(), e.id.as_str())?, Slot::Stored(_))))
+                    .collect()
             }
         }
 
@@ -1164,15 +1204,7 @@ impl EventStore for SqliteStore {
 
     fn relink(&mut self, event: &Event) -> Result<()> {
         self.write(|store| {
-            let seq: Option<i64> = store
-                .conn
-                .query_row(
-                    "SELECT seq FROM events WHERE time = ?1 AND id = ?2",
-                    params![event.time.unix_nanos(), event.id.as_str()],
-                    |r| r.get(0),
-                )
-                .optional()?;
-            if let Some(seq) = seq {
+            if let Slot::Stored(seq) = locate(&store.conn, event.time.unix_nanos(), event.id.as_str())? {
                 let actor = serde_json::to_string(&event.actor).unwrap_or_default();
                 let chain = serde_json::to_string(&event.chain).unwrap_or_default();
                 store.conn.execute(
@@ -1329,12 +1361,70 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let mut s = SqliteStore::open_dir(dir.path()).unwrap();
         s.append(PreparedBatch::new(vec![event("a", 1, "x")])).unwrap();
-        // Force a collision: a row with the next id's hash at the same time.
-        let forged = id_hash("b");
-        s.conn.execute("UPDATE events SET idh = ?1 WHERE id = 'a'", [forged]).unwrap();
+        // Force a collision: another id already holding b's hash at the same time.
+        s.conn
+            .execute(
+                "INSERT INTO events(time, idh, id, format, system, actor, action, block, slot)
+                 SELECT time, ?1, 'holder', format, system, actor, action, block, slot FROM events WHERE id = 'a'",
+                [id_hash("b")],
+            )
+            .unwrap();
         let out = s.append(PreparedBatch::new(vec![event("b", 1, "x")])).unwrap();
         assert_eq!((out.stored, out.duplicates), (1, 0));
         assert!(s.get(&EventId::from("b"), Some(Timestamp::from_unix_seconds(1))).unwrap().is_some());
+        // Both are found again where they were put: re-ingest stores neither.
+        let again = s.append(PreparedBatch::new(vec![event("a", 1, "x"), event("b", 1, "x")])).unwrap();
+        assert_eq!((again.stored, again.duplicates), (0, 2));
+        let mut b = s.get(&EventId::from("b"), Some(Timestamp::from_unix_seconds(1))).unwrap().unwrap();
+        b.chain.push(Principal::new("carol", PrincipalKind::Human));
+        s.relink(&b).unwrap();
+        let by_carol = s.query(&EventQuery { principal: Some("carol".into()), ..Default::default() }).unwrap();
+        assert_eq!(by_carol.iter().map(|e| e.id.as_str()).collect::<Vec<_>>(), vec!["b"]);
+        assert_eq!(s.count().unwrap(), 3);
+    }
+
+    #[test]
+    fn the_duplicate_probe_seeks_the_unique_index_on_time_and_id_hash() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = SqliteStore::open_dir(dir.path()).unwrap();
+        let plan: Vec<String> = s
+            .conn
+            .prepare(&format!("EXPLAIN QUERY PLAN {PROBE}"))
+            .unwrap()
+            .query_map(params![0, 0], |r| r.get::<_, String>(3))
+            .unwrap()
+            .collect::<rusqlite::Result<_>>()
+            .unwrap();
+        assert_eq!(plan, vec!["SEARCH events USING INDEX events_time_id (time=? AND idh=?)".to_string()]);
+    }
+
+    /// Virtual-machine steps the identity probe took while `batch` was
+    /// appended a second time (every event a duplicate).
+    fn probe_steps_on_reappend(batch: &[Event]) -> (Appended, i32) {
+        use rusqlite::StatementStatus::VmStep;
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = SqliteStore::open_dir(dir.path()).unwrap();
+        s.append(PreparedBatch::new(batch.to_vec())).unwrap();
+        s.commit().unwrap();
+        let before = s.conn.prepare_cached(PROBE).unwrap().get_status(VmStep);
+        let again = s.append(PreparedBatch::new(batch.to_vec())).unwrap();
+        (again, s.conn.prepare_cached(PROBE).unwrap().get_status(VmStep) - before)
+    }
+
+    #[test]
+    fn a_duplicate_costs_the_same_probe_whether_thousands_of_events_share_its_second_or_none_do() {
+        const N: usize = 3000;
+        let dense: Vec<Event> = (0..N).map(|i| event(&format!("d{i}"), 1_700_000_000, "alice")).collect();
+        let sparse: Vec<Event> = (0..N).map(|i| event(&format!("d{i}"), 1_700_000_000 + i as i64, "alice")).collect();
+        let (dense_out, dense_steps) = probe_steps_on_reappend(&dense);
+        let (sparse_out, sparse_steps) = probe_steps_on_reappend(&sparse);
+        assert_eq!((dense_out.stored, dense_out.duplicates), (0, N as u64));
+        assert_eq!((sparse_out.stored, sparse_out.duplicates), (0, N as u64));
+        // One index seek per duplicate: the same few steps per event however
+        // dense, where a scan of the second would take thousands.
+        assert!(sparse_steps > 0, "the probe ran");
+        assert_eq!(dense_steps, sparse_steps, "dense {dense_steps} vs sparse {sparse_steps} steps");
+        assert!(dense_steps as usize <= 32 * N, "{dense_steps} steps for {N} duplicates");
     }
 
     #[test]
