@@ -16,7 +16,7 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde_json::{Value, json};
-use tenet_policy::authzen::{self, Evaluations, RequestError, SearchTarget, Semantic};
+use tenet_policy::authzen::{self, Evaluations, RequestError, Search, SearchTarget, Semantic};
 use tenet_policy::{Decision, PolicyBundle, TrustSource};
 
 use crate::decision_log::{Asked, DecisionLog, Pending, PolicyHistory};
@@ -70,6 +70,7 @@ pub fn router(pdp: Arc<DecisionPoint>) -> Router {
 }
 
 /// A whole-request error: the status and a message saying what and where.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Refusal(pub StatusCode, pub String);
 
 impl IntoResponse for Refusal {
@@ -97,7 +98,7 @@ fn json_content_type(headers: &HeaderMap) -> Result<(), Refusal> {
     Ok(())
 }
 
-fn json_body(headers: &HeaderMap, body: &Bytes) -> Result<Value, Refusal> {
+fn json_body(headers: &HeaderMap, body: &[u8]) -> Result<Value, Refusal> {
     json_content_type(headers)?;
     if body.iter().all(u8::is_ascii_whitespace) {
         return Err(Refusal(StatusCode::BAD_REQUEST, "the request body is empty; expected a JSON object".into()));
@@ -109,6 +110,42 @@ fn json_body(headers: &HeaderMap, body: &Bytes) -> Result<Value, Refusal> {
         return Err(Refusal(StatusCode::BAD_REQUEST, "the request body must be a JSON object".into()));
     }
     Ok(v)
+}
+
+/// `POST /access/v1/evaluation`'s body as the handler reads it: a
+/// well-formed body straight from its bytes, anything else through the JSON
+/// tree, which names what is wrong. Pure, so the fuzz harness runs exactly
+/// what the server runs.
+pub fn parse_evaluation_body(headers: &HeaderMap, body: &[u8]) -> Result<authzen::Evaluation, Refusal> {
+    match authzen::parse_evaluation_fast(body) {
+        // A well-formed body still has to come as JSON.
+        Some(e) => {
+            json_content_type(headers)?;
+            Ok(e)
+        }
+        None => Ok(authzen::parse_evaluation(&json_body(headers, body)?)?),
+    }
+}
+
+/// `POST /access/v1/evaluations`'s body: one evaluation or a batch whose
+/// broken items are kept as item errors.
+pub fn parse_evaluations_body(headers: &HeaderMap, body: &[u8]) -> Result<Evaluations, Refusal> {
+    Ok(authzen::parse_evaluations(&json_body(headers, body)?)?)
+}
+
+/// A search request and whether the caller sent a `page` (the response then
+/// carries one even on a single page).
+#[derive(Debug, Clone, PartialEq)]
+pub struct SearchBody {
+    pub search: Search,
+    pub page_asked: bool,
+}
+
+/// `POST /access/v1/search/{subject,resource,action}`'s body.
+pub fn parse_search_body(headers: &HeaderMap, body: &[u8], target: SearchTarget) -> Result<SearchBody, Refusal> {
+    let v = json_body(headers, body)?;
+    let search = authzen::parse_search(&v, target)?;
+    Ok(SearchBody { search, page_asked: v.get("page").is_some_and(|p| !p.is_null()) })
 }
 
 fn request_id(headers: &HeaderMap) -> Option<String> {
@@ -196,14 +233,7 @@ async fn evaluation(State(pdp): State<Arc<DecisionPoint>>, req: axum::extract::R
     let body = axum::body::to_bytes(body, BODY_LIMIT)
         .await
         .map_err(|e| Refusal(StatusCode::BAD_REQUEST, format!("the request body could not be read: {e}")))?;
-    let e = match authzen::parse_evaluation_fast(&body) {
-        // A well-formed body still has to come as JSON.
-        Some(e) => {
-            json_content_type(&parts.headers)?;
-            e
-        }
-        None => authzen::parse_evaluation(&json_body(&parts.headers, &body)?)?,
-    };
+    let e = parse_evaluation_body(&parts.headers, &body)?;
     let bundle = pdp.bundle();
     let d = pdp.decide(&bundle, &e, "evaluation").map_err(|err| Refusal(StatusCode::BAD_REQUEST, err.to_string()))?;
     let response = decision_response(&d, explain_flag(parts.uri.query()), bundle.version());
@@ -219,10 +249,10 @@ async fn evaluations(
     body: Bytes,
 ) -> Result<Response, Refusal> {
     let explain = explain_flag(query.as_deref());
-    let v = json_body(&headers, &body)?;
+    let parsed = parse_evaluations_body(&headers, &body)?;
     let bundle = pdp.bundle();
     let rid = request_id(&headers);
-    match authzen::parse_evaluations(&v)? {
+    match parsed {
         Evaluations::Single(e) => {
             let d = pdp
                 .decide(&bundle, &e, "evaluations")
@@ -276,8 +306,7 @@ async fn search(
     body: Bytes,
     target: SearchTarget,
 ) -> Result<Response, Refusal> {
-    let v = json_body(&headers, &body)?;
-    let s = authzen::parse_search(&v, target)?;
+    let SearchBody { search: s, page_asked } = parse_search_body(&headers, &body, target)?;
     let bundle = pdp.bundle();
     let started = Instant::now();
     let page = bundle.search(&s, &*pdp.trust).map_err(|err| Refusal(StatusCode::BAD_REQUEST, err.to_string()))?;
@@ -287,7 +316,7 @@ async fn search(
         _ => page.ids.iter().map(|id| json!({"type": page.kind, "id": id})).collect(),
     };
     let mut out = serde_json::Map::new();
-    if v.get("page").is_some_and(|p| !p.is_null()) || !page.next_token.is_empty() {
+    if page_asked || !page.next_token.is_empty() {
         out.insert("page".into(), json!({"next_token": page.next_token, "count": results.len(), "total": page.total}));
     }
     if explain_flag(query.as_deref()) {
