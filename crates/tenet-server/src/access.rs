@@ -18,7 +18,7 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde_json::{Value, json};
-use tenet_policy::authzen::{self, Evaluations, RequestError, SearchTarget, Semantic};
+use tenet_policy::authzen::{self, Evaluations, RequestError, Search, SearchTarget, Semantic};
 use tenet_policy::{Decision, PolicyBundle, TrustSource};
 
 use crate::decision_log::{Asked, DecisionLog, Pending, PolicyHistory, Reservation};
@@ -105,11 +105,19 @@ fn json_content_type(headers: &HeaderMap) -> Result<(), ApiError> {
 }
 
 /// The one way a JSON body is taken: content type, size, time and
-/// encoding ([`read_body`]), then well-formed with unique keys and bounded
-/// depth ([`json::check`]). Nothing reads a body that has not passed.
+/// encoding ([`read_body`]), then [`check_body`]. Nothing reads a body that
+/// has not passed.
 async fn json_bytes(api: &Api, headers: &HeaderMap, body: axum::body::Body) -> Result<Bytes, ApiError> {
     json_content_type(headers)?;
     let bytes = read_body(headers, body, &api.limits).await?;
+    check_body(headers, &bytes, &api.limits)?;
+    Ok(bytes)
+}
+
+/// A received body's checks, pure: JSON content type, not empty,
+/// well-formed with unique keys and bounded depth ([`json::check`]).
+pub fn check_body(headers: &HeaderMap, bytes: &[u8], limits: &Limits) -> Result<(), ApiError> {
+    json_content_type(headers)?;
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return Err(ApiError::bad_request(
             "empty_body",
@@ -117,7 +125,7 @@ async fn json_bytes(api: &Api, headers: &HeaderMap, body: axum::body::Body) -> R
             "the request body is empty; expected a JSON object",
         ));
     }
-    json::check(&bytes, api.limits.max_json_depth).map_err(|e| {
+    json::check(bytes, limits.max_json_depth).map_err(|e| {
         let code = match e {
             JsonError::Syntax { .. } => "malformed_json",
             JsonError::DuplicateKey { .. } => "duplicate_key",
@@ -126,8 +134,39 @@ async fn json_bytes(api: &Api, headers: &HeaderMap, body: axum::body::Body) -> R
         let path = e.path().to_string();
         let err = ApiError::bad_request(code, Where::Body, e.to_string());
         if path.is_empty() { err } else { err.field(path) }
-    })?;
-    Ok(bytes)
+    })
+}
+
+/// `POST /access/v1/evaluation`'s received body, checked and parsed as the
+/// handler does: pure, so the fuzz harness runs exactly this.
+pub fn parse_evaluation_body(
+    headers: &HeaderMap,
+    bytes: &[u8],
+    limits: &Limits,
+) -> Result<authzen::Evaluation, ApiError> {
+    check_body(headers, bytes, limits)?;
+    match authzen::parse_evaluation_fast(bytes) {
+        Some(e) => Ok(e),
+        None => authzen::parse_evaluation(&json_object(bytes)?).map_err(request_error),
+    }
+}
+
+/// `POST /access/v1/evaluations`'s received body: one evaluation or a
+/// batch whose broken items are kept as item errors.
+pub fn parse_evaluations_body(headers: &HeaderMap, bytes: &[u8], limits: &Limits) -> Result<Evaluations, ApiError> {
+    check_body(headers, bytes, limits)?;
+    authzen::parse_evaluations(&json_object(bytes)?).map_err(request_error)
+}
+
+/// `POST /access/v1/search/{subject,resource,action}`'s received body.
+pub fn parse_search_body(
+    headers: &HeaderMap,
+    bytes: &[u8],
+    target: SearchTarget,
+    limits: &Limits,
+) -> Result<Search, ApiError> {
+    check_body(headers, bytes, limits)?;
+    authzen::parse_search(&json_object(bytes)?, target).map_err(request_error)
 }
 
 /// A checked body as a JSON object.
@@ -246,11 +285,9 @@ fn explain_flag(query: Option<&str>) -> bool {
 /// extractor copies, a well-formed body read straight into its evaluation.
 async fn evaluation(State(api): State<Api>, req: axum::extract::Request) -> Result<Response, ApiError> {
     let (parts, body) = req.into_parts();
-    let body = json_bytes(&api, &parts.headers, body).await?;
-    let e = match authzen::parse_evaluation_fast(&body) {
-        Some(e) => e,
-        None => authzen::parse_evaluation(&json_object(&body)?).map_err(request_error)?,
-    };
+    json_content_type(&parts.headers)?;
+    let body = read_body(&parts.headers, body, &api.limits).await?;
+    let e = parse_evaluation_body(&parts.headers, &body, &api.limits)?;
     let pdp = &api.pdp;
     let mut slot = pdp.reserve(1, body.len())?;
     let bundle = pdp.bundle();

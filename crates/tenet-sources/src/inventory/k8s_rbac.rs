@@ -132,11 +132,14 @@ fn yaml_objects(text: &str) -> Result<(Vec<Entry>, bool), InventoryError> {
     let mut docs: Vec<(usize, Value)> = Vec::new();
     for (line, segment) in yaml_segments(text) {
         let value: Value = serde_yaml_ng::from_str(segment).map_err(|e| {
-            let at = e.location().map_or(line, |l| line + l.line().saturating_sub(1));
+            // libyaml places an error at the end of input on the line after
+            // the last one; a location names a line of the file.
+            let last = line + memchr::memchr_iter(b'\n', segment.as_bytes()).count();
+            let at = e.location().map_or(line, |l| line + l.line().saturating_sub(1)).min(last);
             InventoryError::Malformed {
                 format: NAME,
                 location: Location::line(at),
-                reason: shift_lines(&e.to_string(), line - 1),
+                reason: shift_lines(&e.to_string(), line - 1, last),
             }
         })?;
         if !value.is_null() {
@@ -219,10 +222,7 @@ fn yaml_segments(text: &str) -> Vec<(usize, &str)> {
 
 /// Rewrites `line N` in a YAML error (counted from its document) to count
 /// from the start of the file.
-fn shift_lines(message: &str, by: usize) -> String {
-    if by == 0 {
-        return message.to_string();
-    }
+fn shift_lines(message: &str, by: usize, last: usize) -> String {
     let mut out = String::with_capacity(message.len());
     let mut rest = message;
     while let Some(k) = rest.find("line ") {
@@ -230,7 +230,7 @@ fn shift_lines(message: &str, by: usize) -> String {
         rest = &rest[k + 5..];
         let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
         match rest[..digits].parse::<usize>() {
-            Ok(n) => out.push_str(&(n + by).to_string()),
+            Ok(n) => out.push_str(&(n + by).min(last).to_string()),
             Err(_) => out.push_str(&rest[..digits]),
         }
         rest = &rest[digits..];
@@ -404,9 +404,27 @@ mod tests {
     #[test]
     fn yaml_error_lines_count_from_the_file() {
         assert_eq!(
-            shift_lines("did not find expected key at line 3 column 5, while parsing at line 1 column 1", 10),
+            shift_lines("did not find expected key at line 3 column 5, while parsing at line 1 column 1", 10, 20),
             "did not find expected key at line 13 column 5, while parsing at line 11 column 1"
         );
-        assert_eq!(shift_lines("no line here", 4), "no line here");
+        assert_eq!(shift_lines("no line here", 4, 20), "no line here");
+    }
+
+    /// Found by fuzzing (fuzz/ `inventory`): libyaml reports a document
+    /// cut short at the end of input on the line after the last, a line
+    /// the file does not have.
+    #[test]
+    fn a_yaml_error_at_the_end_of_input_names_the_last_line() {
+        for (text, last) in [
+            ("kind: Role\nx", 2),
+            ("apiVersion: rbac.authorization.k8s.io/v1\nkind: Role\nx", 3),
+            ("kind: Role\n---\nkind: Role\nx", 4),
+        ] {
+            let Err(InventoryError::Malformed { location, reason, .. }) = yaml_objects(text) else {
+                panic!("{text:?} is malformed")
+            };
+            assert_eq!(location.line, last, "{text:?}: {reason}");
+            assert!(!reason.contains(&format!("line {}", last + 1)), "{text:?}: {reason}");
+        }
     }
 }
