@@ -104,7 +104,7 @@ fn everything_written_ingests_without_rejection_and_every_label_is_a_stored_even
     assert_eq!(scenarios.len(), 13, "every scenario labels at least one event: {scenarios:?}");
     let expected: BTreeMap<&str, &str> = [
         ("credential-theft", "likely_malicious"),
-        ("agent-prompt-injection", "risky_workflow_interaction"),
+        ("agent-prompt-injection", "likely_malicious"),
         ("confused-deputy", "abnormal_trust_relationship"),
         ("role-chain-escalation", "likely_malicious"),
         ("permission-creep", "unintended_drift"),

@@ -138,6 +138,8 @@ fn no_trace_of_the_original_account_is_left() {
 #[test]
 fn the_attacking_iam_user_becomes_a_simulated_persons_user() {
     let mut sim = sim();
+    // Planned first: the replay may issue keys to more people.
+    let replayed = replay_all(&mut sim);
     let keyed = keyed_users(&sim);
     // The principal id the simulation's own IAM inventory gives the user.
     let inventory: Vec<Value> = tenet_sim::inventory::snapshot(&sim, 0)
@@ -147,7 +149,7 @@ fn the_attacking_iam_user_becomes_a_simulated_persons_user() {
         .collect();
     let not_iam_user =
         ["aws.impact.bedrock-invoke-model", "aws.lateral-movement.ec2-serial-console-send-ssh-public-key"];
-    for (r, path) in replay_all(&mut sim).iter().zip(stratus_files()) {
+    for (r, path) in replayed.iter().zip(stratus_files()) {
         let stem = replay::stem(&path);
         let all = text(r);
         assert!(!all.contains("christophe"), "{stem}");
@@ -548,16 +550,17 @@ fn mutate(v: &mut Value, with: &Value, r: &mut fastrand::Rng) {
 #[test]
 fn detonations_on_one_day_are_played_by_different_people_while_there_are_enough() {
     let mut sim = sim();
-    let keyed = keyed_users(&sim);
-    assert!(keyed.len() >= 2, "seed 3 has several keyed people");
     let attackers: Vec<String> =
         replay_all(&mut sim).iter().filter_map(|r| r.attacker.clone().map(|(_, a)| a)).collect();
+    // Keys issued for the replay included; people of labelled scenarios left out.
+    let keyed: Vec<_> = keyed_users(&sim).into_iter().filter(|k| attackers.contains(&k.1)).collect();
+    assert!(keyed.len() >= 2, "seed 3 has several keyed people");
     // In order, cycling: any run of `keyed.len()` consecutive attackers is all different people.
     for w in attackers.windows(keyed.len()) {
         let distinct: HashSet<&String> = w.iter().collect();
         assert_eq!(distinct.len(), keyed.len(), "{w:?}");
     }
-    assert_eq!(attackers[0], keyed[0].1, "the first detonation goes to the first keyed person");
+    assert_eq!(attackers[0], keyed[0].1, "the first detonation goes to the first keyed person it may use");
 }
 
 // ----- A recording: an attack hour with its set-up and clean-up -----
