@@ -9,6 +9,8 @@
 #   FUZZ_SECONDS=60     run time per target
 #   FUZZ_TARGETS="..."  which targets (default: all four)
 #   FUZZ_SANITIZER=address|none   ASan (default) or plain libFuzzer
+#   FUZZ_QUICK_BUILD=1  opt-level 1 and 16 codegen units: a shorter build
+#                       for slower execution (what CI uses)
 set -euo pipefail
 cd "$(dirname "$0")"
 
@@ -33,6 +35,11 @@ echo "== corpora seeded in $(( $(date +%s) - start ))s"
 
 # Release with debug assertions: integer overflow is a crash, as in tests.
 BUILD=(--release --debug-assertions --sanitizer "$SANITIZER")
+if [ "${FUZZ_QUICK_BUILD:-0}" = 1 ]; then
+  # Compiling ~250 crates dominates a short run; optimisation is most of it.
+  export CARGO_PROFILE_RELEASE_OPT_LEVEL=1 CARGO_PROFILE_RELEASE_DEBUG=line-tables-only
+  BUILD+=(--codegen-units 16)
+fi
 start=$(date +%s)
 cargo fuzz build "${BUILD[@]}"
 echo "== fuzz targets built in $(( $(date +%s) - start ))s"

@@ -25,7 +25,9 @@ fuzz_target!(|data: &[u8]| {
     for format in InventoryFormat::ALL {
         match inventory::import(format, data, at, &options) {
             Ok(imported) => {
-                assert!(!imported.snapshots.is_empty(), "{format}: an import without a snapshot");
+                // No snapshot at all is possible (IAM details naming no
+                // account have no scope to state); a rejection with nothing
+                // imported is not.
                 if !imported.skipped.is_empty() {
                     assert!(
                         imported.snapshots.iter().any(|s| !s.facts.is_empty()),
