@@ -1,6 +1,8 @@
 //! `tenet`: continuous trust governance. A thin binary over the pipeline
 //! crates; each subcommand lives in `cli/`.
 
+#![deny(clippy::print_stdout)]
+
 mod cli;
 
 use std::process::ExitCode;

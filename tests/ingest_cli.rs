@@ -627,3 +627,34 @@ fn ok_lines(data_dir: &Path, args: &[&str]) -> Vec<String> {
     assert!(out.status.success(), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
     String::from_utf8_lossy(&out.stdout).lines().map(str::to_string).collect()
 }
+
+/// Runs `args` with standard output a pipe nobody reads any more (as
+/// `tenet … | head` leaves it once `head` has its lines).
+fn into_closed_pipe(data_dir: &Path, args: &[&str]) -> Output {
+    let (reader, writer) = std::io::pipe().expect("a pipe");
+    drop(reader);
+    tenet(data_dir).args(args).stdout(writer).stderr(Stdio::piped()).output().expect("tenet runs")
+}
+
+#[test]
+fn output_into_a_closed_pipe_ends_quietly_and_keeps_the_work_done() {
+    let dir = tempfile::tempdir().unwrap();
+    let stratus = shared("cloudtrail/stratus-red-team");
+    let stratus = stratus.to_str().unwrap();
+    for args in [
+        &["ingest", stratus][..],
+        &["ingest", "--json", stratus],
+        &["events", "--json"],
+        &["analyse"],
+        &["findings", "--all"],
+        &["risk"],
+        &["unused", "--days", "30"],
+    ] {
+        let out = into_closed_pipe(dir.path(), args);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!stderr.contains("panicked"), "tenet {args:?} panicked on a closed pipe: {stderr}");
+        assert_eq!(out.status.code(), Some(0), "tenet {args:?}: {stderr}");
+    }
+    // What the first ingest stored is there; the second found it all stored.
+    assert!(!events(dir.path(), &[]).is_empty(), "ingest into a closed pipe still stores its events");
+}

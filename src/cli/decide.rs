@@ -183,7 +183,10 @@ pub fn serve(data_dir: &Path, args: ServeArgs) -> Result<Outcome> {
         let policies = policies.clone();
         move |bound: SocketAddr| {
             board.set_ready();
-            println!(
+            // The server outlives its terminal: a closed stdout is no reason to stop.
+            use std::io::Write as _;
+            let _ = writeln!(
+                std::io::stdout().lock(),
                 "tenet serve: listening on {scheme}://{bound} (policies {}, version {version}, {count} policies)",
                 policies.display()
             );
@@ -305,19 +308,19 @@ pub fn check(data_dir: &Path, args: CheckArgs) -> Result<Outcome> {
                 "reason": d.reason(), "policy_version": bundle.version(),
             });
         }
-        println!("{out}");
+        outln!("{out}");
     } else {
-        println!("{}", if d.allowed { "permit" } else { "deny" });
+        outln!("{}", if d.allowed { "permit" } else { "deny" });
         if args.explain {
-            println!("reason: {}", d.reason());
+            outln!("reason: {}", d.reason());
             if !d.policies.is_empty() {
-                println!("policies: {}", d.policies.join(", "));
+                outln!("policies: {}", d.policies.join(", "));
             }
             for err in &d.errors {
-                println!("error: {err}");
+                outln!("error: {err}");
             }
-            println!("signals: {}", d.signals.to_json());
-            println!("policy version: {}", bundle.version());
+            outln!("signals: {}", d.signals.to_json());
+            outln!("policy version: {}", bundle.version());
         }
     }
     Ok(Outcome::Ok)
@@ -345,16 +348,16 @@ pub fn policy(data_dir: &Path, command: PolicyCommand) -> Result<Outcome> {
                 bail!("no decision log at {}: `tenet serve` records policy versions there", path.display());
             }
             for v in tenet_store::decisions::policy_versions(&path)? {
-                println!("{} {} by {}", v.at, v.version, v.author);
+                outln!("{} {} by {}", v.at, v.version, v.author);
                 if diff {
-                    print!("{}", v.diff);
+                    out!("{}", v.diff);
                 }
             }
             Ok(Outcome::Ok)
         }
         PolicyCommand::Validate { dir } => {
             let b = policy_dir::load(&dir).map_err(|e| anyhow!("{e}"))?;
-            println!(
+            outln!(
                 "valid: {} policies, {}, {} entities; version {}",
                 b.policy_count(),
                 if b.has_schema() { "validated against the schema" } else { "no schema (not type-checked)" },
@@ -362,7 +365,7 @@ pub fn policy(data_dir: &Path, command: PolicyCommand) -> Result<Outcome> {
                 b.version()
             );
             for w in b.warnings() {
-                println!("warning: {w}");
+                outln!("warning: {w}");
             }
             Ok(Outcome::Ok)
         }
@@ -447,15 +450,15 @@ fn policy_test(dir: &Path, cases_path: &Path) -> Result<Outcome> {
             Ok(g) if g == c.expected => passed += 1,
             Ok(g) => {
                 failed += 1;
-                println!("FAIL {}: expected {:?}, got {:?}: {}", c.name, c.expected, g, c.request);
+                outln!("FAIL {}: expected {:?}, got {:?}: {}", c.name, c.expected, g, c.request);
             }
             Err(e) => {
                 failed += 1;
-                println!("FAIL {}: {e}", c.name);
+                outln!("FAIL {}: {e}", c.name);
             }
         }
     }
-    println!("{passed} passed, {failed} failed");
+    outln!("{passed} passed, {failed} failed");
     if failed > 0 {
         bail!("{failed} of {} case(s) decided otherwise than expected", cases.len());
     }
@@ -474,7 +477,7 @@ pub fn audit(data_dir: &Path, command: AuditCommand) -> Result<Outcome> {
             let path = data_dir.join("decisions.db");
             match tenet_store::decisions::verify(&path).with_context(|| format!("verifying {}", path.display()))? {
                 tenet_store::decisions::Verification::Intact { records, head } => {
-                    println!("intact: {records} decision record(s), head {head}");
+                    outln!("intact: {records} decision record(s), head {head}");
                     Ok(Outcome::Ok)
                 }
                 tenet_store::decisions::Verification::Broken { seq, request_id, problem } => {
@@ -526,25 +529,25 @@ pub fn key(data_dir: &Path, command: KeyCommand) -> Result<Outcome> {
     match command {
         KeyCommand::Create { name, scopes } => {
             let (k, token) = keys.create(&name, &scopes, &now)?;
-            println!("created API key {} with scope(s) {}; the token is shown only now:", k.name, k.scopes.join(","));
-            println!("{token}");
+            outln!("created API key {} with scope(s) {}; the token is shown only now:", k.name, k.scopes.join(","));
+            outln!("{token}");
         }
         KeyCommand::List { json } => {
             for k in keys.list()? {
                 if json {
-                    println!(
+                    outln!(
                         "{}",
                         serde_json::json!({"name": k.name, "scopes": k.scopes, "created": k.created, "revoked": k.revoked})
                     );
                 } else {
                     let state = k.revoked.as_ref().map_or_else(|| "active".to_string(), |r| format!("revoked {r}"));
-                    println!("{:<20} {:<28} created {}  {state}", k.name, k.scopes.join(","), k.created);
+                    outln!("{:<20} {:<28} created {}  {state}", k.name, k.scopes.join(","), k.created);
                 }
             }
         }
         KeyCommand::Revoke { name } => {
             keys.revoke(&name, &now)?;
-            println!("revoked API key {name}");
+            outln!("revoked API key {name}");
         }
     }
     Ok(Outcome::Ok)

@@ -182,13 +182,13 @@ pub fn run(data_dir: Option<PathBuf>, args: Args) -> Result<Outcome> {
             s.findings_by_category = by_category.clone();
         });
         if interactive {
-            print!(
+            out!(
                 "\x1b[H\x1b[2J{}",
                 screen(&url, &dir, temp.is_some(), &summary, &sim, started.elapsed(), done, stopping)
             );
             let _ = std::io::stdout().flush();
         } else if last_line.elapsed() >= Duration::from_secs(5) || stopping || (done && args.exit_when_done) {
-            println!("{}", line(&url, &summary));
+            outln!("{}", line(&url, &summary));
             last_line = Instant::now();
         }
         if stopping || (done && args.exit_when_done) {
@@ -204,7 +204,7 @@ pub fn run(data_dir: Option<PathBuf>, args: Args) -> Result<Outcome> {
     runtime.shutdown_timeout(Duration::from_secs(5));
     fed?;
     let (events, rejected) = seen.lock().map(|s| (s.events, s.rejected)).unwrap_or_default();
-    println!(
+    outln!(
         "stopped cleanly: {events} events ingested and committed{}; data {}",
         if rejected > 0 { format!(", {rejected} rejected") } else { String::new() },
         if temp.is_some() {

@@ -52,17 +52,24 @@ pub fn run(data_dir: &Path, args: Args) -> Result<Outcome> {
     };
     let report = evaluate(&labels, &findings, &times, exposure);
     if args.json {
-        println!("{}", serde_json::to_string(&report)?);
+        outln!("{}", serde_json::to_string(&report)?);
     } else {
-        print(&report);
+        print(&report)?;
     }
     Ok(Outcome::Ok)
 }
 
-fn print(r: &EvalReport) {
-    println!(
+fn print(r: &EvalReport) -> std::io::Result<()> {
+    outln!(
         "{:<34} {:<28} {:>8} {:>6} {:<28} {:>6} {:>9} {:>10}",
-        "scenario", "expected", "labelled", "raised", "given", "alerts", "precision", "ttd"
+        "scenario",
+        "expected",
+        "labelled",
+        "raised",
+        "given",
+        "alerts",
+        "precision",
+        "ttd"
     );
     for s in &r.scenarios {
         // Adaptations are recorded, not detected: a time to detect would mean nothing.
@@ -76,7 +83,7 @@ fn print(r: &EvalReport) {
             (true, false, true) => "vague",
             (true, false, false) => "no",
         };
-        println!(
+        outln!(
             "{:<34} {:<28} {:>8} {:>6} {:<28} {:>6} {:>9} {:>10}{}",
             s.scenario,
             s.expected,
@@ -93,47 +100,57 @@ fn print(r: &EvalReport) {
             }
         );
     }
-    println!("\nconfusion (expected → given):");
+    outln!("\nconfusion (expected → given):");
     for (expected, given) in &r.confusion {
         let cells: Vec<String> = given.iter().map(|(g, n)| format!("{g}: {n}")).collect();
-        println!("  {expected:<28} {}", cells.join(", "));
+        outln!("  {expected:<28} {}", cells.join(", "));
     }
-    println!(
+    outln!(
         "\nfindings: {} ({} alerting); events: {} ({} benign); principals: {}; principal-days: {}; days: {}",
-        r.findings, r.alerting_findings, r.events, r.benign_events, r.principals, r.principal_days, r.days
+        r.findings,
+        r.alerting_findings,
+        r.events,
+        r.benign_events,
+        r.principals,
+        r.principal_days,
+        r.days
     );
-    println!(
+    outln!(
         "false alerts: {} ({:.2} per 1,000 principal-days, {:.2} per 10,000 benign events); alerts per day: {:.2}",
-        r.false_findings, r.false_alerts_per_1000_principal_days, r.false_findings_per_10k_benign, r.alerts_per_day
+        r.false_findings,
+        r.false_alerts_per_1000_principal_days,
+        r.false_findings_per_10k_benign,
+        r.alerts_per_day
     );
     if let Some(p) = r.mean_evidence_precision {
-        println!("mean evidence precision of alerts on incidents: {:.0}%", p * 100.0);
+        outln!("mean evidence precision of alerts on incidents: {:.0}%", p * 100.0);
     }
     let t = &r.targets;
     let mark = |ok: bool| if ok { "met" } else { "MISSED" };
-    println!("\ntargets:");
-    println!(
+    outln!("\ntargets:");
+    outln!(
         "  false alerts ≤ 2 per 1,000 principal-days: {}; ≤ 0.3 per 10,000 benign events: {}",
         mark(t.false_alerts_per_1000_principal_days),
         mark(t.false_alerts_per_10k_benign)
     );
-    println!(
+    outln!(
         "  incidents raised with evidence precision ≥ 50%: {} of {} ({})",
         t.attacks_raised.0,
         t.attacks_raised.1,
         mark(t.every_attack_raised)
     );
-    println!(
+    outln!(
         "  incidents given the right category: {} of {} ({:.0}%, {})",
         t.attacks_categorised.0,
         t.attacks_categorised.1,
         t.category_accuracy * 100.0,
         mark(t.category_accuracy_met)
     );
-    println!(
+    outln!(
         "  adaptations quiet: {} of {} ({})",
         t.adaptations_quiet.0,
         t.adaptations_quiet.1,
         mark(t.every_adaptation_quiet)
     );
+    Ok(())
 }

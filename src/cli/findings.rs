@@ -37,9 +37,9 @@ pub fn load_rules(dir: Option<&Path>, quiet: bool) -> Result<RuleSet> {
     Ok(rules)
 }
 
-pub fn print_analysis(r: &AnalyseReport) {
+pub fn print_analysis(r: &AnalyseReport) -> std::io::Result<()> {
     let by: Vec<String> = r.findings.iter().map(|(k, v)| format!("{k} {v}")).collect();
-    println!(
+    outln!(
         "analysed {} event(s) and {} snapshot(s) in {:.2}s: {} Sigma match(es), {} finding(s) raised or updated{}",
         r.events,
         r.snapshots,
@@ -48,6 +48,7 @@ pub fn print_analysis(r: &AnalyseReport) {
         r.findings.values().sum::<u64>(),
         if by.is_empty() { String::new() } else { format!(" ({})", by.join(", ")) }
     );
+    Ok(())
 }
 
 #[derive(clap::Args)]
@@ -64,9 +65,9 @@ pub fn analyse(data_dir: &Path, args: AnalyseArgs) -> Result<Outcome> {
     let mut store = open(data_dir)?;
     let report = tenet_pipeline::analyse::analyse(&mut store, &rules, &Default::default())?;
     if args.json {
-        println!("{}", serde_json::to_string(&report)?);
+        outln!("{}", serde_json::to_string(&report)?);
     } else {
-        print_analysis(&report);
+        print_analysis(&report)?;
     }
     Ok(Outcome::Ok)
 }
@@ -190,7 +191,7 @@ pub fn finding(data_dir: &Path, args: FindingArgs) -> Result<Outcome> {
         },
     };
     if args.json {
-        println!("{}", serde_json::to_string(&f)?);
+        outln!("{}", serde_json::to_string(&f)?);
     } else {
         print_finding(&f)?;
     }

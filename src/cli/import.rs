@@ -48,9 +48,9 @@ pub fn run(data_dir: &Path, args: Args) -> Result<Outcome> {
     let mut report = import_inventory(&mut store, files, collected_at, &options)?;
     report.rejected.splice(0..0, unreadable);
     if args.json {
-        println!("{}", serde_json::to_string(&report)?);
+        outln!("{}", serde_json::to_string(&report)?);
     } else {
-        println!(
+        outln!(
             "imported {} snapshot(s) with {} facts from {} file(s), collected {collected_at}: {} opened, {} closed{}",
             report.snapshots,
             report.facts,
@@ -64,10 +64,10 @@ pub fn run(data_dir: &Path, args: Args) -> Result<Outcome> {
             }
         );
         if !report.skipped_files.is_empty() {
-            println!("skipped {} file(s) that are not inventory", report.skipped_files.len());
+            outln!("skipped {} file(s) that are not inventory", report.skipped_files.len());
         }
         for r in &report.rejected {
-            println!("  rejected {}: {}: {}", r.path, r.location, r.reason);
+            outln!("  rejected {}: {}: {}", r.path, r.location, r.reason);
         }
     }
     Ok(if report.rejected.is_empty() { Outcome::Ok } else { Outcome::Partial })

@@ -113,43 +113,44 @@ pub fn run(data_dir: &Path, args: Args) -> Result<Outcome> {
     progress.finish();
     let elapsed = progress.elapsed();
     if args.json {
-        println!("{}", serde_json::to_string(&Summary { ingest: &report, analysis: analysis.as_ref() })?);
+        outln!("{}", serde_json::to_string(&Summary { ingest: &report, analysis: analysis.as_ref() })?);
     } else {
-        print_summary(&report, elapsed);
+        print_summary(&report, elapsed)?;
         if let Some(a) = &analysis {
-            super::findings::print_analysis(a);
+            super::findings::print_analysis(a)?;
         }
     }
     Ok(if report.rejected > 0 { Outcome::Partial } else { Outcome::Ok })
 }
 
-fn print_summary(r: &IngestReport, elapsed: Duration) {
-    println!("{:<12} {:>10} {:>10} {:>10} {:>10}", "format", "read", "stored", "duplicates", "rejected");
+fn print_summary(r: &IngestReport, elapsed: Duration) -> std::io::Result<()> {
+    outln!("{:<12} {:>10} {:>10} {:>10} {:>10}", "format", "read", "stored", "duplicates", "rejected");
     for (name, c) in &r.formats {
-        println!("{:<12} {:>10} {:>10} {:>10} {:>10}", name, c.read, c.stored, c.duplicates, c.rejected);
+        outln!("{:<12} {:>10} {:>10} {:>10} {:>10}", name, c.read, c.stored, c.duplicates, c.rejected);
     }
-    println!("{:<12} {:>10} {:>10} {:>10} {:>10}", "total", r.read, r.stored, r.duplicates, r.rejected);
+    outln!("{:<12} {:>10} {:>10} {:>10} {:>10}", "total", r.read, r.stored, r.duplicates, r.rejected);
     let secs = elapsed.as_secs_f64().max(1e-9);
-    println!("{} file(s) in {:.2}s ({:.0} events/s)", r.files, secs, r.read as f64 / secs);
+    outln!("{} file(s) in {:.2}s ({:.0} events/s)", r.files, secs, r.read as f64 / secs);
     if r.skipped > 0 {
         const SHOWN: usize = 8;
-        println!("skipped {} file(s) that are not telemetry:", r.skipped);
+        outln!("skipped {} file(s) that are not telemetry:", r.skipped);
         for p in r.skipped_files.iter().take(SHOWN) {
-            println!("  {p}");
+            outln!("  {p}");
         }
         if r.skipped_files.len() > SHOWN {
-            println!("  … and {} more (--json lists them all)", r.skipped_files.len() - SHOWN);
+            outln!("  … and {} more (--json lists them all)", r.skipped_files.len() - SHOWN);
         }
     }
     if r.relinked > 0 {
-        println!("completed {} actor chain(s) once their credential's issuer arrived", r.relinked);
+        outln!("completed {} actor chain(s) once their credential's issuer arrived", r.relinked);
     }
     if !r.rejections.is_empty() {
-        println!("rejected:");
+        outln!("rejected:");
         for x in &r.rejections {
-            println!("  {}: {}: {}", x.path, x.location, x.reason);
+            outln!("  {}: {}: {}", x.path, x.location, x.reason);
         }
     }
+    Ok(())
 }
 
 /// A progress bar that appears only when ingestion takes more than a moment.

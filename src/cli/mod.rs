@@ -1,6 +1,25 @@
 //! Command-line interface: argument parsing and dispatch. Each command's
 //! module turns typed results from the library crates into text or JSON.
 
+/// `println!` for command output: a write error (a reader that closed the
+/// pipe early, as `tenet eval | head` does) returns from the enclosing
+/// function with `?` instead of panicking; [`run`] ends quietly on a broken
+/// pipe. The binary denies `clippy::print_stdout`, so every line goes here.
+macro_rules! outln {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        writeln!(std::io::stdout().lock(), $($arg)*)?
+    }};
+}
+
+/// `print!` for command output; see [`outln!`].
+macro_rules! out {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        write!(std::io::stdout().lock(), $($arg)*)?
+    }};
+}
+
 mod decide;
 mod demo;
 mod eval;

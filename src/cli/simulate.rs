@@ -126,7 +126,7 @@ pub fn run(args: Args) -> Result<Outcome> {
         .with_context(|| format!("writing replays to {}", args.out.display()))?;
     bar.finish_and_clear();
     let secs = started.elapsed().as_secs_f64();
-    println!(
+    outln!(
         "wrote {} events in {} files ({:.1} MB) to {} in {:.1}s ({:.0} events/s)",
         written.events,
         written.files,
@@ -136,12 +136,12 @@ pub fn run(args: Args) -> Result<Outcome> {
         written.events as f64 / secs.max(1e-9)
     );
     for (format, n) in &written.formats {
-        println!("  {format:<10} {n:>10}");
+        outln!("  {format:<10} {n:>10}");
     }
     if !written.scenarios.is_empty() {
-        println!("labels: {} in {}", written.labels, args.out.join("labels.jsonl").display());
+        outln!("labels: {} in {}", written.labels, args.out.join("labels.jsonl").display());
         for p in &sim.plans {
-            println!(
+            outln!(
                 "  {:<24} {:<28} at {}  ({} labelled events)",
                 p.kind.name(),
                 p.kind.category().as_str(),
@@ -152,7 +152,7 @@ pub fn run(args: Args) -> Result<Outcome> {
         for r in &replayed {
             let who = r.attacker.as_ref().map_or(String::new(), |(_, arn)| format!("  as {arn}"));
             let of = if r.labels.len() == r.records.len() { String::new() } else { format!(" of {}", r.records.len()) };
-            println!(
+            outln!(
                 "  {:<52} at {}  ({} labelled events{of}){who}",
                 r.scenario,
                 Timestamp::from_unix_seconds(sim.abs(r.at)),
