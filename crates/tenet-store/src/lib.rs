@@ -31,6 +31,8 @@ pub enum StoreError {
     DataDir { path: String, source: std::io::Error },
     #[error("the store at {path} has schema version {found}; this build reads up to {supported}")]
     SchemaTooNew { path: String, found: i64, supported: i64 },
+    #[error("cannot encode for storage: {0}")]
+    Encode(String),
     #[error("no finding with id {0}")]
     NoSuchFinding(String),
     #[error("finding {id} is already {status}")]

@@ -170,11 +170,7 @@ fn tune(conn: &Connection) -> Result<()> {
     // NORMAL in WAL mode: durable against process crashes; fsync only at
     // checkpoints, which a 64 MiB WAL keeps rare on the ingest path.
     conn.pragma_update(None, "synchronous", "NORMAL")?;
-    conn.pragma_update(
-        None,
-        "wal_autocheckpoint",
-        std::env::var("CKPT").ok().and_then(|c| c.parse::<i64>().ok()).unwrap_or(16_384),
-    )?;
+    conn.pragma_update(None, "wal_autocheckpoint", 16_384)?;
     conn.pragma_update(None, "temp_store", "MEMORY")?;
     conn.pragma_update(None, "cache_size", -262_144i64)?;
     conn.busy_timeout(std::time::Duration::from_secs(30))?;
@@ -989,6 +985,9 @@ impl EventStore for SqliteStore {
     }
 
     fn append(&mut self, batch: PreparedBatch) -> Result<Appended> {
+        if let Some(why) = batch.failed {
+            return Err(StoreError::Encode(why));
+        }
         self.write(|store| {
             let mut out = Appended::default();
             let per_block = crate::block::BLOCK_EVENTS;
@@ -1045,9 +1044,10 @@ impl EventStore for SqliteStore {
     }
 
     fn put_snapshot(&mut self, snap: &tenet_model::Snapshot, provenance: &str) -> Result<bool> {
-        let json = serde_json::to_vec(&snap.facts).unwrap_or_default();
+        let json = serde_json::to_vec(&snap.facts)
+            .map_err(|e| StoreError::Encode(format!("snapshot {} of {}: {e}", snap.collected_at, snap.scope)))?;
         let digest = fnv(&json) as i64;
-        let blob = crate::block::compress_blob(&json);
+        let blob = crate::block::compress_blob(&json)?;
         self.write(|store| {
             let n = store.conn.execute(
                 "INSERT INTO snapshots(scope, source, collected_at, digest, provenance, facts) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
@@ -1121,7 +1121,7 @@ impl EventStore for SqliteStore {
     }
 
     fn put_analysis_state(&mut self, state: &crate::AnalysisState) -> Result<()> {
-        let blob = crate::block::compress_blob(&state.learner);
+        let blob = crate::block::compress_blob(&state.learner)?;
         self.write(|store| {
             store.conn.execute(
                 "INSERT INTO analysis(id, events_seq, snapshot_id, learner) VALUES (1, ?1, ?2, ?3)
