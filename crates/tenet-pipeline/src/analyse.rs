@@ -196,12 +196,32 @@ const REORDER_HELD: usize = 32_768;
 /// [`crate::ingest::Follower`]).
 type StoredBatch = (Vec<tenet_model::Event>, Vec<(u32, i64)>);
 
+/// A stored batch's new events, each with its sequence number and Sigma matches.
+type MatchedBatch = Vec<(tenet_model::Event, i64, Vec<tenet_learn::SigmaMatch>)>;
+
+/// The new events of a stored batch (positions ascend), each moved once,
+/// with its Sigma matches: the part of analysis that needs no learner
+/// state, done on a thread of its own ahead of the learner.
+fn match_new(rules: &RuleSet, (events, fresh): StoredBatch) -> MatchedBatch {
+    let mut fresh = fresh.into_iter().peekable();
+    events
+        .into_iter()
+        .enumerate()
+        .filter_map(|(i, e)| fresh.next_if(|&(j, _)| j as usize == i).map(|(_, seq)| (e, seq)))
+        .map(|(e, seq)| {
+            let matches = rules.matches(&e);
+            (e, seq, matches)
+        })
+        .collect()
+}
+
 /// An event waiting in time order (boxed: entries shift when a late one is
 /// slotted in, and an event is hundreds of bytes).
 struct Held {
     time: i64,
     seq: i64,
     event: Box<tenet_model::Event>,
+    matches: Vec<tenet_learn::SigmaMatch>,
 }
 
 /// What analysing beside ingestion produced, kept until ingestion is done.
@@ -245,11 +265,25 @@ pub fn ingest_and_analyse(
         store.reader()?.snapshots()?.into_iter().filter(|s| s.id > snapshot_id).collect();
     snapshots.sort_by_key(|s| (s.snapshot.collected_at, s.id));
 
-    let (tx, rx) = std::sync::mpsc::sync_channel::<StoredBatch>(4);
+    let (tx, rx) = std::sync::mpsc::sync_channel::<StoredBatch>(2);
+    let (matched_tx, matched_rx) = std::sync::mpsc::sync_channel::<MatchedBatch>(2);
     let (ingested, followed) = std::thread::scope(|scope| {
+        // Sigma matching needs no learner state: on its own thread, it
+        // overlaps learning instead of adding to it.
+        let matcher = std::thread::Builder::new().name("tenet-sigma".into()).spawn_scoped(scope, move || {
+            for batch in rx {
+                if matched_tx.send(match_new(rules, batch)).is_err() {
+                    return;
+                }
+            }
+        });
+        let matcher = match matcher {
+            Ok(m) => m,
+            Err(e) => return (Err(AnalyseError::from(e)), None),
+        };
         let follow = std::thread::Builder::new()
             .name("tenet-analyse".into())
-            .spawn_scoped(scope, move || follow(rx, learner, snapshots, rules, events_seq, snapshot_id));
+            .spawn_scoped(scope, move || follow(matched_rx, learner, snapshots, events_seq, snapshot_id));
         let follow = match follow {
             Ok(f) => f,
             Err(e) => return (Err(AnalyseError::from(e)), None),
@@ -257,12 +291,21 @@ pub fn ingest_and_analyse(
         let mut send = |events: Vec<tenet_model::Event>, fresh: Vec<(u32, i64)>| tx.send((events, fresh)).is_ok();
         let ingested = crate::ingest::ingest_following(paths, store, options, observer, Some(&mut send));
         drop(tx);
-        // A panic in the analysis thread costs the shortcut, not the run:
-        // the events are stored and pending, and are analysed from the store.
+        // A panic in the analysis or matching thread costs the shortcut,
+        // not the run: the events are stored and pending, and are analysed
+        // from the store. (A matcher that died early ended the learner's
+        // stream early: what the learner made of it is not kept.)
         let followed = follow.join().unwrap_or_else(|_| {
             tracing::warn!("the analysis thread panicked; analysing from the store instead");
             None
         });
+        let followed = match matcher.join() {
+            Ok(()) => followed,
+            Err(_) => {
+                tracing::warn!("the Sigma matching thread panicked; analysing from the store instead");
+                None
+            }
+        };
         (ingested.map_err(AnalyseError::from), followed)
     });
     let ingested = ingested?;
@@ -291,10 +334,9 @@ pub fn ingest_and_analyse(
 /// learner. `None` when they came too far out of order (the caller then
 /// analyses from the store); it keeps draining so ingestion never waits.
 fn follow(
-    rx: std::sync::mpsc::Receiver<StoredBatch>,
+    rx: std::sync::mpsc::Receiver<MatchedBatch>,
     mut learner: Learner,
     snapshots: Vec<tenet_store::StoredSnapshot>,
-    rules: &RuleSet,
     mut events_seq: i64,
     mut snapshot_id: i64,
 ) -> Option<Followed> {
@@ -313,9 +355,8 @@ fn follow(
             snapshot_id = snapshot_id.max(s.id);
             report.snapshots += 1;
         }
-        let matches = rules.matches(&h.event);
-        report.sigma_matches += matches.len() as u64;
-        learner.observe(&h.event, &matches);
+        report.sigma_matches += h.matches.len() as u64;
+        learner.observe(&h.event, &h.matches);
         report.events += 1;
     };
     let take = |learner: &mut Learner,
@@ -329,17 +370,11 @@ fn follow(
         risk.extend(learner.take_risk());
     };
     let mut disordered = false;
-    for (events, fresh) in rx {
+    for new in rx {
         if disordered {
             continue;
         }
-        // New events only (positions ascend), each moved once, into its box.
-        let mut fresh = fresh.into_iter().peekable();
-        let new = events
-            .into_iter()
-            .enumerate()
-            .filter_map(|(i, e)| fresh.next_if(|&(j, _)| j as usize == i).map(|(_, seq)| (e, seq)));
-        for (event, seq) in new {
+        for (event, seq, matches) in new {
             let time = event.time.unix_nanos();
             if time < released {
                 disordered = true;
@@ -347,7 +382,7 @@ fn follow(
             }
             newest = newest.max(time);
             events_seq = events_seq.max(seq);
-            let h = Held { time, seq, event: Box::new(event) };
+            let h = Held { time, seq, event: Box::new(event), matches };
             if held.back().is_none_or(|b| (b.time, b.seq) <= (time, seq)) {
                 held.push_back(h);
             } else {
