@@ -157,6 +157,26 @@ pub fn content_id(prefix: &str, bytes: &[u8]) -> String {
 }
 
 /// Error for a field that parsed as JSON but means nothing valid.
+/// A field that cannot be normalised: its path in the record, and why.
+pub type FieldFailure = (&'static str, String);
+
+/// Reads records that are one event each (every format but OTLP): each
+/// parsed as `T` and normalised into an event, or rejected with the path of
+/// the field at fault.
+pub fn read_each<'r, T: Deserialize<'r>>(
+    data: &bytes::Bytes,
+    records: &[Record<'r>],
+    emit: &mut dyn FnMut(Result<tenet_model::Event, RecordError>),
+    normalise: impl Fn(&T, tenet_model::RawRecord) -> Result<tenet_model::Event, FieldFailure>,
+) {
+    for record in records {
+        emit(parse::<T>(data, record).and_then(|t| {
+            normalise(&t, tenet_model::RawRecord(data.slice_ref(record.bytes)))
+                .map_err(|(f, why)| field_error(data, record, f, why))
+        }));
+    }
+}
+
 pub fn field_error(data: &[u8], record: &Record<'_>, field: &str, reason: impl Into<String>) -> RecordError {
     RecordError::new(record.location(data).with_path(field), reason)
 }

@@ -27,6 +27,7 @@ use tenet_model::{
 use crate::format::{Format, Sample};
 use crate::framing::{self, RecordError};
 use crate::json;
+use crate::json::FieldFailure;
 
 pub struct CloudTrail;
 
@@ -56,12 +57,7 @@ impl Format for CloudTrail {
         records: &[framing::Record<'_>],
         emit: &mut dyn FnMut(Result<Event, RecordError>),
     ) {
-        for record in records {
-            emit(json::parse::<Record>(data, record).and_then(|r| {
-                normalise(&r, RawRecord(data.slice_ref(record.bytes)))
-                    .map_err(|(f, why)| json::field_error(data, record, f, why))
-            }));
-        }
+        json::read_each::<Record>(data, records, emit, normalise);
     }
 }
 
@@ -313,8 +309,6 @@ struct AdditionalEventData<'a> {
     #[serde(borrow, rename = "MFAUsed")]
     mfa_used: Option<Str<'a>>,
 }
-
-type FieldFailure = (&'static str, String);
 
 fn lenient<'a, T: Deserialize<'a> + Default>(raw: Option<&'a RawValue>) -> T {
     raw.and_then(|r| serde_json::from_str(r.get()).ok()).unwrap_or_default()

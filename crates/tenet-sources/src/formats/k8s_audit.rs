@@ -19,6 +19,7 @@ use tenet_model::{
 use crate::format::{Format, Sample};
 use crate::framing::{self, RecordError};
 use crate::json;
+use crate::json::FieldFailure;
 
 pub struct K8sAudit;
 
@@ -47,12 +48,7 @@ impl Format for K8sAudit {
         records: &[framing::Record<'_>],
         emit: &mut dyn FnMut(Result<Event, RecordError>),
     ) {
-        for record in records {
-            emit(json::parse::<AuditEvent>(data, record).and_then(|a| {
-                normalise(&a, RawRecord(data.slice_ref(record.bytes)))
-                    .map_err(|(f, why)| json::field_error(data, record, f, why))
-            }));
-        }
+        json::read_each::<AuditEvent>(data, records, emit, normalise);
     }
 }
 
@@ -132,8 +128,6 @@ struct Status<'a> {
     #[serde(borrow)]
     reason: Option<Str<'a>>,
 }
-
-type FieldFailure = (&'static str, String);
 
 fn normalise(a: &AuditEvent<'_>, raw: RawRecord) -> Result<Event, FieldFailure> {
     if a.kind != "Event" {

@@ -22,6 +22,7 @@ use tenet_model::{
 use crate::format::{Format, Sample};
 use crate::framing::{self, RecordError};
 use crate::json;
+use crate::json::FieldFailure;
 
 pub struct Ocsf;
 
@@ -45,12 +46,7 @@ impl Format for Ocsf {
         records: &[framing::Record<'_>],
         emit: &mut dyn FnMut(Result<Event, RecordError>),
     ) {
-        for record in records {
-            emit(json::parse::<OcsfEvent>(data, record).and_then(|o| {
-                normalise(&o, RawRecord(data.slice_ref(record.bytes)))
-                    .map_err(|(f, why)| json::field_error(data, record, f, why))
-            }));
-        }
+        json::read_each::<OcsfEvent>(data, records, emit, normalise);
     }
 }
 
@@ -303,8 +299,6 @@ struct Span<'a> {
     #[serde(borrow)]
     parent_uid: Option<Str<'a>>,
 }
-
-type FieldFailure = (&'static str, String);
 
 fn user_principal(u: &User<'_>) -> Option<Principal> {
     let id = u.uid.as_deref().or(u.email_addr.as_deref()).or(u.name.as_deref())?;

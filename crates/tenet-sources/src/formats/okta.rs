@@ -13,6 +13,7 @@ use tenet_model::{
 use crate::format::{Format, Sample};
 use crate::framing::{self, RecordError};
 use crate::json;
+use crate::json::FieldFailure;
 
 pub struct Okta;
 
@@ -37,12 +38,7 @@ impl Format for Okta {
         records: &[framing::Record<'_>],
         emit: &mut dyn FnMut(Result<Event, RecordError>),
     ) {
-        for record in records {
-            emit(json::parse::<LogEvent>(data, record).and_then(|l| {
-                normalise(&l, RawRecord(data.slice_ref(record.bytes)))
-                    .map_err(|(f, why)| json::field_error(data, record, f, why))
-            }));
-        }
+        json::read_each::<LogEvent>(data, records, emit, normalise);
     }
 }
 
@@ -145,8 +141,6 @@ struct DebugData<'a> {
     #[serde(borrow)]
     factor: Option<Str<'a>>,
 }
-
-type FieldFailure = (&'static str, String);
 
 fn normalise(l: &LogEvent<'_>, raw: RawRecord) -> Result<Event, FieldFailure> {
     let time = Timestamp::parse_rfc3339(&l.published).map_err(|e| ("published", e.to_string()))?;
