@@ -385,6 +385,12 @@ fn malformed_files_are_located_errors() {
         matches!(&e, InventoryError::Invalid { location, .. } if location.line == 2 && location.path.as_deref() == Some("RoleDetailList")),
         "{e}"
     );
+    // Lists all empty: no account named, nothing whose inventory it could be.
+    let e = err(
+        InventoryFormat::AwsIam,
+        r#"{"UserDetailList": [], "GroupDetailList": [], "RoleDetailList": [], "Policies": []}"#,
+    );
+    assert!(matches!(&e, InventoryError::Invalid { .. }) && e.to_string().contains("no entry names an account"), "{e}");
     // Not UTF-8; empty.
     let e =
         import(InventoryFormat::AgentRegistry, b"{\"agents\": [\"\xff\"]}", AT, &ImportOptions::default()).unwrap_err();

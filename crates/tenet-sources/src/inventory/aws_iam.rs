@@ -82,7 +82,20 @@ pub(super) fn import(text: &str, collected_at: Timestamp) -> Result<Imported, In
             Err(p) => skipped.push(e.skipped(entry_name(&e.value), p)),
         }
     }
-    Ok(Imported { snapshots: accounts.snapshots(collected_at), skipped })
+    let snapshots = accounts.snapshots(collected_at);
+    if snapshots.is_empty() && skipped.is_empty() {
+        // A snapshot is an account's whole inventory; with no ARN there is
+        // no account to say it of, and "imported 0 snapshots" hides that.
+        return Err(InventoryError::Invalid {
+            format: NAME,
+            location: Location::line(1),
+            reason: format!(
+                "every list ({}) is empty: no entry names an account, so there is nothing to import",
+                LISTS.join(", ")
+            ),
+        });
+    }
+    Ok(Imported { snapshots, skipped })
 }
 
 /// What names an entry in a report: its ARN, else its name.
