@@ -7,7 +7,7 @@ use std::process::Command;
 
 mod common;
 
-use common::labels;
+use common::{eval_labels, ingest_simulated, labels};
 use serde_json::Value;
 
 fn stratus() -> PathBuf {
@@ -46,23 +46,11 @@ fn replayed_detonations_ingest_without_rejection_and_every_label_is_stored() {
     assert_eq!(manifest["replays"].as_array().unwrap().len(), 35);
 
     let data = tempfile::tempdir().unwrap();
-    let o = tenet().arg("--data-dir").arg(data.path()).args(["ingest", "--json"]).arg(out.path()).output().unwrap();
-    let s: Value = serde_json::from_slice(&o.stdout).expect("ingest summary");
-    assert_eq!(o.status.code(), Some(0), "{s}");
-    assert_eq!(s["rejected"], 0, "{s}");
-    assert_eq!(s["duplicates"], 0, "{s}");
+    let s = ingest_simulated(data.path(), out.path());
     assert_eq!(manifest["written"]["events"], s["stored"], "the manifest counts the replays too");
 
     // Every replayed event is in the store, at its simulated time.
-    let o = tenet()
-        .arg("--data-dir")
-        .arg(data.path())
-        .args(["eval", "--json", "--labels"])
-        .arg(out.path().join("labels.jsonl"))
-        .output()
-        .unwrap();
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    let r: Value = serde_json::from_slice(&o.stdout).unwrap();
+    let r = eval_labels(data.path(), out.path());
     let stratus: Vec<&Value> = r["scenarios"]
         .as_array()
         .unwrap()
@@ -172,22 +160,10 @@ fn a_recorded_attack_hour_replays_whole_and_ingests_without_rejection() {
     assert!(entry["others"][0]["simulated"].is_string(), "{entry}");
 
     let data = tempfile::tempdir().unwrap();
-    let o = tenet().arg("--data-dir").arg(data.path()).args(["ingest", "--json"]).arg(out.path()).output().unwrap();
-    let s: Value = serde_json::from_slice(&o.stdout).expect("ingest summary");
-    assert_eq!(o.status.code(), Some(0), "{s}");
-    assert_eq!(s["rejected"], 0, "{s}");
-    assert_eq!(s["duplicates"], 0, "{s}");
+    let s = ingest_simulated(data.path(), out.path());
     assert_eq!(manifest["written"]["events"], s["stored"], "all 2,900 replayed records are stored");
 
-    let o = tenet()
-        .arg("--data-dir")
-        .arg(data.path())
-        .args(["eval", "--json", "--labels"])
-        .arg(out.path().join("labels.jsonl"))
-        .output()
-        .unwrap();
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    let r: Value = serde_json::from_slice(&o.stdout).unwrap();
+    let r = eval_labels(data.path(), out.path());
     let sc = r["scenarios"].as_array().unwrap().iter().find(|s| s["scenario"] == "replay:invictus-ir").unwrap();
     assert_eq!(sc["expected"], "likely_malicious");
     assert_eq!((sc["stored_events"].as_u64(), sc["labelled_events"].as_u64()), (Some(210), Some(210)), "{sc}");

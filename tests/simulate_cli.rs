@@ -6,7 +6,7 @@ use std::process::{Command, Stdio};
 
 mod common;
 
-use common::labels;
+use common::{eval_labels, ingest_simulated, labels};
 use serde_json::Value;
 
 fn tenet() -> Command {
@@ -80,10 +80,7 @@ fn everything_written_ingests_without_rejection_and_every_label_is_a_stored_even
     let out = tempfile::tempdir().unwrap();
     let data = tempfile::tempdir().unwrap();
     simulate(out.path());
-    let o = tenet().arg("--data-dir").arg(data.path()).args(["ingest", "--json"]).arg(out.path()).output().unwrap();
-    let s: Value = serde_json::from_slice(&o.stdout).expect("ingest summary");
-    assert_eq!(o.status.code(), Some(0), "{s}");
-    assert_eq!(s["rejected"], 0);
+    let s = ingest_simulated(data.path(), out.path());
     for format in ["cloudtrail", "otlp", "okta", "k8s-audit"] {
         assert!(s["formats"][format]["stored"].as_u64().unwrap_or(0) > 100, "{format} missing: {s}");
     }
@@ -125,15 +122,7 @@ fn everything_written_ingests_without_rejection_and_every_label_is_a_stored_even
 
     // Eval, with no findings yet: nothing detected, honestly; every
     // labelled event is found in the store.
-    let o = tenet()
-        .arg("--data-dir")
-        .arg(data.path())
-        .args(["eval", "--json", "--labels"])
-        .arg(out.path().join("labels.jsonl"))
-        .output()
-        .unwrap();
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    let r: Value = serde_json::from_slice(&o.stdout).unwrap();
+    let r = eval_labels(data.path(), out.path());
     assert_eq!(r["scenarios"].as_array().unwrap().len(), 13);
     for sc in r["scenarios"].as_array().unwrap() {
         assert_eq!(sc["stored_events"], sc["labelled_events"], "labelled events missing from the store: {sc}");

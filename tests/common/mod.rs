@@ -260,3 +260,22 @@ pub fn authzen_specs() -> std::path::PathBuf {
 pub fn authzen_policies(suite: &str) -> std::path::PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/authzen").join(suite)
 }
+
+/// `tenet ingest --json` of everything `tenet simulate` wrote to `dir`:
+/// the summary, after asserting that all of it was stored (exit 0, nothing
+/// rejected, nothing a duplicate).
+pub fn ingest_simulated(data_dir: &Path, dir: &Path) -> Value {
+    let o = tenet(data_dir).args(["ingest", "--json"]).arg(dir).output().expect("tenet runs");
+    let s: Value = serde_json::from_slice(&o.stdout)
+        .unwrap_or_else(|e| panic!("the ingest summary is not JSON ({e}): {}", String::from_utf8_lossy(&o.stderr)));
+    assert_eq!(o.status.code(), Some(0), "{s}");
+    assert_eq!(s["rejected"], 0, "{s}");
+    assert_eq!(s["duplicates"], 0, "{s}");
+    s
+}
+
+/// `tenet eval --json` of the store against the labels `tenet simulate` wrote to `dir`.
+pub fn eval_labels(data_dir: &Path, dir: &Path) -> Value {
+    let labels = dir.join("labels.jsonl");
+    json(data_dir, &["eval", "--json", "--labels", labels.to_str().expect("a UTF-8 path")])
+}

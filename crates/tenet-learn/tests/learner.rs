@@ -64,19 +64,34 @@ fn event(c: &Call, n: u64) -> Event {
 /// reads an hour through office hours, from the office, with the CLI.
 fn routine(learner: &mut Learner, people: &[&str], days: i64, n: &mut u64) {
     for d in 0..days {
-        for h in 9..17 {
-            for (i, who) in people.iter().enumerate() {
-                for (k, action) in ["s3:GetObject", "s3:ListBucket", "ec2:DescribeInstances"].iter().enumerate() {
-                    let t = START + d * DAY + h * 3600 + (i as i64 * 97 + k as i64 * 631) % 3000;
-                    let mut c = call(who, t, action);
-                    let key = format!("arn:aws:s3:::reports/{}.csv", (d + h) % 5);
-                    c.resource = (k == 0).then_some(key.as_str());
-                    learner.observe(&event(&c, *n), &[]);
-                    *n += 1;
-                }
+        routine_day(learner, people, d, n);
+    }
+}
+
+/// One working day of [`routine`], day `d`.
+fn routine_day(learner: &mut Learner, people: &[&str], d: i64, n: &mut u64) {
+    for h in 9..17 {
+        for (i, who) in people.iter().enumerate() {
+            for (k, action) in ["s3:GetObject", "s3:ListBucket", "ec2:DescribeInstances"].iter().enumerate() {
+                let t = START + d * DAY + h * 3600 + (i as i64 * 97 + k as i64 * 631) % 3000;
+                let mut c = call(who, t, action);
+                let key = format!("arn:aws:s3:::reports/{}.csv", (d + h) % 5);
+                c.resource = (k == 0).then_some(key.as_str());
+                learner.observe(&event(&c, *n), &[]);
+                *n += 1;
             }
         }
     }
+}
+
+/// `who` calls `action` at `t` from an address and with a tool never seen
+/// in the routine: an intruder holding their credentials.
+fn intruder_call(learner: &mut Learner, who: &str, t: i64, action: &str, n: &mut u64) {
+    let mut c = call(who, t, action);
+    c.ip = "203.0.113.66";
+    c.ua = "python-requests/2.31";
+    learner.observe(&event(&c, *n), &[]);
+    *n += 1;
 }
 
 fn alerts(findings: &[Finding]) -> Vec<&Finding> {
@@ -103,11 +118,7 @@ fn a_first_secret_read_from_new_infrastructure_with_a_new_tool_is_likely_malicio
     l.take_findings();
     let t = START + 10 * DAY + 14 * 3600;
     for i in 0..5 {
-        let mut c = call("ana", t + i * 20, "secretsmanager:GetSecretValue");
-        c.ip = "203.0.113.66";
-        c.ua = "python-requests/2.31";
-        l.observe(&event(&c, n), &[]);
-        n += 1;
+        intruder_call(&mut l, "ana", t + i * 20, "secretsmanager:GetSecretValue", &mut n);
     }
     let findings = l.take_findings();
     let hit = alerts(&findings)
@@ -334,19 +345,6 @@ fn a_pattern_recurring_every_night_is_raised_at_most_on_its_first_nights() {
     assert!(alerts(&l.take_findings()).is_empty());
 }
 
-/// One working day of [`routine`], day `d`.
-fn routine_day(learner: &mut Learner, people: &[&str], d: i64, n: &mut u64) {
-    for h in 9..17 {
-        for (i, who) in people.iter().enumerate() {
-            for (k, action) in ["s3:GetObject", "s3:ListBucket", "ec2:DescribeInstances"].iter().enumerate() {
-                let t = START + d * DAY + h * 3600 + (i as i64 * 97 + k as i64 * 631) % 3000;
-                learner.observe(&event(&call(who, t, action), *n), &[]);
-                *n += 1;
-            }
-        }
-    }
-}
-
 #[test]
 fn a_pile_of_first_actions_without_impact_is_at_most_medium_and_not_malicious() {
     let mut l = Learner::new(Config::default());
@@ -402,11 +400,7 @@ fn an_attack_keeps_its_evidence_grouped_per_behaviour_and_cites_only_what_deviat
         "cloudtrail:StopLogging",
     ];
     for (i, action) in steps.iter().enumerate() {
-        let mut c = call("ana", t + i as i64 * 30, action);
-        c.ip = "203.0.113.66";
-        c.ua = "python-requests/2.31";
-        l.observe(&event(&c, n), &[]);
-        n += 1;
+        intruder_call(&mut l, "ana", t + i as i64 * 30, action, &mut n);
     }
     let findings = l.take_findings();
     let hit = alerts(&findings)
