@@ -300,7 +300,13 @@ impl RuleSet {
             return Vec::new();
         }
         self.parsed.fetch_add(1, Relaxed);
-        let Ok(value) = serde_json::from_slice::<serde_json::Value>(e.raw.as_bytes()) else { return Vec::new() };
+        // Stored raw records were parsed as UTF-8 on the way in: validating
+        // once in bulk spares serde_json re-validating string by string.
+        let parsed = match std::str::from_utf8(e.raw.as_bytes()) {
+            Ok(text) => serde_json::from_str::<serde_json::Value>(text),
+            Err(_) => serde_json::from_slice::<serde_json::Value>(e.raw.as_bytes()),
+        };
+        let Ok(value) = parsed else { return Vec::new() };
         let logsource =
             LogSource { product: Some(product.to_string()), service: Some(service.to_string()), ..Default::default() };
         let event = JsonEvent::borrow(&value);
