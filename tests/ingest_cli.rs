@@ -657,4 +657,14 @@ fn output_into_a_closed_pipe_ends_quietly_and_keeps_the_work_done() {
     }
     // What the first ingest stored is there; the second found it all stored.
     assert!(!events(dir.path(), &[]).is_empty(), "ingest into a closed pipe still stores its events");
+    // Bad input left out still says so in the exit status (2), output or not.
+    let notes = dir.path().join("notes.txt");
+    std::fs::write(&notes, "not telemetry\n").unwrap();
+    for json in [&[][..], &["--json"]] {
+        let mut args = vec!["ingest"];
+        args.extend_from_slice(json);
+        args.extend([stratus, notes.to_str().unwrap()]);
+        let out = into_closed_pipe(dir.path(), &args);
+        assert_eq!(out.status.code(), Some(2), "tenet {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    }
 }

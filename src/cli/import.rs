@@ -47,28 +47,31 @@ pub fn run(data_dir: &Path, args: Args) -> Result<Outcome> {
     let mut store = SqliteStore::open_dir(data_dir).with_context(|| format!("opening {}", data_dir.display()))?;
     let mut report = import_inventory(&mut store, files, collected_at, &options)?;
     report.rejected.splice(0..0, unreadable);
-    if args.json {
-        outln!("{}", serde_json::to_string(&report)?);
-    } else {
-        outln!(
-            "imported {} snapshot(s) with {} facts from {} file(s), collected {collected_at}: {} opened, {} closed{}",
-            report.snapshots,
-            report.facts,
-            report.files,
-            report.opened,
-            report.closed,
-            if report.unchanged_snapshots > 0 {
-                format!(", {} already imported", report.unchanged_snapshots)
-            } else {
-                String::new()
+    super::shown((|| {
+        if args.json {
+            outln!("{}", serde_json::to_string(&report)?);
+        } else {
+            outln!(
+                "imported {} snapshot(s) with {} facts from {} file(s), collected {collected_at}: {} opened, {} closed{}",
+                report.snapshots,
+                report.facts,
+                report.files,
+                report.opened,
+                report.closed,
+                if report.unchanged_snapshots > 0 {
+                    format!(", {} already imported", report.unchanged_snapshots)
+                } else {
+                    String::new()
+                }
+            );
+            if !report.skipped_files.is_empty() {
+                outln!("skipped {} file(s) that are not inventory", report.skipped_files.len());
             }
-        );
-        if !report.skipped_files.is_empty() {
-            outln!("skipped {} file(s) that are not inventory", report.skipped_files.len());
+            for r in &report.rejected {
+                outln!("  rejected {}: {}: {}", r.path, r.location, r.reason);
+            }
         }
-        for r in &report.rejected {
-            outln!("  rejected {}: {}: {}", r.path, r.location, r.reason);
-        }
-    }
+        Ok(())
+    })())?;
     Ok(if report.rejected.is_empty() { Outcome::Ok } else { Outcome::Partial })
 }

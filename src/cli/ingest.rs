@@ -112,14 +112,17 @@ pub fn run(data_dir: &Path, args: Args) -> Result<Outcome> {
     };
     progress.finish();
     let elapsed = progress.elapsed();
-    if args.json {
-        outln!("{}", serde_json::to_string(&Summary { ingest: &report, analysis: analysis.as_ref() })?);
-    } else {
-        print_summary(&report, elapsed)?;
-        if let Some(a) = &analysis {
-            super::findings::print_analysis(a)?;
+    super::shown((|| {
+        if args.json {
+            outln!("{}", serde_json::to_string(&Summary { ingest: &report, analysis: analysis.as_ref() })?);
+        } else {
+            print_summary(&report, elapsed)?;
+            if let Some(a) = &analysis {
+                super::findings::print_analysis(a)?;
+            }
         }
-    }
+        Ok(())
+    })())?;
     Ok(if report.rejected > 0 { Outcome::Partial } else { Outcome::Ok })
 }
 

@@ -139,6 +139,16 @@ pub fn run() -> ExitCode {
     }
 }
 
+/// Output written after a command's work is done: a reader that went away
+/// (`| head`) costs the rest of the output, not the command's outcome
+/// (exit 2 for bad input left out still says so).
+pub fn shown(printed: anyhow::Result<()>) -> anyhow::Result<()> {
+    match printed {
+        Err(e) if is_broken_pipe(&e) => Ok(()),
+        other => other,
+    }
+}
+
 /// Output piped into `head` and closed early is not an error.
 fn is_broken_pipe(e: &anyhow::Error) -> bool {
     e.chain().any(|c| {
