@@ -86,6 +86,37 @@ pub struct Event {
 }
 
 impl Event {
+    /// An API call that succeeded, with its OCSF activity from the
+    /// operation's verb, and nothing else known: no chain, session,
+    /// resources, context, trace, issuance, trust change or raw record.
+    /// Adapters and tests fill in what they know with struct update syntax.
+    pub fn api_call(
+        id: impl Into<EventId>,
+        time: Timestamp,
+        actor: Principal,
+        action: Action,
+        source: Source,
+    ) -> Event {
+        Event {
+            id: id.into(),
+            time,
+            class_uid: ClassUid::API_ACTIVITY,
+            activity_id: crate::ocsf::api_activity_for_operation(&action.operation),
+            actor,
+            chain: Vec::new(),
+            session: None,
+            action,
+            resources: Vec::new(),
+            outcome: Outcome::success(),
+            context: SourceContext::default(),
+            trace: None,
+            source,
+            issued: None,
+            changes: Vec::new(),
+            raw: RawRecord::default(),
+        }
+    }
+
     /// The principal at the end of the chain: the person or workload on
     /// whose behalf everything in the chain acted.
     pub fn origin(&self) -> &Principal {

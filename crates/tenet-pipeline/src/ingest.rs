@@ -467,29 +467,19 @@ fn read_files(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use tenet_model::{
-        Action, ClassUid, EventId, IssuedCredential, Outcome, Principal, PrincipalKind, RawRecord, Source, Timestamp,
-    };
+    use tenet_model::{Action, IssuedCredential, Principal, PrincipalKind, RawRecord, Source, Timestamp};
     use tenet_store::SqliteStore;
 
     fn event(id: &str, secs: i64) -> Event {
         Event {
-            id: EventId::from(id),
-            time: Timestamp::from_unix_seconds(secs),
-            class_uid: ClassUid::API_ACTIVITY,
-            activity_id: tenet_model::ocsf::api::READ,
-            actor: Principal::new("arn:aws:iam::1:user/alice", PrincipalKind::Human),
-            chain: vec![],
-            session: None,
-            action: Action::new("sts", "AssumeRole"),
-            resources: vec![],
-            outcome: Outcome::success(),
-            context: Default::default(),
-            trace: None,
-            source: Source { format: "cloudtrail".into(), system: "aws".into(), tenant: None },
-            issued: None,
-            changes: Vec::new(),
             raw: RawRecord::from(format!("{{\"id\":\"{id}\"}}").into_bytes()),
+            ..Event::api_call(
+                id,
+                Timestamp::from_unix_seconds(secs),
+                Principal::new("arn:aws:iam::1:user/alice", PrincipalKind::Human),
+                Action::new("sts", "AssumeRole"),
+                Source { format: "cloudtrail".into(), system: "aws".into(), tenant: None },
+            )
         }
     }
 

@@ -228,32 +228,25 @@ pub fn relink_stored(store: &mut dyn EventStore, fresh: &[Fresh]) -> Result<usiz
 #[cfg(test)]
 mod tests {
     use super::*;
-    use tenet_model::{Action, ClassUid, EventId, IssuedCredential, Outcome, RawRecord, Session, Source, Timestamp};
+    use tenet_model::{Action, IssuedCredential, Session, Source, Timestamp};
     use tenet_store::SqliteStore;
 
     /// `actor`, presenting `presents`, mints `mints` for `to`.
     fn assume(id: &str, actor: &str, presents: Option<&str>, mints: &str, to: &str) -> Event {
         Event {
-            id: EventId::from(id),
-            time: Timestamp::from_unix_seconds(1),
-            class_uid: ClassUid::API_ACTIVITY,
-            activity_id: tenet_model::ocsf::api::READ,
-            actor: Principal::new(actor, PrincipalKind::Unknown),
-            chain: vec![],
             session: presents.map(|c| Session { credential_id: Some(c.into()), ..Default::default() }),
-            action: Action::new("sts", "AssumeRole"),
-            resources: vec![],
-            outcome: Outcome::success(),
-            context: Default::default(),
-            trace: None,
-            source: Source { format: "cloudtrail".into(), system: "aws".into(), tenant: None },
             issued: Some(IssuedCredential {
                 credential_id: mints.into(),
                 to: Principal::new(to, PrincipalKind::Unknown),
                 expires: None,
             }),
-            changes: Vec::new(),
-            raw: RawRecord::from(Vec::new()),
+            ..Event::api_call(
+                id,
+                Timestamp::from_unix_seconds(1),
+                Principal::new(actor, PrincipalKind::Unknown),
+                Action::new("sts", "AssumeRole"),
+                Source { format: "cloudtrail".into(), system: "aws".into(), tenant: None },
+            )
         }
     }
 

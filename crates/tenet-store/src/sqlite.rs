@@ -1236,26 +1236,19 @@ impl Drop for SqliteStore {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use tenet_model::{Action, ClassUid, Outcome, PrincipalKind, RawRecord, Resource, Source};
+    use tenet_model::{Action, PrincipalKind, RawRecord, Resource, Source};
 
     fn event(id: &str, secs: i64, actor: &str) -> Event {
         Event {
-            id: EventId::from(id),
-            time: Timestamp::from_unix_seconds(secs),
-            class_uid: ClassUid::API_ACTIVITY,
-            activity_id: tenet_model::ocsf::api::READ,
-            actor: Principal::new(actor, PrincipalKind::Human),
-            chain: vec![],
-            session: None,
-            action: Action::new("s3", "GetObject"),
             resources: vec![Resource::new("AWS::S3::Bucket", "arn:aws:s3:::b")],
-            outcome: Outcome::success(),
-            context: Default::default(),
-            trace: None,
-            source: Source { format: "cloudtrail".into(), system: "aws".into(), tenant: None },
-            issued: None,
-            changes: Vec::new(),
             raw: RawRecord::from(format!("{{\"id\":\"{id}\"}}").into_bytes()),
+            ..Event::api_call(
+                id,
+                Timestamp::from_unix_seconds(secs),
+                Principal::new(actor, PrincipalKind::Human),
+                Action::new("s3", "GetObject"),
+                Source { format: "cloudtrail".into(), system: "aws".into(), tenant: None },
+            )
         }
     }
 
