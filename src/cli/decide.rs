@@ -5,18 +5,13 @@
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::Duration;
 
 use anyhow::{Context, Result, anyhow, bail};
-use serde::Deserialize;
 use serde_json::{Value, json};
-use tenet_pipeline::signals::{StoreTrust, TrustSnapshot};
 use tenet_policy::authzen::{self, Evaluations};
 use tenet_policy::{NoTrust, PolicyBundle, TrustSource};
-use tenet_server::access::DecisionPoint;
-use tenet_server::decision_log::{DecisionLog, PolicyHistory};
-use tenet_server::metrics::Metrics;
-use tenet_server::{AppState, StatusBoard, policy_dir};
+use tenet_server::policy_dir;
+use tenet_service::{StoreTrust, TrustSnapshot};
 use tenet_store::SqliteStore;
 
 use super::Outcome;
@@ -84,147 +79,39 @@ impl LimitFlags {
     }
 }
 
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct ServeConfig {
-    addr: Option<SocketAddr>,
-    policies: Option<PathBuf>,
-    policy_poll_ms: Option<u64>,
-    trust_refresh_ms: Option<u64>,
-    /// HTTP worker threads (default: one per core).
-    workers: Option<usize>,
-    tls_cert: Option<PathBuf>,
-    tls_key: Option<PathBuf>,
-    /// Every bound the server keeps; what is left out keeps its default.
-    limits: Option<tenet_server::Limits>,
-}
-
-const DEFAULT_ADDR: &str = "127.0.0.1:7400";
-
 pub fn serve(data_dir: &Path, args: ServeArgs) -> Result<Outcome> {
-    let config: ServeConfig = match &args.config {
-        None => ServeConfig::default(),
-        Some(path) => {
-            let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-            serde_yaml_ng::from_str(&text)
-                .with_context(|| format!("{}: not a valid serve configuration", path.display()))?
-        }
+    let mut config = match &args.config {
+        None => tenet_service::ServeConfig::default(),
+        Some(path) => tenet_service::ServeConfig::read(path)?,
     };
-    let addr = args.addr.or(config.addr).unwrap_or_else(|| DEFAULT_ADDR.parse().expect("valid default"));
+    config.addr = args.addr.or(config.addr);
+    config.policies = args.policies.or(config.policies);
+    config.tls_cert = args.tls_cert.or(config.tls_cert);
+    config.tls_key = args.tls_key.or(config.tls_key);
     let mut limits = config.limits.clone().unwrap_or_default();
     args.limits.apply(&mut limits);
-    limits.validate()?;
-    let (limits, nofile) = limits.fitted_to_process();
-    if let Some(nofile) = nofile {
-        tracing::warn!(
-            nofile,
-            max_connections = limits.max_connections,
-            "connections capped below the open-file limit (raise `ulimit -n` for more)"
+    config.limits = Some(limits);
+    let running = tenet_service::start(tenet_service::Options { data_dir: data_dir.to_path_buf(), config })?;
+    let s = &running.started;
+    if let Some(nofile) = s.nofile_capped {
+        tracing::warn!(nofile, "connections capped below the open-file limit (raise `ulimit -n` for more)");
+    }
+    {
+        // The server outlives its terminal: a closed stdout is no reason to stop.
+        use std::io::Write as _;
+        let _ = writeln!(
+            std::io::stdout().lock(),
+            "tenet serve: listening on {}://{} (policies {}, version {}, {} policies)",
+            s.scheme,
+            s.addr,
+            s.policies.display(),
+            s.policy_version,
+            s.policy_count
         );
     }
-    let limits = Arc::new(limits);
-    std::fs::create_dir_all(data_dir).with_context(|| format!("creating {}", data_dir.display()))?;
-    // Beyond loopback a key is always required, whatever the key file says.
-    let keys_path = data_dir.join("keys.db");
-    let beyond_loopback = !addr.ip().is_loopback();
-    let keys = tenet_server::auth::Keys::load(&keys_path, beyond_loopback)?;
-    let no_active_key = tenet_store::keys::KeyStore::snapshot(&keys_path)?.is_none_or(|s| s.active.is_empty());
-    if beyond_loopback && no_active_key {
-        bail!(
-            "refusing to listen on {addr}: no active API key (`tenet key create`), so only a loopback address (127.0.0.1, ::1) is allowed"
-        );
-    }
-    let policies = args.policies.or(config.policies).unwrap_or_else(|| data_dir.join("policies"));
-    let bundle = policy_dir::load(&policies).map_err(|e| anyhow!("{e}"))?;
-
-    let store = SqliteStore::open_dir(data_dir).with_context(|| format!("opening {}", data_dir.display()))?;
-    let trust = StoreTrust::new(TrustSnapshot::read(&store, None)?);
-    trust.refresh_every(store, Duration::from_millis(config.trust_refresh_ms.unwrap_or(2000)));
-
-    let log_path = data_dir.join("decisions.db");
-    let history = PolicyHistory::new(&log_path);
-    let last = tenet_store::decisions::policy_versions(&log_path)?.pop();
-    if last.as_ref().map(|v| v.version.as_str()) != Some(bundle.version()) {
-        history.record(&bundle, &bundle.diff_from(None), "file");
-    }
-    let version = bundle.version().to_string();
-    let count = bundle.policy_count();
-    let log = DecisionLog::open(&log_path, limits.decision_log_queue, limits.decision_log_queue_bytes)?;
-    let pdp = Arc::new(
-        DecisionPoint::new(bundle, trust.clone() as Arc<dyn TrustSource>, Arc::new(Metrics::new()))
-            .with_log(log, history),
-    );
-    policy_dir::watch(pdp.clone(), policies.clone(), Duration::from_millis(config.policy_poll_ms.unwrap_or(1000)));
-
-    let board = Arc::new(StatusBoard::default());
-    let app = tenet_server::with_decisions(
-        tenet_server::router(AppState { status: board.clone() }),
-        pdp.clone(),
-        keys.clone(),
-        limits.clone(),
-    )
-    .merge(tenet_server::access::admin_router(pdp.clone(), policies.clone(), keys));
-    let mut runtime = tokio::runtime::Builder::new_multi_thread();
-    if let Some(n) = config.workers.or_else(|| std::env::var("TENET_WORKERS").ok()?.parse().ok()) {
-        runtime.worker_threads(n.max(1));
-    }
-    let runtime = runtime.enable_all().build()?;
-    let tls = match (args.tls_cert.or(config.tls_cert), args.tls_key.or(config.tls_key)) {
-        (Some(cert), Some(key)) => Some(tenet_server::Tls { cert, key }),
-        (None, None) => None,
-        _ => bail!("TLS needs both a certificate (tls_cert) and its key (tls_key)"),
-    };
-    if tls.is_none() && !addr.ip().is_loopback() {
-        tracing::warn!(%addr, "serving plain HTTP beyond loopback: API keys travel in clear; configure --tls-cert/--tls-key");
-    }
-    let scheme = if tls.is_some() { "https" } else { "http" };
-    let announce = {
-        let board = board.clone();
-        let policies = policies.clone();
-        move |bound: SocketAddr| {
-            board.set_ready();
-            // The server outlives its terminal: a closed stdout is no reason to stop.
-            use std::io::Write as _;
-            let _ = writeln!(
-                std::io::stdout().lock(),
-                "tenet serve: listening on {scheme}://{bound} (policies {}, version {version}, {count} policies)",
-                policies.display()
-            );
-            tracing::info!(%bound, "listening");
-        }
-    };
-    let result = runtime.block_on(async {
-        match &tls {
-            Some(t) => tenet_server::serve_tls(addr, app, limits.clone(), t, announce, shutdown_signal()).await,
-            None => tenet_server::serve(addr, app, limits.clone(), announce, shutdown_signal()).await,
-        }
-    });
-    // Every decision already answered is written before exit.
-    drop(runtime);
-    if let Some(log) = &pdp.log {
-        log.close();
-    }
-    result.with_context(|| format!("serving on {addr}"))?;
+    running.wait();
+    running.stop()?;
     Ok(Outcome::Ok)
-}
-
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! { _ = ctrl_c => {}, _ = term => {} }
-    tracing::info!("shutting down: finishing requests in flight");
 }
 
 #[derive(clap::Args)]

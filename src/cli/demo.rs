@@ -20,7 +20,7 @@ use anyhow::{Context, Result, anyhow};
 use bytes::Bytes;
 use tenet_model::{PrincipalKind, Timestamp};
 use tenet_pipeline::Ingestor;
-use tenet_server::{AppState, StatusBoard};
+use tenet_server::StatusBoard;
 use tenet_sim::{Config, ScenarioKind, Simulation};
 use tenet_store::{FindingQuery, SqliteStore};
 
@@ -54,6 +54,10 @@ pub struct Args {
     /// Sigma rules directory; default `../shared/data/sigma` when it exists.
     #[arg(long, env = "TENET_SIGMA_RULES")]
     rules: Option<PathBuf>,
+    /// The policy directory decisions use; default `examples/policies`
+    /// when it exists, else `<data dir>/policies`.
+    #[arg(long)]
+    policies: Option<PathBuf>,
 }
 
 /// What the feed has seen, for the summary.
@@ -102,46 +106,23 @@ pub fn run(data_dir: Option<PathBuf>, args: Args) -> Result<Outcome> {
     let rules = super::findings::load_rules(rules_dir.as_deref(), false)?;
     let mut store = SqliteStore::open_dir(&dir).with_context(|| format!("opening {}", dir.display()))?;
     let findings = tenet_store::EventStore::reader(&store)?;
-    let board = Arc::new(StatusBoard::default());
     let stop = Arc::new(AtomicBool::new(false));
     let seen = Arc::new(std::sync::Mutex::new(Seen::default()));
 
-    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build()?;
-    let (bound_tx, bound_rx) = std::sync::mpsc::channel();
-    let shutdown = Arc::new(tokio::sync::Notify::new());
-    let server = {
-        let app = tenet_server::router(AppState { status: board.clone() });
-        let shutdown = shutdown.clone();
-        runtime.spawn(tenet_server::serve(
-            args.addr,
-            app,
-            Arc::new(tenet_server::Limits::default()),
-            move |a| {
-                let _ = bound_tx.send(a);
-            },
-            async move { shutdown.notified().await },
-        ))
+    let policies = args.policies.clone().unwrap_or_else(|| {
+        let shipped = PathBuf::from("examples/policies");
+        if shipped.is_dir() { shipped } else { dir.join("policies") }
+    });
+    std::fs::create_dir_all(&policies).with_context(|| format!("creating {}", policies.display()))?;
+    let config = tenet_service::ServeConfig {
+        addr: Some(args.addr),
+        policies: Some(policies),
+        workers: Some(1),
+        ..Default::default()
     };
-    {
-        let stop = stop.clone();
-        runtime.spawn(async move {
-            if tokio::signal::ctrl_c().await.is_ok() {
-                stop.store(true, Ordering::Release);
-            }
-        });
-    }
-    let addr = match bound_rx.recv_timeout(Duration::from_secs(10)) {
-        Ok(a) => a,
-        Err(_) => {
-            // The server task ended without binding: report why.
-            let err = runtime.block_on(server).map_err(|e| anyhow!(e))?.err();
-            return Err(anyhow!(
-                "cannot listen on {}: {}",
-                args.addr,
-                err.map_or("unknown".to_string(), |e| e.to_string())
-            ));
-        }
-    };
+    let running = tenet_service::start(tenet_service::Options { data_dir: dir.clone(), config })?;
+    let board = running.status.clone();
+    let addr = running.started.addr;
     let url = format!("http://{addr}");
 
     let feed = {
@@ -163,6 +144,9 @@ pub fn run(data_dir: Option<PathBuf>, args: Args) -> Result<Outcome> {
     let mut last_line = Instant::now() - Duration::from_secs(10);
     loop {
         std::thread::sleep(Duration::from_millis(250));
+        if running.stop_requested() {
+            stop.store(true, Ordering::Release);
+        }
         let stopping = stop.load(Ordering::Acquire);
         let (events, done) = seen.lock().map(|s| (s.events, s.done)).unwrap_or((0, true));
         let dt = last.0.elapsed().as_secs_f64();
@@ -197,11 +181,9 @@ pub fn run(data_dir: Option<PathBuf>, args: Args) -> Result<Outcome> {
     }
     stop.store(true, Ordering::Release);
     let fed = feed.join().map_err(|_| anyhow!("the feed thread panicked"))?;
-    shutdown.notify_one();
-    if let Ok(Err(e)) = runtime.block_on(server) {
+    if let Err(e) = running.stop() {
         eprintln!("server: {e}");
     }
-    runtime.shutdown_timeout(Duration::from_secs(5));
     fed?;
     let (events, rejected) = seen.lock().map(|s| (s.events, s.rejected)).unwrap_or_default();
     outln!(

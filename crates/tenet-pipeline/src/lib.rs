@@ -8,7 +8,6 @@ pub mod activity;
 pub mod analyse;
 pub mod ingest;
 pub mod link;
-pub mod signals;
 pub mod trust;
 
 pub use ingest::{Counts, IngestError, IngestObserver, IngestOptions, IngestReport, Ingestor, Rejection, ingest};

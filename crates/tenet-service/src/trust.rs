@@ -20,7 +20,7 @@ use tenet_policy::signals::{Assurance, Attr, Delegation, Novelty, OpenFindings, 
 use tenet_policy::{KnownEntity, TrustSignals, TrustSource};
 use tenet_store::{EventStore, FindingQuery, SqliteStore};
 
-use crate::trust::load_graph;
+use tenet_pipeline::trust::load_graph;
 
 /// Everything decisions read, as of one refresh.
 #[derive(Default)]
@@ -55,7 +55,10 @@ fn is_principal(k: NodeKind) -> bool {
 impl TrustSnapshot {
     /// Reads risk and findings; the learner and the graph only when the
     /// analysis moved on since `previous` (they are the expensive part).
-    pub fn read(store: &SqliteStore, previous: Option<&TrustSnapshot>) -> Result<Self, crate::analyse::AnalyseError> {
+    pub fn read(
+        store: &SqliteStore,
+        previous: Option<&TrustSnapshot>,
+    ) -> Result<Self, tenet_pipeline::analyse::AnalyseError> {
         let mut s = TrustSnapshot::default();
         for p in tenet_store::FindingReader::risk(store, None)? {
             s.risk.insert(p.principal.clone(), Risk { score: p.score, level: p.level.as_str().to_string() });
@@ -85,7 +88,8 @@ impl TrustSnapshot {
         }
         s.learner = match state {
             Some(a) if !a.learner.is_empty() => Some(Arc::new(
-                serde_json::from_slice(&a.learner).map_err(|e| crate::analyse::AnalyseError::State(e.to_string()))?,
+                serde_json::from_slice(&a.learner)
+                    .map_err(|e| tenet_pipeline::analyse::AnalyseError::State(e.to_string()))?,
             )),
             _ => None,
         };

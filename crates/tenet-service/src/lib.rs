@@ -1,0 +1,301 @@
+//! The running Tenet: the one composition root. It owns the runtime, the
+//! configuration, the live state and shutdown; `tenet serve` and `tenet
+//! demo` both start a [`Running`] service and only print what it reports.
+//!
+//! Data flows one way through it: inputs (HTTP, watched folders, the
+//! simulator) → the pipeline's stages → the live trust state and the
+//! store → the decision point and the other HTTP consumers. Lower crates
+//! never call up into this one.
+
+pub mod config;
+pub mod trust;
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use tenet_policy::TrustSource;
+use tenet_server::access::DecisionPoint;
+use tenet_server::decision_log::{DecisionLog, PolicyHistory};
+use tenet_server::metrics::Metrics;
+use tenet_server::{AppState, StatusBoard, policy_dir};
+use tenet_store::SqliteStore;
+
+pub use config::ServeConfig;
+pub use trust::{StoreTrust, TrustSnapshot};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ServiceError {
+    #[error("{path}: {reason}")]
+    Config { path: PathBuf, reason: String },
+    #[error("{0}")]
+    Refused(String),
+    #[error(transparent)]
+    Limits(#[from] tenet_server::limits::LimitsError),
+    #[error(transparent)]
+    Policies(#[from] tenet_server::policy_dir::PolicyDirError),
+    #[error("{what}: {source}")]
+    Store { what: String, source: tenet_store::StoreError },
+    #[error("reading trust signals: {0}")]
+    Trust(#[from] tenet_pipeline::analyse::AnalyseError),
+    #[error("{what}: {source}")]
+    Io { what: String, source: std::io::Error },
+}
+
+impl ServiceError {
+    fn store(what: impl Into<String>) -> impl FnOnce(tenet_store::StoreError) -> ServiceError {
+        let what = what.into();
+        move |source| ServiceError::Store { what, source }
+    }
+
+    fn io(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> ServiceError {
+        let what = what.into();
+        move |source| ServiceError::Io { what, source }
+    }
+}
+
+/// What to run: a data directory and its configuration.
+pub struct Options {
+    pub data_dir: PathBuf,
+    pub config: ServeConfig,
+}
+
+/// What a started service reports about itself.
+#[derive(Debug, Clone)]
+pub struct Started {
+    pub addr: SocketAddr,
+    pub scheme: &'static str,
+    pub policies: PathBuf,
+    pub policy_version: String,
+    pub policy_count: usize,
+    /// Limits that had to be lowered to fit the process (the open-file limit).
+    pub nofile_capped: Option<u64>,
+}
+
+/// A service that is listening. Dropping it without [`Running::stop`]
+/// still shuts it down, without waiting for the decision log.
+pub struct Running {
+    pub started: Started,
+    pub status: Arc<StatusBoard>,
+    pub decisions: Arc<DecisionPoint>,
+    runtime: Option<tokio::runtime::Runtime>,
+    server: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
+    shutdown: Arc<tokio::sync::Notify>,
+    requested: Arc<Requested>,
+}
+
+/// Whether someone asked the service to stop: a signal or a [`Stopper`].
+#[derive(Default)]
+struct Requested {
+    flag: std::sync::atomic::AtomicBool,
+    notify: tokio::sync::Notify,
+}
+
+impl Requested {
+    fn set(&self) {
+        self.flag.store(true, std::sync::atomic::Ordering::Release);
+        // A stored permit: a `wait` that starts later still returns.
+        self.notify.notify_one();
+    }
+}
+
+/// Opens the data directory, loads the policies and starts listening.
+pub fn start(options: Options) -> Result<Running, ServiceError> {
+    let Options { data_dir, config } = options;
+    let addr = config.addr();
+    let mut limits = config.limits.clone().unwrap_or_default();
+    limits.validate()?;
+    let nofile_capped;
+    (limits, nofile_capped) = limits.fitted_to_process();
+    let limits = Arc::new(limits);
+    std::fs::create_dir_all(&data_dir).map_err(ServiceError::io(format!("creating {}", data_dir.display())))?;
+
+    // Beyond loopback a key is always required, whatever the key file says.
+    let keys_path = data_dir.join("keys.db");
+    let beyond_loopback = !addr.ip().is_loopback();
+    let keys = tenet_server::auth::Keys::load(&keys_path, beyond_loopback)
+        .map_err(ServiceError::store(format!("reading {}", keys_path.display())))?;
+    let no_active_key = tenet_store::keys::KeyStore::snapshot(&keys_path)
+        .map_err(ServiceError::store(format!("reading {}", keys_path.display())))?
+        .is_none_or(|s| s.active.is_empty());
+    if beyond_loopback && no_active_key {
+        return Err(ServiceError::Refused(format!(
+            "refusing to listen on {addr}: no active API key (`tenet key create`), so only a loopback address (127.0.0.1, ::1) is allowed"
+        )));
+    }
+    let policies = config.policies.clone().unwrap_or_else(|| data_dir.join("policies"));
+    let bundle = policy_dir::load(&policies)?;
+
+    let store =
+        SqliteStore::open_dir(&data_dir).map_err(ServiceError::store(format!("opening {}", data_dir.display())))?;
+    let trust = StoreTrust::new(TrustSnapshot::read(&store, None)?);
+    trust.refresh_every(store, Duration::from_millis(config.trust_refresh_ms.unwrap_or(2000)));
+
+    let log_path = data_dir.join("decisions.db");
+    let history = PolicyHistory::new(&log_path);
+    let last = tenet_store::decisions::policy_versions(&log_path)
+        .map_err(ServiceError::store(format!("reading {}", log_path.display())))?
+        .pop();
+    if last.as_ref().map(|v| v.version.as_str()) != Some(bundle.version()) {
+        history.record(&bundle, &bundle.diff_from(None), "file");
+    }
+    let policy_version = bundle.version().to_string();
+    let policy_count = bundle.policy_count();
+    let log = DecisionLog::open(&log_path, limits.decision_log_queue, limits.decision_log_queue_bytes)
+        .map_err(ServiceError::store(format!("opening {}", log_path.display())))?;
+    let pdp = Arc::new(
+        DecisionPoint::new(bundle, trust.clone() as Arc<dyn TrustSource>, Arc::new(Metrics::new()))
+            .with_log(log, history),
+    );
+    policy_dir::watch(pdp.clone(), policies.clone(), Duration::from_millis(config.policy_poll_ms.unwrap_or(1000)));
+
+    let status = Arc::new(StatusBoard::default());
+    let app = tenet_server::with_decisions(
+        tenet_server::router(AppState { status: status.clone() }),
+        pdp.clone(),
+        keys.clone(),
+        limits.clone(),
+    )
+    .merge(tenet_server::access::admin_router(pdp.clone(), policies.clone(), keys));
+
+    let mut runtime = tokio::runtime::Builder::new_multi_thread();
+    if let Some(n) = config.workers.or_else(|| std::env::var("TENET_WORKERS").ok()?.parse().ok()) {
+        runtime.worker_threads(n.max(1));
+    }
+    let runtime = runtime.enable_all().build().map_err(ServiceError::io("starting the runtime"))?;
+    let tls = match (config.tls_cert.clone(), config.tls_key.clone()) {
+        (Some(cert), Some(key)) => Some(tenet_server::Tls { cert, key }),
+        (None, None) => None,
+        _ => return Err(ServiceError::Refused("TLS needs both a certificate (tls_cert) and its key (tls_key)".into())),
+    };
+    if tls.is_none() && beyond_loopback {
+        tracing::warn!(%addr, "serving plain HTTP beyond loopback: API keys travel in clear; configure --tls-cert/--tls-key");
+    }
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    let shutdown = Arc::new(tokio::sync::Notify::new());
+    let (bound_tx, bound_rx) = std::sync::mpsc::channel();
+    let server = {
+        let shutdown = shutdown.clone();
+        let stop = async move { shutdown.notified().await };
+        let bound = move |a: SocketAddr| {
+            let _ = bound_tx.send(a);
+        };
+        let limits = limits.clone();
+        runtime.spawn(async move {
+            match &tls {
+                Some(t) => tenet_server::serve_tls(addr, app, limits, t, bound, stop).await,
+                None => tenet_server::serve(addr, app, limits, bound, stop).await,
+            }
+        })
+    };
+    let bound = match bound_rx.recv_timeout(Duration::from_secs(30)) {
+        Ok(a) => a,
+        Err(_) => {
+            // The server task ended without binding: say why.
+            let why = match runtime.block_on(server) {
+                Ok(Err(e)) => e.to_string(),
+                Ok(Ok(())) => "the listener stopped before it was bound".to_string(),
+                Err(e) => e.to_string(),
+            };
+            return Err(ServiceError::Io { what: format!("listening on {addr}"), source: std::io::Error::other(why) });
+        }
+    };
+    status.set_ready();
+    tracing::info!(%bound, "listening");
+    let requested = Arc::new(Requested::default());
+    {
+        let requested = requested.clone();
+        runtime.spawn(async move {
+            shutdown_signal().await;
+            requested.set();
+        });
+    }
+    Ok(Running {
+        started: Started { addr: bound, scheme, policies, policy_version, policy_count, nofile_capped },
+        status,
+        decisions: pdp,
+        runtime: Some(runtime),
+        server: Some(server),
+        shutdown,
+        requested,
+    })
+}
+
+impl Running {
+    /// Blocks until SIGINT or SIGTERM, or a [`Stopper`] asks.
+    pub fn wait(&self) {
+        if let Some(rt) = &self.runtime {
+            let requested = self.requested.clone();
+            rt.block_on(async move { requested.notify.notified().await });
+        }
+    }
+
+    /// Whether a signal or a [`Stopper`] asked the service to stop.
+    pub fn stop_requested(&self) -> bool {
+        self.requested.flag.load(std::sync::atomic::Ordering::Acquire)
+    }
+
+    /// A handle another thread stops the service with (a finished feed).
+    pub fn stopper(&self) -> Stopper {
+        Stopper(self.requested.clone())
+    }
+
+    /// Stops listening, lets requests in flight finish, and writes every
+    /// decision already answered before returning.
+    pub fn stop(mut self) -> Result<(), ServiceError> {
+        self.shutdown.notify_one();
+        let result = match (self.runtime.take(), self.server.take()) {
+            (Some(rt), Some(server)) => {
+                let r = rt.block_on(server);
+                rt.shutdown_timeout(Duration::from_secs(5));
+                match r {
+                    Ok(r) => r.map_err(ServiceError::io(format!("serving on {}", self.started.addr))),
+                    Err(e) => Err(ServiceError::Io {
+                        what: format!("serving on {}", self.started.addr),
+                        source: std::io::Error::other(e.to_string()),
+                    }),
+                }
+            }
+            _ => Ok(()),
+        };
+        if let Some(log) = &self.decisions.log {
+            log.close();
+        }
+        result
+    }
+}
+
+/// Asks a [`Running`] service to stop (from a signal handler or a feed).
+#[derive(Clone)]
+pub struct Stopper(Arc<Requested>);
+
+impl Stopper {
+    pub fn stop(&self) {
+        self.0.set();
+    }
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! { _ = ctrl_c => {}, _ = term => {} }
+    tracing::info!("shutting down: finishing requests in flight");
+}
+
+/// The default policy directory of a data directory.
+pub fn default_policies(data_dir: &Path) -> PathBuf {
+    data_dir.join("policies")
+}
