@@ -66,11 +66,89 @@ fn restore(state: Option<&AnalysisState>, config: &Config) -> Result<Learner, An
     }
 }
 
+/// The analysis step every way of running shares (read back from the
+/// store, beside ingestion, live in the service): a learner fed events in
+/// time order, each preceded by the inventory snapshots collected before
+/// it, with what it has seen counted.
+pub struct Analysis {
+    pub learner: Learner,
+    /// Snapshots not yet applied, in collection order.
+    snapshots: std::collections::VecDeque<tenet_store::StoredSnapshot>,
+    /// The newest event sequence number and snapshot id analysed.
+    pub events_seq: i64,
+    pub snapshot_id: i64,
+    pub report: AnalyseReport,
+}
+
+impl Analysis {
+    /// Starts from `learner` at the watermark (`events_seq`, `snapshot_id`),
+    /// with the snapshots stored since.
+    pub fn new(
+        learner: Learner,
+        mut snapshots: Vec<tenet_store::StoredSnapshot>,
+        events_seq: i64,
+        snapshot_id: i64,
+    ) -> Self {
+        snapshots.retain(|s| s.id > snapshot_id);
+        snapshots.sort_by_key(|s| (s.snapshot.collected_at, s.id));
+        Analysis { learner, snapshots: snapshots.into(), events_seq, snapshot_id, report: AnalyseReport::default() }
+    }
+
+    /// A snapshot stored after the analysis began: applied before the
+    /// first event newer than its collection time.
+    pub fn add_snapshot(&mut self, s: tenet_store::StoredSnapshot) {
+        let at = self.snapshots.partition_point(|x| (x.snapshot.collected_at, x.id) <= (s.snapshot.collected_at, s.id));
+        self.snapshots.insert(at, s);
+    }
+
+    /// Applies the snapshots collected no later than `t`; returns how many.
+    pub fn snapshots_until(&mut self, t: tenet_model::Timestamp) -> u64 {
+        let mut n = 0;
+        while self.snapshots.front().is_some_and(|s| s.snapshot.collected_at <= t) {
+            let Some(s) = self.snapshots.pop_front() else { break };
+            self.learner.apply_snapshot(&s.snapshot, &s.provenance);
+            self.snapshot_id = self.snapshot_id.max(s.id);
+            self.report.snapshots += 1;
+            n += 1;
+        }
+        n
+    }
+
+    /// One event (sequence number `seq`) with the Sigma rules it matched.
+    pub fn observe(&mut self, e: &tenet_model::Event, seq: i64, matches: &[tenet_learn::SigmaMatch]) {
+        self.snapshots_until(e.time);
+        self.report.sigma_matches += matches.len() as u64;
+        self.learner.observe(e, matches);
+        self.report.events += 1;
+        self.events_seq = self.events_seq.max(seq);
+    }
+
+    /// Applies every remaining snapshot (the end of a run).
+    pub fn finish_snapshots(&mut self) {
+        self.snapshots_until(tenet_model::Timestamp::from_unix_nanos(i64::MAX));
+    }
+
+    /// The findings raised or changed since the last take, counted by category.
+    pub fn take_findings(&mut self) -> Vec<tenet_model::Finding> {
+        let findings = self.learner.take_findings();
+        for f in &findings {
+            *self.report.findings.entry(f.category.as_str().to_string()).or_default() += 1;
+        }
+        findings
+    }
+
+    /// The saved state at this watermark.
+    pub fn state(&self) -> Result<AnalysisState, AnalyseError> {
+        let blob = serde_json::to_vec(&self.learner).map_err(|e| AnalyseError::State(e.to_string()))?;
+        Ok(AnalysisState { events_seq: self.events_seq, snapshot_id: self.snapshot_id, learner: blob })
+    }
+}
+
 /// Analyses everything stored since the last run.
 pub fn analyse(store: &mut dyn EventStore, rules: &RuleSet, config: &Config) -> Result<AnalyseReport, AnalyseError> {
     let started = Instant::now();
     let mut state = store.analysis_state()?;
-    let mut learner = match restore(state.as_ref(), config) {
+    let learner = match restore(state.as_ref(), config) {
         Ok(l) => l,
         // Baselines are derived data: when a new version cannot read the
         // old ones, learn again from every stored event rather than stop.
@@ -83,13 +161,9 @@ pub fn analyse(store: &mut dyn EventStore, rules: &RuleSet, config: &Config) -> 
         }
         Err(e) => return Err(e),
     };
-    let (mut events_seq, mut snapshot_id) = state.as_ref().map_or((0, 0), |s| (s.events_seq, s.snapshot_id));
-    let mut snapshots: Vec<tenet_store::StoredSnapshot> =
-        store.reader()?.snapshots()?.into_iter().filter(|s| s.id > snapshot_id).collect();
-    snapshots.sort_by_key(|s| (s.snapshot.collected_at, s.id));
-    let mut snapshots = snapshots.into_iter().peekable();
+    let (events_seq, snapshot_id) = state.as_ref().map_or((0, 0), |s| (s.events_seq, s.snapshot_id));
+    let mut analysis = Analysis::new(learner, store.reader()?.snapshots()?, events_seq, snapshot_id);
     let pending = store.pending_analysis()?;
-    let mut report = AnalyseReport::default();
     // Reading, decoding and Sigma matching are per event and need no
     // learner: a second thread does them, a slice ahead, over its own
     // read connection, while this one learns (it is sequential by nature).
@@ -120,46 +194,32 @@ pub fn analyse(store: &mut dyn EventStore, rules: &RuleSet, config: &Config) -> 
         for batch in rx {
             let batch = batch?;
             for (e, matches) in &batch.events {
-                let t = e.time;
-                while let Some(s) = snapshots.next_if(|s| s.snapshot.collected_at <= t) {
-                    learner.apply_snapshot(&s.snapshot, &s.provenance);
-                    snapshot_id = snapshot_id.max(s.id);
-                    report.snapshots += 1;
-                }
-                report.sigma_matches += matches.len() as u64;
-                learner.observe(e, matches);
-                report.events += 1;
+                analysis.observe(e, 0, matches);
             }
-            events_seq = events_seq.max(batch.last_seq);
-            flush(store, &mut learner, &mut report)?;
+            analysis.events_seq = analysis.events_seq.max(batch.last_seq);
+            flush(store, &mut analysis)?;
         }
         Ok(())
     })?;
-    for s in snapshots {
-        learner.apply_snapshot(&s.snapshot, &s.provenance);
-        snapshot_id = snapshot_id.max(s.id);
-        report.snapshots += 1;
-    }
-    flush(store, &mut learner, &mut report)?;
-    let blob = serde_json::to_vec(&learner).map_err(|e| AnalyseError::State(e.to_string()))?;
-    store.put_analysis_state(&AnalysisState { events_seq, snapshot_id, learner: blob })?;
+    analysis.finish_snapshots();
+    flush(store, &mut analysis)?;
+    store.put_analysis_state(&analysis.state()?)?;
     store.commit()?;
-    report.learner = learner.stats();
+    let mut report = analysis.report;
+    report.learner = analysis.learner.stats();
     report.seconds = started.elapsed().as_secs_f64();
     Ok(report)
 }
 
-fn flush(store: &mut dyn EventStore, learner: &mut Learner, report: &mut AnalyseReport) -> Result<(), AnalyseError> {
-    let findings = learner.take_findings();
-    for f in &findings {
-        *report.findings.entry(f.category.as_str().to_string()).or_default() += 1;
-    }
-    // Risk follows the findings as stored: a person's resolution stands.
+/// Stores the findings and risk points taken from the learner. Risk
+/// follows the findings as stored: a person's resolution stands.
+fn flush(store: &mut dyn EventStore, analysis: &mut Analysis) -> Result<(), AnalyseError> {
+    let findings = analysis.take_findings();
     for f in store.put_findings(&findings)? {
-        learner.finding_updated(&f);
+        analysis.learner.finding_updated(&f);
     }
-    let risk = learner.take_risk();
-    report.risk_points += risk.len() as u64;
+    let risk = analysis.learner.take_risk();
+    analysis.report.risk_points += risk.len() as u64;
     store.put_risk(&risk)?;
     Ok(())
 }
@@ -226,12 +286,9 @@ struct Held {
 
 /// What analysing beside ingestion produced, kept until ingestion is done.
 struct Followed {
-    learner: Learner,
+    analysis: Analysis,
     findings: std::collections::HashMap<String, tenet_model::Finding>,
     risk: Vec<tenet_model::RiskPoint>,
-    report: AnalyseReport,
-    events_seq: i64,
-    snapshot_id: i64,
 }
 
 /// Ingests `paths` and analyses what it stores. When nothing is pending
@@ -261,9 +318,7 @@ pub fn ingest_and_analyse(
         }
     };
     let (events_seq, snapshot_id) = state.as_ref().map_or((0, 0), |s| (s.events_seq, s.snapshot_id));
-    let mut snapshots: Vec<tenet_store::StoredSnapshot> =
-        store.reader()?.snapshots()?.into_iter().filter(|s| s.id > snapshot_id).collect();
-    snapshots.sort_by_key(|s| (s.snapshot.collected_at, s.id));
+    let analysis = Analysis::new(learner, store.reader()?.snapshots()?, events_seq, snapshot_id);
 
     let (tx, rx) = std::sync::mpsc::sync_channel::<StoredBatch>(2);
     let (matched_tx, matched_rx) = std::sync::mpsc::sync_channel::<MatchedBatch>(2);
@@ -283,7 +338,7 @@ pub fn ingest_and_analyse(
         };
         let follow = std::thread::Builder::new()
             .name("tenet-analyse".into())
-            .spawn_scoped(scope, move || follow(matched_rx, learner, snapshots, events_seq, snapshot_id));
+            .spawn_scoped(scope, move || follow(matched_rx, analysis));
         let follow = match follow {
             Ok(f) => f,
             Err(e) => return (Err(AnalyseError::from(e)), None),
@@ -316,58 +371,43 @@ pub fn ingest_and_analyse(
     // What people decided about findings stands: store, then let risk follow.
     let findings: Vec<tenet_model::Finding> = f.findings.into_values().collect();
     for stored in store.put_findings(&findings)? {
-        f.learner.finding_updated(&stored);
+        f.analysis.learner.finding_updated(&stored);
     }
-    f.risk.extend(f.learner.take_risk());
-    f.report.risk_points = f.risk.len() as u64;
+    f.risk.extend(f.analysis.learner.take_risk());
+    f.analysis.report.risk_points = f.risk.len() as u64;
     store.put_risk(&f.risk)?;
-    let blob = serde_json::to_vec(&f.learner).map_err(|e| AnalyseError::State(e.to_string()))?;
-    store.put_analysis_state(&AnalysisState { events_seq: f.events_seq, snapshot_id: f.snapshot_id, learner: blob })?;
+    store.put_analysis_state(&f.analysis.state()?)?;
     store.commit()?;
-    f.report.learner = f.learner.stats();
-    f.report.seconds = started.elapsed().as_secs_f64();
-    f.report.streamed = true;
-    Ok((ingested, f.report))
+    let mut report = f.analysis.report;
+    report.learner = f.analysis.learner.stats();
+    report.seconds = started.elapsed().as_secs_f64();
+    report.streamed = true;
+    Ok((ingested, report))
 }
 
 /// The analysis thread: events through the reorder window into the
 /// learner. `None` when they came too far out of order (the caller then
 /// analyses from the store); it keeps draining so ingestion never waits.
-fn follow(
-    rx: std::sync::mpsc::Receiver<MatchedBatch>,
-    mut learner: Learner,
-    snapshots: Vec<tenet_store::StoredSnapshot>,
-    mut events_seq: i64,
-    mut snapshot_id: i64,
-) -> Option<Followed> {
-    let mut snapshots = snapshots.into_iter().peekable();
+fn follow(rx: std::sync::mpsc::Receiver<MatchedBatch>, mut analysis: Analysis) -> Option<Followed> {
     // In time order. Events mostly come in order: appended at the back;
     // a late one is slotted in by binary search.
     let mut held = std::collections::VecDeque::<Held>::new();
     let (mut newest, mut released) = (i64::MIN, i64::MIN);
-    let mut report = AnalyseReport::default();
     let mut findings = std::collections::HashMap::default();
     let mut risk = Vec::new();
     let mut since_take = 0usize;
-    let mut process = |h: Held, learner: &mut Learner, report: &mut AnalyseReport| {
-        while let Some(s) = snapshots.next_if(|s| s.snapshot.collected_at <= h.event.time) {
-            learner.apply_snapshot(&s.snapshot, &s.provenance);
-            snapshot_id = snapshot_id.max(s.id);
-            report.snapshots += 1;
+    // Taken where reading back would flush, every SLICE events in order,
+    // so both ways produce the same findings and risk points.
+    let mut process = |h: Held, analysis: &mut Analysis| {
+        analysis.observe(&h.event, h.seq, &h.matches);
+        since_take += 1;
+        if since_take == SLICE {
+            for f in analysis.take_findings() {
+                findings.insert(f.id.clone(), f);
+            }
+            risk.extend(analysis.learner.take_risk());
+            since_take = 0;
         }
-        report.sigma_matches += h.matches.len() as u64;
-        learner.observe(&h.event, &h.matches);
-        report.events += 1;
-    };
-    let take = |learner: &mut Learner,
-                report: &mut AnalyseReport,
-                findings: &mut std::collections::HashMap<String, tenet_model::Finding>,
-                risk: &mut Vec<tenet_model::RiskPoint>| {
-        for f in learner.take_findings() {
-            *report.findings.entry(f.category.as_str().to_string()).or_default() += 1;
-            findings.insert(f.id.clone(), f);
-        }
-        risk.extend(learner.take_risk());
     };
     let mut disordered = false;
     for new in rx {
@@ -381,7 +421,6 @@ fn follow(
                 break;
             }
             newest = newest.max(time);
-            events_seq = events_seq.max(seq);
             let h = Held { time, seq, event: Box::new(event), matches };
             if held.back().is_none_or(|b| (b.time, b.seq) <= (time, seq)) {
                 held.push_back(h);
@@ -396,32 +435,19 @@ fn follow(
         while held.front().is_some_and(|h| h.time <= newest - REORDER_WINDOW || held.len() > REORDER_HELD) {
             let Some(h) = held.pop_front() else { break };
             released = h.time;
-            process(h, &mut learner, &mut report);
-            // Taken where reading back would flush, every SLICE events in
-            // order, so both ways produce the same findings and risk points.
-            since_take += 1;
-            if since_take == SLICE {
-                take(&mut learner, &mut report, &mut findings, &mut risk);
-                since_take = 0;
-            }
+            process(h, &mut analysis);
         }
     }
     if disordered {
         return None;
     }
     while let Some(h) = held.pop_front() {
-        process(h, &mut learner, &mut report);
-        since_take += 1;
-        if since_take == SLICE {
-            take(&mut learner, &mut report, &mut findings, &mut risk);
-            since_take = 0;
-        }
+        process(h, &mut analysis);
     }
-    for s in snapshots {
-        learner.apply_snapshot(&s.snapshot, &s.provenance);
-        snapshot_id = snapshot_id.max(s.id);
-        report.snapshots += 1;
+    analysis.finish_snapshots();
+    for f in analysis.take_findings() {
+        findings.insert(f.id.clone(), f);
     }
-    take(&mut learner, &mut report, &mut findings, &mut risk);
-    Some(Followed { learner, findings, risk, report, events_seq, snapshot_id })
+    risk.extend(analysis.learner.take_risk());
+    Some(Followed { analysis, findings, risk })
 }
