@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 use tenet_policy::authzen::{self, Evaluations};
 use tenet_policy::{NoTrust, PolicyBundle, TrustSource};
 use tenet_server::policy_dir;
-use tenet_service::{StoreTrust, TrustSnapshot};
+use tenet_service::{LiveTrust, TrustSnapshot};
 use tenet_store::SqliteStore;
 
 use super::Outcome;
@@ -26,7 +26,7 @@ pub struct ServeArgs {
     #[arg(long)]
     policies: Option<PathBuf>,
     /// A YAML (or JSON) file with `addr`, `policies`, `policy_poll_ms`,
-    /// `trust_refresh_ms`, `workers`, `tls_cert`, `tls_key` and `limits`
+    /// `workers`, `tls_cert`, `tls_key`, `watch`, `inventory`, `rules` and `limits`
     /// (every bound the server keeps); flags override it.
     #[arg(long)]
     config: Option<PathBuf>,
@@ -38,6 +38,17 @@ pub struct ServeArgs {
     /// The certificate's private key (PEM).
     #[arg(long, requires = "tls_cert")]
     tls_key: Option<PathBuf>,
+    /// A folder whose telemetry files are ingested as they appear, each
+    /// once, when complete (repeatable); a restart resumes.
+    #[arg(long, value_name = "DIR")]
+    watch: Vec<PathBuf>,
+    /// A folder whose inventory files (IAM, SCIM, RBAC, agent registry) are
+    /// imported as they appear or change, as `tenet import` would.
+    #[arg(long, value_name = "DIR")]
+    inventory: Option<PathBuf>,
+    /// Sigma rules matched as events are analysed.
+    #[arg(long, env = "TENET_SIGMA_RULES", value_name = "DIR")]
+    rules: Option<PathBuf>,
 }
 
 /// Flags for the most-tuned limits (the rest are in the config's `limits`).
@@ -91,7 +102,11 @@ pub fn serve(data_dir: &Path, args: ServeArgs) -> Result<Outcome> {
     let mut limits = config.limits.clone().unwrap_or_default();
     args.limits.apply(&mut limits);
     config.limits = Some(limits);
-    let running = tenet_service::start(tenet_service::Options { data_dir: data_dir.to_path_buf(), config })?;
+    config.watch.extend(args.watch);
+    config.inventory = args.inventory.or(config.inventory);
+    config.rules = args.rules.or(config.rules);
+    let rules = super::findings::load_rules(config.rules.as_deref(), false)?;
+    let running = tenet_service::start(tenet_service::Options { data_dir: data_dir.to_path_buf(), config, rules })?;
     let s = &running.started;
     if let Some(nofile) = s.nofile_capped {
         tracing::warn!(nofile, "connections capped below the open-file limit (raise `ulimit -n` for more)");
@@ -166,7 +181,7 @@ fn local_trust(data_dir: &Path) -> Result<Arc<dyn TrustSource>> {
         return Ok(Arc::new(NoTrust));
     }
     let store = SqliteStore::open_dir(data_dir).with_context(|| format!("opening {}", data_dir.display()))?;
-    Ok(StoreTrust::new(TrustSnapshot::read(&store, None)?))
+    Ok(LiveTrust::new(TrustSnapshot::read(&store)?))
 }
 
 pub fn check(data_dir: &Path, args: CheckArgs) -> Result<Outcome> {
@@ -395,7 +410,7 @@ pub enum KeyCommand {
     /// Create an API key; its token is printed once, alone on the last line.
     Create {
         name: String,
-        /// Comma-separated: decide, ingest, admin, ssf.
+        /// Comma-separated: decide, ingest, read, admin, ssf.
         #[arg(long, value_delimiter = ',', required = true)]
         scopes: Vec<String>,
     },

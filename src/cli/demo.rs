@@ -1,14 +1,7 @@
-//! `tenet demo`: the simulated enterprise streamed live through the real
-//! pipeline, the HTTP server listening, a one-screen summary.
-//!
-//! The simulator renders each minute of simulated time into the formats the
-//! adapters read (CloudTrail, OTLP, Okta, Kubernetes audit); the feed
-//! releases a minute once the accelerated clock passes it, and every byte
-//! goes through format detection, the adapters and the ingest pipeline like
-//! any other input. The first `--backfill-hours` are fed at once so the
-//! live part starts with history behind it.
+//! `tenet demo`: the running service (`tenet serve`'s) with the simulated
+//! enterprise as its input (`tenet_service::simulated`), and a one-screen
+//! summary of what it has seen.
 
-use std::collections::HashMap;
 use std::io::{IsTerminal, Write};
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -17,10 +10,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, anyhow};
-use bytes::Bytes;
-use tenet_model::{PrincipalKind, Timestamp};
-use tenet_pipeline::Ingestor;
-use tenet_server::StatusBoard;
+use tenet_model::Timestamp;
 use tenet_sim::{Config, ScenarioKind, Simulation};
 use tenet_store::{FindingQuery, SqliteStore};
 
@@ -60,18 +50,6 @@ pub struct Args {
     policies: Option<PathBuf>,
 }
 
-/// What the feed has seen, for the summary.
-#[derive(Default)]
-struct Seen {
-    events: u64,
-    rejected: u64,
-    principals: HashMap<String, PrincipalKind>,
-    formats: HashMap<&'static str, u64>,
-    clock: Option<Timestamp>,
-    done: bool,
-    snapshots: u64,
-}
-
 pub fn run(data_dir: Option<PathBuf>, args: Args) -> Result<Outcome> {
     let (dir, temp) = match data_dir {
         Some(d) => (d, None),
@@ -104,11 +82,6 @@ pub fn run(data_dir: Option<PathBuf>, args: Args) -> Result<Outcome> {
         shared.is_dir().then_some(shared)
     });
     let rules = super::findings::load_rules(rules_dir.as_deref(), false)?;
-    let mut store = SqliteStore::open_dir(&dir).with_context(|| format!("opening {}", dir.display()))?;
-    let findings = tenet_store::EventStore::reader(&store)?;
-    let stop = Arc::new(AtomicBool::new(false));
-    let seen = Arc::new(std::sync::Mutex::new(Seen::default()));
-
     let policies = args.policies.clone().unwrap_or_else(|| {
         let shipped = PathBuf::from("examples/policies");
         if shipped.is_dir() { shipped } else { dir.join("policies") }
@@ -120,20 +93,20 @@ pub fn run(data_dir: Option<PathBuf>, args: Args) -> Result<Outcome> {
         workers: Some(1),
         ..Default::default()
     };
-    let running = tenet_service::start(tenet_service::Options { data_dir: dir.clone(), config })?;
+    let running = tenet_service::start(tenet_service::Options { data_dir: dir.clone(), config, rules })?;
     let board = running.status.clone();
-    let addr = running.started.addr;
-    let url = format!("http://{addr}");
-
+    let url = format!("http://{}", running.started.addr);
+    // Findings are read for the screen on a connection of the demo's own.
+    let findings = SqliteStore::open_dir(&dir).with_context(|| format!("opening {}", dir.display()))?;
+    let stop = Arc::new(AtomicBool::new(false));
+    let done = Arc::new(AtomicBool::new(false));
     let feed = {
-        let (sim, stop, seen, board) = (sim.clone(), stop.clone(), seen.clone(), board.clone());
-        let (speed, backfill) = (args.speed.max(1.0), args.backfill_hours);
-        std::thread::Builder::new().name("tenet-demo-feed".into()).spawn(move || -> Result<()> {
-            let result = feed(&sim, &mut store, &rules, &stop, &seen, &board, speed, backfill);
-            if let Ok(mut s) = seen.lock() {
-                s.done = true;
-            }
-            result
+        let (sim, stop, done, inlet) = (sim.clone(), stop.clone(), done.clone(), running.inlet.clone());
+        let pace = tenet_service::simulated::Pace { speed: args.speed, backfill_hours: args.backfill_hours };
+        std::thread::Builder::new().name("tenet-demo-feed".into()).spawn(move || {
+            let fed = tenet_service::simulated::feed(&sim, &inlet, &stop, pace);
+            done.store(true, Ordering::Release);
+            fed
         })?
     };
 
@@ -148,23 +121,23 @@ pub fn run(data_dir: Option<PathBuf>, args: Args) -> Result<Outcome> {
             stop.store(true, Ordering::Release);
         }
         let stopping = stop.load(Ordering::Acquire);
-        let (events, done) = seen.lock().map(|s| (s.events, s.done)).unwrap_or((0, true));
+        let done = done.load(Ordering::Acquire);
+        let status = board.snapshot();
         let dt = last.0.elapsed().as_secs_f64();
         if dt >= 1.0 {
-            let inst = (events - last.1) as f64 / dt;
+            let inst = status.events.saturating_sub(last.1) as f64 / dt;
             rate = if rate == 0.0 { inst } else { 0.5 * rate + 0.5 * inst };
-            last = (Instant::now(), events);
+            last = (Instant::now(), status.events);
         }
-        let findings = findings.findings(&FindingQuery::default()).unwrap_or_default();
         let mut by_category = std::collections::BTreeMap::new();
-        for f in &findings {
+        for f in tenet_store::FindingReader::findings(&findings, &FindingQuery::default()).unwrap_or_default() {
             *by_category.entry(f.category.as_str().to_string()).or_insert(0u64) += 1;
         }
-        let summary = summarise(&seen, rate, &by_category);
         board.update(|s| {
             s.events_per_second = rate;
             s.findings_by_category = by_category.clone();
         });
+        let summary = summarise(&status, rate, &by_category);
         if interactive {
             out!(
                 "\x1b[H\x1b[2J{}",
@@ -181,14 +154,16 @@ pub fn run(data_dir: Option<PathBuf>, args: Args) -> Result<Outcome> {
     }
     stop.store(true, Ordering::Release);
     let fed = feed.join().map_err(|_| anyhow!("the feed thread panicked"))?;
+    // Stopping the service stores and analyses what the feed queued.
     if let Err(e) = running.stop() {
         eprintln!("server: {e}");
     }
-    fed?;
-    let (events, rejected) = seen.lock().map(|s| (s.events, s.rejected)).unwrap_or_default();
+    let status = board.snapshot();
     outln!(
-        "stopped cleanly: {events} events ingested and committed{}; data {}",
-        if rejected > 0 { format!(", {rejected} rejected") } else { String::new() },
+        "stopped cleanly: {} events ingested and committed{}{}; data {}",
+        status.events,
+        if status.rejected > 0 { format!(", {} rejected", status.rejected) } else { String::new() },
+        if fed.refused > 0 { format!(", {} deliveries refused", fed.refused) } else { String::new() },
         if temp.is_some() {
             "was in a temporary directory, now removed".to_string()
         } else {
@@ -197,119 +172,6 @@ pub fn run(data_dir: Option<PathBuf>, args: Args) -> Result<Outcome> {
     );
     drop(temp);
     Ok(Outcome::Ok)
-}
-
-/// Feeds the simulation through the adapters and the pipeline, paced by
-/// the accelerated clock. Every batch is committed before it is counted.
-#[allow(clippy::too_many_arguments)]
-fn feed(
-    sim: &Simulation,
-    store: &mut SqliteStore,
-    rules: &tenet_sigma::RuleSet,
-    stop: &AtomicBool,
-    seen: &std::sync::Mutex<Seen>,
-    board: &StatusBoard,
-    speed: f64,
-    backfill_hours: u32,
-) -> Result<()> {
-    let mut ingestor = Ingestor::new(store);
-    let live_from = sim.abs(i64::from(backfill_hours.min(sim.hours())) * tenet_sim::HOUR);
-    let mut live_start: Option<Instant> = None;
-    // The inventory as the simulated collectors take it: imported when the
-    // clock reaches each collection, like a nightly `tenet import --at`.
-    let mut collections = tenet_sim::inventory::snapshot_times(sim).into_iter().peekable();
-    for h in 0..sim.hours() {
-        if stop.load(Ordering::Acquire) {
-            break;
-        }
-        while let Some(t) = collections.next_if(|&t| t < i64::from(h + 1) * tenet_sim::HOUR) {
-            let files = tenet_sim::inventory::snapshot(sim, t).into_iter().map(|(name, data)| {
-                tenet_pipeline::trust::InventoryFile { name: format!("simulated {name}"), data, explicit: true }
-            });
-            let at = Timestamp::from_unix_seconds(sim.abs(t));
-            let report = tenet_pipeline::trust::import_inventory(ingestor.store(), files, at, &Default::default())?;
-            if !report.rejected.is_empty() {
-                tracing::warn!(rejected = ?report.rejected, "simulated inventory had rejected entries");
-            }
-            let snapshots = {
-                let mut s = seen.lock().map_err(|_| anyhow!("status lock poisoned"))?;
-                s.snapshots += report.snapshots;
-                s.snapshots
-            };
-            board.update(|st| {
-                st.inventory_snapshots = snapshots;
-                st.trust_facts_opened += report.opened;
-                st.trust_facts_closed += report.closed;
-            });
-        }
-        let mut hour = tenet_sim::output::render_hour(sim, h, 60, false);
-        hour.chunks.sort_by_key(|c| c.until);
-        for chunk in hour.chunks {
-            if chunk.until > live_from {
-                let started = *live_start.get_or_insert_with(|| {
-                    board.set_ready();
-                    Instant::now()
-                });
-                // Wait for the accelerated clock to pass the chunk's end.
-                loop {
-                    if stop.load(Ordering::Acquire) {
-                        return Ok(());
-                    }
-                    let clock = live_from as f64 + started.elapsed().as_secs_f64() * speed;
-                    if clock >= chunk.until as f64 {
-                        break;
-                    }
-                    let wait = ((chunk.until as f64 - clock) / speed).min(0.2);
-                    std::thread::sleep(Duration::from_secs_f64(wait.max(0.001)));
-                }
-            }
-            let Some(format) = tenet_sources::format::by_name(chunk.format) else { continue };
-            let (mut events, mut rejected) = (Vec::new(), 0u64);
-            format.read(&Bytes::from(chunk.bytes), &mut |r| match r {
-                Ok(e) => events.push(e),
-                Err(_) => rejected += 1,
-            });
-            // Who acted, not every short-lived session or tool call: the
-            // actor when it acts for nobody, else whom it acts for.
-            let principals: Vec<(String, PrincipalKind)> = events
-                .iter()
-                .flat_map(|e| if e.chain.is_empty() { std::slice::from_ref(&e.actor) } else { &e.chain[..] })
-                .map(|p| (p.id.clone(), p.kind))
-                .collect();
-            let newest = events.iter().map(|e| e.time).max();
-            let n = events.len() as u64;
-            ingestor.accept(events)?;
-            let mut s = seen.lock().map_err(|_| anyhow!("status lock poisoned"))?;
-            s.events += n;
-            s.rejected += rejected;
-            *s.formats.entry(chunk.format).or_default() += n;
-            s.principals.extend(principals);
-            s.clock = s.clock.max(newest);
-            let (events, rejected, clock) = (s.events, s.rejected, s.clock);
-            let mut kinds = std::collections::BTreeMap::new();
-            for k in s.principals.values() {
-                *kinds.entry(k.as_str().to_string()).or_insert(0u64) += 1;
-            }
-            let formats: std::collections::BTreeMap<String, u64> =
-                s.formats.iter().map(|(k, v)| (k.to_string(), *v)).collect();
-            drop(s);
-            board.update(|st| {
-                st.events = events;
-                st.rejected = rejected;
-                st.clock = clock.map(|c| c.to_string());
-                st.principals_by_kind = kinds;
-                st.formats = formats;
-            });
-        }
-        // Each simulated hour is analysed as it completes, so findings
-        // appear while the feed runs. A failed analysis is reported, and
-        // the feed goes on: what is stored stays pending for the next run.
-        if let Err(e) = tenet_pipeline::analyse::analyse(ingestor.store(), rules, &Default::default()) {
-            tracing::warn!(error = %e, hour = h, "analysis failed; events stay pending");
-        }
-    }
-    board.set_ready();
-    Ok(())
 }
 
 struct Summary {
@@ -322,24 +184,14 @@ struct Summary {
     findings: Vec<(String, u64)>,
 }
 
-fn summarise(seen: &std::sync::Mutex<Seen>, rate: f64, findings: &std::collections::BTreeMap<String, u64>) -> Summary {
-    let s = match seen.lock() {
-        Ok(s) => s,
-        Err(p) => p.into_inner(),
-    };
-    let mut kinds: HashMap<&'static str, u64> = HashMap::new();
-    for k in s.principals.values() {
-        *kinds.entry(k.as_str()).or_default() += 1;
-    }
-    let mut kinds: Vec<(String, u64)> = kinds.into_iter().map(|(k, v)| (k.to_string(), v)).collect();
-    kinds.sort();
+fn summarise(s: &tenet_server::Status, rate: f64, findings: &std::collections::BTreeMap<String, u64>) -> Summary {
     Summary {
-        snapshots: s.snapshots,
+        snapshots: s.inventory_snapshots,
         events: s.events,
         rejected: s.rejected,
         rate,
-        clock: s.clock,
-        kinds,
+        clock: s.clock.as_deref().and_then(|c| Timestamp::parse_rfc3339(c).ok()),
+        kinds: s.principals_by_kind.iter().map(|(k, v)| (k.clone(), *v)).collect(),
         findings: tenet_model::Category::ALL
             .iter()
             .map(|c| (c.as_str().to_string(), findings.get(c.as_str()).copied().unwrap_or(0)))

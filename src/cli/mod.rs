@@ -89,7 +89,7 @@ enum Command {
     /// Check the decision log.
     #[command(subcommand)]
     Audit(decide::AuditCommand),
-    /// API keys for callers of the server (scopes: decide, ingest, admin, ssf).
+    /// API keys for callers of the server (scopes: decide, ingest, read, admin, ssf).
     #[command(subcommand)]
     Key(decide::KeyCommand),
 }

@@ -225,6 +225,22 @@ impl Server {
         read_answer(&mut s)
     }
 
+    /// SIGKILL: the process gets no chance to finish anything.
+    pub fn kill(mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// The process's peak resident memory so far (Linux `VmHWM`), KiB.
+    pub fn peak_rss_kib(&self) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).expect("/proc status");
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmHWM:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .expect("VmHWM")
+    }
+
     /// Stops the server as an operator would, and waits for it to exit.
     pub fn stop(mut self) -> std::process::ExitStatus {
         self.terminate()

@@ -194,6 +194,10 @@ pub struct TrustGraph {
     /// What closed a version, by (edge, end time): closing is rare, so it
     /// lives here rather than in every version.
     closed_by: FxHashMap<(u32, i64), u32>,
+    /// Edges closed since the last [`TrustGraph::take_closed`], when a
+    /// live reader asked for them (`None`: not kept, so replaying history
+    /// costs nothing).
+    closed_journal: Option<Vec<(u32, i64)>>,
 }
 
 /// Observed use: a principal used an action (on a resource) between
@@ -354,6 +358,31 @@ impl TrustGraph {
 
     pub fn scope_name(&self, i: u32) -> &str {
         self.scopes.name(i)
+    }
+
+    /// From now on, keep what closes for [`TrustGraph::take_closed`].
+    pub fn journal_closures(&mut self) {
+        self.closed_journal.get_or_insert_with(Vec::new);
+    }
+
+    /// The facts that stopped holding since the last call (needs
+    /// [`TrustGraph::journal_closures`]): what a live system announces as
+    /// access removed or a delegation ended.
+    pub fn take_closed(&mut self) -> Vec<Closed> {
+        let Some(journal) = self.closed_journal.as_mut() else { return Vec::new() };
+        std::mem::take(journal)
+            .into_iter()
+            .filter_map(|(i, t)| {
+                let key = self.edges.get(i as usize)?.key;
+                Some(Closed {
+                    kind: key.kind,
+                    a: self.ids.name(key.a).to_string(),
+                    b: self.ids.name(key.b).to_string(),
+                    at: Timestamp::from_unix_nanos(t),
+                    by: self.closed_by(i, t).unwrap_or_default().to_string(),
+                })
+            })
+            .collect()
     }
 
     pub(crate) fn node(&mut self, name: &str) -> Id {
@@ -544,6 +573,9 @@ impl TrustGraph {
         vs[k].to = t;
         edge.set_versions(vs);
         self.closed_by.insert((i, t), provenance);
+        if let Some(j) = &mut self.closed_journal {
+            j.push((i, t));
+        }
         true
     }
 
@@ -721,6 +753,17 @@ mod tests {
         );
         assert_eq!(canonical("arn:aws:sts::1:assumed-role/ops/s"), "arn:aws:sts::1:assumed-role/ops/s");
     }
+}
+
+/// A fact that stopped holding: its kind, its two ends (member and group,
+/// holder and policy, agent and person…), when, and what closed it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Closed {
+    pub kind: EdgeKind,
+    pub a: String,
+    pub b: String,
+    pub at: Timestamp,
+    pub by: String,
 }
 
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]

@@ -12,6 +12,6 @@ pub mod intern;
 pub mod query;
 pub mod view;
 
-pub use graph::{EdgeKind, OPEN, SnapshotEffect, TrustGraph};
+pub use graph::{Closed, EdgeKind, OPEN, SnapshotEffect, TrustGraph};
 pub use query::{Access, Change, Deny, Drift, Emerged, Grant, Hop, Principal, Reach, Reached, Reason, Unused};
 pub use view::View;

@@ -50,7 +50,7 @@ const ADOPTION_WINDOW: i64 = 7 * DAY;
 
 /// Short-lived detector memory: recent secret reads, logging switched off,
 /// refusals, agent traces and tool calls awaiting their other half.
-#[derive(Default, Serialize, Deserialize)]
+#[derive(Clone, Default, Serialize, Deserialize)]
 pub struct State {
     secret_reads: FxHashMap<String, (i64, String)>,
     logging_off: FxHashMap<String, (i64, String, String)>,
@@ -101,7 +101,7 @@ const BRIDGE_WINDOW: i64 = 5 * MINUTE;
 
 /// Distinct actions are bounded by the cloud's API surface (thousands),
 /// so an exact set is affordable per account.
-#[derive(Default, Serialize, Deserialize)]
+#[derive(Clone, Default, Serialize, Deserialize)]
 struct AccountActions {
     first_seen: i64,
     events: u64,
@@ -117,7 +117,7 @@ impl AccountActions {
 
 /// Authorization refusals within a quarter of an hour: each distinct call
 /// and target once (a retry of the same call is not a second guess).
-#[derive(Default, Serialize, Deserialize)]
+#[derive(Clone, Default, Serialize, Deserialize)]
 struct Refusals {
     first: i64,
     /// Calls made in the window, refused or not.
@@ -136,7 +136,7 @@ impl Refusals {
     }
 }
 
-#[derive(Default, Serialize, Deserialize)]
+#[derive(Clone, Default, Serialize, Deserialize)]
 struct Trace {
     at: i64,
     last_tool: Option<String>,

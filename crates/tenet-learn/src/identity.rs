@@ -41,7 +41,7 @@ pub struct AuthorisedChange {
     pub is_event: bool,
 }
 
-#[derive(Default, Serialize, Deserialize)]
+#[derive(Clone, Default, Serialize, Deserialize)]
 pub struct IdentityIndex {
     /// Alias → canonical id (people: `user:<email>`).
     alias: FxHashMap<String, String>,

@@ -133,7 +133,7 @@ struct Verdict {
     explanation: String,
 }
 
-#[derive(Default, Serialize, Deserialize)]
+#[derive(Clone, Default, Serialize, Deserialize)]
 pub struct Incidents {
     open: FxHashMap<String, Vec<Incident>>,
     /// Closed incidents whose final state has not been handed out yet.

@@ -84,7 +84,7 @@ pub struct Stats {
 
 /// The learner: feed it events in time order (and inventory snapshots at
 /// their time); take the findings and risk changes it produces.
-#[derive(Serialize, Deserialize)]
+#[derive(Clone, Serialize, Deserialize)]
 pub struct Learner {
     config: Config,
     clock: i64,

@@ -26,7 +26,7 @@ fn weight(f: &Finding) -> f64 {
     base * f.confidence.clamp(0.0, 1.0) * ack
 }
 
-#[derive(Default, Serialize, Deserialize)]
+#[derive(Clone, Default, Serialize, Deserialize)]
 pub struct Risk {
     /// Principal → finding id → weight.
     open: BTreeMap<String, BTreeMap<String, f64>>,

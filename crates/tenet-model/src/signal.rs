@@ -46,3 +46,39 @@ pub struct RiskPoint {
     /// The open alerting findings behind it.
     pub findings: Vec<String>,
 }
+
+/// A change of trust the running system announces, in the order it took
+/// effect: the one stream the decision point's live state, `GET
+/// /api/v1/changes` and the Shared Signals transmitter consume.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct TrustNotice {
+    /// Position in the running service's stream, from 1.
+    pub seq: u64,
+    /// When the change took effect: the event's or the collection's time.
+    pub at: Timestamp,
+    /// Whose trust changed, as Tenet names it everywhere.
+    pub principal: String,
+    #[serde(flatten)]
+    pub change: NoticeChange,
+}
+
+/// What changed. Each kind names its evidence: the finding, the risk
+/// levels, the fact that stopped holding and what closed it (an inventory
+/// file or an event id).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "change", rename_all = "snake_case")]
+pub enum NoticeChange {
+    /// An alerting finding was raised (or re-opened).
+    FindingOpened { finding: String, category: crate::Category, severity: crate::Severity },
+    /// A person acknowledged, resolved or suppressed an alerting finding.
+    FindingStatus { finding: String, status: crate::FindingStatus },
+    /// The principal's risk crossed into another level.
+    RiskLevel { from: RiskLevel, to: RiskLevel, score: u8 },
+    /// A group membership stopped holding.
+    MembershipRemoved { group: String, by: String },
+    /// A grant stopped holding: a policy detached, a role binding or a
+    /// role's trust removed. `kind` says which.
+    GrantRemoved { grant: String, kind: String, by: String },
+    /// An agent stopped acting for a person.
+    DelegationEnded { person: String, by: String },
+}

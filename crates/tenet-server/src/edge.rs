@@ -28,7 +28,7 @@ pub fn finish(app: Router, limits: Arc<Limits>) -> Router {
 
 async fn edge(State(limits): State<Arc<Limits>>, req: Request, next: Next) -> Response {
     let request_id = req.headers().get("x-request-id").cloned();
-    let mut resp = match declared_length(req.headers(), &limits) {
+    let mut resp = match declared_length(req.uri().path(), req.headers(), &limits) {
         Err(e) => e.into_response(),
         Ok(()) => error::reshape(next.run(req).await).await,
     };
@@ -39,17 +39,19 @@ async fn edge(State(limits): State<Arc<Limits>>, req: Request, next: Next) -> Re
 }
 
 /// Refuses a body declared larger than the limit, from its headers alone.
-fn declared_length(headers: &HeaderMap, limits: &Limits) -> Result<(), ApiError> {
+fn declared_length(path: &str, headers: &HeaderMap, limits: &Limits) -> Result<(), ApiError> {
     let Some(value) = headers.get(header::CONTENT_LENGTH) else { return Ok(()) };
     // hyper has already refused a Content-Length that is not a number.
     let declared = value.to_str().ok().and_then(|v| v.trim().parse::<u64>().ok()).unwrap_or(0);
-    if declared > limits.max_body_bytes as u64 {
+    let (max, key) = if is_intake_path(path) {
+        (limits.max_ingest_bytes, "max_ingest_bytes")
+    } else {
+        (limits.max_body_bytes, "max_body_bytes")
+    };
+    if declared > max as u64 {
         return Err(ApiError::too_large(
             Where::Header("content-length"),
-            format!(
-                "the body is declared as {declared} bytes; at most {} are read (tenet_limits.max_body_bytes)",
-                limits.max_body_bytes
-            ),
+            format!("the body is declared as {declared} bytes; at most {max} are read (tenet_limits.{key})"),
         ));
     }
     Ok(())
@@ -84,14 +86,54 @@ fn coding(headers: &HeaderMap) -> Result<Coding, ApiError> {
     }
 }
 
+/// A body's bounds: bytes as sent and once gzip is undone, with the
+/// `tenet_limits` keys that set them (named in refusals).
+#[derive(Clone, Copy)]
+struct Cap {
+    sent: usize,
+    sent_key: &'static str,
+    inflated: usize,
+    inflated_key: &'static str,
+}
+
 /// The request body, whole and decoded: at most `max_body_bytes` received
 /// within `body_timeout_ms`, and when gzip, at most
 /// `max_decompressed_bytes` and `max_decompression_ratio` times its size
 /// once decompressed. Anything beyond is refused without reading further.
 pub async fn read_body(headers: &HeaderMap, body: Body, limits: &Limits) -> Result<Bytes, ApiError> {
+    let cap = Cap {
+        sent: limits.max_body_bytes,
+        sent_key: "max_body_bytes",
+        inflated: limits.max_decompressed_bytes,
+        inflated_key: "max_decompressed_bytes",
+    };
+    read_capped(headers, body, limits, cap).await
+}
+
+/// A telemetry or inventory body: as [`read_body`], bounded by
+/// `max_ingest_bytes` as sent and once decompressed.
+pub async fn read_telemetry_body(headers: &HeaderMap, body: Body, limits: &Limits) -> Result<Bytes, ApiError> {
+    let cap = Cap {
+        sent: limits.max_ingest_bytes,
+        sent_key: "max_ingest_bytes",
+        inflated: limits.max_ingest_bytes,
+        inflated_key: "max_ingest_bytes",
+    };
+    read_capped(headers, body, limits, cap).await
+}
+
+/// Whether `path` takes telemetry or inventory (bounded by `max_ingest_bytes`).
+pub fn is_intake_path(path: &str) -> bool {
+    path == "/v1/traces"
+        || path.starts_with("/api/v1/events")
+        || path.starts_with("/api/v1/hooks/")
+        || path.starts_with("/api/v1/inventory")
+}
+
+async fn read_capped(headers: &HeaderMap, body: Body, limits: &Limits, cap: Cap) -> Result<Bytes, ApiError> {
     use http_body_util::BodyExt;
     let coding = coding(headers)?;
-    let limited = http_body_util::Limited::new(body, limits.max_body_bytes);
+    let limited = http_body_util::Limited::new(body, cap.sent);
     let sent = match tokio::time::timeout(limits.body_timeout(), limited.collect()).await {
         Err(_) => {
             return Err(ApiError::new(
@@ -105,7 +147,7 @@ pub async fn read_body(headers: &HeaderMap, body: Body, limits: &Limits) -> Resu
         Ok(Err(e)) if e.downcast_ref::<http_body_util::LengthLimitError>().is_some() => {
             return Err(ApiError::too_large(
                 Where::Body,
-                format!("the body is larger than {} bytes (tenet_limits.max_body_bytes)", limits.max_body_bytes),
+                format!("the body is larger than {} bytes (tenet_limits.{})", cap.sent, cap.sent_key),
             ));
         }
         Ok(Err(e)) => {
@@ -121,17 +163,19 @@ pub async fn read_body(headers: &HeaderMap, body: Body, limits: &Limits) -> Resu
     match coding {
         Coding::Identity => Ok(sent),
         Coding::Gzip => {
-            let cap = limits.max_decompressed_bytes.min(sent.len().saturating_mul(limits.max_decompression_ratio));
-            let (max, ratio) = (limits.max_decompressed_bytes, limits.max_decompression_ratio);
+            let inflated = cap.inflated.min(sent.len().saturating_mul(limits.max_decompression_ratio));
+            let ratio = limits.max_decompression_ratio;
             // Inflating megabytes is CPU work: off the request threads.
-            tokio::task::spawn_blocking(move || gunzip(&sent, cap, max, ratio)).await.map_err(|e| {
-                ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", Where::Server, e.to_string())
-            })?
+            tokio::task::spawn_blocking(move || gunzip(&sent, inflated, (cap.inflated, cap.inflated_key), ratio))
+                .await
+                .map_err(|e| {
+                    ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", Where::Server, e.to_string())
+                })?
         }
     }
 }
 
-fn gunzip(sent: &[u8], cap: usize, max: usize, ratio: usize) -> Result<Bytes, ApiError> {
+fn gunzip(sent: &[u8], cap: usize, (max, max_key): (usize, &str), ratio: usize) -> Result<Bytes, ApiError> {
     use std::io::Read;
     let mut out = Vec::with_capacity(cap.min(sent.len().saturating_mul(4)));
     let mut decoder = flate2::read::MultiGzDecoder::new(sent).take(cap as u64 + 1);
@@ -142,7 +186,7 @@ fn gunzip(sent: &[u8], cap: usize, max: usize, ratio: usize) -> Result<Bytes, Ap
         return Err(ApiError::too_large(
             Where::Body,
             format!(
-                "the body inflates beyond {cap} bytes: at most {max} (tenet_limits.max_decompressed_bytes) and {ratio} times its {} compressed bytes (tenet_limits.max_decompression_ratio)",
+                "the body inflates beyond {cap} bytes: at most {max} (tenet_limits.{max_key}) and {ratio} times its {} compressed bytes (tenet_limits.max_decompression_ratio)",
                 sent.len()
             ),
         ));
@@ -164,10 +208,10 @@ mod tests {
     #[test]
     fn gzip_is_undone_within_both_the_size_and_the_ratio_bound() {
         let json = br#"{"subject": {"type": "user", "id": "alice"}}"#;
-        assert_eq!(&gunzip(&gz(json), 1 << 20, 1 << 20, 100).unwrap()[..], json);
+        assert_eq!(&gunzip(&gz(json), 1 << 20, (1 << 20, "max_decompressed_bytes"), 100).unwrap()[..], json);
         let bomb = gz(&vec![b' '; 1 << 20]);
-        let e = gunzip(&bomb, bomb.len() * 100, 8 << 20, 100).unwrap_err();
+        let e = gunzip(&bomb, bomb.len() * 100, (8 << 20, "max_decompressed_bytes"), 100).unwrap_err();
         assert_eq!((e.status, e.code), (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large"));
-        assert_eq!(gunzip(b"not gzip", 1000, 1000, 100).unwrap_err().code, "invalid_gzip");
+        assert_eq!(gunzip(b"not gzip", 1000, (1000, "max_decompressed_bytes"), 100).unwrap_err().code, "invalid_gzip");
     }
 }

@@ -181,12 +181,14 @@ const MESSAGE_BYTES: usize = 4096;
 /// keeping its status, its headers and its text as the message.
 pub async fn reshape(resp: Response) -> Response {
     let status = resp.status();
-    let is_json = resp
+    // JSON is already the shape; protobuf is OTLP's own error form
+    // (`google.rpc.Status`), which an OTLP client expects instead.
+    let shaped = resp
         .headers()
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|ct| ct.starts_with("application/json"));
-    if !(status.is_client_error() || status.is_server_error()) || is_json {
+        .is_some_and(|ct| ct.starts_with("application/json") || ct.starts_with("application/x-protobuf"));
+    if !(status.is_client_error() || status.is_server_error()) || shaped {
         return resp;
     }
     let (mut parts, body) = resp.into_parts();

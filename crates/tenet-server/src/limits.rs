@@ -54,6 +54,14 @@ pub struct Limits {
     pub decision_log_queue: usize,
     /// And the bytes they may hold (requests kept for the log).
     pub decision_log_queue_bytes: usize,
+    /// A telemetry or inventory body (`/v1/traces`, `/api/v1/events`, the
+    /// hooks, `/api/v1/inventory`), as sent and once decompressed.
+    pub max_ingest_bytes: usize,
+    /// Telemetry bodies accepted and waiting to be stored, at most; beyond,
+    /// senders are answered 429 with `Retry-After`.
+    pub ingest_queue: usize,
+    /// And the bytes they may hold.
+    pub ingest_queue_bytes: usize,
 }
 
 impl Default for Limits {
@@ -73,6 +81,9 @@ impl Default for Limits {
             max_connections: 1024,
             decision_log_queue: 65_536,
             decision_log_queue_bytes: 256 << 20,
+            max_ingest_bytes: 20 << 20,
+            ingest_queue: 64,
+            ingest_queue_bytes: 256 << 20,
         }
     }
 }
@@ -95,6 +106,10 @@ pub enum LimitsError {
         "limits.decision_log_queue_bytes ({queue}) must hold the largest request ({need} bytes: max_decompressed_bytes and {RECORD_OVERHEAD} per batch item)"
     )]
     QueueBytes { queue: usize, need: usize },
+    #[error(
+        "limits.ingest_queue_bytes ({queue}) must hold the largest telemetry body (limits.max_ingest_bytes {body})"
+    )]
+    IngestQueueBytes { queue: usize, body: usize },
 }
 
 impl Limits {
@@ -113,6 +128,9 @@ impl Limits {
             ("max_connections", self.max_connections as u64),
             ("decision_log_queue", self.decision_log_queue as u64),
             ("decision_log_queue_bytes", self.decision_log_queue_bytes as u64),
+            ("max_ingest_bytes", self.max_ingest_bytes as u64),
+            ("ingest_queue", self.ingest_queue as u64),
+            ("ingest_queue_bytes", self.ingest_queue_bytes as u64),
         ] {
             if v == 0 {
                 return Err(LimitsError::Zero(name));
@@ -126,6 +144,9 @@ impl Limits {
         }
         if self.max_decompressed_bytes < self.max_body_bytes {
             return Err(LimitsError::Decompressed(self.max_decompressed_bytes, self.max_body_bytes));
+        }
+        if self.ingest_queue_bytes < self.max_ingest_bytes {
+            return Err(LimitsError::IngestQueueBytes { queue: self.ingest_queue_bytes, body: self.max_ingest_bytes });
         }
         if self.decision_log_queue < self.max_batch_items {
             return Err(LimitsError::QueueRecords { queue: self.decision_log_queue, batch: self.max_batch_items });

@@ -53,7 +53,15 @@ impl Default for Metrics {
 
 impl Metrics {
     pub fn new() -> Self {
+        Self::with(|_| {})
+    }
+
+    /// The decision point's metrics, and whatever `more` registers beside
+    /// them (the running system's ingest and analysis metrics), all served
+    /// at `/metrics`.
+    pub fn with(more: impl FnOnce(&mut Registry)) -> Self {
         let mut registry = Registry::with_prefix("tenet");
+        more(&mut registry);
         let decisions = Family::<DecisionLabels, Counter>::default();
         registry.register(
             "decisions",

@@ -20,13 +20,19 @@ pub struct ServeConfig {
     /// The policy directory; default `<data dir>/policies`.
     pub policies: Option<PathBuf>,
     pub policy_poll_ms: Option<u64>,
-    pub trust_refresh_ms: Option<u64>,
     /// HTTP worker threads (default: one per core).
     pub workers: Option<usize>,
     pub tls_cert: Option<PathBuf>,
     pub tls_key: Option<PathBuf>,
     /// Every bound the server keeps; what is left out keeps its default.
     pub limits: Option<Limits>,
+    /// Folders whose telemetry files are ingested as they appear.
+    #[serde(default)]
+    pub watch: Vec<PathBuf>,
+    /// A folder whose inventory files are imported as they appear or change.
+    pub inventory: Option<PathBuf>,
+    /// Sigma rules matched as events are analysed.
+    pub rules: Option<PathBuf>,
 }
 
 impl ServeConfig {

@@ -8,7 +8,12 @@
 //! never call up into this one.
 
 pub mod config;
+pub mod intake;
+pub mod live;
+pub mod metrics;
+pub mod simulated;
 pub mod trust;
+pub mod watch;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -23,7 +28,7 @@ use tenet_server::{AppState, StatusBoard, policy_dir};
 use tenet_store::SqliteStore;
 
 pub use config::ServeConfig;
-pub use trust::{StoreTrust, TrustSnapshot};
+pub use trust::{LiveTrust, TrustSnapshot};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ServiceError {
@@ -55,10 +60,12 @@ impl ServiceError {
     }
 }
 
-/// What to run: a data directory and its configuration.
+/// What to run: a data directory, its configuration, and the Sigma rules
+/// analysis matches (empty for none).
 pub struct Options {
     pub data_dir: PathBuf,
     pub config: ServeConfig,
+    pub rules: tenet_sigma::RuleSet,
 }
 
 /// What a started service reports about itself.
@@ -79,6 +86,14 @@ pub struct Running {
     pub started: Started,
     pub status: Arc<StatusBoard>,
     pub decisions: Arc<DecisionPoint>,
+    /// Where in-process inputs (the simulator, watched folders) enter.
+    pub inlet: live::Inlet,
+    /// Every trust change, as it is announced.
+    pub changes: tokio::sync::broadcast::Sender<Arc<tenet_model::TrustNotice>>,
+    pipeline: Option<live::LivePipeline>,
+    watcher: Option<watch::Watcher>,
+    /// Set to stop the watcher.
+    watching: Arc<std::sync::atomic::AtomicBool>,
     runtime: Option<tokio::runtime::Runtime>,
     server: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
     shutdown: Arc<tokio::sync::Notify>,
@@ -102,7 +117,7 @@ impl Requested {
 
 /// Opens the data directory, loads the policies and starts listening.
 pub fn start(options: Options) -> Result<Running, ServiceError> {
-    let Options { data_dir, config } = options;
+    let Options { data_dir, config, rules } = options;
     let addr = config.addr();
     let mut limits = config.limits.clone().unwrap_or_default();
     limits.validate()?;
@@ -129,8 +144,26 @@ pub fn start(options: Options) -> Result<Running, ServiceError> {
 
     let store =
         SqliteStore::open_dir(&data_dir).map_err(ServiceError::store(format!("opening {}", data_dir.display())))?;
-    let trust = StoreTrust::new(TrustSnapshot::read(&store, None)?);
-    trust.refresh_every(store, Duration::from_millis(config.trust_refresh_ms.unwrap_or(2000)));
+    let trust = LiveTrust::new(TrustSnapshot::default());
+    let mut service_metrics = None;
+    let metrics = Arc::new(Metrics::with(|r| service_metrics = Some(Arc::new(metrics::ServiceMetrics::register(r)))));
+    let service_metrics = service_metrics.expect("registered above");
+    let status = Arc::new(StatusBoard::default());
+    let (changes, _) = tokio::sync::broadcast::channel(live::CHANGES_BUFFER);
+    // The one writer: the pipeline thread owns the store from here on.
+    let pipeline = live::LivePipeline::start(
+        store,
+        Arc::new(rules),
+        tenet_learn::Config::default(),
+        live::Outlets {
+            trust: trust.clone(),
+            changes: changes.clone(),
+            status: status.clone(),
+            metrics: service_metrics.clone(),
+        },
+        limits.ingest_queue,
+        limits.ingest_queue_bytes,
+    )?;
 
     let log_path = data_dir.join("decisions.db");
     let history = PolicyHistory::new(&log_path);
@@ -144,20 +177,36 @@ pub fn start(options: Options) -> Result<Running, ServiceError> {
     let policy_count = bundle.policy_count();
     let log = DecisionLog::open(&log_path, limits.decision_log_queue, limits.decision_log_queue_bytes)
         .map_err(ServiceError::store(format!("opening {}", log_path.display())))?;
-    let pdp = Arc::new(
-        DecisionPoint::new(bundle, trust.clone() as Arc<dyn TrustSource>, Arc::new(Metrics::new()))
-            .with_log(log, history),
-    );
+    let pdp =
+        Arc::new(DecisionPoint::new(bundle, trust.clone() as Arc<dyn TrustSource>, metrics).with_log(log, history));
     policy_dir::watch(pdp.clone(), policies.clone(), Duration::from_millis(config.policy_poll_ms.unwrap_or(1000)));
 
-    let status = Arc::new(StatusBoard::default());
+    let mut folders: Vec<(PathBuf, watch::Holds)> =
+        config.watch.iter().map(|d| (d.clone(), watch::Holds::Telemetry)).collect();
+    folders.extend(config.inventory.iter().map(|d| (d.clone(), watch::Holds::Inventory)));
+    for (dir, _) in &folders {
+        if !dir.is_dir() {
+            return Err(ServiceError::Refused(format!("cannot watch {}: not a directory", dir.display())));
+        }
+    }
+    let watching = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let watcher = if folders.is_empty() {
+        None
+    } else {
+        Some(
+            watch::Watcher::start(folders, data_dir.join("watched.json"), pipeline.inlet.clone(), watching.clone())
+                .map_err(ServiceError::io("starting the folder watcher"))?,
+        )
+    };
+    let intake = Arc::new(intake::HttpIntake { inlet: pipeline.inlet.clone() });
     let app = tenet_server::with_decisions(
         tenet_server::router(AppState { status: status.clone() }),
         pdp.clone(),
         keys.clone(),
         limits.clone(),
     )
-    .merge(tenet_server::access::admin_router(pdp.clone(), policies.clone(), keys));
+    .merge(tenet_server::access::admin_router(pdp.clone(), policies.clone(), keys.clone()))
+    .merge(tenet_server::intake::router(intake, changes.clone(), keys, limits.clone()));
 
     let mut runtime = tokio::runtime::Builder::new_multi_thread();
     if let Some(n) = config.workers.or_else(|| std::env::var("TENET_WORKERS").ok()?.parse().ok()) {
@@ -215,6 +264,11 @@ pub fn start(options: Options) -> Result<Running, ServiceError> {
         started: Started { addr: bound, scheme, policies, policy_version, policy_count, nofile_capped },
         status,
         decisions: pdp,
+        inlet: pipeline.inlet.clone(),
+        changes,
+        pipeline: Some(pipeline),
+        watcher,
+        watching,
         runtime: Some(runtime),
         server: Some(server),
         shutdown,
@@ -259,6 +313,16 @@ impl Running {
             }
             _ => Ok(()),
         };
+        // No request is in flight any more, and the watcher finishes the
+        // file it is on: then store and analyse what was queued, save the
+        // learner.
+        self.watching.store(true, std::sync::atomic::Ordering::Release);
+        if let Some(w) = self.watcher.take() {
+            w.join();
+        }
+        if let Some(p) = self.pipeline.take() {
+            p.stop();
+        }
         if let Some(log) = &self.decisions.log {
             log.close();
         }

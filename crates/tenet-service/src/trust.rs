@@ -1,8 +1,8 @@
-//! The decision point's view of what Tenet knows, read from the store into
-//! memory: each principal's risk and open findings (learn stage), its
-//! baselines and authentications (the learner's state), and its groups,
-//! roles and delegations (the trust graph). A decision is then a few map
-//! lookups, never a query; a refresher re-reads the store on a timer.
+//! The decision point's view of what Tenet knows, held in memory: each
+//! principal's risk and open findings (learn stage), its baselines and
+//! authentications (the learner), and its groups, roles and delegations
+//! (the trust graph). The live pipeline publishes a new snapshot as each
+//! change is analysed; a decision is a few map lookups, never a query.
 //!
 //! AuthZEN subjects and resources are matched to Tenet ids as `type:id`
 //! (Tenet's own form: `user:alice@example.com`, `agent:agt-42`), else `id`
@@ -11,7 +11,6 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
-use std::time::Duration;
 
 use tenet_learn::Learner;
 use tenet_model::{FindingStatus, NodeKind};
@@ -22,18 +21,17 @@ use tenet_store::{EventStore, FindingQuery, SqliteStore};
 
 use tenet_pipeline::trust::load_graph;
 
-/// Everything decisions read, as of one refresh.
-#[derive(Default)]
+/// Everything decisions read, as of one moment. Each part is shared: the
+/// live pipeline replaces the parts a change touched and keeps the rest.
+#[derive(Default, Clone)]
 pub struct TrustSnapshot {
-    risk: HashMap<String, Risk>,
-    findings: HashMap<String, OpenFindings>,
+    risk: Arc<HashMap<String, Risk>>,
+    findings: Arc<HashMap<String, OpenFindings>>,
     learner: Option<Arc<Learner>>,
     /// Tenet id → what the graph says of it.
     graph: Arc<HashMap<String, GraphNode>>,
     /// Cedar type → ids of that type the graph knows (search candidates).
     by_type: Arc<HashMap<String, Vec<String>>>,
-    /// The analysis watermark the learner and graph were read at.
-    analysed_seq: i64,
 }
 
 struct GraphNode {
@@ -52,41 +50,33 @@ fn is_principal(k: NodeKind) -> bool {
     matches!(k, NodeKind::Human | NodeKind::Workload | NodeKind::Agent | NodeKind::Role | NodeKind::Account)
 }
 
+/// Each principal's open alerting findings: how many, the worst severity.
+pub fn open_findings(open: &[tenet_model::Finding]) -> HashMap<String, OpenFindings> {
+    let mut by: HashMap<String, (u32, tenet_model::Severity)> = HashMap::new();
+    for f in open.iter().filter(|f| f.is_alert() && f.status == FindingStatus::Open) {
+        let e = by.entry(f.principal.clone()).or_insert((0, f.severity));
+        e.0 += 1;
+        e.1 = e.1.max(f.severity);
+    }
+    by.into_iter().map(|(p, (open, sev))| (p, OpenFindings { open, max_severity: sev.as_str().to_string() })).collect()
+}
+
+/// The signal form of a risk point.
+pub fn risk_of(p: &tenet_model::RiskPoint) -> Risk {
+    Risk { score: p.score, level: p.level.as_str().to_string() }
+}
+
 impl TrustSnapshot {
-    /// Reads risk and findings; the learner and the graph only when the
-    /// analysis moved on since `previous` (they are the expensive part).
-    pub fn read(
-        store: &SqliteStore,
-        previous: Option<&TrustSnapshot>,
-    ) -> Result<Self, tenet_pipeline::analyse::AnalyseError> {
-        let mut s = TrustSnapshot::default();
-        for p in tenet_store::FindingReader::risk(store, None)? {
-            s.risk.insert(p.principal.clone(), Risk { score: p.score, level: p.level.as_str().to_string() });
-        }
+    /// Everything at once from the store: what `tenet check` decides with,
+    /// and where a starting service begins.
+    pub fn read(store: &SqliteStore) -> Result<Self, tenet_pipeline::analyse::AnalyseError> {
+        let risk =
+            tenet_store::FindingReader::risk(store, None)?.iter().map(|p| (p.principal.clone(), risk_of(p))).collect();
         let open = tenet_store::FindingReader::findings(
             store,
             &FindingQuery { status: Some(FindingStatus::Open), ..Default::default() },
         )?;
-        let mut by: HashMap<String, (u32, tenet_model::Severity)> = HashMap::new();
-        for f in open.iter().filter(|f| f.is_alert()) {
-            let e = by.entry(f.principal.clone()).or_insert((0, f.severity));
-            e.0 += 1;
-            e.1 = e.1.max(f.severity);
-        }
-        s.findings = by
-            .into_iter()
-            .map(|(p, (open, sev))| (p, OpenFindings { open, max_severity: sev.as_str().to_string() }))
-            .collect();
-        let state = store.analysis_state()?;
-        s.analysed_seq = state.as_ref().map_or(0, |a| a.events_seq);
-        if let Some(prev) = previous.filter(|p| p.analysed_seq == s.analysed_seq && s.analysed_seq > 0) {
-            // Unchanged since the last read: keep what was built then.
-            s.learner = prev.learner.clone();
-            s.graph = prev.graph.clone();
-            s.by_type = prev.by_type.clone();
-            return Ok(s);
-        }
-        s.learner = match state {
+        let learner = match store.analysis_state()? {
             Some(a) if !a.learner.is_empty() => Some(Arc::new(
                 serde_json::from_slice(&a.learner)
                     .map_err(|e| tenet_pipeline::analyse::AnalyseError::State(e.to_string()))?,
@@ -94,6 +84,18 @@ impl TrustSnapshot {
             _ => None,
         };
         let graph = load_graph(store)?;
+        Ok(TrustSnapshot {
+            risk: Arc::new(risk),
+            findings: Arc::new(open_findings(&open)),
+            learner,
+            ..Default::default()
+        }
+        .with_graph(&graph))
+    }
+
+    /// This snapshot with the graph's current principals (entity data,
+    /// parents, owners, delegations) in place of the old ones.
+    pub fn with_graph(mut self, graph: &tenet_graph::TrustGraph) -> Self {
         let view = graph.current();
         let (mut nodes, mut by_type) = (HashMap::new(), HashMap::<String, Vec<String>>::new());
         for id in view.present_nodes() {
@@ -126,9 +128,32 @@ impl TrustSnapshot {
             ids.sort();
             ids.dedup();
         }
-        s.graph = Arc::new(nodes);
-        s.by_type = Arc::new(by_type);
-        Ok(s)
+        self.graph = Arc::new(nodes);
+        self.by_type = Arc::new(by_type);
+        self
+    }
+
+    pub fn with_risk(mut self, risk: Arc<HashMap<String, Risk>>) -> Self {
+        self.risk = risk;
+        self
+    }
+
+    pub fn with_findings(mut self, findings: Arc<HashMap<String, OpenFindings>>) -> Self {
+        self.findings = findings;
+        self
+    }
+
+    pub fn with_learner(mut self, learner: Arc<Learner>) -> Self {
+        self.learner = Some(learner);
+        self
+    }
+
+    pub fn risk(&self) -> &Arc<HashMap<String, Risk>> {
+        &self.risk
+    }
+
+    pub fn findings(&self) -> &Arc<HashMap<String, OpenFindings>> {
+        &self.findings
     }
 
     /// The Tenet ids an AuthZEN entity may be known under, most specific first.
@@ -188,37 +213,30 @@ impl TrustSnapshot {
     }
 }
 
-/// The decision point's [`TrustSource`], over the latest [`TrustSnapshot`].
-pub struct StoreTrust {
+/// The decision point's [`TrustSource`]: the latest [`TrustSnapshot`] the
+/// live pipeline published (or one read from the store, for `tenet check`).
+/// A decision takes the snapshot current when it starts: a few map lookups,
+/// never a query.
+pub struct LiveTrust {
     snapshot: RwLock<Arc<TrustSnapshot>>,
 }
 
-impl StoreTrust {
+impl LiveTrust {
     pub fn new(first: TrustSnapshot) -> Arc<Self> {
-        Arc::new(StoreTrust { snapshot: RwLock::new(Arc::new(first)) })
+        Arc::new(LiveTrust { snapshot: RwLock::new(Arc::new(first)) })
     }
 
-    fn current(&self) -> Arc<TrustSnapshot> {
+    pub fn current(&self) -> Arc<TrustSnapshot> {
         self.snapshot.read().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
-    /// Re-reads `store` every `every` for as long as the process runs.
-    pub fn refresh_every(self: &Arc<Self>, store: SqliteStore, every: Duration) {
-        let me = self.clone();
-        let _ = std::thread::Builder::new().name("tenet-trust-refresh".into()).spawn(move || {
-            loop {
-                std::thread::sleep(every);
-                let previous = me.current();
-                match TrustSnapshot::read(&store, Some(&previous)) {
-                    Ok(s) => *me.snapshot.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(s),
-                    Err(e) => tracing::warn!(error = %e, "trust signals not refreshed; keeping the last read"),
-                }
-            }
-        });
+    /// Makes `next` what every decision from now on reads.
+    pub fn publish(&self, next: TrustSnapshot) {
+        *self.snapshot.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(next);
     }
 }
 
-impl TrustSource for StoreTrust {
+impl TrustSource for LiveTrust {
     fn signals(&self, subject: &Entity, action: &Action, resource: &Entity) -> TrustSignals {
         self.current().signals(subject, action, resource)
     }

@@ -8,6 +8,7 @@
 //!
 //! Nothing here touches the store or knows about later stages.
 
+pub mod delivery;
 pub mod format;
 pub mod formats;
 pub mod framing;

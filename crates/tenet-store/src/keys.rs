@@ -14,7 +14,7 @@ use sha2::{Digest, Sha256};
 use crate::{Result, StoreError};
 
 /// The scopes a key may hold.
-pub const SCOPES: &[&str] = &["decide", "ingest", "admin", "ssf"];
+pub const SCOPES: &[&str] = &["decide", "ingest", "read", "admin", "ssf"];
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ApiKey {
@@ -41,7 +41,7 @@ pub enum KeyError {
     Exists(String),
     #[error("no active key named {0:?}")]
     NoSuchKey(String),
-    #[error("unknown scope {0:?}: scopes are decide, ingest, admin, ssf")]
+    #[error("unknown scope {0:?}: scopes are decide, ingest, read, admin, ssf")]
     Scope(String),
     #[error("a key needs a name of letters, digits, '-', '_' or '.', and at least one scope")]
     Invalid,

@@ -239,6 +239,25 @@ impl SqliteStore {
         self.commit()
     }
 
+    /// A number that changes whenever another connection (another
+    /// process: the CLI beside a running service) commits to the database,
+    /// and never for this connection's own commits (SQLite's
+    /// `data_version`): how a long-running writer notices changes it did
+    /// not make.
+    pub fn others_commits(&self) -> Result<i64> {
+        Ok(self.conn.query_row("PRAGMA data_version", [], |r| r.get(0))?)
+    }
+
+    /// Drops whatever the open transaction holds (after a failed write a
+    /// long-running writer carries on from the last commit).
+    pub fn rollback(&mut self) {
+        if self.in_tx {
+            self.in_tx = false;
+            let _ = self.conn.execute_batch("ROLLBACK");
+            self.forget_uncommitted();
+        }
+    }
+
     /// Opens (creating if needed) the store in `data_dir`.
     pub fn open_dir(data_dir: &Path) -> Result<Self> {
         std::fs::create_dir_all(data_dir)

@@ -571,3 +571,40 @@ fn to_event(s: &SpanInfo<'_>, spans: &[SpanInfo<'_>], index: &HashMap<(&str, &st
         raw: RawRecord(data.slice_ref(s.raw)),
     }
 }
+
+/// An OTLP/HTTP protobuf trace export (`ExportTraceServiceRequest`),
+/// decoded with the OpenTelemetry project's generated types and written in
+/// its OTLP/JSON form (hex ids, nanoseconds as strings), which [`Otlp`]
+/// reads: both encodings give the same events. Returns the JSON and the
+/// number of spans in the export.
+pub fn protobuf_to_json(body: &[u8]) -> Result<(Bytes, usize), String> {
+    use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
+    use prost::Message;
+    let request =
+        ExportTraceServiceRequest::decode(body).map_err(|e| format!("not an OTLP protobuf trace export: {e}"))?;
+    let spans = request.resource_spans.iter().flat_map(|r| &r.scope_spans).map(|s| s.spans.len()).sum();
+    let json = serde_json::to_vec(&request).map_err(|e| format!("the export cannot be written as OTLP/JSON: {e}"))?;
+    Ok((Bytes::from(json), spans))
+}
+
+/// How many spans an OTLP/JSON export holds (for `rejected_spans`); `None`
+/// when it is not an export at all.
+pub fn json_span_count(body: &[u8]) -> Option<usize> {
+    #[derive(Deserialize)]
+    struct Export<'a> {
+        #[serde(borrow, rename = "resourceSpans")]
+        resource_spans: Vec<Resource<'a>>,
+    }
+    #[derive(Deserialize)]
+    struct Resource<'a> {
+        #[serde(borrow, rename = "scopeSpans", alias = "instrumentationLibrarySpans", default)]
+        scope_spans: Vec<Scope<'a>>,
+    }
+    #[derive(Deserialize)]
+    struct Scope<'a> {
+        #[serde(borrow, default)]
+        spans: Vec<&'a RawValue>,
+    }
+    let e: Export<'_> = serde_json::from_slice(body).ok()?;
+    Some(e.resource_spans.iter().flat_map(|r| &r.scope_spans).map(|s| s.spans.len()).sum())
+}

@@ -1,0 +1,703 @@
+//! The live pipeline: one thread owns the store's writer, the learner, the
+//! trust graph and the live trust state, and takes work from a bounded
+//! queue (HTTP bodies already parsed, watched files, the simulator,
+//! inventory). For each delivery it links, stores and commits, answers the
+//! sender (acknowledged means committed), then analyses the new events in
+//! memory: the findings, risk and graph change at once, a new trust
+//! snapshot is published to the decision point, and every trust change goes
+//! out on the change stream. Nothing is rebuilt from the store on a timer.
+//!
+//! Live analysis takes deliveries in the order they are committed, each
+//! sorted by time: a source that delivers late (CloudTrail's files come
+//! minutes after the fact) is analysed when it arrives; the learner's
+//! sketches treat time that goes backwards as the present. The learner's
+//! state is saved with its watermark every [`SAVE_EVERY`] and on stop; a
+//! service killed in between re-analyses from the last save on restart.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, TrySendError};
+use std::time::{Duration, Instant};
+
+use tenet_graph::{EdgeKind, TrustGraph};
+use tenet_learn::Learner;
+use tenet_model::{
+    Event, Finding, FindingStatus, NoticeChange, PrincipalKind, RiskLevel, Severity, Timestamp, TrustNotice,
+};
+use tenet_pipeline::analyse::{AnalyseError, Analysis};
+use tenet_pipeline::ingest::{Counts, IngestReport, Rejection};
+use tenet_pipeline::link::{self, CredentialLinker};
+use tenet_pipeline::trust::{ImportReport, InventoryFile};
+use tenet_policy::signals::{OpenFindings, Risk};
+use tenet_server::StatusBoard;
+use tenet_server::intake::{Accepted, Answer, Refusal};
+use tenet_sigma::RuleSet;
+use tenet_store::{EventStore, FindingQuery, PreparedBatch, SqliteStore};
+use tokio::sync::{broadcast, oneshot};
+
+use crate::trust::{LiveTrust, TrustSnapshot, risk_of};
+
+/// The learner's state is saved with its watermark this often.
+pub const SAVE_EVERY: Duration = Duration::from_secs(30);
+/// Commits by other processes (the CLI) are looked for this often.
+const OTHERS_EVERY: Duration = Duration::from_millis(250);
+/// The learner the decision point reads (novelty, authentication) is
+/// copied at most this often; risk, findings and the graph at every change.
+const LEARNER_EVERY: Duration = Duration::from_millis(500);
+/// Trust changes kept for a slow reader of the stream before it is told
+/// how many it missed.
+pub const CHANGES_BUFFER: usize = 4096;
+
+/// One unit of work for the pipeline thread.
+pub enum Work {
+    /// Events parsed from one delivery, with the records that could not be.
+    Events {
+        origin: String,
+        format: &'static str,
+        events: Vec<Event>,
+        rejections: Vec<Rejection>,
+        /// For OTLP: spans in the export (rejected = spans − events).
+        spans: Option<usize>,
+        reply: Option<oneshot::Sender<Answer>>,
+    },
+    /// Inventory documents collected at `at`.
+    Inventory { files: Vec<InventoryFile>, at: Timestamp, reply: Option<oneshot::Sender<Answer>> },
+}
+
+impl Work {
+    /// What the work holds in memory while queued (for the byte bound).
+    fn weight(&self) -> usize {
+        match self {
+            Work::Events { events, .. } => events.iter().map(|e| e.raw.0.len() + 512).sum(),
+            Work::Inventory { files, .. } => files.iter().map(|f| f.data.len()).sum(),
+        }
+    }
+}
+
+/// Where work enters the pipeline: bounded in items and bytes.
+#[derive(Clone)]
+pub struct Inlet {
+    tx: SyncSender<(Work, usize)>,
+    queued_bytes: Arc<AtomicUsize>,
+    max_bytes: usize,
+    metrics: Arc<crate::metrics::ServiceMetrics>,
+}
+
+impl Inlet {
+    /// Queues `work`, or refuses at once when the queue is full (429).
+    pub fn try_submit(&self, work: Work) -> Result<(), Refusal> {
+        let w = work.weight();
+        if self.queued_bytes.fetch_add(w, Ordering::AcqRel) + w > self.max_bytes {
+            self.queued_bytes.fetch_sub(w, Ordering::AcqRel);
+            self.metrics.rejected_busy();
+            return Err(Refusal::Busy { retry_after: 1 });
+        }
+        match self.tx.try_send((work, w)) {
+            Ok(()) => {
+                self.metrics.queued(1);
+                Ok(())
+            }
+            Err(TrySendError::Full(_)) => {
+                self.queued_bytes.fetch_sub(w, Ordering::AcqRel);
+                self.metrics.rejected_busy();
+                Err(Refusal::Busy { retry_after: 1 })
+            }
+            Err(TrySendError::Disconnected(_)) => {
+                self.queued_bytes.fetch_sub(w, Ordering::AcqRel);
+                Err(Refusal::Unavailable { message: "the pipeline has stopped".into(), retry_after: 5 })
+            }
+        }
+    }
+
+    /// Queues `work`, waiting for room: for trusted in-process inputs (the
+    /// simulator, watched folders) that should be paced, not refused.
+    pub fn submit_waiting(&self, work: Work) -> Result<(), Refusal> {
+        let w = work.weight();
+        self.queued_bytes.fetch_add(w, Ordering::AcqRel);
+        self.metrics.queued(1);
+        self.tx.send((work, w)).map_err(|_| {
+            self.queued_bytes.fetch_sub(w, Ordering::AcqRel);
+            Refusal::Unavailable { message: "the pipeline has stopped".into(), retry_after: 5 }
+        })
+    }
+}
+
+/// What the pipeline thread publishes beside the trust snapshot.
+pub struct Outlets {
+    pub trust: Arc<LiveTrust>,
+    pub changes: broadcast::Sender<Arc<TrustNotice>>,
+    pub status: Arc<StatusBoard>,
+    pub metrics: Arc<crate::metrics::ServiceMetrics>,
+}
+
+/// The running pipeline thread.
+pub struct LivePipeline {
+    pub inlet: Inlet,
+    stop: Arc<AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl LivePipeline {
+    /// Catches up on anything stored but not analysed (a restart), then
+    /// runs. The store is this thread's: the one writer.
+    pub fn start(
+        mut store: SqliteStore,
+        rules: Arc<RuleSet>,
+        config: tenet_learn::Config,
+        outlets: Outlets,
+        queue: usize,
+        queue_bytes: usize,
+    ) -> Result<LivePipeline, crate::ServiceError> {
+        let caught_up = tenet_pipeline::analyse::analyse(&mut store, &rules, &config)?;
+        if caught_up.events > 0 {
+            tracing::info!(events = caught_up.events, "analysed what was stored since the last run");
+        }
+        let state = store.analysis_state().map_err(crate::ServiceError::store("reading the analysis state"))?;
+        let learner = match &state {
+            Some(s) if !s.learner.is_empty() => serde_json::from_slice::<Learner>(&s.learner)
+                .map_err(|e| crate::ServiceError::Trust(AnalyseError::State(e.to_string())))?,
+            _ => Learner::new(config.clone()),
+        };
+        let (events_seq, snapshot_id) = state.as_ref().map_or((0, 0), |s| (s.events_seq, s.snapshot_id));
+        let reader = store.reader().map_err(crate::ServiceError::store("opening a reader"))?;
+        let snapshots = reader.snapshots().map_err(crate::ServiceError::store("reading snapshots"))?;
+        let last_snapshot = snapshots.iter().map(|s| s.id).max().unwrap_or(0);
+        let mut graph =
+            tenet_pipeline::trust::load_graph(&*reader).map_err(crate::ServiceError::store("building the graph"))?;
+        graph.journal_closures();
+        let first = TrustSnapshot::read(&store)?;
+        outlets.trust.publish(first.clone());
+        let alerts = reader
+            .findings(&FindingQuery::default())
+            .map_err(crate::ServiceError::store("reading findings"))?
+            .into_iter()
+            .filter(|f| f.is_alert())
+            .map(|f| (f.id.clone(), Known::of(&f)))
+            .collect();
+        let levels = reader
+            .risk(None)
+            .map_err(crate::ServiceError::store("reading risk"))?
+            .into_iter()
+            .map(|p| (p.principal, p.level))
+            .collect();
+        let others = store.others_commits().map_err(crate::ServiceError::store("reading the store's version"))?;
+        let (tx, rx) = std::sync::mpsc::sync_channel(queue.max(1));
+        let queued_bytes = Arc::new(AtomicUsize::new(0));
+        let stop = Arc::new(AtomicBool::new(false));
+        let metrics = outlets.metrics.clone();
+        let mut pipeline = Pipeline {
+            store,
+            linker: CredentialLinker::default(),
+            analysis: Analysis::new(learner, Vec::new(), events_seq, snapshot_id),
+            rules,
+            graph,
+            snapshot: first,
+            outlets,
+            seq: 0,
+            alerts,
+            levels,
+            last_snapshot,
+            others,
+            learner_copied: Instant::now(),
+            learner_changed: false,
+            saved: Instant::now(),
+            unsaved: false,
+            seen: Seen::default(),
+            queued_bytes: queued_bytes.clone(),
+        };
+        pipeline.seen.load_status(&pipeline.outlets.status);
+        let thread = {
+            let stop = stop.clone();
+            std::thread::Builder::new()
+                .name("tenet-pipeline".into())
+                .spawn(move || pipeline.run(rx, &stop))
+                .map_err(crate::ServiceError::io("starting the pipeline thread"))?
+        };
+        Ok(LivePipeline {
+            inlet: Inlet { tx, queued_bytes, max_bytes: queue_bytes.max(1), metrics },
+            stop,
+            thread: Some(thread),
+        })
+    }
+
+    /// Finishes the work already queued, saves the learner and stops.
+    pub fn stop(mut self) {
+        self.stop.store(true, Ordering::Release);
+        // The queue's sender lives on in clones held by the HTTP edge; the
+        // thread sees the flag within one poll.
+        if let Some(t) = self.thread.take()
+            && t.join().is_err()
+        {
+            tracing::error!("the pipeline thread panicked");
+        }
+    }
+}
+
+/// What the pipeline knows of an alerting finding.
+#[derive(Clone, PartialEq)]
+struct Known {
+    principal: String,
+    status: FindingStatus,
+    severity: Severity,
+}
+
+impl Known {
+    fn of(f: &Finding) -> Self {
+        Known { principal: f.principal.clone(), status: f.status, severity: f.severity }
+    }
+}
+
+/// What the status page shows, kept by the pipeline thread.
+#[derive(Default)]
+struct Seen {
+    events: u64,
+    rejected: u64,
+    principals: HashMap<String, PrincipalKind>,
+    formats: BTreeMap<String, u64>,
+    clock: Option<Timestamp>,
+    snapshots: u64,
+    opened: u64,
+    closed: u64,
+}
+
+impl Seen {
+    fn load_status(&mut self, board: &StatusBoard) {
+        let s = board.snapshot();
+        self.events = s.events;
+        self.rejected = s.rejected;
+    }
+}
+
+struct Pipeline {
+    store: SqliteStore,
+    linker: CredentialLinker,
+    analysis: Analysis,
+    rules: Arc<RuleSet>,
+    graph: TrustGraph,
+    snapshot: TrustSnapshot,
+    outlets: Outlets,
+    seq: u64,
+    /// Alerting findings by id: their status and severity as last known.
+    alerts: HashMap<String, Known>,
+    /// Each principal's risk level as last published.
+    levels: HashMap<String, RiskLevel>,
+    last_snapshot: i64,
+    others: i64,
+    learner_copied: Instant,
+    learner_changed: bool,
+    saved: Instant,
+    unsaved: bool,
+    seen: Seen,
+    queued_bytes: Arc<AtomicUsize>,
+}
+
+impl Pipeline {
+    fn run(&mut self, rx: Receiver<(Work, usize)>, stop: &AtomicBool) {
+        let mut last_others = Instant::now();
+        loop {
+            match rx.recv_timeout(OTHERS_EVERY) {
+                Ok((work, weight)) => {
+                    self.queued_bytes.fetch_sub(weight, Ordering::AcqRel);
+                    self.outlets.metrics.queued(-1);
+                    self.handle(work);
+                }
+                Err(RecvTimeoutError::Timeout) => {}
+                Err(RecvTimeoutError::Disconnected) => break,
+            }
+            if last_others.elapsed() >= OTHERS_EVERY {
+                last_others = Instant::now();
+                if let Err(e) = self.notice_others() {
+                    tracing::warn!(error = %e, "changes made by another process not read; trying again");
+                }
+                self.publish_learner(false);
+                self.outlets.metrics.tick();
+            }
+            if self.unsaved && self.saved.elapsed() >= SAVE_EVERY {
+                self.save();
+            }
+            if stop.load(Ordering::Acquire) {
+                // Finish what was acknowledged into the queue, then stop.
+                while let Ok((work, weight)) = rx.try_recv() {
+                    self.queued_bytes.fetch_sub(weight, Ordering::AcqRel);
+                    self.outlets.metrics.queued(-1);
+                    self.handle(work);
+                }
+                break;
+            }
+        }
+        if self.unsaved {
+            self.save();
+        }
+    }
+
+    fn handle(&mut self, work: Work) {
+        match work {
+            Work::Events { origin, format, events, rejections, spans, reply } => {
+                let answer = self.store_events(&origin, format, events, rejections, spans);
+                if let Some(r) = reply {
+                    let _ = r.send(answer);
+                }
+            }
+            Work::Inventory { files, at, reply } => {
+                let answer = self.import(files, at);
+                if let Some(r) = reply {
+                    let _ = r.send(answer);
+                }
+            }
+        }
+    }
+
+    /// Links, stores and commits one delivery, then analyses what was new.
+    fn store_events(
+        &mut self,
+        origin: &str,
+        format: &'static str,
+        mut events: Vec<Event>,
+        rejections: Vec<Rejection>,
+        spans: Option<usize>,
+    ) -> Answer {
+        let read = events.len() as u64;
+        let received = Instant::now();
+        let stored = (|| -> Result<_, tenet_store::StoreError> {
+            let fresh = self.linker.link_batch(&self.store, &mut events)?;
+            let (batch, events) = PreparedBatch::keeping(events);
+            let appended = if batch.is_empty() { Default::default() } else { self.store.append(batch)? };
+            let relinked = link::relink_stored(&mut self.store, &fresh)?;
+            self.store.commit()?;
+            Ok((appended, events, relinked))
+        })();
+        let (appended, events, relinked) = match stored {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::error!(error = %e, %origin, "a delivery could not be stored");
+                // Whatever the failed transaction held is gone with it.
+                self.store.rollback();
+                return Err(Refusal::Unavailable { message: format!("the store failed: {e}"), retry_after: 5 });
+            }
+        };
+        let rejected = rejections.len() as u64;
+        self.outlets.metrics.ingested(format, appended.stored, appended.duplicates, rejected);
+        let counts =
+            Counts { read: read + rejected, stored: appended.stored, duplicates: appended.duplicates, rejected };
+        let report = IngestReport {
+            read: counts.read,
+            stored: counts.stored,
+            duplicates: counts.duplicates,
+            rejected,
+            files: 1,
+            relinked: relinked as u64,
+            store_seconds: received.elapsed().as_secs_f64(),
+            formats: BTreeMap::from([(format.to_string(), counts)]),
+            rejections,
+            ..Default::default()
+        };
+        let answer = match spans {
+            Some(spans) => {
+                let rejected_spans = spans.saturating_sub(read as usize) as i64;
+                let message = match report.rejections.first() {
+                    Some(r) if rejected_spans > 0 => {
+                        format!("{rejected_spans} span(s) not used; first: {}: {}", r.location, r.reason)
+                    }
+                    _ => String::new(),
+                };
+                Accepted::Otlp { rejected_spans, message }
+            }
+            None => Accepted::Summary(serde_json::to_value(&report).unwrap_or_default()),
+        };
+        self.analyse(events, appended.fresh, format, rejected);
+        Ok(answer)
+    }
+
+    /// Analyses the newly stored events in time order and publishes what changed.
+    fn analyse(&mut self, events: Vec<Event>, fresh: Vec<(u32, i64)>, format: &'static str, rejected: u64) {
+        let mut slots: Vec<Option<Event>> = events.into_iter().map(Some).collect();
+        let mut new: Vec<(Event, i64)> =
+            fresh.iter().filter_map(|&(i, seq)| slots.get_mut(i as usize)?.take().map(|e| (e, seq))).collect();
+        new.sort_by_key(|(e, seq)| (e.time, *seq));
+        let mut graph_changed = false;
+        for (e, seq) in &new {
+            let matches = self.rules.matches(e);
+            self.analysis.observe(e, *seq, &matches);
+            if !e.changes.is_empty() {
+                self.graph.apply_changes(&e.changes, e.time, e.id.as_str());
+                graph_changed = true;
+            }
+            let actors = if e.chain.is_empty() { std::slice::from_ref(&e.actor) } else { &e.chain[..] };
+            for p in actors {
+                if !self.seen.principals.contains_key(&p.id) {
+                    self.seen.principals.insert(p.id.clone(), p.kind);
+                }
+            }
+            self.seen.clock = self.seen.clock.max(Some(e.time));
+            self.outlets.metrics.analysed(e.time);
+        }
+        self.seen.events += new.len() as u64;
+        self.seen.rejected += rejected;
+        *self.seen.formats.entry(format.to_string()).or_default() += new.len() as u64;
+        if !new.is_empty() {
+            self.learner_changed = true;
+            self.unsaved = true;
+        }
+        self.after_analysis(graph_changed);
+    }
+
+    /// Stores the findings and risk the learner produced, announces the
+    /// trust changes and publishes the new snapshot.
+    fn after_analysis(&mut self, graph_changed: bool) {
+        let mut notices = Vec::new();
+        let result = (|| -> Result<(), tenet_store::StoreError> {
+            let findings = self.analysis.take_findings();
+            let stored = self.store.put_findings(&findings)?;
+            for f in &stored {
+                self.analysis.learner.finding_updated(f);
+            }
+            let risk = self.analysis.learner.take_risk();
+            self.store.put_risk(&risk)?;
+            self.store.commit()?;
+            self.findings_changed(&stored, &mut notices);
+            self.risk_changed(&risk, &mut notices);
+            Ok(())
+        })();
+        if let Err(e) = result {
+            // The events are stored; their findings come back on the next
+            // start's catch-up, which re-analyses from the last save.
+            tracing::error!(error = %e, "findings and risk not stored");
+            self.store.rollback();
+        }
+        let closed = self.graph.take_closed();
+        self.closures(&closed, &mut notices);
+        if graph_changed || !closed.is_empty() {
+            self.snapshot = std::mem::take(&mut self.snapshot).with_graph(&self.graph);
+        }
+        self.publish_learner(false);
+        self.publish_trust();
+        self.announce(notices);
+        self.update_status();
+    }
+
+    fn findings_changed(&mut self, stored: &[Finding], notices: &mut Vec<TrustNotice>) {
+        let mut touched = std::collections::BTreeSet::new();
+        for f in stored.iter().filter(|f| f.is_alert()) {
+            let before = self.alerts.insert(f.id.clone(), Known::of(f));
+            let was_open = before.as_ref().is_some_and(|k| k.status == FindingStatus::Open);
+            if f.status == FindingStatus::Open && !was_open {
+                notices.push(self.notice(
+                    f.last_seen,
+                    &f.principal,
+                    NoticeChange::FindingOpened { finding: f.id.clone(), category: f.category, severity: f.severity },
+                ));
+            } else if before.as_ref().is_some_and(|k| k.status != f.status) {
+                notices.push(self.notice(
+                    Timestamp::now(),
+                    &f.principal,
+                    NoticeChange::FindingStatus { finding: f.id.clone(), status: f.status },
+                ));
+            }
+            if before.as_ref() != Some(&Known::of(f)) {
+                touched.insert(f.principal.clone());
+            }
+        }
+        if touched.is_empty() {
+            return;
+        }
+        // Recount the touched principals' open alerts from what is known.
+        let mut map: HashMap<String, OpenFindings> = (**self.snapshot.findings()).clone();
+        for p in &touched {
+            map.remove(p);
+        }
+        let mut by: HashMap<&str, (u32, Severity)> = HashMap::new();
+        for k in self.alerts.values().filter(|k| k.status == FindingStatus::Open && touched.contains(&k.principal)) {
+            let e = by.entry(k.principal.as_str()).or_insert((0, k.severity));
+            e.0 += 1;
+            e.1 = e.1.max(k.severity);
+        }
+        for (p, (open, sev)) in by {
+            map.insert(p.to_string(), OpenFindings { open, max_severity: sev.as_str().to_string() });
+        }
+        self.snapshot = std::mem::take(&mut self.snapshot).with_findings(Arc::new(map));
+    }
+
+    fn risk_changed(&mut self, risk: &[tenet_model::RiskPoint], notices: &mut Vec<TrustNotice>) {
+        if risk.is_empty() {
+            return;
+        }
+        let mut map: HashMap<String, Risk> = (**self.snapshot.risk()).clone();
+        for p in risk {
+            let from = self.levels.insert(p.principal.clone(), p.level).unwrap_or(RiskLevel::Low);
+            if from != p.level {
+                notices.push(self.notice(
+                    p.at,
+                    &p.principal,
+                    NoticeChange::RiskLevel { from, to: p.level, score: p.score },
+                ));
+            }
+            map.insert(p.principal.clone(), risk_of(p));
+        }
+        self.snapshot = std::mem::take(&mut self.snapshot).with_risk(Arc::new(map));
+    }
+
+    fn closures(&mut self, closed: &[tenet_graph::Closed], notices: &mut Vec<TrustNotice>) {
+        for c in closed {
+            let change = match c.kind {
+                EdgeKind::Member => NoticeChange::MembershipRemoved { group: c.b.clone(), by: c.by.clone() },
+                EdgeKind::Attached | EdgeKind::RbacBinding | EdgeKind::Boundary => NoticeChange::GrantRemoved {
+                    grant: c.b.clone(),
+                    kind: c.kind.as_str().to_string(),
+                    by: c.by.clone(),
+                },
+                EdgeKind::ActsFor => NoticeChange::DelegationEnded { person: c.b.clone(), by: c.by.clone() },
+                _ => continue,
+            };
+            notices.push(self.notice(c.at, &c.a, change));
+        }
+    }
+
+    fn publish_trust(&self) {
+        self.outlets.trust.publish(self.snapshot.clone());
+        self.outlets.metrics.state_published();
+    }
+
+    fn notice(&mut self, at: Timestamp, principal: &str, change: NoticeChange) -> TrustNotice {
+        self.seq += 1;
+        TrustNotice { seq: self.seq, at, principal: principal.to_string(), change }
+    }
+
+    fn announce(&mut self, notices: Vec<TrustNotice>) {
+        for n in notices {
+            self.outlets.metrics.trust_change();
+            // No reader is not an error: the stream is for whoever listens.
+            let _ = self.outlets.changes.send(Arc::new(n));
+        }
+    }
+
+    /// Copies the learner for the decision point when it changed and the
+    /// last copy is old enough (or at once when `now`).
+    fn publish_learner(&mut self, now: bool) {
+        if self.learner_changed && (now || self.learner_copied.elapsed() >= LEARNER_EVERY) {
+            self.learner_changed = false;
+            self.learner_copied = Instant::now();
+            self.snapshot = std::mem::take(&mut self.snapshot).with_learner(Arc::new(self.analysis.learner.clone()));
+            self.publish_trust();
+        }
+    }
+
+    /// Inventory collected at `at`: stored as `tenet import` stores it, then
+    /// applied to the live graph and the learner.
+    fn import(&mut self, files: Vec<InventoryFile>, at: Timestamp) -> Answer {
+        let report: ImportReport =
+            match tenet_pipeline::trust::import_inventory(&mut self.store, files, at, &Default::default()) {
+                Ok(r) => r,
+                Err(e) => {
+                    self.store.rollback();
+                    return Err(Refusal::Unavailable { message: format!("the store failed: {e}"), retry_after: 5 });
+                }
+            };
+        if report.snapshots == 0 && report.unchanged_snapshots == 0 && !report.rejected.is_empty() {
+            let why = report.rejected.iter().map(|r| format!("{r:?}")).collect::<Vec<_>>().join("; ");
+            return Err(Refusal::Invalid { code: "not_inventory", message: why });
+        }
+        self.seen.opened += report.opened;
+        self.seen.closed += report.closed;
+        if let Err(e) = self.apply_new_snapshots() {
+            tracing::warn!(error = %e, "imported snapshots not applied live; they apply on the next start");
+        }
+        Ok(Accepted::Summary(serde_json::to_value(&report).unwrap_or_default()))
+    }
+
+    /// Applies every snapshot stored since the last one applied, whoever
+    /// stored it (this thread or `tenet import` beside the service).
+    fn apply_new_snapshots(&mut self) -> Result<(), tenet_store::StoreError> {
+        let mut new: Vec<tenet_store::StoredSnapshot> =
+            self.store.reader()?.snapshots()?.into_iter().filter(|s| s.id > self.last_snapshot).collect();
+        if new.is_empty() {
+            return Ok(());
+        }
+        new.sort_by_key(|s| (s.snapshot.collected_at, s.id));
+        for s in new {
+            self.last_snapshot = self.last_snapshot.max(s.id);
+            self.graph.apply_snapshot(&s.snapshot, &s.provenance);
+            self.seen.snapshots += 1;
+            self.analysis.add_snapshot(s);
+        }
+        // Snapshots collected before the newest event analysed apply now;
+        // later ones wait for the events after them.
+        if let Some(clock) = self.seen.clock {
+            self.analysis.snapshots_until(clock);
+        }
+        self.learner_changed = true;
+        self.unsaved = true;
+        self.after_analysis(true);
+        Ok(())
+    }
+
+    /// Commits made by another process: finding statuses set by people
+    /// (`tenet finding --resolve`), snapshots imported (`tenet import`).
+    fn notice_others(&mut self) -> Result<(), tenet_store::StoreError> {
+        let version = self.store.others_commits()?;
+        if version == self.others {
+            return Ok(());
+        }
+        self.others = version;
+        self.apply_new_snapshots()?;
+        let reader = self.store.reader()?;
+        let mut changed = Vec::new();
+        for f in reader.findings(&FindingQuery::default())? {
+            if f.is_alert() && self.alerts.get(&f.id).is_some_and(|k| k.status != f.status) {
+                changed.push(f);
+            }
+        }
+        if changed.is_empty() {
+            return Ok(());
+        }
+        let mut notices = Vec::new();
+        for f in &changed {
+            self.analysis.learner.finding_updated(f);
+        }
+        self.findings_changed(&changed, &mut notices);
+        // The CLI stored the risk that follows; this is the live copy.
+        let risk = self.analysis.learner.take_risk();
+        self.risk_changed(&risk, &mut notices);
+        self.learner_changed = true;
+        self.unsaved = true;
+        self.publish_trust();
+        self.announce(notices);
+        self.update_status();
+        Ok(())
+    }
+
+    fn save(&mut self) {
+        let saved = (|| -> Result<(), AnalyseError> {
+            self.store.put_analysis_state(&self.analysis.state()?)?;
+            self.store.commit()?;
+            Ok(())
+        })();
+        match saved {
+            Ok(()) => {
+                self.unsaved = false;
+                self.saved = Instant::now();
+            }
+            Err(e) => tracing::warn!(error = %e, "the learner's state was not saved; trying again later"),
+        }
+    }
+
+    fn update_status(&mut self) {
+        let s = &self.seen;
+        let mut kinds = BTreeMap::new();
+        for k in s.principals.values() {
+            *kinds.entry(k.as_str().to_string()).or_insert(0u64) += 1;
+        }
+        let (events, rejected, clock, formats) = (s.events, s.rejected, s.clock, s.formats.clone());
+        let (snapshots, opened, closed) = (s.snapshots, s.opened, s.closed);
+        self.outlets.status.update(|st| {
+            st.events = events;
+            st.rejected = rejected;
+            st.clock = clock.map(|c| c.to_string());
+            st.principals_by_kind = kinds;
+            st.formats = formats;
+            st.inventory_snapshots = snapshots;
+            st.trust_facts_opened = opened;
+            st.trust_facts_closed = closed;
+        });
+    }
+}

@@ -1,0 +1,394 @@
+//! `tenet serve` as one running system: telemetry delivered over HTTP
+//! (CloudTrail, Kubernetes EventLists, Okta Event Hooks, OTLP from the
+//! OpenTelemetry SDK) and dropped into watched folders is committed before
+//! it is acknowledged, stored once however often it is retried or the
+//! service is killed, and a flood is refused with 429s instead of growing.
+
+mod common;
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use common::{Server, json_lines, ok};
+use serde_json::{Value, json as j};
+
+fn shared(rel: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data").join(rel)
+}
+
+fn examples() -> String {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/policies").display().to_string()
+}
+
+fn serve(dir: &Path, extra: &[&str]) -> Server {
+    let mut args = vec!["--policies".to_string(), examples()];
+    args.extend(extra.iter().map(|s| s.to_string()));
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    Server::start(dir, &args)
+}
+
+fn stratus(name: &str) -> String {
+    std::fs::read_to_string(shared("cloudtrail/stratus-red-team").join(name)).unwrap()
+}
+
+/// The records of a CloudTrail file (a delivery's `Records`, or an array).
+fn records_of(file: &str) -> Vec<Value> {
+    let v: Value = serde_json::from_str(file).unwrap();
+    v.get("Records").unwrap_or(&v).as_array().unwrap().clone()
+}
+
+fn records(file: &str) -> usize {
+    records_of(file).len()
+}
+
+fn stored_events(dir: &Path) -> usize {
+    json_lines(dir, &["events", "--json", "--limit", "1000000"]).len()
+}
+
+fn gzip(data: &[u8]) -> Vec<u8> {
+    let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    e.write_all(data).unwrap();
+    e.finish().unwrap()
+}
+
+/// Whether tests that need a system component must run (CI) rather than skip.
+fn required() -> bool {
+    std::env::var("TENET_REQUIRE_EXTERNAL").is_ok_and(|v| v == "1")
+}
+
+#[test]
+fn events_posted_over_http_are_committed_before_the_answer_and_a_retry_stores_nothing_twice() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = serve(dir.path(), &[]);
+    let file = stratus("aws.credential-access.ec2-get-password-data.json");
+    let n = records(&file) as u64;
+
+    let first = server.post("/api/v1/events", Some("application/json"), None, &file);
+    assert_eq!(first.status, 200, "{}", first.body);
+    let s = first.json();
+    assert_eq!((s["read"].as_u64(), s["stored"].as_u64(), s["rejected"].as_u64()), (Some(n), Some(n), Some(0)), "{s}");
+    assert_eq!(s["formats"]["cloudtrail"]["stored"].as_u64(), Some(n), "the summary `tenet ingest --json` prints: {s}");
+    // Acknowledged means committed: another process reads them at once.
+    assert_eq!(stored_events(dir.path()) as u64, n);
+
+    let again = server.post("/api/v1/events?format=cloudtrail", Some("application/json"), None, &file).json();
+    assert_eq!((again["stored"].as_u64(), again["duplicates"].as_u64()), (Some(0), Some(n)), "{again}");
+    assert_eq!(stored_events(dir.path()) as u64, n, "a retried body stores nothing twice");
+
+    // Gzip, as collectors send it.
+    let other = stratus("aws.credential-access.secretsmanager-batch-retrieve-secrets.json");
+    let m = records(&other) as u64;
+    let gz = server.raw(
+        "POST",
+        "/api/v1/events",
+        &[("content-type", "application/json"), ("content-encoding", "gzip")],
+        &gzip(other.as_bytes()),
+    );
+    assert_eq!(gz.status, 200, "{}", gz.body);
+    assert_eq!(gz.json()["stored"].as_u64(), Some(m));
+
+    // Bad input: refused whole only when nothing in it is usable, located
+    // when one record is bad, and never costing another request.
+    let garbage = server.post("/api/v1/events", Some("application/json"), None, "{not json at all");
+    assert_eq!(garbage.error(400)["code"], "unrecognised");
+    let unknown = server.post("/api/v1/events?format=syslog", Some("application/json"), None, &file);
+    assert!(unknown.error(400)["message"].as_str().unwrap().contains("cloudtrail"), "names the formats");
+    let mut lines = records_of(&stratus("aws.credential-access.ec2-steal-instance-credentials.json"));
+    let good = lines.len() as u64;
+    lines.insert(1, j!({"eventVersion": "1.08", "eventTime": "not a time", "eventName": "X"}));
+    let ndjson: String = lines.iter().map(|r| format!("{r}\n")).collect();
+    let partial = server.post("/api/v1/events?format=cloudtrail", Some("application/x-ndjson"), None, &ndjson).json();
+    assert_eq!((partial["stored"].as_u64(), partial["rejected"].as_u64()), (Some(good), Some(1)), "{partial}");
+    let why = &partial["rejections"][0];
+    assert!(why["location"].as_str().unwrap().contains("line 2"), "where the bad record is: {why}");
+    assert_eq!(stored_events(dir.path()) as u64, n + m + good);
+}
+
+#[test]
+fn kubernetes_event_lists_and_okta_event_hooks_are_ingested() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = serve(dir.path(), &[]);
+    // A Kubernetes API server's webhook audit backend posts EventLists.
+    let items: Vec<Value> =
+        ["attach_pod.json", "create_cluster_role_pod_exec.json", "anonymous_creates_namespace_foo.json"]
+            .iter()
+            .map(|f| {
+                serde_json::from_str(&std::fs::read_to_string(shared("k8s-audit/falco").join(f)).unwrap()).unwrap()
+            })
+            .collect();
+    let list = j!({"kind": "EventList", "apiVersion": "audit.k8s.io/v1", "items": items});
+    let s = server.post_json("/api/v1/events", &list).json();
+    assert_eq!((s["stored"].as_u64(), s["formats"]["k8s-audit"]["stored"].as_u64()), (Some(3), Some(3)), "{s}");
+
+    // Okta verifies the endpoint once, then delivers System Log events in data.events.
+    let verify = server.raw("GET", "/api/v1/hooks/okta", &[("x-okta-verification-challenge", "c7a1e-42")], b"");
+    assert_eq!(verify.status, 200, "{}", verify.body);
+    assert_eq!(verify.json(), j!({"verification": "c7a1e-42"}));
+    let world = tempfile::tempdir().unwrap();
+    ok(
+        world.path(),
+        &[
+            "simulate",
+            "--seed",
+            "3",
+            "--days",
+            "1",
+            "--humans",
+            "4",
+            "--agents",
+            "1",
+            "--out",
+            world.path().join("w").to_str().unwrap(),
+        ],
+    );
+    let okta_file = walk(&world.path().join("w/okta")).into_iter().next().expect("simulated Okta System Log");
+    let events: Value = serde_json::from_slice(&std::fs::read(okta_file).unwrap()).unwrap();
+    let n = events.as_array().unwrap().len() as u64;
+    let hook = j!({"eventType": "com.okta.event_hook", "eventTypeVersion": "1.0", "data": {"events": events}});
+    let s = server.post_json("/api/v1/hooks/okta", &hook).json();
+    assert_eq!((s["stored"].as_u64(), s["formats"]["okta"]["stored"].as_u64()), (Some(n), Some(n)), "{s}");
+    let not_hook = server.post_json("/api/v1/hooks/okta", &j!({"data": {}}));
+    assert_eq!(not_hook.error(400)["code"], "invalid_hook");
+}
+
+fn walk(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).unwrap() {
+        let p = e.unwrap().path();
+        if p.is_dir() {
+            out.extend(walk(&p));
+        } else {
+            out.push(p);
+        }
+    }
+    out.sort();
+    out
+}
+
+#[test]
+fn otlp_exports_in_json_and_from_the_opentelemetry_sdk_become_events_with_their_actor_chains() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = serve(dir.path(), &[]);
+    let trace = std::fs::read_to_string(shared("otlp/trace.json")).unwrap();
+    let json_export = server.post("/v1/traces", Some("application/json"), None, &trace);
+    assert_eq!(json_export.status, 200, "{}", json_export.body);
+    assert_eq!(json_export.header("content-type"), Some("application/json"), "answered in the request's encoding");
+    assert!(json_export.json()["partialSuccess"].is_null(), "every span used: {}", json_export.body);
+    let after_json = stored_events(dir.path());
+    assert!(after_json > 0);
+
+    // Not protobuf at all: 400, in OTLP's protobuf error form.
+    let bad =
+        server.raw("POST", "/v1/traces", &[("content-type", "application/x-protobuf")], b"\xff\xff\xff not protobuf");
+    assert_eq!((bad.status, bad.header("content-type")), (400, Some("application/x-protobuf")), "{}", bad.body);
+    let wrong = server.raw("POST", "/v1/traces", &[("content-type", "text/plain")], b"x");
+    assert_eq!(wrong.error(415)["code"], "invalid_content_type");
+
+    // The official SDK's OTLP/HTTP exporter, protobuf, gzipped and plain.
+    let have_sdk = std::process::Command::new("python3")
+        .args(["-c", "import opentelemetry.sdk, opentelemetry.exporter.otlp.proto.http"])
+        .status()
+        .is_ok_and(|s| s.success());
+    if !have_sdk {
+        assert!(
+            !required(),
+            "TENET_REQUIRE_EXTERNAL=1 but the OpenTelemetry Python SDK is missing (pip install opentelemetry-sdk opentelemetry-exporter-otlp-proto-http)"
+        );
+        eprintln!(
+            "SKIPPED: the OpenTelemetry SDK export half of this test: python3 cannot import opentelemetry-sdk and opentelemetry-exporter-otlp-proto-http (.ci/run installs them)"
+        );
+        return;
+    }
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/otel/export_agent_spans.py");
+    let endpoint = format!("http://{}/v1/traces", server.addr());
+    for (compression, run) in [("gzip", "r1"), ("none", "r2")] {
+        let out = std::process::Command::new("python3")
+            .args([script.to_str().unwrap(), &endpoint, compression, run])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{compression}: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    // Each tool call is an event of the agent, acting for its person.
+    for run in ["r1", "r2"] {
+        let agent = format!("agent:agt-support-{run}");
+        let events = json_lines(dir.path(), &["events", "--json", "--principal", &agent]);
+        let tools: Vec<&Value> = events
+            .iter()
+            .filter(|e| {
+                e["action"]["operation"]
+                    .as_str()
+                    .is_some_and(|o| o.contains("search_tickets") || o.contains("read_customer"))
+            })
+            .collect();
+        assert_eq!(tools.len(), 2, "two tool calls for {agent}: {events:?}");
+        for e in tools {
+            let chain: Vec<&str> = e["chain"].as_array().unwrap().iter().map(|p| p["id"].as_str().unwrap()).collect();
+            assert!(chain.contains(&"user:alice@example.com"), "the person the agent acted for: {e}");
+        }
+    }
+}
+
+#[test]
+fn a_killed_service_loses_no_acknowledged_event_and_client_retries_store_nothing_twice() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut files: Vec<PathBuf> = std::fs::read_dir(shared("cloudtrail/stratus-red-team"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "json"))
+        .collect();
+    files.sort();
+    let bodies: Vec<String> = files.iter().map(|f| std::fs::read_to_string(f).unwrap()).collect();
+    // What one clean `tenet ingest` of the same files stores: the reference.
+    let reference = tempfile::tempdir().unwrap();
+    ok(reference.path(), &["ingest", shared("cloudtrail/stratus-red-team").to_str().unwrap()]);
+    let distinct = stored_identities(reference.path());
+
+    // Deliver from two clients until some are acknowledged, then SIGKILL.
+    let server = serve(dir.path(), &[]);
+    let base = format!("http://{}", server.addr());
+    let acked = std::sync::Arc::new(std::sync::Mutex::new(Vec::<usize>::new()));
+    let senders: Vec<_> = (0..2)
+        .map(|k| {
+            let (bodies, base, acked) = (bodies.clone(), base.clone(), acked.clone());
+            std::thread::spawn(move || {
+                let agent: ureq::Agent = ureq::Agent::config_builder().http_status_as_error(false).build().into();
+                for (i, b) in bodies.iter().enumerate().filter(|(i, _)| i % 2 == k) {
+                    match agent.post(format!("{base}/api/v1/events")).header("content-type", "application/json").send(b)
+                    {
+                        Ok(r) if r.status() == 200 => acked.lock().unwrap().push(i),
+                        _ => return,
+                    }
+                }
+            })
+        })
+        .collect();
+    while acked.lock().unwrap().len() < 6 {
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    server.kill();
+    for s in senders {
+        s.join().unwrap();
+    }
+    let acked = acked.lock().unwrap().clone();
+    // Each acknowledged file's events, as a clean ingest of it alone stores them.
+    let stored = stored_identities(dir.path());
+    for &i in &acked {
+        let one = tempfile::tempdir().unwrap();
+        ok(one.path(), &["ingest", files[i].to_str().unwrap()]);
+        let its = stored_identities(one.path());
+        assert!(its.is_subset(&stored), "acknowledged {} survived SIGKILL", files[i].display());
+    }
+
+    // The clients retry everything on the restarted service.
+    let server = serve(dir.path(), &[]);
+    for b in &bodies {
+        let r = server.post("/api/v1/events", Some("application/json"), None, b);
+        assert_eq!(r.status, 200, "{}", r.body);
+    }
+    drop(server);
+    assert_eq!(stored_events(dir.path()), distinct.len(), "each event stored exactly once");
+    assert_eq!(stored_identities(dir.path()), distinct);
+}
+
+/// (time, id) of every stored event: an event's identity.
+fn stored_identities(dir: &Path) -> std::collections::HashSet<(String, String)> {
+    json_lines(dir, &["events", "--json", "--limit", "1000000"])
+        .iter()
+        .map(|e| (e["time"].as_str().unwrap().to_string(), e["id"].as_str().unwrap().to_string()))
+        .collect()
+}
+
+#[test]
+fn a_flood_is_refused_with_429_and_retry_after_while_memory_stays_bounded() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("serve.yaml");
+    std::fs::write(&config, "limits:\n  ingest_queue: 2\n  ingest_queue_bytes: 33554432\n").unwrap();
+    let server = serve(dir.path(), &["--config", config.to_str().unwrap()]);
+    // 2 MB deliveries of distinct events, from 16 clients at once.
+    let record = |i: usize, k: usize| {
+        j!({"eventVersion": "1.08", "eventTime": format!("2026-11-01T{:02}:{:02}:{:02}Z", (k / 3600) % 24, (k / 60) % 60, k % 60),
+            "eventSource": "s3.amazonaws.com", "eventName": "GetObject", "awsRegion": "eu-west-1",
+            "eventID": format!("flood-{i}-{k}"), "sourceIPAddress": "198.51.100.7",
+            "userIdentity": {"type": "IAMUser", "arn": "arn:aws:iam::111122223333:user/flood", "accountId": "111122223333"},
+            "requestParameters": {"bucketName": "b", "key": format!("k{k}")}})
+    };
+    let base = format!("http://{}", server.addr());
+    let results: Vec<(u16, Option<String>)> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..16)
+            .map(|i| {
+                let base = base.clone();
+                s.spawn(move || {
+                    let records: Vec<Value> = (0..5000).map(|k| record(i, k)).collect();
+                    let body = j!({"Records": records}).to_string();
+                    let agent: ureq::Agent = ureq::Agent::config_builder().http_status_as_error(false).build().into();
+                    let mut out = Vec::new();
+                    for _ in 0..3 {
+                        let r = agent
+                            .post(format!("{base}/api/v1/events"))
+                            .header("content-type", "application/json")
+                            .send(&body)
+                            .unwrap();
+                        let retry = r.headers().get("retry-after").and_then(|v| v.to_str().ok()).map(str::to_string);
+                        out.push((r.status().as_u16(), retry));
+                    }
+                    out
+                })
+            })
+            .collect();
+        handles.into_iter().flat_map(|h| h.join().unwrap()).collect()
+    });
+    let busy: Vec<_> = results.iter().filter(|(s, _)| *s == 429).collect();
+    assert!(!busy.is_empty(), "some deliveries were refused: {results:?}");
+    assert!(busy.iter().all(|(_, r)| r.is_some()), "every 429 says when to retry");
+    assert!(results.iter().all(|(s, _)| *s == 200 || *s == 429), "{results:?}");
+    let peak_kib = server.peak_rss_kib();
+    // 16 bodies of 2 MB in flight, each parsed once, plus the bounded queue
+    // and the process's own: far below what holding every delivery would take.
+    assert!(peak_kib < 768 * 1024, "peak RSS {peak_kib} KiB");
+    assert_eq!(server.get("/healthz").status, 200, "the service outlives the flood");
+    let ok_count = results.iter().filter(|(s, _)| *s == 200).count();
+    drop(server);
+    assert!(stored_events(dir.path()) >= 5000 * ok_count.min(16) / 3, "accepted deliveries are stored");
+}
+
+#[test]
+fn files_dropped_into_a_watched_folder_are_ingested_once_each_and_a_restart_resumes() {
+    let dir = tempfile::tempdir().unwrap();
+    let inbox = tempfile::tempdir().unwrap();
+    let watch = inbox.path().to_str().unwrap().to_string();
+    let server = serve(dir.path(), &["--watch", &watch]);
+    let a = stratus("aws.credential-access.ec2-get-password-data.json");
+    let b = stratus("aws.defense-evasion.cloudtrail-stop.json");
+    std::fs::write(inbox.path().join("a.json"), &a).unwrap();
+    std::fs::write(inbox.path().join("README.txt"), "not telemetry").unwrap();
+    let want_a = records(&a);
+    wait_for(|| stored_events(dir.path()) == want_a, "the first file");
+    drop(server);
+
+    // While stopped, another file arrives; the restarted watcher takes it,
+    // and only it.
+    std::fs::create_dir(inbox.path().join("2026")).unwrap();
+    std::fs::write(inbox.path().join("2026/b.json.gz"), gzip(b.as_bytes())).unwrap();
+    let server = serve(dir.path(), &["--watch", &watch]);
+    let want = want_a + records(&b);
+    wait_for(|| stored_events(dir.path()) == want, "the file that came while stopped");
+    let status = server.get("/api/status").json();
+    assert_eq!(
+        status["formats"]["cloudtrail"].as_u64(),
+        Some(records(&b) as u64),
+        "only the new file was read again: {status}"
+    );
+}
+
+fn wait_for(mut done: impl FnMut() -> bool, what: &str) {
+    let start = std::time::Instant::now();
+    while !done() {
+        assert!(start.elapsed() < std::time::Duration::from_secs(60), "timed out waiting for {what}");
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+}
