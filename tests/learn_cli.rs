@@ -542,3 +542,80 @@ fn decisions_read_the_learn_stage_live_signals() {
     assert_eq!(got["decision"], j!(false), "{got}");
     assert_eq!(got["context"]["signals"]["risk"]["score"], score, "{got}");
 }
+
+/// In a running service a person's decision about a finding reaches the
+/// decision point at once: resolving a critical principal's open alerts
+/// (`tenet finding … --resolve`, another process on the same data
+/// directory) turns the next decision from deny to permit within a second,
+/// and each change goes out on `GET /api/v1/changes` as it happens.
+#[test]
+fn resolving_findings_beside_a_running_service_changes_the_next_decision_within_a_second() {
+    use std::io::{BufRead, Write};
+    let a = analysed();
+    let copy = a.copy();
+    let examples = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/policies");
+    let risk = json_lines(copy.path(), &["risk", "--json"]);
+    let critical = risk
+        .iter()
+        .filter(|r| r["score"].as_u64().unwrap() >= 75)
+        .map(|r| r["principal"].as_str().unwrap().to_string())
+        .find(|p| p.starts_with("user:"))
+        .expect("the attacks leave a critical person");
+    let listed = json_lines(copy.path(), &["findings", "--json", "--principal", &critical, "--status", "open"]);
+    let open: Vec<String> = listed.iter().map(|f| f["id"].as_str().unwrap().to_string()).collect();
+    let alerts = listed.iter().filter(|f| f["alert"] == j!(true)).count();
+    assert!(alerts > 0);
+    let server = common::Server::start(copy.path(), &["--policies", examples.to_str().unwrap()]);
+    let (t, id) = critical.split_once(':').unwrap();
+    let request = j!({"subject": {"type": t, "id": id}, "action": {"name": "read"}, "resource": {"type": "document", "id": "q3-forecast"}});
+    assert_eq!(server.post_json("/access/v1/evaluation", &request).json()["decision"], j!(false));
+
+    // A reader of the change stream.
+    let mut stream = server.connect();
+    write!(stream, "GET /api/v1/changes HTTP/1.1\r\nhost: {}\r\naccept: text/event-stream\r\n\r\n", server.addr())
+        .unwrap();
+    let (tx, rx) = std::sync::mpsc::channel::<Value>();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stream).lines() {
+            let Ok(line) = line else { return };
+            if let Some(data) = line.strip_prefix("data:")
+                && let Ok(v) = serde_json::from_str::<Value>(data.trim())
+                && tx.send(v).is_err()
+            {
+                return;
+            }
+        }
+    });
+    std::thread::sleep(std::time::Duration::from_millis(200));
+
+    for f in &open {
+        ok(copy.path(), &["finding", f, "--resolve", "--reason", "contained"]);
+    }
+    let resolved = std::time::Instant::now();
+    let mut took = None;
+    while resolved.elapsed() < std::time::Duration::from_secs(10) {
+        if server.post_json("/access/v1/evaluation", &request).json()["decision"] == j!(true) {
+            took = Some(resolved.elapsed());
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let took = took.expect("the decision changed once the findings were resolved");
+    assert!(took < std::time::Duration::from_secs(1), "visible to decisions after {took:?}");
+
+    let mut notices = Vec::new();
+    while let Ok(n) = rx.recv_timeout(std::time::Duration::from_secs(2)) {
+        notices.push(n);
+    }
+    let statuses: Vec<&Value> = notices.iter().filter(|n| n["change"] == "finding_status").collect();
+    assert_eq!(statuses.len(), alerts, "one notice per resolved alert (quiet findings change no trust): {notices:?}");
+    assert!(statuses.iter().all(|n| n["principal"] == critical.as_str() && n["status"] == "resolved"), "{notices:?}");
+    assert!(
+        notices
+            .iter()
+            .any(|n| n["change"] == "risk_level" && n["principal"] == critical.as_str() && n["from"] == "critical"),
+        "the risk level it left: {notices:?}"
+    );
+    let seqs: Vec<u64> = notices.iter().map(|n| n["seq"].as_u64().unwrap()).collect();
+    assert!(seqs.windows(2).all(|w| w[0] < w[1]), "in order: {seqs:?}");
+}

@@ -392,3 +392,84 @@ fn wait_for(mut done: impl FnMut() -> bool, what: &str) {
         std::thread::sleep(std::time::Duration::from_millis(200));
     }
 }
+
+/// SCIM users and groups as an identity provider exports them.
+fn scim(dir: &Path, admins: &[&str]) {
+    let user = |id: &str, name: &str| {
+        j!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"], "id": id, "userName": name,
+            "emails": [{"value": name, "primary": true}], "active": true})
+    };
+    let users = j!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:ListResponse"], "totalResults": 2,
+        "Resources": [user("00u1", "alice@example.com"), user("00u2", "bob@example.com")]});
+    let ids = |names: &[&str]| -> Vec<Value> {
+        names
+            .iter()
+            .map(|n| j!({"value": if *n == "alice@example.com" { "00u1" } else { "00u2" }, "display": n}))
+            .collect()
+    };
+    let groups = j!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:ListResponse"], "totalResults": 2,
+        "Resources": [
+            {"schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"], "id": "00g1", "displayName": "admins", "members": ids(admins)},
+            {"schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"], "id": "00g2", "displayName": "everyone",
+             "members": ids(&["alice@example.com", "bob@example.com"])}]});
+    std::fs::create_dir_all(dir).unwrap();
+    std::fs::write(dir.join("scim-users.json"), users.to_string()).unwrap();
+    std::fs::write(dir.join("scim-groups.json"), groups.to_string()).unwrap();
+}
+
+/// A person decided by their email gets the groups their IdP identity
+/// belongs to, as `group::"<displayName>"` parents; a snapshot that takes
+/// them out of a group (`tenet import` beside the running service) changes
+/// the next decision within a second and is announced on the stream.
+#[test]
+fn a_membership_removed_by_an_inventory_snapshot_changes_the_next_decision_within_a_second() {
+    use std::io::{BufRead, Write as _};
+    let dir = tempfile::tempdir().unwrap();
+    let policies = dir.path().join("policies");
+    std::fs::create_dir_all(&policies).unwrap();
+    std::fs::write(
+        policies.join("admins.cedar"),
+        "@id(\"admins-read\")\npermit (principal in group::\"admins\", action == Action::\"read\", resource);\n",
+    )
+    .unwrap();
+    let inv = tempfile::tempdir().unwrap();
+    scim(&inv.path().join("day1"), &["alice@example.com"]);
+    ok(dir.path(), &["import", inv.path().join("day1").to_str().unwrap(), "--at", "2026-11-01T00:00:00Z"]);
+    let server = Server::start(dir.path(), &[]);
+    let ask = |who: &str| {
+        let r = j!({"subject": {"type": "user", "id": who}, "action": {"name": "read"}, "resource": {"type": "document", "id": "d"}});
+        server.post_json("/access/v1/evaluation", &r).json()["decision"].clone()
+    };
+    assert_eq!(ask("alice@example.com"), j!(true), "her SCIM group, through her IdP identity");
+    assert_eq!(ask("bob@example.com"), j!(false));
+
+    let mut stream = server.connect();
+    write!(stream, "GET /api/v1/changes HTTP/1.1\r\nhost: {}\r\n\r\n", server.addr()).unwrap();
+    let (tx, rx) = std::sync::mpsc::channel::<Value>();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stream).lines() {
+            let Ok(line) = line else { return };
+            if let Some(data) = line.strip_prefix("data:")
+                && let Ok(v) = serde_json::from_str::<Value>(data.trim())
+                && tx.send(v).is_err()
+            {
+                return;
+            }
+        }
+    });
+    std::thread::sleep(std::time::Duration::from_millis(200));
+
+    scim(&inv.path().join("day2"), &[]);
+    ok(dir.path(), &["import", inv.path().join("day2").to_str().unwrap(), "--at", "2026-11-02T00:00:00Z"]);
+    let imported = std::time::Instant::now();
+    while ask("alice@example.com") != j!(false) {
+        assert!(imported.elapsed() < std::time::Duration::from_secs(10), "the decision never changed");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let took = imported.elapsed();
+    assert!(took < std::time::Duration::from_secs(1), "visible to decisions after {took:?}");
+    let notice = rx.recv_timeout(std::time::Duration::from_secs(5)).expect("a trust change on the stream");
+    assert_eq!(notice["change"], "membership_removed", "{notice}");
+    assert_eq!(notice["group"], "okta:00g1", "{notice}");
+    assert_eq!(notice["principal"], "okta:00u1", "{notice}");
+}

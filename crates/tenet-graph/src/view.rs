@@ -55,6 +55,8 @@ pub struct View<'g> {
     pub(crate) tools: FxHashMap<Id, Vec<(Id, Id)>>,
     pub(crate) tool_users: FxHashMap<Id, Vec<(Id, Id)>>,
     pub(crate) same_as: FxHashMap<Id, Vec<Id>>,
+    /// Names the inventory gives nodes (a SCIM group's displayName).
+    display: FxHashMap<Id, &'g str>,
     /// Allow statements by the service prefix of their actions (`s3`, `*`
     /// for wildcards and `NotAction`): who-can looks only where it matters.
     pub(crate) allow_index: FxHashMap<String, Vec<StmtRef>>,
@@ -143,6 +145,7 @@ impl TrustGraph {
             tools: FxHashMap::default(),
             tool_users: FxHashMap::default(),
             same_as: FxHashMap::default(),
+            display: FxHashMap::default(),
             allow_index: FxHashMap::default(),
             policy_denies: FxHashMap::default(),
             present: vec![false; self.ids.len()],
@@ -160,7 +163,11 @@ impl TrustGraph {
                 }
             }
             match k.kind {
-                EdgeKind::Node => {}
+                EdgeKind::Node => {
+                    if let Payload::Node { name: Some(n), .. } = payload {
+                        v.display.insert(k.a, n.as_str());
+                    }
+                }
                 EdgeKind::Member => {
                     push(&mut v.member_of, k.a, k.b);
                     push(&mut v.members, k.b, k.a);
@@ -347,6 +354,27 @@ impl<'g> View<'g> {
     /// Every node present at the view's time.
     pub fn present_nodes(&self) -> impl Iterator<Item = Id> + '_ {
         self.present.iter().enumerate().filter(|(_, p)| **p).map(|(i, _)| i as Id)
+    }
+
+    /// The name the inventory gives `id` (a group's display name), if any.
+    pub fn display_name(&self, id: Id) -> Option<&'g str> {
+        self.display.get(&id).copied()
+    }
+
+    /// `id` and every identity declared the same as it (an IdP user and
+    /// the SCIM record of the same person), transitively.
+    pub fn aliases(&self, id: Id) -> Vec<Id> {
+        let mut out = vec![id];
+        let mut i = 0;
+        while i < out.len() && out.len() < 64 {
+            for &o in self.same_as.get(&out[i]).into_iter().flatten() {
+                if !out.contains(&o) {
+                    out.push(o);
+                }
+            }
+            i += 1;
+        }
+        out
     }
 
     /// Every group `identity` belongs to, directly or through nested groups.

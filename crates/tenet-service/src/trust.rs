@@ -50,6 +50,21 @@ fn is_principal(k: NodeKind) -> bool {
     matches!(k, NodeKind::Human | NodeKind::Workload | NodeKind::Agent | NodeKind::Role | NodeKind::Account)
 }
 
+/// A group as its source names it: the inventory's display name (SCIM
+/// `displayName`, an Okta group's name), else the IAM group's name from its
+/// ARN, else the id after its source prefix. A policy writes
+/// `principal in group::"admins"`.
+fn group_name(view: &tenet_graph::View<'_>, g: tenet_graph::intern::Id) -> String {
+    if let Some(n) = view.display_name(g) {
+        return n.to_string();
+    }
+    let id = view.name(g);
+    if let Some((_, name)) = id.split_once(":group/") {
+        return name.rsplit('/').next().unwrap_or(name).to_string();
+    }
+    id.split_once(':').map_or(id, |(_, rest)| rest).to_string()
+}
+
 /// Each principal's open alerting findings: how many, the worst severity.
 pub fn open_findings(open: &[tenet_model::Finding]) -> HashMap<String, OpenFindings> {
     let mut by: HashMap<String, (u32, tenet_model::Severity)> = HashMap::new();
@@ -98,15 +113,24 @@ impl TrustSnapshot {
     pub fn with_graph(mut self, graph: &tenet_graph::TrustGraph) -> Self {
         let view = graph.current();
         let (mut nodes, mut by_type) = (HashMap::new(), HashMap::<String, Vec<String>>::new());
+        let mut alias_of: Vec<(String, String)> = Vec::new();
         for id in view.present_nodes() {
             let kind = view.kind(id);
             if !is_principal(kind) {
                 continue;
             }
             let name = view.name(id).to_string();
+            // Facts attached to any alias belong to the principal: an IdP
+            // user's SCIM groups are the person's groups.
+            let aliases = view.aliases(id);
+            let mut groups: Vec<tenet_graph::intern::Id> = aliases.iter().flat_map(|a| view.groups_of(*a)).collect();
+            groups.sort_unstable();
+            groups.dedup();
             let mut parents: Vec<(String, String)> =
-                view.groups_of(id).into_iter().filter_map(|g| split(view.name(g))).collect();
+                groups.into_iter().map(|g| ("group".to_string(), group_name(&view, g))).collect();
             parents.extend(view.assumed_roles(id).iter().filter_map(|r| split(view.name(*r))));
+            parents.sort();
+            parents.dedup();
             let mut attrs = vec![
                 ("kind".to_string(), Attr::Str(kind.as_str().to_string())),
                 ("tenet_id".to_string(), Attr::Str(name.clone())),
@@ -122,7 +146,20 @@ impl TrustSnapshot {
             if let Some((t, i)) = split(&name) {
                 by_type.entry(t).or_default().push(i);
             }
+            for a in aliases.iter().skip(1) {
+                alias_of.push((view.name(*a).to_string(), name.clone()));
+            }
             nodes.insert(name, GraphNode { kind, entity: KnownEntity { attrs, parents }, acts_for });
+        }
+        // An alias that is not a principal of its own answers as the principal.
+        for (alias, principal) in alias_of {
+            if nodes.contains_key(&alias) {
+                continue;
+            }
+            if let Some(n) = nodes.get(&principal) {
+                let copy = GraphNode { kind: n.kind, entity: n.entity.clone(), acts_for: n.acts_for.clone() };
+                nodes.insert(alias, copy);
+            }
         }
         for ids in by_type.values_mut() {
             ids.sort();
