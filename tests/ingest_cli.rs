@@ -668,3 +668,34 @@ fn output_into_a_closed_pipe_ends_quietly_and_keeps_the_work_done() {
         assert_eq!(out.status.code(), Some(2), "tenet {args:?}: {}", String::from_utf8_lossy(&out.stderr));
     }
 }
+
+/// A principal is named the same way everywhere, by any alias: its ARN, or
+/// its short name when that is unique. A name nothing carries is an error
+/// (exit 1) rather than an empty list, and a name several principals carry
+/// lists them.
+#[test]
+fn a_principal_is_found_by_any_alias_and_an_unknown_or_ambiguous_name_says_so() {
+    let dir = tempfile::tempdir().unwrap();
+    ingest(dir.path(), &[shared("cloudtrail/stratus-red-team")]);
+    let role = "arn:aws:iam::457448411975:role/stratus-red-team-ec2-get-password-data-role";
+    let by_arn = events(dir.path(), &["--principal", role]);
+    assert!(!by_arn.is_empty());
+    let by_short = events(dir.path(), &["--principal", "stratus-red-team-ec2-get-password-data-role"]);
+    assert_eq!(by_short, by_arn, "the short name finds what the ARN finds");
+
+    let unknown = tenet(dir.path()).args(["events", "--principal", "bert-jan"]).output().unwrap();
+    assert_eq!(unknown.status.code(), Some(1), "unknown is an error, not an empty answer");
+    let why = String::from_utf8_lossy(&unknown.stderr);
+    assert!(why.contains("unknown principal \"bert-jan\""), "{why}");
+
+    // The detonations ran as a `christophe` IAM user in many accounts.
+    let ambiguous = tenet(dir.path()).args(["findings", "--principal", "christophe"]).output().unwrap();
+    assert_eq!(ambiguous.status.code(), Some(1));
+    let why = String::from_utf8_lossy(&ambiguous.stderr);
+    assert!(
+        why.contains("names more than one principal")
+            && why.contains("arn:aws:iam::056392974792:user/christophe")
+            && why.contains("arn:aws:iam::017622104382:user/christophe"),
+        "the candidates: {why}"
+    );
+}

@@ -11,7 +11,8 @@ use super::{Outcome, parse_time};
 
 #[derive(clap::Args)]
 pub struct Args {
-    /// Only events by this principal, directly or through its chain (principal id).
+    /// Only events by this principal, directly or through its chain: any
+    /// alias (ARN, `user:<email>`, email, `agent:<id>`, a unique short name).
     #[arg(long)]
     principal: Option<String>,
     /// Only this action: `service:operation` or an operation name.
@@ -40,7 +41,7 @@ pub struct Args {
 pub fn run(data_dir: &Path, args: Args) -> Result<Outcome> {
     let store = SqliteStore::open_dir(data_dir).with_context(|| format!("opening {}", data_dir.display()))?;
     let query = EventQuery {
-        principal: args.principal,
+        principal: None,
         action: args.action,
         resource: args.resource,
         since: args.since,
@@ -49,7 +50,23 @@ pub fn run(data_dir: &Path, args: Args) -> Result<Outcome> {
         limit: args.limit,
         with_raw: false,
     };
-    let events = store.query(&query)?;
+    let events = match &args.principal {
+        None => store.query(&query)?,
+        // Events name a principal by whichever alias their source uses.
+        Some(name) => {
+            let (_, aliases) = super::principal(&store, name)?;
+            let mut events = Vec::new();
+            for a in aliases {
+                events.extend(store.query(&EventQuery { principal: Some(a), ..query.clone() })?);
+            }
+            events.sort_by(|a, b| (a.time, &a.id.0).cmp(&(b.time, &b.id.0)));
+            events.dedup_by(|a, b| a.time == b.time && a.id == b.id);
+            if let Some(limit) = query.limit {
+                events.truncate(limit);
+            }
+            events
+        }
+    };
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());
     if args.json {

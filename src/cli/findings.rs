@@ -110,12 +110,20 @@ fn parse_status(s: &str) -> Result<FindingStatus, String> {
 pub fn findings(data_dir: &Path, args: FindingsArgs) -> Result<Outcome> {
     let store = open(data_dir)?;
     let reader = store.reader()?;
-    let found = reader.findings(&FindingQuery {
-        category: args.category,
-        principal: args.principal.clone(),
-        status: args.status,
-        include_quiet: args.all,
-    })?;
+    let query = FindingQuery { category: args.category, principal: None, status: args.status, include_quiet: args.all };
+    let found = match &args.principal {
+        None => reader.findings(&query)?,
+        Some(name) => {
+            let (_, aliases) = super::principal(&store, name)?;
+            let mut found = Vec::new();
+            for a in aliases {
+                found.extend(reader.findings(&FindingQuery { principal: Some(a), ..query.clone() })?);
+            }
+            found.sort_by(|a, b| (a.first_seen, &a.id).cmp(&(b.first_seen, &b.id)));
+            found.dedup_by(|a, b| a.id == b.id);
+            found
+        }
+    };
     let format = args.format.unwrap_or(if args.json { Format::Json } else { Format::Text });
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
     for f in &found {
@@ -292,11 +300,21 @@ pub struct RiskArgs {
 pub fn risk(data_dir: &Path, args: RiskArgs) -> Result<Outcome> {
     let store = open(data_dir)?;
     let reader = store.reader()?;
-    let points = match (&args.principal, args.history) {
-        (Some(p), true) => reader.risk_history(p)?,
-        (p, false) => reader.risk(p.as_deref())?,
-        (None, true) => bail!("--history needs a principal"),
+    let aliases = match &args.principal {
+        Some(name) => Some(super::principal(&store, name)?.1),
+        None => None,
     };
+    let mut points = Vec::new();
+    match (&aliases, args.history) {
+        (Some(aliases), history) => {
+            for a in aliases {
+                points.extend(if history { reader.risk_history(a)? } else { reader.risk(Some(a))? });
+            }
+            points.sort_by(|a, b| (a.at, &a.principal).cmp(&(b.at, &b.principal)));
+        }
+        (None, false) => points = reader.risk(None)?,
+        (None, true) => bail!("--history needs a principal"),
+    }
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
     for p in &points {
         if args.json {

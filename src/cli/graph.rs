@@ -85,9 +85,12 @@ pub struct ReachArgs {
 
 pub fn reach(data_dir: &Path, args: ReachArgs) -> Result<Outcome> {
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
-    let (_store, graph) = load(data_dir)?;
+    let (store, graph) = load(data_dir)?;
     let view = graph.view(at(args.at));
-    let Some(reach) = view.reach(&args.principal) else { bail!("{} is not in the trust graph", args.principal) };
+    let (canonical, aliases) = super::principal(&store, &args.principal)?;
+    let Some(reach) = aliases.iter().find_map(|a| view.reach(a)) else {
+        bail!("{canonical} ({}) is not in the trust graph", args.principal)
+    };
     if args.json {
         serde_json::to_writer(&mut out, &reach)?;
         writeln!(out)?;

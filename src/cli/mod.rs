@@ -149,6 +149,25 @@ pub fn shown(printed: anyhow::Result<()>) -> anyhow::Result<()> {
     }
 }
 
+/// The principal a person named on the command line, in Tenet's canonical
+/// reference, with every alias it is known by (canonical first). An unknown
+/// name is an error (exit 1), not an empty answer; an ambiguous one names
+/// its candidates.
+pub fn principal(store: &tenet_store::SqliteStore, name: &str) -> anyhow::Result<(String, Vec<String>)> {
+    use tenet_pipeline::principals::{Resolved, resolve};
+    let reader = tenet_store::EventStore::reader(store)?;
+    let graph = tenet_pipeline::trust::load_graph(&*reader)?;
+    match resolve(&*reader, &graph, name)? {
+        Resolved::Known { canonical, aliases } => Ok((canonical, aliases)),
+        Resolved::Unknown => anyhow::bail!(
+            "unknown principal {name:?}: no stored event, finding or inventory names it (try an ARN, user:<email>, an email, agent:<id> or a unique short name)"
+        ),
+        Resolved::Ambiguous(candidates) => {
+            anyhow::bail!("{name:?} names more than one principal; give one of: {}", candidates.join(", "))
+        }
+    }
+}
+
 /// Output piped into `head` and closed early is not an error.
 fn is_broken_pipe(e: &anyhow::Error) -> bool {
     e.chain().any(|c| {

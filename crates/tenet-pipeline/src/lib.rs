@@ -8,6 +8,7 @@ pub mod activity;
 pub mod analyse;
 pub mod ingest;
 pub mod link;
+pub mod principals;
 pub mod trust;
 
 pub use ingest::{Counts, IngestError, IngestObserver, IngestOptions, IngestReport, Ingestor, Rejection, ingest};

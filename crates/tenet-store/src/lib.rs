@@ -131,6 +131,12 @@ pub trait EventReader: Send {
 
     /// Events by sequence number, with their raw records, in the order asked.
     fn events_by_seq(&self, seqs: &[i64]) -> Result<Vec<Event>>;
+
+    /// The principals events name that `name` may mean: that id itself,
+    /// `user:<name>` or `agent:<name>`, or an id ending in `/<name>` or
+    /// `:<name>` (a short name: an IAM user's or role's name, an agent's
+    /// id); letters compared without case. For resolving what a person typed.
+    fn principals_named(&self, name: &str) -> Result<Vec<String>>;
 }
 
 /// A selection of findings. Every filter is optional; all given must hold.

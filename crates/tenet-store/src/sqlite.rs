@@ -353,6 +353,34 @@ fn name_id(conn: &Connection, name: &str) -> Result<Option<i64>> {
     Ok(conn.prepare_cached("SELECT id FROM names WHERE name = ?1")?.query_row([name], |r| r.get(0)).optional()?)
 }
 
+/// See [`EventReader::principals_named`]: a pass over the interned names
+/// (distinct strings, not events), each candidate kept only if some event
+/// names it as a principal (an index seek).
+fn principals_named(conn: &Connection, name: &str) -> Result<Vec<String>> {
+    let name = name.trim();
+    if name.is_empty() {
+        return Ok(Vec::new());
+    }
+    let lower = name.to_lowercase();
+    let mut stmt = conn.prepare_cached(
+        "SELECT id, name FROM names WHERE lower(name) IN (?1, 'user:' || ?1, 'agent:' || ?1) \
+         OR lower(name) LIKE '%/' || ?2 ESCAPE '\\' OR lower(name) LIKE '%:' || ?2 ESCAPE '\\'",
+    )?;
+    let escaped = lower.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_");
+    let rows: Vec<(i64, String)> = stmt
+        .query_map(rusqlite::params![lower, escaped], |r| Ok((r.get(0)?, r.get(1)?)))?
+        .collect::<std::result::Result<_, _>>()?;
+    let mut named = conn.prepare_cached("SELECT 1 FROM event_refs WHERE ref = ?1 LIMIT 1")?;
+    let mut out = Vec::new();
+    for (id, n) in rows {
+        if named.exists([principal_ref(id)])? {
+            out.push(n);
+        }
+    }
+    out.sort();
+    Ok(out)
+}
+
 /// The reference keys of one stored event, deduplicated.
 fn event_refs(
     tx: &Connection,
@@ -892,6 +920,10 @@ macro_rules! reader_impl {
         impl EventReader for $t {
             fn query(&self, q: &EventQuery) -> Result<Vec<Event>> {
                 query(&self.conn, q)
+            }
+
+            fn principals_named(&self, name: &str) -> Result<Vec<String>> {
+                principals_named(&self.conn, name)
             }
 
             fn events_by_seq(&self, seqs: &[i64]) -> Result<Vec<Event>> {
