@@ -227,7 +227,7 @@ fn reach_shows_what_an_agent_can_act_as_and_hold() {
     }
     let missing = run(data.path(), &["reach", "agent:nobody"]);
     assert_eq!(missing.status.code(), Some(1));
-    assert!(String::from_utf8_lossy(&missing.stderr).contains("agent:nobody is not in the trust graph"));
+    assert!(String::from_utf8_lossy(&missing.stderr).contains("unknown principal \"agent:nobody\""));
 }
 
 #[test]
