@@ -66,6 +66,15 @@ fn canonical(mut aliases: Vec<String>) -> (String, Vec<String>) {
     (c, aliases)
 }
 
+/// The canonical reference of `id` in `view`: its `user:` or `agent:`
+/// alias when the inventory declares one, else `id` itself.
+pub fn canonical_in(view: &tenet_graph::View<'_>, id: &str) -> String {
+    match view.id(id) {
+        Some(n) => canonical(view.aliases(n).into_iter().map(|a| view.name(a).to_string()).collect()).0,
+        None => id.to_string(),
+    }
+}
+
 /// Resolves `name` against the principals events name and the trust graph.
 pub fn resolve(reader: &dyn StoreReader, graph: &TrustGraph, name: &str) -> Result<Resolved> {
     let name = name.trim();

@@ -538,18 +538,35 @@ impl Pipeline {
     }
 
     fn closures(&mut self, closed: &[tenet_graph::Closed], notices: &mut Vec<TrustNotice>) {
-        for c in closed {
-            let change = match c.kind {
-                EdgeKind::Member => NoticeChange::MembershipRemoved { group: c.b.clone(), by: c.by.clone() },
-                EdgeKind::Attached | EdgeKind::RbacBinding | EdgeKind::Boundary => NoticeChange::GrantRemoved {
-                    grant: c.b.clone(),
-                    kind: c.kind.as_str().to_string(),
-                    by: c.by.clone(),
-                },
-                EdgeKind::ActsFor => NoticeChange::DelegationEnded { person: c.b.clone(), by: c.by.clone() },
-                _ => continue,
-            };
-            notices.push(self.notice(c.at, &c.a, change));
+        if closed.is_empty() {
+            return;
+        }
+        // Announced under the principal's canonical reference, whichever
+        // alias the fact was attached to (an IdP user id, say).
+        let named: Vec<(String, NoticeChange, Timestamp)> = {
+            let view = self.graph.current();
+            closed
+                .iter()
+                .filter_map(|c| {
+                    let change = match c.kind {
+                        EdgeKind::Member => NoticeChange::MembershipRemoved { group: c.b.clone(), by: c.by.clone() },
+                        EdgeKind::Attached | EdgeKind::RbacBinding | EdgeKind::Boundary => NoticeChange::GrantRemoved {
+                            grant: c.b.clone(),
+                            kind: c.kind.as_str().to_string(),
+                            by: c.by.clone(),
+                        },
+                        EdgeKind::ActsFor => NoticeChange::DelegationEnded {
+                            person: tenet_pipeline::principals::canonical_in(&view, &c.b),
+                            by: c.by.clone(),
+                        },
+                        _ => return None,
+                    };
+                    Some((tenet_pipeline::principals::canonical_in(&view, &c.a), change, c.at))
+                })
+                .collect()
+        };
+        for (principal, change, at) in named {
+            notices.push(self.notice(at, &principal, change));
         }
     }
 
