@@ -113,10 +113,10 @@ fn generate(seed: u64, principals: usize, roles: usize) -> Vec<Fact> {
         (0..principals / 20).map(|i| format!("arn:aws:iam::{}:policy/p{i}", account(i))).collect();
     let agents: Vec<String> = (0..principals / 20).map(|i| format!("agent:agt-{i}")).collect();
     for u in &users {
-        facts.push(Fact::Node { id: u.clone(), kind: NodeKind::Human, name: None });
+        facts.push(Fact::Node { id: u.clone(), kind: NodeKind::HUMAN, name: None });
     }
     for (i, p) in role_ids.iter().enumerate() {
-        facts.push(Fact::Node { id: p.clone(), kind: NodeKind::Role, name: None });
+        facts.push(Fact::Node { id: p.clone(), kind: NodeKind::ROLE, name: None });
         let trusted: Vec<String> = (0..r.usize(1..8))
             .map(|_| match r.usize(..6) {
                 0 => account(r.usize(..20)),
@@ -177,7 +177,7 @@ fn generate(seed: u64, principals: usize, roles: usize) -> Vec<Fact> {
         }
     }
     for a in &agents {
-        facts.push(Fact::Node { id: a.clone(), kind: NodeKind::Agent, name: None });
+        facts.push(Fact::Node { id: a.clone(), kind: NodeKind::AGENT, name: None });
         for _ in 0..r.usize(1..4) {
             facts.push(Fact::ActsFor {
                 agent: a.clone(),

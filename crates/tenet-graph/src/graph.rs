@@ -240,14 +240,14 @@ pub fn canonical(id: &str) -> std::borrow::Cow<'_, str> {
 /// Canonical ids of the kinds Tenet's adapters and importers emit.
 pub fn infer_kind(id: &str) -> NodeKind {
     if id.starts_with("agent:") {
-        NodeKind::Agent
+        NodeKind::AGENT
     } else if id.starts_with("tool:") {
         NodeKind::Tool
     } else if id.starts_with("k8s:system:serviceaccount:")
         || id.starts_with("k8s:system:")
         || id.starts_with("aws:service/")
     {
-        NodeKind::Workload
+        NodeKind::WORKLOAD
     } else if id.starts_with("k8s:group/") || id.contains(":group/") {
         NodeKind::Group
     } else if id.starts_with("k8s:clusterrole/")
@@ -257,11 +257,11 @@ pub fn infer_kind(id: &str) -> NodeKind {
     {
         NodeKind::Policy
     } else if id.ends_with(":root") {
-        NodeKind::Account
+        NodeKind::ACCOUNT
     } else if id.contains(":assumed-role/") {
         NodeKind::Session
     } else if id.contains(":role/") {
-        NodeKind::Role
+        NodeKind::ROLE
     } else if id.starts_with("user:")
         || id.contains(":user/")
         || id.starts_with("aws:samluser/")
@@ -269,13 +269,13 @@ pub fn infer_kind(id: &str) -> NodeKind {
         || id.starts_with("k8s:")
         || id.starts_with("okta:00u")
     {
-        NodeKind::Human
+        NodeKind::HUMAN
     } else if id.starts_with("okta:00g") {
         NodeKind::Group
     } else if id.starts_with("arn:") {
         NodeKind::Resource
     } else {
-        NodeKind::Workload
+        NodeKind::WORKLOAD
     }
 }
 
@@ -328,7 +328,7 @@ impl TrustGraph {
     }
 
     pub fn node_kind(&self, id: Id) -> NodeKind {
-        self.nodes.get(id as usize).map_or(NodeKind::Workload, |n| n.kind)
+        self.nodes.get(id as usize).map_or(NodeKind::WORKLOAD, |n| n.kind)
     }
 
     pub fn edge_count(&self) -> usize {
@@ -683,7 +683,7 @@ impl TrustGraph {
         let p = self.node(principal);
         let a = self.ids.intern(action);
         let r = resource.map_or(NONE, |r| self.node(r));
-        if r != NONE && action.starts_with("sts:AssumeRole") && self.nodes[r as usize].kind == NodeKind::Role {
+        if r != NONE && action.starts_with("sts:AssumeRole") && self.nodes[r as usize].kind == NodeKind::ROLE {
             self.observed_assumptions.push((r, p, first.unix_nanos()));
         }
         self.uses.push(Use {

@@ -1,7 +1,7 @@
 //! The graph as of one instant, indexed for traversal.
 
-use std::cell::RefCell;
-use std::rc::Rc;
+use std::sync::Arc;
+use std::sync::Mutex;
 
 use rustc_hash::FxHashMap;
 use tenet_model::{Effect, Matcher, NodeKind, PolicyDocument, RbacRule, Statement};
@@ -75,23 +75,23 @@ pub struct View<'g> {
 
 /// A group's members (not themselves groups), each with the chain of
 /// groups from its immediate one up to the group.
-pub(crate) type Members = Vec<(Id, Rc<[Id]>)>;
+pub(crate) type Members = Vec<(Id, Arc<[Id]>)>;
 
 #[derive(Default)]
 pub(crate) struct Memo<'g> {
     /// Deny statements that apply to an identity (its own and its groups').
-    pub denies: RefCell<FxHashMap<Id, Rc<Vec<&'g Statement>>>>,
+    pub denies: Mutex<FxHashMap<Id, Arc<Vec<&'g Statement>>>>,
     /// The answer shared by every identity without denies.
-    pub no_denies: Rc<Vec<&'g Statement>>,
+    pub no_denies: Arc<Vec<&'g Statement>>,
     /// Identities, by account, holding an allow that admits `sts:AssumeRole`.
-    pub assumers: std::cell::OnceCell<FxHashMap<&'g str, Vec<(Id, StmtRef)>>>,
+    pub assumers: std::sync::OnceLock<FxHashMap<&'g str, Vec<(Id, StmtRef)>>>,
     /// Who can become a node, with paths.
-    pub becomes: RefCell<FxHashMap<Id, Rc<Becomers>>>,
+    pub becomes: Mutex<FxHashMap<Id, Arc<Becomers>>>,
     /// Tree nodes held in `becomes`, to bound it.
-    pub becomes_nodes: std::cell::Cell<usize>,
-    pub members: RefCell<FxHashMap<Id, Rc<Members>>>,
+    pub becomes_nodes: std::sync::atomic::AtomicUsize,
+    pub members: Mutex<FxHashMap<Id, Arc<Members>>>,
     /// Who may assume each role, one step each.
-    pub assumers_of: RefCell<FxHashMap<Id, Rc<Vec<crate::query::Step>>>>,
+    pub assumers_of: Mutex<FxHashMap<Id, Arc<Vec<crate::query::Step>>>>,
 }
 
 #[derive(Clone, Copy)]
@@ -393,28 +393,28 @@ impl<'g> View<'g> {
 
     /// Every member of `group` that is not itself a group, through nesting,
     /// with the groups from its immediate one up to `group`.
-    pub(crate) fn members_of(&self, group: Id) -> Rc<Members> {
-        if let Some(m) = self.memo.members.borrow().get(&group) {
+    pub(crate) fn members_of(&self, group: Id) -> Arc<Members> {
+        if let Some(m) = self.memo.members.lock().unwrap_or_else(|p| p.into_inner()).get(&group) {
             return m.clone();
         }
         let mut out = Vec::new();
         let mut seen: rustc_hash::FxHashSet<Id> = rustc_hash::FxHashSet::default();
-        let mut stack: Vec<(Id, Rc<[Id]>)> = vec![(group, Rc::from(&[group][..]))];
+        let mut stack: Vec<(Id, Arc<[Id]>)> = vec![(group, Arc::from(&[group][..]))];
         while let Some((g, up)) = stack.pop() {
             for &m in self.members.get(&g).into_iter().flatten() {
                 if !seen.insert(m) || up.len() > 32 {
                     continue;
                 }
                 if self.kind(m) == NodeKind::Group {
-                    let chain: Rc<[Id]> = std::iter::once(m).chain(up.iter().copied()).collect();
+                    let chain: Arc<[Id]> = std::iter::once(m).chain(up.iter().copied()).collect();
                     stack.push((m, chain));
                 } else {
                     out.push((m, up.clone()));
                 }
             }
         }
-        let out = Rc::new(out);
-        self.memo.members.borrow_mut().insert(group, out.clone());
+        let out = Arc::new(out);
+        self.memo.members.lock().unwrap_or_else(|p| p.into_inner()).insert(group, out.clone());
         out
     }
 

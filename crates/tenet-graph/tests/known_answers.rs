@@ -85,7 +85,7 @@ fn at_end(g: &TrustGraph) -> tenet_graph::View<'_> {
 #[test]
 fn nested_groups_grant_to_their_members_with_every_hop_named() {
     let mut facts = vec![
-        node(ALICE, NodeKind::Human),
+        node(ALICE, NodeKind::HUMAN),
         node("arn:aws:iam::111111111111:group/analysts", NodeKind::Group),
         node("arn:aws:iam::111111111111:group/data", NodeKind::Group),
         Fact::Member { member: ALICE.into(), group: "arn:aws:iam::111111111111:group/analysts".into() },
@@ -112,10 +112,10 @@ fn role_chains_cross_accounts() {
     const DEPLOY: &str = "arn:aws:iam::111111111111:role/deploy";
     const READER: &str = "arn:aws:iam::222222222222:role/reader";
     let mut facts = vec![
-        node(ALICE, NodeKind::Human),
-        node(DEPLOY, NodeKind::Role),
-        node(READER, NodeKind::Role),
-        node("arn:aws:iam::111111111111:root", NodeKind::Account),
+        node(ALICE, NodeKind::HUMAN),
+        node(DEPLOY, NodeKind::ROLE),
+        node(READER, NodeKind::ROLE),
+        node("arn:aws:iam::111111111111:root", NodeKind::ACCOUNT),
         Fact::Trust { role: DEPLOY.into(), document: trust(&[ALICE]) },
         Fact::Trust { role: READER.into(), document: trust(&[A]) },
     ];
@@ -138,7 +138,7 @@ fn role_chains_cross_accounts() {
 
 #[test]
 fn explicit_deny_wins_and_not_action_excludes() {
-    let mut facts = vec![node(ALICE, NodeKind::Human), node(BOB, NodeKind::Human)];
+    let mut facts = vec![node(ALICE, NodeKind::HUMAN), node(BOB, NodeKind::HUMAN)];
     facts.extend(inline(
         ALICE,
         "s3",
@@ -157,7 +157,7 @@ fn explicit_deny_wins_and_not_action_excludes() {
 
 #[test]
 fn not_resource_excludes_what_it_names() {
-    let mut facts = vec![node(ALICE, NodeKind::Human)];
+    let mut facts = vec![node(ALICE, NodeKind::HUMAN)];
     let mut everything_but_secrets = allow(&["s3:GetObject"], &[]);
     everything_but_secrets.resources = Matcher::Not(vec!["arn:aws:s3:::secrets/*".into()]);
     facts.extend(inline(ALICE, "read", doc(vec![everything_but_secrets])));
@@ -170,7 +170,7 @@ fn not_resource_excludes_what_it_names() {
 #[test]
 fn permission_boundaries_intersect() {
     let mut facts = vec![
-        node(ALICE, NodeKind::Human),
+        node(ALICE, NodeKind::HUMAN),
         Fact::Policy {
             policy: "arn:aws:iam::111111111111:policy/read-only-boundary".into(),
             document: doc(vec![allow(&["s3:Get*"], &["*"])]),
@@ -191,7 +191,7 @@ fn conditions_are_kept_and_a_principal_is_conditional_only_if_every_path_is() {
     let mut conditional = allow(&["s3:GetObject"], &["*"]);
     conditional.conditions =
         vec![Condition { operator: "IpAddress".into(), key: "aws:SourceIp".into(), values: vec!["10.0.0.0/8".into()] }];
-    let mut facts = vec![node(ALICE, NodeKind::Human), node(BOB, NodeKind::Human)];
+    let mut facts = vec![node(ALICE, NodeKind::HUMAN), node(BOB, NodeKind::HUMAN)];
     facts.extend(inline(ALICE, "cond", doc(vec![conditional.clone()])));
     facts.extend(inline(BOB, "cond", doc(vec![conditional])));
     facts.extend(inline(BOB, "plain", doc(vec![allow(&["s3:GetObject"], &["*"])])));
@@ -209,9 +209,9 @@ fn conditions_are_kept_and_a_principal_is_conditional_only_if_every_path_is() {
 fn an_agent_acting_for_two_people_holds_the_union_of_their_access() {
     const AGENT: &str = "agent:agt-1";
     let mut facts = vec![
-        node(ALICE, NodeKind::Human),
-        node(BOB, NodeKind::Human),
-        node(AGENT, NodeKind::Agent),
+        node(ALICE, NodeKind::HUMAN),
+        node(BOB, NodeKind::HUMAN),
+        node(AGENT, NodeKind::AGENT),
         Fact::ActsFor { agent: AGENT.into(), person: ALICE.into(), scope: vec![], expires: None },
         Fact::ActsFor { agent: AGENT.into(), person: BOB.into(), scope: vec![], expires: None },
     ];
@@ -239,7 +239,7 @@ fn an_agent_acting_for_two_people_holds_the_union_of_their_access() {
 #[test]
 fn time_travel_shows_a_removed_grant_before_and_not_after() {
     let mut g = TrustGraph::new();
-    let mut day0 = vec![node(ALICE, NodeKind::Human)];
+    let mut day0 = vec![node(ALICE, NodeKind::HUMAN)];
     day0.extend(inline(ALICE, "read", doc(vec![allow(&["s3:GetObject"], &["*"])])));
     g.apply_snapshot(&snapshot("aws:111111111111", 0, day0.clone()), "day0");
     // The same inventory again the next night changes nothing.
@@ -248,7 +248,7 @@ fn time_travel_shows_a_removed_grant_before_and_not_after() {
     assert_eq!((effect.opened, effect.closed), (0, 0));
     assert_eq!(g.version_count(), versions, "nightly snapshots must not churn history");
     // Then the grant is gone.
-    let effect = g.apply_snapshot(&snapshot("aws:111111111111", 200, vec![node(ALICE, NodeKind::Human)]), "day2");
+    let effect = g.apply_snapshot(&snapshot("aws:111111111111", 200, vec![node(ALICE, NodeKind::HUMAN)]), "day2");
     assert_eq!(effect.closed, 2, "the inline policy and its attachment");
     assert_eq!(names(&g.view(t(199).unix_nanos()).who_can("s3:GetObject", BUCKET)), vec![ALICE]);
     assert!(g.view(t(201).unix_nanos()).who_can("s3:GetObject", BUCKET).is_empty());
@@ -262,7 +262,7 @@ fn time_travel_shows_a_removed_grant_before_and_not_after() {
 #[test]
 fn an_old_snapshot_imported_late_slots_into_history() {
     let mut g = TrustGraph::new();
-    let mut with_grant = vec![node(ALICE, NodeKind::Human)];
+    let mut with_grant = vec![node(ALICE, NodeKind::HUMAN)];
     with_grant.extend(inline(ALICE, "read", doc(vec![allow(&["s3:GetObject"], &["*"])])));
     g.apply_snapshot(&snapshot("aws:111111111111", 200, with_grant.clone()), "later");
     g.apply_snapshot(&snapshot("aws:111111111111", 100, with_grant), "earlier");
@@ -274,8 +274,8 @@ fn an_old_snapshot_imported_late_slots_into_history() {
 fn drift_reports_a_newly_emerged_indirect_path() {
     const ADMIN: &str = "arn:aws:iam::111111111111:role/break-glass";
     let mut facts = vec![
-        node(ALICE, NodeKind::Human),
-        node(ADMIN, NodeKind::Role),
+        node(ALICE, NodeKind::HUMAN),
+        node(ADMIN, NodeKind::ROLE),
         Fact::Trust { role: ADMIN.into(), document: trust(&["arn:aws:iam::111111111111:role/ops"]) },
     ];
     facts.extend(inline(ADMIN, "admin", doc(vec![allow(&["*"], &["*"])])));
@@ -372,9 +372,9 @@ fn kubernetes_rbac_bindings_aggregation_and_resource_names() {
 fn a_trust_policy_naming_a_principal_of_another_account_needs_its_own_allow_too() {
     const SHARED: &str = "arn:aws:iam::222222222222:role/shared";
     let mut facts = vec![
-        node(ALICE, NodeKind::Human),
-        node(BOB, NodeKind::Human),
-        node(SHARED, NodeKind::Role),
+        node(ALICE, NodeKind::HUMAN),
+        node(BOB, NodeKind::HUMAN),
+        node(SHARED, NodeKind::ROLE),
         Fact::Trust { role: SHARED.into(), document: trust(&[ALICE, BOB]) },
     ];
     facts.extend(inline(ALICE, "hop", doc(vec![allow(&["sts:AssumeRole"], &[SHARED])])));
@@ -393,7 +393,7 @@ fn a_trust_policy_naming_a_principal_of_another_account_needs_its_own_allow_too(
 #[test]
 fn an_observation_is_evidence_not_a_change() {
     const OPS: &str = "arn:aws:iam::111111111111:group/ops";
-    let mut facts = vec![node(ALICE, NodeKind::Human), node(OPS, NodeKind::Group)];
+    let mut facts = vec![node(ALICE, NodeKind::HUMAN), node(OPS, NodeKind::Group)];
     facts.extend(inline(OPS, "read", doc(vec![allow(&["s3:GetObject"], &["*"])])));
     let mut g = graph(facts.clone());
     // A request at t(50) shows alice in ops (as an authenticator's groups would).
@@ -449,4 +449,48 @@ fn a_declaration_of_what_was_already_observed_is_not_a_change() {
     let drift = fresh.drift(t(10).unix_nanos(), t(200).unix_nanos());
     assert_eq!(drift.changes.len(), 1, "{:?}", drift.changes);
     assert_eq!((drift.changes[0].change, drift.changes[0].edge), ("added", "same-as"));
+}
+
+/// One view answers queries from several threads at once (the server's
+/// workers share it), each thread getting what a lone caller gets, its
+/// memory of derived answers filled by whichever thread asked first.
+#[test]
+fn one_view_answers_from_many_threads_as_it_does_from_one() {
+    let mut facts = vec![
+        node(ALICE, NodeKind::HUMAN),
+        node("arn:aws:iam::111111111111:group/analysts", NodeKind::Group),
+        Fact::Member { member: ALICE.into(), group: "arn:aws:iam::111111111111:group/analysts".into() },
+    ];
+    facts.extend(inline(
+        "arn:aws:iam::111111111111:group/analysts",
+        "read",
+        doc(vec![allow(&["s3:GetObject"], &["arn:aws:s3:::reports/*"])]),
+    ));
+    let g = graph(facts);
+    let lone = {
+        let v = at_end(&g);
+        (names(&v.who_can("s3:GetObject", BUCKET)).join(","), v.reach(ALICE).map(|r| r.identities.len()))
+    };
+    let shared = at_end(&g);
+    let answers: Vec<(String, Option<usize>)> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..4)
+            .map(|_| {
+                let v = &shared;
+                s.spawn(move || {
+                    (0..50)
+                        .map(|_| {
+                            (
+                                names(&v.who_can("s3:GetObject", BUCKET)).join(","),
+                                v.reach(ALICE).map(|r| r.identities.len()),
+                            )
+                        })
+                        .last()
+                        .unwrap()
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    assert!(answers.iter().all(|a| *a == lone), "{answers:?} vs {lone:?}");
+    assert_eq!(lone.0, ALICE);
 }

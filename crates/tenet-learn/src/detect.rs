@@ -22,7 +22,7 @@ use crate::Learner;
 use crate::actions::{self, Traits};
 use crate::baseline::{PrincipalBaseline, feature};
 use crate::deviation::{Deviation, Lean};
-use crate::identity::{ANNOUNCEMENT_WINDOW, CHANGE_WINDOW, Subject, SubjectKind, networks_of, session_tool_call};
+use crate::identity::{ANNOUNCEMENT_WINDOW, CHANGE_WINDOW, Subject, networks_of, session_tool_call};
 use crate::sketch::{DAY, HOUR, key, key2, surprise};
 
 const MINUTE: i64 = 60_000_000_000;
@@ -242,7 +242,7 @@ struct Facts {
 }
 
 impl Facts {
-    fn of(e: &Event, peers: Vec<String>, kind: SubjectKind) -> Facts {
+    fn of(e: &Event, peers: Vec<String>, kind: PrincipalKind) -> Facts {
         let own_context = !on_behalf(e);
         let (network, network_wide) = match e.context.ip.filter(|_| own_context) {
             Some(ip) => {
@@ -259,10 +259,10 @@ impl Facts {
             account: account_of(e),
             peers,
             kind_peer: match kind {
-                SubjectKind::Person => "kind:person",
-                SubjectKind::Agent => "kind:agent",
-                SubjectKind::Workload => "kind:workload",
-                SubjectKind::Other => "kind:other",
+                PrincipalKind::Human => "kind:person",
+                PrincipalKind::Agent => "kind:agent",
+                PrincipalKind::Workload => "kind:workload",
+                _ => "kind:other",
             },
             failure: e.outcome.failure_kind(),
         }
@@ -334,7 +334,7 @@ fn support(l: &Learner, subject: &Subject, e: &Event, t: i64) -> Vec<(String, St
             out.push((format!("{id} was {} shortly before", c.what), c.evidence.clone()));
         }
     }
-    if subject.kind == SubjectKind::Agent {
+    if subject.kind == PrincipalKind::Agent {
         for server in l.identity.agent_servers(&subject.id, e) {
             for (_, ev) in l.identity.announcements_before(&server, t, ANNOUNCEMENT_WINDOW) {
                 out.push((
@@ -379,12 +379,12 @@ impl Learner {
             .map(str::to_string)
             .collect();
         match s.kind {
-            SubjectKind::Person => {
+            PrincipalKind::Human => {
                 if let Some(r) = &s.role {
                     out.push(format!("role:{r}"));
                 }
             }
-            SubjectKind::Workload => {
+            PrincipalKind::Workload => {
                 if let Some(o) = e.chain.last().filter(|o| o.id != s.id && o.kind != PrincipalKind::Human) {
                     out.push(format!("via:{}", o.id));
                 }
@@ -699,7 +699,7 @@ impl Learner {
             // Automation doing a kind of thing it never did (its first secret
             // read, its first change of access) changed code or changed hands.
             let new_kind = sensitive_action
-                && subject.kind != SubjectKind::Person
+                && subject.kind != PrincipalKind::Human
                 && settled
                 && traits.sensitive_bits() & !pb.kinds != 0;
             if sensitive_action {
@@ -800,7 +800,7 @@ impl Learner {
         // it. Automation runs the same software wherever it runs: software
         // it never ran, from any new place, is the credential in other hands.
         let sensitive_new = traits.sensitive() && !failed && new_of(feature::ACTION);
-        let automation = subject.kind != SubjectKind::Person;
+        let automation = subject.kind != PrincipalKind::Human;
         // Software it never ran says something only once it has run some:
         // a function's first real invocation after its role was checked is
         // its first software, not a stranger's.
@@ -1349,7 +1349,7 @@ impl Learner {
             return;
         }
         let t = e.time.unix_nanos();
-        let agent = subject.kind == SubjectKind::Agent;
+        let agent = subject.kind == PrincipalKind::Agent;
         if (traits.has(Traits::OUTBOUND) || traits.has(Traits::CREDENTIAL) || traits.has(Traits::SHARING))
             && let Some((at, read)) = self.detect.secret_reads.get(&subject.id)
             && t - at <= HOUR
@@ -1503,7 +1503,7 @@ impl Learner {
     /// agent's type usually does, and the risky ones (outside content then
     /// a secret; a secret then sending out).
     fn workflow(&mut self, e: &Event, subject: &Subject, traits: Traits, facts: &Facts, out: &mut Vec<Deviation>) {
-        let (Some(trace), true) = (&e.trace, subject.kind == SubjectKind::Agent) else { return };
+        let (Some(trace), true) = (&e.trace, subject.kind == PrincipalKind::Agent) else { return };
         if facts.failed() {
             return;
         }
@@ -1577,7 +1577,7 @@ impl Learner {
     /// says it worked for another: the confused deputy.
     fn delegation(&mut self, e: &Event, subject: &Subject, out: &mut Vec<Deviation>) {
         let t = e.time.unix_nanos();
-        let (call, this) = if e.action.service == "gen_ai.tool" && subject.kind == SubjectKind::Agent {
+        let (call, this) = if e.action.service == "gen_ai.tool" && subject.kind == PrincipalKind::Agent {
             let Some(call) = e.session.as_ref().and_then(|s| s.id.clone()) else { return };
             let Some(person) = subject.person.clone() else { return };
             (call, ToolCall { at: t, agent: subject.id.clone(), person, event: e.id.to_string() })
@@ -1667,7 +1667,7 @@ impl Learner {
         if !new_exact || created_lately {
             return;
         }
-        let automation = !matches!(subject.kind, SubjectKind::Person);
+        let automation = !matches!(subject.kind, PrincipalKind::Human);
         let (score, lean, detail, mut ids) = if let Some((at, change, by)) =
             changed.filter(|_| !(assumer_young && org_known))
         {
@@ -1724,7 +1724,7 @@ impl Learner {
         self.detect.privileged_calls.retain(|c| t - c.0 <= BRIDGE_WINDOW);
         self.detect.recent_grants.retain(|g| t - g.0 <= BRIDGE_WINDOW);
         let mut found: Vec<(String, String, usize, String, String, String)> = Vec::new();
-        if subject.kind == SubjectKind::Agent
+        if subject.kind == PrincipalKind::Agent
             && traits.has(Traits::PRIVILEGE)
             && matches!(e.action.service.as_str(), "gen_ai.tool" | "mcp")
             && let Some(person) = e.chain.iter().rev().find(|p| p.kind == PrincipalKind::Human)
@@ -1789,7 +1789,7 @@ impl Learner {
     fn learn(&mut self, seen: Observed<'_>, uncounted: bool) {
         let Observed { event: e, subject, facts, features, traits, action } = seen;
         let t = e.time.unix_nanos();
-        if subject.kind == SubjectKind::Agent {
+        if subject.kind == PrincipalKind::Agent {
             self.identity.note_agent_servers(&subject.id, e);
         }
         let mut keys = vec![key(feature::SERVICE, &e.action.service)];

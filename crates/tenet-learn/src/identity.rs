@@ -15,19 +15,14 @@ pub struct Subject {
     /// Canonical id: `user:<email>` for a person wherever they act, an
     /// agent id, a role ARN for a workload's sessions, an IAM user ARN.
     pub id: String,
-    pub kind: SubjectKind,
+    /// The one kind of actor, as the learner judges the subject: a role's
+    /// sessions and the cloud's own services act as workloads; other kinds
+    /// as the event names them.
+    pub kind: PrincipalKind,
     /// The person behind it, when there is one and it is not the subject.
     pub person: Option<String>,
     /// The role the event was made through (a session's issuer).
     pub role: Option<String>,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub enum SubjectKind {
-    Person,
-    Agent,
-    Workload,
-    Other,
 }
 
 /// An authorised change that touched an identity: evidence that new
@@ -241,7 +236,7 @@ impl IdentityIndex {
             Fact::SameAs { a, b } => self.link(a, b),
             // A role's ARN carries its path; calls that name it by name
             // alone (`AttachRolePolicy`) give none: both are the role.
-            Fact::Node { id, kind: NodeKind::Role, .. }
+            Fact::Node { id, kind: NodeKind::ROLE, .. }
                 if pathless_role(id).is_some_and(|p| self.canonical(&p) != id) =>
             {
                 if let Some(p) = pathless_role(id) {
@@ -252,7 +247,7 @@ impl IdentityIndex {
             // A new identity (a role, a function's role, an agent, a hire)
             // appearing where identities are made: its first days are expected.
             Fact::Node { id, kind, .. }
-                if kind.is_principal() && *kind != NodeKind::Account && self.held.insert(fact.key()) && declared =>
+                if kind.is_principal() && *kind != NodeKind::ACCOUNT && self.held.insert(fact.key()) && declared =>
             {
                 let what = format!("created as a new {}", kind.as_str());
                 self.record_change(id, AuthorisedChange { at: t, what, evidence: evidence.into(), is_event });
@@ -418,12 +413,12 @@ impl IdentityIndex {
             .or_else(|| self.session_person(e));
         let role = e.chain.iter().find(|p| p.kind == PrincipalKind::Role).map(|p| p.id.clone());
         if let Some(agent) = e.principals().find(|p| p.kind == PrincipalKind::Agent) {
-            return Subject { id: agent.id.clone(), kind: SubjectKind::Agent, person, role };
+            return Subject { id: agent.id.clone(), kind: PrincipalKind::Agent, person, role };
         }
         if e.actor.id.contains(":assumed-role/")
             && let Some(agent) = agent_session(&e.actor.id)
         {
-            return Subject { id: agent, kind: SubjectKind::Agent, person, role };
+            return Subject { id: agent, kind: PrincipalKind::Agent, person, role };
         }
         // A session minted by automation for a person (a tool server
         // assuming a delegate role with the person as source identity) is the
@@ -436,24 +431,22 @@ impl IdentityIndex {
             && e.actor.id.contains(":assumed-role/")
             && let Some(r) = &role
         {
-            return Subject { id: r.clone(), kind: SubjectKind::Workload, person, role: role.clone() };
+            return Subject { id: r.clone(), kind: PrincipalKind::Workload, person, role: role.clone() };
         }
         if let Some(p) = person.clone() {
             let actor = self.canonical(&e.actor.id);
             if actor == p || e.actor.id.contains(":assumed-role/") || e.actor.kind == PrincipalKind::Human {
-                return Subject { id: p, kind: SubjectKind::Person, person: None, role };
+                return Subject { id: p, kind: PrincipalKind::Human, person: None, role };
             }
         }
         if e.actor.id.contains(":assumed-role/")
             && let Some(r) = &role
         {
-            return Subject { id: r.clone(), kind: SubjectKind::Workload, person, role: role.clone() };
+            return Subject { id: r.clone(), kind: PrincipalKind::Workload, person, role: role.clone() };
         }
         let kind = match e.actor.kind {
-            PrincipalKind::Human => SubjectKind::Person,
-            PrincipalKind::Workload | PrincipalKind::Role | PrincipalKind::CloudService => SubjectKind::Workload,
-            PrincipalKind::Agent => SubjectKind::Agent,
-            _ => SubjectKind::Other,
+            PrincipalKind::Workload | PrincipalKind::Role | PrincipalKind::CloudService => PrincipalKind::Workload,
+            k => k,
         };
         Subject { id: self.canonical(&e.actor.id).to_string(), kind, person, role }
     }

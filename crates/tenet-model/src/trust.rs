@@ -5,20 +5,18 @@
 use serde::{Deserialize, Serialize};
 
 use crate::policy::{PolicyDocument, RbacRule};
+use crate::principal::PrincipalKind;
 use crate::time::Timestamp;
 
-/// What a node of the trust graph is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
+/// What a node of the trust graph is: an actor, of the one kind of actor
+/// every part of Tenet uses ([`PrincipalKind`]), or something actors hold,
+/// belong to or act through.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum NodeKind {
-    Human,
-    /// A workload or service account (IAM user used by a machine, k8s service account).
-    Workload,
-    Agent,
+    /// A person, workload, agent, role or account (and the cloud's own
+    /// services, the anonymous and the unknown, when events name them).
+    Actor(PrincipalKind),
     Group,
-    Role,
-    /// A whole account or tenant as a principal (`arn:aws:iam::123456789012:root`).
-    Account,
     /// A session of a role (`arn:aws:sts::123456789012:assumed-role/ops/alice`):
     /// the role acting, for a while. A hop in answers, not a principal.
     Session,
@@ -30,14 +28,18 @@ pub enum NodeKind {
 }
 
 impl NodeKind {
+    pub const HUMAN: NodeKind = NodeKind::Actor(PrincipalKind::Human);
+    /// A workload or service account (IAM user used by a machine, k8s service account).
+    pub const WORKLOAD: NodeKind = NodeKind::Actor(PrincipalKind::Workload);
+    pub const AGENT: NodeKind = NodeKind::Actor(PrincipalKind::Agent);
+    pub const ROLE: NodeKind = NodeKind::Actor(PrincipalKind::Role);
+    /// A whole account or tenant as a principal (`arn:aws:iam::123456789012:root`).
+    pub const ACCOUNT: NodeKind = NodeKind::Actor(PrincipalKind::Account);
+
     pub fn as_str(self) -> &'static str {
         match self {
-            NodeKind::Human => "human",
-            NodeKind::Workload => "workload",
-            NodeKind::Agent => "agent",
+            NodeKind::Actor(k) => k.as_str(),
             NodeKind::Group => "group",
-            NodeKind::Role => "role",
-            NodeKind::Account => "account",
             NodeKind::Session => "session",
             NodeKind::Policy => "policy",
             NodeKind::Tool => "tool",
@@ -45,9 +47,50 @@ impl NodeKind {
         }
     }
 
+    /// The kind named `s` (as [`NodeKind::as_str`] writes it).
+    pub fn parse(s: &str) -> Option<NodeKind> {
+        Some(match s {
+            "group" => NodeKind::Group,
+            "session" => NodeKind::Session,
+            "policy" => NodeKind::Policy,
+            "tool" => NodeKind::Tool,
+            "resource" => NodeKind::Resource,
+            other => NodeKind::Actor(PrincipalKind::ALL.into_iter().find(|k| k.as_str() == other)?),
+        })
+    }
+
+    /// The actor kind, for a node that is an actor.
+    pub fn actor(self) -> Option<PrincipalKind> {
+        match self {
+            NodeKind::Actor(k) => Some(k),
+            _ => None,
+        }
+    }
+
     /// Whether nodes of this kind can act (are principals in answers).
     pub fn is_principal(self) -> bool {
-        matches!(self, NodeKind::Human | NodeKind::Workload | NodeKind::Agent | NodeKind::Role | NodeKind::Account)
+        matches!(self, NodeKind::HUMAN | NodeKind::WORKLOAD | NodeKind::AGENT | NodeKind::ROLE | NodeKind::ACCOUNT)
+    }
+}
+
+impl From<PrincipalKind> for NodeKind {
+    fn from(k: PrincipalKind) -> Self {
+        NodeKind::Actor(k)
+    }
+}
+
+// Stored snapshots and answers name kinds as plain strings, as before actors
+// had a kind of their own: `"human"`, `"group"`.
+impl Serialize for NodeKind {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
+impl<'de> Deserialize<'de> for NodeKind {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = <std::borrow::Cow<'de, str>>::deserialize(d)?;
+        NodeKind::parse(&s).ok_or_else(|| serde::de::Error::custom(format!("unknown node kind {s:?}")))
     }
 }
 
@@ -161,4 +204,10 @@ pub struct Snapshot {
     pub scope: String,
     pub collected_at: Timestamp,
     pub facts: Vec<Fact>,
+}
+
+impl std::fmt::Display for NodeKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
 }

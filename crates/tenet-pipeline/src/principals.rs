@@ -7,7 +7,6 @@
 //! answer; an ambiguous one lists its candidates.
 
 use tenet_graph::TrustGraph;
-use tenet_model::NodeKind;
 use tenet_store::{Result, StoreReader};
 
 /// What a name resolves to.
@@ -21,10 +20,6 @@ pub enum Resolved {
     Unknown,
     /// Several principals answer to the name: their canonical references.
     Ambiguous(Vec<String>),
-}
-
-fn is_principal(k: NodeKind) -> bool {
-    matches!(k, NodeKind::Human | NodeKind::Workload | NodeKind::Agent | NodeKind::Role | NodeKind::Account)
 }
 
 /// Whether `id` is what `name` may mean (see [`tenet_store::EventReader::principals_named`]).
@@ -87,7 +82,7 @@ pub fn resolve(reader: &dyn StoreReader, graph: &TrustGraph, name: &str) -> Resu
     }
     let view = graph.current();
     for id in view.present_nodes() {
-        if is_principal(view.kind(id)) && answers_to(view.name(id), name) {
+        if view.kind(id).is_principal() && answers_to(view.name(id), name) {
             candidates.push(view.name(id).to_string());
         }
     }

@@ -46,10 +46,6 @@ fn split(tenet_id: &str) -> Option<(String, String)> {
     (!t.is_empty() && !id.is_empty()).then(|| (t.to_string(), id.to_string()))
 }
 
-fn is_principal(k: NodeKind) -> bool {
-    matches!(k, NodeKind::Human | NodeKind::Workload | NodeKind::Agent | NodeKind::Role | NodeKind::Account)
-}
-
 /// A group as its source names it: the inventory's display name (SCIM
 /// `displayName`, an Okta group's name), else the IAM group's name from its
 /// ARN, else the id after its source prefix. A policy writes
@@ -116,7 +112,7 @@ impl TrustSnapshot {
         let mut alias_of: Vec<(String, String)> = Vec::new();
         for id in view.present_nodes() {
             let kind = view.kind(id);
-            if !is_principal(kind) {
+            if !kind.is_principal() {
                 continue;
             }
             let name = view.name(id).to_string();
@@ -220,7 +216,7 @@ impl TrustSnapshot {
             .find_map(|&k| self.findings.get(k).cloned())
             .or_else(|| known.then(|| OpenFindings { open: 0, max_severity: "none".into() }));
         let delegation = node.map(|(id, n)| {
-            let acting_for = if n.kind == NodeKind::Agent { n.acts_for.first().cloned() } else { None };
+            let acting_for = if n.kind == NodeKind::AGENT { n.acts_for.first().cloned() } else { None };
             match acting_for {
                 Some(person) => Delegation {
                     depth: 1,
@@ -232,8 +228,8 @@ impl TrustSnapshot {
                 None => Delegation {
                     depth: 0,
                     chain: vec![id.clone()],
-                    origin_risk: (n.kind == NodeKind::Human).then(|| self.risk.get(&id).map_or(0, |r| r.score)),
-                    origin: (n.kind == NodeKind::Human).then_some(id),
+                    origin_risk: (n.kind == NodeKind::HUMAN).then(|| self.risk.get(&id).map_or(0, |r| r.score)),
+                    origin: (n.kind == NodeKind::HUMAN).then_some(id),
                     via_agent: None,
                 },
             }

@@ -80,7 +80,7 @@ fn every_simulated_inventory_file_imports_cleanly() {
         assert!(scopes.contains(format!("aws:{}", account.id).as_str()), "{scopes:?}");
         assert!(has(
             &first,
-            |f| matches!(f, Fact::Node { id, kind: NodeKind::Account, .. } if *id == format!("arn:aws:iam::{}:root", account.id))
+            |f| matches!(f, Fact::Node { id, kind: NodeKind::ACCOUNT, .. } if *id == format!("arn:aws:iam::{}:root", account.id))
         ));
     }
     for scope in ["idp:okta", "k8s:k8s", "agents"] {
@@ -119,7 +119,7 @@ fn every_simulated_inventory_file_imports_cleanly() {
     assert!(has(&first, |f| matches!(f, Fact::Boundary { holder, policy }
         if holder.ends_with(":role/prod-cross-account-readonly") && policy.ends_with(":policy/CrossAccountReadOnlyBoundary"))));
     // Identity Center roles keep their path; their inline policy is named after them.
-    assert!(has(&first, |f| matches!(f, Fact::Node { id, kind: NodeKind::Role, .. }
+    assert!(has(&first, |f| matches!(f, Fact::Node { id, kind: NodeKind::ROLE, .. }
         if id.contains(":role/aws-reserved/sso.amazonaws.com/AWSReservedSSO_"))));
     assert!(has(&first, |f| matches!(f, Fact::Attached { holder, policy }
         if holder.contains("AWSReservedSSO_") && *policy == format!("{holder}#inline/AwsSSOInlinePolicy"))));
@@ -137,7 +137,7 @@ fn every_simulated_inventory_file_imports_cleanly() {
     for (i, p) in sim.org.people.iter().enumerate() {
         let person = format!("user:{}", p.email);
         let okta = format!("okta:{}", p.okta_id);
-        assert!(has(&first, |f| matches!(f, Fact::Node { id, kind: NodeKind::Human, .. } if *id == person)));
+        assert!(has(&first, |f| matches!(f, Fact::Node { id, kind: NodeKind::HUMAN, .. } if *id == person)));
         for alias in [okta.clone(), format!("aws:samluser/{}", p.email), format!("k8s:{}", p.email)] {
             assert!(has(&first, |f| *f == Fact::SameAs { a: alias.clone(), b: person.clone() }), "{alias}");
         }
@@ -182,7 +182,7 @@ fn every_simulated_inventory_file_imports_cleanly() {
         let agent = format!("agent:{}", a.id);
         assert!(has(
             &first,
-            |f| matches!(f, Fact::Node { id, kind: NodeKind::Agent, name: Some(n) } if *id == agent && *n == a.name)
+            |f| matches!(f, Fact::Node { id, kind: NodeKind::AGENT, name: Some(n) } if *id == agent && *n == a.name)
         ));
         let owner = format!("user:{}", sim.org.people[a.owner].email);
         assert!(has(&first, |f| *f == Fact::Owns { owner: owner.clone(), agent: agent.clone() }));
@@ -280,12 +280,12 @@ fn iam_api_output_with_url_encoded_documents() {
     let f = &s.facts;
     assert!(f.contains(&Fact::Node {
         id: "arn:aws:iam::111122223333:root".into(),
-        kind: NodeKind::Account,
+        kind: NodeKind::ACCOUNT,
         name: None
     }));
     assert!(f.contains(&Fact::Node {
         id: "arn:aws:iam::111122223333:user/svc".into(),
-        kind: NodeKind::Workload,
+        kind: NodeKind::WORKLOAD,
         name: Some("svc".into())
     }));
     // The group's ARN, path and all, from the group list.
@@ -443,7 +443,7 @@ fn scim_users_groups_and_single_resources() {
     let same = |a: &str| Fact::SameAs { a: a.into(), b: "user:ada@acme.example".into() };
     assert!(f.contains(&Fact::Node {
         id: "user:ada@acme.example".into(),
-        kind: NodeKind::Human,
+        kind: NodeKind::HUMAN,
         name: Some("Ada".into())
     }));
     for b in [
@@ -477,7 +477,7 @@ fn scim_users_groups_and_single_resources() {
     assert_eq!(one.snapshots[0].scope, "idp:okta/Users/00u9");
     assert!(one.snapshots[0].facts.contains(&Fact::Node {
         id: "user:bo@acme.example".into(),
-        kind: NodeKind::Human,
+        kind: NodeKind::HUMAN,
         name: Some("Bo B".into())
     }));
     let custom = import(
@@ -576,7 +576,7 @@ fn rbac_yaml_stream() {
     }
     assert!(f.contains(&Fact::Node {
         id: "k8s:system:serviceaccount:payments:deployer".into(),
-        kind: NodeKind::Workload,
+        kind: NodeKind::WORKLOAD,
         name: Some("system:serviceaccount:payments:deployer".into())
     }));
     assert!(f.contains(&Fact::Node {
@@ -586,7 +586,7 @@ fn rbac_yaml_stream() {
     }));
     assert!(f.contains(&Fact::Node {
         id: "k8s:ada@acme.example".into(),
-        kind: NodeKind::Human,
+        kind: NodeKind::HUMAN,
         name: Some("ada@acme.example".into())
     }));
     let reader = f.iter().find_map(|x| match x {
@@ -686,7 +686,7 @@ fn agent_registry_entries() {
     let s = &imported.snapshots[0];
     assert_eq!((s.source.as_str(), s.scope.as_str()), ("agent-registry", "agents"));
     let f = &s.facts;
-    assert!(f.contains(&Fact::Node { id: "agent:agt-1".into(), kind: NodeKind::Agent, name: Some("ops-1".into()) }));
+    assert!(f.contains(&Fact::Node { id: "agent:agt-1".into(), kind: NodeKind::AGENT, name: Some("ops-1".into()) }));
     assert!(f.contains(&Fact::Owns { owner: "user:ada@acme.example".into(), agent: "agent:agt-1".into() }));
     for person in ["user:ada@acme.example", "user:ben@acme.example"] {
         assert!(f.contains(&Fact::ActsFor {

@@ -230,7 +230,7 @@ fn create_role_asserts_node_trust_and_boundary_using_the_response_arn() {
         "",
     )]);
     let facts = asserted(&got);
-    assert_eq!(facts[0], Fact::Node { id: arn.clone(), kind: NodeKind::Role, name: Some("app".into()) });
+    assert_eq!(facts[0], Fact::Node { id: arn.clone(), kind: NodeKind::ROLE, name: Some("app".into()) });
     let Fact::Trust { role, document } = &facts[1] else { panic!("{facts:?}") };
     assert_eq!(role, &arn);
     let who = document.statements[0].principals.as_ref().unwrap();
@@ -275,10 +275,10 @@ fn users_groups_and_membership() {
         vec![
             Fact::Node {
                 id: format!("arn:aws:iam::{ACCT}:user/staff/carol"),
-                kind: NodeKind::Human,
+                kind: NodeKind::HUMAN,
                 name: Some("carol".into())
             },
-            Fact::Node { id: user("dave"), kind: NodeKind::Human, name: Some("dave".into()) },
+            Fact::Node { id: user("dave"), kind: NodeKind::HUMAN, name: Some("dave".into()) },
             Fact::Node { id: group("ops"), kind: NodeKind::Group, name: Some("ops".into()) },
             member.clone(),
         ]
@@ -346,7 +346,7 @@ fn surprising_request_parameters_cost_the_changes_not_the_record() {
     assert!(events[2].changes.is_empty());
     assert_eq!(
         asserted(&events[3].changes),
-        vec![Fact::Node { id: role("x"), kind: NodeKind::Role, name: Some("x".into()) }]
+        vec![Fact::Node { id: role("x"), kind: NodeKind::ROLE, name: Some("x".into()) }]
     );
 }
 
@@ -429,7 +429,7 @@ fn stratus_create_admin_user_creates_a_user_with_administrator_access() {
     let facts: Vec<Fact> = events.iter().flat_map(|e| asserted(&e.changes)).collect();
     let arn = "arn:aws:iam::229654561268:user/malicious-iam-user";
     assert!(
-        facts.contains(&Fact::Node { id: arn.into(), kind: NodeKind::Human, name: Some("malicious-iam-user".into()) }),
+        facts.contains(&Fact::Node { id: arn.into(), kind: NodeKind::HUMAN, name: Some("malicious-iam-user".into()) }),
         "{facts:?}"
     );
     assert!(facts.contains(&Fact::Attached { holder: arn.into(), policy: ADMIN.into() }), "{facts:?}");
@@ -451,7 +451,7 @@ fn stratus_create_backdoor_role_with_boundary_and_admin_policy() {
     let facts = asserted(&got);
     let arn = "arn:aws:iam::609418236337:role/stratus-red-team-malicious-iam-role";
     assert!(facts.contains(&Fact::Attached { holder: arn.into(), policy: ADMIN.into() }), "{facts:?}");
-    assert!(facts.iter().any(|f| matches!(f, Fact::Node { id, kind: NodeKind::Role, .. } if id == arn)));
+    assert!(facts.iter().any(|f| matches!(f, Fact::Node { id, kind: NodeKind::ROLE, .. } if id == arn)));
     assert!(
         facts.contains(&Fact::Boundary { holder: arn.into(), policy: "arn:aws:iam::aws:policy/AWSDenyAll".into() })
     );

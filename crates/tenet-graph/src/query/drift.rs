@@ -3,6 +3,7 @@
 
 use rustc_hash::FxHashSet;
 use serde::Serialize;
+use tenet_model::NodeKind;
 
 use super::{Grant, Hop};
 use crate::graph::{Payload, TrustGraph};
@@ -24,7 +25,7 @@ pub struct Change {
 #[derive(Debug, Clone, Serialize)]
 pub struct Emerged<'g> {
     pub principal: &'g str,
-    pub kind: &'static str,
+    pub kind: NodeKind,
     /// The identity whose grant it is.
     pub identity: &'g str,
     /// How the principal reaches that identity (empty when the grant is its

@@ -2,7 +2,7 @@
 //! every query shares (deny wins, boundaries intersect, RBAC verbs,
 //! resources, resourceNames, namespaces and aggregation).
 
-use std::rc::Rc;
+use std::sync::Arc;
 
 use tenet_model::{Effect, RbacRule, Statement};
 
@@ -49,8 +49,8 @@ impl<'g> View<'g> {
     }
 
     /// The deny statements of an identity's own and group policies.
-    pub(crate) fn denies_of(&self, identity: Id) -> Rc<Vec<&'g Statement>> {
-        if let Some(d) = self.memo.denies.borrow().get(&identity) {
+    pub(crate) fn denies_of(&self, identity: Id) -> Arc<Vec<&'g Statement>> {
+        if let Some(d) = self.memo.denies.lock().unwrap_or_else(|p| p.into_inner()).get(&identity) {
             return d.clone();
         }
         let mut out = Vec::new();
@@ -61,8 +61,8 @@ impl<'g> View<'g> {
         };
         add(identity);
         self.groups_of(identity).into_iter().for_each(&mut add);
-        let out = if out.is_empty() { self.memo.no_denies.clone() } else { Rc::new(out) };
-        self.memo.denies.borrow_mut().insert(identity, out.clone());
+        let out = if out.is_empty() { self.memo.no_denies.clone() } else { Arc::new(out) };
+        self.memo.denies.lock().unwrap_or_else(|p| p.into_inner()).insert(identity, out.clone());
         out
     }
 

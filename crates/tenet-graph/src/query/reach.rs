@@ -4,7 +4,7 @@
 
 use serde::ser::SerializeStruct;
 use serde::{Serialize, Serializer};
-use tenet_model::{Effect, RbacRule, Statement};
+use tenet_model::{Effect, NodeKind, RbacRule, Statement};
 
 use super::{Hop, Label, MAX_DEPTH, Step, Via, describe, describe_rule};
 use crate::intern::{Id, NONE};
@@ -13,7 +13,7 @@ use crate::view::View;
 #[derive(Debug, Clone, Serialize)]
 pub struct Reach<'g> {
     pub principal: &'g str,
-    pub kind: &'static str,
+    pub kind: NodeKind,
     /// The principal itself first, then every identity it can act as,
     /// nearest first, each with the path there and what it holds.
     pub identities: Vec<Reached<'g>>,
@@ -30,7 +30,7 @@ impl Reach<'_> {
 #[derive(Debug, Clone, Serialize)]
 pub struct Reached<'g> {
     pub identity: &'g str,
-    pub kind: &'static str,
+    pub kind: NodeKind,
     /// How the principal comes to act as it (empty for the principal itself).
     pub via: Vec<Hop<'g>>,
     /// Its permissions boundary: every grant below is intersected with it.
@@ -171,7 +171,7 @@ impl<'g> View<'g> {
                 self.reached(identity, via)
             })
             .collect();
-        Some(Reach { principal: self.name(id), kind: self.kind(id).as_str(), identities })
+        Some(Reach { principal: self.name(id), kind: self.kind(id), identities })
     }
 
     fn acts_as(&self, principal: Id) -> ActsAs {
@@ -297,7 +297,7 @@ impl<'g> View<'g> {
         }
         Reached {
             identity: self.name(identity),
-            kind: self.kind(identity).as_str(),
+            kind: self.kind(identity),
             via,
             boundary: self.boundary.get(&identity).map(|b| self.name(*b)),
             denies,

@@ -45,7 +45,7 @@ impl<'g> View<'g> {
         for (i, present) in self.present.iter().enumerate() {
             let id = i as Id;
             let kind = self.kind(id);
-            if !present || !matches!(kind, NodeKind::Human | NodeKind::Workload | NodeKind::Role | NodeKind::Agent) {
+            if !present || !matches!(kind, NodeKind::HUMAN | NodeKind::WORKLOAD | NodeKind::ROLE | NodeKind::AGENT) {
                 continue;
             }
             // Only principals that hold access are reported.

@@ -6,7 +6,7 @@
 //! (assuming it, being its agent, running its tool), found by a
 //! breadth-first walk backwards that is remembered for the view's lifetime.
 
-use std::rc::Rc;
+use std::sync::Arc;
 
 use rustc_hash::FxHashMap;
 use serde::Serialize;
@@ -21,7 +21,7 @@ use crate::view::{StmtRef, View, account_root};
 #[derive(Debug, Clone, Serialize)]
 pub struct Principal<'g> {
     pub principal: &'g str,
-    pub kind: &'static str,
+    pub kind: NodeKind,
     /// The shortest paths, unconditional ones first, each from the
     /// principal to the statement or rule that grants.
     pub paths: Vec<Vec<Hop<'g>>>,
@@ -93,7 +93,7 @@ impl<'g> View<'g> {
             None => self.iam_grants(action, resource),
         };
         // Every route to every principal, then the best few per principal.
-        let mut trees: Vec<Option<Rc<Becomers>>> = Vec::with_capacity(grants.len());
+        let mut trees: Vec<Option<Arc<Becomers>>> = Vec::with_capacity(grants.len());
         let mut routes: Vec<(Id, Route)> = Vec::new();
         for (gi, g) in grants.iter().enumerate() {
             let direct = Route { grant: gi as u32, node: 0, len: g.steps.len() as u32, conditional: g.conditional };
@@ -138,7 +138,7 @@ impl<'g> View<'g> {
                 .collect();
             out.push(Principal {
                 principal: self.name(id),
-                kind: self.kind(id).as_str(),
+                kind: self.kind(id),
                 paths,
                 // Routes sort unconditional first: the best one decides.
                 conditional: same[0].1.conditional,
@@ -156,7 +156,7 @@ impl<'g> View<'g> {
 
     /// Whether anything could lead to acting as `x` (see [`Self::predecessors`]).
     fn may_be_become(&self, x: Id) -> bool {
-        (self.kind(x) == NodeKind::Role && (self.trust.contains_key(&x) || self.assumed_by.contains_key(&x)))
+        (self.kind(x) == NodeKind::ROLE && (self.trust.contains_key(&x) || self.assumed_by.contains_key(&x)))
             || self.tool_users.contains_key(&x)
             || self.served_by.contains_key(&x)
             || self.acts_for.contains_key(&x)
@@ -170,18 +170,18 @@ impl<'g> View<'g> {
 
     /// Every principal that can act as `target`, with the shortest path
     /// from each (the target itself, with no hops, at the root).
-    pub(crate) fn who_becomes(&self, target: Id) -> Rc<Becomers> {
-        if let Some(w) = self.memo.becomes.borrow().get(&target) {
+    pub(crate) fn who_becomes(&self, target: Id) -> Arc<Becomers> {
+        if let Some(w) = self.memo.becomes.lock().unwrap_or_else(|p| p.into_inner()).get(&target) {
             return w.clone();
         }
-        let out = Rc::new(self.who_becomes_uncached(target));
-        let size = self.memo.becomes_nodes.get() + out.nodes.len();
-        let mut memo = self.memo.becomes.borrow_mut();
+        let out = Arc::new(self.who_becomes_uncached(target));
+        let size = self.memo.becomes_nodes.load(std::sync::atomic::Ordering::Relaxed) + out.nodes.len();
+        let mut memo = self.memo.becomes.lock().unwrap_or_else(|p| p.into_inner());
         if size > BECOMERS_MEMO_NODES {
             memo.clear();
-            self.memo.becomes_nodes.set(out.nodes.len());
+            self.memo.becomes_nodes.store(out.nodes.len(), std::sync::atomic::Ordering::Relaxed);
         } else {
-            self.memo.becomes_nodes.set(size);
+            self.memo.becomes_nodes.store(size, std::sync::atomic::Ordering::Relaxed);
         }
         memo.insert(target, out.clone());
         out
@@ -220,7 +220,7 @@ impl<'g> View<'g> {
     /// agent that acts for it, using or owning it (an agent), being the same
     /// identity. The inverse of what `reach` walks.
     fn predecessors(&self, x: Id, out: &mut Vec<Step>) {
-        if self.kind(x) == NodeKind::Role {
+        if self.kind(x) == NodeKind::ROLE {
             out.extend(self.assumers_of(x).iter().copied());
         }
         for &(agent, tool) in self.tool_users.get(&x).into_iter().flatten() {
@@ -243,8 +243,8 @@ impl<'g> View<'g> {
     /// Who may assume `role`, one step each, as its trust policy and the
     /// trusted accounts' own policies say (and as observed). Remembered:
     /// every walk through the role needs it.
-    fn assumers_of(&self, role: Id) -> Rc<Vec<Step>> {
-        if let Some(s) = self.memo.assumers_of.borrow().get(&role) {
+    fn assumers_of(&self, role: Id) -> Arc<Vec<Step>> {
+        if let Some(s) = self.memo.assumers_of.lock().unwrap_or_else(|p| p.into_inner()).get(&role) {
             return s.clone();
         }
         let mut out = Vec::new();
@@ -290,8 +290,8 @@ impl<'g> View<'g> {
         for &who in self.assumed_by.get(&role).into_iter().flatten() {
             out.push(Step::new(who, role, Via::Observed));
         }
-        let out = Rc::new(out);
-        self.memo.assumers_of.borrow_mut().insert(role, out.clone());
+        let out = Arc::new(out);
+        self.memo.assumers_of.lock().unwrap_or_else(|p| p.into_inner()).insert(role, out.clone());
         out
     }
 
@@ -398,9 +398,9 @@ impl<'g> View<'g> {
             }
             let conditional = !s.conditions.is_empty();
             for &holder in self.holders.get(&r.policy).into_iter().flatten() {
-                let direct = [(holder, Rc::from(&[][..]))];
+                let direct = [(holder, Arc::from(&[][..]))];
                 let members;
-                let identities: &[(Id, Rc<[Id]>)] = if self.kind(holder) == NodeKind::Group {
+                let identities: &[(Id, Arc<[Id]>)] = if self.kind(holder) == NodeKind::Group {
                     members = self.members_of(holder);
                     &members
                 } else {

@@ -908,7 +908,7 @@ fn iam_changes(r: &Record<'_>, account: Option<&str>, out: &mut Vec<TrustChange>
             let created = response.role.unwrap_or_default();
             let Some(id) = nonempty(&created.arn).map(str::to_string).or_else(role) else { return };
             let name = nonempty(&p.role_name).map(str::to_string);
-            out.push(assert(Fact::Node { id: id.clone(), kind: NodeKind::Role, name }));
+            out.push(assert(Fact::Node { id: id.clone(), kind: NodeKind::ROLE, name }));
             let document =
                 document_of(p.assume_role_policy_document).or_else(|| document_of(created.assume_role_policy_document));
             if let Some(document) = document {
@@ -936,7 +936,7 @@ fn iam_changes(r: &Record<'_>, account: Option<&str>, out: &mut Vec<TrustChange>
                 return;
             };
             let name = nonempty(&p.user_name).map(str::to_string);
-            out.push(assert(Fact::Node { id: id.clone(), kind: NodeKind::Human, name }));
+            out.push(assert(Fact::Node { id: id.clone(), kind: NodeKind::HUMAN, name }));
             if let Some(policy) = nonempty(&p.permissions_boundary) {
                 out.push(assert(Fact::Boundary { holder: id, policy: policy.to_string() }));
             }

@@ -119,7 +119,7 @@ fn agent(e: &Entry, identities: &HashMap<String, String>) -> Res<Vec<Fact>> {
     let users = str_list(m, path, "users")?;
     let scope = str_list(m, path, "delegated_scopes")?;
     let mut facts = vec![
-        Fact::Node { id: agent.clone(), kind: NodeKind::Agent, name },
+        Fact::Node { id: agent.clone(), kind: NodeKind::AGENT, name },
         Fact::Owns { owner: format!("user:{owner}"), agent: agent.clone() },
     ];
     // Agents of one kind (assistant, coding, ops …) are each other's peers:

@@ -124,7 +124,7 @@ impl Accounts {
             let mut f = Facts::default();
             f.push(Fact::Node {
                 id: format!("arn:{partition}:iam::{account}:root"),
-                kind: NodeKind::Account,
+                kind: NodeKind::ACCOUNT,
                 name: None,
             });
             f
@@ -184,7 +184,7 @@ fn entity(e: &Entry, kind: Kind, group_arns: &HashMap<(String, String), String>)
     let (name_key, inline_key, node_kind) = match kind {
         Kind::User => ("UserName", "UserPolicyList", user_kind(m, path)?),
         Kind::Group => ("GroupName", "GroupPolicyList", NodeKind::Group),
-        Kind::Role => ("RoleName", "RolePolicyList", NodeKind::Role),
+        Kind::Role => ("RoleName", "RolePolicyList", NodeKind::ROLE),
     };
     let name = opt_str(m, path, name_key)?.map(str::to_string).or_else(|| arn.rsplit('/').next().map(str::to_string));
     let mut facts = vec![Fact::Node { id: arn.to_string(), kind: node_kind, name }];
@@ -252,11 +252,11 @@ fn user_kind(m: &Map<String, Value>, path: &str) -> Res<NodeKind> {
         if key.eq_ignore_ascii_case("kind") || key.eq_ignore_ascii_case("type") {
             let value = opt_str(t, &tp, "Value")?.unwrap_or("");
             if value.eq_ignore_ascii_case("service") || value.eq_ignore_ascii_case("workload") {
-                return Ok(NodeKind::Workload);
+                return Ok(NodeKind::WORKLOAD);
             }
         }
     }
-    Ok(NodeKind::Human)
+    Ok(NodeKind::HUMAN)
 }
 
 /// A managed policy: its node and its default version's document.

@@ -355,7 +355,7 @@ fn binding(
         let subject_name = req_str(s, &p, "name")?;
         let (id, node_kind, display) = match subject_kind {
             "User" => {
-                let kind = if subject_name.starts_with("system:") { NodeKind::Workload } else { NodeKind::Human };
+                let kind = if subject_name.starts_with("system:") { NodeKind::WORKLOAD } else { NodeKind::HUMAN };
                 (format!("k8s:{subject_name}"), kind, subject_name.to_string())
             }
             "Group" => (format!("k8s:group/{subject_name}"), NodeKind::Group, subject_name.to_string()),
@@ -367,7 +367,7 @@ fn binding(
                     }
                 };
                 let user = format!("system:serviceaccount:{ns}:{subject_name}");
-                (format!("k8s:{user}"), NodeKind::Workload, user)
+                (format!("k8s:{user}"), NodeKind::WORKLOAD, user)
             }
             other => {
                 return problem(

@@ -169,7 +169,7 @@ fn user(v: &Value, path: &str, idp: &str) -> Res<Vec<Fact>> {
     // Oriented as the adapters orient them: the other id, then `user:`.
     let same = |a: String| Fact::SameAs { a, b: person.clone() };
     let mut facts = vec![
-        Fact::Node { id: person.clone(), kind: NodeKind::Human, name: Some(display.to_string()) },
+        Fact::Node { id: person.clone(), kind: NodeKind::HUMAN, name: Some(display.to_string()) },
         same(format!("{idp}:{id}")),
     ];
     let ep = join(path, "emails");
