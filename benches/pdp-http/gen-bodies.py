@@ -17,7 +17,15 @@ to resolve the user's roles and email itself (its PIP). Cerbos is stateless, so
 for Cerbos the caller (here: this generator, playing the PEP) attaches the
 principal's roles and attributes from the scenario's user directory below.
 
-usage: gen-bodies.py [--decisions FILE] OUT_DIR
+With --properties every request also carries properties, as a PEP that
+knows its caller and object sends them: the subject's directory attributes
+(email, name, department) and, for the resource, its tenant beside what the
+scenario gives; Cerbos gets the same values as principal and resource
+attributes. No policy reads the added ones, so every decision stays as
+expected, but each request brings entity data of its own: the PDP must
+assemble entities per request instead of reusing a cached set.
+
+usage: gen-bodies.py [--decisions FILE] [--properties] OUT_DIR
 """
 import argparse
 import json
@@ -52,6 +60,22 @@ def dumps(obj):
     return json.dumps(obj, separators=(",", ":"), sort_keys=False)
 
 
+DEPARTMENTS = {"rick@the-citadel.com": "research", "morty@the-citadel.com": "research"}
+
+
+def with_properties(req):
+    """The request with subject and resource properties added (see --properties)."""
+    req = json.loads(json.dumps(req))
+    user = USERS[req["subject"]["id"]]
+    req["subject"]["properties"] = {
+        "email": user["email"], "name": user["name"],
+        "department": DEPARTMENTS.get(user["email"], "family"),
+        **req["subject"].get("properties", {}),
+    }
+    req["resource"]["properties"] = {"tenant": "the-citadel", **req["resource"].get("properties", {})}
+    return req
+
+
 def authzen_body(req):
     """The AuthZEN evaluation body, normalised to type/id/properties."""
     subj, act, res = req["subject"], req["action"], req["resource"]
@@ -80,6 +104,8 @@ def cerbos_body(i, req):
         "roles": list(user["roles"]),
         "attr": {"id": user["id"], "name": user["name"], "email": user["email"]},
     }
+    for k, v in subj.get("properties", {}).items():
+        principal["attr"].setdefault(k, v)
     resource = {"kind": res["type"], "id": res["id"]}
     if res.get("properties"):
         resource["attr"] = dict(res["properties"])
@@ -95,6 +121,8 @@ def cerbos_body(i, req):
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--decisions", default=os.environ.get("AUTHZEN_TODO_DECISIONS", DEFAULT_DECISIONS))
+    ap.add_argument("--properties", action="store_true",
+                    help="every request carries subject and resource properties")
     ap.add_argument("out_dir")
     args = ap.parse_args()
 
@@ -106,7 +134,7 @@ def main():
     with open(paths["authzen"], "w") as fa, open(paths["cerbos"], "w") as fc, \
             open(paths["expected"], "w") as fe:
         for i, ev in enumerate(evaluations):
-            req = ev["request"]
+            req = with_properties(ev["request"]) if args.properties else ev["request"]
             if not isinstance(ev.get("expected"), bool):
                 sys.exit(f"gen-bodies: evaluation {i}: 'expected' is not a boolean")
             fa.write(dumps(authzen_body(req)) + "\n")

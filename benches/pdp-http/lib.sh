@@ -49,7 +49,8 @@ stop_pid() {
 
 # gen_bodies OUT_DIR — the 40 request bodies (authzen/cerbos/expected .jsonl).
 gen_bodies() {
-  python3 "$PDP_HTTP_DIR/gen-bodies.py" --decisions "$AUTHZEN_TODO_DECISIONS" "$1"
+  # shellcheck disable=SC2046 # the flag is one word or none
+  python3 "$PDP_HTTP_DIR/gen-bodies.py" --decisions "$AUTHZEN_TODO_DECISIONS" $( [[ "${BODY_PROPERTIES:-0}" == 1 ]] && echo --properties ) "$1"
 }
 
 # install_cerbos — sets CERBOS_BIN (installs into $CERBOS_CACHE if needed).

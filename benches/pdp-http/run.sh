@@ -20,6 +20,8 @@
 #   TENET_READY_TIMEOUT=60                        seconds to wait for /readyz
 #   AUTHZEN_TODO_DECISIONS=<repo>/../shared/specs/authzen/todo/decisions-authorization-api-1_0-01.json
 #   KEEP_WORK=0                                   1 = keep the temp dir (logs, wrk output)
+#   BODY_PROPERTIES=0                             1 = every request carries subject and resource properties
+#   TENET_SIMULATE_DAYS=0                         N = Tenet's store holds N simulated days of an enterprise
 #
 # Exit status: 0 if every step ran and both PDPs matched 40/40 decisions.
 set -euo pipefail
@@ -120,6 +122,18 @@ if [[ -n "$TENET_BIN" ]]; then
     TENET_URL="http://127.0.0.1:$port"
     TENET_LOG="$WORK/tenet.log"
     mkdir -p "$WORK/tenet-data"
+    if [[ "${TENET_SIMULATE_DAYS:-0}" != 0 ]]; then
+      # A store holding a simulated enterprise: the trust graph, baselines,
+      # findings and risk every decision's signals are looked up in.
+      log "simulating ${TENET_SIMULATE_DAYS} days of an enterprise into the Tenet store"
+      "$TENET_BIN" simulate --seed 7 --days "$TENET_SIMULATE_DAYS" --scenario all --out "$WORK/sim" >/dev/null
+      for d in "$WORK"/sim/inventory/*/; do
+        "$TENET_BIN" --data-dir "$WORK/tenet-data" import "$d" --at "$(basename "$d")T00:00:00Z" >/dev/null
+      done
+      "$TENET_BIN" --data-dir "$WORK/tenet-data" ingest "$WORK/sim" >/dev/null ||
+        die "ingesting the simulated enterprise failed"
+      rm -rf "$WORK/sim"
+    fi
     # shellcheck disable=SC2086 # TENET_ARGS is split on purpose
     "$TENET_BIN" serve --addr "127.0.0.1:$port" --policies "$TENET_POLICIES" \
       --data-dir "$WORK/tenet-data" ${TENET_ARGS:-} >"$TENET_LOG" 2>&1 &
@@ -142,7 +156,7 @@ fi
 
 # ---- Report -----------------------------------------------------------------
 echo
-echo "AuthZEN todo scenario, 40 decisions cycled; wrk -t$WRK_THREADS -c$WRK_CONNS -d$WRK_DURATION (keep-alive), 127.0.0.1, $(nproc) CPUs"
+echo "AuthZEN todo scenario, 40 decisions cycled$( [[ "${BODY_PROPERTIES:-0}" == 1 ]] && echo ', every request with subject and resource properties' )$( [[ "${TENET_SIMULATE_DAYS:-0}" != 0 ]] && echo ", Tenet's store holding a simulated enterprise (${TENET_SIMULATE_DAYS} days)" ); wrk -t$WRK_THREADS -c$WRK_CONNS -d$WRK_DURATION (keep-alive), 127.0.0.1, $(nproc) CPUs"
 fmt='%-8s %-10s %12s %10s %10s %10s %8s %8s %10s\n'
 printf "$fmt" PDP decisions "requests/s" "p50 ms" "p99 ms" requests non-2xx "sock-err" "log lines"
 printf "$fmt" cerbos "$CERBOS_VERIFY" "$C_RPS" "$C_P50" "$C_P99" "$C_REQS" "$C_NON2XX" "$C_ERR" "$C_LOGL"
