@@ -495,3 +495,22 @@ fn a_membership_removed_by_an_inventory_snapshot_changes_the_next_decision_withi
     assert_eq!(notice["group"], "okta:00g1", "{notice}");
     assert_eq!(notice["principal"], "user:alice@example.com", "her canonical reference, not the IdP id: {notice}");
 }
+
+/// One live service per data directory: a second `tenet serve` and a batch
+/// `tenet ingest` (which would analyse beside the live learner) are refused
+/// while it runs, naming it; once it stops, or is killed, both work.
+#[test]
+fn a_running_service_owns_its_data_directory_until_it_stops() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = serve(dir.path(), &[]);
+    let file = shared("cloudtrail/stratus-red-team/aws.defense-evasion.cloudtrail-stop.json");
+    let ingest = common::run(dir.path(), &["ingest", file.to_str().unwrap()]);
+    assert_eq!(ingest.status.code(), Some(1));
+    let why = String::from_utf8_lossy(&ingest.stderr);
+    assert!(why.contains("a running Tenet service (pid") && why.contains("POST /api/v1/events"), "{why}");
+    let second = common::run(dir.path(), &["serve", "--addr", "127.0.0.1:0", "--policies", &examples()]);
+    assert_eq!(second.status.code(), Some(1), "a second service is refused");
+    server.kill();
+    let after = common::run(dir.path(), &["ingest", file.to_str().unwrap()]);
+    assert!(after.status.success(), "{}", String::from_utf8_lossy(&after.stderr));
+}

@@ -61,6 +61,11 @@ pub struct AnalyseArgs {
 }
 
 pub fn analyse(data_dir: &Path, args: AnalyseArgs) -> Result<Outcome> {
+    if let Some(who) = tenet_service::owner::running(data_dir) {
+        anyhow::bail!(
+            "{who}: send telemetry to it (POST /api/v1/events, /v1/traces, or a --watch folder), or stop it first; it analyses what it receives"
+        );
+    }
     let rules = load_rules(args.rules.as_deref(), args.json)?;
     let mut store = open(data_dir)?;
     let report = tenet_pipeline::analyse::analyse(&mut store, &rules, &Default::default())?;

@@ -78,6 +78,11 @@ fn format_names() -> clap::builder::PossibleValuesParser {
 }
 
 pub fn run(data_dir: &Path, args: Args) -> Result<Outcome> {
+    if let Some(who) = tenet_service::owner::running(data_dir) {
+        anyhow::bail!(
+            "{who}: send telemetry to it (POST /api/v1/events, /v1/traces, or a --watch folder), or stop it first; it analyses what it receives"
+        );
+    }
     let forced = match &args.format {
         Some(name) => match format::by_name(name) {
             Some(f) => Some(f),

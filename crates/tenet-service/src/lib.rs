@@ -11,6 +11,7 @@ pub mod config;
 pub mod intake;
 pub mod live;
 pub mod metrics;
+pub mod owner;
 pub mod simulated;
 pub mod trust;
 pub mod watch;
@@ -92,6 +93,8 @@ pub struct Running {
     pub changes: tokio::sync::broadcast::Sender<Arc<tenet_model::TrustNotice>>,
     pipeline: Option<live::LivePipeline>,
     watcher: Option<watch::Watcher>,
+    /// This process's claim on the data directory, held until it stops.
+    claim: Option<owner::Claim>,
     /// Set to stop the watcher.
     watching: Arc<std::sync::atomic::AtomicBool>,
     runtime: Option<tokio::runtime::Runtime>,
@@ -141,6 +144,8 @@ pub fn start(options: Options) -> Result<Running, ServiceError> {
     }
     let policies = config.policies.clone().unwrap_or_else(|| data_dir.join("policies"));
     let bundle = policy_dir::load(&policies)?;
+    // One live service per data directory: a second would keep a second learner.
+    let claim = owner::claim(&data_dir, &addr.to_string()).map_err(ServiceError::Refused)?;
 
     let store =
         SqliteStore::open_dir(&data_dir).map_err(ServiceError::store(format!("opening {}", data_dir.display())))?;
@@ -268,6 +273,7 @@ pub fn start(options: Options) -> Result<Running, ServiceError> {
         changes,
         pipeline: Some(pipeline),
         watcher,
+        claim: Some(claim),
         watching,
         runtime: Some(runtime),
         server: Some(server),
@@ -326,6 +332,7 @@ impl Running {
         if let Some(log) = &self.decisions.log {
             log.close();
         }
+        drop(self.claim.take());
         result
     }
 }
