@@ -166,7 +166,7 @@ impl LivePipeline {
         let mut graph =
             tenet_pipeline::trust::load_graph(&*reader).map_err(crate::ServiceError::store("building the graph"))?;
         graph.journal_closures();
-        let first = TrustSnapshot::read(&store)?;
+        let first = TrustSnapshot::read_with(&store, &graph, Some(Arc::new(learner.clone())))?;
         outlets.trust.publish(first.clone());
         let alerts = reader
             .findings(&FindingQuery::default())
@@ -206,7 +206,6 @@ impl LivePipeline {
             seen: Seen::default(),
             queued_bytes: queued_bytes.clone(),
         };
-        pipeline.seen.load_status(&pipeline.outlets.status);
         let thread = {
             let stop = stop.clone();
             std::thread::Builder::new()
@@ -248,7 +247,8 @@ impl Known {
     }
 }
 
-/// What the status page shows, kept by the pipeline thread.
+/// What the status page shows since the service started, kept by the
+/// pipeline thread.
 #[derive(Default)]
 struct Seen {
     events: u64,
@@ -259,14 +259,6 @@ struct Seen {
     snapshots: u64,
     opened: u64,
     closed: u64,
-}
-
-impl Seen {
-    fn load_status(&mut self, board: &StatusBoard) {
-        let s = board.snapshot();
-        self.events = s.events;
-        self.rejected = s.rejected;
-    }
 }
 
 struct Pipeline {

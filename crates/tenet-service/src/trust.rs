@@ -78,15 +78,8 @@ pub fn risk_of(p: &tenet_model::RiskPoint) -> Risk {
 }
 
 impl TrustSnapshot {
-    /// Everything at once from the store: what `tenet check` decides with,
-    /// and where a starting service begins.
+    /// Everything at once from the store: what `tenet check` decides with.
     pub fn read(store: &SqliteStore) -> Result<Self, tenet_pipeline::analyse::AnalyseError> {
-        let risk =
-            tenet_store::FindingReader::risk(store, None)?.iter().map(|p| (p.principal.clone(), risk_of(p))).collect();
-        let open = tenet_store::FindingReader::findings(
-            store,
-            &FindingQuery { status: Some(FindingStatus::Open), ..Default::default() },
-        )?;
         let learner = match store.analysis_state()? {
             Some(a) if !a.learner.is_empty() => Some(Arc::new(
                 serde_json::from_slice(&a.learner)
@@ -95,13 +88,29 @@ impl TrustSnapshot {
             _ => None,
         };
         let graph = load_graph(store)?;
+        Self::read_with(store, &graph, learner)
+    }
+
+    /// Risk and open findings from the store, with a graph and learner the
+    /// caller already holds (a starting service builds them once).
+    pub fn read_with(
+        store: &SqliteStore,
+        graph: &tenet_graph::TrustGraph,
+        learner: Option<Arc<Learner>>,
+    ) -> Result<Self, tenet_pipeline::analyse::AnalyseError> {
+        let risk =
+            tenet_store::FindingReader::risk(store, None)?.iter().map(|p| (p.principal.clone(), risk_of(p))).collect();
+        let open = tenet_store::FindingReader::findings(
+            store,
+            &FindingQuery { status: Some(FindingStatus::Open), ..Default::default() },
+        )?;
         Ok(TrustSnapshot {
             risk: Arc::new(risk),
             findings: Arc::new(open_findings(&open)),
             learner,
             ..Default::default()
         }
-        .with_graph(&graph))
+        .with_graph(graph))
     }
 
     /// This snapshot with the graph's current principals (entity data,
