@@ -216,9 +216,10 @@ fn otlp_exports_in_json_and_from_the_opentelemetry_sdk_become_events_with_their_
     }
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/otel/export_agent_spans.py");
     let endpoint = format!("http://{}/v1/traces", server.addr());
-    for (compression, run) in [("gzip", "r1"), ("none", "r2")] {
+    // The third exports span by span, each tool call before its agent's span.
+    for (compression, run, processor) in [("gzip", "r1", "batch"), ("none", "r2", "batch"), ("gzip", "r3", "simple")] {
         let out = std::process::Command::new("python3")
-            .args([script.to_str().unwrap(), &endpoint, compression, run])
+            .args([script.to_str().unwrap(), &endpoint, compression, run, processor])
             .output()
             .unwrap();
         assert!(
@@ -229,7 +230,7 @@ fn otlp_exports_in_json_and_from_the_opentelemetry_sdk_become_events_with_their_
         );
     }
     // Each tool call is an event of the agent, acting for its person.
-    for run in ["r1", "r2"] {
+    for run in ["r1", "r2", "r3"] {
         let agent = format!("agent:agt-support-{run}");
         let events = json_lines(dir.path(), &["events", "--json", "--principal", &agent]);
         let tools: Vec<&Value> = events

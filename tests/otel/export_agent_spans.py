@@ -1,12 +1,14 @@
 """Exports one agent run's spans to a Tenet service with the official
 OpenTelemetry Python SDK and its OTLP/HTTP (protobuf) exporter.
 
-usage: export_agent_spans.py ENDPOINT gzip|none RUN_ID
+usage: export_agent_spans.py ENDPOINT gzip|none RUN_ID [batch|simple]
 
 An agent (invoke_agent, for a person) calls two tools (execute_tool); the
-batch span processor hands them to the exporter, which posts them to
-ENDPOINT (…/v1/traces) as protobuf, compressed or not. Exits non-zero if
-an export did not succeed.
+span processor hands them to the exporter, which posts them to ENDPOINT
+(…/v1/traces) as protobuf, compressed or not: the batch processor sends a
+run's spans together, the simple one each span alone as it ends (the
+tools before the agent span that is their parent). Exits non-zero if an
+export did not succeed.
 """
 
 import sys
@@ -15,9 +17,10 @@ from opentelemetry.exporter.otlp.proto.http import Compression
 from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
+from opentelemetry.sdk.trace.export import BatchSpanProcessor, SimpleSpanProcessor, SpanExporter, SpanExportResult
 
 endpoint, compression, run = sys.argv[1], sys.argv[2], sys.argv[3]
+processor = sys.argv[4] if len(sys.argv) > 4 else "batch"
 exporter = OTLPSpanExporter(
     endpoint=endpoint,
     compression=Compression.Gzip if compression == "gzip" else Compression.NoCompression,
@@ -46,8 +49,10 @@ class Recording(SpanExporter):
 
 
 provider = TracerProvider(resource=Resource.create({"service.name": "support-agent"}))
-# The batch processor, as deployments run it: a run's spans go out together.
-provider.add_span_processor(BatchSpanProcessor(Recording(exporter)))
+# The batch processor, as deployments run it: a run's spans go out together;
+# the simple one exports each span alone as it ends.
+Processor = SimpleSpanProcessor if processor == "simple" else BatchSpanProcessor
+provider.add_span_processor(Processor(Recording(exporter)))
 tracer = provider.get_tracer("tenet-live-test")
 
 with tracer.start_as_current_span(

@@ -9,6 +9,7 @@ pub mod analyse;
 pub mod ingest;
 pub mod link;
 pub mod principals;
+pub mod trace_link;
 pub mod trust;
 
 pub use ingest::{Counts, IngestError, IngestObserver, IngestOptions, IngestReport, Ingestor, Rejection, ingest};

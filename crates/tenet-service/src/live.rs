@@ -189,6 +189,7 @@ impl LivePipeline {
         let mut pipeline = Pipeline {
             store,
             linker: CredentialLinker::default(),
+            traces: Default::default(),
             analysis: Analysis::new(learner, Vec::new(), events_seq, snapshot_id),
             rules,
             graph,
@@ -264,6 +265,7 @@ struct Seen {
 struct Pipeline {
     store: SqliteStore,
     linker: CredentialLinker,
+    traces: tenet_pipeline::trace_link::TraceLinker,
     analysis: Analysis,
     rules: Arc<RuleSet>,
     graph: TrustGraph,
@@ -352,10 +354,17 @@ impl Pipeline {
         let read = events.len() as u64;
         let received = Instant::now();
         let stored = (|| -> Result<_, tenet_store::StoreError> {
+            // Agent spans whose ancestors came in another delivery, then
+            // sessions whose credentials another event minted.
+            let late_children = self.traces.link_batch(&mut events);
             let fresh = self.linker.link_batch(&self.store, &mut events)?;
             let (batch, events) = PreparedBatch::keeping(events);
             let appended = if batch.is_empty() { Default::default() } else { self.store.append(batch)? };
-            let relinked = link::relink_stored(&mut self.store, &fresh)?;
+            let mut relinked = link::relink_stored(&mut self.store, &fresh)?;
+            for child in &late_children {
+                self.store.relink(child)?;
+                relinked += 1;
+            }
             self.store.commit()?;
             Ok((appended, events, relinked))
         })();
