@@ -550,7 +550,6 @@ fn decisions_read_the_learn_stage_live_signals() {
 /// and each change goes out on `GET /api/v1/changes` as it happens.
 #[test]
 fn resolving_findings_beside_a_running_service_changes_the_next_decision_within_a_second() {
-    use std::io::{BufRead, Write};
     let a = analysed();
     let copy = a.copy();
     let examples = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/policies");
@@ -570,23 +569,7 @@ fn resolving_findings_beside_a_running_service_changes_the_next_decision_within_
     let request = j!({"subject": {"type": t, "id": id}, "action": {"name": "read"}, "resource": {"type": "document", "id": "q3-forecast"}});
     assert_eq!(server.post_json("/access/v1/evaluation", &request).json()["decision"], j!(false));
 
-    // A reader of the change stream.
-    let mut stream = server.connect();
-    write!(stream, "GET /api/v1/changes HTTP/1.1\r\nhost: {}\r\naccept: text/event-stream\r\n\r\n", server.addr())
-        .unwrap();
-    let (tx, rx) = std::sync::mpsc::channel::<Value>();
-    std::thread::spawn(move || {
-        for line in std::io::BufReader::new(stream).lines() {
-            let Ok(line) = line else { return };
-            if let Some(data) = line.strip_prefix("data:")
-                && let Ok(v) = serde_json::from_str::<Value>(data.trim())
-                && tx.send(v).is_err()
-            {
-                return;
-            }
-        }
-    });
-    std::thread::sleep(std::time::Duration::from_millis(200));
+    let rx = server.changes();
 
     for f in &open {
         ok(copy.path(), &["finding", f, "--resolve", "--reason", "contained"]);

@@ -225,6 +225,30 @@ impl Server {
         read_answer(&mut s)
     }
 
+    /// A reader of `GET /api/v1/changes`: each trust change's JSON data, as
+    /// the server sends it. Returns once the stream is open.
+    pub fn changes(&self) -> std::sync::mpsc::Receiver<Value> {
+        use std::io::{BufRead, Write};
+        let mut stream = self.connect();
+        write!(stream, "GET /api/v1/changes HTTP/1.1\r\nhost: {}\r\naccept: text/event-stream\r\n\r\n", self.addr())
+            .unwrap();
+        let (tx, rx) = std::sync::mpsc::channel::<Value>();
+        std::thread::spawn(move || {
+            for line in std::io::BufReader::new(stream).lines() {
+                let Ok(line) = line else { return };
+                if let Some(data) = line.strip_prefix("data:")
+                    && let Ok(v) = serde_json::from_str::<Value>(data.trim())
+                    && tx.send(v).is_err()
+                {
+                    return;
+                }
+            }
+        });
+        // The subscription is made when the request is handled.
+        std::thread::sleep(std::time::Duration::from_millis(200));
+        rx
+    }
+
     /// SIGKILL: the process gets no chance to finish anything.
     pub fn kill(mut self) {
         let _ = self.child.kill();
