@@ -480,6 +480,11 @@ fn a_membership_removed_by_an_inventory_snapshot_changes_the_next_decision_withi
     assert_eq!(notice["change"], "membership_removed", "{notice}");
     assert_eq!(notice["group"], "okta:00g1", "{notice}");
     assert_eq!(notice["principal"], "user:alice@example.com", "her canonical reference, not the IdP id: {notice}");
+    // An open change stream ends with the service; it never holds shutdown up.
+    let status = server.stop();
+    assert!(status.success(), "stopped cleanly, within the harness's 5 s, with a stream open: {status:?}");
+    while rx.recv_timeout(std::time::Duration::from_secs(5)).is_ok() {}
+    assert!(matches!(rx.try_recv(), Err(std::sync::mpsc::TryRecvError::Disconnected)), "the stream ended");
 }
 
 /// One live service per data directory: a second `tenet serve` and a batch

@@ -17,7 +17,7 @@ use axum::response::{IntoResponse, Json, Response};
 use axum::routing::{get, post};
 use serde::Deserialize;
 use tenet_model::TrustNotice;
-use tokio::sync::broadcast;
+use tokio::sync::{broadcast, watch};
 
 use crate::auth::{Caller, Keys};
 use crate::edge::read_telemetry_body;
@@ -87,9 +87,12 @@ struct Edge {
 
 /// The intake routes, each needing a key with the `ingest` scope (an open
 /// loopback server excepted), and `GET /api/v1/changes` (scope `read`).
+/// `closing` turns true when the service begins to stop: open change
+/// streams end then, so they never hold shutdown up.
 pub fn router(
     intake: Arc<dyn Intake>,
     changes: broadcast::Sender<Arc<TrustNotice>>,
+    closing: watch::Receiver<bool>,
     keys: Keys,
     limits: Arc<Limits>,
 ) -> Router {
@@ -102,7 +105,7 @@ pub fn router(
         .layer(axum::middleware::from_fn_with_state((keys.clone(), "ingest"), crate::auth::require));
     let read = Router::new()
         .route("/api/v1/changes", get(stream_changes))
-        .with_state(changes)
+        .with_state(Stream { changes, closing })
         .layer(axum::middleware::from_fn_with_state((keys, "read"), crate::auth::require));
     ingest.merge(read)
 }
@@ -247,14 +250,29 @@ async fn traces(
     }
 }
 
+/// The change stream's state: the notices, and whether the service stops.
+#[derive(Clone)]
+struct Stream {
+    changes: broadcast::Sender<Arc<TrustNotice>>,
+    closing: watch::Receiver<bool>,
+}
+
 /// `GET /api/v1/changes`: every trust change from now on, as Server-Sent
 /// Events (`event: trust_change`, the notice as JSON data, its sequence
 /// number as the id). A reader too slow for the stream is told how many it
-/// missed (`event: lagged`) and carries on.
-async fn stream_changes(State(changes): State<broadcast::Sender<Arc<TrustNotice>>>) -> Response {
-    let rx = changes.subscribe();
-    let stream = futures_util::stream::unfold(rx, |mut rx| async move {
-        let event = match rx.recv().await {
+/// missed (`event: lagged`) and carries on. The stream ends when the
+/// service stops.
+async fn stream_changes(State(s): State<Stream>) -> Response {
+    let rx = s.changes.subscribe();
+    let stream = futures_util::stream::unfold((rx, s.closing), |(mut rx, mut closing)| async move {
+        if *closing.borrow() {
+            return None;
+        }
+        let received = tokio::select! {
+            r = rx.recv() => r,
+            _ = closing.changed() => return None,
+        };
+        let event = match received {
             Ok(notice) => {
                 let data = serde_json::to_string(&*notice).unwrap_or_default();
                 SseEvent::default().event("trust_change").id(notice.seq.to_string()).data(data)
@@ -264,7 +282,7 @@ async fn stream_changes(State(changes): State<broadcast::Sender<Arc<TrustNotice>
             }
             Err(broadcast::error::RecvError::Closed) => return None,
         };
-        Some((Ok::<_, std::convert::Infallible>(event), rx))
+        Some((Ok::<_, std::convert::Infallible>(event), (rx, closing)))
     });
     Sse::new(stream).keep_alive(KeepAlive::default()).into_response()
 }

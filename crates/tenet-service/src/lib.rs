@@ -100,6 +100,8 @@ pub struct Running {
     runtime: Option<tokio::runtime::Runtime>,
     server: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
     shutdown: Arc<tokio::sync::Notify>,
+    /// Set when stopping begins: long-lived responses (change streams) end.
+    closing: tokio::sync::watch::Sender<bool>,
     requested: Arc<Requested>,
 }
 
@@ -204,6 +206,7 @@ pub fn start(options: Options) -> Result<Running, ServiceError> {
         )
     };
     let intake = Arc::new(intake::HttpIntake { inlet: pipeline.inlet.clone() });
+    let (closing, closing_rx) = tokio::sync::watch::channel(false);
     let app = tenet_server::with_decisions(
         tenet_server::router(AppState { status: status.clone() }),
         pdp.clone(),
@@ -211,7 +214,7 @@ pub fn start(options: Options) -> Result<Running, ServiceError> {
         limits.clone(),
     )
     .merge(tenet_server::access::admin_router(pdp.clone(), policies.clone(), keys.clone()))
-    .merge(tenet_server::intake::router(intake, changes.clone(), keys, limits.clone()));
+    .merge(tenet_server::intake::router(intake, changes.clone(), closing_rx, keys, limits.clone()));
 
     let mut runtime = tokio::runtime::Builder::new_multi_thread();
     if let Some(n) = config.workers.or_else(|| std::env::var("TENET_WORKERS").ok()?.parse().ok()) {
@@ -278,6 +281,7 @@ pub fn start(options: Options) -> Result<Running, ServiceError> {
         runtime: Some(runtime),
         server: Some(server),
         shutdown,
+        closing,
         requested,
     })
 }
@@ -304,6 +308,7 @@ impl Running {
     /// Stops listening, lets requests in flight finish, and writes every
     /// decision already answered before returning.
     pub fn stop(mut self) -> Result<(), ServiceError> {
+        let _ = self.closing.send(true);
         self.shutdown.notify_one();
         let result = match (self.runtime.take(), self.server.take()) {
             (Some(rt), Some(server)) => {
