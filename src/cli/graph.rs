@@ -87,7 +87,7 @@ pub fn reach(data_dir: &Path, args: ReachArgs) -> Result<Outcome> {
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
     let (store, graph) = load(data_dir)?;
     let view = graph.view(at(args.at));
-    let (canonical, aliases) = super::principal(&store, &args.principal)?;
+    let (canonical, aliases) = super::principal_in(&store, &graph, &args.principal)?;
     let Some(reach) = aliases.iter().find_map(|a| view.reach(a)) else {
         bail!("{canonical} ({}) is not in the trust graph", args.principal)
     };

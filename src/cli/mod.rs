@@ -154,10 +154,20 @@ pub fn shown(printed: anyhow::Result<()>) -> anyhow::Result<()> {
 /// name is an error (exit 1), not an empty answer; an ambiguous one names
 /// its candidates.
 pub fn principal(store: &tenet_store::SqliteStore, name: &str) -> anyhow::Result<(String, Vec<String>)> {
-    use tenet_pipeline::principals::{Resolved, resolve};
     let reader = tenet_store::EventStore::reader(store)?;
     let graph = tenet_pipeline::trust::load_graph(&*reader)?;
-    match resolve(&*reader, &graph, name)? {
+    principal_in(store, &graph, name)
+}
+
+/// [`principal`], for a command that has built the trust graph already.
+pub fn principal_in(
+    store: &tenet_store::SqliteStore,
+    graph: &tenet_graph::TrustGraph,
+    name: &str,
+) -> anyhow::Result<(String, Vec<String>)> {
+    use tenet_pipeline::principals::{Resolved, resolve};
+    let reader = tenet_store::EventStore::reader(store)?;
+    match resolve(&*reader, graph, name)? {
         Resolved::Known { canonical, aliases } => Ok((canonical, aliases)),
         Resolved::Unknown => anyhow::bail!(
             "unknown principal {name:?}: no stored event, finding or inventory names it (try an ARN, user:<email>, an email, agent:<id> or a unique short name)"

@@ -198,6 +198,8 @@ pub struct TrustGraph {
     /// live reader asked for them (`None`: not kept, so replaying history
     /// costs nothing).
     closed_journal: Option<Vec<(u32, i64)>>,
+    /// Counts changes to what holds (see [`TrustGraph::revision`]).
+    revision: u64,
 }
 
 /// Observed use: a principal used an action (on a resource) between
@@ -358,6 +360,13 @@ impl TrustGraph {
 
     pub fn scope_name(&self, i: u32) -> &str {
         self.scopes.name(i)
+    }
+
+    /// A number that changes whenever a fact starts or stops holding (and
+    /// not when one is re-asserted or re-observed as it was): whether
+    /// anything derived from the graph must be derived again.
+    pub fn revision(&self) -> u64 {
+        self.revision
     }
 
     /// From now on, keep what closes for [`TrustGraph::take_closed`].
@@ -562,6 +571,7 @@ impl TrustGraph {
             }
         }
         edge.set_versions(vs);
+        self.revision += 1;
     }
 
     /// The fact stops holding at `t`.
@@ -572,6 +582,7 @@ impl TrustGraph {
         let Some(k) = vs.iter().position(|v| v.holds_at(t)) else { return false };
         vs[k].to = t;
         edge.set_versions(vs);
+        self.revision += 1;
         self.closed_by.insert((i, t), provenance);
         if let Some(j) = &mut self.closed_journal {
             j.push((i, t));
@@ -650,6 +661,7 @@ impl TrustGraph {
                 }
                 vs.push(Version { from: t, to: v.to, payload, provenance: prov });
                 self.edges[i].set_versions(vs);
+                self.revision += 1;
                 continue;
             }
             self.assert_key(key, payload, t, prov, &snap.scope);

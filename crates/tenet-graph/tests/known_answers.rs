@@ -494,3 +494,20 @@ fn one_view_answers_from_many_threads_as_it_does_from_one() {
     assert!(answers.iter().all(|a| *a == lone), "{answers:?} vs {lone:?}");
     assert_eq!(lone.0, ALICE);
 }
+
+/// The revision moves when a fact starts or stops holding, never when one
+/// is re-asserted or re-observed as it was (a live service re-derives its
+/// view only then).
+#[test]
+fn the_revision_moves_only_when_what_holds_changes() {
+    use tenet_model::TrustChange;
+    let mut g = graph(vec![node(ALICE, NodeKind::HUMAN)]);
+    let acts = Fact::ActsFor { agent: "agent:a1".into(), person: ALICE.into(), scope: vec![], expires: None };
+    let r0 = g.revision();
+    g.apply_changes(&[TrustChange::Observe { fact: acts.clone() }], t(10), "e1");
+    let r1 = g.revision();
+    assert_ne!(r0, r1, "a new delegation holds");
+    g.apply_changes(&[TrustChange::Observe { fact: acts.clone() }], t(20), "e2");
+    g.apply_changes(&[TrustChange::Assert { fact: node(ALICE, NodeKind::HUMAN) }], t(20), "e3");
+    assert_eq!(g.revision(), r1, "seen again, as it was");
+}

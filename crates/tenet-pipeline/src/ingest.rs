@@ -44,6 +44,13 @@ pub struct Rejection {
     pub reason: String,
 }
 
+impl Rejection {
+    /// A record of input `path` that could not be read, where and why.
+    pub fn of(path: &str, err: tenet_sources::RecordError) -> Self {
+        Rejection { path: path.to_string(), location: err.location.to_string(), reason: err.reason }
+    }
+}
+
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Serialize)]
 pub struct Counts {
     pub read: u64,
@@ -441,8 +448,7 @@ fn read_files(
                         }
                     }
                     Err(err) => {
-                        let rejection =
-                            Rejection { path: path.clone(), location: err.location.to_string(), reason: err.reason };
+                        let rejection = Rejection::of(&path, err);
                         go_on = tx.send(Message::Rejected { format: Some(name), rejection }).is_ok();
                     }
                 }

@@ -59,9 +59,7 @@ pub fn parse(s: Submission, reply: oneshot::Sender<Answer>) -> Result<Work, Refu
     let (mut events, mut rejections) = (Vec::new(), Vec::new());
     let delivered = delivery::read(delivery, &body, &mut |r| match r {
         Ok(e) => events.push(e),
-        Err(err) => {
-            rejections.push(Rejection { path: origin.clone(), location: err.location.to_string(), reason: err.reason })
-        }
+        Err(err) => rejections.push(Rejection::of(&origin, err)),
     })
     .map_err(|e| Refusal::Invalid { code: e.code, message: e.message })?;
     Ok(Work::Events {

@@ -17,7 +17,7 @@ pub mod trust;
 pub mod watch;
 
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -369,9 +369,4 @@ async fn shutdown_signal() {
     let term = std::future::pending::<()>();
     tokio::select! { _ = ctrl_c => {}, _ = term => {} }
     tracing::info!("shutting down: finishing requests in flight");
-}
-
-/// The default policy directory of a data directory.
-pub fn default_policies(data_dir: &Path) -> PathBuf {
-    data_dir.join("policies")
 }

@@ -416,13 +416,12 @@ impl Pipeline {
         let mut new: Vec<(Event, i64)> =
             fresh.iter().filter_map(|&(i, seq)| slots.get_mut(i as usize)?.take().map(|e| (e, seq))).collect();
         new.sort_by_key(|(e, seq)| (e.time, *seq));
-        let mut graph_changed = false;
+        let revision = self.graph.revision();
         for (e, seq) in &new {
             let matches = self.rules.matches(e);
             self.analysis.observe(e, *seq, &matches);
             if !e.changes.is_empty() {
                 self.graph.apply_changes(&e.changes, e.time, e.id.as_str());
-                graph_changed = true;
             }
             let actors = if e.chain.is_empty() { std::slice::from_ref(&e.actor) } else { &e.chain[..] };
             for p in actors {
@@ -440,7 +439,9 @@ impl Pipeline {
             self.learner_changed = true;
             self.unsaved = true;
         }
-        self.after_analysis(graph_changed);
+        // Agents' traces re-observe who they act for on every run: only a
+        // fact that started or stopped holding is worth a new view.
+        self.after_analysis(self.graph.revision() != revision);
     }
 
     /// Stores the findings and risk the learner produced, announces the
@@ -468,7 +469,7 @@ impl Pipeline {
         }
         let closed = self.graph.take_closed();
         self.closures(&closed, &mut notices);
-        if graph_changed || !closed.is_empty() {
+        if graph_changed {
             self.snapshot = std::mem::take(&mut self.snapshot).with_graph(&self.graph);
         }
         self.publish_learner(false);
@@ -632,6 +633,7 @@ impl Pipeline {
             return Ok(());
         }
         new.sort_by_key(|s| (s.snapshot.collected_at, s.id));
+        let revision = self.graph.revision();
         for s in new {
             self.last_snapshot = self.last_snapshot.max(s.id);
             self.graph.apply_snapshot(&s.snapshot, &s.provenance);
@@ -645,7 +647,7 @@ impl Pipeline {
         }
         self.learner_changed = true;
         self.unsaved = true;
-        self.after_analysis(true);
+        self.after_analysis(self.graph.revision() != revision);
         Ok(())
     }
 

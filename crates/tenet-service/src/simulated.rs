@@ -101,11 +101,7 @@ pub fn feed(sim: &Simulation, inlet: &Inlet, stop: &AtomicBool, pace: Pace) -> F
             let (mut events, mut rejections) = (Vec::new(), Vec::new());
             format.read(&Bytes::from(chunk.bytes), &mut |r| match r {
                 Ok(e) => events.push(e),
-                Err(err) => rejections.push(Rejection {
-                    path: origin.clone(),
-                    location: err.location.to_string(),
-                    reason: err.reason,
-                }),
+                Err(err) => rejections.push(Rejection::of(&origin, err)),
             });
             let (reply, answer) = oneshot::channel();
             let work =

@@ -193,11 +193,7 @@ fn ingest_file(path: &Path, inlet: &Inlet) -> Result<(), String> {
         &mut |r| {
             match r {
                 Ok(e) => events.push(e),
-                Err(err) => rejections.push(Rejection {
-                    path: origin.clone(),
-                    location: err.location.to_string(),
-                    reason: err.reason,
-                }),
+                Err(err) => rejections.push(Rejection::of(&origin, err)),
             }
             events.len() < BATCH || flush(&mut events, &mut rejections)
         },
