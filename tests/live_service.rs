@@ -9,7 +9,7 @@ mod common;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use common::{Server, json_lines, ok};
+use common::{Server, json, json_lines, ok};
 use serde_json::{Value, json as j};
 
 fn shared(rel: &str) -> PathBuf {
@@ -504,4 +504,65 @@ fn a_running_service_owns_its_data_directory_until_it_stops() {
     server.kill();
     let after = common::run(dir.path(), &["ingest", file.to_str().unwrap()]);
     assert!(after.status.success(), "{}", String::from_utf8_lossy(&after.stderr));
+}
+
+/// Observed use is part of the live trust graph: telemetry posted to a
+/// running service shows in `tenet unused` beside it (a query that only
+/// reads while a service runs) as a batch ingest of the same telemetry
+/// records it, and a restart counts nothing twice.
+#[test]
+fn observed_use_is_kept_current_by_the_running_service_as_a_batch_ingest_records_it() {
+    let sim = tempfile::tempdir().unwrap();
+    let out = sim.path().join("sim");
+    let args = ["simulate", "--seed", "5", "--days", "2", "--humans", "8", "--agents", "2", "--out"];
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_tenet"));
+    let o = cmd.args(args).arg(&out).output().unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let mut days: Vec<PathBuf> = std::fs::read_dir(out.join("inventory")).unwrap().map(|e| e.unwrap().path()).collect();
+    days.sort();
+    let import = |dir: &Path| {
+        for day in &days {
+            let at = format!("{}T00:00:00Z", day.file_name().unwrap().to_string_lossy());
+            ok(dir, &["import", day.to_str().unwrap(), "--at", &at]);
+        }
+    };
+    let end = format!("{}T23:59:59Z", days.last().unwrap().file_name().unwrap().to_string_lossy());
+    let unused = |dir: &Path| json(dir, &["unused", "--days", "1", "--at", &end, "--json"]);
+
+    let batch = tempfile::tempdir().unwrap();
+    import(batch.path());
+    let unobserved = unused(batch.path());
+    ok(batch.path(), &["ingest", out.to_str().unwrap()]);
+    let expected = unused(batch.path());
+    // A principal in use is listed by the permissions it left unused.
+    let in_use = expected.as_array().unwrap().iter().filter(|u| u["scope"] == "permission").count();
+    assert!(in_use > 0 && expected != unobserved, "the telemetry uses granted access");
+
+    let live = tempfile::tempdir().unwrap();
+    import(live.path());
+    let server = serve(live.path(), &[]);
+    assert!(unused(live.path()) == unobserved, "nothing used before the telemetry");
+    for kind in ["cloudtrail", "okta", "k8s-audit", "otlp"] {
+        for file in walk(&out.join(kind)) {
+            let body = std::fs::read(&file).unwrap();
+            let gzipped = file.extension().is_some_and(|x| x == "gz");
+            let headers: &[(&str, &str)] = if gzipped { &[("content-encoding", "gzip")] } else { &[] };
+            let answer = server.raw("POST", "/api/v1/events", headers, &body);
+            assert_eq!(answer.status, 200, "{}: {}", file.display(), answer.body);
+        }
+    }
+    wait_for(|| unused(live.path()) == expected, "the service's observed use to match the batch ingest's");
+    assert!(server.stop().success());
+    // Restarted: the use counted live is not counted again from the log.
+    let server = serve(live.path(), &[]);
+    assert_eq!(unused(live.path()), expected);
+    let counts = |dir: &Path| {
+        let conn = rusqlite::Connection::open(dir.join("tenet.db")).unwrap();
+        conn.query_row("SELECT count(*), sum(count) FROM observed_use", [], |r| {
+            Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?))
+        })
+        .unwrap()
+    };
+    assert_eq!(counts(live.path()), counts(batch.path()), "(records, uses) as the batch ingest counted them");
+    assert!(server.stop().success());
 }

@@ -12,7 +12,14 @@ use super::{Outcome, parse_time};
 
 fn load(data_dir: &Path) -> Result<(SqliteStore, TrustGraph)> {
     let mut store = SqliteStore::open_dir(data_dir).with_context(|| format!("opening {}", data_dir.display()))?;
-    let graph = tenet_pipeline::trust::refresh_and_load(&mut store)?;
+    // A running service keeps observed use current itself (within a
+    // second): a query beside it only reads.
+    let graph = if tenet_service::owner::running(data_dir).is_some() {
+        let reader = tenet_store::EventStore::reader(&store)?;
+        tenet_pipeline::trust::load_graph(&*reader)?
+    } else {
+        tenet_pipeline::trust::refresh_and_load(&mut store)?
+    };
     Ok((store, graph))
 }
 

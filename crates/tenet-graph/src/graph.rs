@@ -189,6 +189,8 @@ pub struct TrustGraph {
     by_scope: FxHashMap<u32, Vec<u32>>,
     /// What principals were seen doing, from the event log.
     pub(crate) uses: Vec<Use>,
+    /// Where each (principal, action, resource) is in `uses`.
+    use_index: FxHashMap<(Id, Id, Id), u32>,
     /// Roles seen assumed: (role, principal, first time).
     pub(crate) observed_assumptions: Vec<(Id, Id, i64)>,
     /// What closed a version, by (edge, end time): closing is rare, so it
@@ -681,8 +683,11 @@ impl TrustGraph {
         effect
     }
 
-    /// Records observed use from the event log. An observed role assumption
-    /// also counts as evidence that the principal can assume the role.
+    /// Records observed use: from the event log's aggregate when the graph
+    /// is built, then as each event is analysed. Use of the same action on
+    /// the same resource widens one record. A role seen assumed for the
+    /// first time is evidence that the principal can assume it: a change
+    /// of trust, so it moves the graph's revision.
     pub fn observe(
         &mut self,
         principal: &str,
@@ -695,17 +700,44 @@ impl TrustGraph {
         let p = self.node(principal);
         let a = self.ids.intern(action);
         let r = resource.map_or(NONE, |r| self.node(r));
-        if r != NONE && action.starts_with("sts:AssumeRole") && self.nodes[r as usize].kind == NodeKind::ROLE {
-            self.observed_assumptions.push((r, p, first.unix_nanos()));
+        let (first, last) = (first.unix_nanos(), last.unix_nanos());
+        if let Some(&i) = self.use_index.get(&(p, a, r)) {
+            let u = &mut self.uses[i as usize];
+            if first < u.first && action.starts_with("sts:AssumeRole") {
+                if let Some(o) = self.observed_assumptions.iter_mut().find(|o| o.0 == r && o.1 == p) {
+                    o.2 = first;
+                }
+                self.revision += 1;
+            }
+            u.first = u.first.min(first);
+            u.last = u.last.max(last);
+            u.count += count;
+            return;
         }
-        self.uses.push(Use {
-            principal: p,
-            action: a,
-            resource: r,
-            first: first.unix_nanos(),
-            last: last.unix_nanos(),
-            count,
-        });
+        if r != NONE && action.starts_with("sts:AssumeRole") && self.nodes[r as usize].kind == NodeKind::ROLE {
+            self.observed_assumptions.push((r, p, first));
+            self.revision += 1;
+        }
+        self.use_index.insert((p, a, r), self.uses.len() as u32);
+        self.uses.push(Use { principal: p, action: a, resource: r, first, last, count });
+    }
+
+    /// Records what an analysed event shows in use.
+    pub fn observe_event(&mut self, e: &tenet_model::Event) {
+        self.observe_completed(e, 0);
+    }
+
+    /// Records what an analysed event's chain, completed after it was
+    /// observed with `known` principals, adds.
+    pub fn observe_completed(&mut self, e: &tenet_model::Event, known: usize) {
+        let uses = e.uses_beyond(known);
+        if uses.is_empty() {
+            return;
+        }
+        let action = e.action.qualified();
+        for (p, r) in uses {
+            self.observe(p, &action, r, e.time, e.time, 1);
+        }
     }
 
     pub fn uses(&self) -> &[Use] {
@@ -764,6 +796,42 @@ mod tests {
             "arn:aws:iam::aws:policy/service-role/AWSLambdaRole"
         );
         assert_eq!(canonical("arn:aws:sts::1:assumed-role/ops/s"), "arn:aws:sts::1:assumed-role/ops/s");
+    }
+
+    /// Live analysis observes one event at a time: repeated use widens one
+    /// record, and only a role assumed for the first time changes trust.
+    #[test]
+    fn repeated_use_widens_one_record_and_a_first_assumption_moves_the_revision() {
+        use tenet_model::{Action, Event, Principal, PrincipalKind, Resource, Source, Timestamp};
+        let mut g = super::TrustGraph::new();
+        let role = "arn:aws:iam::1:role/deploy";
+        g.assert(
+            &tenet_model::Fact::Member { member: "user:ann".into(), group: "group:ops".into() },
+            Timestamp::from_unix_seconds(0),
+            "inventory",
+        );
+        let call = |secs: i64, op: &str| Event {
+            resources: vec![Resource::new("AWS::IAM::Role", role)],
+            ..Event::api_call(
+                format!("e{secs}"),
+                Timestamp::from_unix_seconds(secs),
+                Principal::new("user:ann", PrincipalKind::Human),
+                Action::new("sts", op),
+                Source { format: "cloudtrail".into(), system: "aws".into(), tenant: None },
+            )
+        };
+        let before = g.revision();
+        g.observe_event(&call(10, "AssumeRole"));
+        assert_eq!(g.revision(), before + 1, "a first assumption is new trust");
+        g.observe_event(&call(20, "AssumeRole"));
+        g.observe_event(&call(30, "GetCallerIdentity"));
+        assert_eq!(g.revision(), before + 1, "seen again: nothing new");
+        assert_eq!(g.uses().len(), 2);
+        let u = g.uses().iter().find(|u| g.name(u.action) == "sts:AssumeRole").unwrap();
+        assert_eq!((u.first, u.last, u.count), (10_000_000_000, 20_000_000_000, 2));
+        let view = g.current();
+        let ann = view.id("user:ann").unwrap();
+        assert_eq!(view.assumed_roles(ann).iter().map(|r| view.name(*r)).collect::<Vec<_>>(), vec![role]);
     }
 }
 

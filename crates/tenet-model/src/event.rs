@@ -127,6 +127,30 @@ impl Event {
     pub fn principals(&self) -> impl Iterator<Item = &Principal> {
         std::iter::once(&self.actor).chain(self.chain.iter())
     }
+
+    /// What this event shows in use, as (principal, resource) pairs with
+    /// the event's action: each principal of the chain used it on each
+    /// resource, or on none when the event names none. A denied attempt is
+    /// not use, nor evidence of the ability to use.
+    pub fn uses(&self) -> Vec<(&str, Option<&str>)> {
+        self.uses_beyond(0)
+    }
+
+    /// [`Self::uses`] by the principals after the first `known` of the
+    /// chain: what a chain completed later adds.
+    pub fn uses_beyond(&self, known: usize) -> Vec<(&str, Option<&str>)> {
+        if self.outcome.status == Status::Failure {
+            return Vec::new();
+        }
+        let mut out = Vec::new();
+        for p in self.principals().skip(known) {
+            if self.resources.is_empty() {
+                out.push((p.id.as_str(), None));
+            }
+            out.extend(self.resources.iter().map(|r| (p.id.as_str(), Some(r.id.as_str()))));
+        }
+        out
+    }
 }
 
 /// The credential or session the actor used.

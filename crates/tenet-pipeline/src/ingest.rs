@@ -205,7 +205,7 @@ impl<'s> Ingestor<'s> {
     pub fn accept(&mut self, mut events: Vec<Event>) -> Result<Appended, StoreError> {
         let fresh = self.linker.link_batch(&*self.store, &mut events)?;
         let appended = self.store.append(PreparedBatch::new(events))?;
-        self.relinked += link::relink_stored(self.store, &fresh)? as u64;
+        self.relinked += link::relink_stored(self.store, &fresh)?.len() as u64;
         self.store.commit()?;
         Ok(appended)
     }
@@ -295,7 +295,7 @@ pub fn ingest_following(
                             follower = None;
                         }
                     }
-                    report.relinked += link::relink_stored(store, &fresh)? as u64;
+                    report.relinked += link::relink_stored(store, &fresh)?.len() as u64;
                     uncommitted += n;
                     if uncommitted >= COMMIT_EVENTS || last_commit.elapsed() >= COMMIT_INTERVAL {
                         store.commit()?;

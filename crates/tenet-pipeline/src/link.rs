@@ -205,20 +205,29 @@ impl CredentialLinker {
     }
 }
 
+/// A stored event whose chain was completed: as now stored, and how many
+/// principals it named before (a chain only grows).
+#[derive(Debug, Clone)]
+pub struct Completed {
+    pub event: Event,
+    pub known: usize,
+}
+
 /// Completes the chains of events stored before their credential's
 /// issuance was seen, and, when such an event issued a credential itself
-/// (role chaining), of the events stored with that one. Returns how many
-/// changed.
-pub fn relink_stored(store: &mut dyn EventStore, fresh: &[Fresh]) -> Result<usize> {
-    let mut changed = 0;
+/// (role chaining), of the events stored with that one. Returns each
+/// completion.
+pub fn relink_stored(store: &mut dyn EventStore, fresh: &[Fresh]) -> Result<Vec<Completed>> {
+    let mut changed = Vec::new();
     let mut work: Vec<Fresh> = fresh.to_vec();
     while let Some((cred, iss)) = work.pop() {
         for mut e in store.using_credential(&cred)? {
+            let known = e.principals().count();
             // Each relink only grows a chain, so this ends.
             if extend(&mut e, &iss) {
                 store.relink(&e)?;
-                changed += 1;
                 work.extend(Issuance::of(&e));
+                changed.push(Completed { event: e, known });
             }
         }
     }

@@ -70,7 +70,7 @@ impl TraceLinker {
     /// Completes the chains of `batch`'s trace events from parents seen
     /// before (or in this batch), and returns the events stored earlier
     /// whose chains this batch's spans complete: to be relinked.
-    pub fn link_batch(&mut self, batch: &mut [Event]) -> Vec<Event> {
+    pub fn link_batch(&mut self, batch: &mut [Event]) -> Vec<crate::link::Completed> {
         // Parents within the batch first, so order inside it does not matter.
         for e in batch.iter() {
             if let Some((trace, Some(span))) = e.trace.as_ref().map(|t| (&t.trace_id, &t.span_id)) {
@@ -137,8 +137,9 @@ impl TraceLinker {
                 if batch.iter().any(|b| b.id == child.id && b.time == child.time) {
                     continue; // completed above, before storing
                 }
+                let known = child.principals().count();
                 if complete(&mut child, &ancestors) {
-                    relink.push(child);
+                    relink.push(crate::link::Completed { event: child, known });
                 }
             }
         }
@@ -205,8 +206,9 @@ mod tests {
         let mut second = vec![span("root", None, agent(), vec![alice()])];
         let relink = l.link_batch(&mut second);
         assert_eq!(relink.len(), 1);
-        let chain: Vec<&str> = relink[0].chain.iter().map(|p| p.id.as_str()).collect();
+        let chain: Vec<&str> = relink[0].event.chain.iter().map(|p| p.id.as_str()).collect();
         assert_eq!(chain, vec!["agent:agt-1", "user:alice@example.com"]);
+        assert_eq!(relink[0].known, 1, "stored naming the tool's actor alone");
     }
 
     #[test]

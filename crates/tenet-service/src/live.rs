@@ -33,13 +33,15 @@ use tenet_policy::signals::{OpenFindings, Risk};
 use tenet_server::StatusBoard;
 use tenet_server::intake::{Accepted, Answer, Refusal};
 use tenet_sigma::RuleSet;
-use tenet_store::{EventStore, FindingQuery, PreparedBatch, SqliteStore};
+use tenet_store::{EventStore, FindingQuery, PreparedBatch, SqliteStore, UseTally};
 use tokio::sync::{broadcast, oneshot};
 
 use crate::trust::{LiveTrust, TrustSnapshot, risk_of};
 
 /// The learner's state is saved with its watermark this often.
 pub const SAVE_EVERY: Duration = Duration::from_secs(30);
+/// Observed use is written to the store this often (CLI queries read it).
+const USE_EVERY: Duration = Duration::from_secs(1);
 /// Commits by other processes (the CLI) are looked for this often.
 const OTHERS_EVERY: Duration = Duration::from_millis(250);
 /// The learner the decision point reads (novelty, authentication) is
@@ -163,6 +165,11 @@ impl LivePipeline {
         let reader = store.reader().map_err(crate::ServiceError::store("opening a reader"))?;
         let snapshots = reader.snapshots().map_err(crate::ServiceError::store("reading snapshots"))?;
         let last_snapshot = snapshots.iter().map(|s| s.id).max().unwrap_or(0);
+        // Observed use is part of the graph: counted up to the last event
+        // stored, then kept current as events are analysed.
+        store.refresh_use().map_err(crate::ServiceError::store("counting observed use"))?;
+        let tally =
+            UseTally::after(store.use_watermark().map_err(crate::ServiceError::store("counting observed use"))?);
         let mut graph =
             tenet_pipeline::trust::load_graph(&*reader).map_err(crate::ServiceError::store("building the graph"))?;
         graph.journal_closures();
@@ -193,6 +200,8 @@ impl LivePipeline {
             analysis: Analysis::new(learner, Vec::new(), events_seq, snapshot_id),
             rules,
             graph,
+            tally,
+            use_recorded: Instant::now(),
             snapshot: first,
             outlets,
             seq: 0,
@@ -269,6 +278,9 @@ struct Pipeline {
     analysis: Analysis,
     rules: Arc<RuleSet>,
     graph: TrustGraph,
+    /// Observed use analysed and not yet written to the store.
+    tally: UseTally,
+    use_recorded: Instant,
     snapshot: TrustSnapshot,
     outlets: Outlets,
     seq: u64,
@@ -307,6 +319,9 @@ impl Pipeline {
                 self.publish_learner(false);
                 self.outlets.metrics.tick();
             }
+            if self.use_recorded.elapsed() >= USE_EVERY {
+                self.record_use();
+            }
             if self.unsaved && self.saved.elapsed() >= SAVE_EVERY {
                 self.save();
             }
@@ -320,8 +335,25 @@ impl Pipeline {
                 break;
             }
         }
+        self.record_use();
         if self.unsaved {
             self.save();
+        }
+    }
+
+    /// Writes the observed use tallied since the last write.
+    fn record_use(&mut self) {
+        self.use_recorded = Instant::now();
+        if self.tally.is_empty() {
+            return;
+        }
+        match self.store.record_use(&self.tally) {
+            Ok(()) => self.tally = UseTally::after(self.tally.through()),
+            Err(e) => {
+                // Kept, and written with the next tally's.
+                self.store.rollback();
+                tracing::warn!(error = %e, "observed use not written; trying again");
+            }
         }
     }
 
@@ -360,15 +392,15 @@ impl Pipeline {
             let fresh = self.linker.link_batch(&self.store, &mut events)?;
             let (batch, events) = PreparedBatch::keeping(events);
             let appended = if batch.is_empty() { Default::default() } else { self.store.append(batch)? };
-            let mut relinked = link::relink_stored(&mut self.store, &fresh)?;
-            for child in &late_children {
-                self.store.relink(child)?;
-                relinked += 1;
+            let mut completed = link::relink_stored(&mut self.store, &fresh)?;
+            for child in late_children {
+                self.store.relink(&child.event)?;
+                completed.push(child);
             }
             self.store.commit()?;
-            Ok((appended, events, relinked))
+            Ok((appended, events, completed))
         })();
-        let (appended, events, relinked) = match stored {
+        let (appended, events, completed) = match stored {
             Ok(s) => s,
             Err(e) => {
                 tracing::error!(error = %e, %origin, "a delivery could not be stored");
@@ -387,7 +419,7 @@ impl Pipeline {
             duplicates: counts.duplicates,
             rejected,
             files: 1,
-            relinked: relinked as u64,
+            relinked: completed.len() as u64,
             store_seconds: received.elapsed().as_secs_f64(),
             formats: BTreeMap::from([(format.to_string(), counts)]),
             rejections,
@@ -407,6 +439,11 @@ impl Pipeline {
             None => Accepted::Summary(serde_json::to_value(&report).unwrap_or_default()),
         };
         self.analyse(events, appended.fresh, format, rejected);
+        // Use shown by chains completed after their events were analysed.
+        for c in &completed {
+            self.graph.observe_completed(&c.event, c.known);
+            self.tally.add_completed(&c.event, c.known);
+        }
         Ok(answer)
     }
 
@@ -423,6 +460,8 @@ impl Pipeline {
             if !e.changes.is_empty() {
                 self.graph.apply_changes(&e.changes, e.time, e.id.as_str());
             }
+            self.graph.observe_event(e);
+            self.tally.add(e, *seq);
             let actors = if e.chain.is_empty() { std::slice::from_ref(&e.actor) } else { &e.chain[..] };
             for p in actors {
                 if !self.seen.principals.contains_key(&p.id) {

@@ -59,6 +59,74 @@ pub struct Use {
     pub count: u64,
 }
 
+/// (principal, action, resource).
+type UseKey = (String, String, Option<String>);
+/// (first, last, count).
+type Span = (i64, i64, u64);
+
+/// Observed use gathered from stored events and not yet written: one entry
+/// per (principal, action, resource), however many events show it. Covers
+/// the events stored after sequence number `after` up to `through`.
+#[derive(Debug, Clone, Default)]
+pub struct UseTally {
+    uses: HashMap<UseKey, Span>,
+    after: i64,
+    through: i64,
+}
+
+impl UseTally {
+    /// A tally of the events stored after `after`.
+    pub fn after(after: i64) -> Self {
+        UseTally { after, through: after, ..Default::default() }
+    }
+
+    /// Counts what the event stored as `seq` shows in use.
+    pub fn add(&mut self, e: &Event, seq: i64) {
+        self.through = self.through.max(seq);
+        self.count(e, 0);
+    }
+
+    /// Counts what a stored event's chain, completed after it was counted
+    /// with `known` principals, adds.
+    pub fn add_completed(&mut self, e: &Event, known: usize) {
+        self.count(e, known);
+    }
+
+    fn count(&mut self, e: &Event, known: usize) {
+        let uses = e.uses_beyond(known);
+        if uses.is_empty() {
+            return;
+        }
+        let (action, t) = (e.action.qualified(), e.time.unix_nanos());
+        for (p, r) in uses {
+            let entry = self.uses.entry((p.to_string(), action.clone(), r.map(str::to_string))).or_insert((t, t, 0));
+            entry.0 = entry.0.min(t);
+            entry.1 = entry.1.max(t);
+            entry.2 += 1;
+        }
+    }
+
+    /// The sequence number the tally starts after.
+    pub fn starts_after(&self) -> i64 {
+        self.after
+    }
+
+    /// The highest sequence number counted.
+    pub fn through(&self) -> i64 {
+        self.through
+    }
+
+    /// Whether there is nothing to write.
+    pub fn is_empty(&self) -> bool {
+        self.through == self.after && self.uses.is_empty()
+    }
+
+    /// Each (principal, action, resource) with its first and last time and count.
+    pub fn entries(&self) -> impl Iterator<Item = (&str, &str, Option<&str>, i64, i64, u64)> {
+        self.uses.iter().map(|((p, a, r), &(first, last, n))| (p.as_str(), a.as_str(), r.as_deref(), first, last, n))
+    }
+}
+
 /// A stored inventory snapshot and where it came from.
 #[derive(Debug, Clone)]
 pub struct StoredSnapshot {
@@ -233,6 +301,16 @@ pub trait EventStore: EventReader {
     /// Folds events stored since the last refresh into the observed-use
     /// aggregate. Returns how many events it read.
     fn refresh_use(&mut self) -> Result<u64>;
+
+    /// Writes use a live pipeline tallied from the events it stored, and
+    /// commits. When the stored aggregate is not where the tally starts
+    /// (another process refreshed it meanwhile), the tally is dropped and
+    /// the aggregate refreshed from the event log instead: nothing is
+    /// counted twice or missed.
+    fn record_use(&mut self, tally: &UseTally) -> Result<()>;
+
+    /// The sequence number through which stored events are counted in observed use.
+    fn use_watermark(&self) -> Result<i64>;
 
     /// Replaces a stored event's actor and chain with `event`'s: the one
     /// correction the log accepts, made when the credential behind a session

@@ -31,7 +31,7 @@ use tenet_model::{Event, EventId, Finding, Principal, Timestamp};
 use crate::block::{Decoded, EventKeys, Keys, decode_event};
 use crate::{
     Appended, EventQuery, EventReader, EventStore, FindingQuery, FindingReader, PreparedBatch, Result, StoreError,
-    StoreReader,
+    StoreReader, UseTally,
 };
 
 /// 2: declared trust changes and observations kept apart from events.
@@ -196,43 +196,27 @@ pub struct SqliteReader {
 }
 
 impl SqliteStore {
-    /// Folds `events` into observed use and moves the watermark to `top`, in one transaction.
-    fn add_use(&mut self, events: &[Event], top: i64) -> Result<()> {
-        // Aggregate in memory first: a burst of the same call is one row.
-        let mut agg: HashMap<(String, String, String), (i64, i64, i64)> = HashMap::new();
-        for e in events {
-            // A denied attempt is not use (nor evidence of the ability to).
-            if e.outcome.status == tenet_model::Status::Failure {
-                continue;
-            }
-            let action = e.action.qualified();
-            let t = e.time.unix_nanos();
-            let resources: Vec<&str> =
-                if e.resources.is_empty() { vec![""] } else { e.resources.iter().map(|r| r.id.as_str()).collect() };
-            for p in e.principals() {
-                for r in &resources {
-                    let entry = agg.entry((p.id.clone(), action.clone(), r.to_string())).or_insert((t, t, 0));
-                    entry.0 = entry.0.min(t);
-                    entry.1 = entry.1.max(t);
-                    entry.2 += 1;
-                }
-            }
-        }
+    /// Writes `tally` into observed use and moves the watermark to its end,
+    /// in one transaction.
+    fn add_use(&mut self, tally: &UseTally) -> Result<()> {
         self.write(|store| {
-            for ((p, a, r), (first, last, count)) in &agg {
+            for (p, a, r, first, last, count) in tally.entries() {
                 let p = intern(&store.conn, &mut store.names, p)?;
                 let a = intern(&store.conn, &mut store.names, a)?;
-                let r = if r.is_empty() { -1 } else { intern(&store.conn, &mut store.names, r)? };
+                let r = match r {
+                    Some(r) => intern(&store.conn, &mut store.names, r)?,
+                    None => -1,
+                };
                 store.conn.prepare_cached(
                     "INSERT INTO observed_use(principal, action, resource, first, last, count) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
                      ON CONFLICT(principal, action, resource) DO UPDATE SET
                        first = min(first, excluded.first), last = max(last, excluded.last), count = count + excluded.count",
                 )?
-                .execute(params![p, a, r, first, last, count])?;
+                .execute(params![p, a, r, first, last, count as i64])?;
             }
             store.conn.execute(
                 "INSERT INTO meta(key, value) VALUES ('use_watermark', ?1) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
-                [top],
+                [tally.through()],
             )?;
             Ok(())
         })?;
@@ -1115,11 +1099,7 @@ impl EventStore for SqliteStore {
         const SLICE: i64 = 16_384;
         let mut n = 0;
         loop {
-            let watermark: i64 = self
-                .conn
-                .query_row("SELECT value FROM meta WHERE key = 'use_watermark'", [], |r| r.get(0))
-                .optional()?
-                .unwrap_or(0);
+            let watermark = self.use_watermark()?;
             let rows = {
                 let mut stmt = self.conn.prepare_cached(&format!(
                     "SELECT {EVENT_COLUMNS}, e.seq FROM events e LEFT JOIN relinks r ON r.seq = e.seq
@@ -1135,10 +1115,33 @@ impl EventStore for SqliteStore {
             let full = rows.len() as i64 == SLICE;
             let events = load(&self.conn, rows.into_iter().map(|(r, _)| r).collect(), false)?;
             n += events.len() as u64;
-            self.add_use(&events, top)?;
+            let mut tally = UseTally::after(watermark);
+            for e in &events {
+                tally.add(e, top);
+            }
+            self.add_use(&tally)?;
             if !full {
                 return Ok(n);
             }
+        }
+    }
+
+    fn use_watermark(&self) -> Result<i64> {
+        Ok(self
+            .conn
+            .query_row("SELECT value FROM meta WHERE key = 'use_watermark'", [], |r| r.get(0))
+            .optional()?
+            .unwrap_or(0))
+    }
+
+    fn record_use(&mut self, tally: &UseTally) -> Result<()> {
+        let watermark = self.use_watermark()?;
+        if watermark == tally.starts_after() {
+            self.add_use(tally)
+        } else if watermark < tally.through() {
+            self.refresh_use().map(|_| ())
+        } else {
+            Ok(())
         }
     }
 
@@ -1343,6 +1346,57 @@ mod tests {
         // Only the declaring event is tagged as changing trust.
         let tagged = s.query(&EventQuery { principal: Some(crate::TRUST_TAG.into()), ..Default::default() }).unwrap();
         assert_eq!(tagged.iter().map(|e| e.id.as_str()).collect::<Vec<_>>(), vec!["r10"]);
+    }
+
+    /// A live writer tallies use as it stores; a CLI refresh may run in
+    /// between. Whichever order, each event counts exactly once.
+    #[test]
+    fn use_tallied_live_and_refreshed_from_the_log_counts_each_event_once() {
+        use crate::TrustReader;
+        let count = |s: &SqliteStore| s.observed_use().unwrap().iter().map(|u| u.count).sum::<u64>();
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = SqliteStore::open_dir(dir.path()).unwrap();
+        let mut tally = UseTally::after(s.use_watermark().unwrap());
+        let store = |s: &mut SqliteStore, tally: &mut UseTally, from: i64, n: i64| {
+            let batch: Vec<Event> = (from..from + n).map(|i| event(&format!("e{i}"), i, "alice")).collect();
+            let appended = s.append(PreparedBatch::new(batch.clone())).unwrap();
+            s.commit().unwrap();
+            for (i, seq) in appended.fresh {
+                tally.add(&batch[i as usize], seq);
+            }
+        };
+        store(&mut s, &mut tally, 0, 10);
+        s.record_use(&tally).unwrap();
+        assert_eq!(count(&s), 10);
+        // Another process refreshes after 5 more, before the writer records them.
+        let mut tally = UseTally::after(tally.through());
+        store(&mut s, &mut tally, 10, 5);
+        SqliteStore::open_dir(dir.path()).unwrap().refresh_use().unwrap();
+        store(&mut s, &mut tally, 15, 3);
+        s.record_use(&tally).unwrap();
+        assert_eq!(count(&s), 18, "the refresh's 5 and the last 3, not the 5 again");
+        // A refresh that already counted everything the tally holds.
+        let mut tally = UseTally::after(tally.through());
+        store(&mut s, &mut tally, 18, 2);
+        SqliteStore::open_dir(dir.path()).unwrap().refresh_use().unwrap();
+        s.record_use(&tally).unwrap();
+        assert_eq!(count(&s), 20);
+        let u = &s.observed_use().unwrap()[0];
+        assert_eq!(
+            (u.principal.as_str(), u.action.as_str(), u.resource.as_deref()),
+            ("alice", "s3:GetObject", Some("arn:aws:s3:::b"))
+        );
+        assert_eq!((u.first, u.last), (Timestamp::from_unix_seconds(0), Timestamp::from_unix_seconds(19)));
+        // A denied attempt is not use.
+        let mut denied = event("denied", 30, "mallory");
+        denied.outcome = tenet_model::Outcome { status: tenet_model::Status::Failure, ..denied.outcome };
+        let mut tally = UseTally::after(tally.through());
+        let appended = s.append(PreparedBatch::new(vec![denied.clone()])).unwrap();
+        s.commit().unwrap();
+        tally.add(&denied, appended.fresh[0].1);
+        s.record_use(&tally).unwrap();
+        assert_eq!(count(&s), 20);
+        assert_eq!(s.use_watermark().unwrap(), appended.fresh[0].1, "yet counted through");
     }
 
     #[test]
