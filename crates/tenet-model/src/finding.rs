@@ -29,6 +29,11 @@ impl Severity {
             Severity::Critical => "critical",
         }
     }
+
+    /// The severity named `s` (`low|medium|high|critical`).
+    pub fn parse(s: &str) -> Option<Severity> {
+        [Severity::Low, Severity::Medium, Severity::High, Severity::Critical].into_iter().find(|x| x.as_str() == s)
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]

@@ -486,6 +486,10 @@ impl Pipeline {
     /// Stores the findings and risk the learner produced, announces the
     /// trust changes and publishes the new snapshot.
     fn after_analysis(&mut self, graph_changed: bool) {
+        // The graph first: notices name principals by the aliases it knows.
+        if graph_changed {
+            self.snapshot = std::mem::take(&mut self.snapshot).with_graph(&self.graph);
+        }
         let mut notices = Vec::new();
         let result = (|| -> Result<(), tenet_store::StoreError> {
             let findings = self.analysis.take_findings();
@@ -508,9 +512,6 @@ impl Pipeline {
         }
         let closed = self.graph.take_closed();
         self.closures(&closed, &mut notices);
-        if graph_changed {
-            self.snapshot = std::mem::take(&mut self.snapshot).with_graph(&self.graph);
-        }
         self.publish_learner(false);
         self.publish_trust();
         self.announce(notices);
@@ -522,16 +523,17 @@ impl Pipeline {
         for f in stored.iter().filter(|f| f.is_alert()) {
             let before = self.alerts.insert(f.id.clone(), Known::of(f));
             let was_open = before.as_ref().is_some_and(|k| k.status == FindingStatus::Open);
+            let who = self.snapshot.canonical_of(&f.principal).to_string();
             if f.status == FindingStatus::Open && !was_open {
                 notices.push(self.notice(
                     f.last_seen,
-                    &f.principal,
+                    &who,
                     NoticeChange::FindingOpened { finding: f.id.clone(), category: f.category, severity: f.severity },
                 ));
             } else if before.as_ref().is_some_and(|k| k.status != f.status) {
                 notices.push(self.notice(
                     Timestamp::now(),
-                    &f.principal,
+                    &who,
                     NoticeChange::FindingStatus { finding: f.id.clone(), status: f.status },
                 ));
             }
@@ -567,11 +569,8 @@ impl Pipeline {
         for p in risk {
             let from = self.levels.insert(p.principal.clone(), p.level).unwrap_or(RiskLevel::Low);
             if from != p.level {
-                notices.push(self.notice(
-                    p.at,
-                    &p.principal,
-                    NoticeChange::RiskLevel { from, to: p.level, score: p.score },
-                ));
+                let who = self.snapshot.canonical_of(&p.principal).to_string();
+                notices.push(self.notice(p.at, &who, NoticeChange::RiskLevel { from, to: p.level, score: p.score }));
             }
             map.insert(p.principal.clone(), risk_of(p));
         }

@@ -32,12 +32,18 @@ pub struct TrustSnapshot {
     graph: Arc<HashMap<String, GraphNode>>,
     /// Cedar type → ids of that type the graph knows (search candidates).
     by_type: Arc<HashMap<String, Vec<String>>>,
+    /// Each alias of a principal known by several ids → its canonical
+    /// reference (see `tenet_pipeline::principals`).
+    canonical: Arc<HashMap<String, String>>,
 }
 
 struct GraphNode {
     kind: NodeKind,
     entity: KnownEntity,
     acts_for: Vec<String>,
+    /// Every id the principal is known by, canonical first, when it has
+    /// more than one: findings and risk recorded under any are its own.
+    aliases: Arc<[String]>,
 }
 
 /// `type:id` → (`type`, `id`); `None` for an id without a type.
@@ -119,6 +125,7 @@ impl TrustSnapshot {
         let view = graph.current();
         let (mut nodes, mut by_type) = (HashMap::new(), HashMap::<String, Vec<String>>::new());
         let mut alias_of: Vec<(String, String)> = Vec::new();
+        let mut canonical = HashMap::new();
         for id in view.present_nodes() {
             let kind = view.kind(id);
             if !kind.is_principal() {
@@ -154,7 +161,15 @@ impl TrustSnapshot {
             for a in aliases.iter().skip(1) {
                 alias_of.push((view.name(*a).to_string(), name.clone()));
             }
-            nodes.insert(name, GraphNode { kind, entity: KnownEntity { attrs, parents }, acts_for });
+            let mut known_as: Vec<String> = Vec::new();
+            if aliases.len() > 1 {
+                let c = tenet_pipeline::principals::canonical_in(&view, &name);
+                known_as.push(c.clone());
+                known_as.extend(aliases.iter().map(|a| view.name(*a).to_string()).filter(|a| *a != c));
+                canonical.insert(name.clone(), c);
+            }
+            let aliases = known_as.into();
+            nodes.insert(name, GraphNode { kind, entity: KnownEntity { attrs, parents }, acts_for, aliases });
         }
         // An alias that is not a principal of its own answers as the principal.
         for (alias, principal) in alias_of {
@@ -162,7 +177,15 @@ impl TrustSnapshot {
                 continue;
             }
             if let Some(n) = nodes.get(&principal) {
-                let copy = GraphNode { kind: n.kind, entity: n.entity.clone(), acts_for: n.acts_for.clone() };
+                if let Some(c) = n.aliases.first() {
+                    canonical.insert(alias.clone(), c.clone());
+                }
+                let copy = GraphNode {
+                    kind: n.kind,
+                    entity: n.entity.clone(),
+                    acts_for: n.acts_for.clone(),
+                    aliases: n.aliases.clone(),
+                };
                 nodes.insert(alias, copy);
             }
         }
@@ -172,7 +195,14 @@ impl TrustSnapshot {
         }
         self.graph = Arc::new(nodes);
         self.by_type = Arc::new(by_type);
+        self.canonical = Arc::new(canonical);
         self
+    }
+
+    /// The canonical reference of a principal id: the one name notices,
+    /// decisions and the stream use for it.
+    pub fn canonical_of<'a>(&'a self, id: &'a str) -> &'a str {
+        self.canonical.get(id).map_or(id, String::as_str)
     }
 
     pub fn with_risk(mut self, risk: Arc<HashMap<String, Risk>>) -> Self {
@@ -209,6 +239,29 @@ impl TrustSnapshot {
         key
     }
 
+    /// The highest risk recorded under any of a principal's ids.
+    fn risk_of_all(&self, aliases: &[String]) -> Option<Risk> {
+        aliases.iter().filter_map(|a| self.risk.get(a)).max_by_key(|r| r.score).cloned()
+    }
+
+    /// Open findings recorded under any of a principal's ids, together.
+    fn findings_of_all(&self, aliases: &[String]) -> Option<OpenFindings> {
+        let rank = tenet_model::Severity::parse;
+        aliases.iter().filter_map(|a| self.findings.get(a)).fold(None, |acc: Option<OpenFindings>, f| {
+            Some(match acc {
+                None => f.clone(),
+                Some(a) => OpenFindings {
+                    open: a.open + f.open,
+                    max_severity: if rank(&f.max_severity) > rank(&a.max_severity) {
+                        f.max_severity.clone()
+                    } else {
+                        a.max_severity
+                    },
+                },
+            })
+        })
+    }
+
     fn signals(&self, subject: &Entity, action: &Action, resource: &Entity) -> TrustSignals {
         let typed = Self::typed_key(&subject.kind, &subject.id);
         let keys = [typed.as_str(), subject.id.as_str()];
@@ -216,14 +269,18 @@ impl TrustSnapshot {
             self.learner.as_ref().and_then(|l| keys.iter().find_map(|k| l.knowledge(k, &action.name, &resource.kind)));
         let node = keys.iter().find_map(|&k| self.graph.get(k).map(|n| (k.to_string(), n)));
         let known = node.is_some() || learner_knows.is_some() || keys.iter().any(|&k| self.risk.contains_key(k));
-        let risk = keys.iter().find_map(|&k| self.risk.get(k).cloned()).or_else(|| {
-            // Known to Tenet with no risk recorded: nothing against it yet.
-            known.then(|| Risk { score: 0, level: "low".into() })
-        });
-        let findings = keys
-            .iter()
-            .find_map(|&k| self.findings.get(k).cloned())
-            .or_else(|| known.then(|| OpenFindings { open: 0, max_severity: "none".into() }));
+        let aliases = node.as_ref().map_or(&[][..], |(_, n)| &n.aliases[..]);
+        let (risk, findings) = if aliases.is_empty() {
+            (
+                keys.iter().find_map(|&k| self.risk.get(k).cloned()),
+                keys.iter().find_map(|&k| self.findings.get(k).cloned()),
+            )
+        } else {
+            (self.risk_of_all(aliases), self.findings_of_all(aliases))
+        };
+        // Known to Tenet with nothing recorded: nothing against it yet.
+        let risk = risk.or_else(|| known.then(|| Risk { score: 0, level: "low".into() }));
+        let findings = findings.or_else(|| known.then(|| OpenFindings { open: 0, max_severity: "none".into() }));
         let delegation = node.map(|(id, n)| {
             let acting_for = if n.kind == NodeKind::AGENT { n.acts_for.first().cloned() } else { None };
             match acting_for {
@@ -294,5 +351,49 @@ impl TrustSource for LiveTrust {
 
     fn candidates(&self, kind: &str) -> Vec<String> {
         self.current().by_type.get(kind).cloned().unwrap_or_default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tenet_model::{Fact, Timestamp};
+
+    fn entity(kind: &str, id: &str) -> Entity {
+        Entity { kind: kind.into(), id: id.into(), properties: Default::default() }
+    }
+
+    /// Facts and findings attached to any alias belong to the principal: a
+    /// person decided by email carries the risk and open findings the
+    /// learner recorded under their IdP identity, and both names lead to
+    /// one canonical reference.
+    #[test]
+    fn risk_and_findings_under_any_alias_are_the_principals() {
+        let mut graph = tenet_graph::TrustGraph::new();
+        let t = Timestamp::from_unix_seconds(1);
+        graph.assert(&Fact::SameAs { a: "okta:00u1".into(), b: "user:alice@example.com".into() }, t, "scim");
+        graph.assert(&Fact::Member { member: "user:bob@example.com".into(), group: "okta:00g1".into() }, t, "scim");
+        let risk = HashMap::from([
+            ("okta:00u1".to_string(), Risk { score: 80, level: "high".into() }),
+            ("user:alice@example.com".to_string(), Risk { score: 10, level: "low".into() }),
+        ]);
+        let findings = HashMap::from([
+            ("okta:00u1".to_string(), OpenFindings { open: 2, max_severity: "high".into() }),
+            ("user:alice@example.com".to_string(), OpenFindings { open: 1, max_severity: "medium".into() }),
+        ]);
+        let snapshot =
+            TrustSnapshot::default().with_risk(Arc::new(risk)).with_findings(Arc::new(findings)).with_graph(&graph);
+        assert_eq!(snapshot.canonical_of("okta:00u1"), "user:alice@example.com");
+        assert_eq!(snapshot.canonical_of("user:alice@example.com"), "user:alice@example.com");
+        assert_eq!(snapshot.canonical_of("user:bob@example.com"), "user:bob@example.com", "one name only");
+        let action = Action { name: "read".into(), properties: Default::default() };
+        let doc = entity("document", "d");
+        for subject in [entity("user", "alice@example.com"), entity("okta", "00u1")] {
+            let s = snapshot.signals(&subject, &action, &doc);
+            assert_eq!(s.risk, Some(Risk { score: 80, level: "high".into() }), "{subject:?}: the highest");
+            assert_eq!(s.findings, Some(OpenFindings { open: 3, max_severity: "high".into() }), "{subject:?}: all");
+        }
+        let bob = snapshot.signals(&entity("user", "bob@example.com"), &action, &doc);
+        assert_eq!(bob.risk, Some(Risk { score: 0, level: "low".into() }), "known, nothing against him");
     }
 }
