@@ -5,8 +5,7 @@
 use std::collections::{HashMap, HashSet, VecDeque};
 
 use cedar_policy::{
-    Authorizer, Context, Decision as CedarDecision, Entities, Entity, EntityUid, PolicySet, Request,
-    RestrictedExpression,
+    Authorizer, Context, Decision as CedarDecision, Entities, EntityUid, PolicySet, Request, RestrictedExpression,
 };
 use serde::Serialize;
 use sha2::{Digest, Sha256};
@@ -93,7 +92,19 @@ impl PolicyBundle {
         trust: &dyn TrustSource,
         roots: [&EntityUid; 3],
     ) -> Result<std::sync::Arc<Entities>, DecideError> {
-        let mut built: HashMap<EntityUid, Entity> = HashMap::with_capacity(4);
+        use cedar_policy_core::ast::{Entity as CoreEntity, PartialValue};
+        // Built on Cedar's core entity: the directory's attributes are
+        // already evaluated values, and only what the request or the graph
+        // adds is evaluated here (rebuilding through the public `Entity`
+        // re-evaluated every attribute, a tenth of a decision).
+        let extensions = cedar_policy_core::extensions::Extensions::all_available();
+        let evaluator = cedar_policy_core::evaluator::RestrictedEvaluator::new(extensions);
+        let value = |x: &RestrictedExpression, path: &str, name: &str| -> Result<PartialValue, DecideError> {
+            evaluator
+                .partial_interpret(x.as_ref().as_borrowed())
+                .map_err(|err| DecideError::Cedar(format!("{path}.{name}: {err}")))
+        };
+        let mut built: HashMap<EntityUid, CoreEntity> = HashMap::with_capacity(4);
         let own = [
             (roots[0], Some((&e.subject.kind, &e.subject.id)), &e.subject.properties, "subject.properties"),
             (roots[1], None, &e.action.properties, "action.properties"),
@@ -105,38 +116,38 @@ impl PolicyBundle {
             if known.is_none() && props.is_empty() {
                 continue; // the directory's entity (or none) as it is
             }
-            // Every ancestor as a parent: the request's entities are put
-            // together with their closure already computed (see below).
-            let (mut attrs, mut parents) = match self.entities.get(uid) {
+            // The directory's entity carries its closed ancestor set; the
+            // graph's parents join it (see below).
+            let (mut attrs, indirect, mut parents, tags) = match self.entities.get(uid) {
                 Some(base) => {
-                    let (_, attrs, mut parents) = base.clone().into_inner();
-                    parents.extend(self.entities.ancestors(uid).into_iter().flatten().cloned());
-                    (attrs, parents)
+                    let (_, attrs, indirect, parents, tags) = base.as_ref().clone().into_inner();
+                    (attrs, indirect, parents, tags)
                 }
-                None => (HashMap::new(), HashSet::new()),
+                None => Default::default(),
             };
             if let Some(k) = &known {
                 for (name, v) in &k.attrs {
-                    attrs.entry(name.clone()).or_insert_with(|| v.to_cedar());
+                    if !attrs.contains_key(name.as_str()) {
+                        attrs.insert(name.into(), value(&v.to_cedar(), "trust graph", name)?);
+                    }
                 }
                 for (t, id) in &k.parents {
                     let p = values::uid(t, id, "trust graph parent")?;
                     extra_parents.push(p.clone());
-                    parents.insert(p);
+                    parents.insert(p.into());
                 }
             }
             for (name, v) in props {
                 match values::field_to_cedar(v, path, name)? {
                     Some(x) => {
-                        attrs.insert(name.clone(), x);
+                        attrs.insert(name.into(), value(&x, path, name)?);
                     }
                     None => {
-                        attrs.remove(name);
+                        attrs.remove(name.as_str());
                     }
                 }
             }
-            let entity =
-                Entity::new(uid.clone(), attrs, parents).map_err(|err| DecideError::Cedar(format!("{path}: {err}")))?;
+            let entity = CoreEntity::new_with_attr_partial_value(uid.as_ref().clone(), attrs, indirect, parents, tags);
             built.insert(uid.clone(), entity);
         }
         // With nothing from the request or the graph, the set depends on the
@@ -171,11 +182,9 @@ impl PolicyBundle {
             }
             if let Some(b) = built.remove(&uid) {
                 if self.literal_attrs {
-                    for p in b.clone().into_inner().2 {
-                        queue.push_back(p);
-                    }
+                    queue.extend(b.parents().map(|p| EntityUid::from(p.clone())));
                 }
-                out.push(b.as_ref().clone());
+                out.push(b);
             } else if let Some(base) = self.entities.get(&uid) {
                 out.push(base.as_ref().clone());
             }
