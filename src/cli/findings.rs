@@ -116,10 +116,11 @@ pub fn findings(data_dir: &Path, args: FindingsArgs) -> Result<Outcome> {
     let store = open(data_dir)?;
     let reader = store.reader()?;
     let query = FindingQuery { category: args.category, principal: None, status: args.status, include_quiet: args.all };
+    let names = super::CanonicalNames::load(&store)?;
     let found = match &args.principal {
         None => reader.findings(&query)?,
         Some(name) => {
-            let (_, aliases) = super::principal(&store, name)?;
+            let (_, aliases) = super::principal_in(&store, names.graph(), name)?;
             let mut found = Vec::new();
             for a in aliases {
                 found.extend(reader.findings(&FindingQuery { principal: Some(a), ..query.clone() })?);
@@ -131,10 +132,19 @@ pub fn findings(data_dir: &Path, args: FindingsArgs) -> Result<Outcome> {
     };
     let format = args.format.unwrap_or(if args.json { Format::Json } else { Format::Text });
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    let view = names.graph().current();
     for f in &found {
+        // Under the principal's canonical reference; `seen_as` keeps the id
+        // the learner recorded it under.
+        let (f, seen_as) = names.finding(&view, f);
+        let f = &f;
         match format {
             Format::Json => {
-                serde_json::to_writer(&mut out, f)?;
+                let mut v = serde_json::to_value(f)?;
+                if let (Some(seen), Some(o)) = (seen_as, v.as_object_mut()) {
+                    o.insert("seen_as".into(), seen.into());
+                }
+                serde_json::to_writer(&mut out, &v)?;
                 writeln!(out)?;
             }
             Format::Ocsf => {
@@ -305,10 +315,12 @@ pub struct RiskArgs {
 pub fn risk(data_dir: &Path, args: RiskArgs) -> Result<Outcome> {
     let store = open(data_dir)?;
     let reader = store.reader()?;
+    let names = super::CanonicalNames::load(&store)?;
     let aliases = match &args.principal {
-        Some(name) => Some(super::principal(&store, name)?.1),
+        Some(name) => Some(super::principal_in(&store, names.graph(), name)?.1),
         None => None,
     };
+    let view = names.graph().current();
     let mut points = Vec::new();
     match (&aliases, args.history) {
         (Some(aliases), history) => {
@@ -322,6 +334,11 @@ pub fn risk(data_dir: &Path, args: RiskArgs) -> Result<Outcome> {
     }
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
     for p in &points {
+        // Under the principal's canonical reference, as findings are.
+        let p = &tenet_model::RiskPoint {
+            principal: tenet_pipeline::principals::canonical_in(&view, &p.principal),
+            ..p.clone()
+        };
         if args.json {
             serde_json::to_writer(&mut out, p)?;
             writeln!(out)?;

@@ -159,6 +159,36 @@ pub fn principal(store: &tenet_store::SqliteStore, name: &str) -> anyhow::Result
     principal_in(store, &graph, name)
 }
 
+/// Names principals by their canonical reference, as the trust graph
+/// knows their aliases (findings and risk are recorded under the id the
+/// learner saw: an IdP user id, an ARN).
+pub struct CanonicalNames {
+    graph: tenet_graph::TrustGraph,
+}
+
+impl CanonicalNames {
+    pub fn load(store: &tenet_store::SqliteStore) -> anyhow::Result<Self> {
+        let reader = tenet_store::EventStore::reader(store)?;
+        Ok(CanonicalNames { graph: tenet_pipeline::trust::load_graph(&*reader)? })
+    }
+
+    pub fn graph(&self) -> &tenet_graph::TrustGraph {
+        &self.graph
+    }
+
+    /// `f` under its principal's canonical reference, and the id it was
+    /// recorded under when that differs.
+    pub fn finding(
+        &self,
+        view: &tenet_graph::View<'_>,
+        f: &tenet_model::Finding,
+    ) -> (tenet_model::Finding, Option<String>) {
+        let canonical = tenet_pipeline::principals::canonical_in(view, &f.principal);
+        let seen_as = (canonical != f.principal).then(|| f.principal.clone());
+        (tenet_model::Finding { principal: canonical, ..f.clone() }, seen_as)
+    }
+}
+
 /// [`principal`], for a command that has built the trust graph already.
 pub fn principal_in(
     store: &tenet_store::SqliteStore,
@@ -212,4 +242,55 @@ fn parse_relative(s: &str) -> Option<i64> {
         _ => return None,
     };
     n.checked_mul(mult)
+}
+
+#[cfg(test)]
+mod tests {
+    use tenet_model::{Category, Fact, Finding, FindingStatus, Severity, Snapshot, Timestamp};
+    use tenet_store::{EventStore, SqliteStore};
+
+    /// A finding the learner recorded under an IdP user id is shown under
+    /// the person's canonical reference, keeping the id it was seen as; a
+    /// principal with no other alias keeps its id as written.
+    #[test]
+    fn findings_are_named_by_the_canonical_reference_and_keep_the_id_seen() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = SqliteStore::open_dir(dir.path()).unwrap();
+        let t = Timestamp::from_unix_seconds(1_700_000_000);
+        let scim = Snapshot {
+            source: "scim".into(),
+            scope: "okta".into(),
+            collected_at: t,
+            facts: vec![Fact::SameAs { a: "okta:00u1".into(), b: "user:alice@example.com".into() }],
+        };
+        store.put_snapshot(&scim, "scim inventory").unwrap();
+        store.commit().unwrap();
+        let finding = |principal: &str| Finding {
+            id: format!("f-{principal}"),
+            category: Category::AbnormalTrustRelationship,
+            severity: Severity::High,
+            confidence: 0.9,
+            score: 70.0,
+            principal: principal.into(),
+            first_seen: t,
+            last_seen: t,
+            raised_at: t,
+            event_ids: Vec::new(),
+            techniques: Vec::new(),
+            summary: String::new(),
+            status: FindingStatus::Open,
+            alert: true,
+            behaviours: Vec::new(),
+            explanation: String::new(),
+            evidence: Vec::new(),
+            history: Vec::new(),
+        };
+        let names = super::CanonicalNames::load(&store).unwrap();
+        let view = names.graph().current();
+        let (shown, seen_as) = names.finding(&view, &finding("okta:00u1"));
+        assert_eq!((shown.principal.as_str(), seen_as.as_deref()), ("user:alice@example.com", Some("okta:00u1")));
+        let role = "arn:aws:iam::1:role/service-role/ops";
+        let (shown, seen_as) = names.finding(&view, &finding(role));
+        assert_eq!((shown.principal.as_str(), seen_as), (role, None));
+    }
 }

@@ -62,11 +62,14 @@ fn canonical(mut aliases: Vec<String>) -> (String, Vec<String>) {
 }
 
 /// The canonical reference of `id` in `view`: its `user:` or `agent:`
-/// alias when the inventory declares one, else `id` itself.
+/// alias when the inventory declares one, else `id` itself (as written:
+/// an ARN keeps its path).
 pub fn canonical_in(view: &tenet_graph::View<'_>, id: &str) -> String {
-    match view.id(id) {
-        Some(n) => canonical(view.aliases(n).into_iter().map(|a| view.name(a).to_string()).collect()).0,
-        None => id.to_string(),
+    match view.id(id).map(|n| view.aliases(n)) {
+        Some(aliases) if aliases.len() > 1 => {
+            canonical(aliases.into_iter().map(|a| view.name(a).to_string()).collect()).0
+        }
+        _ => id.to_string(),
     }
 }
 
