@@ -438,17 +438,19 @@ impl Pipeline {
             }
             None => Accepted::Summary(serde_json::to_value(&report).unwrap_or_default()),
         };
-        self.analyse(events, appended.fresh, format, rejected);
-        // Use shown by chains completed after their events were analysed.
-        for c in &completed {
-            self.graph.observe_completed(&c.event, c.known);
-            self.tally.add_completed(&c.event, c.known);
-        }
+        self.analyse(events, appended.fresh, &completed, format, rejected);
         Ok(answer)
     }
 
     /// Analyses the newly stored events in time order and publishes what changed.
-    fn analyse(&mut self, events: Vec<Event>, fresh: Vec<(u32, i64)>, format: &'static str, rejected: u64) {
+    fn analyse(
+        &mut self,
+        events: Vec<Event>,
+        fresh: Vec<(u32, i64)>,
+        completed: &[link::Completed],
+        format: &'static str,
+        rejected: u64,
+    ) {
         let mut slots: Vec<Option<Event>> = events.into_iter().map(Some).collect();
         let mut new: Vec<(Event, i64)> =
             fresh.iter().filter_map(|&(i, seq)| slots.get_mut(i as usize)?.take().map(|e| (e, seq))).collect();
@@ -470,6 +472,11 @@ impl Pipeline {
             }
             self.seen.clock = self.seen.clock.max(Some(e.time));
             self.outlets.metrics.analysed(e.time);
+        }
+        // Use shown by chains completed after their events were analysed.
+        for c in completed {
+            self.graph.observe_completed(&c.event, c.known);
+            self.tally.add_completed(&c.event, c.known);
         }
         self.seen.events += new.len() as u64;
         self.seen.rejected += rejected;
