@@ -1,0 +1,17 @@
+//! The Shared Signals vocabulary Tenet transmits (and, later, receives):
+//! who an event is about ([`Subject`], RFC 9493 as SSF 1.0 extends it),
+//! what happened ([`SecurityEvent`], the CAEP and RISC event types), and
+//! the claims of the Security Event Token that carries exactly one event
+//! ([`SetClaims`], RFC 8417 as SSF 1.0 §4 profiles it: `sub_id` always, no
+//! `sub`, no `exp`).
+//!
+//! Pure: values in, JSON documents out. Signing, streams, delivery and the
+//! outbox live at the edges.
+
+mod event;
+mod set;
+mod subject;
+
+pub use event::{CaepRiskLevel, ChangeType, Initiator, Reason, SecurityEvent, Why};
+pub use set::{Audience, SetClaims};
+pub use subject::{ComplexSubject, Subject};
