@@ -5,13 +5,16 @@
 //! ([`SetClaims`], RFC 8417 as SSF 1.0 §4 profiles it: `sub_id` always, no
 //! `sub`, no `exp`).
 //!
-//! Pure: values in, JSON documents out. Signing, streams, delivery and the
-//! outbox live at the edges.
+//! Values in, JSON documents and signed SETs out ([`SigningKey`], RS256):
+//! no I/O but the OS random source RSA signing blinds with. Keys on disk,
+//! streams, delivery and the outbox live at the edges.
 
 mod event;
+mod jws;
 mod set;
 mod subject;
 
 pub use event::{CaepRiskLevel, ChangeType, Initiator, Reason, SecurityEvent, Why};
+pub use jws::{KeyError, SigningKey, Unsigned, jwks};
 pub use set::{Audience, SetClaims};
 pub use subject::{ComplexSubject, Subject};
