@@ -67,6 +67,20 @@ impl SigningKey {
         Ok(SigningKey { kid: kid.to_string(), pair, rng: SystemRandom::new() })
     }
 
+    /// A key read back from [`generate`]'s PKCS#8, named by its RFC 7638
+    /// thumbprint: the same key has the same `kid` wherever it is loaded.
+    pub fn from_pkcs8_thumbprinted(der: &[u8]) -> Result<Self, KeyError> {
+        let mut key = SigningKey::from_pkcs8("", der)?;
+        key.kid = key.thumbprint();
+        Ok(key)
+    }
+
+    /// RFC 7638: SHA-256 of the required members in lexicographic order.
+    pub fn thumbprint(&self) -> String {
+        let jwk = self.jwk();
+        thumbprint(jwk["n"].as_str().unwrap_or(""), jwk["e"].as_str().unwrap_or(""))
+    }
+
     pub fn kid(&self) -> &str {
         &self.kid
     }
@@ -89,6 +103,21 @@ impl SigningKey {
         self.pair.sign(&RSA_PKCS1_SHA256, &self.rng, input.as_bytes(), &mut signature).map_err(|_| Unsigned)?;
         Ok(format!("{input}.{}", B64.encode(signature)))
     }
+}
+
+/// RFC 7638 for an RSA key given as its JWK's base64url `n` and `e`.
+fn thumbprint(n: &str, e: &str) -> String {
+    let canonical = format!(r#"{{"e":"{e}","kty":"RSA","n":"{n}"}}"#);
+    B64.encode(ring::digest::digest(&ring::digest::SHA256, canonical.as_bytes()))
+}
+
+/// A new 2048-bit RSA signing key as PKCS#8 DER, from the OS random source.
+pub fn generate() -> Result<Vec<u8>, KeyError> {
+    use rsa::pkcs8::EncodePrivateKey;
+    let key = rsa::PrivateKey::new(&mut getrandom::SysRng, 2048)
+        .map_err(|e| KeyError::Unreadable(format!("generating a key: {e}")))?;
+    let der = key.to_pkcs8_der().map_err(|e| KeyError::Unreadable(format!("encoding a new key: {e}")))?;
+    Ok(der.as_bytes().to_vec())
 }
 
 /// The JWKS document: every key a receiver may meet (both during rotation).
@@ -150,6 +179,25 @@ mod tests {
         assert_eq!(header, json!({"typ": "secevent+jwt", "alg": "RS256", "kid": "k1"}));
         let payload: Value = serde_json::from_slice(&B64.decode(parts[1]).unwrap()).unwrap();
         assert_eq!(payload, claims().to_json());
+    }
+
+    #[test]
+    fn a_generated_key_signs_and_is_named_by_its_thumbprint() {
+        let der = generate().unwrap();
+        let key = SigningKey::from_pkcs8_thumbprinted(&der).unwrap();
+        assert_eq!(key.kid(), key.thumbprint());
+        assert_eq!(key.kid().len(), 43, "base64url of 32 bytes");
+        let again = SigningKey::from_pkcs8_thumbprinted(&der).unwrap();
+        assert_eq!(again.kid(), key.kid(), "the same key, the same kid");
+        assert_ne!(SigningKey::from_pkcs8_thumbprinted(&generate().unwrap()).unwrap().kid(), key.kid());
+        assert_eq!(key.sign(&claims()).unwrap().split('.').count(), 3);
+    }
+
+    /// RFC 7638 §3.1's example key and thumbprint.
+    #[test]
+    fn the_thumbprint_is_rfc_7638s() {
+        let n = "0vx7agoebGcQSuuPiLJXZptN9nndrQmbXEps2aiAFbWhM78LhWx4cbbfAAtVT86zwu1RK7aPFFxuhDR1L6tSoc_BJECPebWKRXjBZCiFV4n3oknjhMstn64tZ_2W-5JsGY4Hc5n9yBXArwl93lqt7_RN5w6Cf0h4QyQ5v-65YGjQR0_FDW2QvzqY368QQMicAtaSqzs8KJZgnYb9c7d0zgdAZHzu6qMQvRL5hajrn1n91CbOpbISD08qNLyrdkt-bFTWhAI4vMQFh6WeZu0fM4lFd2NcRwr3XPksINHaQ-G_xBniIqbw0Ls1jF44-csFCur-kEgU8awapJzKnqDKgw";
+        assert_eq!(thumbprint(n, "AQAB"), "NzbLsXh8uDCcd-6MNwXF4W_7noWXFZAfHkxZsRGC9Xs");
     }
 
     #[test]

@@ -12,9 +12,13 @@
 mod event;
 mod jws;
 mod set;
+mod stream;
 mod subject;
+mod wire;
 
 pub use event::{CaepRiskLevel, ChangeType, Initiator, Reason, SecurityEvent, Why};
-pub use jws::{KeyError, SigningKey, Unsigned, jwks};
+pub use jws::{KeyError, SigningKey, Unsigned, generate, jwks};
 pub use set::{Audience, SetClaims};
+pub use stream::{Delivery, Invalid, Issuing, POLL, PUSH, StreamConfig, StreamStatus};
 pub use subject::{ComplexSubject, Subject};
+pub use wire::{PollRequest, PushOutcome, SetError, StatusRequest, SubjectRequest, VerifyRequest};
