@@ -13,6 +13,7 @@ mod block;
 pub mod decisions;
 pub mod keys;
 mod sqlite;
+pub mod ssf;
 
 use std::collections::{HashMap, HashSet};
 

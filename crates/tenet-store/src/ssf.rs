@@ -1,0 +1,481 @@
+//! Shared Signals state, in `ssf.db` in the data directory: each receiver's
+//! stream (configuration, status, the subjects it removed) and the outbox
+//! of signed SETs not yet delivered, with the cursor of trust notices
+//! already turned into SETs.
+//!
+//! A SET is signed once and kept as signed: every retry, every poll and
+//! every restart sends the same bytes with the same `jti`, so receivers can
+//! deduplicate. SETs enter the outbox in the same transaction as the
+//! cursor that says their cause was handled: after a crash a cause is
+//! either wholly in the outbox or handled again, never half.
+
+use std::path::Path;
+
+use rusqlite::{Connection, OptionalExtension, params};
+use tenet_ssf::{StreamConfig, StreamStatus, Subject};
+
+use crate::{Result, StoreError};
+
+/// A stream and what Tenet keeps beside its configuration.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Stream {
+    /// The API key name of the receiver that created it.
+    pub owner: String,
+    pub config: StreamConfig,
+    pub status: StreamStatus,
+    pub reason: Option<String>,
+    /// Seconds since the epoch of the last receiver-requested verification.
+    pub last_verification: Option<f64>,
+    pub delivered: u64,
+    pub failed: u64,
+    pub last_error: Option<String>,
+}
+
+/// A signed SET waiting in the outbox.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Outgoing {
+    pub seq: i64,
+    pub stream_id: String,
+    pub jti: String,
+    /// The SET's subject as JSON: what ordering and exclusions key on.
+    pub subject: String,
+    pub set: String,
+    /// Seconds since the epoch: when the SET entered the outbox.
+    pub queued: f64,
+    pub attempts: u32,
+}
+
+/// A SET to add to the outbox.
+#[derive(Debug, Clone)]
+pub struct NewSet {
+    pub stream_id: String,
+    pub jti: String,
+    pub subject: String,
+    pub set: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SsfStoreError {
+    #[error("receiver {0:?} already has a stream")]
+    Exists(String),
+    #[error("no stream {0:?}")]
+    NoSuchStream(String),
+    #[error("stored stream {id:?} is unreadable: {why}")]
+    Corrupt { id: String, why: String },
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl From<rusqlite::Error> for SsfStoreError {
+    fn from(e: rusqlite::Error) -> Self {
+        SsfStoreError::Store(e.into())
+    }
+}
+
+type SsfResult<T> = std::result::Result<T, SsfStoreError>;
+
+/// Held SETs per paused stream: beyond this the oldest are dropped (SSF
+/// 1.0 §8.1.2 lets a transmitter drop held events; this bounds the file).
+pub const MAX_HELD_PER_STREAM: i64 = 100_000;
+
+pub struct SsfStore {
+    conn: Connection,
+}
+
+impl SsfStore {
+    pub fn open(path: &Path) -> Result<Self> {
+        let conn = Connection::open(path)?;
+        conn.busy_timeout(std::time::Duration::from_secs(10))?;
+        conn.execute_batch(
+            "PRAGMA journal_mode = WAL;
+            PRAGMA synchronous = FULL;
+            CREATE TABLE IF NOT EXISTS streams (
+                stream_id TEXT PRIMARY KEY,
+                owner     TEXT NOT NULL UNIQUE,
+                config    TEXT NOT NULL,
+                status    TEXT NOT NULL,
+                reason    TEXT,
+                last_verification REAL,
+                delivered INTEGER NOT NULL DEFAULT 0,
+                failed    INTEGER NOT NULL DEFAULT 0,
+                last_error TEXT
+            );
+            CREATE TABLE IF NOT EXISTS excluded (
+                stream_id TEXT NOT NULL,
+                subject   TEXT NOT NULL,
+                PRIMARY KEY (stream_id, subject)
+            );
+            CREATE TABLE IF NOT EXISTS outbox (
+                seq       INTEGER PRIMARY KEY AUTOINCREMENT,
+                stream_id TEXT NOT NULL,
+                jti       TEXT NOT NULL UNIQUE,
+                subject   TEXT NOT NULL,
+                set_text  TEXT NOT NULL,
+                queued    REAL NOT NULL,
+                attempts  INTEGER NOT NULL DEFAULT 0
+            );
+            CREATE INDEX IF NOT EXISTS outbox_stream ON outbox(stream_id, seq);
+            CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value INTEGER NOT NULL);",
+        )?;
+        Ok(SsfStore { conn })
+    }
+
+    fn streams_where(&self, clause: &str, arg: &str) -> SsfResult<Vec<Stream>> {
+        let sql = format!(
+            "SELECT stream_id, owner, config, status, reason, last_verification, delivered, failed, last_error
+             FROM streams {clause} ORDER BY rowid"
+        );
+        let mut stmt = self.conn.prepare(&sql)?;
+        let mut rows = if clause.is_empty() { stmt.query([])? } else { stmt.query([arg])? };
+        let mut out = Vec::new();
+        while let Some(r) = rows.next()? {
+            let id: String = r.get(0)?;
+            let corrupt = |why: String| SsfStoreError::Corrupt { id: id.clone(), why };
+            let config: String = r.get(2)?;
+            let value: serde_json::Value = serde_json::from_str(&config).map_err(|e| corrupt(e.to_string()))?;
+            let config = StreamConfig::from_stored(&value).map_err(|e| corrupt(e.to_string()))?;
+            let status: String = r.get(3)?;
+            let status = StreamStatus::parse(&status).ok_or_else(|| corrupt(format!("status {status:?}")))?;
+            out.push(Stream {
+                owner: r.get(1)?,
+                config,
+                status,
+                reason: r.get(4)?,
+                last_verification: r.get(5)?,
+                delivered: r.get::<_, i64>(6)?.max(0) as u64,
+                failed: r.get::<_, i64>(7)?.max(0) as u64,
+                last_error: r.get(8)?,
+            });
+        }
+        Ok(out)
+    }
+
+    /// Every stream, oldest first.
+    pub fn streams(&self) -> SsfResult<Vec<Stream>> {
+        self.streams_where("", "")
+    }
+
+    /// The streams a receiver owns (at most one).
+    pub fn streams_of(&self, owner: &str) -> SsfResult<Vec<Stream>> {
+        self.streams_where("WHERE owner = ?1", owner)
+    }
+
+    pub fn stream(&self, stream_id: &str) -> SsfResult<Option<Stream>> {
+        Ok(self.streams_where("WHERE stream_id = ?1", stream_id)?.pop())
+    }
+
+    /// A new stream for `owner`, enabled; refused when it has one already.
+    pub fn create(&mut self, owner: &str, config: &StreamConfig) -> SsfResult<()> {
+        let inserted = self.conn.execute(
+            "INSERT INTO streams(stream_id, owner, config, status) VALUES (?1, ?2, ?3, 'enabled') ON CONFLICT DO NOTHING",
+            params![config.stream_id, owner, config.to_stored().to_string()],
+        )?;
+        if inserted == 0 {
+            return Err(SsfStoreError::Exists(owner.to_string()));
+        }
+        Ok(())
+    }
+
+    pub fn update(&mut self, config: &StreamConfig) -> SsfResult<()> {
+        let n = self.conn.execute(
+            "UPDATE streams SET config = ?2 WHERE stream_id = ?1",
+            params![config.stream_id, config.to_stored().to_string()],
+        )?;
+        if n == 0 {
+            return Err(SsfStoreError::NoSuchStream(config.stream_id.clone()));
+        }
+        Ok(())
+    }
+
+    /// Deletes a stream with its subjects and undelivered SETs.
+    pub fn delete(&mut self, stream_id: &str) -> SsfResult<()> {
+        let tx = self.conn.transaction()?;
+        let n = tx.execute("DELETE FROM streams WHERE stream_id = ?1", [stream_id])?;
+        if n == 0 {
+            return Err(SsfStoreError::NoSuchStream(stream_id.to_string()));
+        }
+        tx.execute("DELETE FROM excluded WHERE stream_id = ?1", [stream_id])?;
+        tx.execute("DELETE FROM outbox WHERE stream_id = ?1", [stream_id])?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Sets a stream's status. Disabling drops what it held: a disabled
+    /// stream transmits nothing, later or now.
+    pub fn set_status(&mut self, stream_id: &str, status: StreamStatus, reason: Option<&str>) -> SsfResult<()> {
+        let tx = self.conn.transaction()?;
+        let n = tx.execute(
+            "UPDATE streams SET status = ?2, reason = ?3 WHERE stream_id = ?1",
+            params![stream_id, status.as_str(), reason],
+        )?;
+        if n == 0 {
+            return Err(SsfStoreError::NoSuchStream(stream_id.to_string()));
+        }
+        if status == StreamStatus::Disabled {
+            tx.execute("DELETE FROM outbox WHERE stream_id = ?1", [stream_id])?;
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    pub fn set_last_verification(&mut self, stream_id: &str, at: f64) -> SsfResult<()> {
+        self.conn.execute("UPDATE streams SET last_verification = ?2 WHERE stream_id = ?1", params![stream_id, at])?;
+        Ok(())
+    }
+
+    /// A receiver removed a subject: no events about it from now on.
+    pub fn exclude(&mut self, stream_id: &str, subject: &Subject) -> SsfResult<()> {
+        self.conn.execute(
+            "INSERT OR IGNORE INTO excluded(stream_id, subject) VALUES (?1, ?2)",
+            params![stream_id, subject_key(subject)],
+        )?;
+        Ok(())
+    }
+
+    /// A receiver added a subject: events about it again.
+    pub fn include(&mut self, stream_id: &str, subject: &Subject) -> SsfResult<()> {
+        self.conn.execute(
+            "DELETE FROM excluded WHERE stream_id = ?1 AND subject = ?2",
+            params![stream_id, subject_key(subject)],
+        )?;
+        Ok(())
+    }
+
+    pub fn excluded(&self, stream_id: &str) -> SsfResult<Vec<Subject>> {
+        let mut stmt = self.conn.prepare("SELECT subject FROM excluded WHERE stream_id = ?1 ORDER BY rowid")?;
+        let keys = stmt.query_map([stream_id], |r| r.get::<_, String>(0))?.collect::<rusqlite::Result<Vec<_>>>()?;
+        Ok(keys.iter().filter_map(|k| serde_json::from_str(k).ok()).collect())
+    }
+
+    /// The last trust notice already turned into SETs.
+    pub fn cursor(&self) -> SsfResult<i64> {
+        Ok(self
+            .conn
+            .query_row("SELECT value FROM meta WHERE name = 'notice_cursor'", [], |r| r.get(0))
+            .optional()?
+            .unwrap_or(0))
+    }
+
+    /// Adds SETs to the outbox and moves the cursor, in one transaction.
+    /// SETs for streams no longer there, or disabled, are not kept; a
+    /// paused stream holding more than [`MAX_HELD_PER_STREAM`] loses its oldest.
+    pub fn enqueue(&mut self, sets: &[NewSet], cursor: Option<i64>, now: f64) -> SsfResult<usize> {
+        let tx = self.conn.transaction()?;
+        let mut kept = 0;
+        {
+            let mut status = tx.prepare_cached("SELECT status FROM streams WHERE stream_id = ?1")?;
+            let mut insert = tx.prepare_cached(
+                "INSERT OR IGNORE INTO outbox(stream_id, jti, subject, set_text, queued) VALUES (?1, ?2, ?3, ?4, ?5)",
+            )?;
+            for s in sets {
+                let st: Option<String> = status.query_row([&s.stream_id], |r| r.get(0)).optional()?;
+                match st.as_deref() {
+                    None | Some("disabled") => continue,
+                    _ => {}
+                }
+                kept += insert.execute(params![s.stream_id, s.jti, s.subject, s.set, now])?;
+            }
+            let mut trim = tx.prepare_cached(
+                "DELETE FROM outbox WHERE stream_id = ?1 AND seq <= (SELECT seq FROM outbox WHERE stream_id = ?1
+                 ORDER BY seq DESC LIMIT 1 OFFSET ?2)",
+            )?;
+            let mut seen = std::collections::BTreeSet::new();
+            for s in sets {
+                if seen.insert(&s.stream_id) {
+                    trim.execute(params![s.stream_id, MAX_HELD_PER_STREAM])?;
+                }
+            }
+        }
+        if let Some(c) = cursor {
+            tx.execute(
+                "INSERT INTO meta(name, value) VALUES ('notice_cursor', ?1)
+                 ON CONFLICT(name) DO UPDATE SET value = max(value, excluded.value)",
+                [c],
+            )?;
+        }
+        tx.commit()?;
+        Ok(kept)
+    }
+
+    /// A stream's undelivered SETs, oldest first.
+    pub fn pending(&self, stream_id: &str, limit: usize) -> SsfResult<Vec<Outgoing>> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT seq, stream_id, jti, subject, set_text, queued, attempts FROM outbox
+             WHERE stream_id = ?1 ORDER BY seq LIMIT ?2",
+        )?;
+        let rows = stmt
+            .query_map(params![stream_id, i64::try_from(limit).unwrap_or(i64::MAX)], |r| {
+                Ok(Outgoing {
+                    seq: r.get(0)?,
+                    stream_id: r.get(1)?,
+                    jti: r.get(2)?,
+                    subject: r.get(3)?,
+                    set: r.get(4)?,
+                    queued: r.get(5)?,
+                    attempts: r.get::<_, i64>(6)?.clamp(0, i64::from(u32::MAX)) as u32,
+                })
+            })?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        Ok(rows)
+    }
+
+    pub fn pending_count(&self, stream_id: &str) -> SsfResult<u64> {
+        let n: i64 =
+            self.conn.query_row("SELECT count(*) FROM outbox WHERE stream_id = ?1", [stream_id], |r| r.get(0))?;
+        Ok(n.max(0) as u64)
+    }
+
+    /// The receiver took these SETs (a 202, or a poll's `ack`): gone from
+    /// the outbox. Returns how many were there.
+    pub fn delivered(&mut self, stream_id: &str, jtis: &[String]) -> SsfResult<usize> {
+        let tx = self.conn.transaction()?;
+        let mut n = 0;
+        {
+            let mut del = tx.prepare_cached("DELETE FROM outbox WHERE stream_id = ?1 AND jti = ?2")?;
+            for j in jtis {
+                n += del.execute(params![stream_id, j])?;
+            }
+        }
+        tx.execute("UPDATE streams SET delivered = delivered + ?2 WHERE stream_id = ?1", params![stream_id, n as i64])?;
+        tx.commit()?;
+        Ok(n)
+    }
+
+    /// The receiver refused these SETs for good (an RFC 8935 error): gone
+    /// from the outbox, counted, the last reason kept.
+    pub fn refused(&mut self, stream_id: &str, refusals: &[(String, String)]) -> SsfResult<usize> {
+        let tx = self.conn.transaction()?;
+        let mut n = 0;
+        {
+            let mut del = tx.prepare_cached("DELETE FROM outbox WHERE stream_id = ?1 AND jti = ?2")?;
+            for (jti, _) in refusals {
+                n += del.execute(params![stream_id, jti])?;
+            }
+        }
+        if let Some((_, why)) = refusals.last() {
+            tx.execute(
+                "UPDATE streams SET failed = failed + ?2, last_error = ?3 WHERE stream_id = ?1",
+                params![stream_id, n as i64, why],
+            )?;
+        }
+        tx.commit()?;
+        Ok(n)
+    }
+
+    /// A delivery attempt failed and will be tried again.
+    pub fn attempted(&mut self, seq: i64, why: &str) -> SsfResult<()> {
+        let tx = self.conn.transaction()?;
+        tx.execute("UPDATE outbox SET attempts = attempts + 1 WHERE seq = ?1", [seq])?;
+        tx.execute(
+            "UPDATE streams SET last_error = ?2 WHERE stream_id = (SELECT stream_id FROM outbox WHERE seq = ?1)",
+            params![seq, why],
+        )?;
+        tx.commit()?;
+        Ok(())
+    }
+}
+
+/// The key a subject is stored and compared under: its JSON.
+pub fn subject_key(subject: &Subject) -> String {
+    serde_json::to_string(subject).unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+    use tenet_ssf::Issuing;
+
+    use super::*;
+
+    fn config(id: &str) -> StreamConfig {
+        StreamConfig::create(
+            &json!({"delivery": {"method": tenet_ssf::PUSH, "endpoint_url": "https://rx.example/e", "authorization_header": "Bearer s"}}),
+            Issuing {
+                stream_id: id.into(),
+                iss: "https://tenet.example".into(),
+                aud: "urn:tenet:ssf:receiver:rx".into(),
+                events_supported: vec![],
+                min_verification_interval: 10,
+                poll_url: format!("https://tenet.example/ssf/poll/{id}"),
+            },
+        )
+        .unwrap()
+    }
+
+    fn set(stream: &str, jti: &str) -> NewSet {
+        NewSet { stream_id: stream.into(), jti: jti.into(), subject: "{}".into(), set: format!("signed-{jti}") }
+    }
+
+    #[test]
+    fn one_stream_per_receiver_kept_whole_across_a_reopen() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("ssf.db");
+        let mut store = SsfStore::open(&path).unwrap();
+        store.create("rx", &config("s1")).unwrap();
+        assert!(matches!(store.create("rx", &config("s2")), Err(SsfStoreError::Exists(_))));
+        store.set_status("s1", StreamStatus::Paused, Some("maintenance")).unwrap();
+        drop(store);
+        let store = SsfStore::open(&path).unwrap();
+        let s = store.stream("s1").unwrap().unwrap();
+        assert_eq!(
+            (s.owner.as_str(), s.status, s.reason.as_deref()),
+            ("rx", StreamStatus::Paused, Some("maintenance"))
+        );
+        assert_eq!(s.config, config("s1"), "the push secret included");
+        assert_eq!(store.streams_of("someone-else").unwrap(), vec![]);
+    }
+
+    #[test]
+    fn the_outbox_keeps_sets_in_order_until_delivered_or_refused_and_moves_the_cursor_with_them() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = SsfStore::open(&dir.path().join("ssf.db")).unwrap();
+        store.create("rx", &config("s1")).unwrap();
+        store.enqueue(&[set("s1", "a"), set("s1", "b"), set("gone", "x")], Some(7), 1.0).unwrap();
+        assert_eq!(store.cursor().unwrap(), 7);
+        assert_eq!(store.enqueue(&[set("s1", "a")], Some(5), 2.0).unwrap(), 0, "a jti enters once");
+        assert_eq!(store.cursor().unwrap(), 7, "the cursor never moves back");
+        let p = store.pending("s1", 10).unwrap();
+        assert_eq!(p.iter().map(|o| o.jti.as_str()).collect::<Vec<_>>(), ["a", "b"]);
+        store.attempted(p[0].seq, "HTTP 503").unwrap();
+        assert_eq!(store.pending("s1", 1).unwrap()[0].attempts, 1);
+        assert_eq!(store.delivered("s1", &["a".into()]).unwrap(), 1);
+        assert_eq!(store.refused("s1", &[("b".into(), "invalid_audience".into())]).unwrap(), 1);
+        let s = store.stream("s1").unwrap().unwrap();
+        assert_eq!((s.delivered, s.failed, s.last_error.as_deref()), (1, 1, Some("invalid_audience")));
+        assert_eq!(store.pending_count("s1").unwrap(), 0);
+    }
+
+    #[test]
+    fn a_disabled_stream_drops_what_it_held_and_takes_nothing_new() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = SsfStore::open(&dir.path().join("ssf.db")).unwrap();
+        store.create("rx", &config("s1")).unwrap();
+        store.set_status("s1", StreamStatus::Paused, None).unwrap();
+        store.enqueue(&[set("s1", "held")], None, 1.0).unwrap();
+        assert_eq!(store.pending_count("s1").unwrap(), 1, "paused: held");
+        store.set_status("s1", StreamStatus::Disabled, None).unwrap();
+        assert_eq!(store.pending_count("s1").unwrap(), 0);
+        store.enqueue(&[set("s1", "later")], None, 2.0).unwrap();
+        assert_eq!(store.pending_count("s1").unwrap(), 0);
+    }
+
+    #[test]
+    fn removed_subjects_are_excluded_until_added_again_and_deleting_a_stream_forgets_everything() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = SsfStore::open(&dir.path().join("ssf.db")).unwrap();
+        store.create("rx", &config("s1")).unwrap();
+        let alice = Subject::Email { email: "alice@example.com".into() };
+        store.exclude("s1", &alice).unwrap();
+        store.exclude("s1", &alice).unwrap();
+        assert_eq!(store.excluded("s1").unwrap(), vec![alice.clone()]);
+        store.include("s1", &alice).unwrap();
+        assert!(store.excluded("s1").unwrap().is_empty());
+        store.exclude("s1", &alice).unwrap();
+        store.enqueue(&[set("s1", "a")], None, 1.0).unwrap();
+        store.delete("s1").unwrap();
+        assert!(store.stream("s1").unwrap().is_none());
+        assert!(store.excluded("s1").unwrap().is_empty() && store.pending_count("s1").unwrap() == 0);
+        assert!(matches!(store.delete("s1"), Err(SsfStoreError::NoSuchStream(_))));
+        store.create("rx", &config("s3")).unwrap();
+    }
+}
