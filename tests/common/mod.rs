@@ -181,6 +181,38 @@ impl Server {
         self.post(path, Some("application/json"), None, &body.to_string())
     }
 
+    /// Any method, with an optional bearer token and JSON body.
+    pub fn call(&self, method: &str, path: &str, token: Option<&str>, body: Option<&Value>) -> Answer {
+        let url = format!("{}{path}", self.base);
+        let auth = token.map(|t| format!("Bearer {t}"));
+        let resp = match (method, body) {
+            ("GET" | "DELETE", _) => {
+                let mut req = if method == "GET" { self.agent.get(&url) } else { self.agent.delete(&url) };
+                if let Some(a) = &auth {
+                    req = req.header("authorization", a);
+                }
+                req.call()
+            }
+            (_, body) => {
+                let mut req = match method {
+                    "POST" => self.agent.post(&url),
+                    "PUT" => self.agent.put(&url),
+                    "PATCH" => self.agent.patch(&url),
+                    m => panic!("method {m}"),
+                };
+                if let Some(a) = &auth {
+                    req = req.header("authorization", a);
+                }
+                req.header("content-type", "application/json").send(body.map(Value::to_string).unwrap_or_default())
+            }
+        };
+        Self::answer(resp.expect("the server answers"))
+    }
+
+    pub fn base(&self) -> &str {
+        &self.base
+    }
+
     pub fn get(&self, path: &str) -> Answer {
         Self::answer(self.agent.get(format!("{}{path}", self.base)).call().expect("the server answers"))
     }

@@ -171,8 +171,31 @@ fn unauthorized(message: String, invalid_token: bool) -> ApiError {
         .header(header::WWW_AUTHENTICATE, challenge)
 }
 
+/// RFC 6750 §2.3's query parameter: URLs end up in logs, histories and
+/// `Referer` headers, so a token there is refused even when valid.
+fn token_in_query(query: Option<&str>) -> bool {
+    query.is_some_and(|q| form_urlencoded::parse(q.as_bytes()).any(|(k, _)| k == "access_token"))
+}
+
+fn query_token_refused() -> ApiError {
+    ApiError::bad_request(
+        "invalid_request",
+        Where::Path,
+        "a token in the URL query (access_token) is refused: send it as Authorization: Bearer <token>",
+    )
+    .header(
+        header::WWW_AUTHENTICATE,
+        HeaderValue::from_static(
+            "Bearer realm=\"tenet\", error=\"invalid_request\", error_description=\"tokens are accepted in the Authorization header only\"",
+        ),
+    )
+}
+
 /// Middleware: refuses requests without a key holding `scope`.
 pub async fn require(State((keys, scope)): State<(Keys, &'static str)>, mut req: Request, next: Next) -> Response {
+    if token_in_query(req.uri().query()) {
+        return query_token_refused().into_response();
+    }
     let auth = req.headers().get(header::AUTHORIZATION).and_then(|v| v.to_str().ok());
     match keys.authorise(auth, scope) {
         Ok(caller) => {

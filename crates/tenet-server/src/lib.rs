@@ -20,6 +20,7 @@ pub mod metrics;
 pub mod otlp;
 pub mod policy_dir;
 pub mod serve;
+pub mod ssf;
 pub mod status;
 
 use std::sync::Arc;

@@ -33,6 +33,9 @@ pub struct ServeConfig {
     pub inventory: Option<PathBuf>,
     /// Sigma rules matched as events are analysed.
     pub rules: Option<PathBuf>,
+    /// The Shared Signals transmitter.
+    #[serde(default)]
+    pub ssf: crate::signals::SignalsConfig,
 }
 
 impl ServeConfig {

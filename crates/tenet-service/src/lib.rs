@@ -12,6 +12,7 @@ pub mod intake;
 pub mod live;
 pub mod metrics;
 pub mod owner;
+pub mod signals;
 pub mod simulated;
 pub mod trust;
 pub mod watch;
@@ -92,6 +93,11 @@ pub struct Running {
     /// Every trust change, as it is announced.
     pub changes: tokio::sync::broadcast::Sender<Arc<tenet_model::TrustNotice>>,
     pipeline: Option<live::LivePipeline>,
+    /// The Shared Signals transmitter, its push threads and the thread
+    /// turning trust changes into SETs.
+    pub signals: Arc<signals::Signals>,
+    deliveries: Option<signals::delivery::Deliveries>,
+    following: Option<std::thread::JoinHandle<()>>,
     watcher: Option<watch::Watcher>,
     /// This process's claim on the data directory, held until it stops.
     claim: Option<owner::Claim>,
@@ -207,6 +213,7 @@ pub fn start(options: Options) -> Result<Running, ServiceError> {
     };
     let intake = Arc::new(intake::HttpIntake { inlet: pipeline.inlet.clone() });
     let (closing, closing_rx) = tokio::sync::watch::channel(false);
+    let signals = signals::Signals::open(&data_dir, config.ssf.clone(), closing_rx.clone())?;
     let app = tenet_server::with_decisions(
         tenet_server::router(AppState { status: status.clone() }),
         pdp.clone(),
@@ -214,6 +221,7 @@ pub fn start(options: Options) -> Result<Running, ServiceError> {
         limits.clone(),
     )
     .merge(tenet_server::access::admin_router(pdp.clone(), policies.clone(), keys.clone()))
+    .merge(tenet_server::ssf::router(signals.clone(), keys.clone(), limits.clone()))
     .merge(tenet_server::intake::router(intake, changes.clone(), closing_rx, keys, limits.clone()));
 
     let mut runtime = tokio::runtime::Builder::new_multi_thread();
@@ -258,6 +266,9 @@ pub fn start(options: Options) -> Result<Running, ServiceError> {
             return Err(ServiceError::Io { what: format!("listening on {addr}"), source: std::io::Error::other(why) });
         }
     };
+    signals.set_issuer(scheme, bound);
+    let deliveries = signals::delivery::Deliveries::start(signals.clone());
+    let following = signals::follow(signals.clone(), changes.subscribe());
     status.set_ready();
     tracing::info!(%bound, "listening");
     let requested = Arc::new(Requested::default());
@@ -275,6 +286,9 @@ pub fn start(options: Options) -> Result<Running, ServiceError> {
         inlet: pipeline.inlet.clone(),
         changes,
         pipeline: Some(pipeline),
+        signals,
+        deliveries: Some(deliveries),
+        following,
         watcher,
         claim: Some(claim),
         watching,
@@ -333,6 +347,20 @@ impl Running {
         }
         if let Some(p) = self.pipeline.take() {
             p.stop();
+        }
+        // The pipeline's last notices are announced; the channel closes
+        // with the last sender, and the follower ends once it has turned
+        // them into SETs. A sender kept elsewhere (a caller's clone) would
+        // keep it waiting: it gets 2 s.
+        drop(self.changes);
+        if let Some(f) = self.following.take() {
+            let until = std::time::Instant::now() + Duration::from_secs(2);
+            while !f.is_finished() && std::time::Instant::now() < until {
+                std::thread::sleep(Duration::from_millis(10));
+            }
+        }
+        if let Some(d) = self.deliveries.take() {
+            d.stop(&self.signals);
         }
         if let Some(log) = &self.decisions.log {
             log.close();

@@ -108,6 +108,23 @@ pub enum SecurityEvent {
     },
 }
 
+/// The event types Tenet transmits: a stream's `events_supported`.
+pub fn supported_event_types() -> Vec<String> {
+    [
+        (CAEP, "session-revoked"),
+        (CAEP, "token-claims-change"),
+        (CAEP, "credential-change"),
+        (CAEP, "assurance-level-change"),
+        (CAEP, "risk-level-change"),
+        (CAEP, "device-compliance-change"),
+        (RISC, "account-disabled"),
+        (RISC, "credential-compromise"),
+    ]
+    .iter()
+    .map(|(base, name)| format!("{base}{name}"))
+    .collect()
+}
+
 fn text(s: &str) -> Value {
     json!({ "en": s })
 }

@@ -16,7 +16,7 @@ mod stream;
 mod subject;
 mod wire;
 
-pub use event::{CaepRiskLevel, ChangeType, Initiator, Reason, SecurityEvent, Why};
+pub use event::{CaepRiskLevel, ChangeType, Initiator, Reason, SecurityEvent, Why, supported_event_types};
 pub use jws::{KeyError, SigningKey, Unsigned, generate, jwks};
 pub use set::{Audience, SetClaims};
 pub use stream::{Delivery, Invalid, Issuing, POLL, PUSH, StreamConfig, StreamStatus};

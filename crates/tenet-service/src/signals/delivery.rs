@@ -1,0 +1,242 @@
+//! Push delivery (RFC 8935): one thread per enabled push stream sends its
+//! outbox in order, so events about a subject arrive in the order they
+//! happened. A SET leaves the outbox only when the receiver accepted it
+//! (202) or refused it for good (400 with an RFC 8935 error); anything
+//! else is retried with exponential backoff and full jitter, capped so a
+//! receiver back after a long outage is caught up within seconds. A paused
+//! stream's thread stops and its SETs wait; a disabled one's were dropped.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use tenet_ssf::{Delivery, PushOutcome, StreamStatus};
+
+use super::Signals;
+
+/// First retry after at most this; doubling up to [`BACKOFF_CAP`].
+const BACKOFF_BASE: Duration = Duration::from_millis(100);
+const BACKOFF_CAP: Duration = Duration::from_secs(5);
+/// The most a receiver's `Retry-After` makes a stream wait.
+const RETRY_AFTER_CAP: Duration = Duration::from_secs(60);
+/// SETs read from the outbox at a time.
+const BATCH: usize = 64;
+
+/// The push delivery threads.
+pub struct Deliveries {
+    stop: Arc<AtomicBool>,
+    supervisor: Option<JoinHandle<()>>,
+}
+
+impl Deliveries {
+    pub fn start(signals: Arc<Signals>) -> Deliveries {
+        let stop = Arc::new(AtomicBool::new(false));
+        let s = stop.clone();
+        let supervisor = std::thread::Builder::new()
+            .name("tenet-ssf-push".into())
+            .spawn(move || supervise(&signals, &s))
+            .map_err(|e| tracing::error!(error = %e, "could not start Shared Signals delivery"))
+            .ok();
+        Deliveries { stop, supervisor }
+    }
+
+    /// Stops delivering; SETs not yet accepted stay in the outbox for the next start.
+    pub fn stop(mut self, signals: &Signals) {
+        self.stop.store(true, Ordering::Release);
+        signals.wake.bump();
+        if let Some(h) = self.supervisor.take() {
+            let _ = h.join();
+        }
+    }
+}
+
+/// Starts a thread for each enabled push stream that has none.
+fn supervise(signals: &Arc<Signals>, stop: &Arc<AtomicBool>) {
+    let mut workers: HashMap<String, JoinHandle<()>> = HashMap::new();
+    let mut seen = u64::MAX;
+    while !stop.load(Ordering::Acquire) {
+        signals.refresh_keys();
+        workers.retain(|_, h| !h.is_finished());
+        let streams = signals.with_store(|s| s.streams());
+        match streams {
+            Ok(streams) => {
+                for s in streams {
+                    let push = matches!(s.config.delivery, Delivery::Push { .. });
+                    if push && s.status == StreamStatus::Enabled && !workers.contains_key(&s.config.stream_id) {
+                        let (signals, stop, id) = (signals.clone(), stop.clone(), s.config.stream_id.clone());
+                        let spawned = std::thread::Builder::new()
+                            .name(format!("tenet-ssf-{}", &id[..id.len().min(8)]))
+                            .spawn(move || deliver(&signals, &stop, &id));
+                        match spawned {
+                            Ok(h) => {
+                                workers.insert(s.config.stream_id.clone(), h);
+                            }
+                            Err(e) => tracing::error!(error = %e, "could not start a delivery thread"),
+                        }
+                    }
+                }
+            }
+            Err(e) => tracing::error!(error = %e, "reading SSF streams"),
+        }
+        seen = signals.wake.wait(seen, Duration::from_secs(1));
+    }
+    signals.wake.bump();
+    for (_, h) in workers {
+        let _ = h.join();
+    }
+}
+
+fn agent() -> ureq::Agent {
+    ureq::Agent::config_builder()
+        .timeout_connect(Some(Duration::from_secs(5)))
+        .timeout_global(Some(Duration::from_secs(10)))
+        .max_redirects(0)
+        .http_status_as_error(false)
+        .build()
+        .into()
+}
+
+/// One push: the SET as the body, RFC 8935's headers, the stream's
+/// configured authorization (and none where none was configured).
+fn push(agent: &ureq::Agent, url: &str, authorization: Option<&str>, set: &str) -> (PushOutcome, Option<Duration>) {
+    let mut req =
+        agent.post(url).header("Content-Type", "application/secevent+jwt").header("Accept", "application/json");
+    if let Some(a) = authorization {
+        req = req.header("Authorization", a);
+    }
+    match req.send(set) {
+        Ok(mut resp) => {
+            let status = resp.status().as_u16();
+            let retry_after = resp
+                .headers()
+                .get("retry-after")
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.trim().parse::<u64>().ok())
+                .map(|s| Duration::from_secs(s).min(RETRY_AFTER_CAP));
+            let body = resp.body_mut().with_config().limit(64 * 1024).read_to_vec().unwrap_or_default();
+            (PushOutcome::of(status, &body), retry_after)
+        }
+        Err(e) => (PushOutcome::Retry(e.to_string()), None),
+    }
+}
+
+/// Full jitter: uniformly between zero and the doubled base, capped.
+fn backoff(failures: u32) -> Duration {
+    let ceiling = BACKOFF_BASE.saturating_mul(1 << failures.min(16)).min(BACKOFF_CAP);
+    let mut r = [0u8; 4];
+    let fraction = match getrandom::fill(&mut r) {
+        Ok(()) => f64::from(u32::from_le_bytes(r)) / f64::from(u32::MAX),
+        Err(_) => 0.5,
+    };
+    ceiling.mul_f64(fraction).max(Duration::from_millis(10))
+}
+
+/// Sleeps `d`, or less when stopping.
+fn pause(stop: &AtomicBool, d: Duration) {
+    let end = Instant::now() + d;
+    while !stop.load(Ordering::Acquire) {
+        let left = end.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return;
+        }
+        std::thread::sleep(left.min(Duration::from_millis(50)));
+    }
+}
+
+/// Sends one stream's outbox in order until the stream is no longer an
+/// enabled push stream, or the service stops.
+fn deliver(signals: &Signals, stop: &AtomicBool, stream_id: &str) {
+    let agent = agent();
+    let mut failures = 0u32;
+    while !stop.load(Ordering::Acquire) {
+        let generation = signals.wake.generation();
+        let read = signals.with_store(|s| {
+            Ok::<_, tenet_store::ssf::SsfStoreError>((s.stream(stream_id)?, s.pending(stream_id, BATCH)?))
+        });
+        let (stream, pending) = match read {
+            Ok((Some(stream), pending)) => (stream, pending),
+            Ok((None, _)) => return,
+            Err(e) => {
+                tracing::error!(error = %e, stream = stream_id, "reading the outbox");
+                pause(stop, Duration::from_secs(1));
+                continue;
+            }
+        };
+        let Delivery::Push { endpoint_url, authorization_header } = &stream.config.delivery else { return };
+        if stream.status != StreamStatus::Enabled {
+            return;
+        }
+        if pending.is_empty() {
+            signals.wake.wait(generation, Duration::from_secs(1));
+            continue;
+        }
+        for out in pending {
+            if stop.load(Ordering::Acquire) {
+                return;
+            }
+            let (outcome, retry_after) = push(&agent, endpoint_url, authorization_header.as_deref(), &out.set);
+            let recorded = match &outcome {
+                PushOutcome::Accepted => {
+                    failures = 0;
+                    signals.with_store(|s| s.delivered(stream_id, std::slice::from_ref(&out.jti)).map(|_| ()))
+                }
+                PushOutcome::Rejected(e) => {
+                    tracing::warn!(stream = stream_id, jti = %out.jti, err = %e.err, description = %e.description,
+                        "the receiver refused a SET; it will not be sent again");
+                    failures = 0;
+                    signals.with_store(|s| {
+                        s.refused(stream_id, &[(out.jti.clone(), format!("{}: {}", e.err, e.description))]).map(|_| ())
+                    })
+                }
+                PushOutcome::Retry(why) => {
+                    if failures.is_multiple_of(20) {
+                        tracing::warn!(stream = stream_id, url = %endpoint_url, error = %why, attempts = out.attempts + 1,
+                            "push delivery failed; retrying with backoff");
+                    }
+                    let recorded = signals.with_store(|s| s.attempted(out.seq, why));
+                    failures = failures.saturating_add(1);
+                    pause(stop, retry_after.unwrap_or_else(|| backoff(failures - 1)));
+                    if let Err(e) = recorded {
+                        tracing::error!(error = %e, "recording a delivery attempt");
+                    }
+                    // Read the stream again: it may have been paused or changed meanwhile.
+                    break;
+                }
+            };
+            if let Err(e) = recorded {
+                tracing::error!(error = %e, stream = stream_id, "recording a delivery");
+            }
+            // Streams changed (status, configuration): read them again before sending more.
+            if signals.wake.generation() != generation && stream_changed(signals, stream_id, &stream) {
+                break;
+            }
+        }
+    }
+}
+
+fn stream_changed(signals: &Signals, stream_id: &str, was: &tenet_store::ssf::Stream) -> bool {
+    signals
+        .with_store(|s| s.stream(stream_id))
+        .ok()
+        .flatten()
+        .is_none_or(|now| now.status != was.status || now.config != was.config)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_grows_with_failures_and_never_passes_the_cap() {
+        for failures in 0..40 {
+            let d = backoff(failures);
+            assert!(d <= BACKOFF_CAP, "{failures}: {d:?}");
+            let ceiling = BACKOFF_BASE.saturating_mul(1 << failures.min(16)).min(BACKOFF_CAP);
+            assert!(d <= ceiling.max(Duration::from_millis(10)));
+        }
+        let mean = |f| (0..200).map(|_| backoff(f).as_secs_f64()).sum::<f64>() / 200.0;
+        assert!(mean(0) < 0.1 && mean(8) > 1.0, "jittered, and larger after more failures");
+    }
+}

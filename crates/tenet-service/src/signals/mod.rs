@@ -1,0 +1,491 @@
+//! Act: the Shared Signals transmitter. Receivers manage their streams
+//! through the SSF endpoints ([`tenet_server::ssf`]); trust changes become
+//! CAEP/RISC events, signed once into the outbox in `ssf.db`, and leave by
+//! push ([`delivery`]) or poll.
+
+pub mod delivery;
+pub mod events;
+pub mod keys;
+
+use std::path::{Path, PathBuf};
+use std::pin::Pin;
+use std::sync::{Arc, Condvar, Mutex, OnceLock, RwLock};
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use tenet_server::ssf::{Answer, Fault, Transmitter};
+use tenet_ssf::{
+    Audience, Issuing, POLL, PUSH, PollRequest, SecurityEvent, SetClaims, StatusRequest, StreamConfig, StreamStatus,
+    Subject, SubjectRequest, VerifyRequest,
+};
+use tenet_store::ssf::{NewSet, SsfStore, SsfStoreError, Stream, subject_key};
+
+use crate::ServiceError;
+use keys::KeyRing;
+
+/// The transmitter's settings (`ssf:` in the configuration file).
+#[derive(Debug, Clone, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SignalsConfig {
+    /// The public base URL receivers reach Tenet at: the metadata's
+    /// `issuer` and every SET's `iss`. Default: the address served.
+    pub issuer: Option<String>,
+    /// Seconds a receiver must wait between verification requests (default 15).
+    pub min_verification_interval: Option<u64>,
+    /// The longest an RFC 8936 long poll waits for SETs, in seconds (default 30).
+    pub long_poll: Option<u64>,
+}
+
+/// Wakes whoever waits for the outbox or the streams to change: delivery
+/// threads (a condition variable) and long polls (a watch channel).
+#[derive(Debug)]
+pub struct Wake {
+    generation: Mutex<u64>,
+    changed: Condvar,
+    tx: tokio::sync::watch::Sender<u64>,
+}
+
+impl Default for Wake {
+    fn default() -> Self {
+        Wake { generation: Mutex::new(0), changed: Condvar::new(), tx: tokio::sync::watch::channel(0).0 }
+    }
+}
+
+impl Wake {
+    pub fn bump(&self) {
+        let mut g = self.generation.lock().unwrap_or_else(|p| p.into_inner());
+        *g += 1;
+        self.changed.notify_all();
+        let _ = self.tx.send(*g);
+    }
+
+    pub fn generation(&self) -> u64 {
+        *self.generation.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Waits until the generation moves past `seen`, or `timeout`.
+    pub fn wait(&self, seen: u64, timeout: Duration) -> u64 {
+        let g = self.generation.lock().unwrap_or_else(|p| p.into_inner());
+        let (g, _) = self.changed.wait_timeout_while(g, timeout, |g| *g == seen).unwrap_or_else(|p| p.into_inner());
+        *g
+    }
+}
+
+/// The transmitter: streams, keys and the outbox.
+pub struct Signals {
+    store: Mutex<SsfStore>,
+    keys: RwLock<KeyRing>,
+    key_dir: PathBuf,
+    issuer: OnceLock<String>,
+    config: SignalsConfig,
+    pub wake: Arc<Wake>,
+    closing: tokio::sync::watch::Receiver<bool>,
+}
+
+fn now_secs() -> f64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0.0, |d| d.as_secs_f64())
+}
+
+/// 128 random bits, hex: stream ids and `jti`s.
+fn random_id() -> Result<String, Fault> {
+    let mut bytes = [0u8; 16];
+    getrandom::fill(&mut bytes).map_err(|e| Fault::Unavailable(format!("no random source: {e}")))?;
+    Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
+}
+
+fn store_fault(e: SsfStoreError) -> Fault {
+    match e {
+        SsfStoreError::Exists(owner) => Fault::Exists(owner),
+        SsfStoreError::NoSuchStream(id) => Fault::NoStream(id),
+        e => {
+            tracing::error!(error = %e, "the Shared Signals store failed");
+            Fault::Unavailable(format!("the Shared Signals store failed: {e}"))
+        }
+    }
+}
+
+impl Signals {
+    /// Opens `ssf.db` and the signing keys (generating the first) in `data_dir`.
+    pub fn open(
+        data_dir: &Path,
+        config: SignalsConfig,
+        closing: tokio::sync::watch::Receiver<bool>,
+    ) -> Result<Arc<Signals>, ServiceError> {
+        let path = data_dir.join("ssf.db");
+        let store = SsfStore::open(&path).map_err(ServiceError::store(format!("opening {}", path.display())))?;
+        let key_dir = data_dir.join("ssf");
+        let keys = KeyRing::open(&key_dir).map_err(|e| ServiceError::Refused(format!("SET signing key: {e}")))?;
+        Ok(Arc::new(Signals {
+            store: Mutex::new(store),
+            keys: RwLock::new(keys),
+            key_dir,
+            issuer: OnceLock::new(),
+            config,
+            wake: Arc::default(),
+            closing,
+        }))
+    }
+
+    /// Fixes the issuer once the server's address is known: the configured
+    /// one, else `scheme://addr`. Streams created under another issuer (a
+    /// different port) are brought to this one: every SET's `iss` must be
+    /// the metadata's.
+    pub fn set_issuer(&self, scheme: &str, addr: std::net::SocketAddr) {
+        let issuer = self
+            .config
+            .issuer
+            .clone()
+            .unwrap_or_else(|| format!("{scheme}://{addr}"))
+            .trim_end_matches('/')
+            .to_string();
+        let _ = self.issuer.set(issuer.clone());
+        let mut store = self.lock();
+        let Ok(streams) = store.streams() else { return };
+        for s in streams {
+            if s.config.iss != issuer {
+                let mut c = s.config.clone();
+                c.iss = issuer.clone();
+                c.poll_url = format!("{issuer}/ssf/poll/{}", c.stream_id);
+                if let tenet_ssf::Delivery::Poll { endpoint_url } = &mut c.delivery {
+                    *endpoint_url = c.poll_url.clone();
+                }
+                if let Err(e) = store.update(&c) {
+                    tracing::error!(error = %e, stream = %c.stream_id, "could not move the stream to the new issuer");
+                }
+            }
+        }
+    }
+
+    pub fn issuer(&self) -> &str {
+        self.issuer.get().map_or("http://127.0.0.1", String::as_str)
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, SsfStore> {
+        self.store.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn min_verification_interval(&self) -> u64 {
+        self.config.min_verification_interval.unwrap_or(15)
+    }
+
+    /// Re-reads the signing keys when `tenet ssf rotate-key` changed them.
+    pub fn refresh_keys(&self) {
+        let changed = self.keys.read().unwrap_or_else(|p| p.into_inner()).reread_if_changed(&self.key_dir);
+        match changed {
+            Some(Ok(ring)) => {
+                tracing::info!(active = ring.active.kid(), "SET signing keys re-read");
+                *self.keys.write().unwrap_or_else(|p| p.into_inner()) = ring;
+            }
+            Some(Err(e)) => tracing::error!(error = %e, "SET signing keys unreadable; signing with the last ones read"),
+            None => {}
+        }
+    }
+
+    /// The receiver's stream `id`: another receiver's is unknown (404).
+    fn owned(&self, store: &SsfStore, receiver: &str, id: &str) -> Answer<Stream> {
+        match store.stream(id).map_err(store_fault)? {
+            Some(s) if s.owner == receiver => Ok(s),
+            _ => Err(Fault::NoStream(id.to_string())),
+        }
+    }
+
+    /// One signed SET for `stream`, ready for the outbox.
+    pub fn sign(
+        &self,
+        stream: &StreamConfig,
+        subject: Subject,
+        event: SecurityEvent,
+        txn: Option<String>,
+    ) -> Answer<NewSet> {
+        let claims = SetClaims {
+            iss: self.issuer().to_string(),
+            aud: Audience::One(stream.aud.clone()),
+            iat: now_secs() as i64,
+            jti: random_id()?,
+            txn,
+            sub_id: subject.clone(),
+            event,
+        };
+        let keys = self.keys.read().unwrap_or_else(|p| p.into_inner());
+        let set = keys.active.sign(&claims).map_err(|e| Fault::Unavailable(e.to_string()))?;
+        Ok(NewSet { stream_id: stream.stream_id.clone(), jti: claims.jti, subject: subject_key(&subject), set })
+    }
+
+    /// Signs `event` about `subject` for every stream that delivers its
+    /// type and has not removed the subject, and puts the SETs in the
+    /// outbox with `cursor` in one transaction. Returns how many were queued.
+    pub fn transmit(&self, items: &[(Subject, SecurityEvent, Option<String>)], cursor: Option<i64>) -> Answer<usize> {
+        let mut store = self.lock();
+        let streams = store.streams().map_err(store_fault)?;
+        let mut sets = Vec::new();
+        for s in streams.iter().filter(|s| s.status != StreamStatus::Disabled) {
+            let excluded = store.excluded(&s.config.stream_id).map_err(store_fault)?;
+            for (subject, event, txn) in items {
+                if !s.config.delivers(&event.uri()) || excluded.iter().any(|x| subject.matches(x)) {
+                    continue;
+                }
+                sets.push(self.sign(&s.config, subject.clone(), event.clone(), txn.clone())?);
+            }
+        }
+        let queued = store.enqueue(&sets, cursor, now_secs()).map_err(store_fault)?;
+        drop(store);
+        if queued > 0 {
+            self.wake.bump();
+        }
+        Ok(queued)
+    }
+
+    pub(crate) fn with_store<T>(&self, f: impl FnOnce(&mut SsfStore) -> T) -> T {
+        f(&mut self.lock())
+    }
+
+    fn status_json(s: &Stream) -> Value {
+        let mut v = json!({"stream_id": s.config.stream_id, "status": s.status.as_str()});
+        if let Some(r) = &s.reason {
+            v["reason"] = r.clone().into();
+        }
+        v
+    }
+}
+
+impl Transmitter for Signals {
+    fn metadata(&self) -> Value {
+        let iss = self.issuer();
+        json!({
+            "spec_version": "1_0",
+            "issuer": iss,
+            "jwks_uri": format!("{iss}/ssf/jwks.json"),
+            "delivery_methods_supported": [PUSH, POLL],
+            "configuration_endpoint": format!("{iss}/ssf/stream"),
+            "status_endpoint": format!("{iss}/ssf/status"),
+            "add_subject_endpoint": format!("{iss}/ssf/subjects:add"),
+            "remove_subject_endpoint": format!("{iss}/ssf/subjects:remove"),
+            "verification_endpoint": format!("{iss}/ssf/verify"),
+            // The CAEP interoperability profile's URN; the token is a
+            // `tenet key create --scopes ssf` key sent as a bearer token.
+            "authorization_schemes": [{"spec_urn": "urn:ietf:rfc:6749"}],
+            "default_subjects": "ALL",
+        })
+    }
+
+    fn jwks(&self) -> Value {
+        self.keys.read().unwrap_or_else(|p| p.into_inner()).jwks()
+    }
+
+    fn create(&self, receiver: &str, body: &Value) -> Answer<Value> {
+        let mut store = self.lock();
+        if !store.streams_of(receiver).map_err(store_fault)?.is_empty() {
+            return Err(Fault::Exists(receiver.to_string()));
+        }
+        let stream_id = random_id()?;
+        let iss = self.issuer().to_string();
+        let config = StreamConfig::create(
+            body,
+            Issuing {
+                poll_url: format!("{iss}/ssf/poll/{stream_id}"),
+                stream_id,
+                aud: format!("urn:tenet:ssf:receiver:{receiver}"),
+                iss,
+                events_supported: tenet_ssf::supported_event_types(),
+                min_verification_interval: self.min_verification_interval(),
+            },
+        )?;
+        store.create(receiver, &config).map_err(store_fault)?;
+        drop(store);
+        self.wake.bump();
+        tracing::info!(%receiver, stream = %config.stream_id, method = config.delivery.method(), "SSF stream created");
+        Ok(config.to_json())
+    }
+
+    fn read(&self, receiver: &str, stream_id: Option<&str>) -> Answer<Value> {
+        let store = self.lock();
+        match stream_id {
+            Some(id) => Ok(self.owned(&store, receiver, id)?.config.to_json()),
+            None => Ok(Value::Array(
+                store.streams_of(receiver).map_err(store_fault)?.iter().map(|s| s.config.to_json()).collect(),
+            )),
+        }
+    }
+
+    fn update(&self, receiver: &str, body: &Value, replace: bool) -> Answer<Value> {
+        let id = StreamConfig::stream_id_of(body)?;
+        let mut store = self.lock();
+        let current = self.owned(&store, receiver, &id)?;
+        let next = if replace { current.config.replace(body)? } else { current.config.patch(body)? };
+        store.update(&next).map_err(store_fault)?;
+        drop(store);
+        self.wake.bump();
+        Ok(next.to_json())
+    }
+
+    fn delete(&self, receiver: &str, stream_id: &str) -> Answer<()> {
+        let mut store = self.lock();
+        self.owned(&store, receiver, stream_id)?;
+        store.delete(stream_id).map_err(store_fault)?;
+        drop(store);
+        self.wake.bump();
+        Ok(())
+    }
+
+    fn status(&self, receiver: &str, stream_id: &str) -> Answer<Value> {
+        let store = self.lock();
+        Ok(Signals::status_json(&self.owned(&store, receiver, stream_id)?))
+    }
+
+    fn set_status(&self, receiver: &str, request: StatusRequest) -> Answer<Value> {
+        let mut store = self.lock();
+        self.owned(&store, receiver, &request.stream_id)?;
+        store.set_status(&request.stream_id, request.status, request.reason.as_deref()).map_err(store_fault)?;
+        let s = self.owned(&store, receiver, &request.stream_id)?;
+        drop(store);
+        self.wake.bump();
+        tracing::info!(%receiver, stream = %request.stream_id, status = request.status.as_str(), "SSF stream status set");
+        Ok(Signals::status_json(&s))
+    }
+
+    fn add_subject(&self, receiver: &str, request: SubjectRequest) -> Answer<()> {
+        let mut store = self.lock();
+        self.owned(&store, receiver, &request.stream_id)?;
+        store.include(&request.stream_id, &request.subject).map_err(store_fault)
+    }
+
+    fn remove_subject(&self, receiver: &str, request: SubjectRequest) -> Answer<()> {
+        let mut store = self.lock();
+        self.owned(&store, receiver, &request.stream_id)?;
+        store.exclude(&request.stream_id, &request.subject).map_err(store_fault)
+    }
+
+    fn verify(&self, receiver: &str, request: VerifyRequest) -> Answer<()> {
+        let mut store = self.lock();
+        let s = self.owned(&store, receiver, &request.stream_id)?;
+        let now = now_secs();
+        let interval = s.config.min_verification_interval as f64;
+        if let Some(last) = s.last_verification
+            && now - last < interval
+        {
+            return Err(Fault::TooSoon { retry_after: (interval - (now - last)).ceil().max(1.0) as u64 });
+        }
+        store.set_last_verification(&request.stream_id, now).map_err(store_fault)?;
+        // SSF 1.0 §8.1.4.1: about the stream itself, whatever it delivers.
+        let set = self.sign(
+            &s.config,
+            Subject::Opaque { id: s.config.stream_id.clone() },
+            SecurityEvent::Verification { state: request.state },
+            None,
+        )?;
+        store.enqueue(&[set], None, now).map_err(store_fault)?;
+        drop(store);
+        self.wake.bump();
+        Ok(())
+    }
+
+    fn poll(
+        self: Arc<Self>,
+        receiver: &str,
+        stream_id: &str,
+        request: PollRequest,
+    ) -> Pin<Box<dyn std::future::Future<Output = Answer<Value>> + Send>> {
+        let this = self;
+        let (receiver, stream_id) = (receiver.to_string(), stream_id.to_string());
+        Box::pin(async move {
+            let long_poll = Duration::from_secs(this.config.long_poll.unwrap_or(30));
+            let deadline = tokio::time::Instant::now() + long_poll;
+            let mut changes = this.wake.tx.subscribe();
+            let mut closing = this.closing.clone();
+            let mut first = true;
+            loop {
+                let t = this.clone();
+                let (r, s, req) = (receiver.clone(), stream_id.clone(), request.clone());
+                let answer = tokio::task::spawn_blocking(move || t.poll_once(&r, &s, &req, first))
+                    .await
+                    .map_err(|e| Fault::Unavailable(format!("the transmitter failed: {e}")))??;
+                first = false;
+                let empty = answer["sets"].as_object().is_none_or(|m| m.is_empty());
+                if !empty || request.return_immediately || request.max_events == Some(0) || *closing.borrow() {
+                    return Ok(answer);
+                }
+                tokio::select! {
+                    _ = changes.changed() => {}
+                    _ = closing.changed() => {}
+                    () = tokio::time::sleep_until(deadline) => return Ok(answer),
+                }
+            }
+        })
+    }
+}
+
+impl Signals {
+    /// One pass of a poll: acknowledgements and errors first (once), then
+    /// what is pending, oldest first.
+    fn poll_once(&self, receiver: &str, stream_id: &str, request: &PollRequest, first: bool) -> Answer<Value> {
+        let mut store = self.lock();
+        let s = self.owned(&store, receiver, stream_id)?;
+        if first {
+            if !request.ack.is_empty() {
+                store.delivered(stream_id, &request.ack).map_err(store_fault)?;
+            }
+            if !request.set_errs.is_empty() {
+                let refusals: Vec<(String, String)> = request
+                    .set_errs
+                    .iter()
+                    .map(|(jti, e)| (jti.clone(), format!("{}: {}", e.err, e.description)))
+                    .collect();
+                store.refused(stream_id, &refusals).map_err(store_fault)?;
+            }
+        }
+        let max = request.max_events.map_or(1000, |m| m.min(1000) as usize);
+        // A paused stream holds; only an enabled one is polled.
+        let pending = if max == 0 || s.status != StreamStatus::Enabled || s.config.delivery.method() != POLL {
+            Vec::new()
+        } else {
+            store.pending(stream_id, max + 1).map_err(store_fault)?
+        };
+        let more = pending.len() > max;
+        let sets: serde_json::Map<String, Value> =
+            pending.into_iter().take(max).map(|o| (o.jti, Value::String(o.set))).collect();
+        Ok(json!({"sets": sets, "moreAvailable": more}))
+    }
+}
+
+/// Turns the trust changes announced on `changes` into SETs until the
+/// channel closes. Notices are in memory: one announced while the service
+/// dies is not sent (the durable notice log closes that gap).
+pub fn follow(
+    signals: Arc<Signals>,
+    mut changes: tokio::sync::broadcast::Receiver<Arc<tenet_model::TrustNotice>>,
+) -> Option<std::thread::JoinHandle<()>> {
+    let run = random_id().unwrap_or_default();
+    std::thread::Builder::new()
+        .name("tenet-ssf-events".into())
+        .spawn(move || {
+            loop {
+                match changes.blocking_recv() {
+                    Ok(n) => {
+                        let items: Vec<_> = events::for_notice(&n)
+                            .into_iter()
+                            .map(|(subject, event)| (subject, event, Some(format!("{run}-{}", n.seq))))
+                            .collect();
+                        if items.is_empty() {
+                            continue;
+                        }
+                        if let Err(e) = signals.transmit(&items, None) {
+                            tracing::error!(error = ?e, seq = n.seq, "trust change not turned into SETs");
+                        }
+                    }
+                    Err(tokio::sync::broadcast::error::RecvError::Lagged(k)) => {
+                        tracing::error!(
+                            missed = k,
+                            "the transmitter fell behind the trust changes; some were not sent"
+                        );
+                    }
+                    Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
+                }
+            }
+        })
+        .ok()
+}
+
+/// Where the signing keys live in a data directory.
+pub fn key_dir(data_dir: &Path) -> PathBuf {
+    data_dir.join("ssf")
+}

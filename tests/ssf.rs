@@ -1,0 +1,427 @@
+//! Shared Signals: `tenet serve` as an SSF 1.0 transmitter. Receivers
+//! authenticate with `ssf`-scoped keys, manage one stream each as the
+//! specification says, and receive SETs that an independent JOSE
+//! implementation (PyJWT, `tests/ssf/receiver.py`) verifies through the
+//! JWKS and checks against RFC 8417, SSF 1.0 and the CAEP profile.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::{Server, run};
+use serde_json::{Value, json};
+
+const PUSH: &str = "urn:ietf:rfc:8935";
+const POLL: &str = "urn:ietf:rfc:8936";
+const RISK: &str = "https://schemas.openid.net/secevent/caep/event-type/risk-level-change";
+const REVOKED: &str = "https://schemas.openid.net/secevent/caep/event-type/session-revoked";
+const VERIFICATION: &str = "https://schemas.openid.net/secevent/ssf/event-type/verification";
+
+fn key(data: &Path, name: &str, scopes: &str) -> String {
+    let out = run(data, &["key", "create", name, "--scopes", scopes]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8(out.stdout).unwrap().lines().last().unwrap().trim().to_string()
+}
+
+/// A service whose receivers may verify every second.
+fn serve(data: &Path) -> Server {
+    let config = data.join("serve.yaml");
+    std::fs::write(&config, "ssf:\n  min_verification_interval: 1\n").unwrap();
+    let policies = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/policies");
+    Server::start(data, &["--config", config.to_str().unwrap(), "--policies", policies.to_str().unwrap()])
+}
+
+fn required() -> bool {
+    std::env::var("TENET_REQUIRE_EXTERNAL").is_ok_and(|v| v == "1")
+}
+
+/// Whether Python with PyJWT is here; when not, the test says so loudly
+/// and is skipped, unless CI requires it.
+fn pyjwt() -> bool {
+    let here = Command::new("python3").args(["-c", "import jwt, cryptography"]).status().is_ok_and(|s| s.success());
+    if !here {
+        assert!(
+            !required(),
+            "TENET_REQUIRE_EXTERNAL=1 but python3 with pyjwt[crypto] is missing (.ci/run installs it)"
+        );
+        eprintln!("SKIPPED: python3 with pyjwt[crypto] is not installed; `pip install 'pyjwt[crypto]'` runs this test");
+    }
+    here
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// The Python receiver, listening on `port`, logging to `log`.
+struct Receiver {
+    child: Child,
+    log: PathBuf,
+}
+
+impl Receiver {
+    fn start(port: u16, server: &Server, aud: &str, log: &Path, authorization: Option<&str>) -> Receiver {
+        use std::io::BufRead;
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/ssf/receiver.py");
+        let mut cmd = Command::new("python3");
+        cmd.arg(script)
+            .arg(port.to_string())
+            .arg(format!("{}/ssf/jwks.json", server.base()))
+            .arg(server.base())
+            .arg(aud)
+            .arg(log);
+        if let Some(a) = authorization {
+            cmd.arg(a);
+        }
+        let mut child = cmd.stdout(Stdio::piped()).stderr(Stdio::inherit()).spawn().expect("python3 runs");
+        let mut line = String::new();
+        std::io::BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+        assert_eq!(line.trim(), "ready", "the receiver started");
+        Receiver { child, log: log.to_path_buf() }
+    }
+
+    fn lines(&self) -> Vec<Value> {
+        std::fs::read_to_string(&self.log)
+            .unwrap_or_default()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
+    }
+
+    /// Waits up to `within` for a received SET `matching`.
+    fn wait_for(&self, within: Duration, matching: impl Fn(&Value) -> bool) -> Option<Value> {
+        let start = Instant::now();
+        while start.elapsed() < within {
+            let lines = self.lines();
+            if let Some(bad) = lines.iter().find(|l| l.get("rejected").is_some()) {
+                panic!("the receiver rejected a SET: {bad}");
+            }
+            if let Some(l) = lines.into_iter().find(|l| l.get("jti").is_some() && matching(l)) {
+                return Some(l);
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        None
+    }
+}
+
+impl Drop for Receiver {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn state_of(l: &Value) -> Option<&str> {
+    l["claims"]["events"][VERIFICATION]["state"].as_str()
+}
+
+#[test]
+fn receivers_manage_their_own_stream_as_ssf_1_0_says() {
+    let data = tempfile::tempdir().unwrap();
+    let rx = key(data.path(), "idp", "ssf");
+    let other = key(data.path(), "gateway", "ssf");
+    let reader = key(data.path(), "console", "read");
+    let server = serve(data.path());
+
+    // Discovery is open: receivers read it before they hold a key.
+    let meta = server.get("/.well-known/ssf-configuration");
+    assert_eq!(meta.status, 200);
+    let m = meta.json();
+    assert_eq!(m["issuer"], server.base());
+    assert_eq!(m["spec_version"], "1_0");
+    for field in [
+        "jwks_uri",
+        "configuration_endpoint",
+        "status_endpoint",
+        "add_subject_endpoint",
+        "remove_subject_endpoint",
+        "verification_endpoint",
+    ] {
+        assert!(m[field].as_str().unwrap().starts_with(server.base()), "{field}: {m}");
+    }
+    assert_eq!(m["delivery_methods_supported"], json!([PUSH, POLL]));
+    assert_eq!(m["authorization_schemes"], json!([{"spec_urn": "urn:ietf:rfc:6749"}]));
+    assert_eq!(m["default_subjects"], "ALL");
+    let jwks = server.get("/ssf/jwks.json").json();
+    let k = &jwks["keys"][0];
+    assert_eq!((k["kty"].as_str(), k["alg"].as_str(), k["use"].as_str()), (Some("RSA"), Some("RS256"), Some("sig")));
+    assert!(k["n"].as_str().unwrap().len() >= 342, "at least 2048 bits: {k}");
+
+    // Authentication: RFC 6750 challenges, no tokens in URLs.
+    let none = server.call("GET", "/ssf/stream", None, None);
+    assert_eq!(none.status, 401);
+    assert!(none.header("www-authenticate").unwrap().starts_with("Bearer"));
+    let bad = server.call("GET", "/ssf/stream", Some("tnt_not-a-key"), None);
+    assert_eq!(bad.status, 401);
+    assert!(bad.header("www-authenticate").unwrap().contains("error=\"invalid_token\""));
+    let scope = server.call("GET", "/ssf/stream", Some(&reader), None);
+    assert_eq!(scope.status, 403);
+    assert!(scope.header("www-authenticate").unwrap().contains("error=\"insufficient_scope\""));
+    let query = server.call("GET", &format!("/ssf/stream?access_token={rx}"), None, None);
+    assert_eq!(query.status, 400, "{}", query.body);
+    assert!(query.header("www-authenticate").unwrap().contains("error=\"invalid_request\""));
+    let query_too = server.call("GET", &format!("/ssf/stream?access_token={rx}"), Some(&rx), None);
+    assert_eq!(query_too.status, 400, "refused even beside a valid header");
+
+    // Create: 201, the secret kept but never shown, delivered = supported ∩ requested.
+    let create = json!({"events_requested": [RISK, REVOKED, "urn:example:not-an-event"],
+        "delivery": {"method": PUSH, "endpoint_url": "https://receiver.example/ssf", "authorization_header": "Bearer receiver-secret"},
+        "description": "the IdP"});
+    let created = server.call("POST", "/ssf/stream", Some(&rx), Some(&create));
+    assert_eq!(created.status, 201, "{}", created.body);
+    assert_eq!(created.header("cache-control"), Some("no-store"));
+    let s = created.json();
+    let id = s["stream_id"].as_str().unwrap().to_string();
+    assert!(!created.body.contains("receiver-secret"));
+    assert_eq!(s["events_delivered"], json!([RISK, REVOKED]));
+    assert_eq!(s["iss"], server.base());
+    assert_eq!(s["delivery"], json!({"method": PUSH, "endpoint_url": "https://receiver.example/ssf"}));
+    assert!(s["events_supported"].as_array().unwrap().len() >= 8, "{s}");
+    let again = server.call("POST", "/ssf/stream", Some(&rx), Some(&json!({})));
+    assert_eq!(again.status, 409, "one stream per receiver: {}", again.body);
+
+    // Read: by id, or every stream of this receiver; never another's.
+    let read = server.call("GET", &format!("/ssf/stream?stream_id={id}"), Some(&rx), None);
+    assert_eq!((read.status, read.json()), (200, s.clone()));
+    assert!(!read.body.contains("receiver-secret"));
+    assert_eq!(server.call("GET", "/ssf/stream", Some(&rx), None).json(), json!([s]));
+    assert_eq!(server.call("GET", "/ssf/stream", Some(&other), None).json(), json!([]));
+    let theirs = format!("/ssf/stream?stream_id={id}");
+    let unknown = "/ssf/stream?stream_id=no-such-stream";
+    for (who, path) in [(&other, theirs.as_str()), (&rx, unknown)] {
+        let q = path.split_once('?').unwrap().1;
+        let sid = q.trim_start_matches("stream_id=");
+        assert_eq!(server.call("GET", path, Some(who), None).status, 404);
+        assert_eq!(server.call("DELETE", path, Some(who), None).status, 404);
+        assert_eq!(server.call("GET", &format!("/ssf/status?{q}"), Some(who), None).status, 404);
+        for method in ["PATCH", "PUT"] {
+            let a = server.call(method, "/ssf/stream", Some(who), Some(&json!({"stream_id": sid})));
+            assert_eq!(a.status, 404, "{method} {path}: {}", a.body);
+        }
+        let status = json!({"stream_id": sid, "status": "paused"});
+        assert_eq!(server.call("POST", "/ssf/status", Some(who), Some(&status)).status, 404);
+        let subject = json!({"stream_id": sid, "subject": {"format": "email", "email": "a@example.com"}});
+        assert_eq!(server.call("POST", "/ssf/subjects:add", Some(who), Some(&subject)).status, 404);
+        assert_eq!(server.call("POST", "/ssf/subjects:remove", Some(who), Some(&subject)).status, 404);
+        assert_eq!(server.call("POST", "/ssf/verify", Some(who), Some(&json!({"stream_id": sid}))).status, 404);
+        assert_eq!(server.call("POST", &format!("/ssf/poll/{sid}"), Some(who), Some(&json!({}))).status, 404);
+    }
+
+    // PATCH keeps what it omits; PUT removes it.
+    let patched =
+        server.call("PATCH", "/ssf/stream", Some(&rx), Some(&json!({"stream_id": id, "description": "Okta"})));
+    assert_eq!(patched.status, 200, "{}", patched.body);
+    assert_eq!(
+        (patched.json()["description"].clone(), patched.json()["events_delivered"].clone()),
+        (json!("Okta"), json!([RISK, REVOKED]))
+    );
+    let put = server.call(
+        "PUT",
+        "/ssf/stream",
+        Some(&rx),
+        Some(&json!({"stream_id": id, "events_requested": [RISK],
+            "delivery": {"method": PUSH, "endpoint_url": "https://receiver.example/ssf"}})),
+    );
+    assert_eq!(put.status, 200, "{}", put.body);
+    let p = put.json();
+    assert!(p.get("description").is_none(), "omitted, removed: {p}");
+    assert_eq!(p["events_delivered"], json!([RISK]));
+
+    // Bad configuration: 400 naming the property.
+    for (body, field) in [
+        (json!({"stream_id": id, "delivery": {"method": "urn:example:fax"}}), "delivery.method"),
+        (json!({"stream_id": id, "delivery": {"method": PUSH}}), "delivery.endpoint_url"),
+        (json!({"stream_id": id, "events_requested": "all"}), "events_requested"),
+        (json!({"stream_id": id, "aud": "someone-else"}), "aud"),
+        (json!({"stream_id": id, "colour": "red"}), "colour"),
+    ] {
+        let a = server.call("PATCH", "/ssf/stream", Some(&rx), Some(&body));
+        assert_eq!(a.status, 400, "{body}: {}", a.body);
+        assert_eq!(a.json()["error"]["field"], field, "{}", a.body);
+        assert!(!a.json()["error"]["message"].as_str().unwrap().is_empty());
+    }
+    let no_id = server.call("PATCH", "/ssf/stream", Some(&rx), Some(&json!({"description": "x"})));
+    assert_eq!((no_id.status, no_id.json()["error"]["field"].clone()), (400, json!("stream_id")));
+    let dup = server.raw(
+        "POST",
+        "/ssf/status",
+        &[("authorization", &format!("Bearer {rx}")), ("content-type", "application/json")],
+        format!(r#"{{"stream_id":"{id}","status":"paused","status":"enabled"}}"#).as_bytes(),
+    );
+    assert_eq!(dup.status, 400, "a duplicate key: {}", dup.body);
+    let bad_status = server.call("POST", "/ssf/status", Some(&rx), Some(&json!({"stream_id": id, "status": "off"})));
+    assert_eq!(bad_status.status, 400);
+
+    // Status and subjects.
+    let st = server.call("GET", &format!("/ssf/status?stream_id={id}"), Some(&rx), None);
+    assert_eq!(st.json(), json!({"stream_id": id, "status": "enabled"}));
+    let paused = server.call(
+        "POST",
+        "/ssf/status",
+        Some(&rx),
+        Some(&json!({"stream_id": id, "status": "paused", "reason": "maintenance"})),
+    );
+    assert_eq!(paused.json(), json!({"stream_id": id, "status": "paused", "reason": "maintenance"}));
+    let subject = json!({"stream_id": id, "subject": {"format": "email", "email": "alice@example.com"}});
+    assert_eq!(server.call("POST", "/ssf/subjects:remove", Some(&rx), Some(&subject)).status, 204);
+    assert_eq!(server.call("POST", "/ssf/subjects:add", Some(&rx), Some(&subject)).status, 200);
+    let odd = json!({"stream_id": id, "subject": {"format": "phone_number", "phone_number": "+12065550100"}});
+    assert_eq!(server.call("POST", "/ssf/subjects:add", Some(&rx), Some(&odd)).status, 400);
+
+    // Delete: 204, then gone.
+    let deleted = server.call("DELETE", &format!("/ssf/stream?stream_id={id}"), Some(&rx), None);
+    assert_eq!((deleted.status, deleted.body.as_str()), (204, ""));
+    assert_eq!(server.call("GET", &format!("/ssf/stream?stream_id={id}"), Some(&rx), None).status, 404);
+    assert_eq!(server.call("POST", "/ssf/stream", Some(&rx), Some(&json!({}))).status, 201, "free to create again");
+}
+
+/// Verification SETs reach a receiver built on PyJWT, signed, with the
+/// state echoed and the configured authorization; the minimum interval is
+/// honoured; a paused stream holds and a disabled one drops.
+#[test]
+fn verification_reaches_an_independent_receiver_and_paused_streams_hold_while_disabled_ones_drop() {
+    if !pyjwt() {
+        return;
+    }
+    let data = tempfile::tempdir().unwrap();
+    let token = key(data.path(), "idp", "ssf");
+    let server = serve(data.path());
+    let port = free_port();
+    let create = json!({"events_requested": [RISK, REVOKED],
+        "delivery": {"method": PUSH, "endpoint_url": format!("http://127.0.0.1:{port}/events"), "authorization_header": "Bearer rx-secret"}});
+    let s = server.call("POST", "/ssf/stream", Some(&token), Some(&create)).json();
+    let id = s["stream_id"].as_str().unwrap().to_string();
+    let rx = Receiver::start(
+        port,
+        &server,
+        s["aud"].as_str().unwrap(),
+        &data.path().join("rx.jsonl"),
+        Some("Bearer rx-secret"),
+    );
+
+    let verify =
+        |state: &str| server.call("POST", "/ssf/verify", Some(&token), Some(&json!({"stream_id": id, "state": state})));
+    let asked = Instant::now();
+    let v = verify("first");
+    assert_eq!((v.status, v.body.as_str()), (204, ""), "{}", v.body);
+    let got =
+        rx.wait_for(Duration::from_secs(5), |l| state_of(l) == Some("first")).expect("the verification SET arrives");
+    let took = asked.elapsed();
+    assert_eq!(got["claims"]["sub_id"], json!({"format": "opaque", "id": id}), "about the stream itself");
+    assert_eq!(got["claims"]["aud"], s["aud"]);
+    assert!(took < Duration::from_secs(1), "verification delivered in {took:?}");
+    let soon = verify("too-soon");
+    assert_eq!(soon.status, 429, "{}", soon.body);
+    assert!(soon.header("retry-after").is_some());
+
+    let status = |st: &str| {
+        let a = server.call("POST", "/ssf/status", Some(&token), Some(&json!({"stream_id": id, "status": st})));
+        assert_eq!(a.status, 200, "{}", a.body);
+    };
+    std::thread::sleep(Duration::from_millis(1100));
+    status("paused");
+    assert_eq!(verify("held").status, 204);
+    assert!(
+        rx.wait_for(Duration::from_millis(1500), |l| state_of(l) == Some("held")).is_none(),
+        "paused: nothing sent"
+    );
+    status("enabled");
+    assert!(
+        rx.wait_for(Duration::from_secs(5), |l| state_of(l) == Some("held")).is_some(),
+        "enabled again: the held SET goes"
+    );
+
+    std::thread::sleep(Duration::from_millis(1100));
+    status("paused");
+    assert_eq!(verify("dropped").status, 204);
+    status("disabled");
+    status("enabled");
+    assert!(
+        rx.wait_for(Duration::from_millis(1500), |l| state_of(l) == Some("dropped")).is_none(),
+        "disabled: dropped"
+    );
+
+    let lines = rx.lines();
+    assert!(lines.iter().all(|l| l["dup"] == json!(false)), "each SET once: {lines:?}");
+}
+
+/// RFC 8936: a poll stream's SETs are answered keyed by jti until
+/// acknowledged; `maxEvents: 0` only acknowledges; the poll URL is the
+/// stream's own and needs its receiver's key.
+#[test]
+fn a_polled_stream_answers_sets_by_jti_until_acknowledged() {
+    let data = tempfile::tempdir().unwrap();
+    let token = key(data.path(), "gateway", "ssf");
+    let stranger = key(data.path(), "stranger", "ssf");
+    let server = serve(data.path());
+    let s = server.call("POST", "/ssf/stream", Some(&token), Some(&json!({"events_requested": [RISK]}))).json();
+    let id = s["stream_id"].as_str().unwrap().to_string();
+    let url = s["delivery"]["endpoint_url"].as_str().unwrap().to_string();
+    assert_eq!(s["delivery"]["method"], POLL, "no delivery given: polled");
+    let path = url.strip_prefix(server.base()).expect("the poll URL is this server's").to_string();
+    assert!(path.contains(&id), "each stream has its own poll URL: {path}");
+
+    let poll = |body: Value| server.call("POST", &path, Some(&token), Some(&body));
+    let empty = poll(json!({"returnImmediately": true}));
+    assert_eq!(empty.status, 200, "{}", empty.body);
+    assert_eq!(empty.json()["sets"], json!({}));
+    assert_eq!(server.call("POST", &path, None, Some(&json!({}))).status, 401, "the poll URL needs a key");
+    assert_eq!(
+        server.call("POST", &path, Some(&stranger), Some(&json!({}))).status,
+        404,
+        "and the stream's own receiver"
+    );
+
+    for state in ["a", "b"] {
+        assert_eq!(
+            server.call("POST", "/ssf/verify", Some(&token), Some(&json!({"stream_id": id, "state": state}))).status,
+            204
+        );
+        std::thread::sleep(Duration::from_millis(1100));
+    }
+    let first = poll(json!({"returnImmediately": true, "maxEvents": 1})).json();
+    let sets = first["sets"].as_object().unwrap();
+    assert_eq!(sets.len(), 1);
+    assert_eq!(first["moreAvailable"], json!(true));
+    let (jti, set) = sets.iter().next().unwrap();
+    assert_eq!(set.as_str().unwrap().split('.').count(), 3, "a compact JWS");
+    let again = poll(json!({"returnImmediately": true})).json();
+    assert!(again["sets"].get(jti).is_some(), "not acknowledged: sent again");
+    assert_eq!(again["sets"].as_object().unwrap().len(), 2);
+    let ack_only = poll(json!({"maxEvents": 0, "ack": [jti]})).json();
+    assert_eq!(ack_only["sets"], json!({}), "maxEvents 0: acknowledge only");
+    let rest = poll(json!({"returnImmediately": true})).json();
+    let left: Vec<&String> = rest["sets"].as_object().unwrap().keys().collect();
+    assert_eq!(left.len(), 1);
+    assert_ne!(left[0], jti);
+    let other = left[0].clone();
+    let errs = poll(json!({"returnImmediately": true, "setErrs": {other: {"err": "invalid_state", "description": "unexpected state"}}})).json();
+    assert_eq!(errs["sets"], json!({}), "a SET the receiver refused is not sent again");
+
+    // A long poll returns as soon as a SET is there.
+    let started = Instant::now();
+    let waiter = {
+        let (base, token, path) = (server.base().to_string(), token.clone(), path.clone());
+        std::thread::spawn(move || {
+            let agent: ureq::Agent = ureq::Agent::config_builder().http_status_as_error(false).build().into();
+            let mut resp = agent
+                .post(format!("{base}{path}"))
+                .header("authorization", format!("Bearer {token}"))
+                .header("content-type", "application/json")
+                .send("{}")
+                .unwrap();
+            (serde_json::from_str::<Value>(&resp.body_mut().read_to_string().unwrap()).unwrap(), started.elapsed())
+        })
+    };
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(
+        server.call("POST", "/ssf/verify", Some(&token), Some(&json!({"stream_id": id, "state": "c"}))).status,
+        204
+    );
+    let (answer, took) = waiter.join().unwrap();
+    assert_eq!(answer["sets"].as_object().unwrap().len(), 1, "{answer}");
+    assert!(took < Duration::from_secs(5), "the long poll answered after {took:?}");
+}
