@@ -602,3 +602,58 @@ fn resolving_findings_beside_a_running_service_changes_the_next_decision_within_
     let seqs: Vec<u64> = notices.iter().map(|n| n["seq"].as_u64().unwrap()).collect();
     assert!(seqs.windows(2).all(|w| w[0] < w[1]), "in order: {seqs:?}");
 }
+
+/// Act: the same change reaches a Shared Signals receiver. A receiver
+/// built on PyJWT holds a push stream; resolving a critical person's
+/// alerts lowers their risk, and the receiver gets a signed
+/// `risk-level-change` about that person within a second of the change.
+#[test]
+fn a_risk_level_change_reaches_a_shared_signals_receiver_within_a_second() {
+    use common::ssf::{Receiver, free_port, pyjwt};
+    if !pyjwt() {
+        return;
+    }
+    let a = analysed();
+    let copy = a.copy();
+    let examples = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/policies");
+    let risk = json_lines(copy.path(), &["risk", "--json"]);
+    let critical = risk
+        .iter()
+        .filter(|r| r["score"].as_u64().unwrap() >= 75)
+        .map(|r| r["principal"].as_str().unwrap().to_string())
+        .find(|p| p.starts_with("user:"))
+        .expect("the attacks leave a critical person");
+    let open: Vec<String> =
+        json_lines(copy.path(), &["findings", "--json", "--principal", &critical, "--status", "open"])
+            .iter()
+            .map(|f| f["id"].as_str().unwrap().to_string())
+            .collect();
+    let out = common::run(copy.path(), &["key", "create", "idp", "--scopes", "ssf"]);
+    let token = String::from_utf8(out.stdout).unwrap().lines().last().unwrap().trim().to_string();
+    let server = common::Server::start(copy.path(), &["--policies", examples.to_str().unwrap()]);
+    let port = free_port();
+    let stream = j!({"events_requested": ["https://schemas.openid.net/secevent/caep/event-type/risk-level-change"],
+        "delivery": {"method": "urn:ietf:rfc:8935", "endpoint_url": format!("http://127.0.0.1:{port}/")}});
+    let s = server.call("POST", "/ssf/stream", Some(&token), Some(&stream));
+    assert_eq!(s.status, 201, "{}", s.body);
+    let rx = Receiver::start(port, &server, s.json()["aud"].as_str().unwrap(), &copy.path().join("rx.jsonl"), None);
+
+    for f in &open {
+        ok(copy.path(), &["finding", f, "--resolve", "--reason", "contained"]);
+    }
+    let resolved = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs_f64();
+    let risk_change = "https://schemas.openid.net/secevent/caep/event-type/risk-level-change";
+    let got = rx
+        .wait_for(std::time::Duration::from_secs(10), |l| {
+            l["type"] == risk_change && l["claims"]["events"][risk_change]["previous_level"] == "HIGH"
+        })
+        .expect("a risk-level-change from HIGH reached the receiver");
+    let ev = &got["claims"]["events"][risk_change];
+    let sub = &got["claims"]["sub_id"];
+    let named = sub["email"].as_str().or(sub["id"].as_str()).unwrap();
+    assert!(critical.ends_with(named), "about {critical}: {sub}");
+    assert_ne!(ev["current_level"], "HIGH", "{ev}");
+    assert!(ev["reason_admin"]["en"].as_str().unwrap().contains("fell"), "{ev}");
+    let took = got["received"].as_f64().unwrap() - resolved;
+    assert!(took < 1.0, "received {took:.3} s after the last resolution");
+}

@@ -2,6 +2,8 @@
 //! for every test file (each uses some of them).
 #![allow(dead_code)]
 
+pub mod ssf;
+
 use std::path::Path;
 use std::process::{Command, Output};
 
