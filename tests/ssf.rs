@@ -231,6 +231,7 @@ fn verification_reaches_an_independent_receiver_and_paused_streams_hold_while_di
     let took = asked.elapsed();
     assert_eq!(got["claims"]["sub_id"], json!({"format": "opaque", "id": id}), "about the stream itself");
     assert_eq!(got["claims"]["aud"], s["aud"]);
+    assert_eq!(got["auth"], "Bearer rx-secret", "the configured authorization header, as configured");
     assert!(took < Duration::from_secs(1), "verification delivered in {took:?}");
     let soon = verify("too-soon");
     assert_eq!(soon.status, 429, "{}", soon.body);
@@ -343,4 +344,64 @@ fn a_polled_stream_answers_sets_by_jti_until_acknowledged() {
     let (answer, took) = waiter.join().unwrap();
     assert_eq!(answer["sets"].as_object().unwrap().len(), 1, "{answer}");
     assert!(took < Duration::from_secs(5), "the long poll answered after {took:?}");
+}
+
+/// Keys rotate under a running service: both are published during the
+/// rotation, new SETs are signed with the new key and still verify at an
+/// independent receiver, and retiring the old key unpublishes it.
+#[test]
+fn a_key_rotation_under_a_running_service_publishes_both_keys_and_signs_with_the_new_one() {
+    if !pyjwt() {
+        return;
+    }
+    let data = tempfile::tempdir().unwrap();
+    let token = key(data.path(), "idp", "ssf");
+    let server = serve(data.path());
+    let before = server.get("/ssf/jwks.json").json()["keys"][0]["kid"].as_str().unwrap().to_string();
+    let port = free_port();
+    let create = json!({"delivery": {"method": PUSH, "endpoint_url": format!("http://127.0.0.1:{port}/")}});
+    let s = server.call("POST", "/ssf/stream", Some(&token), Some(&create)).json();
+    let id = s["stream_id"].as_str().unwrap().to_string();
+    let rx = Receiver::start(port, &server, s["aud"].as_str().unwrap(), &data.path().join("rx.jsonl"), None);
+
+    let rotated = run(data.path(), &["ssf", "rotate-key"]);
+    assert!(rotated.status.success(), "{}", String::from_utf8_lossy(&rotated.stderr));
+    let start = Instant::now();
+    let kids = loop {
+        let kids: Vec<String> = server.get("/ssf/jwks.json").json()["keys"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|k| k["kid"].as_str().unwrap().to_string())
+            .collect();
+        if kids.len() == 2 || start.elapsed() > Duration::from_secs(5) {
+            break kids;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert_eq!(kids.len(), 2, "both keys published during the rotation: {kids:?}");
+    assert_eq!(kids[1], before, "the previous key second");
+    let new = kids[0].clone();
+
+    let v =
+        server.call("POST", "/ssf/verify", Some(&token), Some(&json!({"stream_id": id, "state": "after-rotation"})));
+    assert_eq!(v.status, 204);
+    let got = rx
+        .wait_for(Duration::from_secs(5), |l| state_of(l) == Some("after-rotation"))
+        .expect("a SET signed with the new key verifies at the receiver");
+    assert_eq!(got["kid"], new.as_str(), "signed with the new key");
+    let polled = server.call("GET", "/ssf/stream", Some(&token), None);
+    assert_eq!(polled.status, 200);
+    let retired = run(data.path(), &["ssf", "retire-key"]);
+    assert!(String::from_utf8_lossy(&retired.stdout).contains(&before));
+    let start = Instant::now();
+    while server.get("/ssf/jwks.json").json()["keys"].as_array().unwrap().len() != 1 {
+        assert!(start.elapsed() < Duration::from_secs(5), "the retired key is unpublished");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(server.get("/ssf/jwks.json").json()["keys"][0]["kid"], new.as_str());
+    let listed = common::json_lines(data.path(), &["ssf", "streams", "--json"]);
+    assert_eq!(listed.len(), 1);
+    assert_eq!((listed[0]["receiver"].as_str(), listed[0]["status"].as_str()), (Some("idp"), Some("enabled")));
+    assert!(listed[0]["delivered"].as_u64().unwrap() >= 1, "{}", listed[0]);
 }

@@ -28,6 +28,7 @@ mod findings;
 mod graph;
 mod import;
 mod ingest;
+mod signals;
 mod simulate;
 
 use std::path::PathBuf;
@@ -92,6 +93,9 @@ enum Command {
     /// API keys for callers of the server (scopes: decide, ingest, read, admin, ssf).
     #[command(subcommand)]
     Key(decide::KeyCommand),
+    /// The Shared Signals transmitter: signing keys and receivers' streams.
+    #[command(subcommand)]
+    Ssf(signals::SsfCommand),
 }
 
 /// How a command ended, beyond success: the exit status contract.
@@ -127,6 +131,7 @@ pub fn run() -> ExitCode {
         Command::Policy(cmd) => decide::policy(&data_dir, cmd),
         Command::Audit(cmd) => decide::audit(&data_dir, cmd),
         Command::Key(cmd) => decide::key(&data_dir, cmd),
+        Command::Ssf(cmd) => signals::run(&data_dir, cmd),
     };
     match result {
         Ok(Outcome::Ok) => ExitCode::SUCCESS,

@@ -104,7 +104,7 @@ def check(token):
     assert isinstance(events, dict) and len(events) == 1, "exactly one event per SET"
     (etype, ev), = events.items()
     check_event(etype, ev)
-    return claims, etype
+    return claims, etype, header.get("kid")
 
 
 def err_for(e):
@@ -141,14 +141,15 @@ class Receiver(BaseHTTPRequestHandler):
             return self.reply(400, {"err": "authentication_failed" if auth != expected_auth else "invalid_request",
                                     "description": "; ".join(problems)})
         try:
-            claims, etype = check(body)
+            claims, etype, kid = check(body)
         except Exception as e:  # every failed check is the receiver's 400
             record({"rejected": f"{type(e).__name__}: {e}"})
             return self.reply(400, {"err": err_for(e), "description": str(e)})
         with lock:
             dup = claims["jti"] in seen
             seen.add(claims["jti"])
-        record({"received": time.time(), "jti": claims["jti"], "dup": dup, "type": etype, "claims": claims})
+        record({"received": time.time(), "jti": claims["jti"], "dup": dup, "type": etype, "kid": kid,
+                "auth": auth, "claims": claims})
         self.reply(202, None)
 
     def reply(self, code, obj):

@@ -23,9 +23,9 @@ pub enum KeyFileError {
 pub struct KeyRing {
     pub active: SigningKey,
     pub previous: Option<SigningKey>,
-    /// When the files were last changed: a rotation by another process is
-    /// seen by comparing it.
-    pub written: Option<SystemTime>,
+    /// When each file (active, previous) was last changed, or that it is
+    /// absent: a rotation or retirement by another process changes it.
+    pub written: (Option<SystemTime>, Option<SystemTime>),
 }
 
 fn active_path(dir: &Path) -> PathBuf {
@@ -70,9 +70,9 @@ fn generated() -> Result<Vec<u8>, KeyFileError> {
     tenet_ssf::generate().map_err(|why| KeyFileError::Key { path: PathBuf::from("(new key)"), why })
 }
 
-fn modified(dir: &Path) -> Option<SystemTime> {
+fn modified(dir: &Path) -> (Option<SystemTime>, Option<SystemTime>) {
     let m = |p: PathBuf| std::fs::metadata(p).and_then(|m| m.modified()).ok();
-    m(active_path(dir)).max(m(previous_path(dir)))
+    (m(active_path(dir)), m(previous_path(dir)))
 }
 
 impl KeyRing {
