@@ -657,3 +657,265 @@ fn a_risk_level_change_reaches_a_shared_signals_receiver_within_a_second() {
     let took = got["received"].as_f64().unwrap() - resolved;
     assert!(took < 1.0, "received {took:.3} s after the last resolution");
 }
+
+/// Exactly once across a crash: trust changes turned into SETs while the
+/// receiver is down wait in the outbox; the service is killed with
+/// SIGKILL; after a restart the receiver gets each of them once (by
+/// `jti`), and nothing the crash interrupted is lost or doubled.
+#[test]
+fn sets_undelivered_when_the_service_is_killed_arrive_exactly_once_after_a_restart() {
+    use common::ssf::{Receiver, free_port, pyjwt};
+    if !pyjwt() {
+        return;
+    }
+    let a = analysed();
+    let copy = a.copy();
+    let examples = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/policies");
+    let risk = json_lines(copy.path(), &["risk", "--json"]);
+    let critical: Vec<String> = risk
+        .iter()
+        .filter(|r| r["score"].as_u64().unwrap() >= 50)
+        .map(|r| r["principal"].as_str().unwrap().to_string())
+        .collect();
+    assert!(critical.len() >= 2, "several risky principals: {risk:?}");
+    let out = common::run(copy.path(), &["key", "create", "idp", "--scopes", "ssf"]);
+    let token = String::from_utf8(out.stdout).unwrap().lines().last().unwrap().trim().to_string();
+    // One address for both runs: the issuer, and so every SET's iss, stays the same.
+    let addr = format!("127.0.0.1:{}", free_port());
+    let serve = || {
+        let mut cmd = common::tenet(copy.path());
+        cmd.args(["serve", "--addr", &addr, "--policies", examples.to_str().unwrap()]);
+        common::Server::spawn(cmd)
+    };
+    let server = serve();
+    let port = free_port();
+    let stream = j!({"events_requested": ["https://schemas.openid.net/secevent/caep/event-type/risk-level-change"],
+        "delivery": {"method": "urn:ietf:rfc:8935", "endpoint_url": format!("http://127.0.0.1:{port}/")}});
+    let s = server.call("POST", "/ssf/stream", Some(&token), Some(&stream)).json();
+    let aud = s["aud"].as_str().unwrap().to_string();
+
+    // The receiver is down: every risk change waits in the outbox.
+    for p in &critical {
+        for f in json_lines(copy.path(), &["findings", "--json", "--principal", p, "--status", "open"]) {
+            ok(copy.path(), &["finding", f["id"].as_str().unwrap(), "--resolve", "--reason", "contained"]);
+        }
+    }
+    // Until the outbox stops growing: every change announced is in it.
+    let start = std::time::Instant::now();
+    let mut last = (0, std::time::Instant::now());
+    let waiting = loop {
+        let streams = json_lines(copy.path(), &["ssf", "streams", "--json"]);
+        let n = streams[0]["pending"].as_u64().unwrap();
+        if n != last.0 {
+            last = (n, std::time::Instant::now());
+        } else if n as usize >= critical.len() && last.1.elapsed() > std::time::Duration::from_secs(1) {
+            break n;
+        }
+        assert!(start.elapsed() < std::time::Duration::from_secs(20), "the outbox holds {n}");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    };
+    assert!(waiting as usize >= critical.len(), "one risk change per principal at least, waiting: {waiting}");
+    server.kill();
+
+    let rx = Receiver::start(
+        port,
+        &common::Server::placeholder(&format!("http://{addr}")),
+        &aud,
+        &copy.path().join("rx.jsonl"),
+        None,
+    );
+    let restarted = serve();
+    let start = std::time::Instant::now();
+    while rx.lines().len() < waiting as usize && start.elapsed() < std::time::Duration::from_secs(15) {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    std::thread::sleep(std::time::Duration::from_secs(2));
+    let lines = rx.lines();
+    assert!(lines.iter().all(|l| l.get("rejected").is_none()), "{lines:?}");
+    let jtis: BTreeSet<&str> = lines.iter().map(|l| l["jti"].as_str().unwrap()).collect();
+    assert_eq!(jtis.len(), waiting as usize, "every SET that was waiting arrived: {lines:?}");
+    assert!(lines.iter().all(|l| l["dup"] == j!(false)), "and each once: {lines:?}");
+    let about: BTreeSet<String> = lines
+        .iter()
+        .map(|l| {
+            let s = &l["claims"]["sub_id"];
+            s["email"].as_str().or(s["id"].as_str()).unwrap().to_string()
+        })
+        .collect();
+    assert!(critical.iter().all(|p| about.iter().any(|a| p.ends_with(a.as_str()))), "{about:?} vs {critical:?}");
+    let streams = json_lines(copy.path(), &["ssf", "streams", "--json"]);
+    assert_eq!(streams[0]["pending"], j!(0), "{}", streams[0]);
+    drop(restarted);
+}
+
+/// Administrators act too: confirming a person compromised (the admin
+/// API) revokes their live session at a Shared Signals receiver within a
+/// second, with RISC account-disabled and credential-compromise;
+/// dismissing the risk (the CLI, beside the running service) lowers it
+/// again at once; both are in the audit log of verdicts with who and why.
+#[test]
+fn an_administrators_compromise_revokes_the_persons_live_session_within_a_second() {
+    use common::ssf::{Receiver, free_port, pyjwt};
+    if !pyjwt() {
+        return;
+    }
+    let a = analysed();
+    let copy = a.copy();
+    let examples = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/policies");
+    let calm = json_lines(copy.path(), &["risk", "--json"])
+        .iter()
+        .find(|r| r["principal"].as_str().unwrap().starts_with("user:") && r["score"].as_u64().unwrap() < 25)
+        .map(|r| r["principal"].as_str().unwrap().to_string())
+        .expect("a calm person");
+    let key = |name: &str, scopes: &str| {
+        let out = common::run(copy.path(), &["key", "create", name, "--scopes", scopes]);
+        String::from_utf8(out.stdout).unwrap().lines().last().unwrap().trim().to_string()
+    };
+    let (idp, pep, ops) = (key("idp", "ssf"), key("pep", "decide"), key("ops", "admin"));
+    let server = common::Server::start(copy.path(), &["--policies", examples.to_str().unwrap()]);
+    let port = free_port();
+    let caep = "https://schemas.openid.net/secevent/caep/event-type/";
+    let risc = "https://schemas.openid.net/secevent/risc/event-type/";
+    let stream = j!({"events_requested": [format!("{caep}session-revoked"), format!("{caep}risk-level-change"),
+            format!("{risc}account-disabled"), format!("{risc}credential-compromise")],
+        "delivery": {"method": "urn:ietf:rfc:8935", "endpoint_url": format!("http://127.0.0.1:{port}/")}});
+    let s = server.call("POST", "/ssf/stream", Some(&idp), Some(&stream));
+    assert_eq!(s.status, 201, "{}", s.body);
+    let rx = Receiver::start(port, &server, s.json()["aud"].as_str().unwrap(), &copy.path().join("rx.jsonl"), None);
+
+    let (t, id) = calm.split_once(':').unwrap();
+    let request = j!({"subject": {"type": t, "id": id}, "action": {"name": "read"},
+        "resource": {"type": "document", "id": "q3-forecast"}, "context": {"session_id": "sess-42"}});
+    let decide = || server.call("POST", "/access/v1/evaluation", Some(&pep), Some(&request)).json()["decision"].clone();
+    assert_eq!(decide(), j!(true), "a calm person reads");
+    std::thread::sleep(std::time::Duration::from_millis(300));
+
+    let now = || std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs_f64();
+    // The admin API: scope admin, a reason, a principal Tenet knows.
+    let path = format!("/api/v1/principals/{calm}/compromise");
+    assert_eq!(server.call("POST", &path, Some(&pep), Some(&j!({"reason": "x"}))).status, 403);
+    let no_reason = server.call("POST", &path, Some(&ops), Some(&j!({})));
+    assert_eq!((no_reason.status, no_reason.json()["error"]["field"].clone()), (400, j!("reason")));
+    let unknown =
+        server.call("POST", "/api/v1/principals/user:nobody-here/compromise", Some(&ops), Some(&j!({"reason": "x"})));
+    assert_eq!(unknown.status, 404, "{}", unknown.body);
+    let asked = now();
+    let compromised = server.call("POST", &path, Some(&ops), Some(&j!({"reason": "phished, confirmed by the SOC"})));
+    assert_eq!(compromised.status, 200, "{}", compromised.body);
+    assert_eq!(compromised.json()["principal"], calm.as_str());
+    let revoked = rx
+        .wait_for(std::time::Duration::from_secs(5), |l| l["type"].as_str() == Some(&format!("{caep}session-revoked")))
+        .expect("session-revoked reached the receiver");
+    let sub = &revoked["claims"]["sub_id"];
+    assert_eq!(sub["format"], "complex", "{sub}");
+    assert_eq!(sub["session"], j!({"format": "opaque", "id": "sess-42"}), "{sub}");
+    let user = sub["user"]["email"].as_str().or(sub["user"]["id"].as_str()).unwrap();
+    assert!(calm.ends_with(user), "the session's person: {sub}");
+    let ev = &revoked["claims"]["events"][format!("{caep}session-revoked")];
+    assert_eq!(ev["initiating_entity"], "admin");
+    assert!(ev["reason_admin"]["en"].as_str().unwrap().contains("phished"), "{ev}");
+    let took = revoked["received"].as_f64().unwrap() - asked;
+    eprintln!("compromise (API) → session-revoked at the receiver: {took:.3} s");
+    assert!(took < 1.0, "session-revoked {took:.3} s after the compromise was asked");
+    for kind in [format!("{risc}account-disabled"), format!("{risc}credential-compromise")] {
+        assert!(rx.wait_for(std::time::Duration::from_secs(2), |l| l["type"] == kind.as_str()).is_some(), "{kind}");
+    }
+    let disabled = rx.lines().into_iter().find(|l| l["type"] == format!("{risc}account-disabled").as_str()).unwrap();
+    assert_eq!(disabled["claims"]["events"][format!("{risc}account-disabled")]["reason"], "hijacking");
+    assert!(
+        rx.wait_for(std::time::Duration::from_secs(2), |l| {
+            l["claims"]["events"][format!("{caep}risk-level-change")]["current_level"] == "HIGH"
+        })
+        .is_some(),
+        "risk-level-change to HIGH"
+    );
+    assert_eq!(decide(), j!(false), "compromised: denied");
+
+    let out = common::run(copy.path(), &["principal", "dismiss", &calm, "--reason", "false alarm after review"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("applied by"), "the service applied it");
+    assert!(
+        rx.wait_for(std::time::Duration::from_secs(2), |l| {
+            let e = &l["claims"]["events"][format!("{caep}risk-level-change")];
+            e["previous_level"] == "HIGH" && e["current_level"] == "LOW"
+        })
+        .is_some(),
+        "risk-level-change back to LOW"
+    );
+    assert_eq!(decide(), j!(true), "dismissed: allowed again");
+    let log = json_lines(copy.path(), &["principal", "verdicts", "--json"]);
+    let got: Vec<(&str, &str)> =
+        log.iter().map(|v| (v["verdict"].as_str().unwrap(), v["by"].as_str().unwrap())).collect();
+    assert_eq!(got.len(), 2, "{log:?}");
+    assert_eq!(got[0], ("compromised", "ops"), "the API key's name: {log:?}");
+    assert_eq!(got[1].0, "dismissed");
+    assert!(got[1].1 == "cli" || got[1].1.ends_with("(cli)"), "the CLI, as its user: {log:?}");
+    assert!(rx.lines().iter().all(|l| l["dup"] == j!(false)));
+}
+
+/// Re-evaluation: a person reading in a live session; a likely-malicious
+/// finding about them opens (re-opened here, the one the learner raised
+/// on the Stratus detonations replayed as them) and their risk turns
+/// critical; their session's request, decided again, is now denied, and
+/// the receiver gets `session-revoked` for that session within a second.
+#[test]
+fn a_likely_malicious_finding_revokes_the_persons_live_session_within_a_second() {
+    use common::ssf::{Receiver, free_port, pyjwt};
+    if !pyjwt() {
+        return;
+    }
+    let a = analysed();
+    let copy = a.copy();
+    let examples = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/policies");
+    let malicious =
+        json_lines(copy.path(), &["findings", "--json", "--category", "likely_malicious", "--status", "open"]);
+    let person = malicious
+        .iter()
+        .filter(|f| f["alert"] == j!(true))
+        .map(|f| f["principal"].as_str().unwrap().to_string())
+        .find(|p| p.starts_with("user:"))
+        .expect("a person with an open likely-malicious alert");
+    // Before the service starts: their alerts resolved, so they read again.
+    let open = json_lines(copy.path(), &["findings", "--json", "--principal", &person, "--status", "open"]);
+    for f in &open {
+        ok(copy.path(), &["finding", f["id"].as_str().unwrap(), "--resolve", "--reason", "looked benign"]);
+    }
+    let key = |name: &str, scopes: &str| {
+        let out = common::run(copy.path(), &["key", "create", name, "--scopes", scopes]);
+        String::from_utf8(out.stdout).unwrap().lines().last().unwrap().trim().to_string()
+    };
+    let (idp, pep) = (key("idp", "ssf"), key("pep", "decide"));
+    let server = common::Server::start(copy.path(), &["--policies", examples.to_str().unwrap()]);
+    let port = free_port();
+    let revoked_uri = "https://schemas.openid.net/secevent/caep/event-type/session-revoked";
+    let stream = j!({"events_requested": [revoked_uri],
+        "delivery": {"method": "urn:ietf:rfc:8935", "endpoint_url": format!("http://127.0.0.1:{port}/")}});
+    let s = server.call("POST", "/ssf/stream", Some(&idp), Some(&stream)).json();
+    let rx = Receiver::start(port, &server, s["aud"].as_str().unwrap(), &copy.path().join("rx.jsonl"), None);
+    let (t, id) = person.split_once(':').unwrap();
+    let request = j!({"subject": {"type": t, "id": id}, "action": {"name": "read"},
+        "resource": {"type": "document", "id": "q3-forecast"}, "context": {"session_id": "s-malicious-1"}});
+    let decide = || server.call("POST", "/access/v1/evaluation", Some(&pep), Some(&request)).json()["decision"].clone();
+    assert_eq!(decide(), j!(true), "resolved: reads");
+    std::thread::sleep(std::time::Duration::from_millis(300));
+
+    let now = || std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs_f64();
+    let reopened = now();
+    for f in open.iter().filter(|f| f["category"] == "likely_malicious") {
+        ok(copy.path(), &["finding", f["id"].as_str().unwrap(), "--reopen", "--reason", "the SOC disagrees"]);
+    }
+    let got = rx
+        .wait_for(std::time::Duration::from_secs(5), |l| l["type"] == revoked_uri)
+        .expect("session-revoked for the person's session");
+    assert_eq!(got["claims"]["sub_id"]["session"], j!({"format": "opaque", "id": "s-malicious-1"}));
+    let ev = &got["claims"]["events"][revoked_uri];
+    assert_eq!(ev["initiating_entity"], "policy");
+    assert!(ev["reason_admin"]["en"].as_str().unwrap().contains("likely-malicious"), "{ev}");
+    let took = got["received"].as_f64().unwrap() - reopened;
+    eprintln!("likely-malicious finding → session-revoked at the receiver: {took:.3} s (CLI process start included)");
+    assert!(took < 1.0, "{took:.3} s");
+    assert_eq!(decide(), j!(false), "and the next request is denied");
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    let revocations = rx.lines().iter().filter(|l| l["type"] == revoked_uri).count();
+    assert_eq!(revocations, 1, "one revocation for one session, however many changes followed");
+}

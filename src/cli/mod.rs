@@ -28,6 +28,7 @@ mod findings;
 mod graph;
 mod import;
 mod ingest;
+mod principal;
 mod signals;
 mod simulate;
 
@@ -93,6 +94,9 @@ enum Command {
     /// API keys for callers of the server (scopes: decide, ingest, read, admin, ssf).
     #[command(subcommand)]
     Key(decide::KeyCommand),
+    /// Administrators' verdicts: confirm a principal compromised, or dismiss its risk.
+    #[command(subcommand)]
+    Principal(principal::PrincipalCommand),
     /// The Shared Signals transmitter: signing keys and receivers' streams.
     #[command(subcommand)]
     Ssf(signals::SsfCommand),
@@ -132,6 +136,7 @@ pub fn run() -> ExitCode {
         Command::Audit(cmd) => decide::audit(&data_dir, cmd),
         Command::Key(cmd) => decide::key(&data_dir, cmd),
         Command::Ssf(cmd) => signals::run(&data_dir, cmd),
+        Command::Principal(cmd) => principal::run(&data_dir, cmd),
     };
     match result {
         Ok(Outcome::Ok) => ExitCode::SUCCESS,

@@ -211,6 +211,11 @@ impl Server {
         Self::answer(resp.expect("the server answers"))
     }
 
+    /// What a test knows of a server that is not running now: its base URL.
+    pub fn placeholder(base: &str) -> Address {
+        Address(base.to_string())
+    }
+
     pub fn base(&self) -> &str {
         &self.base
     }
@@ -316,6 +321,9 @@ impl Server {
         self.child.wait().expect("the server exits")
     }
 }
+
+/// A server's base URL, running or not.
+pub struct Address(pub String);
 
 impl Drop for Server {
     fn drop(&mut self) {

@@ -7,7 +7,22 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use super::Server;
+/// What the receiver needs of a server: its base URL (issuer and JWKS).
+pub trait Base {
+    fn base_url(&self) -> &str;
+}
+
+impl Base for super::Server {
+    fn base_url(&self) -> &str {
+        self.base()
+    }
+}
+
+impl Base for super::Address {
+    fn base_url(&self) -> &str {
+        &self.0
+    }
+}
 
 pub fn required() -> bool {
     std::env::var("TENET_REQUIRE_EXTERNAL").is_ok_and(|v| v == "1")
@@ -38,14 +53,14 @@ pub struct Receiver {
 }
 
 impl Receiver {
-    pub fn start(port: u16, server: &Server, aud: &str, log: &Path, authorization: Option<&str>) -> Receiver {
+    pub fn start(port: u16, server: &impl Base, aud: &str, log: &Path, authorization: Option<&str>) -> Receiver {
         use std::io::BufRead;
         let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/ssf/receiver.py");
         let mut cmd = Command::new("python3");
         cmd.arg(script)
             .arg(port.to_string())
-            .arg(format!("{}/ssf/jwks.json", server.base()))
-            .arg(server.base())
+            .arg(format!("{}/ssf/jwks.json", server.base_url()))
+            .arg(server.base_url())
             .arg(aud)
             .arg(log);
         if let Some(a) = authorization {

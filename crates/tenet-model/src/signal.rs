@@ -50,9 +50,9 @@ pub struct RiskPoint {
 /// A change of trust the running system announces, in the order it took
 /// effect: the one stream the decision point's live state, `GET
 /// /api/v1/changes` and the Shared Signals transmitter consume.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TrustNotice {
-    /// Position in the running service's stream, from 1.
+    /// Position in the durable log of notices, from 1.
     pub seq: u64,
     /// When the change took effect: the event's or the collection's time.
     pub at: Timestamp,
@@ -65,7 +65,7 @@ pub struct TrustNotice {
 /// What changed. Each kind names its evidence: the finding, the risk
 /// levels, the fact that stopped holding and what closed it (an inventory
 /// file or an event id).
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "change", rename_all = "snake_case")]
 pub enum NoticeChange {
     /// An alerting finding was raised (or re-opened).
@@ -81,4 +81,66 @@ pub enum NoticeChange {
     GrantRemoved { grant: String, kind: String, by: String },
     /// An agent stopped acting for a person.
     DelegationEnded { person: String, by: String },
+    /// An administrator confirmed the principal compromised: its risk is
+    /// critical until dismissed, whatever the learner concludes.
+    Compromised { reason: String, by: String },
+    /// An administrator dismissed the principal's risk: low again, until
+    /// new findings raise it.
+    RiskDismissed { reason: String, by: String },
+}
+
+/// What an administrator decided about a principal.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Verdict {
+    Compromised,
+    Dismissed,
+}
+
+impl Verdict {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Verdict::Compromised => "compromised",
+            Verdict::Dismissed => "dismissed",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Verdict> {
+        match s {
+            "compromised" => Some(Verdict::Compromised),
+            "dismissed" => Some(Verdict::Dismissed),
+            _ => None,
+        }
+    }
+
+    /// The risk it sets: critical (100) for a confirmed compromise, low (0) for a dismissal.
+    pub fn risk(self, principal: &str, at: Timestamp) -> RiskPoint {
+        let score = match self {
+            Verdict::Compromised => 100,
+            Verdict::Dismissed => 0,
+        };
+        RiskPoint { principal: principal.to_string(), at, score, level: RiskLevel::of(score), findings: Vec::new() }
+    }
+
+    pub fn notice(self, reason: &str, by: &str) -> NoticeChange {
+        let (reason, by) = (reason.to_string(), by.to_string());
+        match self {
+            Verdict::Compromised => NoticeChange::Compromised { reason, by },
+            Verdict::Dismissed => NoticeChange::RiskDismissed { reason, by },
+        }
+    }
+}
+
+/// An administrator's verdict on a principal, as the audit log keeps it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PrincipalVerdict {
+    /// Position in the log of verdicts, from 1 (0 before it is stored).
+    pub seq: i64,
+    pub at: Timestamp,
+    /// The principal's canonical reference.
+    pub principal: String,
+    pub verdict: Verdict,
+    pub reason: String,
+    /// Who decided: the API key's name, or the operating-system user of the CLI.
+    pub by: String,
 }

@@ -36,12 +36,50 @@ pub struct DecisionPoint {
     pub metrics: Arc<Metrics>,
     pub log: Option<DecisionLog>,
     pub history: Option<PolicyHistory>,
+    /// Where decisions made within a session go (the running system keeps
+    /// live sessions to re-evaluate them when trust changes).
+    sessions: Option<crossbeam_channel::Sender<SessionUse>>,
 }
+
+/// A decision made for a request whose context names its session
+/// (`context.session_id`): what the enforcement point holds and may have
+/// to take back.
+#[derive(Debug, Clone)]
+pub struct SessionUse {
+    pub session_id: String,
+    pub evaluation: authzen::Evaluation,
+    pub allowed: bool,
+    pub at: tenet_model::Timestamp,
+}
+
+/// The longest session id kept; a longer one is not a session Tenet tracks.
+pub const MAX_SESSION_ID: usize = 256;
 
 impl DecisionPoint {
     pub fn new(bundle: PolicyBundle, trust: Arc<dyn TrustSource>, metrics: Arc<Metrics>) -> Self {
         metrics.policy_loaded(bundle.version());
-        DecisionPoint { bundle: RwLock::new(Arc::new(bundle)), trust, metrics, log: None, history: None }
+        DecisionPoint {
+            bundle: RwLock::new(Arc::new(bundle)),
+            trust,
+            metrics,
+            log: None,
+            history: None,
+            sessions: None,
+        }
+    }
+
+    /// Publishes every decision made within a session on `sessions`
+    /// (bounded: when the consumer falls behind, uses are dropped, not waited for).
+    pub fn with_sessions(mut self, sessions: crossbeam_channel::Sender<SessionUse>) -> Self {
+        self.sessions = Some(sessions);
+        self
+    }
+
+    /// Decides `e` again with the policies and trust signals of now, as a
+    /// session's earlier request would be decided today. Not logged: no
+    /// enforcement point asked.
+    pub fn reevaluate(&self, e: &authzen::Evaluation) -> Result<Decision, tenet_policy::DecideError> {
+        self.bundle().decide(e, &*self.trust)
     }
 
     /// Logs every decision to `log` and every activated policy version to `history`.
@@ -232,6 +270,18 @@ impl DecisionPoint {
             Err(_) => "error",
         };
         self.metrics.decided(endpoint, outcome, started.elapsed());
+        if let (Some(tx), Ok(d)) = (&self.sessions, &result)
+            && let Some(Value::String(session)) = e.context.get("session_id")
+            && !session.is_empty()
+            && session.len() <= MAX_SESSION_ID
+        {
+            let _ = tx.try_send(SessionUse {
+                session_id: session.clone(),
+                evaluation: e.clone(),
+                allowed: d.allowed,
+                at: tenet_model::Timestamp::now(),
+            });
+        }
         result
     }
 

@@ -19,6 +19,7 @@ pub mod limits;
 pub mod metrics;
 pub mod otlp;
 pub mod policy_dir;
+pub mod principals;
 pub mod serve;
 pub mod ssf;
 pub mod status;

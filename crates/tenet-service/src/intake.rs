@@ -36,6 +36,28 @@ impl Intake for HttpIntake {
     }
 }
 
+impl tenet_server::principals::Verdicts for HttpIntake {
+    fn record(
+        &self,
+        name: String,
+        verdict: tenet_model::Verdict,
+        reason: String,
+        by: String,
+    ) -> Pin<Box<dyn Future<Output = Result<tenet_model::PrincipalVerdict, tenet_server::principals::Refusal>> + Send>>
+    {
+        use tenet_server::principals::Refusal as R;
+        let inlet = self.inlet.clone();
+        Box::pin(async move {
+            let (reply, answer) = oneshot::channel();
+            inlet.try_submit(Work::Verdict { name, verdict, reason, by, reply }).map_err(|r| match r {
+                Refusal::Busy { .. } => R::Unavailable("the pipeline's queue is full; retry shortly".into()),
+                Refusal::Invalid { message, .. } | Refusal::Unavailable { message, .. } => R::Unavailable(message),
+            })?;
+            answer.await.unwrap_or_else(|_| Err(R::Unavailable("the pipeline stopped before recording".into())))
+        })
+    }
+}
+
 /// Events, with the records that could not be read, from one body.
 pub fn parse(s: Submission, reply: oneshot::Sender<Answer>) -> Result<Work, Refusal> {
     let Submission { payload, body, origin } = s;

@@ -190,8 +190,14 @@ pub fn start(options: Options) -> Result<Running, ServiceError> {
     let policy_count = bundle.policy_count();
     let log = DecisionLog::open(&log_path, limits.decision_log_queue, limits.decision_log_queue_bytes)
         .map_err(ServiceError::store(format!("opening {}", log_path.display())))?;
-    let pdp =
-        Arc::new(DecisionPoint::new(bundle, trust.clone() as Arc<dyn TrustSource>, metrics).with_log(log, history));
+    let (session_uses, session_rx) = crossbeam_channel::bounded(signals::SESSION_QUEUE);
+    let pdp = Arc::new(
+        DecisionPoint::new(bundle, trust.clone() as Arc<dyn TrustSource>, metrics)
+            .with_log(log, history)
+            .with_sessions(session_uses),
+    );
+    let sessions = Arc::new(signals::sessions::Sessions::default());
+    signals::sessions::follow(session_rx, sessions.clone(), trust.clone());
     policy_dir::watch(pdp.clone(), policies.clone(), Duration::from_millis(config.policy_poll_ms.unwrap_or(1000)));
 
     let mut folders: Vec<(PathBuf, watch::Holds)> =
@@ -213,7 +219,7 @@ pub fn start(options: Options) -> Result<Running, ServiceError> {
     };
     let intake = Arc::new(intake::HttpIntake { inlet: pipeline.inlet.clone() });
     let (closing, closing_rx) = tokio::sync::watch::channel(false);
-    let signals = signals::Signals::open(&data_dir, config.ssf.clone(), closing_rx.clone())?;
+    let signals = signals::Signals::open(&data_dir, config.ssf.clone(), pdp.clone(), sessions, closing_rx.clone())?;
     let app = tenet_server::with_decisions(
         tenet_server::router(AppState { status: status.clone() }),
         pdp.clone(),
@@ -222,6 +228,7 @@ pub fn start(options: Options) -> Result<Running, ServiceError> {
     )
     .merge(tenet_server::access::admin_router(pdp.clone(), policies.clone(), keys.clone()))
     .merge(tenet_server::ssf::router(signals.clone(), keys.clone(), limits.clone()))
+    .merge(tenet_server::principals::router(intake.clone(), keys.clone(), limits.clone()))
     .merge(tenet_server::intake::router(intake, changes.clone(), closing_rx, keys, limits.clone()));
 
     let mut runtime = tokio::runtime::Builder::new_multi_thread();

@@ -23,7 +23,8 @@ use std::time::{Duration, Instant};
 use tenet_graph::{EdgeKind, TrustGraph};
 use tenet_learn::Learner;
 use tenet_model::{
-    Event, Finding, FindingStatus, NoticeChange, PrincipalKind, RiskLevel, Severity, Timestamp, TrustNotice,
+    Event, Finding, FindingStatus, NoticeChange, PrincipalKind, PrincipalVerdict, RiskLevel, Severity, Timestamp,
+    TrustNotice, Verdict,
 };
 use tenet_pipeline::analyse::{AnalyseError, Analysis};
 use tenet_pipeline::ingest::{Counts, IngestReport, Rejection};
@@ -65,6 +66,14 @@ pub enum Work {
     },
     /// Inventory documents collected at `at`.
     Inventory { files: Vec<InventoryFile>, at: Timestamp, reply: Option<oneshot::Sender<Answer>> },
+    /// An administrator's verdict on the principal `name` resolves to.
+    Verdict {
+        name: String,
+        verdict: Verdict,
+        reason: String,
+        by: String,
+        reply: oneshot::Sender<Result<PrincipalVerdict, tenet_server::principals::Refusal>>,
+    },
 }
 
 impl Work {
@@ -73,6 +82,7 @@ impl Work {
         match self {
             Work::Events { events, .. } => events.iter().map(|e| e.raw.0.len() + 512).sum(),
             Work::Inventory { files, .. } => files.iter().map(|f| f.data.len()).sum(),
+            Work::Verdict { name, reason, .. } => name.len() + reason.len() + 256,
         }
     }
 }
@@ -189,6 +199,14 @@ impl LivePipeline {
             .map(|p| (p.principal, p.level))
             .collect();
         let others = store.others_commits().map_err(crate::ServiceError::store("reading the store's version"))?;
+        let last_notice = store.last_notice().map_err(crate::ServiceError::store("reading the trust notice log"))?;
+        let mut compromised = std::collections::HashSet::new();
+        for v in store.verdicts(false).map_err(crate::ServiceError::store("reading verdicts"))? {
+            match v.verdict {
+                Verdict::Compromised => compromised.insert(v.principal),
+                Verdict::Dismissed => compromised.remove(&v.principal),
+            };
+        }
         let (tx, rx) = std::sync::mpsc::sync_channel(queue.max(1));
         let queued_bytes = Arc::new(AtomicUsize::new(0));
         let stop = Arc::new(AtomicBool::new(false));
@@ -204,9 +222,10 @@ impl LivePipeline {
             use_recorded: Instant::now(),
             snapshot: first,
             outlets,
-            seq: 0,
+            seq: last_notice,
             alerts,
             levels,
+            compromised,
             last_snapshot,
             others,
             learner_copied: Instant::now(),
@@ -288,6 +307,9 @@ struct Pipeline {
     alerts: HashMap<String, Known>,
     /// Each principal's risk level as last published.
     levels: HashMap<String, RiskLevel>,
+    /// Principals an administrator confirmed compromised (canonical
+    /// references): their risk stays critical until dismissed.
+    compromised: std::collections::HashSet<String>,
     last_snapshot: i64,
     others: i64,
     learner_copied: Instant,
@@ -300,6 +322,8 @@ struct Pipeline {
 
 impl Pipeline {
     fn run(&mut self, rx: Receiver<(Work, usize)>, stop: &AtomicBool) {
+        // Verdicts recorded by the CLI while no service ran.
+        self.apply_pending_verdicts();
         let mut last_others = Instant::now();
         loop {
             match rx.recv_timeout(OTHERS_EVERY) {
@@ -370,6 +394,9 @@ impl Pipeline {
                 if let Some(r) = reply {
                     let _ = r.send(answer);
                 }
+            }
+            Work::Verdict { name, verdict, reason, by, reply } => {
+                let _ = reply.send(self.verdict(&name, verdict, reason, by));
             }
         }
     }
@@ -498,27 +525,34 @@ impl Pipeline {
             self.snapshot = std::mem::take(&mut self.snapshot).with_graph(&self.graph);
         }
         let mut notices = Vec::new();
+        let numbered = self.seq;
         let result = (|| -> Result<(), tenet_store::StoreError> {
             let findings = self.analysis.take_findings();
             let stored = self.store.put_findings(&findings)?;
             for f in &stored {
                 self.analysis.learner.finding_updated(f);
             }
-            let risk = self.analysis.learner.take_risk();
+            let taken = self.analysis.learner.take_risk();
+            let risk = self.pinned(taken);
             self.store.put_risk(&risk)?;
-            self.store.commit()?;
             self.findings_changed(&stored, &mut notices);
             self.risk_changed(&risk, &mut notices);
+            let closed = self.graph.take_closed();
+            self.closures(&closed, &mut notices);
+            // In the same transaction as what they announce: a consumer
+            // reading the log after a crash finds every change committed.
+            self.store.put_notices(&notices)?;
+            self.store.commit()?;
             Ok(())
         })();
         if let Err(e) = result {
             // The events are stored; their findings come back on the next
             // start's catch-up, which re-analyses from the last save.
-            tracing::error!(error = %e, "findings and risk not stored");
+            tracing::error!(error = %e, lost = notices.len(), "findings, risk and trust notices not stored");
             self.store.rollback();
+            self.seq = numbered;
+            notices.clear();
         }
-        let closed = self.graph.take_closed();
-        self.closures(&closed, &mut notices);
         self.publish_learner(false);
         self.publish_trust();
         self.announce(notices);
@@ -705,6 +739,7 @@ impl Pipeline {
         }
         self.others = version;
         self.apply_new_snapshots()?;
+        self.apply_pending_verdicts();
         let reader = self.store.reader()?;
         let mut changed = Vec::new();
         for f in reader.findings(&FindingQuery::default())? {
@@ -721,14 +756,140 @@ impl Pipeline {
         }
         self.findings_changed(&changed, &mut notices);
         // The CLI stored the risk that follows; this is the live copy.
-        let risk = self.analysis.learner.take_risk();
+        let taken = self.analysis.learner.take_risk();
+        let risk = self.pinned(taken);
         self.risk_changed(&risk, &mut notices);
         self.learner_changed = true;
         self.unsaved = true;
         self.publish_trust();
+        let numbered = self.seq - notices.len() as u64;
+        if let Err(e) = self.store.put_notices(&notices).and_then(|()| self.store.commit()) {
+            tracing::error!(error = %e, lost = notices.len(), "trust notices not stored");
+            self.store.rollback();
+            self.seq = numbered;
+            notices.clear();
+        }
         self.announce(notices);
         self.update_status();
         Ok(())
+    }
+
+    /// A confirmed compromise keeps the principal critical whatever the
+    /// learner concludes.
+    fn pinned(&self, mut risk: Vec<tenet_model::RiskPoint>) -> Vec<tenet_model::RiskPoint> {
+        if !self.compromised.is_empty() {
+            for p in &mut risk {
+                if self.compromised.contains(self.snapshot.canonical_of(&p.principal)) {
+                    p.score = 100;
+                    p.level = RiskLevel::Critical;
+                }
+            }
+        }
+        risk
+    }
+
+    /// An administrator's verdict from the API: resolved, recorded with its
+    /// risk and notice in one transaction, then published.
+    fn verdict(
+        &mut self,
+        name: &str,
+        verdict: Verdict,
+        reason: String,
+        by: String,
+    ) -> Result<PrincipalVerdict, tenet_server::principals::Refusal> {
+        use tenet_pipeline::principals::{Resolved, resolve};
+        use tenet_server::principals::Refusal as R;
+        let unavailable = |e: tenet_store::StoreError| R::Unavailable(format!("the store failed: {e}"));
+        let reader = self.store.reader().map_err(unavailable)?;
+        let aliases = match resolve(&*reader, &self.graph, name).map_err(unavailable)? {
+            Resolved::Known { aliases, .. } => aliases,
+            Resolved::Unknown => return Err(R::Unknown(name.to_string())),
+            Resolved::Ambiguous(c) => return Err(R::Ambiguous(c)),
+        };
+        drop(reader);
+        let v = PrincipalVerdict { seq: 0, at: Timestamp::now(), principal: aliases[0].clone(), verdict, reason, by };
+        self.apply_verdict(v, aliases, None).map_err(unavailable)
+    }
+
+    /// Verdicts the CLI recorded beside the running service.
+    fn apply_pending_verdicts(&mut self) {
+        let pending = match self.store.verdicts(true) {
+            Ok(p) => p,
+            Err(e) => {
+                tracing::warn!(error = %e, "pending verdicts not read; trying again");
+                return;
+            }
+        };
+        for v in pending {
+            let aliases = self.aliases_of(&v.principal);
+            let seq = v.seq;
+            if let Err(e) = self.apply_verdict(v, aliases, Some(seq)) {
+                tracing::error!(error = %e, verdict = seq, "a verdict was not applied; trying again");
+                return;
+            }
+        }
+    }
+
+    fn aliases_of(&self, principal: &str) -> Vec<String> {
+        let view = self.graph.current();
+        let mut aliases = vec![principal.to_string()];
+        if let Some(id) = view.id(principal) {
+            aliases.extend(view.aliases(id).into_iter().map(|a| view.name(a).to_string()).filter(|a| a != principal));
+        }
+        aliases
+    }
+
+    /// Records `v` (or marks the stored verdict `stored` applied) with the
+    /// risk it sets on every alias and its notices, in one transaction.
+    fn apply_verdict(
+        &mut self,
+        mut v: PrincipalVerdict,
+        aliases: Vec<String>,
+        stored: Option<i64>,
+    ) -> Result<PrincipalVerdict, tenet_store::StoreError> {
+        let numbered = self.seq;
+        let was_compromised = self.compromised.contains(&v.principal);
+        let mut notices = Vec::new();
+        let result = (|| -> Result<(), tenet_store::StoreError> {
+            v.seq = match stored {
+                Some(seq) => {
+                    self.store.verdict_applied(seq)?;
+                    seq
+                }
+                None => self.store.put_verdict(&v, true)?,
+            };
+            match v.verdict {
+                Verdict::Compromised => self.compromised.insert(v.principal.clone()),
+                Verdict::Dismissed => self.compromised.remove(&v.principal),
+            };
+            // Every alias: a principal's risk is the highest under any of them.
+            let points: Vec<tenet_model::RiskPoint> = aliases
+                .iter()
+                .filter(|a| *a == &v.principal || self.levels.contains_key(*a))
+                .map(|a| v.verdict.risk(a, v.at))
+                .collect();
+            self.store.put_risk(&points)?;
+            let notice = self.notice(v.at, &v.principal, v.verdict.notice(&v.reason, &v.by));
+            notices.push(notice);
+            self.risk_changed(&points, &mut notices);
+            self.store.put_notices(&notices)?;
+            self.store.commit()?;
+            Ok(())
+        })();
+        if let Err(e) = result {
+            self.store.rollback();
+            self.seq = numbered;
+            if was_compromised {
+                self.compromised.insert(v.principal.clone());
+            } else {
+                self.compromised.remove(&v.principal);
+            }
+            return Err(e);
+        }
+        tracing::info!(principal = %v.principal, verdict = v.verdict.as_str(), by = %v.by, reason = %v.reason, "verdict recorded");
+        self.publish_trust();
+        self.announce(notices);
+        Ok(v)
     }
 
     fn save(&mut self) {

@@ -205,6 +205,24 @@ impl TrustSnapshot {
         self.canonical.get(id).map_or(id, String::as_str)
     }
 
+    /// The principal an AuthZEN subject is, as notices name it (its
+    /// canonical reference), and the person it acts for when it is an agent.
+    pub fn principal_of(&self, kind: &str, id: &str) -> (String, Option<String>) {
+        let typed = Self::typed_key(kind, id);
+        for k in [typed.as_str(), id] {
+            if let Some(n) = self.graph.get(k) {
+                let origin = (n.kind == NodeKind::AGENT)
+                    .then(|| n.acts_for.first().map(|p| self.canonical_of(p).to_string()))
+                    .flatten();
+                return (self.canonical_of(k).to_string(), origin);
+            }
+            if self.risk.contains_key(k) || self.canonical.contains_key(k) {
+                return (self.canonical_of(k).to_string(), None);
+            }
+        }
+        (typed, None)
+    }
+
     pub fn with_risk(mut self, risk: Arc<HashMap<String, Risk>>) -> Self {
         self.risk = risk;
         self

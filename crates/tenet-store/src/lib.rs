@@ -20,7 +20,7 @@ use std::collections::{HashMap, HashSet};
 use tenet_model::{Category, Event, EventId, Finding, FindingStatus, Timestamp};
 
 pub use block::PreparedBatch;
-pub use sqlite::SqliteStore;
+pub use sqlite::{NoticeLog, SqliteStore};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {

@@ -133,6 +133,20 @@ CREATE TABLE IF NOT EXISTS relinks (
     actor TEXT NOT NULL,
     chain TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS verdicts (
+    seq       INTEGER PRIMARY KEY AUTOINCREMENT,
+    at        INTEGER NOT NULL,
+    principal TEXT NOT NULL,
+    verdict   TEXT NOT NULL,
+    reason    TEXT NOT NULL,
+    by_whom   TEXT NOT NULL,
+    applied   INTEGER NOT NULL DEFAULT 0
+);
+CREATE TABLE IF NOT EXISTS trust_notices (
+    seq       INTEGER PRIMARY KEY,
+    principal TEXT NOT NULL,
+    doc       TEXT NOT NULL
+);
 ";
 
 fn fnv(bytes: &[u8]) -> u64 {
@@ -280,6 +294,92 @@ impl SqliteStore {
 
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// Appends trust notices to the durable log, in the open transaction:
+    /// written with the findings and risk they announce, they are kept or
+    /// lost with them. Each notice's `seq` is its position in the log.
+    pub fn put_notices(&mut self, notices: &[tenet_model::TrustNotice]) -> Result<()> {
+        if notices.is_empty() {
+            return Ok(());
+        }
+        self.write(|store| {
+            let mut insert =
+                store.conn.prepare_cached("INSERT INTO trust_notices(seq, principal, doc) VALUES (?1, ?2, ?3)")?;
+            for n in notices {
+                let seq = i64::try_from(n.seq).map_err(|_| StoreError::Corrupt {
+                    id: format!("trust notice {}", n.seq),
+                    reason: "seq beyond i64".into(),
+                })?;
+                insert.execute(params![seq, n.principal, serde_json::to_string(n).unwrap_or_default()])?;
+            }
+            Ok(())
+        })
+    }
+
+    /// Records an administrator's verdict in the audit log, in the open
+    /// transaction; `applied`: its risk and notice are written with it.
+    /// Returns its position in the log.
+    pub fn put_verdict(&mut self, v: &tenet_model::PrincipalVerdict, applied: bool) -> Result<i64> {
+        self.write(|store| {
+            store.conn.execute(
+                "INSERT INTO verdicts(at, principal, verdict, reason, by_whom, applied) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                params![v.at.unix_nanos(), v.principal, v.verdict.as_str(), v.reason, v.by, applied],
+            )?;
+            Ok(store.conn.last_insert_rowid())
+        })
+    }
+
+    /// Marks a verdict another process recorded as applied, in the open transaction.
+    pub fn verdict_applied(&mut self, seq: i64) -> Result<()> {
+        self.write(|store| {
+            store.conn.execute("UPDATE verdicts SET applied = 1 WHERE seq = ?1", [seq])?;
+            Ok(())
+        })
+    }
+
+    /// Verdicts, oldest first: every one, or those not applied yet.
+    pub fn verdicts(&self, pending_only: bool) -> Result<Vec<tenet_model::PrincipalVerdict>> {
+        let sql = if pending_only {
+            "SELECT seq, at, principal, verdict, reason, by_whom FROM verdicts WHERE applied = 0 ORDER BY seq"
+        } else {
+            "SELECT seq, at, principal, verdict, reason, by_whom FROM verdicts ORDER BY seq"
+        };
+        let mut stmt = self.conn.prepare_cached(sql)?;
+        let rows = stmt
+            .query_map([], |r| {
+                Ok((
+                    r.get::<_, i64>(0)?,
+                    r.get::<_, i64>(1)?,
+                    r.get::<_, String>(2)?,
+                    r.get::<_, String>(3)?,
+                    r.get(4)?,
+                    r.get(5)?,
+                ))
+            })?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        rows.into_iter()
+            .map(|(seq, at, principal, verdict, reason, by)| {
+                let verdict = tenet_model::Verdict::parse(&verdict).ok_or_else(|| StoreError::Corrupt {
+                    id: format!("verdict {seq}"),
+                    reason: format!("unknown verdict {verdict:?}"),
+                })?;
+                Ok(tenet_model::PrincipalVerdict {
+                    seq,
+                    at: Timestamp::from_unix_nanos(at),
+                    principal,
+                    verdict,
+                    reason,
+                    by,
+                })
+            })
+            .collect()
+    }
+
+    /// The last notice in the durable log (0 when none).
+    pub fn last_notice(&self) -> Result<u64> {
+        let seq: Option<i64> = self.conn.query_row("SELECT max(seq) FROM trust_notices", [], |r| r.get(0))?;
+        Ok(seq.unwrap_or(0).max(0) as u64)
     }
 
     fn begin(&mut self) -> Result<()> {
@@ -1287,6 +1387,48 @@ impl Drop for SqliteStore {
     }
 }
 
+/// The durable log of trust notices, read by another thread or process
+/// than the writer's (the Shared Signals transmitter).
+pub struct NoticeLog {
+    conn: Connection,
+}
+
+impl NoticeLog {
+    /// A read-only view of the log in `data_dir`'s store.
+    pub fn open_dir(data_dir: &Path) -> Result<Self> {
+        let conn = Connection::open_with_flags(
+            data_dir.join("tenet.db"),
+            OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )?;
+        conn.busy_timeout(std::time::Duration::from_secs(5))?;
+        Ok(NoticeLog { conn })
+    }
+
+    /// Up to `limit` notices after `seq`, in order. A notice that no longer
+    /// reads (written by another version) is an error naming it.
+    pub fn after(&self, seq: u64, limit: usize) -> Result<Vec<tenet_model::TrustNotice>> {
+        let mut stmt =
+            self.conn.prepare_cached("SELECT seq, doc FROM trust_notices WHERE seq > ?1 ORDER BY seq LIMIT ?2")?;
+        let rows = stmt
+            .query_map(
+                params![i64::try_from(seq).unwrap_or(i64::MAX), i64::try_from(limit).unwrap_or(i64::MAX)],
+                |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?)),
+            )?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        rows.into_iter()
+            .map(|(seq, doc)| {
+                serde_json::from_str(&doc)
+                    .map_err(|e| StoreError::Corrupt { id: format!("trust notice {seq}"), reason: e.to_string() })
+            })
+            .collect()
+    }
+
+    pub fn last(&self) -> Result<u64> {
+        let seq: Option<i64> = self.conn.query_row("SELECT max(seq) FROM trust_notices", [], |r| r.get(0))?;
+        Ok(seq.unwrap_or(0).max(0) as u64)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1308,6 +1450,36 @@ mod tests {
 
     fn member(user: &str) -> tenet_model::Fact {
         tenet_model::Fact::Member { member: user.into(), group: "k8s:group/devs".into() }
+    }
+
+    fn notice(seq: u64) -> tenet_model::TrustNotice {
+        tenet_model::TrustNotice {
+            seq,
+            at: Timestamp::from_unix_seconds(1_700_000_000 + seq as i64),
+            principal: "user:alice".into(),
+            change: tenet_model::NoticeChange::RiskLevel {
+                from: tenet_model::RiskLevel::Low,
+                to: tenet_model::RiskLevel::High,
+                score: 60,
+            },
+        }
+    }
+
+    #[test]
+    fn trust_notices_are_kept_or_lost_with_their_transaction_and_read_back_in_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = SqliteStore::open_dir(dir.path()).unwrap();
+        store.put_notices(&[notice(1), notice(2)]).unwrap();
+        store.commit().unwrap();
+        store.put_notices(&[notice(3)]).unwrap();
+        store.rollback();
+        assert_eq!(store.last_notice().unwrap(), 2, "a rolled-back transaction takes its notices with it");
+        store.put_notices(&[notice(3)]).unwrap();
+        store.commit().unwrap();
+        let log = NoticeLog::open_dir(dir.path()).unwrap();
+        assert_eq!(log.after(0, 10).unwrap(), vec![notice(1), notice(2), notice(3)]);
+        assert_eq!(log.after(1, 1).unwrap(), vec![notice(2)]);
+        assert_eq!(log.last().unwrap(), 3);
     }
 
     #[test]

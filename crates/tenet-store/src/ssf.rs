@@ -29,6 +29,8 @@ pub struct Stream {
     pub delivered: u64,
     pub failed: u64,
     pub last_error: Option<String>,
+    /// The last trust notice before the stream existed: it hears of later ones only.
+    pub since_notice: u64,
 }
 
 /// A signed SET waiting in the outbox.
@@ -98,7 +100,8 @@ impl SsfStore {
                 last_verification REAL,
                 delivered INTEGER NOT NULL DEFAULT 0,
                 failed    INTEGER NOT NULL DEFAULT 0,
-                last_error TEXT
+                last_error TEXT,
+                since_notice INTEGER NOT NULL DEFAULT 0
             );
             CREATE TABLE IF NOT EXISTS excluded (
                 stream_id TEXT NOT NULL,
@@ -122,7 +125,8 @@ impl SsfStore {
 
     fn streams_where(&self, clause: &str, arg: &str) -> SsfResult<Vec<Stream>> {
         let sql = format!(
-            "SELECT stream_id, owner, config, status, reason, last_verification, delivered, failed, last_error
+            "SELECT stream_id, owner, config, status, reason, last_verification, delivered, failed, last_error,
+               since_notice
              FROM streams {clause} ORDER BY rowid"
         );
         let mut stmt = self.conn.prepare(&sql)?;
@@ -145,6 +149,7 @@ impl SsfStore {
                 delivered: r.get::<_, i64>(6)?.max(0) as u64,
                 failed: r.get::<_, i64>(7)?.max(0) as u64,
                 last_error: r.get(8)?,
+                since_notice: r.get::<_, i64>(9)?.max(0) as u64,
             });
         }
         Ok(out)
@@ -164,11 +169,13 @@ impl SsfStore {
         Ok(self.streams_where("WHERE stream_id = ?1", stream_id)?.pop())
     }
 
-    /// A new stream for `owner`, enabled; refused when it has one already.
-    pub fn create(&mut self, owner: &str, config: &StreamConfig) -> SsfResult<()> {
+    /// A new stream for `owner`, enabled, hearing of trust notices after
+    /// `since_notice`; refused when the owner has one already.
+    pub fn create(&mut self, owner: &str, config: &StreamConfig, since_notice: u64) -> SsfResult<()> {
         let inserted = self.conn.execute(
-            "INSERT INTO streams(stream_id, owner, config, status) VALUES (?1, ?2, ?3, 'enabled') ON CONFLICT DO NOTHING",
-            params![config.stream_id, owner, config.to_stored().to_string()],
+            "INSERT INTO streams(stream_id, owner, config, status, since_notice) VALUES (?1, ?2, ?3, 'enabled', ?4)
+             ON CONFLICT DO NOTHING",
+            params![config.stream_id, owner, config.to_stored().to_string(), since_notice as i64],
         )?;
         if inserted == 0 {
             return Err(SsfStoreError::Exists(owner.to_string()));
@@ -411,8 +418,8 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("ssf.db");
         let mut store = SsfStore::open(&path).unwrap();
-        store.create("rx", &config("s1")).unwrap();
-        assert!(matches!(store.create("rx", &config("s2")), Err(SsfStoreError::Exists(_))));
+        store.create("rx", &config("s1"), 0).unwrap();
+        assert!(matches!(store.create("rx", &config("s2"), 0), Err(SsfStoreError::Exists(_))));
         store.set_status("s1", StreamStatus::Paused, Some("maintenance")).unwrap();
         drop(store);
         let store = SsfStore::open(&path).unwrap();
@@ -429,7 +436,7 @@ mod tests {
     fn the_outbox_keeps_sets_in_order_until_delivered_or_refused_and_moves_the_cursor_with_them() {
         let dir = tempfile::tempdir().unwrap();
         let mut store = SsfStore::open(&dir.path().join("ssf.db")).unwrap();
-        store.create("rx", &config("s1")).unwrap();
+        store.create("rx", &config("s1"), 0).unwrap();
         store.enqueue(&[set("s1", "a"), set("s1", "b"), set("gone", "x")], Some(7), 1.0).unwrap();
         assert_eq!(store.cursor().unwrap(), 7);
         assert_eq!(store.enqueue(&[set("s1", "a")], Some(5), 2.0).unwrap(), 0, "a jti enters once");
@@ -449,7 +456,7 @@ mod tests {
     fn a_disabled_stream_drops_what_it_held_and_takes_nothing_new() {
         let dir = tempfile::tempdir().unwrap();
         let mut store = SsfStore::open(&dir.path().join("ssf.db")).unwrap();
-        store.create("rx", &config("s1")).unwrap();
+        store.create("rx", &config("s1"), 0).unwrap();
         store.set_status("s1", StreamStatus::Paused, None).unwrap();
         store.enqueue(&[set("s1", "held")], None, 1.0).unwrap();
         assert_eq!(store.pending_count("s1").unwrap(), 1, "paused: held");
@@ -463,7 +470,7 @@ mod tests {
     fn removed_subjects_are_excluded_until_added_again_and_deleting_a_stream_forgets_everything() {
         let dir = tempfile::tempdir().unwrap();
         let mut store = SsfStore::open(&dir.path().join("ssf.db")).unwrap();
-        store.create("rx", &config("s1")).unwrap();
+        store.create("rx", &config("s1"), 0).unwrap();
         let alice = Subject::Email { email: "alice@example.com".into() };
         store.exclude("s1", &alice).unwrap();
         store.exclude("s1", &alice).unwrap();
@@ -476,6 +483,6 @@ mod tests {
         assert!(store.stream("s1").unwrap().is_none());
         assert!(store.excluded("s1").unwrap().is_empty() && store.pending_count("s1").unwrap() == 0);
         assert!(matches!(store.delete("s1"), Err(SsfStoreError::NoSuchStream(_))));
-        store.create("rx", &config("s3")).unwrap();
+        store.create("rx", &config("s3"), 0).unwrap();
     }
 }

@@ -5,6 +5,8 @@
 use tenet_model::{Category, NoticeChange, RiskLevel, TrustNotice};
 use tenet_ssf::{CaepRiskLevel, Initiator, SecurityEvent, Subject, Why};
 
+use super::sessions::Verdict;
+
 /// Tenet has no credential type CAEP lists for a cloud or API credential;
 /// CAEP 1.0 §3.3 allows a type agreed with the receiver.
 pub const CLOUD_CREDENTIAL: &str = "cloud-access-key";
@@ -30,6 +32,72 @@ pub fn subject_of(principal: &str) -> Subject {
     } else {
         Subject::Opaque { id: principal.to_string() }
     }
+}
+
+/// The change in plain words, for the reasons events give.
+pub fn describe(n: &TrustNotice) -> String {
+    match &n.change {
+        NoticeChange::FindingOpened { finding, category, severity } => format!(
+            "Tenet raised a {} finding ({}, {} severity)",
+            category.as_str().replace('_', "-"),
+            finding,
+            severity.as_str()
+        ),
+        NoticeChange::FindingStatus { finding, status } => format!("finding {finding} became {}", status.as_str()),
+        NoticeChange::RiskLevel { from, to, .. } => {
+            format!("its risk went from {} to {}", from.as_str(), to.as_str())
+        }
+        NoticeChange::MembershipRemoved { group, by } => format!("its membership of {group} was removed ({by})"),
+        NoticeChange::GrantRemoved { grant, kind, by } => format!("its {kind} grant {grant} was removed ({by})"),
+        NoticeChange::DelegationEnded { person, by } => format!("it stopped acting for {person} ({by})"),
+        NoticeChange::Compromised { reason, by } => format!("{by} confirmed it compromised: {reason}"),
+        NoticeChange::RiskDismissed { reason, by } => format!("{by} dismissed its risk: {reason}"),
+    }
+}
+
+/// Whether the change is an administrator's confirmed compromise: every
+/// live session of the principal is revoked, whatever the policies say.
+pub fn revokes_every_session(n: &TrustNotice) -> bool {
+    matches!(n.change, NoticeChange::Compromised { .. })
+}
+
+/// The event for a live session whose access the change took away: all
+/// of it (`session-revoked`) or part (`token-claims-change`).
+pub fn for_session(n: &TrustNotice, principal: &str, session: &str, verdict: Verdict) -> (Subject, SecurityEvent) {
+    let subject = Subject::session_of(subject_of(principal), session);
+    let at = n.at.unix_millis() / 1000;
+    let cause = describe(n);
+    let event = match verdict {
+        Verdict::Revoke => SecurityEvent::SessionRevoked {
+            why: Why {
+                at,
+                initiator: if revokes_every_session(n) { Initiator::Admin } else { Initiator::Policy },
+                admin: format!(
+                    "Tenet re-evaluated session {session} of {principal} after a trust change on {}: {cause}; every request the session was allowed is now denied",
+                    n.principal
+                ),
+                user: "Your session was ended because the trust in your account changed; sign in again.".into(),
+            },
+        },
+        Verdict::Lower { denied } => {
+            let mut claims = serde_json::Map::new();
+            claims.insert("tenet_denied_requests".into(), denied.clone().into());
+            SecurityEvent::TokenClaimsChange {
+                claims,
+                why: Why {
+                    at,
+                    initiator: Initiator::Policy,
+                    admin: format!(
+                        "Tenet re-evaluated session {session} of {principal} after a trust change on {}: {cause}; now denied: {}",
+                        n.principal,
+                        denied.join(", ")
+                    ),
+                    user: "Some of what your session could do is no longer allowed.".into(),
+                },
+            }
+        }
+    };
+    (subject, event)
 }
 
 /// The events one trust change produces, each with its subject.
@@ -81,6 +149,27 @@ pub fn for_notice(n: &TrustNotice) -> Vec<(Subject, SecurityEvent)> {
                 },
             },
         )],
+        NoticeChange::Compromised { reason, by } => {
+            let admin = format!("{by} confirmed {} compromised: {reason}", n.principal);
+            let why =
+                |user: &str| Why { at, initiator: Initiator::Admin, admin: admin.clone(), user: user.to_string() };
+            vec![
+                (
+                    who.clone(),
+                    SecurityEvent::AccountDisabled {
+                        hijacked: true,
+                        why: why("Your account was taken over; it is disabled until an administrator restores it."),
+                    },
+                ),
+                (
+                    who,
+                    SecurityEvent::CredentialCompromise {
+                        credential_type: CLOUD_CREDENTIAL.into(),
+                        why: why("Your credentials are known to be compromised; they must be replaced."),
+                    },
+                ),
+            ]
+        }
         _ => Vec::new(),
     }
 }

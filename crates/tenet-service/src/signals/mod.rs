@@ -6,6 +6,7 @@
 pub mod delivery;
 pub mod events;
 pub mod keys;
+pub mod sessions;
 
 use std::path::{Path, PathBuf};
 use std::pin::Pin;
@@ -22,6 +23,9 @@ use tenet_store::ssf::{NewSet, SsfStore, SsfStoreError, Stream, subject_key};
 
 use crate::ServiceError;
 use keys::KeyRing;
+
+/// Session uses queued between the decision point and the registry.
+pub const SESSION_QUEUE: usize = 65_536;
 
 /// The transmitter's settings (`ssf:` in the configuration file).
 #[derive(Debug, Clone, Default, serde::Deserialize)]
@@ -74,12 +78,17 @@ impl Wake {
 /// The transmitter: streams, keys and the outbox.
 pub struct Signals {
     store: Mutex<SsfStore>,
+    /// The durable log of trust notices, read after the outbox's cursor.
+    notices: Mutex<tenet_store::NoticeLog>,
     keys: RwLock<KeyRing>,
     key_dir: PathBuf,
     issuer: OnceLock<String>,
     config: SignalsConfig,
     pub wake: Arc<Wake>,
     closing: tokio::sync::watch::Receiver<bool>,
+    /// The live sessions decisions were made in, re-evaluated when trust changes.
+    pub sessions: Arc<sessions::Sessions>,
+    decisions: Arc<tenet_server::access::DecisionPoint>,
 }
 
 fn now_secs() -> f64 {
@@ -109,20 +118,27 @@ impl Signals {
     pub fn open(
         data_dir: &Path,
         config: SignalsConfig,
+        decisions: Arc<tenet_server::access::DecisionPoint>,
+        sessions: Arc<sessions::Sessions>,
         closing: tokio::sync::watch::Receiver<bool>,
     ) -> Result<Arc<Signals>, ServiceError> {
         let path = data_dir.join("ssf.db");
         let store = SsfStore::open(&path).map_err(ServiceError::store(format!("opening {}", path.display())))?;
         let key_dir = data_dir.join("ssf");
         let keys = KeyRing::open(&key_dir).map_err(|e| ServiceError::Refused(format!("SET signing key: {e}")))?;
+        let notices = tenet_store::NoticeLog::open_dir(data_dir)
+            .map_err(ServiceError::store(format!("reading the trust notice log in {}", data_dir.display())))?;
         Ok(Arc::new(Signals {
             store: Mutex::new(store),
+            notices: Mutex::new(notices),
             keys: RwLock::new(keys),
             key_dir,
             issuer: OnceLock::new(),
             config,
             wake: Arc::default(),
             closing,
+            sessions,
+            decisions,
         }))
     }
 
@@ -211,28 +227,74 @@ impl Signals {
         Ok(NewSet { stream_id: stream.stream_id.clone(), jti: claims.jti, subject: subject_key(&subject), set })
     }
 
-    /// Signs `event` about `subject` for every stream that delivers its
-    /// type and has not removed the subject, and puts the SETs in the
-    /// outbox with `cursor` in one transaction. Returns how many were queued.
-    pub fn transmit(&self, items: &[(Subject, SecurityEvent, Option<String>)], cursor: Option<i64>) -> Answer<usize> {
+    /// Turns trust notices into SETs for every stream that delivers their
+    /// events, existed before them and has not removed their subject, and
+    /// puts them in the outbox with the log's cursor moved past the last
+    /// notice, in one transaction. Returns how many SETs were queued.
+    pub fn transmit(&self, notices: &[tenet_model::TrustNotice]) -> Answer<usize> {
+        let Some(last) = notices.last().map(|n| n.seq) else { return Ok(0) };
+        // Sessions first: re-deciding is the slow part, and needs no lock.
+        let mut per_notice = Vec::with_capacity(notices.len());
+        for n in notices {
+            let mut events = Vec::new();
+            let fallen = if events::revokes_every_session(n) {
+                self.sessions.revoke_all(&n.principal)
+            } else {
+                self.sessions.reevaluate(&n.principal, &self.decisions)
+            };
+            for (session, principal, verdict) in fallen {
+                events.push(events::for_session(n, &principal, &session, verdict));
+            }
+            events.extend(events::for_notice(n));
+            per_notice.push(events);
+        }
         let mut store = self.lock();
         let streams = store.streams().map_err(store_fault)?;
+        let mut excluded = Vec::with_capacity(streams.len());
+        for s in &streams {
+            excluded.push(store.excluded(&s.config.stream_id).map_err(store_fault)?);
+        }
         let mut sets = Vec::new();
-        for s in streams.iter().filter(|s| s.status != StreamStatus::Disabled) {
-            let excluded = store.excluded(&s.config.stream_id).map_err(store_fault)?;
-            for (subject, event, txn) in items {
-                if !s.config.delivers(&event.uri()) || excluded.iter().any(|x| subject.matches(x)) {
+        for (n, events) in notices.iter().zip(per_notice) {
+            if events.is_empty() {
+                continue;
+            }
+            let txn = format!("tenet-notice-{}", n.seq);
+            for (s, excluded) in streams.iter().zip(&excluded) {
+                if s.status == StreamStatus::Disabled || s.since_notice >= n.seq {
                     continue;
                 }
-                sets.push(self.sign(&s.config, subject.clone(), event.clone(), txn.clone())?);
+                for (subject, event) in &events {
+                    if s.config.delivers(&event.uri()) && !excluded.iter().any(|x| subject.matches(x)) {
+                        sets.push(self.sign(&s.config, subject.clone(), event.clone(), Some(txn.clone()))?);
+                    }
+                }
             }
         }
-        let queued = store.enqueue(&sets, cursor, now_secs()).map_err(store_fault)?;
+        let queued = store.enqueue(&sets, Some(last as i64), now_secs()).map_err(store_fault)?;
         drop(store);
         if queued > 0 {
             self.wake.bump();
         }
         Ok(queued)
+    }
+
+    /// Turns every notice the log holds past the outbox's cursor into SETs.
+    pub fn catch_up(&self) -> Answer<usize> {
+        let mut queued = 0;
+        loop {
+            let cursor = self.lock().cursor().map_err(store_fault)?;
+            let batch = self
+                .notices
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .after(cursor.max(0) as u64, 500)
+                .map_err(|e| Fault::Unavailable(format!("reading the trust notice log: {e}")))?;
+            if batch.is_empty() {
+                return Ok(queued);
+            }
+            queued += self.transmit(&batch)?;
+        }
     }
 
     pub(crate) fn with_store<T>(&self, f: impl FnOnce(&mut SsfStore) -> T) -> T {
@@ -290,7 +352,14 @@ impl Transmitter for Signals {
                 min_verification_interval: self.min_verification_interval(),
             },
         )?;
-        store.create(receiver, &config).map_err(store_fault)?;
+        // A new stream hears of trust changes from now on, not of the past.
+        let since = self
+            .notices
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .last()
+            .map_err(|e| Fault::Unavailable(format!("reading the trust notice log: {e}")))?;
+        store.create(receiver, &config, since).map_err(store_fault)?;
         drop(store);
         self.wake.bump();
         tracing::info!(%receiver, stream = %config.stream_id, method = config.delivery.method(), "SSF stream created");
@@ -447,38 +516,29 @@ impl Signals {
     }
 }
 
-/// Turns the trust changes announced on `changes` into SETs until the
-/// channel closes. Notices are in memory: one announced while the service
-/// dies is not sent (the durable notice log closes that gap).
+/// Keeps the outbox current with the durable notice log: what the log
+/// holds past the cursor at start (a crash or a stop left it), then each
+/// time the pipeline announces a change, until the channel closes.
 pub fn follow(
     signals: Arc<Signals>,
     mut changes: tokio::sync::broadcast::Receiver<Arc<tenet_model::TrustNotice>>,
 ) -> Option<std::thread::JoinHandle<()>> {
-    let run = random_id().unwrap_or_default();
     std::thread::Builder::new()
         .name("tenet-ssf-events".into())
         .spawn(move || {
             loop {
+                if let Err(e) = signals.catch_up() {
+                    tracing::error!(error = ?e, "trust changes not turned into SETs; trying again at the next change");
+                }
+                // Only a wake-up: what to send is read from the log.
                 match changes.blocking_recv() {
-                    Ok(n) => {
-                        let items: Vec<_> = events::for_notice(&n)
-                            .into_iter()
-                            .map(|(subject, event)| (subject, event, Some(format!("{run}-{}", n.seq))))
-                            .collect();
-                        if items.is_empty() {
-                            continue;
+                    Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
+                    Err(tokio::sync::broadcast::error::RecvError::Closed) => {
+                        if let Err(e) = signals.catch_up() {
+                            tracing::error!(error = ?e, "the last trust changes are turned into SETs at the next start");
                         }
-                        if let Err(e) = signals.transmit(&items, None) {
-                            tracing::error!(error = ?e, seq = n.seq, "trust change not turned into SETs");
-                        }
+                        return;
                     }
-                    Err(tokio::sync::broadcast::error::RecvError::Lagged(k)) => {
-                        tracing::error!(
-                            missed = k,
-                            "the transmitter fell behind the trust changes; some were not sent"
-                        );
-                    }
-                    Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
                 }
             }
         })

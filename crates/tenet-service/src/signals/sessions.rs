@@ -1,0 +1,206 @@
+//! Live sessions: the sessions enforcement points hold, learned from the
+//! AuthZEN requests that name one (`context.session_id`), each with its
+//! most recent decisions, so that when a principal's trust changes those
+//! decisions can be taken again and the sessions they no longer justify
+//! revoked. Bounded in sessions and in decisions per session; in memory
+//! (a restart forgets them until their next request).
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use tenet_policy::authzen::Evaluation;
+use tenet_server::access::{DecisionPoint, SessionUse};
+
+use crate::trust::LiveTrust;
+
+/// Sessions kept; beyond, the least recently used are forgotten.
+pub const MAX_SESSIONS: usize = 200_000;
+/// Distinct requests kept per session (the newest).
+pub const MAX_RECENT: usize = 8;
+
+struct Recent {
+    evaluation: Evaluation,
+    allowed: bool,
+}
+
+struct Session {
+    principal: String,
+    origin: Option<String>,
+    recent: Vec<Recent>,
+    last: u64,
+    /// Revoked: nothing more is said about it until it is used again.
+    revoked: bool,
+}
+
+/// What re-evaluating a session concluded.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Verdict {
+    /// Everything it was allowed is now denied.
+    Revoke,
+    /// Some of what it was allowed is now denied: `action resource` pairs.
+    Lower { denied: Vec<String> },
+}
+
+#[derive(Default)]
+struct Inner {
+    sessions: HashMap<String, Session>,
+    /// Principal (or the person an agent acts for) → its session ids.
+    by_principal: HashMap<String, Vec<String>>,
+    clock: u64,
+}
+
+/// The live sessions.
+#[derive(Default)]
+pub struct Sessions {
+    inner: Mutex<Inner>,
+}
+
+fn same_request(a: &Evaluation, b: &Evaluation) -> bool {
+    a.action.name == b.action.name && a.resource.kind == b.resource.kind && a.resource.id == b.resource.id
+}
+
+impl Sessions {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
+        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub fn len(&self) -> usize {
+        self.lock().sessions.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Records a decision made within a session.
+    pub fn record(&self, used: SessionUse, trust: &LiveTrust) {
+        let (principal, origin) =
+            trust.current().principal_of(&used.evaluation.subject.kind, &used.evaluation.subject.id);
+        let mut inner = self.lock();
+        inner.clock += 1;
+        let clock = inner.clock;
+        let fresh = !inner.sessions.contains_key(&used.session_id);
+        if fresh && inner.sessions.len() >= MAX_SESSIONS {
+            evict(&mut inner);
+        }
+        let session = inner.sessions.entry(used.session_id.clone()).or_insert_with(|| Session {
+            principal: principal.clone(),
+            origin: origin.clone(),
+            recent: Vec::new(),
+            last: clock,
+            revoked: false,
+        });
+        session.last = clock;
+        if used.allowed {
+            session.revoked = false;
+        }
+        session.recent.retain(|r| !same_request(&r.evaluation, &used.evaluation));
+        if session.recent.len() >= MAX_RECENT {
+            session.recent.remove(0);
+        }
+        session.recent.push(Recent { evaluation: used.evaluation, allowed: used.allowed });
+        if fresh {
+            for key in std::iter::once(principal).chain(origin) {
+                inner.by_principal.entry(key).or_default().push(used.session_id.clone());
+            }
+        }
+    }
+
+    /// Re-decides the recent decisions of every live session of
+    /// `principal` (and of the agents acting for it) with the policies and
+    /// signals of now. Returns the sessions whose access fell, with the
+    /// principal each belongs to.
+    pub fn reevaluate(&self, principal: &str, decisions: &DecisionPoint) -> Vec<(String, String, Verdict)> {
+        let mut inner = self.lock();
+        let ids = inner.by_principal.get(principal).cloned().unwrap_or_default();
+        let mut out = Vec::new();
+        for id in ids {
+            let Some(session) = inner.sessions.get_mut(&id) else { continue };
+            if session.revoked {
+                continue;
+            }
+            let mut denied = Vec::new();
+            let mut still = 0;
+            for r in session.recent.iter_mut().filter(|r| r.allowed) {
+                match decisions.reevaluate(&r.evaluation) {
+                    Ok(d) if d.allowed => still += 1,
+                    // A request that can no longer be decided is not access to keep.
+                    _ => {
+                        r.allowed = false;
+                        denied.push(format!(
+                            "{} {}:{}",
+                            r.evaluation.action.name, r.evaluation.resource.kind, r.evaluation.resource.id
+                        ));
+                    }
+                }
+            }
+            if denied.is_empty() {
+                continue;
+            }
+            let verdict = if still == 0 {
+                session.revoked = true;
+                Verdict::Revoke
+            } else {
+                Verdict::Lower { denied }
+            };
+            out.push((id, session.principal.clone(), verdict));
+        }
+        out
+    }
+}
+
+impl Sessions {
+    /// Revokes every live session of `principal` (and of the agents acting
+    /// for it), whatever the policies say: a confirmed compromise.
+    pub fn revoke_all(&self, principal: &str) -> Vec<(String, String, Verdict)> {
+        let mut inner = self.lock();
+        let ids = inner.by_principal.get(principal).cloned().unwrap_or_default();
+        let mut out = Vec::new();
+        for id in ids {
+            if let Some(s) = inner.sessions.get_mut(&id)
+                && !s.revoked
+            {
+                s.revoked = true;
+                for r in &mut s.recent {
+                    r.allowed = false;
+                }
+                out.push((id, s.principal.clone(), Verdict::Revoke));
+            }
+        }
+        out
+    }
+}
+
+/// Forgets the least recently used tenth of the sessions.
+fn evict(inner: &mut Inner) {
+    let mut ages: Vec<(u64, String)> = inner.sessions.iter().map(|(id, s)| (s.last, id.clone())).collect();
+    ages.sort_unstable();
+    for (_, id) in ages.into_iter().take((MAX_SESSIONS / 10).max(1)) {
+        if let Some(s) = inner.sessions.remove(&id) {
+            for key in std::iter::once(&s.principal).chain(s.origin.as_ref()) {
+                if let Some(list) = inner.by_principal.get_mut(key) {
+                    list.retain(|x| *x != id);
+                    if list.is_empty() {
+                        inner.by_principal.remove(key);
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Records the session uses decisions publish, until the decision point is gone.
+pub fn follow(
+    uses: crossbeam_channel::Receiver<SessionUse>,
+    sessions: std::sync::Arc<Sessions>,
+    trust: std::sync::Arc<LiveTrust>,
+) {
+    let spawned = std::thread::Builder::new().name("tenet-sessions".into()).spawn(move || {
+        while let Ok(used) = uses.recv() {
+            sessions.record(used, &trust);
+        }
+    });
+    if let Err(e) = spawned {
+        tracing::error!(error = %e, "sessions are not followed: no thread");
+    }
+}
