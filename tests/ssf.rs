@@ -453,3 +453,145 @@ fn a_receiver_down_for_a_minute_gets_everything_in_order_once_it_returns() {
                 - back.elapsed().as_secs_f64())
     );
 }
+
+/// Receiving too: SETs an upstream transmitter signs (PyJWT here) are
+/// verified against its JWKS, stored as telemetry once per jti, and the
+/// trust changes they report reach Tenet's own receivers; a session the
+/// identity provider established is revoked downstream when the account is
+/// disabled upstream. Forged, foreign and misaddressed SETs get RFC 8935
+/// errors.
+#[test]
+fn upstream_sets_are_verified_and_enter_as_telemetry_and_trust_changes() {
+    use std::io::Write;
+    if !pyjwt() {
+        return;
+    }
+    let data = tempfile::tempdir().unwrap();
+    let jwks = data.path().join("idp-jwks.json");
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
+    let caep = "https://schemas.openid.net/secevent/caep/event-type/";
+    let risc = "https://schemas.openid.net/secevent/risc/event-type/";
+    let alice = json!({"format": "email", "email": "alice@example.com"});
+    let set = |jti: &str, iss: &str, aud: &str, sub: Value, event: &str, body: Value| json!({"iss": iss, "aud": aud, "iat": now, "jti": jti, "sub_id": sub, "events": {event: body}});
+    let idp = "https://idp.example";
+    let us = "https://tenet.test";
+    let session = json!({"format": "complex", "user": alice, "session": {"format": "opaque", "id": "idp-s1"}});
+    let mut claims = vec![
+        set("e1", idp, us, session.clone(), &format!("{caep}session-established"), json!({"event_timestamp": now})),
+        set(
+            "c1",
+            idp,
+            us,
+            alice.clone(),
+            &format!("{caep}credential-change"),
+            json!({"credential_type": "password", "change_type": "update", "event_timestamp": now,
+                   "reason_admin": {"en": "password reset by the help desk"}}),
+        ),
+        set(
+            "d1",
+            idp,
+            us,
+            alice.clone(),
+            &format!("{caep}device-compliance-change"),
+            json!({"previous_status": "compliant", "current_status": "not-compliant", "event_timestamp": now}),
+        ),
+        set(
+            "a1",
+            idp,
+            us,
+            alice.clone(),
+            &format!("{caep}assurance-level-change"),
+            json!({"namespace": "NIST-AAL", "current_level": "nist-aal1", "previous_level": "nist-aal2", "event_timestamp": now}),
+        ),
+        set("x1", idp, us, alice.clone(), &format!("{risc}account-disabled"), json!({})),
+        set("f1", "https://evil.example", us, alice.clone(), &format!("{risc}account-disabled"), json!({})),
+        set("f2", idp, "https://someone-else.example", alice.clone(), &format!("{risc}account-disabled"), json!({})),
+    ];
+    let mut forged = set("f3", idp, us, alice.clone(), &format!("{risc}account-disabled"), json!({}));
+    forged["_key"] = json!("other");
+    claims.push(forged);
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/ssf/upstream.py");
+    let mut child = std::process::Command::new("python3")
+        .arg(script)
+        .arg(&jwks)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    {
+        let mut stdin = child.stdin.take().unwrap();
+        for c in &claims {
+            writeln!(stdin, "{c}").unwrap();
+        }
+    }
+    let out = child.wait_with_output().unwrap();
+    let tokens: Vec<String> = String::from_utf8(out.stdout).unwrap().lines().map(str::to_string).collect();
+    assert_eq!(tokens.len(), claims.len());
+
+    let idp_key = key(data.path(), "idp-push", "ingest");
+    let rx_key = key(data.path(), "gateway", "ssf");
+    let config = data.path().join("serve.yaml");
+    std::fs::write(
+        &config,
+        format!("ssf:\n  issuer: {us}\n  upstream:\n    - issuer: {idp}\n      jwks_file: {}\n", jwks.display()),
+    )
+    .unwrap();
+    let policies = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/policies");
+    let server =
+        Server::start(data.path(), &["--config", config.to_str().unwrap(), "--policies", policies.to_str().unwrap()]);
+    let port = free_port();
+    let downstream = json!({"events_requested": [format!("{caep}credential-change"), format!("{caep}device-compliance-change"),
+            format!("{caep}assurance-level-change"), format!("{caep}session-revoked")],
+        "delivery": {"method": PUSH, "endpoint_url": format!("http://127.0.0.1:{port}/")}});
+    let s = server.call("POST", "/ssf/stream", Some(&rx_key), Some(&downstream)).json();
+    // Tenet's issuer is the configured one; its keys are on the server it runs as.
+    let jwks_url = format!("{}/ssf/jwks.json", server.base());
+    let rx = Receiver::start_with(port, &jwks_url, us, s["aud"].as_str().unwrap(), &data.path().join("rx.jsonl"), None);
+
+    let push = |token: &str, content_type: &str| {
+        server.raw(
+            "POST",
+            "/ssf/receive",
+            &[("authorization", &format!("Bearer {idp_key}")), ("content-type", content_type)],
+            token.as_bytes(),
+        )
+    };
+    for (i, t) in tokens.iter().take(5).enumerate() {
+        let a = push(t, "application/secevent+jwt");
+        assert_eq!(a.status, 202, "SET {i}: {}", a.body);
+    }
+    let again = push(&tokens[1], "application/secevent+jwt");
+    assert_eq!(again.status, 202, "a retry is accepted");
+    for (t, err) in [(&tokens[5], "invalid_issuer"), (&tokens[6], "invalid_audience"), (&tokens[7], "invalid_key")] {
+        let a = push(t, "application/secevent+jwt");
+        assert_eq!(a.status, 400, "{}", a.body);
+        assert_eq!(a.json()["err"], err, "{}", a.body);
+    }
+    assert_eq!(push(&tokens[1], "application/json").json()["err"], "invalid_request");
+    let unauthenticated =
+        server.raw("POST", "/ssf/receive", &[("content-type", "application/secevent+jwt")], tokens[1].as_bytes());
+    assert_eq!(unauthenticated.status, 401);
+
+    for kind in ["credential-change", "device-compliance-change", "assurance-level-change"] {
+        let uri = format!("{caep}{kind}");
+        let got = rx
+            .wait_for(Duration::from_secs(5), |l| l["type"] == uri.as_str())
+            .unwrap_or_else(|| panic!("{kind} relayed"));
+        assert_eq!(got["claims"]["sub_id"], json!({"format": "email", "email": "alice@example.com"}));
+        assert!(got["claims"]["events"][&uri]["reason_admin"]["en"].as_str().unwrap().contains(idp));
+    }
+    let cred = rx.lines().into_iter().find(|l| l["type"] == format!("{caep}credential-change").as_str()).unwrap();
+    let ev = &cred["claims"]["events"][format!("{caep}credential-change")];
+    assert_eq!((ev["credential_type"].as_str(), ev["change_type"].as_str()), (Some("password"), Some("update")));
+    assert!(ev["reason_admin"]["en"].as_str().unwrap().contains("help desk"), "{ev}");
+    let revoked = rx
+        .wait_for(Duration::from_secs(5), |l| l["type"] == format!("{caep}session-revoked").as_str())
+        .expect("the session the IdP established is revoked once the account is disabled");
+    assert_eq!(revoked["claims"]["sub_id"]["session"], json!({"format": "opaque", "id": "idp-s1"}));
+    let relayed = rx.lines().iter().filter(|l| l["type"] == format!("{caep}credential-change").as_str()).count();
+    assert_eq!(relayed, 1, "the retried SET changed nothing twice");
+
+    let events = common::json_lines(data.path(), &["events", "--json", "--limit", "100"]);
+    let ssf: Vec<&Value> = events.iter().filter(|e| e["source"]["format"] == "ssf").collect();
+    assert_eq!(ssf.len(), 5, "each SET stored once as telemetry: {ssf:?}");
+}

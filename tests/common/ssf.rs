@@ -54,15 +54,24 @@ pub struct Receiver {
 
 impl Receiver {
     pub fn start(port: u16, server: &impl Base, aud: &str, log: &Path, authorization: Option<&str>) -> Receiver {
+        let base = server.base_url();
+        Receiver::start_with(port, &format!("{base}/ssf/jwks.json"), base, aud, log, authorization)
+    }
+
+    /// As [`Receiver::start`], with the JWKS URL and the issuer given apart
+    /// (a transmitter whose configured issuer is not the URL it serves on).
+    pub fn start_with(
+        port: u16,
+        jwks_url: &str,
+        issuer: &str,
+        aud: &str,
+        log: &Path,
+        authorization: Option<&str>,
+    ) -> Receiver {
         use std::io::BufRead;
         let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/ssf/receiver.py");
         let mut cmd = Command::new("python3");
-        cmd.arg(script)
-            .arg(port.to_string())
-            .arg(format!("{}/ssf/jwks.json", server.base_url()))
-            .arg(server.base_url())
-            .arg(aud)
-            .arg(log);
+        cmd.arg(script).arg(port.to_string()).arg(jwks_url).arg(issuer).arg(aud).arg(log);
         if let Some(a) = authorization {
             cmd.arg(a);
         }

@@ -27,6 +27,6 @@ pub use finding::{
 pub use ocsf::{ActivityId, ClassUid};
 pub use policy::{Condition, Effect, Matcher, PolicyDocument, PrincipalMatcher, RbacRule, Statement};
 pub use principal::{Principal, PrincipalKind};
-pub use signal::{NoticeChange, PrincipalVerdict, RiskLevel, RiskPoint, TrustNotice, Verdict};
+pub use signal::{NoticeChange, PrincipalVerdict, RiskLevel, RiskPoint, TrustNotice, UpstreamSignal, Verdict};
 pub use time::{TimeParseError, Timestamp};
 pub use trust::{Fact, NodeKind, Snapshot, TrustChange};

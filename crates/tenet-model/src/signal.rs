@@ -87,6 +87,21 @@ pub enum NoticeChange {
     /// An administrator dismissed the principal's risk: low again, until
     /// new findings raise it.
     RiskDismissed { reason: String, by: String },
+    /// An upstream transmitter (an identity provider) said so in a SET
+    /// Tenet received and verified.
+    Relayed { issuer: String, signal: UpstreamSignal, reason: Option<String> },
+}
+
+/// What an upstream transmitter's SET said about a principal, typed.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "signal", rename_all = "snake_case")]
+pub enum UpstreamSignal {
+    CredentialChange { credential_type: String, change_type: String },
+    CredentialCompromise { credential_type: String },
+    DeviceCompliance { compliant: bool },
+    AssuranceLevel { namespace: String, current: String, previous: Option<String> },
+    AccountDisabled,
+    SessionRevoked { session: Option<String> },
 }
 
 /// What an administrator decided about a principal.

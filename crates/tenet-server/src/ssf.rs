@@ -352,3 +352,66 @@ async fn poll(
     let answer = s.transmitter.clone().poll(&who, &stream_id, request).await?;
     Ok(no_store(StatusCode::OK, Some(answer)))
 }
+
+/// Why a pushed SET was not taken.
+#[derive(Debug, Clone)]
+pub enum NotTaken {
+    /// Never acceptable (RFC 8935 §2.3: 400 with `err` and `description`).
+    Refused(tenet_ssf::Refused),
+    /// Not now (503): the transmitter should retry.
+    Unavailable(String),
+}
+
+/// The running system's side of receiving SETs from upstream transmitters.
+pub trait SignalIntake: Send + Sync + 'static {
+    /// Verifies `token` and takes what it says in; answers once it is committed.
+    fn receive(
+        self: Arc<Self>,
+        token: String,
+        origin: String,
+    ) -> Pin<Box<dyn Future<Output = Result<(), NotTaken>> + Send>>;
+}
+
+#[derive(Clone)]
+struct Reception {
+    intake: Arc<dyn SignalIntake>,
+    limits: Arc<Limits>,
+}
+
+/// `POST /ssf/receive`: an RFC 8935 push endpoint for upstream
+/// transmitters (scope `ingest`). 202 once taken; 400 with RFC 8935's error
+/// body when the SET is not acceptable.
+pub fn receiver_router(intake: Arc<dyn SignalIntake>, keys: Keys, limits: Arc<Limits>) -> Router {
+    Router::new()
+        .route("/ssf/receive", post(receive))
+        .with_state(Reception { intake, limits })
+        .layer(axum::middleware::from_fn_with_state((keys, "ingest"), crate::auth::require))
+}
+
+fn rfc8935(err: &str, description: &str) -> Response {
+    (StatusCode::BAD_REQUEST, axum::Json(serde_json::json!({"err": err, "description": description}))).into_response()
+}
+
+async fn receive(
+    State(r): State<Reception>,
+    caller: Option<axum::Extension<Caller>>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, ApiError> {
+    let media = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
+    if !media.split(';').next().unwrap_or("").trim().eq_ignore_ascii_case("application/secevent+jwt") {
+        return Ok(rfc8935("invalid_request", "Content-Type must be application/secevent+jwt (RFC 8935 §2.1)"));
+    }
+    let bytes = crate::edge::read_body(&headers, body, &r.limits).await?;
+    let Ok(token) = String::from_utf8(bytes.to_vec()) else {
+        return Ok(rfc8935("invalid_request", "the body is not a compact JWS"));
+    };
+    let origin = format!("{} via /ssf/receive", receiver(&caller));
+    match r.intake.clone().receive(token, origin).await {
+        Ok(()) => Ok(StatusCode::ACCEPTED.into_response()),
+        Err(NotTaken::Refused(e)) => Ok(rfc8935(e.err, &e.description)),
+        Err(NotTaken::Unavailable(why)) => {
+            Err(ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", Where::Server, why).retry_after(1))
+        }
+    }
+}

@@ -229,6 +229,16 @@ pub fn start(options: Options) -> Result<Running, ServiceError> {
     .merge(tenet_server::access::admin_router(pdp.clone(), policies.clone(), keys.clone()))
     .merge(tenet_server::ssf::router(signals.clone(), keys.clone(), limits.clone()))
     .merge(tenet_server::principals::router(intake.clone(), keys.clone(), limits.clone()))
+    .merge(tenet_server::ssf::receiver_router(
+        Arc::new(signals::upstream::Upstream::new(
+            config.ssf.upstream.clone(),
+            pipeline.inlet.clone(),
+            signals.clone(),
+            trust.clone(),
+        )),
+        keys.clone(),
+        limits.clone(),
+    ))
     .merge(tenet_server::intake::router(intake, changes.clone(), closing_rx, keys, limits.clone()));
 
     let mut runtime = tokio::runtime::Builder::new_multi_thread();

@@ -30,7 +30,7 @@ use tenet_pipeline::analyse::{AnalyseError, Analysis};
 use tenet_pipeline::ingest::{Counts, IngestReport, Rejection};
 use tenet_pipeline::link::{self, CredentialLinker};
 use tenet_pipeline::trust::{ImportReport, InventoryFile};
-use tenet_policy::signals::{OpenFindings, Risk};
+use tenet_policy::signals::OpenFindings;
 use tenet_server::StatusBoard;
 use tenet_server::intake::{Accepted, Answer, Refusal};
 use tenet_sigma::RuleSet;
@@ -74,6 +74,15 @@ pub enum Work {
         by: String,
         reply: oneshot::Sender<Result<PrincipalVerdict, tenet_server::principals::Refusal>>,
     },
+    /// A trust change an upstream transmitter reported (a verified SET).
+    /// `key` identifies the SET: a retried one changes trust once.
+    Relay {
+        key: String,
+        principal: String,
+        at: Timestamp,
+        change: NoticeChange,
+        reply: oneshot::Sender<Result<Option<u64>, String>>,
+    },
 }
 
 impl Work {
@@ -83,6 +92,7 @@ impl Work {
             Work::Events { events, .. } => events.iter().map(|e| e.raw.0.len() + 512).sum(),
             Work::Inventory { files, .. } => files.iter().map(|f| f.data.len()).sum(),
             Work::Verdict { name, reason, .. } => name.len() + reason.len() + 256,
+            Work::Relay { principal, .. } => principal.len() + 512,
         }
     }
 }
@@ -398,6 +408,31 @@ impl Pipeline {
             Work::Verdict { name, verdict, reason, by, reply } => {
                 let _ = reply.send(self.verdict(&name, verdict, reason, by));
             }
+            Work::Relay { key, principal, at, change, reply } => {
+                let who = self.snapshot.canonical_of(&principal).to_string();
+                let numbered = self.seq;
+                let result = (|| -> Result<Option<TrustNotice>, tenet_store::StoreError> {
+                    if !self.store.first_time(&key)? {
+                        return Ok(None);
+                    }
+                    let notice = self.notice(at, &who, change);
+                    self.store.put_notices(std::slice::from_ref(&notice))?;
+                    self.store.commit()?;
+                    Ok(Some(notice))
+                })();
+                match result {
+                    Ok(notice) => {
+                        let seq = notice.as_ref().map(|n| n.seq);
+                        self.announce(notice.into_iter().collect());
+                        let _ = reply.send(Ok(seq));
+                    }
+                    Err(e) => {
+                        self.store.rollback();
+                        self.seq = numbered;
+                        let _ = reply.send(Err(format!("the store failed: {e}")));
+                    }
+                }
+            }
         }
     }
 
@@ -586,10 +621,7 @@ impl Pipeline {
             return;
         }
         // Recount the touched principals' open alerts from what is known.
-        let mut map: HashMap<String, OpenFindings> = (**self.snapshot.findings()).clone();
-        for p in &touched {
-            map.remove(p);
-        }
+        let mut changes: HashMap<String, Option<OpenFindings>> = touched.iter().map(|p| (p.clone(), None)).collect();
         let mut by: HashMap<&str, (u32, Severity)> = HashMap::new();
         for k in self.alerts.values().filter(|k| k.status == FindingStatus::Open && touched.contains(&k.principal)) {
             let e = by.entry(k.principal.as_str()).or_insert((0, k.severity));
@@ -597,25 +629,27 @@ impl Pipeline {
             e.1 = e.1.max(k.severity);
         }
         for (p, (open, sev)) in by {
-            map.insert(p.to_string(), OpenFindings { open, max_severity: sev.as_str().to_string() });
+            changes.insert(p.to_string(), Some(OpenFindings { open, max_severity: sev.as_str().to_string() }));
         }
-        self.snapshot = std::mem::take(&mut self.snapshot).with_findings(Arc::new(map));
+        let map = self.snapshot.findings().with(changes);
+        self.snapshot = std::mem::take(&mut self.snapshot).with_findings(map);
     }
 
     fn risk_changed(&mut self, risk: &[tenet_model::RiskPoint], notices: &mut Vec<TrustNotice>) {
         if risk.is_empty() {
             return;
         }
-        let mut map: HashMap<String, Risk> = (**self.snapshot.risk()).clone();
+        let mut changes = Vec::with_capacity(risk.len());
         for p in risk {
             let from = self.levels.insert(p.principal.clone(), p.level).unwrap_or(RiskLevel::Low);
             if from != p.level {
                 let who = self.snapshot.canonical_of(&p.principal).to_string();
                 notices.push(self.notice(p.at, &who, NoticeChange::RiskLevel { from, to: p.level, score: p.score }));
             }
-            map.insert(p.principal.clone(), risk_of(p));
+            changes.push((p.principal.clone(), Some(risk_of(p))));
         }
-        self.snapshot = std::mem::take(&mut self.snapshot).with_risk(Arc::new(map));
+        let map = self.snapshot.risk().with(changes);
+        self.snapshot = std::mem::take(&mut self.snapshot).with_risk(map);
     }
 
     fn closures(&mut self, closed: &[tenet_graph::Closed], notices: &mut Vec<TrustNotice>) {
@@ -800,6 +834,14 @@ impl Pipeline {
         use tenet_pipeline::principals::{Resolved, resolve};
         use tenet_server::principals::Refusal as R;
         let unavailable = |e: tenet_store::StoreError| R::Unavailable(format!("the store failed: {e}"));
+        // A principal's canonical reference, as the API is usually given:
+        // no search needed.
+        if self.snapshot.canonical_of(name) == name
+            && let Some(aliases) = self.snapshot.aliases_of(name)
+        {
+            let v = PrincipalVerdict { seq: 0, at: Timestamp::now(), principal: name.to_string(), verdict, reason, by };
+            return self.apply_verdict(v, aliases, None).map_err(unavailable);
+        }
         let reader = self.store.reader().map_err(unavailable)?;
         let aliases = match resolve(&*reader, &self.graph, name).map_err(unavailable)? {
             Resolved::Known { aliases, .. } => aliases,
@@ -831,12 +873,7 @@ impl Pipeline {
     }
 
     fn aliases_of(&self, principal: &str) -> Vec<String> {
-        let view = self.graph.current();
-        let mut aliases = vec![principal.to_string()];
-        if let Some(id) = view.id(principal) {
-            aliases.extend(view.aliases(id).into_iter().map(|a| view.name(a).to_string()).filter(|a| a != principal));
-        }
-        aliases
+        self.snapshot.aliases_of(principal).unwrap_or_else(|| vec![principal.to_string()])
     }
 
     /// Records `v` (or marks the stored verdict `stored` applied) with the

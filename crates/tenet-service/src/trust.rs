@@ -21,12 +21,78 @@ use tenet_store::{EventStore, FindingQuery, SqliteStore};
 
 use tenet_pipeline::trust::load_graph;
 
+/// A map snapshots share, split in shards so that a change copies only the
+/// shards it touches: with tens of thousands of principals, copying the
+/// whole map at every risk change would cost more than the change.
+#[derive(Clone)]
+pub struct SharedMap<V> {
+    shards: Arc<[Arc<HashMap<String, V>>]>,
+}
+
+const SHARDS: usize = 64;
+
+fn shard_of(key: &str) -> usize {
+    use std::hash::Hasher;
+    // Cheap: decisions look keys up on every request.
+    let mut h = rustc_hash::FxHasher::default();
+    h.write(key.as_bytes());
+    (h.finish() as usize) % SHARDS
+}
+
+impl<V> Default for SharedMap<V> {
+    fn default() -> Self {
+        SharedMap { shards: (0..SHARDS).map(|_| Arc::new(HashMap::new())).collect() }
+    }
+}
+
+impl<V: Clone> FromIterator<(String, V)> for SharedMap<V> {
+    fn from_iter<I: IntoIterator<Item = (String, V)>>(items: I) -> Self {
+        let mut shards: Vec<HashMap<String, V>> = (0..SHARDS).map(|_| HashMap::new()).collect();
+        for (k, v) in items {
+            shards[shard_of(&k)].insert(k, v);
+        }
+        SharedMap { shards: shards.into_iter().map(Arc::new).collect() }
+    }
+}
+
+impl<V: Clone> SharedMap<V> {
+    pub fn get(&self, key: &str) -> Option<&V> {
+        self.shards[shard_of(key)].get(key)
+    }
+
+    pub fn contains_key(&self, key: &str) -> bool {
+        self.shards[shard_of(key)].contains_key(key)
+    }
+
+    pub fn len(&self) -> usize {
+        self.shards.iter().map(|s| s.len()).sum()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// A new map with `changes` applied (`None` removes the key), sharing
+    /// every shard they do not touch with this one.
+    pub fn with(&self, changes: impl IntoIterator<Item = (String, Option<V>)>) -> Self {
+        let mut shards: Vec<Arc<HashMap<String, V>>> = self.shards.to_vec();
+        for (k, v) in changes {
+            let shard = Arc::make_mut(&mut shards[shard_of(&k)]);
+            match v {
+                Some(v) => shard.insert(k, v),
+                None => shard.remove(&k),
+            };
+        }
+        SharedMap { shards: shards.into() }
+    }
+}
+
 /// Everything decisions read, as of one moment. Each part is shared: the
 /// live pipeline replaces the parts a change touched and keeps the rest.
 #[derive(Default, Clone)]
 pub struct TrustSnapshot {
-    risk: Arc<HashMap<String, Risk>>,
-    findings: Arc<HashMap<String, OpenFindings>>,
+    risk: SharedMap<Risk>,
+    findings: SharedMap<OpenFindings>,
     learner: Option<Arc<Learner>>,
     /// Tenet id → what the graph says of it.
     graph: Arc<HashMap<String, GraphNode>>,
@@ -110,13 +176,8 @@ impl TrustSnapshot {
             store,
             &FindingQuery { status: Some(FindingStatus::Open), ..Default::default() },
         )?;
-        Ok(TrustSnapshot {
-            risk: Arc::new(risk),
-            findings: Arc::new(open_findings(&open)),
-            learner,
-            ..Default::default()
-        }
-        .with_graph(graph))
+        Ok(TrustSnapshot { risk, findings: open_findings(&open).into_iter().collect(), learner, ..Default::default() }
+            .with_graph(graph))
     }
 
     /// This snapshot with the graph's current principals (entity data,
@@ -205,6 +266,12 @@ impl TrustSnapshot {
         self.canonical.get(id).map_or(id, String::as_str)
     }
 
+    /// Every id a principal the graph knows goes by, canonical first.
+    pub fn aliases_of(&self, id: &str) -> Option<Vec<String>> {
+        let n = self.graph.get(id)?;
+        Some(if n.aliases.is_empty() { vec![id.to_string()] } else { n.aliases.to_vec() })
+    }
+
     /// The principal an AuthZEN subject is, as notices name it (its
     /// canonical reference), and the person it acts for when it is an agent.
     pub fn principal_of(&self, kind: &str, id: &str) -> (String, Option<String>) {
@@ -223,12 +290,12 @@ impl TrustSnapshot {
         (typed, None)
     }
 
-    pub fn with_risk(mut self, risk: Arc<HashMap<String, Risk>>) -> Self {
+    pub fn with_risk(mut self, risk: SharedMap<Risk>) -> Self {
         self.risk = risk;
         self
     }
 
-    pub fn with_findings(mut self, findings: Arc<HashMap<String, OpenFindings>>) -> Self {
+    pub fn with_findings(mut self, findings: SharedMap<OpenFindings>) -> Self {
         self.findings = findings;
         self
     }
@@ -238,11 +305,11 @@ impl TrustSnapshot {
         self
     }
 
-    pub fn risk(&self) -> &Arc<HashMap<String, Risk>> {
+    pub fn risk(&self) -> &SharedMap<Risk> {
         &self.risk
     }
 
-    pub fn findings(&self) -> &Arc<HashMap<String, OpenFindings>> {
+    pub fn findings(&self) -> &SharedMap<OpenFindings> {
         &self.findings
     }
 
@@ -373,6 +440,22 @@ impl TrustSource for LiveTrust {
 }
 
 #[cfg(test)]
+mod shared_map_tests {
+    use super::*;
+
+    #[test]
+    fn a_change_copies_only_the_shards_it_touches_and_leaves_the_old_map_as_it_was() {
+        let before: SharedMap<u32> = (0..1000).map(|i| (format!("user:{i}"), i)).collect();
+        let after = before.with([("user:7".to_string(), Some(70)), ("user:8".to_string(), None)]);
+        assert_eq!((before.get("user:7"), before.get("user:8")), (Some(&7), Some(&8)), "the old map unchanged");
+        assert_eq!((after.get("user:7"), after.get("user:8")), (Some(&70), None));
+        assert_eq!((before.len(), after.len()), (1000, 999));
+        let shared = before.shards.iter().zip(after.shards.iter()).filter(|(a, b)| Arc::ptr_eq(a, b)).count();
+        assert!(shared >= SHARDS - 2, "at most the two touched shards copied: {shared} of {SHARDS} shared");
+    }
+}
+
+#[cfg(test)]
 mod tests {
     use super::*;
     use tenet_model::{Fact, Timestamp};
@@ -399,8 +482,10 @@ mod tests {
             ("okta:00u1".to_string(), OpenFindings { open: 2, max_severity: "high".into() }),
             ("user:alice@example.com".to_string(), OpenFindings { open: 1, max_severity: "medium".into() }),
         ]);
-        let snapshot =
-            TrustSnapshot::default().with_risk(Arc::new(risk)).with_findings(Arc::new(findings)).with_graph(&graph);
+        let snapshot = TrustSnapshot::default()
+            .with_risk(risk.into_iter().collect())
+            .with_findings(findings.into_iter().collect())
+            .with_graph(&graph);
         assert_eq!(snapshot.canonical_of("okta:00u1"), "user:alice@example.com");
         assert_eq!(snapshot.canonical_of("user:alice@example.com"), "user:alice@example.com");
         assert_eq!(snapshot.canonical_of("user:bob@example.com"), "user:bob@example.com", "one name only");

@@ -142,6 +142,9 @@ CREATE TABLE IF NOT EXISTS verdicts (
     by_whom   TEXT NOT NULL,
     applied   INTEGER NOT NULL DEFAULT 0
 );
+CREATE TABLE IF NOT EXISTS relayed (
+    key TEXT PRIMARY KEY
+) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS trust_notices (
     seq       INTEGER PRIMARY KEY,
     principal TEXT NOT NULL,
@@ -374,6 +377,13 @@ impl SqliteStore {
                 })
             })
             .collect()
+    }
+
+    /// Marks `key` (a received SET's transmitter and jti) handled, in the
+    /// open transaction; false when it already was: a SET retried by its
+    /// transmitter changes trust once.
+    pub fn first_time(&mut self, key: &str) -> Result<bool> {
+        self.write(|store| Ok(store.conn.execute("INSERT OR IGNORE INTO relayed(key) VALUES (?1)", [key])? == 1))
     }
 
     /// The last notice in the durable log (0 when none).

@@ -7,7 +7,10 @@
 //! every restart sends the same bytes with the same `jti`, so receivers can
 //! deduplicate. SETs enter the outbox in the same transaction as the
 //! cursor that says their cause was handled: after a crash a cause is
-//! either wholly in the outbox or handled again, never half.
+//! either wholly in the outbox or handled again, never half. (WAL with
+//! `synchronous = NORMAL`: a commit survives the process being killed; an
+//! operating-system crash may lose the last ones, which are then handled
+//! again from the notice log.)
 
 use std::path::Path;
 
@@ -90,7 +93,7 @@ impl SsfStore {
         conn.busy_timeout(std::time::Duration::from_secs(10))?;
         conn.execute_batch(
             "PRAGMA journal_mode = WAL;
-            PRAGMA synchronous = FULL;
+            PRAGMA synchronous = NORMAL;
             CREATE TABLE IF NOT EXISTS streams (
                 stream_id TEXT PRIMARY KEY,
                 owner     TEXT NOT NULL UNIQUE,

@@ -172,48 +172,62 @@ fn deliver(signals: &Signals, stop: &AtomicBool, stream_id: &str) {
             signals.wake.wait(generation, Duration::from_secs(1));
             continue;
         }
+        // Accepted SETs leave the outbox together, once per batch: a crash
+        // in between sends them again, and receivers deduplicate by jti.
+        let mut accepted: Vec<String> = Vec::new();
         for out in pending {
             if stop.load(Ordering::Acquire) {
-                return;
+                break;
             }
             let (outcome, retry_after) = push(&agent, endpoint_url, authorization_header.as_deref(), &out.set);
-            let recorded = match &outcome {
+            match &outcome {
                 PushOutcome::Accepted => {
                     failures = 0;
-                    signals.with_store(|s| s.delivered(stream_id, std::slice::from_ref(&out.jti)).map(|_| ()))
+                    accepted.push(out.jti.clone());
                 }
                 PushOutcome::Rejected(e) => {
                     tracing::warn!(stream = stream_id, jti = %out.jti, err = %e.err, description = %e.description,
                         "the receiver refused a SET; it will not be sent again");
                     failures = 0;
-                    signals.with_store(|s| {
+                    let recorded = signals.with_store(|s| {
                         s.refused(stream_id, &[(out.jti.clone(), format!("{}: {}", e.err, e.description))]).map(|_| ())
-                    })
+                    });
+                    if let Err(e) = recorded {
+                        tracing::error!(error = %e, stream = stream_id, "recording a refusal");
+                    }
                 }
                 PushOutcome::Retry(why) => {
                     if failures.is_multiple_of(20) {
                         tracing::warn!(stream = stream_id, url = %endpoint_url, error = %why, attempts = out.attempts + 1,
                             "push delivery failed; retrying with backoff");
                     }
-                    let recorded = signals.with_store(|s| s.attempted(out.seq, why));
-                    failures = failures.saturating_add(1);
-                    pause(stop, retry_after.unwrap_or_else(|| backoff(failures - 1)));
-                    if let Err(e) = recorded {
+                    flush(signals, stream_id, &mut accepted);
+                    if let Err(e) = signals.with_store(|s| s.attempted(out.seq, why)) {
                         tracing::error!(error = %e, "recording a delivery attempt");
                     }
+                    failures = failures.saturating_add(1);
+                    pause(stop, retry_after.unwrap_or_else(|| backoff(failures - 1)));
                     // Read the stream again: it may have been paused or changed meanwhile.
                     break;
                 }
-            };
-            if let Err(e) = recorded {
-                tracing::error!(error = %e, stream = stream_id, "recording a delivery");
             }
             // Streams changed (status, configuration): read them again before sending more.
             if signals.wake.generation() != generation && stream_changed(signals, stream_id, &stream) {
                 break;
             }
         }
+        flush(signals, stream_id, &mut accepted);
     }
+}
+
+fn flush(signals: &Signals, stream_id: &str, accepted: &mut Vec<String>) {
+    if accepted.is_empty() {
+        return;
+    }
+    if let Err(e) = signals.with_store(|s| s.delivered(stream_id, accepted)) {
+        tracing::error!(error = %e, stream = stream_id, "recording deliveries; they will be sent again");
+    }
+    accepted.clear();
 }
 
 fn stream_changed(signals: &Signals, stream_id: &str, was: &tenet_store::ssf::Stream) -> bool {

@@ -2,8 +2,8 @@
 //! [`TrustNotice`] becomes, about which subject, with the reason in plain
 //! words for the receiver's administrators and for the person concerned.
 
-use tenet_model::{Category, NoticeChange, RiskLevel, TrustNotice};
-use tenet_ssf::{CaepRiskLevel, Initiator, SecurityEvent, Subject, Why};
+use tenet_model::{Category, NoticeChange, RiskLevel, TrustNotice, UpstreamSignal};
+use tenet_ssf::{CaepRiskLevel, ChangeType, Initiator, SecurityEvent, Subject, Why};
 
 use super::sessions::Verdict;
 
@@ -52,13 +52,52 @@ pub fn describe(n: &TrustNotice) -> String {
         NoticeChange::DelegationEnded { person, by } => format!("it stopped acting for {person} ({by})"),
         NoticeChange::Compromised { reason, by } => format!("{by} confirmed it compromised: {reason}"),
         NoticeChange::RiskDismissed { reason, by } => format!("{by} dismissed its risk: {reason}"),
+        NoticeChange::Relayed { issuer, signal, reason } => {
+            let what = match signal {
+                UpstreamSignal::CredentialChange { credential_type, change_type } => {
+                    format!("its {credential_type} credential changed ({change_type})")
+                }
+                UpstreamSignal::CredentialCompromise { credential_type } => {
+                    format!("its {credential_type} credential is compromised")
+                }
+                UpstreamSignal::DeviceCompliance { compliant: true } => "its device became compliant".to_string(),
+                UpstreamSignal::DeviceCompliance { compliant: false } => {
+                    "its device is no longer compliant".to_string()
+                }
+                UpstreamSignal::AssuranceLevel { namespace, current, .. } => {
+                    format!("its assurance level is now {current} ({namespace})")
+                }
+                UpstreamSignal::AccountDisabled => "its account was disabled".to_string(),
+                UpstreamSignal::SessionRevoked { .. } => "a session of it was revoked".to_string(),
+            };
+            match reason {
+                Some(r) => format!("{issuer} reported that {what}: {r}"),
+                None => format!("{issuer} reported that {what}"),
+            }
+        }
     }
+}
+
+/// A change grave enough to end a session Tenet has no decision for.
+pub fn severe(n: &TrustNotice) -> bool {
+    matches!(
+        n.change,
+        NoticeChange::RiskLevel { to: RiskLevel::Critical, .. }
+            | NoticeChange::FindingOpened { category: Category::LikelyMalicious, .. }
+    )
 }
 
 /// Whether the change is an administrator's confirmed compromise: every
 /// live session of the principal is revoked, whatever the policies say.
 pub fn revokes_every_session(n: &TrustNotice) -> bool {
-    matches!(n.change, NoticeChange::Compromised { .. })
+    matches!(
+        n.change,
+        NoticeChange::Compromised { .. }
+            | NoticeChange::Relayed {
+                signal: UpstreamSignal::AccountDisabled | UpstreamSignal::CredentialCompromise { .. },
+                ..
+            }
+    )
 }
 
 /// The event for a live session whose access the change took away: all
@@ -169,6 +208,44 @@ pub fn for_notice(n: &TrustNotice) -> Vec<(Subject, SecurityEvent)> {
                     },
                 ),
             ]
+        }
+        NoticeChange::Relayed { issuer, signal, .. } => {
+            let why = Why {
+                at,
+                initiator: Initiator::System,
+                admin: describe(n),
+                user: format!("{issuer} reported a change to your account."),
+            };
+            let event = match signal {
+                UpstreamSignal::CredentialChange { credential_type, change_type } => SecurityEvent::CredentialChange {
+                    credential_type: credential_type.clone(),
+                    change: match change_type.as_str() {
+                        "create" => ChangeType::Create,
+                        "revoke" => ChangeType::Revoke,
+                        "delete" => ChangeType::Delete,
+                        _ => ChangeType::Update,
+                    },
+                    why,
+                },
+                UpstreamSignal::CredentialCompromise { credential_type } => {
+                    SecurityEvent::CredentialCompromise { credential_type: credential_type.clone(), why }
+                }
+                UpstreamSignal::DeviceCompliance { compliant } => {
+                    SecurityEvent::DeviceComplianceChange { compliant: *compliant, why }
+                }
+                UpstreamSignal::AssuranceLevel { namespace, current, previous } => {
+                    SecurityEvent::AssuranceLevelChange {
+                        namespace: namespace.clone(),
+                        current: current.clone(),
+                        previous: previous.clone(),
+                        why,
+                    }
+                }
+                UpstreamSignal::AccountDisabled => SecurityEvent::AccountDisabled { hijacked: false, why },
+                // The upstream's own session: ended here, nothing to relay.
+                UpstreamSignal::SessionRevoked { .. } => return Vec::new(),
+            };
+            vec![(who, event)]
         }
         _ => Vec::new(),
     }

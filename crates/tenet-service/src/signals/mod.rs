@@ -7,6 +7,7 @@ pub mod delivery;
 pub mod events;
 pub mod keys;
 pub mod sessions;
+pub mod upstream;
 
 use std::path::{Path, PathBuf};
 use std::pin::Pin;
@@ -38,6 +39,9 @@ pub struct SignalsConfig {
     pub min_verification_interval: Option<u64>,
     /// The longest an RFC 8936 long poll waits for SETs, in seconds (default 30).
     pub long_poll: Option<u64>,
+    /// Transmitters Tenet takes SETs from on `POST /ssf/receive`.
+    #[serde(default)]
+    pub upstream: Vec<upstream::UpstreamConfig>,
 }
 
 /// Wakes whoever waits for the outbox or the streams to change: delivery
@@ -240,7 +244,7 @@ impl Signals {
             let fallen = if events::revokes_every_session(n) {
                 self.sessions.revoke_all(&n.principal)
             } else {
-                self.sessions.reevaluate(&n.principal, &self.decisions)
+                self.sessions.reevaluate(&n.principal, &self.decisions, events::severe(n))
             };
             for (session, principal, verdict) in fallen {
                 events.push(events::for_session(n, &principal, &session, verdict));

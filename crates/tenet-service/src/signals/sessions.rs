@@ -106,17 +106,64 @@ impl Sessions {
         }
     }
 
+    /// A session an enforcement point said it established or was
+    /// presented (`session-established` / `session-presented`), with no
+    /// decision of Tenet's behind it yet.
+    pub fn learn(&self, session_id: &str, principal: &str) {
+        let mut inner = self.lock();
+        inner.clock += 1;
+        let clock = inner.clock;
+        if let Some(s) = inner.sessions.get_mut(session_id) {
+            s.last = clock;
+            return;
+        }
+        if inner.sessions.len() >= MAX_SESSIONS {
+            evict(&mut inner);
+        }
+        inner.sessions.insert(
+            session_id.to_string(),
+            Session { principal: principal.to_string(), origin: None, recent: Vec::new(), last: clock, revoked: false },
+        );
+        inner.by_principal.entry(principal.to_string()).or_default().push(session_id.to_string());
+    }
+
+    /// A session ended elsewhere (the identity provider revoked it).
+    pub fn forget(&self, session_id: &str) {
+        let mut inner = self.lock();
+        if let Some(s) = inner.sessions.remove(session_id) {
+            for key in std::iter::once(&s.principal).chain(s.origin.as_ref()) {
+                if let Some(list) = inner.by_principal.get_mut(key) {
+                    list.retain(|x| x != session_id);
+                }
+            }
+        }
+    }
+
     /// Re-decides the recent decisions of every live session of
     /// `principal` (and of the agents acting for it) with the policies and
     /// signals of now. Returns the sessions whose access fell, with the
-    /// principal each belongs to.
-    pub fn reevaluate(&self, principal: &str, decisions: &DecisionPoint) -> Vec<(String, String, Verdict)> {
+    /// principal each belongs to. A session Tenet decided nothing for (one
+    /// it only heard of) is revoked when the change is `severe` (critical
+    /// risk, a likely-malicious finding): there is no decision to take again.
+    pub fn reevaluate(
+        &self,
+        principal: &str,
+        decisions: &DecisionPoint,
+        severe: bool,
+    ) -> Vec<(String, String, Verdict)> {
         let mut inner = self.lock();
         let ids = inner.by_principal.get(principal).cloned().unwrap_or_default();
         let mut out = Vec::new();
         for id in ids {
             let Some(session) = inner.sessions.get_mut(&id) else { continue };
             if session.revoked {
+                continue;
+            }
+            if session.recent.is_empty() {
+                if severe {
+                    session.revoked = true;
+                    out.push((id, session.principal.clone(), Verdict::Revoke));
+                }
                 continue;
             }
             let mut denied = Vec::new();
