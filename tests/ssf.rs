@@ -531,11 +531,34 @@ fn upstream_sets_are_verified_and_enter_as_telemetry_and_trust_changes() {
     let idp_key = key(data.path(), "idp-push", "ingest");
     let rx_key = key(data.path(), "gateway", "ssf");
     let config = data.path().join("serve.yaml");
+    // And a plain JSON webhook for a consumer that does not speak SSF.
+    let hook_port = free_port();
+    let hook_log = data.path().join("hook.jsonl");
+    let secret = "a-webhook-secret-of-some-length";
     std::fs::write(
         &config,
-        format!("ssf:\n  issuer: {us}\n  upstream:\n    - issuer: {idp}\n      jwks_file: {}\n", jwks.display()),
+        format!(
+            "ssf:\n  issuer: {us}\n  upstream:\n    - issuer: {idp}\n      jwks_file: {}\n  webhooks:\n    - name: siem\n      url: http://127.0.0.1:{hook_port}/hook\n      secret: {secret}\n      events: [\"{caep}credential-change\"]\n",
+            jwks.display()
+        ),
     )
     .unwrap();
+    let mut hook = {
+        use std::io::BufRead;
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/ssf/webhook.py");
+        let mut child = std::process::Command::new("python3")
+            .arg(script)
+            .arg(hook_port.to_string())
+            .arg(secret)
+            .arg(&hook_log)
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        std::io::BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+        assert_eq!(line.trim(), "ready");
+        child
+    };
     let policies = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/policies");
     let server =
         Server::start(data.path(), &["--config", config.to_str().unwrap(), "--policies", policies.to_str().unwrap()]);
@@ -594,4 +617,28 @@ fn upstream_sets_are_verified_and_enter_as_telemetry_and_trust_changes() {
     let events = common::json_lines(data.path(), &["events", "--json", "--limit", "100"]);
     let ssf: Vec<&Value> = events.iter().filter(|e| e["source"]["format"] == "ssf").collect();
     assert_eq!(ssf.len(), 5, "each SET stored once as telemetry: {ssf:?}");
+
+    // The webhook got the credential change as plain JSON, its signature verified by Python's hmac.
+    let start = Instant::now();
+    let hooked = loop {
+        let lines: Vec<Value> = std::fs::read_to_string(&hook_log)
+            .unwrap_or_default()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        if !lines.is_empty() || start.elapsed() > Duration::from_secs(5) {
+            break lines;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let _ = hook.kill();
+    let _ = hook.wait();
+    assert_eq!(hooked.len(), 1, "only the event type it asked for: {hooked:?}");
+    assert_eq!(hooked[0]["verified"], json!(true), "{hooked:?}");
+    assert_eq!(hooked[0]["type"], "application/json");
+    let body = &hooked[0]["body"];
+    assert_eq!(body["type"], format!("{caep}credential-change").as_str());
+    assert_eq!(body["subject"], json!({"format": "email", "email": "alice@example.com"}));
+    assert_eq!(body["event"]["credential_type"], "password");
+    assert_eq!(body["issuer"], us);
 }

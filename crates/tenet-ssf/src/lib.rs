@@ -20,7 +20,7 @@ mod wire;
 pub use event::{CaepRiskLevel, ChangeType, Initiator, Reason, SecurityEvent, Why, supported_event_types};
 pub use jws::{KeyError, SigningKey, Unsigned, generate, jwks};
 pub use set::{Audience, SetClaims};
-pub use stream::{Delivery, Invalid, Issuing, POLL, PUSH, StreamConfig, StreamStatus};
+pub use stream::{Delivery, Invalid, Issuing, POLL, PUSH, StreamConfig, StreamStatus, WEBHOOK};
 pub use subject::{ComplexSubject, Subject};
 pub use verify::{Expect, Received, Refused, claimed_issuer, claimed_kid, verify};
 pub use wire::{PollRequest, PushOutcome, SetError, StatusRequest, SubjectRequest, VerifyRequest};

@@ -12,6 +12,9 @@ use serde_json::{Map, Value, json};
 
 pub const PUSH: &str = "urn:ietf:rfc:8935";
 pub const POLL: &str = "urn:ietf:rfc:8936";
+/// Tenet's own method: plain JSON with an HMAC signature, for consumers
+/// that do not speak SSF. Configured by the operator, never by a receiver.
+pub const WEBHOOK: &str = "urn:tenet:webhook";
 
 const MAX_DESCRIPTION: usize = 1024;
 const MAX_URL: usize = 2048;
@@ -49,6 +52,8 @@ pub enum Delivery {
     Push { endpoint_url: String, authorization_header: Option<String> },
     /// RFC 8936: the receiver polls the URL Tenet assigned to this stream.
     Poll { endpoint_url: String },
+    /// Plain JSON POSTed to `endpoint_url`, signed with HMAC-SHA256 under `secret`.
+    Webhook { endpoint_url: String, secret: String },
 }
 
 impl Delivery {
@@ -56,12 +61,15 @@ impl Delivery {
         match self {
             Delivery::Push { .. } => PUSH,
             Delivery::Poll { .. } => POLL,
+            Delivery::Webhook { .. } => WEBHOOK,
         }
     }
 
     pub fn endpoint_url(&self) -> &str {
         match self {
-            Delivery::Push { endpoint_url, .. } | Delivery::Poll { endpoint_url } => endpoint_url,
+            Delivery::Push { endpoint_url, .. }
+            | Delivery::Poll { endpoint_url }
+            | Delivery::Webhook { endpoint_url, .. } => endpoint_url,
         }
     }
 }
@@ -374,8 +382,12 @@ impl StreamConfig {
     /// Everything, the secret included: what the store keeps.
     pub fn to_stored(&self) -> Value {
         let mut v = self.to_json();
-        if let Delivery::Push { authorization_header: Some(h), .. } = &self.delivery {
-            v["delivery"]["authorization_header"] = h.clone().into();
+        match &self.delivery {
+            Delivery::Push { authorization_header: Some(h), .. } => {
+                v["delivery"]["authorization_header"] = h.clone().into()
+            }
+            Delivery::Webhook { secret, .. } => v["delivery"]["secret"] = secret.clone().into(),
+            _ => {}
         }
         v["poll_url"] = self.poll_url.clone().into();
         v
@@ -398,6 +410,10 @@ impl StreamConfig {
                 endpoint_url: d.get("endpoint_url").and_then(Value::as_str).unwrap_or_default().to_string(),
                 authorization_header: d.get("authorization_header").and_then(Value::as_str).map(str::to_string),
             },
+            Some(WEBHOOK) => Delivery::Webhook {
+                endpoint_url: d.get("endpoint_url").and_then(Value::as_str).unwrap_or_default().to_string(),
+                secret: d.get("secret").and_then(Value::as_str).unwrap_or_default().to_string(),
+            },
             _ => Delivery::Poll { endpoint_url: poll_url.clone() },
         };
         Ok(StreamConfig {
@@ -411,6 +427,28 @@ impl StreamConfig {
             min_verification_interval: v.get("min_verification_interval").and_then(Value::as_u64).unwrap_or(0),
             description: v.get("description").and_then(Value::as_str).map(str::to_string),
             poll_url,
+        })
+    }
+
+    /// An operator's webhook: events of the types asked for (every type
+    /// supported when none), as plain JSON signed with `secret`.
+    pub fn webhook(issuing: Issuing, events: &[String], url: &str, secret: &str) -> Result<StreamConfig, Invalid> {
+        check_url(url)?;
+        if secret.len() < 16 {
+            return Err(Invalid::new("secret", "a webhook secret needs at least 16 characters"));
+        }
+        let requested = if events.is_empty() { issuing.events_supported.clone() } else { events.to_vec() };
+        Ok(StreamConfig {
+            events_delivered: intersect(&issuing.events_supported, &requested),
+            events_requested: requested,
+            delivery: Delivery::Webhook { endpoint_url: url.to_string(), secret: secret.to_string() },
+            stream_id: issuing.stream_id,
+            iss: issuing.iss,
+            aud: issuing.aud,
+            events_supported: issuing.events_supported,
+            min_verification_interval: issuing.min_verification_interval,
+            description: Some("webhook".into()),
+            poll_url: issuing.poll_url,
         })
     }
 

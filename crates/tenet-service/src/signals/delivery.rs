@@ -63,7 +63,7 @@ fn supervise(signals: &Arc<Signals>, stop: &Arc<AtomicBool>) {
         match streams {
             Ok(streams) => {
                 for s in streams {
-                    let push = matches!(s.config.delivery, Delivery::Push { .. });
+                    let push = matches!(s.config.delivery, Delivery::Push { .. } | Delivery::Webhook { .. });
                     if push && s.status == StreamStatus::Enabled && !workers.contains_key(&s.config.stream_id) {
                         let (signals, stop, id) = (signals.clone(), stop.clone(), s.config.stream_id.clone());
                         let spawned = std::thread::Builder::new()
@@ -122,6 +122,61 @@ fn push(agent: &ureq::Agent, url: &str, authorization: Option<&str>, set: &str) 
     }
 }
 
+/// The JSON a webhook receives for a SET: its claims, flattened.
+pub fn webhook_body(set: &str) -> Option<serde_json::Value> {
+    use base64::Engine;
+    let payload = set.split('.').nth(1)?;
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(payload).ok()?;
+    let claims: serde_json::Value = serde_json::from_slice(&bytes).ok()?;
+    let (kind, event) = claims["events"].as_object()?.iter().next()?;
+    Some(serde_json::json!({
+        "id": claims["jti"], "issuer": claims["iss"], "issued_at": claims["iat"], "txn": claims["txn"],
+        "type": kind, "subject": claims["sub_id"], "event": event,
+    }))
+}
+
+/// `X-Tenet-Signature`: `t=<unix seconds>,v1=<hex HMAC-SHA256 of "<t>.<body>">`,
+/// so a consumer can check both who sent it and that it is fresh.
+pub fn webhook_signature(secret: &str, at: u64, body: &str) -> String {
+    let key = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, secret.as_bytes());
+    let tag = ring::hmac::sign(&key, format!("{at}.{body}").as_bytes());
+    let hex: String = tag.as_ref().iter().map(|b| format!("{b:02x}")).collect();
+    format!("t={at},v1={hex}")
+}
+
+/// One webhook delivery: 2xx taken; a 4xx other than 408 and 429 refused
+/// for good; anything else retried.
+fn webhook(agent: &ureq::Agent, url: &str, secret: &str, set: &str) -> (PushOutcome, Option<Duration>) {
+    let Some(body) = webhook_body(set).map(|b| b.to_string()) else {
+        return (
+            PushOutcome::Rejected(tenet_ssf::SetError { err: "unreadable".into(), description: "not a SET".into() }),
+            None,
+        );
+    };
+    let at = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
+    let sent = agent
+        .post(url)
+        .header("Content-Type", "application/json")
+        .header("X-Tenet-Signature", &webhook_signature(secret, at, &body))
+        .send(&body);
+    match sent {
+        Ok(resp) => {
+            let status = resp.status().as_u16();
+            let outcome = match status {
+                200..=299 => PushOutcome::Accepted,
+                408 | 429 => PushOutcome::Retry(format!("HTTP {status}")),
+                400..=499 => PushOutcome::Rejected(tenet_ssf::SetError {
+                    err: format!("http_{status}"),
+                    description: "the webhook refused it".into(),
+                }),
+                _ => PushOutcome::Retry(format!("HTTP {status}")),
+            };
+            (outcome, None)
+        }
+        Err(e) => (PushOutcome::Retry(e.to_string()), None),
+    }
+}
+
 /// Full jitter: uniformly between zero and the doubled base, capped.
 fn backoff(failures: u32) -> Duration {
     let ceiling = BACKOFF_BASE.saturating_mul(1 << failures.min(16)).min(BACKOFF_CAP);
@@ -164,7 +219,10 @@ fn deliver(signals: &Signals, stop: &AtomicBool, stream_id: &str) {
                 continue;
             }
         };
-        let Delivery::Push { endpoint_url, authorization_header } = &stream.config.delivery else { return };
+        let endpoint_url = match &stream.config.delivery {
+            Delivery::Push { endpoint_url, .. } | Delivery::Webhook { endpoint_url, .. } => endpoint_url,
+            Delivery::Poll { .. } => return,
+        };
         if stream.status != StreamStatus::Enabled {
             return;
         }
@@ -179,7 +237,13 @@ fn deliver(signals: &Signals, stop: &AtomicBool, stream_id: &str) {
             if stop.load(Ordering::Acquire) {
                 break;
             }
-            let (outcome, retry_after) = push(&agent, endpoint_url, authorization_header.as_deref(), &out.set);
+            let (outcome, retry_after) = match &stream.config.delivery {
+                Delivery::Push { endpoint_url, authorization_header } => {
+                    push(&agent, endpoint_url, authorization_header.as_deref(), &out.set)
+                }
+                Delivery::Webhook { endpoint_url, secret } => webhook(&agent, endpoint_url, secret, &out.set),
+                Delivery::Poll { .. } => return,
+            };
             match &outcome {
                 PushOutcome::Accepted => {
                     failures = 0;
@@ -241,6 +305,16 @@ fn stream_changed(signals: &Signals, stream_id: &str, was: &tenet_store::ssf::St
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The signature a consumer recomputes: the expected value is Python's
+    /// `hmac.new(b"Jefe", b"0.what do ya want for nothing?", hashlib.sha256).hexdigest()`.
+    #[test]
+    fn the_webhook_signature_is_hmac_sha256_over_time_and_body() {
+        assert_eq!(
+            webhook_signature("Jefe", 0, "what do ya want for nothing?"),
+            "t=0,v1=37f471929915ccd2cbbe79feb84ffcff4f2bb25e15fc41c2506687331ae179cc"
+        );
+    }
 
     #[test]
     fn backoff_grows_with_failures_and_never_passes_the_cap() {

@@ -42,6 +42,24 @@ pub struct SignalsConfig {
     /// Transmitters Tenet takes SETs from on `POST /ssf/receive`.
     #[serde(default)]
     pub upstream: Vec<upstream::UpstreamConfig>,
+    /// Plain JSON webhooks with an HMAC signature, for consumers that do not speak SSF.
+    #[serde(default)]
+    pub webhooks: Vec<WebhookConfig>,
+}
+
+/// A webhook (`ssf.webhooks` in the configuration).
+#[derive(Debug, Clone, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WebhookConfig {
+    /// Its name, unique among webhooks.
+    pub name: String,
+    pub url: String,
+    /// The HMAC key, inline or in a file (16 characters or more).
+    pub secret: Option<String>,
+    pub secret_file: Option<PathBuf>,
+    /// Event type URIs to send; every type Tenet sends when empty.
+    #[serde(default)]
+    pub events: Vec<String>,
 }
 
 /// Wakes whoever waits for the outbox or the streams to change: delivery
@@ -132,6 +150,8 @@ impl Signals {
         let keys = KeyRing::open(&key_dir).map_err(|e| ServiceError::Refused(format!("SET signing key: {e}")))?;
         let notices = tenet_store::NoticeLog::open_dir(data_dir)
             .map_err(ServiceError::store(format!("reading the trust notice log in {}", data_dir.display())))?;
+        let mut store = store;
+        configure_webhooks(&mut store, &config.webhooks, &notices)?;
         Ok(Arc::new(Signals {
             store: Mutex::new(store),
             notices: Mutex::new(notices),
@@ -547,6 +567,55 @@ pub fn follow(
             }
         })
         .ok()
+}
+
+/// Each configured webhook as a stream of its own (owner `webhook:<name>`,
+/// which no API key can be), created or brought up to date.
+fn configure_webhooks(
+    store: &mut SsfStore,
+    webhooks: &[WebhookConfig],
+    notices: &tenet_store::NoticeLog,
+) -> Result<(), ServiceError> {
+    let refused = |name: &str, why: String| ServiceError::Refused(format!("ssf.webhooks {name:?}: {why}"));
+    for w in webhooks {
+        let secret = match (&w.secret, &w.secret_file) {
+            (Some(s), None) => s.trim().to_string(),
+            (None, Some(path)) => std::fs::read_to_string(path)
+                .map_err(|e| refused(&w.name, format!("secret_file {}: {e}", path.display())))?
+                .trim()
+                .to_string(),
+            _ => return Err(refused(&w.name, "give exactly one of secret and secret_file".into())),
+        };
+        let owner = format!("webhook:{}", w.name);
+        let existing = store.streams_of(&owner).map_err(|e| refused(&w.name, e.to_string()))?.pop();
+        let stream_id = match &existing {
+            Some(s) => s.config.stream_id.clone(),
+            None => random_id().map_err(|e| refused(&w.name, format!("{e:?}")))?,
+        };
+        let config = StreamConfig::webhook(
+            Issuing {
+                poll_url: String::new(),
+                stream_id,
+                iss: String::new(),
+                aud: format!("urn:tenet:webhook:{}", w.name),
+                events_supported: tenet_ssf::supported_event_types(),
+                min_verification_interval: 0,
+            },
+            &w.events,
+            &w.url,
+            &secret,
+        )
+        .map_err(|e| refused(&w.name, e.to_string()))?;
+        let stored = match existing {
+            Some(_) => store.update(&config),
+            None => {
+                let since = notices.last().map_err(|e| refused(&w.name, e.to_string()))?;
+                store.create(&owner, &config, since)
+            }
+        };
+        stored.map_err(|e| refused(&w.name, e.to_string()))?;
+    }
+    Ok(())
 }
 
 /// Where the signing keys live in a data directory.
