@@ -510,6 +510,10 @@ fn upstream_sets_are_verified_and_enter_as_telemetry_and_trust_changes() {
     let mut forged = set("f3", idp, us, alice.clone(), &format!("{risc}account-disabled"), json!({}));
     forged["_key"] = json!("other");
     claims.push(forged);
+    // A second transmitter whose keys Tenet fetches by URL.
+    let idp2 = "https://idp2.example";
+    let presented = json!({"format": "complex", "user": alice, "session": {"format": "opaque", "id": "idp2-s9"}});
+    claims.push(set("p1", idp2, us, presented, &format!("{caep}session-presented"), json!({"event_timestamp": now})));
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/ssf/upstream.py");
     let mut child = std::process::Command::new("python3")
         .arg(script)
@@ -531,6 +535,7 @@ fn upstream_sets_are_verified_and_enter_as_telemetry_and_trust_changes() {
     let idp_key = key(data.path(), "idp-push", "ingest");
     let rx_key = key(data.path(), "gateway", "ssf");
     let config = data.path().join("serve.yaml");
+    let jwks_port = free_port();
     // And a plain JSON webhook for a consumer that does not speak SSF.
     let hook_port = free_port();
     let hook_log = data.path().join("hook.jsonl");
@@ -538,11 +543,18 @@ fn upstream_sets_are_verified_and_enter_as_telemetry_and_trust_changes() {
     std::fs::write(
         &config,
         format!(
-            "ssf:\n  issuer: {us}\n  upstream:\n    - issuer: {idp}\n      jwks_file: {}\n  webhooks:\n    - name: siem\n      url: http://127.0.0.1:{hook_port}/hook\n      secret: {secret}\n      events: [\"{caep}credential-change\"]\n",
+            "ssf:\n  issuer: {us}\n  upstream:\n    - issuer: {idp}\n      jwks_file: {}\n    - issuer: {idp2}\n      jwks_url: http://127.0.0.1:{jwks_port}/idp-jwks.json\n  webhooks:\n    - name: siem\n      url: http://127.0.0.1:{hook_port}/hook\n      secret: {secret}\n      events: [\"{caep}credential-change\"]\n",
             jwks.display()
         ),
     )
     .unwrap();
+    let mut jwks_server = std::process::Command::new("python3")
+        .args(["-m", "http.server", &jwks_port.to_string(), "--bind", "127.0.0.1", "--directory"])
+        .arg(data.path())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
     let mut hook = {
         use std::io::BufRead;
         let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/ssf/webhook.py");
@@ -583,6 +595,16 @@ fn upstream_sets_are_verified_and_enter_as_telemetry_and_trust_changes() {
         let a = push(t, "application/secevent+jwt");
         assert_eq!(a.status, 202, "SET {i}: {}", a.body);
     }
+    let by_url = (0..50)
+        .map(|_| {
+            std::thread::sleep(Duration::from_millis(100));
+            push(&tokens[8], "application/secevent+jwt")
+        })
+        .find(|a| a.status != 503)
+        .expect("the JWKS server answers");
+    assert_eq!(by_url.status, 202, "verified with keys fetched by URL: {}", by_url.body);
+    let _ = jwks_server.kill();
+    let _ = jwks_server.wait();
     let again = push(&tokens[1], "application/secevent+jwt");
     assert_eq!(again.status, 202, "a retry is accepted");
     for (t, err) in [(&tokens[5], "invalid_issuer"), (&tokens[6], "invalid_audience"), (&tokens[7], "invalid_key")] {
@@ -616,7 +638,7 @@ fn upstream_sets_are_verified_and_enter_as_telemetry_and_trust_changes() {
 
     let events = common::json_lines(data.path(), &["events", "--json", "--limit", "100"]);
     let ssf: Vec<&Value> = events.iter().filter(|e| e["source"]["format"] == "ssf").collect();
-    assert_eq!(ssf.len(), 5, "each SET stored once as telemetry: {ssf:?}");
+    assert_eq!(ssf.len(), 6, "each SET stored once as telemetry: {ssf:?}");
 
     // The webhook got the credential change as plain JSON, its signature verified by Python's hmac.
     let start = Instant::now();

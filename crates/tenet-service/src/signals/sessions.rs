@@ -251,3 +251,97 @@ pub fn follow(
         tracing::error!(error = %e, "sessions are not followed: no thread");
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use serde_json::json;
+    use tenet_policy::signals::Risk;
+    use tenet_policy::{PolicyBundle, SourceFile};
+    use tenet_server::access::DecisionPoint;
+
+    use super::*;
+    use crate::trust::{LiveTrust, TrustSnapshot};
+
+    /// People read anything and write their drafts; nobody writes at high risk; nobody does anything critical.
+    const POLICIES: &str = r#"
+        permit (principal, action == Action::"read", resource);
+        permit (principal, action == Action::"write", resource);
+        forbid (principal, action == Action::"write", resource)
+          when { context.tenet.risk.available && context.tenet.risk has score && context.tenet.risk.score >= 50 };
+        forbid (principal, action, resource)
+          when { context.tenet.risk.available && context.tenet.risk has score && context.tenet.risk.score >= 75 };
+    "#;
+
+    fn at_risk(score: u8) -> TrustSnapshot {
+        let level = if score >= 75 {
+            "critical"
+        } else if score >= 50 {
+            "high"
+        } else {
+            "low"
+        };
+        TrustSnapshot::default()
+            .with_risk([("user:alice".to_string(), Risk { score, level: level.into() })].into_iter().collect())
+    }
+
+    fn used(session: &str, action: &str, allowed: bool) -> SessionUse {
+        let e = tenet_policy::authzen::parse_evaluation(&json!({"subject": {"type": "user", "id": "alice"},
+            "action": {"name": action}, "resource": {"type": "document", "id": "draft"}, "context": {"session_id": session}}))
+        .unwrap();
+        SessionUse { session_id: session.into(), evaluation: e, allowed, at: tenet_model::Timestamp::now() }
+    }
+
+    fn point(trust: &Arc<LiveTrust>) -> DecisionPoint {
+        let bundle = PolicyBundle::load(vec![SourceFile { name: "p.cedar".into(), text: POLICIES.into() }]).unwrap();
+        let metrics = Arc::new(tenet_server::metrics::Metrics::new());
+        DecisionPoint::new(bundle, trust.clone() as Arc<dyn tenet_policy::TrustSource>, metrics)
+    }
+
+    #[test]
+    fn a_session_that_loses_part_of_its_access_is_lowered_and_one_that_loses_all_is_revoked() {
+        let trust = LiveTrust::new(at_risk(10));
+        let decisions = point(&trust);
+        let sessions = Sessions::default();
+        sessions.record(used("s1", "read", true), &trust);
+        sessions.record(used("s1", "write", true), &trust);
+        assert!(sessions.reevaluate("user:alice", &decisions, false).is_empty(), "nothing changed, nothing said");
+
+        trust.publish(at_risk(60));
+        let lowered = sessions.reevaluate("user:alice", &decisions, false);
+        assert_eq!(
+            lowered,
+            vec![(
+                "s1".to_string(),
+                "user:alice".to_string(),
+                Verdict::Lower { denied: vec!["write document:draft".into()] }
+            )],
+            "high risk: writing is gone, reading stays: the token's claims change"
+        );
+        assert!(sessions.reevaluate("user:alice", &decisions, false).is_empty(), "said once");
+
+        trust.publish(at_risk(90));
+        let revoked = sessions.reevaluate("user:alice", &decisions, false);
+        assert_eq!(revoked, vec![("s1".to_string(), "user:alice".to_string(), Verdict::Revoke)]);
+        assert!(
+            sessions.reevaluate("user:alice", &decisions, true).is_empty(),
+            "a revoked session is not revoked twice"
+        );
+        sessions.record(used("s1", "read", true), &trust);
+        assert_eq!(sessions.len(), 1);
+    }
+
+    #[test]
+    fn a_session_tenet_only_heard_of_is_revoked_by_a_severe_change_and_forgotten_when_ended_elsewhere() {
+        let trust = LiveTrust::new(at_risk(10));
+        let decisions = point(&trust);
+        let sessions = Sessions::default();
+        sessions.learn("idp-1", "user:alice");
+        assert!(sessions.reevaluate("user:alice", &decisions, false).is_empty(), "no decision to take again");
+        assert_eq!(sessions.reevaluate("user:alice", &decisions, true).len(), 1, "a severe change ends it");
+        sessions.learn("idp-2", "user:alice");
+        sessions.forget("idp-2");
+        assert_eq!(sessions.revoke_all("user:alice").len(), 0, "revoked or forgotten: nothing left");
+    }
+}
