@@ -219,7 +219,14 @@ pub fn start(options: Options) -> Result<Running, ServiceError> {
     };
     let intake = Arc::new(intake::HttpIntake { inlet: pipeline.inlet.clone() });
     let (closing, closing_rx) = tokio::sync::watch::channel(false);
-    let signals = signals::Signals::open(&data_dir, config.ssf.clone(), pdp.clone(), sessions, closing_rx.clone())?;
+    let signals = signals::Signals::open(
+        &data_dir,
+        config.ssf.clone(),
+        pdp.clone(),
+        trust.clone(),
+        sessions,
+        closing_rx.clone(),
+    )?;
     let app = tenet_server::with_decisions(
         tenet_server::router(AppState { status: status.clone() }),
         pdp.clone(),

@@ -20,6 +20,36 @@ fn caep_level(level: RiskLevel) -> CaepRiskLevel {
     }
 }
 
+/// How principals are named to receivers: the identity provider's own
+/// subject (`iss_sub`) where an alias comes from a provider whose issuer is
+/// configured, else an email address, else Tenet's canonical reference.
+pub struct Naming<'a> {
+    /// Alias prefix (`okta`) → that provider's issuer.
+    pub issuers: &'a std::collections::BTreeMap<String, String>,
+    /// Every alias of a principal, canonical first (`None`: only the id).
+    pub aliases: &'a dyn Fn(&str) -> Option<Vec<String>>,
+}
+
+impl Naming<'_> {
+    pub fn subject(&self, principal: &str) -> Subject {
+        let aliases = (self.aliases)(principal).unwrap_or_else(|| vec![principal.to_string()]);
+        for a in &aliases {
+            if let Some((prefix, id)) = a.split_once(':')
+                && let Some(iss) = self.issuers.get(prefix)
+                && !id.is_empty()
+            {
+                return Subject::IssSub { iss: iss.clone(), sub: id.to_string() };
+            }
+        }
+        for a in &aliases {
+            if let Subject::Email { email } = subject_of(a) {
+                return Subject::Email { email };
+            }
+        }
+        subject_of(principal)
+    }
+}
+
 /// The subject identifier a principal is sent under: an email address as
 /// `email`, anything else as `opaque` with Tenet's canonical reference.
 pub fn subject_of(principal: &str) -> Subject {
@@ -102,8 +132,14 @@ pub fn revokes_every_session(n: &TrustNotice) -> bool {
 
 /// The event for a live session whose access the change took away: all
 /// of it (`session-revoked`) or part (`token-claims-change`).
-pub fn for_session(n: &TrustNotice, principal: &str, session: &str, verdict: Verdict) -> (Subject, SecurityEvent) {
-    let subject = Subject::session_of(subject_of(principal), session);
+pub fn for_session(
+    n: &TrustNotice,
+    principal: &str,
+    session: &str,
+    verdict: Verdict,
+    naming: &Naming<'_>,
+) -> (Subject, SecurityEvent) {
+    let subject = Subject::session_of(naming.subject(principal), session);
     let at = n.at.unix_millis() / 1000;
     let cause = describe(n);
     let event = match verdict {
@@ -140,9 +176,9 @@ pub fn for_session(n: &TrustNotice, principal: &str, session: &str, verdict: Ver
 }
 
 /// The events one trust change produces, each with its subject.
-pub fn for_notice(n: &TrustNotice) -> Vec<(Subject, SecurityEvent)> {
+pub fn for_notice(n: &TrustNotice, naming: &Naming<'_>) -> Vec<(Subject, SecurityEvent)> {
     let at = n.at.unix_millis() / 1000;
-    let who = subject_of(&n.principal);
+    let who = naming.subject(&n.principal);
     match &n.change {
         NoticeChange::RiskLevel { from, to, score } => {
             let (previous, current) = (caep_level(*from), caep_level(*to));
@@ -268,8 +304,11 @@ mod tests {
 
     #[test]
     fn a_risk_level_crossing_is_a_risk_level_change_and_critical_is_sent_as_high() {
-        let events =
-            for_notice(&notice(NoticeChange::RiskLevel { from: RiskLevel::Low, to: RiskLevel::Critical, score: 93 }));
+        let events = for_notice_plain(&notice(NoticeChange::RiskLevel {
+            from: RiskLevel::Low,
+            to: RiskLevel::Critical,
+            score: 93,
+        }));
         assert_eq!(events.len(), 1);
         let (subject, event) = &events[0];
         assert_eq!(*subject, Subject::Email { email: "alice@example.com".into() });
@@ -277,15 +316,18 @@ mod tests {
         assert_eq!((p["previous_level"].as_str(), p["current_level"].as_str()), (Some("LOW"), Some("HIGH")));
         assert_eq!(p["event_timestamp"], 1_700_000_000);
         assert!(p["reason_admin"]["en"].as_str().unwrap().contains("rose from low to critical"));
-        let same =
-            for_notice(&notice(NoticeChange::RiskLevel { from: RiskLevel::High, to: RiskLevel::Critical, score: 95 }));
+        let same = for_notice_plain(&notice(NoticeChange::RiskLevel {
+            from: RiskLevel::High,
+            to: RiskLevel::Critical,
+            score: 95,
+        }));
         assert!(same.is_empty(), "HIGH to HIGH is no change to a receiver");
     }
 
     #[test]
     fn a_likely_malicious_finding_marks_the_credentials_compromised_and_others_send_nothing_themselves() {
         let opened = |category| {
-            for_notice(&notice(NoticeChange::FindingOpened {
+            for_notice_plain(&notice(NoticeChange::FindingOpened {
                 finding: "f-1".into(),
                 category,
                 severity: Severity::High,
@@ -297,6 +339,26 @@ mod tests {
         assert!(events[0].1.payload()["reason_admin"]["en"].as_str().unwrap().contains("f-1"));
         // Other findings move risk, and the risk change is what is sent.
         assert!(opened(Category::UnintendedDrift).is_empty());
+    }
+
+    fn for_notice_plain(n: &TrustNotice) -> Vec<(Subject, SecurityEvent)> {
+        let issuers = std::collections::BTreeMap::new();
+        for_notice(n, &Naming { issuers: &issuers, aliases: &|_| None })
+    }
+
+    #[test]
+    fn a_principal_known_to_a_configured_identity_provider_is_sent_as_its_iss_sub() {
+        let issuers = std::collections::BTreeMap::from([("okta".to_string(), "https://acme.okta.com".to_string())]);
+        let aliases = |p: &str| (p == "user:ada@acme.example").then(|| vec![p.to_string(), "okta:00u1ada".to_string()]);
+        let naming = Naming { issuers: &issuers, aliases: &aliases };
+        assert_eq!(
+            naming.subject("user:ada@acme.example"),
+            Subject::IssSub { iss: "https://acme.okta.com".into(), sub: "00u1ada".into() }
+        );
+        assert_eq!(naming.subject("user:bo@acme.example"), Subject::Email { email: "bo@acme.example".into() });
+        let none = std::collections::BTreeMap::new();
+        let plain = Naming { issuers: &none, aliases: &aliases };
+        assert_eq!(plain.subject("user:ada@acme.example"), Subject::Email { email: "ada@acme.example".into() });
     }
 
     #[test]

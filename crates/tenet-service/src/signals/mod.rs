@@ -45,6 +45,10 @@ pub struct SignalsConfig {
     /// Plain JSON webhooks with an HMAC signature, for consumers that do not speak SSF.
     #[serde(default)]
     pub webhooks: Vec<WebhookConfig>,
+    /// Identity providers by the prefix of the aliases they give (`okta`)
+    /// → their issuer: a principal with such an alias is sent as `iss_sub`.
+    #[serde(default)]
+    pub subject_issuers: std::collections::BTreeMap<String, String>,
 }
 
 /// A webhook (`ssf.webhooks` in the configuration).
@@ -111,6 +115,7 @@ pub struct Signals {
     /// The live sessions decisions were made in, re-evaluated when trust changes.
     pub sessions: Arc<sessions::Sessions>,
     decisions: Arc<tenet_server::access::DecisionPoint>,
+    trust: Arc<crate::trust::LiveTrust>,
 }
 
 fn now_secs() -> f64 {
@@ -141,6 +146,7 @@ impl Signals {
         data_dir: &Path,
         config: SignalsConfig,
         decisions: Arc<tenet_server::access::DecisionPoint>,
+        trust: Arc<crate::trust::LiveTrust>,
         sessions: Arc<sessions::Sessions>,
         closing: tokio::sync::watch::Receiver<bool>,
     ) -> Result<Arc<Signals>, ServiceError> {
@@ -163,6 +169,7 @@ impl Signals {
             closing,
             sessions,
             decisions,
+            trust,
         }))
     }
 
@@ -194,6 +201,12 @@ impl Signals {
                 }
             }
         }
+    }
+
+    /// The alias prefix of the identity provider whose issuer is `iss`
+    /// (`ssf.subject_issuers`): its `iss_sub` subjects are `<prefix>:<sub>` here.
+    pub fn prefix_of(&self, iss: &str) -> Option<&str> {
+        self.config.subject_issuers.iter().find(|(_, i)| i.as_str() == iss).map(|(p, _)| p.as_str())
     }
 
     pub fn issuer(&self) -> &str {
@@ -258,6 +271,9 @@ impl Signals {
     pub fn transmit(&self, notices: &[tenet_model::TrustNotice]) -> Answer<usize> {
         let Some(last) = notices.last().map(|n| n.seq) else { return Ok(0) };
         // Sessions first: re-deciding is the slow part, and needs no lock.
+        let snapshot = self.trust.current();
+        let aliases = |p: &str| snapshot.aliases_of(p);
+        let naming = events::Naming { issuers: &self.config.subject_issuers, aliases: &aliases };
         let mut per_notice = Vec::with_capacity(notices.len());
         for n in notices {
             let mut events = Vec::new();
@@ -267,9 +283,9 @@ impl Signals {
                 self.sessions.reevaluate(&n.principal, &self.decisions, events::severe(n))
             };
             for (session, principal, verdict) in fallen {
-                events.push(events::for_session(n, &principal, &session, verdict));
+                events.push(events::for_session(n, &principal, &session, verdict, &naming));
             }
-            events.extend(events::for_notice(n));
+            events.extend(events::for_notice(n, &naming));
             per_notice.push(events);
         }
         let mut store = self.lock();

@@ -142,11 +142,15 @@ impl Upstream {
     }
 }
 
-/// The principal and the session a subject names, as Tenet names them.
-fn principal_of(subject: &Subject) -> (Option<String>, Option<String>) {
+/// The principal and the session a subject names, as Tenet names them: an
+/// `iss_sub` of a configured identity provider as `<prefix>:<sub>`.
+fn principal_of(subject: &Subject, signals: &Signals) -> (Option<String>, Option<String>) {
     let simple = |s: &Subject| match s {
         Subject::Email { email } => Some(format!("user:{email}")),
-        Subject::IssSub { sub, .. } => Some(sub.clone()),
+        Subject::IssSub { iss, sub } => Some(match signals.prefix_of(iss) {
+            Some(prefix) => format!("{prefix}:{sub}"),
+            None => sub.clone(),
+        }),
         Subject::Opaque { id } => Some(id.clone()),
         Subject::Complex(_) => None,
     };
@@ -193,14 +197,15 @@ impl SignalIntake for Upstream {
         token: String,
         origin: String,
     ) -> Pin<Box<dyn Future<Output = Result<(), NotTaken>> + Send>> {
-        let (inlet, sessions, trust) = (self.inlet.clone(), self.signals.sessions.clone(), self.trust.clone());
+        let (inlet, sessions, trust, signals) =
+            (self.inlet.clone(), self.signals.sessions.clone(), self.trust.clone(), self.signals.clone());
         Box::pin(async move {
             // Verifying may fetch the transmitter's keys: off the async workers.
             let (r, token) = tokio::task::spawn_blocking(move || (self.verified(&token), token))
                 .await
                 .map_err(|e| NotTaken::Unavailable(format!("verification failed: {e}")))?;
             let r = r?;
-            let (principal, session) = principal_of(&r.subject);
+            let (principal, session) = principal_of(&r.subject, &signals);
             let Some(principal) = principal else {
                 return Err(refused(
                     "invalid_request",
