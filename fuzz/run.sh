@@ -7,7 +7,7 @@
 # fuzz/logs/<target>.log.
 #
 #   FUZZ_SECONDS=60     run time per target
-#   FUZZ_TARGETS="..."  which targets (default: all four)
+#   FUZZ_TARGETS="..."  which targets (default: all five)
 #   FUZZ_SANITIZER=address|none   ASan (default) or plain libFuzzer
 #   FUZZ_QUICK_BUILD=1  opt-level 1 and 16 codegen units: a shorter build
 #                       for slower execution (what CI uses)
@@ -15,7 +15,7 @@ set -euo pipefail
 cd "$(dirname "$0")"
 
 SECONDS_PER_TARGET="${FUZZ_SECONDS:-60}"
-TARGETS=(${FUZZ_TARGETS:-telemetry inventory authzen policy_dir})
+TARGETS=(${FUZZ_TARGETS:-telemetry inventory authzen policy_dir ssf})
 SANITIZER="${FUZZ_SANITIZER:-address}"
 
 # cargo-fuzz builds with nightly-only flags (-Zsanitizer, sancov passes);

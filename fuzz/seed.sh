@@ -17,6 +17,8 @@
 #               plus batches made of them
 #   policy_dir  the repository's policy directories (examples/policies,
 #               tests/authzen/*) in the harness's `//@ NAME` layout
+#   ssf         stream configuration, status, subject, verification and
+#               poll bodies as SSF 1.0 and RFC 8936 show them, and a SET
 #
 # Needs python3 (standard library only). Re-running adds nothing twice:
 # files are named by their content's hash, as libFuzzer names its own.
@@ -229,6 +231,26 @@ for d in sorted(glob.glob("../tests/authzen/*/")) + ["../examples/policies/"]:
                 parts.append(f"//@ {name}\n" + f.read())
     if parts:
         put("policy_dir", "".join(p if p.endswith("\n") else p + "\n" for p in parts))
+
+# --- ssf ------------------------------------------------------------------
+caep = "https://schemas.openid.net/secevent/caep/event-type/"
+for body in [
+    {"events_requested": [caep + "session-revoked", caep + "risk-level-change"],
+     "delivery": {"method": "urn:ietf:rfc:8935", "endpoint_url": "https://rx.example/ssf", "authorization_header": "Bearer x"},
+     "description": "an IdP"},
+    {"events_requested": [caep + "credential-change"], "delivery": {"method": "urn:ietf:rfc:8936"}},
+    {"stream_id": "s1", "aud": "urn:tenet:ssf:receiver:rx", "description": None},
+    {"stream_id": "s1", "status": "paused", "reason": "maintenance"},
+    {"stream_id": "s1", "subject": {"format": "complex", "user": {"format": "email", "email": "a@example.com"},
+                                    "session": {"format": "opaque", "id": "s-1"}}, "verified": True},
+    {"stream_id": "s1", "state": "VGhpcyBpcyBhbiBleGFtcGxl"},
+    {"maxEvents": 0, "returnImmediately": True, "ack": ["j1", "j2"],
+     "setErrs": {"j3": {"err": "invalid_key", "description": "unknown kid"}}},
+]:
+    put("ssf", json.dumps(body))
+put("ssf", "eyJhbGciOiJSUzI1NiIsInR5cCI6InNlY2V2ZW50K2p3dCIsImtpZCI6ImsxIn0."
+           "eyJpc3MiOiJodHRwczovL2lkcC5leGFtcGxlIiwiYXVkIjoiaHR0cHM6Ly90ZW5ldC5leGFtcGxlIiwiaWF0IjoxNzAwMDAwMDAwLCJqdGkiOiJqMSIsInN1Yl9pZCI6eyJmb3JtYXQiOiJlbWFpbCIsImVtYWlsIjoiYUBleGFtcGxlLmNvbSJ9LCJldmVudHMiOnsiaHR0cHM6Ly9zY2hlbWFzLm9wZW5pZC5uZXQvc2VjZXZlbnQvY2FlcC9ldmVudC10eXBlL3Nlc3Npb24tcmV2b2tlZCI6e319fQ."
+           "c2lnbmF0dXJl")
 
 for t in sorted(counts):
     print(f"seeded {t}: {counts[t]} inputs")

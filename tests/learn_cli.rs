@@ -37,11 +37,27 @@ impl Analysed {
     }
 
     /// A private copy of the store, for tests that change findings.
+    ///
+    /// Databases are copied through SQLite (`VACUUM INTO`), not as files:
+    /// other tests' CLI processes read the shared store meanwhile, and a
+    /// file copy taken while one of them checkpoints its WAL can pair a
+    /// database file with the wrong log.
     fn copy(&self) -> tempfile::TempDir {
         let to = tempfile::tempdir().unwrap();
         for e in std::fs::read_dir(self.data()).unwrap() {
             let e = e.unwrap();
-            std::fs::copy(e.path(), to.path().join(e.file_name())).unwrap();
+            let name = e.file_name().to_string_lossy().into_owned();
+            if name.ends_with("-wal") || name.ends_with("-shm") || e.path().is_dir() {
+                continue;
+            }
+            if name.ends_with(".db") {
+                let conn = rusqlite::Connection::open_with_flags(e.path(), rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+                    .unwrap();
+                conn.busy_timeout(std::time::Duration::from_secs(30)).unwrap();
+                conn.execute("VACUUM INTO ?1", [to.path().join(&name).to_str().unwrap()]).unwrap();
+            } else {
+                std::fs::copy(e.path(), to.path().join(&name)).unwrap();
+            }
         }
         to
     }
