@@ -171,6 +171,10 @@ impl LivePipeline {
         queue: usize,
         queue_bytes: usize,
     ) -> Result<LivePipeline, crate::ServiceError> {
+        // What was known before catching up: what catching up finds anew
+        // is announced like any other change (events stored just before a
+        // crash, never analysed, must not change trust silently).
+        let known_before = known_alerts_and_levels(&store)?;
         let caught_up = tenet_pipeline::analyse::analyse(&mut store, &rules, &config)?;
         if caught_up.events > 0 {
             tracing::info!(events = caught_up.events, "analysed what was stored since the last run");
@@ -195,21 +199,20 @@ impl LivePipeline {
         graph.journal_closures();
         let first = TrustSnapshot::read_with(&store, &graph, Some(Arc::new(learner.clone())))?;
         outlets.trust.publish(first.clone());
-        let alerts = reader
-            .findings(&FindingQuery::default())
-            .map_err(crate::ServiceError::store("reading findings"))?
-            .into_iter()
-            .filter(|f| f.is_alert())
-            .map(|f| (f.id.clone(), Known::of(&f)))
-            .collect();
-        let levels = reader
-            .risk(None)
-            .map_err(crate::ServiceError::store("reading risk"))?
-            .into_iter()
-            .map(|p| (p.principal, p.level))
-            .collect();
+        drop(reader);
+        let (alerts, levels) = known_alerts_and_levels(&store)?;
+        let mut last_notice =
+            store.last_notice().map_err(crate::ServiceError::store("reading the trust notice log"))?;
+        if caught_up.events > 0 {
+            let found = caught_up_notices(&store, &known_before, (&alerts, &levels), &first, last_notice)?;
+            if !found.is_empty() {
+                store.put_notices(&found).map_err(crate::ServiceError::store("recording trust notices"))?;
+                store.commit().map_err(crate::ServiceError::store("recording trust notices"))?;
+                last_notice += found.len() as u64;
+                tracing::info!(notices = found.len(), "trust changes found while catching up are announced");
+            }
+        }
         let others = store.others_commits().map_err(crate::ServiceError::store("reading the store's version"))?;
-        let last_notice = store.last_notice().map_err(crate::ServiceError::store("reading the trust notice log"))?;
         let mut compromised = std::collections::HashSet::new();
         for v in store.verdicts(false).map_err(crate::ServiceError::store("reading verdicts"))? {
             match v.verdict {
@@ -270,6 +273,69 @@ impl LivePipeline {
             tracing::error!("the pipeline thread panicked");
         }
     }
+}
+
+type Known2 = (HashMap<String, Known>, HashMap<String, RiskLevel>);
+
+/// Alerting findings by id and each principal's latest risk level, as stored.
+fn known_alerts_and_levels(store: &SqliteStore) -> Result<Known2, crate::ServiceError> {
+    let reader = store.reader().map_err(crate::ServiceError::store("opening a reader"))?;
+    let alerts = reader
+        .findings(&FindingQuery::default())
+        .map_err(crate::ServiceError::store("reading findings"))?
+        .into_iter()
+        .filter(|f| f.is_alert())
+        .map(|f| (f.id.clone(), Known::of(&f)))
+        .collect();
+    let levels = reader
+        .risk(None)
+        .map_err(crate::ServiceError::store("reading risk"))?
+        .into_iter()
+        .map(|p| (p.principal, p.level))
+        .collect();
+    Ok((alerts, levels))
+}
+
+/// The notices for what catching up changed: alerts opened, risk levels crossed.
+fn caught_up_notices(
+    store: &SqliteStore,
+    before: &Known2,
+    after: (&HashMap<String, Known>, &HashMap<String, RiskLevel>),
+    names: &TrustSnapshot,
+    last: u64,
+) -> Result<Vec<TrustNotice>, crate::ServiceError> {
+    let reader = store.reader().map_err(crate::ServiceError::store("opening a reader"))?;
+    let mut notices = Vec::new();
+    let mut next = |at: Timestamp, principal: &str, change: NoticeChange| {
+        notices.push(TrustNotice {
+            seq: last + notices.len() as u64 + 1,
+            at,
+            principal: principal.to_string(),
+            change,
+        });
+    };
+    let opened = after.0.iter().filter(|(id, k)| {
+        k.status == FindingStatus::Open && before.0.get(*id).is_none_or(|b| b.status != FindingStatus::Open)
+    });
+    let mut opened: Vec<&String> = opened.map(|(id, _)| id).collect();
+    opened.sort();
+    for id in opened {
+        if let Some(f) = reader.finding(id).map_err(crate::ServiceError::store("reading findings"))? {
+            let change =
+                NoticeChange::FindingOpened { finding: f.id.clone(), category: f.category, severity: f.severity };
+            next(f.last_seen, names.canonical_of(&f.principal), change);
+        }
+    }
+    let mut crossed: Vec<(&String, &RiskLevel)> =
+        after.1.iter().filter(|(p, l)| before.1.get(*p).copied().unwrap_or(RiskLevel::Low) != **l).collect();
+    crossed.sort();
+    for (p, to) in crossed {
+        let from = before.1.get(p).copied().unwrap_or(RiskLevel::Low);
+        let point = reader.risk(Some(p)).map_err(crate::ServiceError::store("reading risk"))?.pop();
+        let (at, score) = point.map_or((Timestamp::now(), 0), |pt| (pt.at, pt.score));
+        next(at, names.canonical_of(p), NoticeChange::RiskLevel { from, to: *to, score });
+    }
+    Ok(notices)
 }
 
 /// What the pipeline knows of an alerting finding.

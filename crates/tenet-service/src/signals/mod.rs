@@ -288,12 +288,18 @@ impl Signals {
             events.extend(events::for_notice(n, &naming));
             per_notice.push(events);
         }
-        let mut store = self.lock();
-        let streams = store.streams().map_err(store_fault)?;
-        let mut excluded = Vec::with_capacity(streams.len());
-        for s in &streams {
-            excluded.push(store.excluded(&s.config.stream_id).map_err(store_fault)?);
-        }
+        let (streams, excluded) = {
+            let store = self.lock();
+            let streams = store.streams().map_err(store_fault)?;
+            let mut excluded = Vec::with_capacity(streams.len());
+            for s in &streams {
+                excluded.push(store.excluded(&s.config.stream_id).map_err(store_fault)?);
+            }
+            (streams, excluded)
+        };
+        // Signed without the store's lock (RSA is the costly part): the
+        // management API and polls are not held up. A stream deleted or
+        // disabled meanwhile is re-checked when the SETs enter the outbox.
         let mut sets = Vec::new();
         for (n, events) in notices.iter().zip(per_notice) {
             if events.is_empty() {
@@ -311,8 +317,7 @@ impl Signals {
                 }
             }
         }
-        let queued = store.enqueue(&sets, Some(last as i64), now_secs()).map_err(store_fault)?;
-        drop(store);
+        let queued = self.lock().enqueue(&sets, Some(last as i64), now_secs()).map_err(store_fault)?;
         if queued > 0 {
             self.wake.bump();
         }
