@@ -935,3 +935,216 @@ fn a_likely_malicious_finding_revokes_the_persons_live_session_within_a_second()
     let revocations = rx.lines().iter().filter(|l| l["type"] == revoked_uri).count();
     assert_eq!(revocations, 1, "one revocation for one session, however many changes followed");
 }
+
+/// Stratus Red Team detonations (real CloudTrail) re-enacted as `email`'s
+/// single sign-on session (`role_arn`'s, in its account): what an attacker
+/// holding that session would leave. Records follow one another a second
+/// apart from `from`; every id is fresh.
+fn hijacked_session(techniques: &[&str], role_arn: &str, email: &str, from: chrono::DateTime<chrono::Utc>) -> Value {
+    let account = role_arn.split(':').nth(4).unwrap();
+    let role = role_arn.rsplit('/').next().unwrap();
+    let mut records = Vec::new();
+    for t in techniques {
+        let text = std::fs::read_to_string(shared(STRATUS).join(format!("{t}.json"))).unwrap();
+        let v: Value = serde_json::from_str(&text).unwrap();
+        let list = v.get("Records").unwrap_or(&v).as_array().unwrap().clone();
+        for r in list {
+            let theirs = r["recipientAccountId"].as_str().unwrap().to_string();
+            let mut r: Value =
+                serde_json::from_str(&serde_json::to_string(&r).unwrap().replace(&theirs, account)).unwrap();
+            let at = from + chrono::TimeDelta::seconds(records.len() as i64);
+            r["eventTime"] = j!(at.format("%Y-%m-%dT%H:%M:%SZ").to_string());
+            r["eventID"] = j!(format!("hijack-{:04}-{}", records.len(), r["eventID"].as_str().unwrap()));
+            r["userIdentity"] = j!({
+                "type": "AssumedRole",
+                "principalId": format!("AROAHIJACKED0000000:{email}"),
+                "arn": format!("arn:aws:sts::{account}:assumed-role/{role}/{email}"),
+                "accountId": account,
+                "accessKeyId": "ASIAHIJACKEDSESSION0",
+                "sessionContext": {
+                    "sessionIssuer": {"type": "Role", "principalId": "AROAHIJACKED0000000", "arn": role_arn,
+                        "accountId": account, "userName": role},
+                    "attributes": {"creationDate": from.format("%Y-%m-%dT%H:%M:%SZ").to_string(), "mfaAuthenticated": "false"}
+                }
+            });
+            records.push(r);
+        }
+    }
+    j!({ "Records": records })
+}
+
+/// The issue's own case: an agent acts for a person, in two live sessions
+/// an agent gateway holds (one only writing the person's document, one
+/// reading and writing). The person's single sign-on session is hijacked
+/// (real Stratus Red Team CloudTrail, re-enacted as that session and sent
+/// to the running service's events API); the service's own analysis
+/// raises a likely-malicious finding on the person, the person's risk
+/// rises, and with it the agent's delegated writes stop (the shipped
+/// example policy). Within a second of that trust change the receiver
+/// gets `session-revoked` for the write-only session and
+/// `token-claims-change` (naming the write) for the other, which still reads.
+#[test]
+fn an_agents_person_raising_a_likely_malicious_finding_revokes_the_agents_session_within_a_second() {
+    use common::ssf::{Receiver, free_port, pyjwt};
+    if !pyjwt() {
+        return;
+    }
+    let a = analysed();
+    let copy = a.copy();
+    let examples = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/policies");
+    let rules = shared("data/sigma");
+    // An agent acting for a person with no open alert, and that person's
+    // single sign-on role, from the events stored about them.
+    let risk = json_lines(copy.path(), &["risk", "--json"]);
+    let (agent, person, role) = risk
+        .iter()
+        .map(|r| r["principal"].as_str().unwrap())
+        .filter(|p| p.starts_with("agent:"))
+        .find_map(|agent| {
+            let d = json(
+                copy.path(),
+                &[
+                    "check",
+                    "--policies",
+                    examples.to_str().unwrap(),
+                    "--principal",
+                    agent,
+                    "--action",
+                    "read",
+                    "--resource",
+                    "document:x",
+                    "--json",
+                    "--explain",
+                ],
+            );
+            let person = d["context"]["signals"]["delegation"]["origin"].as_str()?.to_string();
+            let email = person.strip_prefix("user:")?;
+            let open = json_lines(copy.path(), &["findings", "--json", "--principal", &person, "--status", "open"]);
+            if open.iter().any(|f| f["alert"] == j!(true)) {
+                return None;
+            }
+            let events = json_lines(
+                copy.path(),
+                &["events", "--json", "--principal", &person, "--source", "cloudtrail", "--limit", "500"],
+            );
+            let role = events.iter().find_map(|e| {
+                let id = e["actor"]["id"].as_str()?;
+                let (head, rest) = id.split_once(":assumed-role/")?;
+                let (role, session) = rest.split_once('/')?;
+                (role.starts_with("AWSReservedSSO_") && session == email)
+                    .then(|| format!("arn:aws:iam::{}:role/{role}", head.rsplit(':').next().unwrap()))
+            })?;
+            Some((agent.to_string(), person, role))
+        })
+        .expect("an agent acting for a person who signs in to AWS through single sign-on");
+    let newest = json_lines(copy.path(), &["events", "--json", "--limit", "1"]);
+    let newest: chrono::DateTime<chrono::Utc> = newest[0]["time"].as_str().unwrap().parse().unwrap();
+
+    let key = |name: &str, scopes: &str| {
+        let out = common::run(copy.path(), &["key", "create", name, "--scopes", scopes]);
+        String::from_utf8(out.stdout).unwrap().lines().last().unwrap().trim().to_string()
+    };
+    let (idp, gateway, trail, soc) =
+        (key("idp", "ssf"), key("agent-gateway", "decide"), key("trail", "ingest"), key("soc", "read"));
+    let server = common::Server::start(
+        copy.path(),
+        &["--policies", examples.to_str().unwrap(), "--rules", rules.to_str().unwrap()],
+    );
+    let port = free_port();
+    let caep = "https://schemas.openid.net/secevent/caep/event-type/";
+    let (revoked_uri, claims_uri) = (format!("{caep}session-revoked"), format!("{caep}token-claims-change"));
+    let stream = j!({"events_requested": [&revoked_uri, &claims_uri],
+        "delivery": {"method": "urn:ietf:rfc:8935", "endpoint_url": format!("http://127.0.0.1:{port}/")}});
+    let s = server.call("POST", "/ssf/stream", Some(&idp), Some(&stream));
+    assert_eq!(s.status, 201, "{}", s.body);
+    let rx = Receiver::start(port, &server, s.json()["aud"].as_str().unwrap(), &copy.path().join("rx.jsonl"), None);
+
+    // The gateway's sessions: the agent (its owner named, as gateways do)
+    // on the person's document.
+    let (ptype, pid) = person.split_once(':').unwrap();
+    let (atype, aid) = agent.split_once(':').unwrap();
+    let owner = j!({"__entity": {"type": ptype, "id": pid}});
+    let decide = |action: &str, session: &str| {
+        let request = j!({"subject": {"type": atype, "id": aid, "properties": {"owner": owner}},
+            "action": {"name": action},
+            "resource": {"type": "document", "id": "roadmap", "properties": {"owner": owner}},
+            "context": {"session_id": session}});
+        let d = server.call("POST", "/access/v1/evaluation", Some(&gateway), Some(&request));
+        assert_eq!(d.status, 200, "{}", d.body);
+        d.json()["decision"].clone()
+    };
+    assert_eq!(decide("write", "gw-write-only"), j!(true), "the agent writes its person's document");
+    assert_eq!(decide("read", "gw-read-write"), j!(true));
+    assert_eq!(decide("write", "gw-read-write"), j!(true));
+    std::thread::sleep(std::time::Duration::from_millis(300));
+
+    let changes = server.changes_as(Some(&soc));
+    let attack = hijacked_session(
+        &[
+            "aws.defense-evasion.cloudtrail-stop",
+            "aws.persistence.iam-create-admin-user",
+            "aws.credential-access.secretsmanager-batch-retrieve-secrets",
+        ],
+        &role,
+        pid,
+        newest + chrono::TimeDelta::minutes(10),
+    );
+    let now = || std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs_f64();
+    let sent_at = now();
+    let sent = server.call("POST", "/api/v1/events", Some(&trail), Some(&attack));
+    assert_eq!(sent.status, 200, "{}", sent.body);
+    assert_eq!(sent.json()["stored"].as_u64(), Some(attack["Records"].as_array().unwrap().len() as u64));
+    eprintln!("agent {agent} acts for {person}, who signs in as {role}");
+    let (mut opened, mut seen) = (None, Vec::new());
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while opened.is_none() && std::time::Instant::now() < deadline {
+        if let Ok(n) = changes.recv_timeout(std::time::Duration::from_millis(100))
+            && seen.len() < 50
+            && {
+                seen.push(n.clone());
+                true
+            }
+            && n["change"] == "finding_opened"
+            && n["principal"] == person.as_str()
+        {
+            assert_eq!(n["category"], "likely_malicious", "{n}");
+            opened = Some((now(), n));
+        }
+    }
+    let (opened_at, notice) =
+        opened.unwrap_or_else(|| panic!("no finding raised on the person; trust changes seen: {seen:?}"));
+    let finding = json(copy.path(), &["finding", notice["finding"].as_str().unwrap(), "--json"]);
+    assert_eq!(finding["category"], "likely_malicious", "{finding}");
+
+    let revoked = rx
+        .wait_for(std::time::Duration::from_secs(5), |l| l["type"] == revoked_uri.as_str())
+        .expect("session-revoked for the agent's write-only session");
+    let sub = &revoked["claims"]["sub_id"];
+    assert_eq!(sub["format"], "complex", "{sub}");
+    assert_eq!(sub["session"], j!({"format": "opaque", "id": "gw-write-only"}), "{sub}");
+    let ev = &revoked["claims"]["events"][&revoked_uri];
+    assert_eq!(ev["initiating_entity"], "policy", "{ev}");
+    let took = revoked["received"].as_f64().unwrap() - opened_at;
+    eprintln!(
+        "person's likely-malicious finding → agent session-revoked at the receiver: {took:.3} s \
+         ({:.3} s after the attack's records were sent, the service's analysis included)",
+        revoked["received"].as_f64().unwrap() - sent_at
+    );
+    assert!(took < 1.0, "{took:.3} s after the finding was announced");
+
+    let lowered = rx
+        .wait_for(std::time::Duration::from_secs(2), |l| l["type"] == claims_uri.as_str())
+        .expect("token-claims-change for the session that still reads");
+    assert_eq!(lowered["claims"]["sub_id"]["session"], j!({"format": "opaque", "id": "gw-read-write"}));
+    let claims = &lowered["claims"]["events"][&claims_uri]["claims"];
+    assert_eq!(claims["tenet_denied_requests"], j!(["write document:roadmap"]), "{lowered}");
+    let took = lowered["received"].as_f64().unwrap() - opened_at;
+    eprintln!("… and token-claims-change for the session that still reads: {took:.3} s");
+    assert!(took < 1.0, "{took:.3} s");
+
+    assert_eq!(decide("read", "gw-read-write"), j!(true), "the agent still reads");
+    assert_eq!(decide("write", "gw-read-write"), j!(false), "but writes no more for a person at risk");
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    let got = rx.lines();
+    assert_eq!(got.iter().filter(|l| l["type"] == revoked_uri.as_str()).count(), 1, "one revocation: {got:?}");
+}

@@ -267,10 +267,20 @@ impl Server {
     /// A reader of `GET /api/v1/changes`: each trust change's JSON data, as
     /// the server sends it. Returns once the stream is open.
     pub fn changes(&self) -> std::sync::mpsc::Receiver<Value> {
+        self.changes_as(None)
+    }
+
+    /// [`Server::changes`] with a key (scope `read`), for a server that has keys.
+    pub fn changes_as(&self, token: Option<&str>) -> std::sync::mpsc::Receiver<Value> {
         use std::io::{BufRead, Write};
         let mut stream = self.connect();
-        write!(stream, "GET /api/v1/changes HTTP/1.1\r\nhost: {}\r\naccept: text/event-stream\r\n\r\n", self.addr())
-            .unwrap();
+        let auth = token.map(|t| format!("authorization: Bearer {t}\r\n")).unwrap_or_default();
+        write!(
+            stream,
+            "GET /api/v1/changes HTTP/1.1\r\nhost: {}\r\naccept: text/event-stream\r\n{auth}\r\n",
+            self.addr()
+        )
+        .unwrap();
         let (tx, rx) = std::sync::mpsc::channel::<Value>();
         std::thread::spawn(move || {
             for line in std::io::BufReader::new(stream).lines() {
