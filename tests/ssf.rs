@@ -664,3 +664,54 @@ fn upstream_sets_are_verified_and_enter_as_telemetry_and_trust_changes() {
     assert_eq!(body["event"]["credential_type"], "password");
     assert_eq!(body["issuer"], us);
 }
+
+/// Sessions outlive the service: a person's session, learned from an
+/// AuthZEN request, is still known after the service is killed (SIGKILL)
+/// and started again, and an administrator's compromise after the restart
+/// revokes it at the receiver.
+#[test]
+fn a_session_from_before_a_crash_is_revoked_by_a_trust_change_after_the_restart() {
+    if !pyjwt() {
+        return;
+    }
+    let data = tempfile::tempdir().unwrap();
+    let (idp, pep, ops, hr) = (
+        key(data.path(), "idp", "ssf"),
+        key(data.path(), "pep", "decide"),
+        key(data.path(), "ops", "admin"),
+        key(data.path(), "hr", "ingest"),
+    );
+    let server = serve(data.path());
+    let scim = json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:ListResponse"], "totalResults": 1,
+        "Resources": [{"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"], "id": "u1",
+            "userName": "dana@example.com", "active": true, "emails": [{"value": "dana@example.com", "primary": true}]}]});
+    let imported = server.call("POST", "/api/v1/inventory?at=2026-01-01T00:00:00Z", Some(&hr), Some(&scim));
+    assert_eq!(imported.status, 200, "{}", imported.body);
+    let port = free_port();
+    let create = json!({"events_requested": [REVOKED],
+        "delivery": {"method": PUSH, "endpoint_url": format!("http://127.0.0.1:{port}/")}});
+    let s = server.call("POST", "/ssf/stream", Some(&idp), Some(&create));
+    assert_eq!(s.status, 201, "{}", s.body);
+    let aud = s.json()["aud"].as_str().unwrap().to_string();
+    let request = json!({"subject": {"type": "user", "id": "dana@example.com"}, "action": {"name": "read"},
+        "resource": {"type": "document", "id": "handbook"}, "context": {"session_id": "before-the-crash"}});
+    let d = server.call("POST", "/access/v1/evaluation", Some(&pep), Some(&request));
+    assert_eq!(d.json()["decision"], json!(true), "{}", d.body);
+    // Sessions are written behind the decisions, a quarter second at most.
+    std::thread::sleep(Duration::from_millis(600));
+    server.kill();
+
+    let server = serve(data.path());
+    let rx = Receiver::start(port, &server, &aud, &data.path().join("rx.jsonl"), None);
+    let c = server.call(
+        "POST",
+        "/api/v1/principals/user:dana@example.com/compromise",
+        Some(&ops),
+        Some(&json!({"reason": "token theft"})),
+    );
+    assert_eq!(c.status, 200, "{}", c.body);
+    let got = rx
+        .wait_for(Duration::from_secs(5), |l| l["type"] == REVOKED)
+        .expect("session-revoked for the session the service learned before it was killed");
+    assert_eq!(got["claims"]["sub_id"]["session"], json!({"format": "opaque", "id": "before-the-crash"}));
+}

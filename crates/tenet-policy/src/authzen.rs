@@ -42,6 +42,35 @@ pub struct Evaluation {
     pub context: Properties,
 }
 
+impl Evaluation {
+    /// The request as AuthZEN JSON, as [`parse_evaluation`] reads it back:
+    /// how a decision is kept to be taken again later.
+    pub fn to_json(&self) -> Value {
+        fn with_properties(mut o: Map<String, Value>, properties: &Properties) -> Value {
+            if !properties.is_empty() {
+                o.insert("properties".into(), Value::Object(properties.clone()));
+            }
+            Value::Object(o)
+        }
+        let entity = |e: &Entity| {
+            let mut o = Map::new();
+            o.insert("type".into(), Value::String(e.kind.clone()));
+            o.insert("id".into(), Value::String(e.id.clone()));
+            with_properties(o, &e.properties)
+        };
+        let mut action = Map::new();
+        action.insert("name".into(), Value::String(self.action.name.clone()));
+        let mut o = Map::new();
+        o.insert("subject".into(), entity(&self.subject));
+        o.insert("action".into(), with_properties(action, &self.action.properties));
+        o.insert("resource".into(), entity(&self.resource));
+        if !self.context.is_empty() {
+            o.insert("context".into(), Value::Object(self.context.clone()));
+        }
+        Value::Object(o)
+    }
+}
+
 /// How a batch stops early, if at all.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Semantic {
@@ -357,6 +386,22 @@ pub fn parse_search(body: &Value, target: SearchTarget) -> Result<Search, Reques
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn an_evaluation_written_as_json_reads_back_the_same() {
+        for body in [
+            json!({"subject": {"type": "user", "id": "alice"}, "action": {"name": "read"},
+                   "resource": {"type": "document", "id": "q3"}}),
+            json!({"subject": {"type": "agent", "id": "a-1", "properties": {"owner": {"__entity": {"type": "user", "id": "bob"}}}},
+                   "action": {"name": "write", "properties": {"method": "PUT"}},
+                   "resource": {"type": "document", "id": "q3", "properties": {"tags": ["x", 1, null]}},
+                   "context": {"session_id": "s-1", "nested": {"a": [true]}}}),
+        ] {
+            let e = parse_evaluation(&body).unwrap();
+            assert_eq!(e.to_json(), body);
+            assert_eq!(parse_evaluation(&e.to_json()).unwrap(), e);
+        }
+    }
 
     #[test]
     fn the_direct_parse_agrees_with_the_checked_one_and_declines_what_it_would_refuse() {

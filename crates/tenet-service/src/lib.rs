@@ -196,8 +196,14 @@ pub fn start(options: Options) -> Result<Running, ServiceError> {
             .with_log(log, history)
             .with_sessions(session_uses),
     );
-    let sessions = Arc::new(signals::sessions::Sessions::default());
-    signals::sessions::follow(session_rx, sessions.clone(), trust.clone());
+    let sessions_path = data_dir.join("sessions.db");
+    let session_store = tenet_store::sessions::SessionStore::open(&sessions_path)
+        .map_err(ServiceError::store(format!("opening {}", sessions_path.display())))?;
+    let sessions = Arc::new(
+        signals::sessions::Sessions::restore(&session_store)
+            .map_err(ServiceError::store(format!("reading the live sessions in {}", sessions_path.display())))?,
+    );
+    signals::sessions::follow(session_rx, sessions.clone(), trust.clone(), session_store);
     policy_dir::watch(pdp.clone(), policies.clone(), Duration::from_millis(config.policy_poll_ms.unwrap_or(1000)));
 
     let mut folders: Vec<(PathBuf, watch::Holds)> =

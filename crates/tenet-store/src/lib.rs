@@ -12,6 +12,7 @@
 mod block;
 pub mod decisions;
 pub mod keys;
+pub mod sessions;
 mod sqlite;
 pub mod ssf;
 

@@ -2,14 +2,18 @@
 //! AuthZEN requests that name one (`context.session_id`), each with its
 //! most recent decisions, so that when a principal's trust changes those
 //! decisions can be taken again and the sessions they no longer justify
-//! revoked. Bounded in sessions and in decisions per session; in memory
-//! (a restart forgets them until their next request).
+//! revoked. Bounded in sessions and in decisions per session; kept in
+//! `sessions.db` behind the decisions (see [`follow`]), so a restarted
+//! service still knows the sessions established before it.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
+use serde_json::{Value, json};
 use tenet_policy::authzen::Evaluation;
 use tenet_server::access::{DecisionPoint, SessionUse};
+use tenet_store::sessions::{SessionStore, StoredSession};
 
 use crate::trust::LiveTrust;
 
@@ -47,6 +51,31 @@ struct Inner {
     /// Principal (or the person an agent acts for) → its session ids.
     by_principal: HashMap<String, Vec<String>>,
     clock: u64,
+    /// Changed since the last save, and forgotten since.
+    dirty: HashSet<String>,
+    gone: HashSet<String>,
+}
+
+impl Inner {
+    fn changed(&mut self, id: &str) {
+        self.gone.remove(id);
+        self.dirty.insert(id.to_string());
+    }
+
+    fn forgotten(&mut self, id: &str) {
+        self.dirty.remove(id);
+        self.gone.insert(id.to_string());
+    }
+
+    fn index(&mut self, id: &str) {
+        let keys: Vec<String> = match self.sessions.get(id) {
+            Some(s) => std::iter::once(s.principal.clone()).chain(s.origin.clone()).collect(),
+            None => return,
+        };
+        for key in keys {
+            self.by_principal.entry(key).or_default().push(id.to_string());
+        }
+    }
 }
 
 /// The live sessions.
@@ -100,10 +129,9 @@ impl Sessions {
         }
         session.recent.push(Recent { evaluation: used.evaluation, allowed: used.allowed });
         if fresh {
-            for key in std::iter::once(principal).chain(origin) {
-                inner.by_principal.entry(key).or_default().push(used.session_id.clone());
-            }
+            inner.index(&used.session_id);
         }
+        inner.changed(&used.session_id);
     }
 
     /// A session an enforcement point said it established or was
@@ -115,6 +143,7 @@ impl Sessions {
         let clock = inner.clock;
         if let Some(s) = inner.sessions.get_mut(session_id) {
             s.last = clock;
+            inner.changed(session_id);
             return;
         }
         if inner.sessions.len() >= MAX_SESSIONS {
@@ -124,7 +153,8 @@ impl Sessions {
             session_id.to_string(),
             Session { principal: principal.to_string(), origin: None, recent: Vec::new(), last: clock, revoked: false },
         );
-        inner.by_principal.entry(principal.to_string()).or_default().push(session_id.to_string());
+        inner.index(session_id);
+        inner.changed(session_id);
     }
 
     /// A session ended elsewhere (the identity provider revoked it).
@@ -136,6 +166,7 @@ impl Sessions {
                     list.retain(|x| x != session_id);
                 }
             }
+            inner.forgotten(session_id);
         }
     }
 
@@ -192,6 +223,9 @@ impl Sessions {
             };
             out.push((id, session.principal.clone(), verdict));
         }
+        for (id, _, _) in &out {
+            inner.changed(id);
+        }
         out
     }
 }
@@ -214,8 +248,96 @@ impl Sessions {
                 out.push((id, s.principal.clone(), Verdict::Revoke));
             }
         }
+        for (id, _, _) in &out {
+            inner.changed(id);
+        }
         out
     }
+
+    /// The sessions kept in `store` (the most recent [`MAX_SESSIONS`]);
+    /// a session whose record cannot be read is left out, and said so.
+    pub fn restore(store: &SessionStore) -> Result<Sessions, tenet_store::StoreError> {
+        let rows = store.load(MAX_SESSIONS)?;
+        let mut inner = Inner::default();
+        for row in rows {
+            let recent = match recent_from_json(&row.recent) {
+                Ok(r) => r,
+                Err(why) => {
+                    tracing::warn!(session = %row.id, %why, "a kept session is unreadable; it is forgotten");
+                    inner.gone.insert(row.id);
+                    continue;
+                }
+            };
+            inner.clock = inner.clock.max(row.last_used);
+            let session = Session {
+                principal: row.principal,
+                origin: row.origin,
+                recent,
+                last: row.last_used,
+                revoked: row.revoked,
+            };
+            inner.sessions.insert(row.id.clone(), session);
+            inner.index(&row.id);
+        }
+        Ok(Sessions { inner: Mutex::new(inner) })
+    }
+
+    /// What changed since the last call: sessions to write and ids to remove.
+    pub fn take_changes(&self) -> (Vec<StoredSession>, Vec<String>) {
+        let mut inner = self.lock();
+        let dirty = std::mem::take(&mut inner.dirty);
+        let gone = std::mem::take(&mut inner.gone).into_iter().collect();
+        let changed = dirty
+            .into_iter()
+            .filter_map(|id| {
+                let s = inner.sessions.get(&id)?;
+                Some(StoredSession {
+                    principal: s.principal.clone(),
+                    origin: s.origin.clone(),
+                    recent: recent_to_json(&s.recent),
+                    last_used: s.last,
+                    revoked: s.revoked,
+                    id,
+                })
+            })
+            .collect();
+        (changed, gone)
+    }
+
+    /// Puts back changes a failed save did not keep, unless newer ones replaced them.
+    fn keep_for_later(&self, changed: Vec<StoredSession>, gone: Vec<String>) {
+        let mut inner = self.lock();
+        for s in changed {
+            if !inner.gone.contains(&s.id) {
+                inner.dirty.insert(s.id);
+            }
+        }
+        for id in gone {
+            if !inner.sessions.contains_key(&id) {
+                inner.gone.insert(id);
+            }
+        }
+    }
+}
+
+fn recent_to_json(recent: &[Recent]) -> String {
+    let list: Vec<Value> =
+        recent.iter().map(|r| json!({"request": r.evaluation.to_json(), "allowed": r.allowed})).collect();
+    Value::Array(list).to_string()
+}
+
+fn recent_from_json(text: &str) -> Result<Vec<Recent>, String> {
+    let v: Value = serde_json::from_str(text).map_err(|e| e.to_string())?;
+    let list = v.as_array().ok_or("not an array")?;
+    list.iter()
+        .enumerate()
+        .map(|(i, r)| {
+            let evaluation =
+                tenet_policy::authzen::parse_evaluation(&r["request"]).map_err(|e| format!("decision {i}: {e}"))?;
+            let allowed = r["allowed"].as_bool().ok_or_else(|| format!("decision {i}: allowed is not a boolean"))?;
+            Ok(Recent { evaluation, allowed })
+        })
+        .collect()
 }
 
 /// Forgets the least recently used tenth of the sessions.
@@ -232,20 +354,47 @@ fn evict(inner: &mut Inner) {
                     }
                 }
             }
+            inner.forgotten(&id);
         }
     }
 }
 
-/// Records the session uses decisions publish, until the decision point is gone.
+/// How often what changed is written to `sessions.db`.
+const SAVE_EVERY: Duration = Duration::from_millis(250);
+
+/// Records the session uses decisions publish, until the decision point is
+/// gone, and writes what changed (here and by re-evaluation) to `store`
+/// every [`SAVE_EVERY`]; a failed save is tried again with the next.
 pub fn follow(
     uses: crossbeam_channel::Receiver<SessionUse>,
     sessions: std::sync::Arc<Sessions>,
     trust: std::sync::Arc<LiveTrust>,
+    mut store: SessionStore,
 ) {
-    let spawned = std::thread::Builder::new().name("tenet-sessions".into()).spawn(move || {
-        while let Ok(used) = uses.recv() {
-            sessions.record(used, &trust);
+    let save = move |sessions: &Sessions, store: &mut SessionStore| {
+        let (changed, gone) = sessions.take_changes();
+        if changed.is_empty() && gone.is_empty() {
+            return;
         }
+        if let Err(e) = store.save(&changed, &gone) {
+            tracing::warn!(error = %e, sessions = changed.len(), "live sessions not saved; trying again");
+            sessions.keep_for_later(changed, gone);
+        }
+    };
+    let spawned = std::thread::Builder::new().name("tenet-sessions".into()).spawn(move || {
+        let mut saved = Instant::now();
+        loop {
+            match uses.recv_timeout(SAVE_EVERY) {
+                Ok(used) => sessions.record(used, &trust),
+                Err(crossbeam_channel::RecvTimeoutError::Timeout) => {}
+                Err(crossbeam_channel::RecvTimeoutError::Disconnected) => break,
+            }
+            if saved.elapsed() >= SAVE_EVERY {
+                save(&sessions, &mut store);
+                saved = Instant::now();
+            }
+        }
+        save(&sessions, &mut store);
     });
     if let Err(e) = spawned {
         tracing::error!(error = %e, "sessions are not followed: no thread");
@@ -343,5 +492,45 @@ mod tests {
         sessions.learn("idp-2", "user:alice");
         sessions.forget("idp-2");
         assert_eq!(sessions.revoke_all("user:alice").len(), 0, "revoked or forgotten: nothing left");
+    }
+
+    /// A restart keeps the sessions: what was recorded, re-evaluated and
+    /// forgotten before is what a registry restored from the store holds,
+    /// and a trust change after the restart still lowers the session.
+    #[test]
+    fn sessions_saved_to_the_store_are_restored_and_still_reevaluated() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("sessions.db");
+        let trust = LiveTrust::new(at_risk(10));
+        let decisions = point(&trust);
+        let sessions = Sessions::default();
+        sessions.record(used("s1", "read", true), &trust);
+        sessions.record(used("s1", "write", true), &trust);
+        sessions.learn("idp-1", "user:alice");
+        sessions.learn("idp-2", "user:alice");
+        let mut store = SessionStore::open(&path).unwrap();
+        let (changed, gone) = sessions.take_changes();
+        assert_eq!((changed.len(), gone.len()), (3, 0));
+        store.save(&changed, &gone).unwrap();
+        sessions.forget("idp-2");
+        assert_eq!(sessions.reevaluate("user:alice", &decisions, true).len(), 1, "idp-1, with no decision, ends");
+        let (changed, gone) = sessions.take_changes();
+        assert_eq!((changed.len(), gone.clone()), (1, vec!["idp-2".to_string()]));
+        store.save(&changed, &gone).unwrap();
+        assert_eq!(sessions.take_changes(), (vec![], vec![]), "nothing new");
+        drop(store);
+
+        let restored = Sessions::restore(&SessionStore::open(&path).unwrap()).unwrap();
+        assert_eq!(restored.len(), 2, "s1 and idp-1; idp-2 was forgotten");
+        trust.publish(at_risk(60));
+        assert_eq!(
+            restored.reevaluate("user:alice", &decisions, true),
+            vec![(
+                "s1".to_string(),
+                "user:alice".to_string(),
+                Verdict::Lower { denied: vec!["write document:draft".into()] }
+            )],
+            "s1's decisions came back and are taken again; idp-1 stays revoked"
+        );
     }
 }
