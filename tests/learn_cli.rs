@@ -674,6 +674,60 @@ fn a_risk_level_change_reaches_a_shared_signals_receiver_within_a_second() {
     assert!(took < 1.0, "received {took:.3} s after the last resolution");
 }
 
+/// A person's decision made while the service is down (killed, here) is
+/// not lost: `tenet finding --resolve` queues its trust changes in the
+/// transaction of the change, and the service announces them when it
+/// starts, once: the receiver gets the critical person's risk-level-change,
+/// and a second restart says nothing again.
+#[test]
+fn findings_resolved_while_the_service_is_down_are_announced_once_when_it_starts() {
+    use common::ssf::{Receiver, free_port, pyjwt};
+    if !pyjwt() {
+        return;
+    }
+    let a = analysed();
+    let copy = a.copy();
+    let examples = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/policies");
+    let critical = json_lines(copy.path(), &["risk", "--json"])
+        .iter()
+        .filter(|r| r["score"].as_u64().unwrap() >= 75)
+        .map(|r| r["principal"].as_str().unwrap().to_string())
+        .find(|p| p.starts_with("user:"))
+        .expect("the attacks leave a critical person");
+    let open = json_lines(copy.path(), &["findings", "--json", "--principal", &critical, "--status", "open"]);
+    let out = common::run(copy.path(), &["key", "create", "idp", "--scopes", "ssf"]);
+    let token = String::from_utf8(out.stdout).unwrap().lines().last().unwrap().trim().to_string();
+    let policies = ["--policies", examples.to_str().unwrap()];
+    let server = common::Server::start(copy.path(), &policies);
+    let port = free_port();
+    let risk_change = "https://schemas.openid.net/secevent/caep/event-type/risk-level-change";
+    let stream = j!({"events_requested": [risk_change],
+        "delivery": {"method": "urn:ietf:rfc:8935", "endpoint_url": format!("http://127.0.0.1:{port}/")}});
+    let s = server.call("POST", "/ssf/stream", Some(&token), Some(&stream));
+    assert_eq!(s.status, 201, "{}", s.body);
+    let aud = s.json()["aud"].as_str().unwrap().to_string();
+    server.kill();
+
+    for f in &open {
+        ok(copy.path(), &["finding", f["id"].as_str().unwrap(), "--resolve", "--reason", "contained"]);
+    }
+    let from_high =
+        |l: &Value| l["type"] == risk_change && l["claims"]["events"][risk_change]["previous_level"] == "HIGH";
+    let server = common::Server::start(copy.path(), &policies);
+    let rx = Receiver::start(port, &server, &aud, &copy.path().join("rx.jsonl"), None);
+    let got = rx
+        .wait_for(std::time::Duration::from_secs(10), from_high)
+        .expect("the risk the person left, announced when the service started");
+    let sub = &got["claims"]["sub_id"];
+    assert!(critical.ends_with(sub["email"].as_str().or(sub["id"].as_str()).unwrap()), "{sub}");
+    server.kill();
+    let server = common::Server::start(copy.path(), &policies);
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    drop(server);
+    let lines = rx.lines();
+    assert_eq!(lines.iter().filter(|l| from_high(l)).count(), 1, "announced once: {lines:?}");
+}
+
 /// Exactly once across a crash: trust changes turned into SETs while the
 /// receiver is down wait in the outbox; the service is killed with
 /// SIGKILL; after a restart the receiver gets each of them once (by

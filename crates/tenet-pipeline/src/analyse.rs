@@ -233,15 +233,42 @@ pub fn set_status(
     reason: Option<&str>,
     config: &Config,
 ) -> Result<tenet_model::Finding, AnalyseError> {
-    let finding = store.set_finding_status(id, to, reason, tenet_model::Timestamp::now())?;
+    let now = tenet_model::Timestamp::now();
+    let finding = store.set_finding_status(id, to, reason, now)?;
+    // What the change means to trust, recorded with it for the running
+    // service to announce (a quiet finding changes no one's trust).
+    let mut changes = Vec::new();
+    if finding.is_alert() {
+        // Re-opened is opened, as when analysis re-opens it.
+        let change = if finding.status == tenet_model::FindingStatus::Open {
+            tenet_model::NoticeChange::FindingOpened {
+                finding: finding.id.clone(),
+                category: finding.category,
+                severity: finding.severity,
+            }
+        } else {
+            tenet_model::NoticeChange::FindingStatus { finding: finding.id.clone(), status: finding.status }
+        };
+        changes.push((now, finding.principal.clone(), change));
+    }
     if let Some(state) = store.analysis_state()? {
         let mut learner = restore(Some(&state), config)?;
         learner.finding_updated(&finding);
-        store.put_risk(&learner.take_risk())?;
+        let risk = learner.take_risk();
+        let before = store.reader()?;
+        for p in &risk {
+            let from = before.risk(Some(&p.principal))?.pop().map_or(tenet_model::RiskLevel::Low, |r| r.level);
+            if from != p.level {
+                let change = tenet_model::NoticeChange::RiskLevel { from, to: p.level, score: p.score };
+                changes.push((p.at, p.principal.clone(), change));
+            }
+        }
+        store.put_risk(&risk)?;
         let blob = serde_json::to_vec(&learner).map_err(|e| AnalyseError::State(e.to_string()))?;
         store.put_analysis_state(&AnalysisState { learner: blob, ..state })?;
-        store.commit()?;
     }
+    store.queue_notices(&changes)?;
+    store.commit()?;
     Ok(finding)
 }
 

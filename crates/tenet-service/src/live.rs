@@ -398,8 +398,12 @@ struct Pipeline {
 
 impl Pipeline {
     fn run(&mut self, rx: Receiver<(Work, usize)>, stop: &AtomicBool) {
-        // Verdicts recorded by the CLI while no service ran.
+        // Verdicts and finding decisions recorded by the CLI while no
+        // service ran, or just before this one crashed.
         self.apply_pending_verdicts();
+        if let Err(e) = self.announce_queued() {
+            tracing::warn!(error = %e, "queued trust notices not read; trying again");
+        }
         let mut last_others = Instant::now();
         loop {
             match rx.recv_timeout(OTHERS_EVERY) {
@@ -840,34 +844,67 @@ impl Pipeline {
         self.others = version;
         self.apply_new_snapshots()?;
         self.apply_pending_verdicts();
+        self.announce_queued()
+    }
+
+    /// Trust changes another process made (`tenet finding --resolve`),
+    /// queued with the change in its transaction: the live state follows
+    /// the findings they name, and the queued notices, as that process
+    /// recorded them, are numbered into the log in one transaction with
+    /// their removal from the queue. A change committed just before a
+    /// crash is therefore announced after the restart, never lost.
+    fn announce_queued(&mut self) -> Result<(), tenet_store::StoreError> {
+        let queued = self.store.pending_notices()?;
+        if queued.is_empty() {
+            return Ok(());
+        }
         let reader = self.store.reader()?;
         let mut changed = Vec::new();
-        for f in reader.findings(&FindingQuery::default())? {
-            if f.is_alert() && self.alerts.get(&f.id).is_some_and(|k| k.status != f.status) {
+        for (_, _, _, change) in &queued {
+            if let NoticeChange::FindingStatus { finding, .. } | NoticeChange::FindingOpened { finding, .. } = change
+                && let Some(f) = reader.finding(finding)?
+                && f.is_alert()
+                && self.alerts.get(&f.id).is_some_and(|k| k.status != f.status)
+            {
                 changed.push(f);
             }
         }
-        if changed.is_empty() {
-            return Ok(());
-        }
-        let mut notices = Vec::new();
+        drop(reader);
+        // The live copies of findings and risk; their notices are the queued ones.
+        let numbered = self.seq;
+        let mut recomputed = Vec::new();
         for f in &changed {
             self.analysis.learner.finding_updated(f);
         }
-        self.findings_changed(&changed, &mut notices);
-        // The CLI stored the risk that follows; this is the live copy.
+        self.findings_changed(&changed, &mut recomputed);
         let taken = self.analysis.learner.take_risk();
         let risk = self.pinned(taken);
-        self.risk_changed(&risk, &mut notices);
+        self.risk_changed(&risk, &mut recomputed);
+        self.seq = numbered;
+        let mut notices = Vec::new();
+        for (_, at, principal, change) in &queued {
+            let who = self.snapshot.canonical_of(principal).to_string();
+            // A confirmed compromise holds whatever the finding's fate.
+            if matches!(change, NoticeChange::RiskLevel { .. }) && self.compromised.contains(&who) {
+                continue;
+            }
+            notices.push(self.notice(*at, &who, change.clone()));
+        }
         self.learner_changed = true;
         self.unsaved = true;
         self.publish_trust();
-        let numbered = self.seq - notices.len() as u64;
-        if let Err(e) = self.store.put_notices(&notices).and_then(|()| self.store.commit()) {
-            tracing::error!(error = %e, lost = notices.len(), "trust notices not stored");
+        let ids: Vec<i64> = queued.iter().map(|(id, ..)| *id).collect();
+        let stored = self
+            .store
+            .put_notices(&notices)
+            .and_then(|()| self.store.clear_pending_notices(&ids))
+            .and_then(|()| self.store.commit());
+        if let Err(e) = stored {
+            // Still queued: announced on the next attempt.
+            tracing::error!(error = %e, queued = ids.len(), "queued trust notices not stored");
             self.store.rollback();
             self.seq = numbered;
-            notices.clear();
+            return Ok(());
         }
         self.announce(notices);
         self.update_status();

@@ -334,7 +334,8 @@ pub trait EventStore: EventReader {
     /// decision. Returns the findings as stored.
     fn put_findings(&mut self, findings: &[Finding]) -> Result<Vec<Finding>>;
 
-    /// Changes a finding's status, recording who-knows-why in its history.
+    /// Changes a finding's status, recording who-knows-why in its history,
+    /// in the open transaction (the caller commits).
     fn set_finding_status(
         &mut self,
         id: &str,
@@ -345,6 +346,12 @@ pub trait EventStore: EventReader {
 
     /// Appends risk points to the history.
     fn put_risk(&mut self, points: &[tenet_model::RiskPoint]) -> Result<()>;
+
+    /// Trust changes made here, outside the running service (a person's
+    /// decision on a finding from the CLI), for the service to number into
+    /// the trust notice log and announce: written in the open transaction,
+    /// with the change itself, so neither is kept without the other.
+    fn queue_notices(&mut self, changes: &[(Timestamp, String, tenet_model::NoticeChange)]) -> Result<()>;
 }
 
 /// Where analysis has got to, and its learned state (opaque to the store).

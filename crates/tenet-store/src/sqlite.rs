@@ -145,6 +145,12 @@ CREATE TABLE IF NOT EXISTS verdicts (
 CREATE TABLE IF NOT EXISTS relayed (
     key TEXT PRIMARY KEY
 ) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS pending_notices (
+    id        INTEGER PRIMARY KEY AUTOINCREMENT,
+    at        INTEGER NOT NULL,
+    principal TEXT NOT NULL,
+    change    TEXT NOT NULL
+);
 CREATE TABLE IF NOT EXISTS trust_notices (
     seq       INTEGER PRIMARY KEY,
     principal TEXT NOT NULL,
@@ -315,6 +321,37 @@ impl SqliteStore {
                     reason: "seq beyond i64".into(),
                 })?;
                 insert.execute(params![seq, n.principal, serde_json::to_string(n).unwrap_or_default()])?;
+            }
+            Ok(())
+        })
+    }
+
+    /// Trust changes another process recorded ([`EventStore::queue_notices`])
+    /// and the service has not numbered yet, oldest first, each with its id.
+    pub fn pending_notices(&self) -> Result<Vec<(i64, tenet_model::Timestamp, String, tenet_model::NoticeChange)>> {
+        let mut stmt = self.conn.prepare_cached("SELECT id, at, principal, change FROM pending_notices ORDER BY id")?;
+        let rows = stmt
+            .query_map([], |r| {
+                Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?, r.get::<_, String>(2)?, r.get::<_, String>(3)?))
+            })?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        rows.into_iter()
+            .map(|(id, at, principal, change)| {
+                let change = serde_json::from_str(&change).map_err(|e| StoreError::Corrupt {
+                    id: format!("pending trust notice {id}"),
+                    reason: e.to_string(),
+                })?;
+                Ok((id, tenet_model::Timestamp::from_unix_nanos(at), principal, change))
+            })
+            .collect()
+    }
+
+    /// Removes pending notices once numbered into the log, in the open transaction.
+    pub fn clear_pending_notices(&mut self, ids: &[i64]) -> Result<()> {
+        self.write(|store| {
+            let mut delete = store.conn.prepare_cached("DELETE FROM pending_notices WHERE id = ?1")?;
+            for id in ids {
+                delete.execute([id])?;
             }
             Ok(())
         })
@@ -1349,8 +1386,22 @@ impl EventStore for SqliteStore {
             )?;
             Ok(f)
         })?;
-        self.commit()?;
         Ok(updated)
+    }
+
+    fn queue_notices(&mut self, changes: &[(Timestamp, String, tenet_model::NoticeChange)]) -> Result<()> {
+        if changes.is_empty() {
+            return Ok(());
+        }
+        self.write(|store| {
+            let mut insert =
+                store.conn.prepare_cached("INSERT INTO pending_notices(at, principal, change) VALUES (?1, ?2, ?3)")?;
+            for (at, principal, change) in changes {
+                let text = serde_json::to_string(change).map_err(|e| StoreError::Encode(e.to_string()))?;
+                insert.execute(params![at.unix_nanos(), principal, text])?;
+            }
+            Ok(())
+        })
     }
 
     fn put_risk(&mut self, points: &[tenet_model::RiskPoint]) -> Result<()> {
@@ -1473,6 +1524,27 @@ mod tests {
                 score: 60,
             },
         }
+    }
+
+    #[test]
+    fn queued_notices_are_kept_or_lost_with_their_transaction_until_cleared() {
+        use tenet_model::{FindingStatus, NoticeChange, Timestamp};
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = SqliteStore::open_dir(dir.path()).unwrap();
+        let resolved = NoticeChange::FindingStatus { finding: "f-1".into(), status: FindingStatus::Resolved };
+        let at = Timestamp::from_unix_nanos(1_000);
+        store.queue_notices(&[(at, "user:a".into(), resolved.clone())]).unwrap();
+        store.rollback();
+        assert!(store.pending_notices().unwrap().is_empty(), "rolled back with its transaction");
+        store.queue_notices(&[(at, "user:a".into(), resolved.clone())]).unwrap();
+        store.commit().unwrap();
+        let reopened = SqliteStore::open_dir(dir.path()).unwrap();
+        let pending = reopened.pending_notices().unwrap();
+        assert_eq!(pending.len(), 1);
+        assert_eq!((pending[0].1, pending[0].2.as_str(), &pending[0].3), (at, "user:a", &resolved));
+        store.clear_pending_notices(&[pending[0].0]).unwrap();
+        store.commit().unwrap();
+        assert!(reopened.pending_notices().unwrap().is_empty(), "cleared once numbered");
     }
 
     #[test]
