@@ -1027,6 +1027,58 @@ fn hijacked_session(techniques: &[&str], role_arn: &str, email: &str, from: chro
     j!({ "Records": records })
 }
 
+/// An agent acting for a person with no open alert, that person, and the
+/// single sign-on role they sign in to AWS through (from the events stored
+/// about them): `(agent, person, role ARN)`.
+fn agent_and_its_sso_person(data: &Path, examples: &Path) -> (String, String, String) {
+    let risk = json_lines(data, &["risk", "--json"]);
+    risk.iter()
+        .map(|r| r["principal"].as_str().unwrap())
+        .filter(|p| p.starts_with("agent:"))
+        .find_map(|agent| {
+            let d = json(
+                data,
+                &[
+                    "check",
+                    "--policies",
+                    examples.to_str().unwrap(),
+                    "--principal",
+                    agent,
+                    "--action",
+                    "read",
+                    "--resource",
+                    "document:x",
+                    "--json",
+                    "--explain",
+                ],
+            );
+            let person = d["context"]["signals"]["delegation"]["origin"].as_str()?.to_string();
+            let email = person.strip_prefix("user:")?;
+            let open = json_lines(data, &["findings", "--json", "--principal", &person, "--status", "open"]);
+            if open.iter().any(|f| f["alert"] == j!(true)) {
+                return None;
+            }
+            let events = json_lines(
+                data,
+                &["events", "--json", "--principal", &person, "--source", "cloudtrail", "--limit", "500"],
+            );
+            let role = events.iter().find_map(|e| {
+                let id = e["actor"]["id"].as_str()?;
+                let (head, rest) = id.split_once(":assumed-role/")?;
+                let (role, session) = rest.split_once('/')?;
+                (role.starts_with("AWSReservedSSO_") && session == email)
+                    .then(|| format!("arn:aws:iam::{}:role/{role}", head.rsplit(':').next().unwrap()))
+            })?;
+            Some((agent.to_string(), person, role))
+        })
+        .expect("an agent acting for a person who signs in to AWS through single sign-on")
+}
+
+/// When the newest stored event happened.
+fn newest_event(data: &Path) -> chrono::DateTime<chrono::Utc> {
+    json_lines(data, &["events", "--json", "--limit", "1"])[0]["time"].as_str().unwrap().parse().unwrap()
+}
+
 /// The issue's own case: an agent acts for a person, in two live sessions
 /// an agent gateway holds (one only writing the person's document, one
 /// reading and writing). The person's single sign-on session is hijacked
@@ -1047,52 +1099,8 @@ fn an_agents_person_raising_a_likely_malicious_finding_revokes_the_agents_sessio
     let copy = a.copy();
     let examples = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/policies");
     let rules = shared("data/sigma");
-    // An agent acting for a person with no open alert, and that person's
-    // single sign-on role, from the events stored about them.
-    let risk = json_lines(copy.path(), &["risk", "--json"]);
-    let (agent, person, role) = risk
-        .iter()
-        .map(|r| r["principal"].as_str().unwrap())
-        .filter(|p| p.starts_with("agent:"))
-        .find_map(|agent| {
-            let d = json(
-                copy.path(),
-                &[
-                    "check",
-                    "--policies",
-                    examples.to_str().unwrap(),
-                    "--principal",
-                    agent,
-                    "--action",
-                    "read",
-                    "--resource",
-                    "document:x",
-                    "--json",
-                    "--explain",
-                ],
-            );
-            let person = d["context"]["signals"]["delegation"]["origin"].as_str()?.to_string();
-            let email = person.strip_prefix("user:")?;
-            let open = json_lines(copy.path(), &["findings", "--json", "--principal", &person, "--status", "open"]);
-            if open.iter().any(|f| f["alert"] == j!(true)) {
-                return None;
-            }
-            let events = json_lines(
-                copy.path(),
-                &["events", "--json", "--principal", &person, "--source", "cloudtrail", "--limit", "500"],
-            );
-            let role = events.iter().find_map(|e| {
-                let id = e["actor"]["id"].as_str()?;
-                let (head, rest) = id.split_once(":assumed-role/")?;
-                let (role, session) = rest.split_once('/')?;
-                (role.starts_with("AWSReservedSSO_") && session == email)
-                    .then(|| format!("arn:aws:iam::{}:role/{role}", head.rsplit(':').next().unwrap()))
-            })?;
-            Some((agent.to_string(), person, role))
-        })
-        .expect("an agent acting for a person who signs in to AWS through single sign-on");
-    let newest = json_lines(copy.path(), &["events", "--json", "--limit", "1"]);
-    let newest: chrono::DateTime<chrono::Utc> = newest[0]["time"].as_str().unwrap().parse().unwrap();
+    let (agent, person, role) = agent_and_its_sso_person(copy.path(), &examples);
+    let newest = newest_event(copy.path());
 
     let key = |name: &str, scopes: &str| {
         let out = common::run(copy.path(), &["key", "create", name, "--scopes", scopes]);
@@ -1201,4 +1209,71 @@ fn an_agents_person_raising_a_likely_malicious_finding_revokes_the_agents_sessio
     std::thread::sleep(std::time::Duration::from_millis(500));
     let got = rx.lines();
     assert_eq!(got.iter().filter(|l| l["type"] == revoked_uri.as_str()).count(), 1, "one revocation: {got:?}");
+}
+
+/// Events committed but never analysed (the service died between storing
+/// a delivery and analysing it; `ingest --no-analyse` leaves the store the
+/// same way) are analysed when the service starts, and the trust changes
+/// that catch-up finds are announced like any other: the receiver gets
+/// RISC `credential-compromise` for the person whose hijacked session the
+/// events show, and their risk-level-change.
+#[test]
+fn trust_changes_found_by_the_start_up_catch_up_reach_the_receiver() {
+    use common::ssf::{Receiver, free_port, pyjwt};
+    if !pyjwt() {
+        return;
+    }
+    let a = analysed();
+    let copy = a.copy();
+    let examples = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/policies");
+    let rules = shared("data/sigma");
+    let (_, person, role) = agent_and_its_sso_person(copy.path(), &examples);
+    let out = common::run(copy.path(), &["key", "create", "idp", "--scopes", "ssf"]);
+    let token = String::from_utf8(out.stdout).unwrap().lines().last().unwrap().trim().to_string();
+    let serve = ["--policies", examples.to_str().unwrap(), "--rules", rules.to_str().unwrap()];
+    let server = common::Server::start(copy.path(), &serve);
+    let port = free_port();
+    let risc = "https://schemas.openid.net/secevent/risc/event-type/credential-compromise";
+    let risk_change = "https://schemas.openid.net/secevent/caep/event-type/risk-level-change";
+    let stream = j!({"events_requested": [risc, risk_change],
+        "delivery": {"method": "urn:ietf:rfc:8935", "endpoint_url": format!("http://127.0.0.1:{port}/")}});
+    let s = server.call("POST", "/ssf/stream", Some(&token), Some(&stream));
+    assert_eq!(s.status, 201, "{}", s.body);
+    let aud = s.json()["aud"].as_str().unwrap().to_string();
+    server.kill();
+
+    let attack = hijacked_session(
+        &["aws.defense-evasion.cloudtrail-stop", "aws.persistence.iam-create-admin-user"],
+        &role,
+        person.strip_prefix("user:").unwrap(),
+        newest_event(copy.path()) + chrono::TimeDelta::minutes(10),
+    );
+    let file = copy.path().join("hijack.json");
+    std::fs::write(&file, attack.to_string()).unwrap();
+    ok(copy.path(), &["ingest", file.to_str().unwrap(), "--no-analyse"]);
+    let before = json_lines(copy.path(), &["findings", "--json", "--principal", &person, "--status", "open"]);
+    assert!(before.iter().all(|f| f["alert"] != j!(true)), "stored, not analysed: nothing raised yet");
+
+    let server = common::Server::start(copy.path(), &serve);
+    let rx = Receiver::start(port, &server, &aud, &copy.path().join("rx.jsonl"), None);
+    let named = |l: &Value| {
+        let sub = &l["claims"]["sub_id"];
+        sub["email"].as_str().or(sub["id"].as_str()).is_some_and(|n| person.ends_with(n))
+    };
+    let compromise = rx
+        .wait_for(std::time::Duration::from_secs(30), |l| l["type"] == risc && named(l))
+        .expect("credential-compromise for the person, from the catch-up's finding");
+    let ev = &compromise["claims"]["events"][risc];
+    let raised = json_lines(copy.path(), &["findings", "--json", "--principal", &person, "--status", "open"]);
+    let finding = raised
+        .iter()
+        .find(|f| f["category"] == "likely_malicious" && f["alert"] == j!(true))
+        .expect("the catch-up raised a likely-malicious alert");
+    let why = ev["reason_admin"]["en"].as_str().unwrap();
+    assert!(why.contains(finding["id"].as_str().unwrap()) && why.contains("attack"), "{ev}");
+    assert!(
+        rx.wait_for(std::time::Duration::from_secs(5), |l| l["type"] == risk_change && named(l)).is_some(),
+        "and the risk level it crossed"
+    );
+    drop(server);
 }
