@@ -30,6 +30,9 @@ use opentelemetry_proto::tonic::resource::v1::Resource;
 use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span};
 use prost::Message;
 use serde_json::{Value, json};
+use service::{Service, agent};
+
+mod service;
 
 const CLIENTS: usize = 4;
 /// Spans per export (one agent run: the agent span and its tool calls).
@@ -93,19 +96,6 @@ fn export(client: usize, n: u64) -> Vec<u8> {
     .encode_to_vec()
 }
 
-struct Service {
-    child: std::process::Child,
-    base: String,
-    _dir: tempfile::TempDir,
-}
-
-impl Drop for Service {
-    fn drop(&mut self) {
-        let _ = std::process::Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status();
-        let _ = self.child.wait();
-    }
-}
-
 fn iam(with_group: bool) -> Value {
     json!({
         "UserDetailList": [{"UserName": "alice", "UserId": "AIDAALICE", "Path": "/",
@@ -118,30 +108,9 @@ fn iam(with_group: bool) -> Value {
 }
 
 fn start() -> Service {
-    let dir = tempfile::tempdir().unwrap();
-    let policies = dir.path().join("policies");
-    std::fs::create_dir_all(&policies).unwrap();
-    std::fs::write(
-        policies.join("p.cedar"),
+    service::start(
         "@id(\"admins-read\")\npermit (principal in group::\"admins\", action == Action::\"read\", resource);\n",
     )
-    .unwrap();
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_tenet"))
-        .args(["--data-dir", dir.path().join("data").to_str().unwrap(), "serve", "--addr", "127.0.0.1:0"])
-        .args(["--policies", policies.to_str().unwrap()])
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::inherit())
-        .spawn()
-        .unwrap();
-    use std::io::BufRead;
-    let mut line = String::new();
-    std::io::BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
-    let base = line.split_whitespace().find(|w| w.starts_with("http://")).expect("listening").to_string();
-    Service { child, base, _dir: dir }
-}
-
-fn agent() -> ureq::Agent {
-    ureq::Agent::config_builder().http_status_as_error(false).build().into()
 }
 
 /// Posts exports from `CLIENTS` threads at `rate` events/s until `stop`;

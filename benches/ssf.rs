@@ -25,48 +25,18 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
+use service::{Service, agent};
+
+mod service;
 
 const CLIENTS: usize = 8;
 
-struct Service {
-    child: std::process::Child,
-    base: String,
-    _dir: tempfile::TempDir,
-}
-
-impl Drop for Service {
-    fn drop(&mut self) {
-        let _ = std::process::Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status();
-        let _ = self.child.wait();
-    }
-}
-
 fn start() -> Service {
-    let dir = tempfile::tempdir().unwrap();
-    let policies = dir.path().join("policies");
-    std::fs::create_dir_all(&policies).unwrap();
-    std::fs::write(
-        policies.join("p.cedar"),
+    service::start(
         "@id(\"people-read\")\npermit (principal is user, action == Action::\"read\", resource);\n\
          @id(\"stop-critical\")\nforbid (principal, action, resource) when { context.tenet.risk.available && \
          context.tenet.risk has score && context.tenet.risk.score >= 75 };\n",
     )
-    .unwrap();
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_tenet"))
-        .args(["--data-dir", dir.path().join("data").to_str().unwrap(), "serve", "--addr", "127.0.0.1:0"])
-        .args(["--policies", policies.to_str().unwrap()])
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::inherit())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
-    let base = line.split_whitespace().find(|w| w.starts_with("http://")).expect("listening").to_string();
-    Service { child, base, _dir: dir }
-}
-
-fn agent() -> ureq::Agent {
-    ureq::Agent::config_builder().http_status_as_error(false).build().into()
 }
 
 fn post(a: &ureq::Agent, url: &str, body: &Value) -> (u16, String) {

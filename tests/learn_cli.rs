@@ -644,8 +644,7 @@ fn a_risk_level_change_reaches_a_shared_signals_receiver_within_a_second() {
             .iter()
             .map(|f| f["id"].as_str().unwrap().to_string())
             .collect();
-    let out = common::run(copy.path(), &["key", "create", "idp", "--scopes", "ssf"]);
-    let token = String::from_utf8(out.stdout).unwrap().lines().last().unwrap().trim().to_string();
+    let token = common::key(copy.path(), "idp", "ssf");
     let server = common::Server::start(copy.path(), &["--policies", examples.to_str().unwrap()]);
     let port = free_port();
     let stream = j!({"events_requested": ["https://schemas.openid.net/secevent/caep/event-type/risk-level-change"],
@@ -695,8 +694,7 @@ fn findings_resolved_while_the_service_is_down_are_announced_once_when_it_starts
         .find(|p| p.starts_with("user:"))
         .expect("the attacks leave a critical person");
     let open = json_lines(copy.path(), &["findings", "--json", "--principal", &critical, "--status", "open"]);
-    let out = common::run(copy.path(), &["key", "create", "idp", "--scopes", "ssf"]);
-    let token = String::from_utf8(out.stdout).unwrap().lines().last().unwrap().trim().to_string();
+    let token = common::key(copy.path(), "idp", "ssf");
     let policies = ["--policies", examples.to_str().unwrap()];
     let server = common::Server::start(copy.path(), &policies);
     let port = free_port();
@@ -748,8 +746,7 @@ fn sets_undelivered_when_the_service_is_killed_arrive_exactly_once_after_a_resta
         .map(|r| r["principal"].as_str().unwrap().to_string())
         .collect();
     assert!(critical.len() >= 2, "several risky principals: {risk:?}");
-    let out = common::run(copy.path(), &["key", "create", "idp", "--scopes", "ssf"]);
-    let token = String::from_utf8(out.stdout).unwrap().lines().last().unwrap().trim().to_string();
+    let token = common::key(copy.path(), "idp", "ssf");
     // One address for both runs: the issuer, and so every SET's iss, stays the same.
     let addr = format!("127.0.0.1:{}", free_port());
     let serve = || {
@@ -837,10 +834,7 @@ fn an_administrators_compromise_revokes_the_persons_live_session_within_a_second
         .find(|r| r["principal"].as_str().unwrap().starts_with("user:") && r["score"].as_u64().unwrap() < 25)
         .map(|r| r["principal"].as_str().unwrap().to_string())
         .expect("a calm person");
-    let key = |name: &str, scopes: &str| {
-        let out = common::run(copy.path(), &["key", "create", name, "--scopes", scopes]);
-        String::from_utf8(out.stdout).unwrap().lines().last().unwrap().trim().to_string()
-    };
+    let key = |name: &str, scopes: &str| common::key(copy.path(), name, scopes);
     let (idp, pep, ops) = (key("idp", "ssf"), key("pep", "decide"), key("ops", "admin"));
     let server = common::Server::start(copy.path(), &["--policies", examples.to_str().unwrap()]);
     let port = free_port();
@@ -950,10 +944,7 @@ fn a_likely_malicious_finding_revokes_the_persons_live_session_within_a_second()
     for f in &open {
         ok(copy.path(), &["finding", f["id"].as_str().unwrap(), "--resolve", "--reason", "looked benign"]);
     }
-    let key = |name: &str, scopes: &str| {
-        let out = common::run(copy.path(), &["key", "create", name, "--scopes", scopes]);
-        String::from_utf8(out.stdout).unwrap().lines().last().unwrap().trim().to_string()
-    };
+    let key = |name: &str, scopes: &str| common::key(copy.path(), name, scopes);
     let (idp, pep) = (key("idp", "ssf"), key("pep", "decide"));
     let server = common::Server::start(copy.path(), &["--policies", examples.to_str().unwrap()]);
     let port = free_port();
@@ -1102,10 +1093,7 @@ fn an_agents_person_raising_a_likely_malicious_finding_revokes_the_agents_sessio
     let (agent, person, role) = agent_and_its_sso_person(copy.path(), &examples);
     let newest = newest_event(copy.path());
 
-    let key = |name: &str, scopes: &str| {
-        let out = common::run(copy.path(), &["key", "create", name, "--scopes", scopes]);
-        String::from_utf8(out.stdout).unwrap().lines().last().unwrap().trim().to_string()
-    };
+    let key = |name: &str, scopes: &str| common::key(copy.path(), name, scopes);
     let (idp, gateway, trail, soc) =
         (key("idp", "ssf"), key("agent-gateway", "decide"), key("trail", "ingest"), key("soc", "read"));
     let server = common::Server::start(
@@ -1228,8 +1216,7 @@ fn trust_changes_found_by_the_start_up_catch_up_reach_the_receiver() {
     let examples = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/policies");
     let rules = shared("data/sigma");
     let (_, person, role) = agent_and_its_sso_person(copy.path(), &examples);
-    let out = common::run(copy.path(), &["key", "create", "idp", "--scopes", "ssf"]);
-    let token = String::from_utf8(out.stdout).unwrap().lines().last().unwrap().trim().to_string();
+    let token = common::key(copy.path(), "idp", "ssf");
     let serve = ["--policies", examples.to_str().unwrap(), "--rules", rules.to_str().unwrap()];
     let server = common::Server::start(copy.path(), &serve);
     let port = free_port();

@@ -375,12 +375,6 @@ fn with_a_certificate_the_server_speaks_only_tls() {
 
 // ----- issue 13: fail closed, stay bounded, lose nothing -----
 
-fn create_key(data: &Path, name: &str, scopes: &str) -> String {
-    let out = run(data, &["key", "create", name, "--scopes", scopes]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    String::from_utf8(out.stdout).unwrap().lines().last().unwrap().trim().to_string()
-}
-
 fn alice_read() -> String {
     json!({"subject": {"type": "user", "id": "alice"}, "action": {"name": "read"}, "resource": {"type": "record", "id": "record-1"}}).to_string()
 }
@@ -407,7 +401,7 @@ fn serve_with_limits(data: &Path, limits: &str) -> Server {
 #[test]
 fn revoking_every_key_never_opens_the_server_not_even_after_a_restart() {
     let data = tempfile::tempdir().unwrap();
-    let token = create_key(data.path(), "k", "decide");
+    let token = common::key(data.path(), "k", "decide");
     let policies = authzen_policies("certification");
     let server = Server::start(data.path(), &["--policies", policies.to_str().unwrap()]);
     assert_eq!(post_as(&server, "/access/v1/evaluation", Some(&token), &alice_read()).status, 200);
@@ -433,7 +427,7 @@ fn revoking_every_key_never_opens_the_server_not_even_after_a_restart() {
     server.raw("GET", "/.well-known/authzen-configuration", &[], b"").error(401);
     server.raw("POST", "/admin/policies/reload", &[], b"").error(401);
     // A new key opens the door to its holder only.
-    let fresh = create_key(data.path(), "k2", "decide");
+    let fresh = common::key(data.path(), "k2", "decide");
     eventually("the new key is read", || {
         post_as(&server, "/access/v1/evaluation", Some(&fresh), &alice_read()).status == 200
     });
@@ -443,7 +437,7 @@ fn revoking_every_key_never_opens_the_server_not_even_after_a_restart() {
 #[test]
 fn an_unreadable_key_file_refuses_every_request_until_it_reads_again() {
     let data = tempfile::tempdir().unwrap();
-    let token = create_key(data.path(), "gateway", "decide");
+    let token = common::key(data.path(), "gateway", "decide");
     let server = Server::start(data.path(), &["--policies", authzen_policies("certification").to_str().unwrap()]);
     assert_eq!(post_as(&server, "/access/v1/evaluation", Some(&token), &alice_read()).status, 200);
     let keys_db = data.path().join("keys.db");
@@ -472,7 +466,7 @@ fn an_unreadable_key_file_refuses_every_request_until_it_reads_again() {
 #[test]
 fn every_error_is_one_json_shape_on_every_endpoint() {
     let data = tempfile::tempdir().unwrap();
-    let token = create_key(data.path(), "gateway", "decide");
+    let token = common::key(data.path(), "gateway", "decide");
     let bearer = format!("Bearer {token}");
     let server = serve_with_limits(data.path(), "  max_body_bytes: 10000\n");
     let json_as = |extra: &[(&'static str, &'static str)]| {

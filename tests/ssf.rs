@@ -10,7 +10,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use common::ssf::{Receiver, free_port, pyjwt};
-use common::{Server, run};
+use common::{Server, key, run};
 use serde_json::{Value, json};
 
 const PUSH: &str = "urn:ietf:rfc:8935";
@@ -18,12 +18,6 @@ const POLL: &str = "urn:ietf:rfc:8936";
 const RISK: &str = "https://schemas.openid.net/secevent/caep/event-type/risk-level-change";
 const REVOKED: &str = "https://schemas.openid.net/secevent/caep/event-type/session-revoked";
 const VERIFICATION: &str = "https://schemas.openid.net/secevent/ssf/event-type/verification";
-
-fn key(data: &Path, name: &str, scopes: &str) -> String {
-    let out = run(data, &["key", "create", name, "--scopes", scopes]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    String::from_utf8(out.stdout).unwrap().lines().last().unwrap().trim().to_string()
-}
 
 /// A service whose receivers may verify every second.
 fn serve(data: &Path) -> Server {

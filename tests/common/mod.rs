@@ -42,6 +42,14 @@ pub fn json_lines(data_dir: &Path, args: &[&str]) -> Vec<Value> {
 }
 
 /// The ground truth `tenet simulate` wrote to `dir`.
+/// A new API key with `scopes` (comma-separated): its token.
+#[allow(dead_code)]
+pub fn key(data_dir: &Path, name: &str, scopes: &str) -> String {
+    let out = run(data_dir, &["key", "create", name, "--scopes", scopes]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8(out.stdout).unwrap().lines().last().unwrap().trim().to_string()
+}
+
 pub fn labels(dir: &Path) -> Vec<Value> {
     std::fs::read_to_string(dir.join("labels.jsonl"))
         .unwrap()

@@ -145,11 +145,17 @@ fn json_content_type(headers: &HeaderMap) -> Result<(), ApiError> {
 /// The one way a JSON body is taken: content type, size, time and
 /// encoding ([`read_body`]), then [`check_body`]. Nothing reads a body that
 /// has not passed.
-async fn json_bytes(api: &Api, headers: &HeaderMap, body: axum::body::Body) -> Result<Bytes, ApiError> {
+pub async fn json_bytes(headers: &HeaderMap, body: axum::body::Body, limits: &Limits) -> Result<Bytes, ApiError> {
     json_content_type(headers)?;
-    let bytes = read_body(headers, body, &api.limits).await?;
-    check_body(headers, &bytes, &api.limits)?;
+    let bytes = read_body(headers, body, limits).await?;
+    check_body(headers, &bytes, limits)?;
     Ok(bytes)
+}
+
+/// A JSON body taken as [`json_bytes`] says, parsed.
+pub async fn json_value(headers: &HeaderMap, body: axum::body::Body, limits: &Limits) -> Result<Value, ApiError> {
+    let bytes = json_bytes(headers, body, limits).await?;
+    serde_json::from_slice(&bytes).map_err(|e| ApiError::bad_request("malformed_json", Where::Body, e.to_string()))
 }
 
 /// A received body's checks, pure: JSON content type, not empty,
@@ -382,7 +388,7 @@ fn batch_size(body: &Value, items: &[Value]) -> usize {
 async fn evaluations(State(api): State<Api>, req: axum::extract::Request) -> Result<Response, ApiError> {
     let (parts, body) = req.into_parts();
     let explain = explain_flag(parts.uri.query());
-    let bytes = json_bytes(&api, &parts.headers, body).await?;
+    let bytes = json_bytes(&parts.headers, body, &api.limits).await?;
     let v = json_object(&bytes)?;
     let limits = &api.limits;
     // Bounded before the batch is built: building copies the defaults into every item.
@@ -470,7 +476,7 @@ async fn search(
     target: SearchTarget,
 ) -> Result<Response, ApiError> {
     let (parts, body) = req.into_parts();
-    let bytes = json_bytes(&api, &parts.headers, body).await?;
+    let bytes = json_bytes(&parts.headers, body, &api.limits).await?;
     let v = json_object(&bytes)?;
     let mut s = authzen::parse_search(&v, target).map_err(request_error)?;
     // A page is never larger than the limit: a larger or absent `limit` is

@@ -28,6 +28,12 @@ use crate::error::{ApiError, Where};
 #[derive(Debug, Clone)]
 pub struct Caller(pub String);
 
+/// Who changes are recorded as: the key's name, or `anonymous` for a
+/// request without one (only an open loopback server takes those).
+pub fn name_of(caller: Option<&Caller>) -> &str {
+    caller.map_or("anonymous", |c| c.0.as_str())
+}
+
 #[derive(Default)]
 struct Active {
     /// A valid key is needed (keys were configured, or the server is not on loopback).

@@ -111,7 +111,7 @@ pub fn router(
 }
 
 fn origin(caller: Option<&Caller>, route: &str) -> String {
-    format!("{} via {route}", caller.map_or("anonymous", |c| c.0.as_str()))
+    format!("{} via {route}", crate::auth::name_of(caller))
 }
 
 fn refused(r: Refusal) -> ApiError {

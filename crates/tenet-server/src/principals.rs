@@ -55,8 +55,7 @@ struct Admin {
 
 pub fn router(verdicts: Arc<dyn Verdicts>, keys: Keys, limits: Arc<Limits>) -> Router {
     Router::new()
-        .route("/api/v1/principals/{id}/compromise", post(compromise))
-        .route("/api/v1/principals/{id}/dismiss", post(dismiss))
+        .route("/api/v1/principals/{id}/{verdict}", post(act))
         .with_state(Admin { verdicts, limits })
         .layer(axum::middleware::from_fn_with_state((keys, "admin"), crate::auth::require))
 }
@@ -81,20 +80,29 @@ fn reason_of(body: &Value) -> Result<String, ApiError> {
     }
 }
 
+/// `POST /api/v1/principals/{id}/compromise` and `…/dismiss`.
 async fn act(
-    s: Admin,
-    verdict: Verdict,
-    name: String,
+    State(s): State<Admin>,
+    Path((name, action)): Path<(String, String)>,
     caller: Option<axum::Extension<Caller>>,
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, ApiError> {
-    let bytes = crate::edge::read_body(&headers, body, &s.limits).await?;
-    crate::access::check_body(&headers, &bytes, &s.limits)?;
-    let body: Value = serde_json::from_slice(&bytes)
-        .map_err(|e| ApiError::bad_request("malformed_json", Where::Body, e.to_string()))?;
+    let verdict = match action.as_str() {
+        "compromise" => Verdict::Compromised,
+        "dismiss" => Verdict::Dismissed,
+        other => {
+            return Err(ApiError::new(
+                StatusCode::NOT_FOUND,
+                "not_found",
+                Where::Path,
+                format!("no action {other:?} on principals; POST …/compromise or …/dismiss"),
+            ));
+        }
+    };
+    let body = crate::access::json_value(&headers, body, &s.limits).await?;
     let reason = reason_of(&body)?;
-    let by = caller.map_or_else(|| "anonymous".to_string(), |c| c.0.0.clone());
+    let by = crate::auth::name_of(caller.as_deref()).to_string();
     match s.verdicts.record(name, verdict, reason, by).await {
         Ok(v) => Ok((StatusCode::OK, axum::Json(v)).into_response()),
         Err(Refusal::Unknown(name)) => Err(ApiError::new(
@@ -113,24 +121,4 @@ async fn act(
             Err(ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", Where::Server, why).retry_after(1))
         }
     }
-}
-
-async fn compromise(
-    State(s): State<Admin>,
-    Path(id): Path<String>,
-    caller: Option<axum::Extension<Caller>>,
-    headers: HeaderMap,
-    body: Body,
-) -> Result<Response, ApiError> {
-    act(s, Verdict::Compromised, id, caller, headers, body).await
-}
-
-async fn dismiss(
-    State(s): State<Admin>,
-    Path(id): Path<String>,
-    caller: Option<axum::Extension<Caller>>,
-    headers: HeaderMap,
-    body: Body,
-) -> Result<Response, ApiError> {
-    act(s, Verdict::Dismissed, id, caller, headers, body).await
 }

@@ -138,10 +138,6 @@ pub fn router(transmitter: Arc<dyn Transmitter>, keys: Keys, limits: Arc<Limits>
     open.merge(managed)
 }
 
-fn receiver(caller: &Option<axum::Extension<Caller>>) -> String {
-    caller.as_ref().map_or_else(|| "anonymous".to_string(), |c| c.0.0.clone())
-}
-
 fn no_store(status: StatusCode, body: Option<Value>) -> Response {
     let mut resp = match body {
         Some(v) => (status, axum::Json(v)).into_response(),
@@ -151,18 +147,22 @@ fn no_store(status: StatusCode, body: Option<Value>) -> Response {
     resp
 }
 
-async fn json_body(s: &Ssf, headers: &HeaderMap, body: Body) -> Result<Value, ApiError> {
-    let bytes = crate::edge::read_body(headers, body, &s.limits).await?;
-    crate::access::check_body(headers, &bytes, &s.limits)?;
-    serde_json::from_slice(&bytes).map_err(|e| ApiError::bad_request("malformed_json", Where::Body, e.to_string()))
-}
-
-/// Runs a transmitter call off the async workers: it reads and writes its store.
-async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Answer<T> + Send + 'static) -> Result<T, ApiError> {
-    match tokio::task::spawn_blocking(f).await {
-        Ok(r) => r.map_err(ApiError::from),
-        Err(e) => Err(Fault::Unavailable(format!("the transmitter failed: {e}")).into()),
-    }
+/// What every managed route does once its request is typed: runs `call`
+/// for the calling receiver off the async workers (the transmitter reads
+/// and writes its store) and answers with `status`, never cached.
+async fn answer(
+    s: &Ssf,
+    caller: Option<axum::Extension<Caller>>,
+    status: StatusCode,
+    call: impl FnOnce(&dyn Transmitter, &str) -> Answer<Option<Value>> + Send + 'static,
+) -> Result<Response, ApiError> {
+    let who = crate::auth::name_of(caller.as_deref()).to_string();
+    let t = s.transmitter.clone();
+    let body = match tokio::task::spawn_blocking(move || call(&*t, &who)).await {
+        Ok(r) => r?,
+        Err(e) => return Err(Fault::Unavailable(format!("the transmitter failed: {e}")).into()),
+    };
+    Ok(no_store(status, body))
 }
 
 async fn metadata(State(s): State<Ssf>) -> Response {
@@ -191,63 +191,6 @@ fn query_id(raw: &Option<String>) -> Result<Option<String>, ApiError> {
     Ok(id)
 }
 
-async fn create(
-    State(s): State<Ssf>,
-    caller: Option<axum::Extension<Caller>>,
-    headers: HeaderMap,
-    body: Body,
-) -> Result<Response, ApiError> {
-    let body = json_body(&s, &headers, body).await?;
-    let who = receiver(&caller);
-    let t = s.transmitter.clone();
-    let created = blocking(move || t.create(&who, &body)).await?;
-    Ok(no_store(StatusCode::CREATED, Some(created)))
-}
-
-async fn read(
-    State(s): State<Ssf>,
-    caller: Option<axum::Extension<Caller>>,
-    RawQuery(q): RawQuery,
-) -> Result<Response, ApiError> {
-    let id = query_id(&q)?;
-    let who = receiver(&caller);
-    let t = s.transmitter.clone();
-    let found = blocking(move || t.read(&who, id.as_deref())).await?;
-    Ok(no_store(StatusCode::OK, Some(found)))
-}
-
-async fn update(
-    s: Ssf,
-    caller: Option<axum::Extension<Caller>>,
-    headers: HeaderMap,
-    body: Body,
-    replace: bool,
-) -> Result<Response, ApiError> {
-    let body = json_body(&s, &headers, body).await?;
-    let who = receiver(&caller);
-    let t = s.transmitter.clone();
-    let updated = blocking(move || t.update(&who, &body, replace)).await?;
-    Ok(no_store(StatusCode::OK, Some(updated)))
-}
-
-async fn patch(
-    State(s): State<Ssf>,
-    caller: Option<axum::Extension<Caller>>,
-    headers: HeaderMap,
-    body: Body,
-) -> Result<Response, ApiError> {
-    update(s, caller, headers, body, false).await
-}
-
-async fn put(
-    State(s): State<Ssf>,
-    caller: Option<axum::Extension<Caller>>,
-    headers: HeaderMap,
-    body: Body,
-) -> Result<Response, ApiError> {
-    update(s, caller, headers, body, true).await
-}
-
 fn required_id(q: &Option<String>) -> Result<String, ApiError> {
     query_id(q)?.ok_or_else(|| {
         ApiError::bad_request("invalid_request", Where::Path, "the stream_id query parameter is required")
@@ -255,85 +198,82 @@ fn required_id(q: &Option<String>) -> Result<String, ApiError> {
     })
 }
 
-async fn delete(
-    State(s): State<Ssf>,
-    caller: Option<axum::Extension<Caller>>,
-    RawQuery(q): RawQuery,
-) -> Result<Response, ApiError> {
-    let id = required_id(&q)?;
-    let who = receiver(&caller);
-    let t = s.transmitter.clone();
-    blocking(move || t.delete(&who, &id)).await?;
-    Ok(no_store(StatusCode::NO_CONTENT, None))
+/// The request body, as JSON that passed the edge's checks.
+async fn json_body(s: &Ssf, headers: &HeaderMap, body: Body) -> Result<Value, ApiError> {
+    crate::access::json_value(headers, body, &s.limits).await
 }
 
-async fn status(
-    State(s): State<Ssf>,
-    caller: Option<axum::Extension<Caller>>,
-    RawQuery(q): RawQuery,
-) -> Result<Response, ApiError> {
+/// The calling receiver: its key, when it presented one.
+type Receiver = Option<axum::Extension<Caller>>;
+
+async fn create(State(s): State<Ssf>, caller: Receiver, headers: HeaderMap, body: Body) -> Result<Response, ApiError> {
+    let body = json_body(&s, &headers, body).await?;
+    answer(&s, caller, StatusCode::CREATED, move |t, who| t.create(who, &body).map(Some)).await
+}
+
+async fn read(State(s): State<Ssf>, caller: Receiver, RawQuery(q): RawQuery) -> Result<Response, ApiError> {
+    let id = query_id(&q)?;
+    answer(&s, caller, StatusCode::OK, move |t, who| t.read(who, id.as_deref()).map(Some)).await
+}
+
+async fn patch(State(s): State<Ssf>, caller: Receiver, headers: HeaderMap, body: Body) -> Result<Response, ApiError> {
+    let body = json_body(&s, &headers, body).await?;
+    answer(&s, caller, StatusCode::OK, move |t, who| t.update(who, &body, false).map(Some)).await
+}
+
+async fn put(State(s): State<Ssf>, caller: Receiver, headers: HeaderMap, body: Body) -> Result<Response, ApiError> {
+    let body = json_body(&s, &headers, body).await?;
+    answer(&s, caller, StatusCode::OK, move |t, who| t.update(who, &body, true).map(Some)).await
+}
+
+async fn delete(State(s): State<Ssf>, caller: Receiver, RawQuery(q): RawQuery) -> Result<Response, ApiError> {
     let id = required_id(&q)?;
-    let who = receiver(&caller);
-    let t = s.transmitter.clone();
-    let st = blocking(move || t.status(&who, &id)).await?;
-    Ok(no_store(StatusCode::OK, Some(st)))
+    answer(&s, caller, StatusCode::NO_CONTENT, move |t, who| t.delete(who, &id).map(|()| None)).await
+}
+
+async fn status(State(s): State<Ssf>, caller: Receiver, RawQuery(q): RawQuery) -> Result<Response, ApiError> {
+    let id = required_id(&q)?;
+    answer(&s, caller, StatusCode::OK, move |t, who| t.status(who, &id).map(Some)).await
 }
 
 async fn set_status(
     State(s): State<Ssf>,
-    caller: Option<axum::Extension<Caller>>,
+    caller: Receiver,
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, ApiError> {
     let request = StatusRequest::parse(&json_body(&s, &headers, body).await?).map_err(Fault::from)?;
-    let who = receiver(&caller);
-    let t = s.transmitter.clone();
-    let st = blocking(move || t.set_status(&who, request)).await?;
-    Ok(no_store(StatusCode::OK, Some(st)))
+    answer(&s, caller, StatusCode::OK, move |t, who| t.set_status(who, request).map(Some)).await
 }
 
 async fn add_subject(
     State(s): State<Ssf>,
-    caller: Option<axum::Extension<Caller>>,
+    caller: Receiver,
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, ApiError> {
     let request = SubjectRequest::parse(&json_body(&s, &headers, body).await?).map_err(Fault::from)?;
-    let who = receiver(&caller);
-    let t = s.transmitter.clone();
-    blocking(move || t.add_subject(&who, request)).await?;
-    Ok(no_store(StatusCode::OK, None))
+    answer(&s, caller, StatusCode::OK, move |t, who| t.add_subject(who, request).map(|()| None)).await
 }
 
 async fn remove_subject(
     State(s): State<Ssf>,
-    caller: Option<axum::Extension<Caller>>,
+    caller: Receiver,
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, ApiError> {
     let request = SubjectRequest::parse(&json_body(&s, &headers, body).await?).map_err(Fault::from)?;
-    let who = receiver(&caller);
-    let t = s.transmitter.clone();
-    blocking(move || t.remove_subject(&who, request)).await?;
-    Ok(no_store(StatusCode::NO_CONTENT, None))
+    answer(&s, caller, StatusCode::NO_CONTENT, move |t, who| t.remove_subject(who, request).map(|()| None)).await
 }
 
-async fn verify(
-    State(s): State<Ssf>,
-    caller: Option<axum::Extension<Caller>>,
-    headers: HeaderMap,
-    body: Body,
-) -> Result<Response, ApiError> {
+async fn verify(State(s): State<Ssf>, caller: Receiver, headers: HeaderMap, body: Body) -> Result<Response, ApiError> {
     let request = VerifyRequest::parse(&json_body(&s, &headers, body).await?).map_err(Fault::from)?;
-    let who = receiver(&caller);
-    let t = s.transmitter.clone();
-    blocking(move || t.verify(&who, request)).await?;
-    Ok(no_store(StatusCode::NO_CONTENT, None))
+    answer(&s, caller, StatusCode::NO_CONTENT, move |t, who| t.verify(who, request).map(|()| None)).await
 }
 
 async fn poll(
     State(s): State<Ssf>,
-    caller: Option<axum::Extension<Caller>>,
+    caller: Receiver,
     Path(stream_id): Path<String>,
     headers: HeaderMap,
     body: Body,
@@ -348,7 +288,7 @@ async fn poll(
             .map_err(|e| ApiError::bad_request("malformed_json", Where::Body, e.to_string()))?;
         PollRequest::parse(&v).map_err(Fault::from)?
     };
-    let who = receiver(&caller);
+    let who = crate::auth::name_of(caller.as_deref()).to_string();
     let answer = s.transmitter.clone().poll(&who, &stream_id, request).await?;
     Ok(no_store(StatusCode::OK, Some(answer)))
 }
@@ -406,7 +346,7 @@ async fn receive(
     let Ok(token) = String::from_utf8(bytes.to_vec()) else {
         return Ok(rfc8935("invalid_request", "the body is not a compact JWS"));
     };
-    let origin = format!("{} via /ssf/receive", receiver(&caller));
+    let origin = format!("{} via /ssf/receive", crate::auth::name_of(caller.as_deref()));
     match r.intake.clone().receive(token, origin).await {
         Ok(()) => Ok(StatusCode::ACCEPTED.into_response()),
         Err(NotTaken::Refused(e)) => Ok(rfc8935(e.err, &e.description)),

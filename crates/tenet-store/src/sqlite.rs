@@ -425,8 +425,7 @@ impl SqliteStore {
 
     /// The last notice in the durable log (0 when none).
     pub fn last_notice(&self) -> Result<u64> {
-        let seq: Option<i64> = self.conn.query_row("SELECT max(seq) FROM trust_notices", [], |r| r.get(0))?;
-        Ok(seq.unwrap_or(0).max(0) as u64)
+        last_notice(&self.conn)
     }
 
     fn begin(&mut self) -> Result<()> {
@@ -1484,10 +1483,15 @@ impl NoticeLog {
             .collect()
     }
 
+    /// The last notice in the log (0 when none).
     pub fn last(&self) -> Result<u64> {
-        let seq: Option<i64> = self.conn.query_row("SELECT max(seq) FROM trust_notices", [], |r| r.get(0))?;
-        Ok(seq.unwrap_or(0).max(0) as u64)
+        last_notice(&self.conn)
     }
+}
+
+fn last_notice(conn: &Connection) -> Result<u64> {
+    let seq: Option<i64> = conn.query_row("SELECT max(seq) FROM trust_notices", [], |r| r.get(0))?;
+    Ok(seq.unwrap_or(0).max(0) as u64)
 }
 
 #[cfg(test)]
