@@ -85,6 +85,10 @@ pub const MAX_HELD_PER_STREAM: i64 = 100_000;
 
 pub struct SsfStore {
     conn: Connection,
+    /// Bumped by every change to what decides which SETs a stream gets
+    /// (its configuration, status, removed subjects): readers that cache
+    /// the streams compare it. Only this process changes streams.
+    generation: u64,
 }
 
 impl SsfStore {
@@ -123,7 +127,7 @@ impl SsfStore {
             CREATE INDEX IF NOT EXISTS outbox_stream ON outbox(stream_id, seq);
             CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value INTEGER NOT NULL);",
         )?;
-        Ok(SsfStore { conn })
+        Ok(SsfStore { conn, generation: 0 })
     }
 
     fn streams_where(&self, clause: &str, arg: &str) -> SsfResult<Vec<Stream>> {
@@ -158,6 +162,11 @@ impl SsfStore {
         Ok(out)
     }
 
+    /// See the field: changes when any stream's targeting may have.
+    pub fn generation(&self) -> u64 {
+        self.generation
+    }
+
     /// Every stream, oldest first.
     pub fn streams(&self) -> SsfResult<Vec<Stream>> {
         self.streams_where("", "")
@@ -175,6 +184,7 @@ impl SsfStore {
     /// A new stream for `owner`, enabled, hearing of trust notices after
     /// `since_notice`; refused when the owner has one already.
     pub fn create(&mut self, owner: &str, config: &StreamConfig, since_notice: u64) -> SsfResult<()> {
+        self.generation += 1;
         let inserted = self.conn.execute(
             "INSERT INTO streams(stream_id, owner, config, status, since_notice) VALUES (?1, ?2, ?3, 'enabled', ?4)
              ON CONFLICT DO NOTHING",
@@ -187,6 +197,7 @@ impl SsfStore {
     }
 
     pub fn update(&mut self, config: &StreamConfig) -> SsfResult<()> {
+        self.generation += 1;
         let n = self.conn.execute(
             "UPDATE streams SET config = ?2 WHERE stream_id = ?1",
             params![config.stream_id, config.to_stored().to_string()],
@@ -199,6 +210,7 @@ impl SsfStore {
 
     /// Deletes a stream with its subjects and undelivered SETs.
     pub fn delete(&mut self, stream_id: &str) -> SsfResult<()> {
+        self.generation += 1;
         let tx = self.conn.transaction()?;
         let n = tx.execute("DELETE FROM streams WHERE stream_id = ?1", [stream_id])?;
         if n == 0 {
@@ -213,6 +225,7 @@ impl SsfStore {
     /// Sets a stream's status. Disabling drops what it held: a disabled
     /// stream transmits nothing, later or now.
     pub fn set_status(&mut self, stream_id: &str, status: StreamStatus, reason: Option<&str>) -> SsfResult<()> {
+        self.generation += 1;
         let tx = self.conn.transaction()?;
         let n = tx.execute(
             "UPDATE streams SET status = ?2, reason = ?3 WHERE stream_id = ?1",
@@ -235,6 +248,7 @@ impl SsfStore {
 
     /// A receiver removed a subject: no events about it from now on.
     pub fn exclude(&mut self, stream_id: &str, subject: &Subject) -> SsfResult<()> {
+        self.generation += 1;
         self.conn.execute(
             "INSERT OR IGNORE INTO excluded(stream_id, subject) VALUES (?1, ?2)",
             params![stream_id, subject_key(subject)],
@@ -244,6 +258,7 @@ impl SsfStore {
 
     /// A receiver added a subject: events about it again.
     pub fn include(&mut self, stream_id: &str, subject: &Subject) -> SsfResult<()> {
+        self.generation += 1;
         self.conn.execute(
             "DELETE FROM excluded WHERE stream_id = ?1 AND subject = ?2",
             params![stream_id, subject_key(subject)],
@@ -414,6 +429,35 @@ mod tests {
 
     fn set(stream: &str, jti: &str) -> NewSet {
         NewSet { stream_id: stream.into(), jti: jti.into(), subject: "{}".into(), set: format!("signed-{jti}") }
+    }
+
+    #[test]
+    fn the_generation_moves_with_what_decides_a_streams_sets_and_not_with_delivery() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = SsfStore::open(&dir.path().join("ssf.db")).unwrap();
+        let mut seen = vec![store.generation()];
+        let mut moved = |store: &SsfStore| {
+            let moved = store.generation() != *seen.last().unwrap();
+            seen.push(store.generation());
+            moved
+        };
+        store.create("rx", &config("s1"), 0).unwrap();
+        assert!(moved(&store), "created");
+        store.enqueue(&[set("s1", "j1")], Some(1), 1.0).unwrap();
+        store.delivered("s1", &["j1".to_string()]).unwrap();
+        store.set_last_verification("s1", 2.0).unwrap();
+        assert!(!moved(&store), "delivery and verification change no targeting");
+        store.set_status("s1", StreamStatus::Paused, None).unwrap();
+        assert!(moved(&store), "status");
+        let subject = tenet_ssf::Subject::Opaque { id: "user:a".into() };
+        store.exclude("s1", &subject).unwrap();
+        assert!(moved(&store), "subject removed");
+        store.include("s1", &subject).unwrap();
+        assert!(moved(&store), "subject added");
+        store.update(&config("s1")).unwrap();
+        assert!(moved(&store), "configuration");
+        store.delete("s1").unwrap();
+        assert!(moved(&store), "deleted");
     }
 
     #[test]

@@ -102,8 +102,13 @@ impl Wake {
 }
 
 /// The transmitter: streams, keys and the outbox.
+/// Each stream with the subjects its receiver removed: whom SETs go to.
+type Targets = Arc<Vec<(Stream, Vec<tenet_ssf::Subject>)>>;
+
 pub struct Signals {
     store: Mutex<SsfStore>,
+    /// [`Targets`] as of a store generation: re-read only when a stream changed.
+    targets: Mutex<Option<(u64, Targets)>>,
     /// The durable log of trust notices, read after the outbox's cursor.
     notices: Mutex<tenet_store::NoticeLog>,
     keys: RwLock<KeyRing>,
@@ -160,6 +165,7 @@ impl Signals {
         configure_webhooks(&mut store, &config.webhooks, &notices)?;
         Ok(Arc::new(Signals {
             store: Mutex::new(store),
+            targets: Mutex::new(None),
             notices: Mutex::new(notices),
             keys: RwLock::new(keys),
             key_dir,
@@ -288,15 +294,7 @@ impl Signals {
             events.extend(events::for_notice(n, &naming));
             per_notice.push(events);
         }
-        let (streams, excluded) = {
-            let store = self.lock();
-            let streams = store.streams().map_err(store_fault)?;
-            let mut excluded = Vec::with_capacity(streams.len());
-            for s in &streams {
-                excluded.push(store.excluded(&s.config.stream_id).map_err(store_fault)?);
-            }
-            (streams, excluded)
-        };
+        let targets = self.targets()?;
         // Signed without the store's lock (RSA is the costly part): the
         // management API and polls are not held up. A stream deleted or
         // disabled meanwhile is re-checked when the SETs enter the outbox.
@@ -306,7 +304,7 @@ impl Signals {
                 continue;
             }
             let txn = format!("tenet-notice-{}", n.seq);
-            for (s, excluded) in streams.iter().zip(&excluded) {
+            for (s, excluded) in targets.iter() {
                 if s.status == StreamStatus::Disabled || s.since_notice >= n.seq {
                     continue;
                 }
@@ -322,6 +320,27 @@ impl Signals {
             self.wake.bump();
         }
         Ok(queued)
+    }
+
+    /// The streams and their removed subjects, read again only when a
+    /// stream changed since the last read.
+    fn targets(&self) -> Answer<Targets> {
+        let store = self.lock();
+        let mut cached = self.targets.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some((generation, targets)) = &*cached
+            && *generation == store.generation()
+        {
+            return Ok(targets.clone());
+        }
+        let streams = store.streams().map_err(store_fault)?;
+        let mut targets = Vec::with_capacity(streams.len());
+        for s in streams {
+            let excluded = store.excluded(&s.config.stream_id).map_err(store_fault)?;
+            targets.push((s, excluded));
+        }
+        let targets = Arc::new(targets);
+        *cached = Some((store.generation(), targets.clone()));
+        Ok(targets)
     }
 
     /// Turns every notice the log holds past the outbox's cursor into SETs.
