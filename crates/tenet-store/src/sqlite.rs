@@ -218,6 +218,18 @@ pub struct SqliteReader {
     conn: Connection,
 }
 
+impl SqliteReader {
+    /// A read-only connection to the store in `data_dir`, which must exist.
+    pub fn open_dir(data_dir: &Path) -> Result<Self> {
+        let conn = Connection::open_with_flags(
+            data_dir.join("tenet.db"),
+            OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX | OpenFlags::SQLITE_OPEN_URI,
+        )?;
+        tune(&conn)?;
+        Ok(SqliteReader { conn })
+    }
+}
+
 impl SqliteStore {
     /// Writes `tally` into observed use and moves the watermark to its end,
     /// in one transaction.
@@ -274,9 +286,6 @@ impl SqliteStore {
 
     pub fn open(path: &Path) -> Result<Self> {
         let conn = Connection::open(path)?;
-        if let Ok(p) = std::env::var("PAGESZ") {
-            conn.pragma_update(None, "page_size", p.parse::<i64>().unwrap())?;
-        }
         conn.pragma_update(None, "journal_mode", "WAL")?;
         tune(&conn)?;
         let found: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
