@@ -104,6 +104,16 @@ impl Keys {
         }
     }
 
+    /// The name and scopes of the active key whose token hashes to `hash`;
+    /// `None` for an unknown or revoked key, or while the keys are unreadable.
+    pub fn holder_of_hash(&self, hash: &str) -> Option<(String, Vec<String>)> {
+        let active = self.active.read().unwrap_or_else(|p| p.into_inner());
+        if active.unreadable.is_some() {
+            return None;
+        }
+        active.by_hash.get(hash).cloned()
+    }
+
     /// Whether callers need a valid key (also while the key file is unreadable).
     pub fn required(&self) -> bool {
         let active = self.active.read().unwrap_or_else(|p| p.into_inner());

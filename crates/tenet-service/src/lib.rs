@@ -8,6 +8,7 @@
 //! never call up into this one.
 
 pub mod config;
+pub mod console;
 pub mod intake;
 pub mod live;
 pub mod metrics;
@@ -252,7 +253,11 @@ pub fn start(options: Options) -> Result<Running, ServiceError> {
         keys.clone(),
         limits.clone(),
     ))
-    .merge(tenet_server::intake::router(intake, changes.clone(), closing_rx, keys, limits.clone()));
+    .merge(tenet_server::intake::router(intake, changes.clone(), closing_rx, keys.clone(), limits.clone()))
+    .merge(tenet_console::router(
+        Arc::new(console::ConsoleSite { data_dir: data_dir.clone(), trust: trust.clone(), changes: changes.clone() }),
+        keys,
+    ));
 
     let mut runtime = tokio::runtime::Builder::new_multi_thread();
     if let Some(n) = config.workers.or_else(|| std::env::var("TENET_WORKERS").ok()?.parse().ok()) {

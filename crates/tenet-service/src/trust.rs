@@ -266,6 +266,25 @@ impl TrustSnapshot {
         self.canonical.get(id).map_or(id, String::as_str)
     }
 
+    /// The people, workloads and agents the graph knows, each once (by its
+    /// canonical reference), with the name people call it by.
+    pub fn principals(&self) -> Vec<tenet_console::Principal> {
+        use tenet_model::PrincipalKind;
+        let mut out: Vec<tenet_console::Principal> = self
+            .graph
+            .iter()
+            .filter(|(id, _)| self.canonical_of(id) == id.as_str())
+            .filter_map(|(id, n)| match n.kind {
+                NodeKind::Actor(kind @ (PrincipalKind::Human | PrincipalKind::Workload | PrincipalKind::Agent)) => {
+                    Some(tenet_console::Principal { id: id.clone(), kind, display: tenet_console::display_name(id) })
+                }
+                _ => None,
+            })
+            .collect();
+        out.sort_by(|a, b| a.id.cmp(&b.id));
+        out
+    }
+
     /// Every id a principal the graph knows goes by, canonical first.
     pub fn aliases_of(&self, id: &str) -> Option<Vec<String>> {
         let n = self.graph.get(id)?;

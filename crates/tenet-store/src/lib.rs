@@ -21,7 +21,7 @@ use std::collections::{HashMap, HashSet};
 use tenet_model::{Category, Event, EventId, Finding, FindingStatus, Timestamp};
 
 pub use block::PreparedBatch;
-pub use sqlite::{NoticeLog, SqliteStore};
+pub use sqlite::{NoticeLog, SqliteReader, SqliteStore};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {

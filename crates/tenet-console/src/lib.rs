@@ -1,0 +1,116 @@
+//! The console: the pages a person keeps open to see how trust is
+//! evolving, rendered on the server (maud) from the running system's
+//! state, with charts drawn as SVG on the server (plotters) and a little
+//! JavaScript of Tenet's own for live updates from the stream of trust
+//! changes (Server-Sent Events).
+//!
+//! The console owns no state: what it shows and the changes people make
+//! through it are the running system's ([`Site`]), as the HTTP API's are.
+//! Pages are open on a loopback server without keys; otherwise a person
+//! signs in with an API key holding `read`, and changing anything needs
+//! `admin` ([`access`]).
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::{Path as UrlPath, Query, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use tenet_model::{Finding, FindingStatus, PrincipalKind, TrustNotice};
+
+pub mod access;
+mod chart;
+mod findings;
+mod overview;
+pub mod page;
+
+pub use access::Access;
+pub use page::display_name;
+
+/// A principal as the console lists it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Principal {
+    /// Tenet's canonical reference (`user:alice@example.com`, an ARN).
+    pub id: String,
+    pub kind: PrincipalKind,
+    /// What people call it: a person's name or email, an agent's name.
+    pub display: String,
+}
+
+/// The running system's side of the console.
+pub trait Site: Send + Sync + 'static {
+    /// A reader of the store, for one page.
+    fn reader(&self) -> Result<Box<dyn tenet_store::StoreReader>, String>;
+    /// The people, workloads and agents the trust graph knows.
+    fn principals(&self) -> Vec<Principal>;
+    /// Changes a finding's status for a person (`by`), as `tenet finding`
+    /// does: recorded in its history, risk following, announced.
+    fn set_finding_status(&self, id: &str, to: FindingStatus, reason: &str, by: &str) -> Result<Finding, String>;
+    /// The stream of trust changes, from now on.
+    fn changes(&self) -> tokio::sync::broadcast::Receiver<Arc<TrustNotice>>;
+}
+
+#[derive(Clone)]
+pub(crate) struct Console {
+    pub(crate) site: Arc<dyn Site>,
+    pub(crate) access: Arc<Access>,
+}
+
+/// The console's routes, at `/`.
+pub fn router(site: Arc<dyn Site>, keys: tenet_server::auth::Keys) -> Router {
+    let console = Console { site, access: Arc::new(Access::new(keys)) };
+    Router::new()
+        .route("/", get(overview::page))
+        .route("/findings", get(findings::list))
+        .route("/findings/{id}", get(findings::one))
+        .route("/findings/{id}/status", post(findings::set_status))
+        .route("/console/changes", get(changes))
+        .route("/login", get(access::sign_in_page).post(access::sign_in))
+        .route("/logout", post(access::sign_out))
+        .route("/assets/console.css", get(css))
+        .route("/assets/console.js", get(js))
+        .with_state(console)
+}
+
+async fn css() -> Response {
+    asset("text/css; charset=utf-8", include_str!("../assets/console.css"))
+}
+
+async fn js() -> Response {
+    asset("text/javascript; charset=utf-8", include_str!("../assets/console.js"))
+}
+
+fn asset(content_type: &'static str, body: &'static str) -> Response {
+    ([(header::CONTENT_TYPE, content_type), (header::CACHE_CONTROL, "max-age=300")], body).into_response()
+}
+
+/// Trust changes as Server-Sent Events, for the pages that show live state.
+async fn changes(State(c): State<Console>, headers: HeaderMap) -> Response {
+    use axum::response::sse::{Event, KeepAlive, Sse};
+    use futures_util::StreamExt;
+    if c.access.viewer(&headers).is_none() {
+        return StatusCode::UNAUTHORIZED.into_response();
+    }
+    let rx = c.site.changes();
+    let stream = futures_util::stream::unfold(rx, |mut rx| async move {
+        loop {
+            match rx.recv().await {
+                Ok(n) => {
+                    let data = serde_json::to_string(&*n).unwrap_or_default();
+                    return Some((Ok::<_, std::convert::Infallible>(Event::default().event("change").data(data)), rx));
+                }
+                // Too slow a reader: it missed some; the page reloads its numbers anyway.
+                Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => continue,
+                Err(tokio::sync::broadcast::error::RecvError::Closed) => return None,
+            }
+        }
+    })
+    .boxed();
+    Sse::new(stream).keep_alive(KeepAlive::default()).into_response()
+}
+
+/// `?page=N` and the filters a list page takes, as given.
+pub(crate) type Params = Query<Vec<(String, String)>>;
+/// The id in a page's path.
+pub(crate) type Id = UrlPath<String>;

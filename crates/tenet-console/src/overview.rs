@@ -1,0 +1,162 @@
+//! The overview: trust posture now. Principals by kind and risk, the
+//! riskiest ones, alerts by category over time and what is still open.
+
+use std::collections::HashMap;
+
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
+use maud::{Markup, html};
+use tenet_model::{Category, FindingStatus, PrincipalKind, RiskLevel};
+use tenet_store::FindingQuery;
+
+use crate::page::{self, Page};
+use crate::{Console, Site};
+
+const KINDS: [(PrincipalKind, &str); 3] =
+    [(PrincipalKind::Human, "People"), (PrincipalKind::Workload, "Workloads"), (PrincipalKind::Agent, "Agents")];
+const LEVELS: [RiskLevel; 4] = [RiskLevel::Low, RiskLevel::Medium, RiskLevel::High, RiskLevel::Critical];
+/// Days the chart spans, back from the newest alert.
+const CHART_DAYS: i64 = 14;
+
+pub(crate) async fn page(State(c): State<Console>, headers: HeaderMap) -> Response {
+    let Some(viewer) = c.access.viewer(&headers) else { return crate::access::sign_in_redirect("/") };
+    let site = c.site.clone();
+    match tokio::task::spawn_blocking(move || build(&*site)).await {
+        Ok(Ok(body)) => Page { title: "Overview", current: "/", viewer: Some(&viewer), body }.render(),
+        Ok(Err(why)) => page::refusal(StatusCode::SERVICE_UNAVAILABLE, &why),
+        Err(e) => page::refusal(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string()),
+    }
+}
+
+fn build(site: &dyn Site) -> Result<Markup, String> {
+    let reader = site.reader()?;
+    let principals = site.principals();
+    let risk = reader.risk(None).map_err(|e| format!("reading risk: {e}"))?;
+    let findings = reader.findings(&FindingQuery::default()).map_err(|e| format!("reading findings: {e}"))?;
+    let risk_of: HashMap<&str, (u8, RiskLevel)> =
+        risk.iter().map(|p| (p.principal.as_str(), (p.score, p.level))).collect();
+    let display: HashMap<&str, &str> = principals.iter().map(|p| (p.id.as_str(), p.display.as_str())).collect();
+
+    // Principals by kind and risk level.
+    let mut grid: HashMap<(usize, usize), usize> = HashMap::new();
+    for p in &principals {
+        let level = risk_of.get(p.id.as_str()).map_or(RiskLevel::Low, |r| r.1);
+        if let (Some(k), Some(l)) =
+            (KINDS.iter().position(|(k, _)| *k == p.kind), LEVELS.iter().position(|l| *l == level))
+        {
+            *grid.entry((k, l)).or_default() += 1;
+        }
+    }
+    // The riskiest principals, by score.
+    let mut riskiest: Vec<&tenet_model::RiskPoint> = risk.iter().filter(|p| p.score > 0).collect();
+    riskiest.sort_by(|a, b| b.score.cmp(&a.score).then_with(|| a.principal.cmp(&b.principal)));
+    riskiest.truncate(10);
+
+    // Alerts raised per day and category, over the last days of data.
+    let alerts: Vec<&tenet_model::Finding> = findings.iter().filter(|f| f.alert && f.category.is_alert()).collect();
+    let day = |t: tenet_model::Timestamp| t.unix_nanos().div_euclid(86_400 * 1_000_000_000);
+    let last = alerts.iter().map(|f| day(f.raised_at)).max();
+    let chart = last.map(|last| {
+        let first = last - (CHART_DAYS - 1);
+        let days: Vec<String> = (first..=last)
+            .map(|d| page::when(tenet_model::Timestamp::from_unix_nanos(d * 86_400 * 1_000_000_000))[5..10].to_string())
+            .collect();
+        let series: Vec<(String, Vec<u32>)> = Category::ALL
+            .iter()
+            .filter(|c| c.is_alert())
+            .map(|c| {
+                let mut counts = vec![0u32; days.len()];
+                for f in alerts.iter().filter(|f| f.category == *c) {
+                    let d = day(f.raised_at);
+                    if d >= first {
+                        counts[(d - first) as usize] += 1;
+                    }
+                }
+                (c.as_str().replace('_', " "), counts)
+            })
+            .collect();
+        (days, series)
+    });
+    let open: Vec<(Category, usize)> = Category::ALL
+        .iter()
+        .filter(|c| c.is_alert())
+        .map(|c| (*c, alerts.iter().filter(|f| f.category == *c && f.status == FindingStatus::Open).count()))
+        .collect();
+
+    Ok(html! {
+        h1 { "Trust posture" }
+        p.live #live aria-live="polite" data-changes="/console/changes" { "Live: updates as trust changes." }
+        div.grid {
+            section.card aria-labelledby="by-kind" {
+                h2 #by-kind { "Principals by kind and risk" }
+                table {
+                    thead { tr { th scope="col" { "Kind" } @for l in LEVELS { th.num scope="col" { (l.as_str()) } } } }
+                    tbody {
+                        @for (k, (_, name)) in KINDS.iter().enumerate() {
+                            tr {
+                                th scope="row" { (name) }
+                                @for (i, l) in LEVELS.iter().enumerate() {
+                                    @let n = grid.get(&(k, i)).copied().unwrap_or(0);
+                                    td.num class=(format!("risk-{}", l.as_str())) { (n) }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+            section.card aria-labelledby="open" {
+                h2 #open { "Open alerts" }
+                ul.counts {
+                    @for (c, n) in &open {
+                        li {
+                            a href=(format!("/findings?category={}&status=open", c.as_str())) { (c.as_str().replace('_', " ")) }
+                            span.num { (n) }
+                        }
+                    }
+                }
+            }
+        }
+        section.card aria-labelledby="over-time" {
+            h2 #over-time { "Alerts raised per day, by category" }
+            @match &chart {
+                None => p { "No alert raised yet." },
+                Some((days, series)) => {
+                    @match crate::chart::lines(days, series, 880, 240) {
+                        Ok(svg) => figure {
+                            div.chart role="img" aria-label="Alerts raised per day by category; the table below gives the numbers" { (page::svg(svg)) }
+                            figcaption {
+                                ul.legend {
+                                    @for (i, (name, values)) in series.iter().enumerate() {
+                                        li { span.swatch style=(format!("background:{}", crate::chart::colour(i))) {} (name) " (" (values.iter().sum::<u32>()) ")" }
+                                    }
+                                }
+                            }
+                        },
+                        Err(e) => p.problem { "The chart could not be drawn: " (e) },
+                    }
+                }
+            }
+        }
+        section.card aria-labelledby="riskiest" {
+            h2 #riskiest { "Riskiest principals" }
+            @if riskiest.is_empty() {
+                p { "No principal carries risk." }
+            } @else {
+                table {
+                    thead { tr { th scope="col" { "Principal" } th.num scope="col" { "Score" } th scope="col" { "Level" } th.num scope="col" { "Open alerts" } } }
+                    tbody {
+                        @for p in &riskiest {
+                            tr {
+                                td { (page::principal(&p.principal, display.get(p.principal.as_str()).copied())) }
+                                td.num { (p.score) }
+                                td class=(format!("risk-{}", p.level.as_str())) { (p.level.as_str()) }
+                                td.num { (p.findings.len()) }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    })
+}

@@ -1,0 +1,179 @@
+//! The console through the real binary, over HTTP: pages rendered by the
+//! server from a simulated enterprise's analysed store, a finding decided
+//! through its form, and who may see and act (issue 16's access rules).
+//! Browser-driven checks are in `console_browser.rs`.
+
+mod common;
+
+use std::path::Path;
+use std::process::Command;
+
+use common::{Answer, Server, json, json_lines, key, ok};
+
+/// A small simulated enterprise with a stolen key, ingested and analysed.
+fn enterprise() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let sim = dir.path().join("sim");
+    let o = Command::new(env!("CARGO_BIN_EXE_tenet"))
+        .args(["simulate", "--seed", "3", "--days", "5", "--humans", "12", "--agents", "2"])
+        .args(["--scenario", "credential-theft", "--out", sim.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    ok(&dir.path().join("data"), &["ingest", sim.to_str().unwrap()]);
+    dir
+}
+
+fn serve(data: &Path) -> Server {
+    let policies = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/policies");
+    Server::start(data, &["--policies", policies.to_str().unwrap()])
+}
+
+fn get(server: &Server, path: &str, cookie: Option<&str>) -> Answer {
+    let mut headers = vec![("accept", "text/html")];
+    if let Some(c) = cookie {
+        headers.push(("cookie", c));
+    }
+    server.raw("GET", path, &headers, b"")
+}
+
+fn post_form(server: &Server, path: &str, cookie: Option<&str>, form: &[(&str, &str)]) -> Answer {
+    let body: String = form_urlencoded::Serializer::new(String::new()).extend_pairs(form).finish();
+    let mut headers = vec![("content-type", "application/x-www-form-urlencoded")];
+    if let Some(c) = cookie {
+        headers.push(("cookie", c));
+    }
+    server.raw("POST", path, &headers, body.as_bytes())
+}
+
+/// The hidden form token a page carries.
+fn csrf_of(page: &str) -> String {
+    let at = page.find("name=\"csrf\" value=\"").expect("a form token on the page") + "name=\"csrf\" value=\"".len();
+    page[at..].split('"').next().unwrap().to_string()
+}
+
+fn likely_malicious(data: &Path) -> String {
+    let found = json_lines(data, &["findings", "--json", "--category", "likely_malicious", "--status", "open"]);
+    found.iter().find(|f| f["alert"] == serde_json::json!(true)).expect("the stolen key raised an alert")["id"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
+#[test]
+fn an_open_loopback_console_shows_the_posture_and_decides_a_finding_through_its_form() {
+    let world = enterprise();
+    let data = world.path().join("data");
+    let finding = likely_malicious(&data);
+    let server = serve(&data);
+
+    let overview = get(&server, "/", None);
+    assert_eq!(overview.status, 200, "{}", overview.body);
+    assert_eq!(overview.header("content-type"), Some("text/html; charset=utf-8"));
+    for part in ["Trust posture", "People", "Agents", "likely malicious", "<svg", "Riskiest principals"] {
+        assert!(overview.body.contains(part), "the overview shows {part:?}");
+    }
+    assert!(overview.body.contains("data-changes=\"/console/changes\""), "the overview follows live changes");
+    let css = get(&server, "/assets/console.css", None);
+    assert_eq!((css.status, css.header("content-type")), (200, Some("text/css; charset=utf-8")));
+
+    let list = get(&server, "/findings?category=likely_malicious&status=open", None);
+    assert!(list.body.contains(&format!("/findings/{finding}")), "the filtered list links the alert");
+    assert_eq!(get(&server, "/findings?category=bogus", None).status, 400, "a bad filter is said, not ignored");
+    assert_eq!(get(&server, "/findings/f-no-such-thing", None).status, 404);
+
+    let page = get(&server, &format!("/findings/{finding}"), None);
+    assert_eq!(page.status, 200);
+    let f = json(&data, &["finding", &finding, "--json"]);
+    for t in f["techniques"].as_array().unwrap() {
+        assert!(page.body.contains(t.as_str().unwrap()), "ATT&CK id {t} on the page");
+    }
+    assert!(page.body.contains("Evidence by behaviour") && page.body.contains("Deviations from the baseline"));
+    let token = csrf_of(&page.body);
+    let path = format!("/findings/{finding}/status");
+    let forged = post_form(&server, &path, None, &[("status", "acknowledged"), ("reason", "x")]);
+    assert_eq!(forged.status, 403, "no form token, no change");
+    let wrong = post_form(&server, &path, None, &[("status", "acknowledged"), ("reason", "x"), ("csrf", "0000")]);
+    assert_eq!(wrong.status, 403);
+    let no_reason = post_form(&server, &path, None, &[("status", "acknowledged"), ("reason", " "), ("csrf", &token)]);
+    assert_eq!(no_reason.status, 400, "a decision needs a reason");
+    assert_eq!(json(&data, &["finding", &finding, "--json"])["status"], "open", "nothing changed so far");
+
+    let done =
+        post_form(&server, &path, None, &[("status", "acknowledged"), ("reason", "looking into it"), ("csrf", &token)]);
+    assert_eq!(done.status, 303, "{}", done.body);
+    assert_eq!(done.header("location"), Some(format!("/findings/{finding}").as_str()));
+    let after = json(&data, &["finding", &finding, "--json"]);
+    assert_eq!(after["status"], "acknowledged");
+    let why = after["history"].as_array().unwrap().last().unwrap()["reason"].as_str().unwrap().to_string();
+    assert!(why.starts_with("looking into it") && why.contains("console"), "{why}");
+    assert!(get(&server, &format!("/findings/{finding}"), None).body.contains("acknowledged"));
+}
+
+#[test]
+fn with_keys_a_person_signs_in_with_a_read_key_and_needs_admin_to_act() {
+    let world = enterprise();
+    let data = world.path().join("data");
+    let finding = likely_malicious(&data);
+    let (viewer, ops, pep) =
+        (key(&data, "viewer", "read"), key(&data, "ops", "read,admin"), key(&data, "pep", "decide"));
+    let server = serve(&data);
+
+    let anonymous = get(&server, "/", None);
+    assert_eq!((anonymous.status, anonymous.header("location")), (303, Some("/login?next=%2F")));
+    let wrong_scope = post_form(&server, "/login", None, &[("token", &pep), ("next", "/")]);
+    assert_eq!(wrong_scope.status, 401);
+    assert!(wrong_scope.body.contains("lacks the read scope"), "{}", wrong_scope.body);
+    assert_eq!(post_form(&server, "/login", None, &[("token", "not-a-key")]).status, 401);
+
+    let sign_in = |token: &str| {
+        let a = post_form(&server, "/login", None, &[("token", token), ("next", "https://evil.example/")]);
+        assert_eq!(a.status, 303, "{}", a.body);
+        assert_eq!(a.header("location"), Some("/"), "never sent off the site");
+        let cookie = a.header("set-cookie").expect("a session cookie").to_string();
+        for attr in ["HttpOnly", "SameSite=Strict", "Path=/"] {
+            assert!(cookie.contains(attr), "{cookie}");
+        }
+        assert!(!cookie.contains(token), "the key never goes to the browser");
+        cookie.split(';').next().unwrap().to_string()
+    };
+    let reader = sign_in(&viewer);
+    let page = get(&server, &format!("/findings/{finding}"), Some(&reader));
+    assert_eq!(page.status, 200);
+    assert!(page.body.contains("needs a key with the admin scope"), "read only: no decision form");
+    let token = csrf_of(&page.body); // the sign-out form's
+    let refused = post_form(
+        &server,
+        &format!("/findings/{finding}/status"),
+        Some(&reader),
+        &[("status", "resolved"), ("reason", "x"), ("csrf", &token)],
+    );
+    assert_eq!(refused.status, 403, "read is not admin");
+
+    let admin = sign_in(&ops);
+    let page = get(&server, &format!("/findings/{finding}"), Some(&admin));
+    let token = csrf_of(&page.body);
+    let other_session = post_form(
+        &server,
+        &format!("/findings/{finding}/status"),
+        Some(&admin),
+        &[("status", "resolved"), ("reason", "x"), ("csrf", &csrf_of(&get(&server, "/", Some(&reader)).body))],
+    );
+    assert_eq!(other_session.status, 403, "another session's token does not do");
+    let resolved = post_form(
+        &server,
+        &format!("/findings/{finding}/status"),
+        Some(&admin),
+        &[("status", "resolved"), ("reason", "contained"), ("csrf", &token)],
+    );
+    assert_eq!(resolved.status, 303, "{}", resolved.body);
+    assert_eq!(json(&data, &["finding", &finding, "--json"])["status"], "resolved");
+
+    ok(&data, &["key", "revoke", "ops"]);
+    let start = std::time::Instant::now();
+    while get(&server, "/", Some(&admin)).status == 200 {
+        assert!(start.elapsed() < std::time::Duration::from_secs(5), "a revoked key's session ends");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    assert_eq!(get(&server, "/", Some(&reader)).status, 200, "other sessions go on");
+}
