@@ -70,6 +70,8 @@ pub fn router(site: Arc<dyn Site>, keys: tenet_server::auth::Keys) -> Router {
         .route("/logout", post(access::sign_out))
         .route("/assets/console.css", get(css))
         .route("/assets/console.js", get(js))
+        .route("/assets/favicon.svg", get(favicon))
+        .route("/favicon.ico", get(favicon))
         .with_state(console)
 }
 
@@ -79,6 +81,10 @@ async fn css() -> Response {
 
 async fn js() -> Response {
     asset("text/javascript; charset=utf-8", include_str!("../assets/console.js"))
+}
+
+async fn favicon() -> Response {
+    asset("image/svg+xml", include_str!("../assets/favicon.svg"))
 }
 
 fn asset(content_type: &'static str, body: &'static str) -> Response {

@@ -30,6 +30,7 @@ impl Page<'_> {
                     meta charset="utf-8";
                     meta name="viewport" content="width=device-width, initial-scale=1";
                     title { (self.title) " · Tenet" }
+                    link rel="icon" href="/assets/favicon.svg" type="image/svg+xml";
                     link rel="stylesheet" href="/assets/console.css";
                     script src="/assets/console.js" defer {}
                 }
