@@ -85,6 +85,16 @@ fn an_open_loopback_console_shows_the_posture_and_decides_a_finding_through_its_
     let page = get(&server, &format!("/findings/{finding}"), None);
     assert_eq!(page.status, 200);
     let f = json(&data, &["finding", &finding, "--json"]);
+    let who = f["principal"].as_str().unwrap();
+    let encoded: String = form_urlencoded::byte_serialize(who.as_bytes()).collect();
+    assert!(page.body.contains(&format!("/principals/{encoded}")), "the finding links its principal's page");
+    let card = get(&server, &format!("/principals/{encoded}"), None);
+    assert_eq!(card.status, 200, "{}", card.body);
+    for part in ["Risk over time", "Findings", "Latest activity", who] {
+        assert!(card.body.contains(part), "the principal's page shows {part:?}");
+    }
+    assert!(card.body.contains(&format!("/findings/{finding}")), "and links its findings");
+    assert_eq!(get(&server, "/principals/user%3Anobody%40nowhere.example", None).status, 404);
     for t in f["techniques"].as_array().unwrap() {
         assert!(page.body.contains(t.as_str().unwrap()), "ATT&CK id {t} on the page");
     }

@@ -1,7 +1,8 @@
 //! The console in a real browser: Debian's Chromium driven through
 //! chromedriver (WebDriver, the `fantoccini` client) against `tenet demo`.
 //! Every page loads with no JavaScript error; a person follows an alert
-//! from the overview to its evidence and acknowledges it; browser back
+//! from the overview to its evidence, acknowledges it and opens the
+//! principal behind it; browser back
 //! returns to the previous view; each page is saved as a screenshot
 //! (`<target>/tmp/console-screenshots/`).
 //!
@@ -195,6 +196,13 @@ async fn a_person_follows_an_alert_from_the_overview_to_its_evidence_and_acknowl
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     screenshot(&c, "finding-acknowledged").await;
+
+    // The principal behind it, one click away.
+    c.find(Locator::Css("dl.facts a.principal")).await.unwrap().click().await.unwrap();
+    c.wait().for_element(Locator::Id("risk")).await.unwrap();
+    assert!(c.current_url().await.unwrap().path().starts_with("/principals/"));
+    screenshot(&c, "principal").await;
+    assert_eq!(console_errors(&c, port).await, Vec::<String>::new(), "principal: no JavaScript error");
 
     c.goto(&format!("{base}/login")).await.unwrap();
     c.wait().for_element(Locator::Css("main h1")).await.unwrap();

@@ -24,6 +24,7 @@ mod chart;
 mod findings;
 mod overview;
 pub mod page;
+mod principal;
 
 pub use access::Access;
 pub use page::display_name;
@@ -38,12 +39,27 @@ pub struct Principal {
     pub display: String,
 }
 
+/// What the trust graph says of one principal.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PrincipalCard {
+    pub principal: Principal,
+    /// The other ids it is known by (an IdP's user id, a cloud identity).
+    pub aliases: Vec<String>,
+    pub groups: Vec<String>,
+    /// For an agent: the people it acts for.
+    pub acts_for: Vec<String>,
+    /// The agents acting for it.
+    pub agents: Vec<String>,
+}
+
 /// The running system's side of the console.
 pub trait Site: Send + Sync + 'static {
     /// A reader of the store, for one page.
     fn reader(&self) -> Result<Box<dyn tenet_store::StoreReader>, String>;
     /// The people, workloads and agents the trust graph knows.
     fn principals(&self) -> Vec<Principal>;
+    /// One principal, by any reference the graph knows it under.
+    fn principal(&self, id: &str) -> Option<PrincipalCard>;
     /// Changes a finding's status for a person (`by`), as `tenet finding`
     /// does: recorded in its history, risk following, announced.
     fn set_finding_status(&self, id: &str, to: FindingStatus, reason: &str, by: &str) -> Result<Finding, String>;
@@ -62,6 +78,7 @@ pub fn router(site: Arc<dyn Site>, keys: tenet_server::auth::Keys) -> Router {
     let console = Console { site, access: Arc::new(Access::new(keys)) };
     Router::new()
         .route("/", get(overview::page))
+        .route("/principals/{id}", get(principal::page))
         .route("/findings", get(findings::list))
         .route("/findings/{id}", get(findings::one))
         .route("/findings/{id}/status", post(findings::set_status))

@@ -122,7 +122,7 @@ fn build(site: &dyn Site) -> Result<Markup, String> {
             @match &chart {
                 None => p { "No alert raised yet." },
                 Some((days, series)) => {
-                    @match crate::chart::lines(days, series, 880, 240) {
+                    @match crate::chart::lines(days, series, crate::chart::Join::Line, 880, 240) {
                         Ok(svg) => figure {
                             div.chart role="img" aria-label="Alerts raised per day by category; the table below gives the numbers" { (page::svg(svg)) }
                             figcaption {

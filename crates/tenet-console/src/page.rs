@@ -98,8 +98,8 @@ pub fn display_name(id: &str) -> String {
     id.split_once(':').map_or(id, |(_, rest)| rest).to_string()
 }
 
-/// A principal by the name people use, with its canonical reference in
-/// the link's title and a link to its findings.
+/// A principal by the name people use, linking to its page, with its
+/// canonical reference in the link's title.
 pub fn principal(id: &str, display: Option<&str>) -> Markup {
     let fallback;
     let shown = match display {
@@ -109,7 +109,7 @@ pub fn principal(id: &str, display: Option<&str>) -> Markup {
             fallback.as_str()
         }
     };
-    let href = format!("/findings?principal={}", encode(id));
+    let href = format!("/principals/{}", encode(id));
     html! { a.principal href=(href) title=(id) { (shown) } }
 }
 

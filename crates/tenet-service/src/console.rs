@@ -29,6 +29,10 @@ impl tenet_console::Site for ConsoleSite {
         self.trust.current().principals()
     }
 
+    fn principal(&self, id: &str) -> Option<tenet_console::PrincipalCard> {
+        self.trust.current().card(id)
+    }
+
     fn set_finding_status(&self, id: &str, to: FindingStatus, reason: &str, by: &str) -> Result<Finding, String> {
         let mut store =
             SqliteStore::open_dir(&self.data_dir).map_err(|e| format!("the store cannot be opened: {e}"))?;

@@ -285,6 +285,36 @@ impl TrustSnapshot {
         out
     }
 
+    /// What the graph says of one principal, by any id it knows it under.
+    pub fn card(&self, id: &str) -> Option<tenet_console::PrincipalCard> {
+        let canonical = self.canonical_of(id).to_string();
+        let n = self.graph.get(&canonical)?;
+        let NodeKind::Actor(kind) = n.kind else { return None };
+        let agents: Vec<String> = {
+            let mut v: Vec<String> = self
+                .graph
+                .iter()
+                .filter(|(_, a)| {
+                    a.kind == NodeKind::AGENT && a.acts_for.iter().any(|p| self.canonical_of(p) == canonical)
+                })
+                .map(|(id, _)| id.clone())
+                .collect();
+            v.sort();
+            v
+        };
+        Some(tenet_console::PrincipalCard {
+            principal: tenet_console::Principal {
+                id: canonical.clone(),
+                kind,
+                display: tenet_console::display_name(&canonical),
+            },
+            aliases: n.aliases.iter().filter(|a| **a != canonical).cloned().collect(),
+            groups: n.entity.parents.iter().filter(|(t, _)| t == "group").map(|(_, g)| g.clone()).collect(),
+            acts_for: n.acts_for.iter().map(|p| self.canonical_of(p).to_string()).collect(),
+            agents,
+        })
+    }
+
     /// Every id a principal the graph knows goes by, canonical first.
     pub fn aliases_of(&self, id: &str) -> Option<Vec<String>> {
         let n = self.graph.get(id)?;
