@@ -118,6 +118,20 @@ fn an_open_loopback_console_shows_the_posture_and_decides_a_finding_through_its_
     let why = after["history"].as_array().unwrap().last().unwrap()["reason"].as_str().unwrap().to_string();
     assert!(why.starts_with("looking into it") && why.contains("console"), "{why}");
     assert!(get(&server, &format!("/findings/{finding}"), None).body.contains("acknowledged"));
+
+    // The decision is a trust change like any other: announced, and listed on the signals page.
+    let said = format!("finding {finding} became acknowledged");
+    let start = std::time::Instant::now();
+    loop {
+        let signals = get(&server, "/signals", None);
+        assert_eq!(signals.status, 200);
+        if signals.body.contains(&said) {
+            assert!(signals.body.contains("No receiver has a stream yet"), "no stream was made");
+            break;
+        }
+        assert!(start.elapsed() < std::time::Duration::from_secs(5), "the change reached the notice log");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
 }
 
 #[test]
@@ -125,8 +139,12 @@ fn with_keys_a_person_signs_in_with_a_read_key_and_needs_admin_to_act() {
     let world = enterprise();
     let data = world.path().join("data");
     let finding = likely_malicious(&data);
-    let (viewer, ops, pep) =
-        (key(&data, "viewer", "read"), key(&data, "ops", "read,admin"), key(&data, "pep", "decide"));
+    let (viewer, ops, pep, idp) = (
+        key(&data, "viewer", "read"),
+        key(&data, "ops", "read,admin"),
+        key(&data, "pep", "decide"),
+        key(&data, "idp", "ssf"),
+    );
     let server = serve(&data);
 
     let anonymous = get(&server, "/", None);
@@ -178,6 +196,13 @@ fn with_keys_a_person_signs_in_with_a_read_key_and_needs_admin_to_act() {
     );
     assert_eq!(resolved.status, 303, "{}", resolved.body);
     assert_eq!(json(&data, &["finding", &finding, "--json"])["status"], "resolved");
+
+    // A receiver's stream, as the signals page shows it to a reader.
+    let stream = serde_json::json!({"delivery": {"method": "urn:ietf:rfc:8936"}});
+    assert_eq!(server.call("POST", "/ssf/stream", Some(&idp), Some(&stream)).status, 201);
+    let signals = get(&server, "/signals", Some(&reader));
+    assert_eq!(signals.status, 200);
+    assert!(signals.body.contains(">idp<") && signals.body.contains("polled"), "{}", signals.body);
 
     ok(&data, &["key", "revoke", "ops"]);
     let start = std::time::Instant::now();

@@ -196,6 +196,8 @@ async fn a_person_follows_an_alert_from_the_overview_to_its_evidence_and_acknowl
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     screenshot(&c, "finding-acknowledged").await;
+    let url = c.current_url().await.unwrap();
+    let finding = url.path().rsplit('/').next().unwrap().to_string();
 
     // The principal behind it, one click away.
     c.find(Locator::Css("dl.facts a.principal")).await.unwrap().click().await.unwrap();
@@ -203,6 +205,19 @@ async fn a_person_follows_an_alert_from_the_overview_to_its_evidence_and_acknowl
     assert!(c.current_url().await.unwrap().path().starts_with("/principals/"));
     screenshot(&c, "principal").await;
     assert_eq!(console_errors(&c, port).await, Vec::<String>::new(), "principal: no JavaScript error");
+
+    c.find(Locator::Css("header nav a[href='/signals']")).await.unwrap().click().await.unwrap();
+    c.wait().for_element(Locator::Id("streams")).await.unwrap();
+    // Announced once, though the demo's analysis, running meanwhile, reads the decision too.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    c.refresh().await.unwrap();
+    c.wait().for_element(Locator::Id("recent")).await.unwrap();
+    let listed = c.find(Locator::Css("main")).await.unwrap().text().await.unwrap();
+    let said = format!("finding {finding} became acknowledged");
+    assert_eq!(listed.matches(&said).count(), 1, "{listed}");
+    assert!(!listed.contains("1970-01-01"), "every change has its time: {listed}");
+    screenshot(&c, "signals").await;
+    assert_eq!(console_errors(&c, port).await, Vec::<String>::new(), "signals: no JavaScript error");
 
     c.goto(&format!("{base}/login")).await.unwrap();
     c.wait().for_element(Locator::Css("main h1")).await.unwrap();

@@ -25,6 +25,7 @@ mod findings;
 mod overview;
 pub mod page;
 mod principal;
+mod signals;
 
 pub use access::Access;
 pub use page::display_name;
@@ -52,6 +53,24 @@ pub struct PrincipalCard {
     pub agents: Vec<String>,
 }
 
+/// A Shared Signals stream as the console shows it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StreamView {
+    /// The API key name of the receiver that owns it.
+    pub receiver: String,
+    pub stream_id: String,
+    pub status: String,
+    /// `push to <url>` or `polled`.
+    pub delivery: String,
+    /// The event types it gets (their last path segment).
+    pub events: Vec<String>,
+    pub delivered: u64,
+    pub failed: u64,
+    /// SETs waiting in the outbox.
+    pub pending: u64,
+    pub last_error: Option<String>,
+}
+
 /// The running system's side of the console.
 pub trait Site: Send + Sync + 'static {
     /// A reader of the store, for one page.
@@ -63,6 +82,10 @@ pub trait Site: Send + Sync + 'static {
     /// Changes a finding's status for a person (`by`), as `tenet finding`
     /// does: recorded in its history, risk following, announced.
     fn set_finding_status(&self, id: &str, to: FindingStatus, reason: &str, by: &str) -> Result<Finding, String>;
+    /// The Shared Signals streams, with their delivery state.
+    fn streams(&self) -> Result<Vec<StreamView>, String>;
+    /// The latest trust changes announced, newest first.
+    fn recent_changes(&self, limit: usize) -> Result<Vec<TrustNotice>, String>;
     /// The stream of trust changes, from now on.
     fn changes(&self) -> tokio::sync::broadcast::Receiver<Arc<TrustNotice>>;
 }
@@ -79,6 +102,7 @@ pub fn router(site: Arc<dyn Site>, keys: tenet_server::auth::Keys) -> Router {
     Router::new()
         .route("/", get(overview::page))
         .route("/principals/{id}", get(principal::page))
+        .route("/signals", get(signals::page))
         .route("/findings", get(findings::list))
         .route("/findings/{id}", get(findings::one))
         .route("/findings/{id}/status", post(findings::set_status))

@@ -11,7 +11,7 @@ use crate::access::Viewer;
 /// Rows per page of any list.
 pub const PER_PAGE: usize = 50;
 
-const SECTIONS: [(&str, &str); 2] = [("/", "Overview"), ("/findings", "Findings")];
+const SECTIONS: [(&str, &str); 3] = [("/", "Overview"), ("/findings", "Findings"), ("/signals", "Signals")];
 
 pub struct Page<'a> {
     pub title: &'a str,

@@ -254,7 +254,14 @@ pub fn set_status(
     if let Some(state) = store.analysis_state()? {
         let mut learner = restore(Some(&state), config)?;
         learner.finding_updated(&finding);
-        let risk = learner.take_risk();
+        let mut risk = learner.take_risk();
+        for p in &mut risk {
+            // A learner restored without events has no clock of its own:
+            // the score holds from the decision.
+            if p.at.unix_nanos() == 0 {
+                p.at = now;
+            }
+        }
         let before = store.reader()?;
         for p in &risk {
             let from = before.risk(Some(&p.principal))?.pop().map_or(tenet_model::RiskLevel::Low, |r| r.level);

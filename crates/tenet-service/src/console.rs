@@ -41,6 +41,46 @@ impl tenet_console::Site for ConsoleSite {
             .map_err(|e| e.to_string())
     }
 
+    fn streams(&self) -> Result<Vec<tenet_console::StreamView>, String> {
+        let path = self.data_dir.join("ssf.db");
+        if !path.exists() {
+            return Ok(Vec::new());
+        }
+        let fail = |e: &dyn std::fmt::Display| format!("the Shared Signals store cannot be read: {e}");
+        let store = tenet_store::ssf::SsfStore::open(&path).map_err(|e| fail(&e))?;
+        let mut out = Vec::new();
+        for s in store.streams().map_err(|e| fail(&e))? {
+            let c = &s.config;
+            let pending = store.pending_count(&c.stream_id).map_err(|e| fail(&e))?;
+            let delivery = if c.delivery.method() == tenet_ssf::PUSH {
+                format!("push to {}", c.delivery.endpoint_url())
+            } else {
+                "polled".to_string()
+            };
+            out.push(tenet_console::StreamView {
+                receiver: s.owner.clone(),
+                stream_id: c.stream_id.clone(),
+                status: s.status.as_str().to_string(),
+                delivery,
+                events: c.events_delivered.iter().map(|e| e.rsplit('/').next().unwrap_or(e).to_string()).collect(),
+                delivered: s.delivered,
+                failed: s.failed,
+                pending,
+                last_error: s.last_error.clone(),
+            });
+        }
+        Ok(out)
+    }
+
+    fn recent_changes(&self, limit: usize) -> Result<Vec<TrustNotice>, String> {
+        let fail = |e: tenet_store::StoreError| format!("the trust notice log cannot be read: {e}");
+        let log = tenet_store::NoticeLog::open_dir(&self.data_dir).map_err(fail)?;
+        let last = log.last().map_err(fail)?;
+        let mut recent = log.after(last.saturating_sub(limit as u64), limit).map_err(fail)?;
+        recent.reverse();
+        Ok(recent)
+    }
+
     fn changes(&self) -> tokio::sync::broadcast::Receiver<Arc<TrustNotice>> {
         self.changes.subscribe()
     }

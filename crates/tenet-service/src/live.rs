@@ -401,7 +401,7 @@ impl Pipeline {
         // Verdicts and finding decisions recorded by the CLI while no
         // service ran, or just before this one crashed.
         self.apply_pending_verdicts();
-        if let Err(e) = self.announce_queued() {
+        if let Err(e) = self.announce_queued(true) {
             tracing::warn!(error = %e, "queued trust notices not read; trying again");
         }
         let mut last_others = Instant::now();
@@ -844,16 +844,23 @@ impl Pipeline {
         self.others = version;
         self.apply_new_snapshots()?;
         self.apply_pending_verdicts();
-        self.announce_queued()
+        self.announce_queued(false)
     }
 
-    /// Trust changes another process made (`tenet finding --resolve`),
-    /// queued with the change in its transaction: the live state follows
-    /// the findings they name, and the queued notices, as that process
-    /// recorded them, are numbered into the log in one transaction with
-    /// their removal from the queue. A change committed just before a
-    /// crash is therefore announced after the restart, never lost.
-    fn announce_queued(&mut self) -> Result<(), tenet_store::StoreError> {
+    /// Trust changes another process made (`tenet finding --resolve`, the
+    /// console), queued with the change in its transaction. The live state
+    /// follows the findings they name, and the queue is cleared in the
+    /// transaction of the notices, so each change is announced once:
+    ///
+    /// - running (`at_start` false): what this call found different in the
+    ///   live state is the news, announced now; a change the analysis of
+    ///   new events already picked up (it reads findings as stored) was
+    ///   announced then, and is not again;
+    /// - at start: nothing has announced the queued changes (the service
+    ///   was down, or died just after they were made), and the live state,
+    ///   loaded from the store, already holds them: they are announced as
+    ///   the process that made them recorded them.
+    fn announce_queued(&mut self, at_start: bool) -> Result<(), tenet_store::StoreError> {
         let queued = self.store.pending_notices()?;
         if queued.is_empty() {
             return Ok(());
@@ -870,25 +877,26 @@ impl Pipeline {
             }
         }
         drop(reader);
-        // The live copies of findings and risk; their notices are the queued ones.
         let numbered = self.seq;
-        let mut recomputed = Vec::new();
+        let mut notices = Vec::new();
         for f in &changed {
             self.analysis.learner.finding_updated(f);
         }
-        self.findings_changed(&changed, &mut recomputed);
+        self.findings_changed(&changed, &mut notices);
         let taken = self.analysis.learner.take_risk();
         let risk = self.pinned(taken);
-        self.risk_changed(&risk, &mut recomputed);
-        self.seq = numbered;
-        let mut notices = Vec::new();
-        for (_, at, principal, change) in &queued {
-            let who = self.snapshot.canonical_of(principal).to_string();
-            // A confirmed compromise holds whatever the finding's fate.
-            if matches!(change, NoticeChange::RiskLevel { .. }) && self.compromised.contains(&who) {
-                continue;
+        self.risk_changed(&risk, &mut notices);
+        if at_start {
+            self.seq = numbered;
+            notices.clear();
+            for (_, at, principal, change) in &queued {
+                let who = self.snapshot.canonical_of(principal).to_string();
+                // A confirmed compromise holds whatever the finding's fate.
+                if matches!(change, NoticeChange::RiskLevel { .. }) && self.compromised.contains(&who) {
+                    continue;
+                }
+                notices.push(self.notice(*at, &who, change.clone()));
             }
-            notices.push(self.notice(*at, &who, change.clone()));
         }
         self.learner_changed = true;
         self.unsaved = true;

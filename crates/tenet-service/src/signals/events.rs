@@ -66,46 +66,7 @@ pub fn subject_of(principal: &str) -> Subject {
 
 /// The change in plain words, for the reasons events give.
 pub fn describe(n: &TrustNotice) -> String {
-    match &n.change {
-        NoticeChange::FindingOpened { finding, category, severity } => format!(
-            "Tenet raised a {} finding ({}, {} severity)",
-            category.as_str().replace('_', "-"),
-            finding,
-            severity.as_str()
-        ),
-        NoticeChange::FindingStatus { finding, status } => format!("finding {finding} became {}", status.as_str()),
-        NoticeChange::RiskLevel { from, to, .. } => {
-            format!("its risk went from {} to {}", from.as_str(), to.as_str())
-        }
-        NoticeChange::MembershipRemoved { group, by } => format!("its membership of {group} was removed ({by})"),
-        NoticeChange::GrantRemoved { grant, kind, by } => format!("its {kind} grant {grant} was removed ({by})"),
-        NoticeChange::DelegationEnded { person, by } => format!("it stopped acting for {person} ({by})"),
-        NoticeChange::Compromised { reason, by } => format!("{by} confirmed it compromised: {reason}"),
-        NoticeChange::RiskDismissed { reason, by } => format!("{by} dismissed its risk: {reason}"),
-        NoticeChange::Relayed { issuer, signal, reason } => {
-            let what = match signal {
-                UpstreamSignal::CredentialChange { credential_type, change_type } => {
-                    format!("its {credential_type} credential changed ({change_type})")
-                }
-                UpstreamSignal::CredentialCompromise { credential_type } => {
-                    format!("its {credential_type} credential is compromised")
-                }
-                UpstreamSignal::DeviceCompliance { compliant: true } => "its device became compliant".to_string(),
-                UpstreamSignal::DeviceCompliance { compliant: false } => {
-                    "its device is no longer compliant".to_string()
-                }
-                UpstreamSignal::AssuranceLevel { namespace, current, .. } => {
-                    format!("its assurance level is now {current} ({namespace})")
-                }
-                UpstreamSignal::AccountDisabled => "its account was disabled".to_string(),
-                UpstreamSignal::SessionRevoked { .. } => "a session of it was revoked".to_string(),
-            };
-            match reason {
-                Some(r) => format!("{issuer} reported that {what}: {r}"),
-                None => format!("{issuer} reported that {what}"),
-            }
-        }
-    }
+    n.change.describe()
 }
 
 /// A change grave enough to end a session Tenet has no decision for.

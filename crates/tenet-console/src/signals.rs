@@ -1,0 +1,80 @@
+//! Signals: the Shared Signals streams Tenet transmits on, their receivers
+//! and delivery state, and the latest trust changes they were told of.
+
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
+use maud::{Markup, html};
+
+use crate::page::{self, Page};
+use crate::{Console, Site};
+
+const RECENT: usize = 50;
+
+pub(crate) async fn page(State(c): State<Console>, headers: HeaderMap) -> Response {
+    let Some(viewer) = c.access.viewer(&headers) else { return crate::access::sign_in_redirect("/signals") };
+    let site = c.site.clone();
+    match tokio::task::spawn_blocking(move || build(&*site)).await {
+        Ok(Ok(body)) => Page { title: "Signals", current: "/signals", viewer: Some(&viewer), body }.render(),
+        Ok(Err(why)) => page::refusal(StatusCode::SERVICE_UNAVAILABLE, &why),
+        Err(e) => page::refusal(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string()),
+    }
+}
+
+fn build(site: &dyn Site) -> Result<Markup, String> {
+    let streams = site.streams()?;
+    let recent = site.recent_changes(RECENT)?;
+    Ok(html! {
+        h1 { "Shared Signals" }
+        p.live #live aria-live="polite" data-changes="/console/changes" { "Live: updates as trust changes." }
+        section.card aria-labelledby="streams" {
+            h2 #streams { "Streams" }
+            @if streams.is_empty() {
+                p { "No receiver has a stream yet. A receiver creates one with an API key holding the "
+                    code { "ssf" } " scope: " code { "POST /ssf/stream" } " (see " code { "/.well-known/ssf-configuration" } ")." }
+            } @else {
+                table {
+                    thead { tr {
+                        th scope="col" { "Receiver" } th scope="col" { "Status" } th scope="col" { "Delivery" }
+                        th scope="col" { "Events" } th.num scope="col" { "Delivered" } th.num scope="col" { "Failed" }
+                        th.num scope="col" { "Waiting" } th scope="col" { "Last error" }
+                    } }
+                    tbody {
+                        @for s in &streams {
+                            tr {
+                                td { (s.receiver) br; code.small { (s.stream_id) } }
+                                td { (s.status) }
+                                td { (s.delivery) }
+                                td { (s.events.join(", ")) }
+                                td.num { (s.delivered) }
+                                td.num { (s.failed) }
+                                td.num class=(if s.pending > 0 { "risk-high" } else { "" }) { (s.pending) }
+                                td { (s.last_error.as_deref().unwrap_or("—")) }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        section.card aria-labelledby="recent" {
+            h2 #recent { "Latest trust changes" }
+            @if recent.is_empty() {
+                p { "None announced yet." }
+            } @else {
+                table {
+                    thead { tr { th.num scope="col" { "#" } th scope="col" { "When" } th scope="col" { "Principal" } th scope="col" { "What changed" } } }
+                    tbody {
+                        @for n in &recent {
+                            tr {
+                                td.num { (n.seq) }
+                                td { (page::when(n.at)) }
+                                td { (page::principal(&n.principal, None)) }
+                                td { (n.change.describe()) }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    })
+}
