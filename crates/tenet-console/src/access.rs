@@ -49,15 +49,17 @@ pub struct Viewer {
 pub struct Access {
     keys: Keys,
     sessions: Mutex<HashMap<String, Session>>,
-    /// The forms' token while the server is open (no sessions then).
+    /// The forms' token while the server is open (no sessions then); empty
+    /// if the system had no randomness to make one (forms are then refused).
     open_csrf: String,
 }
 
-fn random_hex() -> String {
+/// 128 random bits as hex; `None` without an operating-system random source
+/// (then no session or form token is made, and nothing is changed).
+fn random_hex() -> Option<String> {
     let mut bytes = [0u8; 16];
-    // Without an OS random source no session can be made safe: fail loudly.
-    getrandom::fill(&mut bytes).expect("the operating system's random source");
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+    getrandom::fill(&mut bytes).ok()?;
+    Some(bytes.iter().map(|b| format!("{b:02x}")).collect())
 }
 
 fn cookie_value<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str> {
@@ -73,7 +75,11 @@ fn cookie_value<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str> {
 
 impl Access {
     pub fn new(keys: Keys) -> Access {
-        Access { keys, sessions: Mutex::new(HashMap::new()), open_csrf: random_hex() }
+        let open_csrf = random_hex().unwrap_or_else(|| {
+            tracing::error!("no random source: the console refuses every change");
+            String::new()
+        });
+        Access { keys, sessions: Mutex::new(HashMap::new()), open_csrf }
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Session>> {
@@ -116,7 +122,9 @@ impl Access {
             }
             Some(_) => {}
         }
-        let sid = random_hex();
+        let (Some(sid), Some(csrf)) = (random_hex(), random_hex()) else {
+            return Err("No session can be made: the system has no random source.");
+        };
         let mut sessions = self.lock();
         let now = Instant::now();
         sessions.retain(|_, s| s.expires > now);
@@ -125,7 +133,7 @@ impl Access {
         {
             sessions.remove(&oldest);
         }
-        sessions.insert(sid.clone(), Session { key_hash, csrf: random_hex(), expires: now + LIFETIME });
+        sessions.insert(sid.clone(), Session { key_hash, csrf, expires: now + LIFETIME });
         let cookie = format!("{COOKIE}={sid}; Path=/; HttpOnly; SameSite=Strict; Max-Age={}", LIFETIME.as_secs());
         HeaderValue::from_str(&cookie).map_err(|_| "could not make the session cookie")
     }
@@ -141,7 +149,7 @@ impl Access {
 /// `Err` says why not (a 403).
 pub(crate) fn check_form(viewer: &Viewer, form: &[(String, String)]) -> Result<(), &'static str> {
     let sent = form.iter().find(|(k, _)| k == "csrf").map(|(_, v)| v.as_str());
-    if sent != Some(viewer.csrf.as_str()) {
+    if viewer.csrf.is_empty() || sent != Some(viewer.csrf.as_str()) {
         return Err("This form is out of date or did not come from this console. Reload the page and try again.");
     }
     if !viewer.admin {
@@ -208,6 +216,7 @@ pub(crate) async fn sign_in(State(c): State<Console>, body: String) -> Response 
 pub(crate) async fn sign_out(State(c): State<Console>, headers: HeaderMap, body: String) -> Response {
     let form: Vec<(String, String)> = form_urlencoded::parse(body.as_bytes()).into_owned().collect();
     if let Some(v) = c.access.viewer(&headers)
+        && !v.csrf.is_empty()
         && form.iter().any(|(k, val)| k == "csrf" && *val == v.csrf)
     {
         c.access.close_session(&headers);
@@ -231,6 +240,19 @@ mod tests {
             assert_eq!(safe_next(Some(bad)), "/", "{bad}");
         }
         assert_eq!(safe_next(None), "/");
+    }
+
+    #[test]
+    fn a_change_needs_the_viewers_own_form_token_and_the_admin_scope() {
+        let form = |t: &str| vec![("csrf".to_string(), t.to_string()), ("status".into(), "resolved".into())];
+        let admin = Viewer { name: "ops".into(), admin: true, csrf: "abc".into() };
+        assert!(check_form(&admin, &form("abc")).is_ok());
+        assert!(check_form(&admin, &form("abd")).is_err(), "another token");
+        assert!(check_form(&admin, &[]).is_err(), "no token");
+        let reader = Viewer { admin: false, ..admin.clone() };
+        assert!(check_form(&reader, &form("abc")).is_err(), "read only");
+        let tokenless = Viewer { csrf: String::new(), ..admin };
+        assert!(check_form(&tokenless, &form("")).is_err(), "no token could be made: nothing passes");
     }
 
     #[test]
