@@ -188,7 +188,12 @@ async fn a_person_follows_an_alert_from_the_overview_to_its_evidence_and_acknowl
     c.find(Locator::Css("button[value='acknowledged']")).await.unwrap().click().await.unwrap();
     let start = Instant::now();
     loop {
-        let status = c.find(Locator::Id("status")).await.unwrap().text().await.unwrap();
+        // The form posts and the page is replaced: an element read from the
+        // page being left is stale, which is "not yet", not a failure.
+        let status = match c.find(Locator::Id("status")).await {
+            Ok(e) => e.text().await.unwrap_or_default(),
+            Err(_) => String::new(),
+        };
         if status == "acknowledged" {
             break;
         }
