@@ -247,6 +247,7 @@ impl LivePipeline {
             unsaved: false,
             seen: Seen::default(),
             queued_bytes: queued_bytes.clone(),
+            queue_unannounced: false,
         };
         let thread = {
             let stop = stop.clone();
@@ -394,6 +395,10 @@ struct Pipeline {
     unsaved: bool,
     seen: Seen,
     queued_bytes: Arc<AtomicUsize>,
+    /// Queued trust changes whose notices failed to be stored after the
+    /// live state had followed them: the next attempt announces them as
+    /// recorded (the live state no longer shows them as different).
+    queue_unannounced: bool,
 }
 
 impl Pipeline {
@@ -886,7 +891,7 @@ impl Pipeline {
         let taken = self.analysis.learner.take_risk();
         let risk = self.pinned(taken);
         self.risk_changed(&risk, &mut notices);
-        if at_start {
+        if at_start || std::mem::take(&mut self.queue_unannounced) {
             self.seq = numbered;
             notices.clear();
             for (_, at, principal, change) in &queued {
@@ -912,6 +917,7 @@ impl Pipeline {
             tracing::error!(error = %e, queued = ids.len(), "queued trust notices not stored");
             self.store.rollback();
             self.seq = numbered;
+            self.queue_unannounced = true;
             return Ok(());
         }
         self.announce(notices);
