@@ -18,35 +18,29 @@ impl Drop for Service {
     }
 }
 
-/// Starts the service on a free loopback port with `policies` (Cedar text).
+/// Starts the service on a free loopback port with `policies` (Cedar text)
+/// in a fresh data directory.
 #[allow(dead_code)]
 pub fn start(policies: &str) -> Service {
     let dir = tempfile::tempdir().unwrap();
     let policy_dir = dir.path().join("policies");
     std::fs::create_dir_all(&policy_dir).unwrap();
     std::fs::write(policy_dir.join("p.cedar"), policies).unwrap();
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_tenet"))
-        .args(["--data-dir", dir.path().join("data").to_str().unwrap(), "serve", "--addr", "127.0.0.1:0"])
-        .args(["--policies", policy_dir.to_str().unwrap()])
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::inherit())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
-    let base = line.split_whitespace().find(|w| w.starts_with("http://")).expect("listening").to_string();
-    Service { child, base, _dir: dir }
+    spawn(&dir.path().join("data"), &policy_dir, dir)
 }
 
 /// Starts the service on an existing data directory with a policy directory.
 #[allow(dead_code)]
 pub fn start_on(data: &std::path::Path, policies: &std::path::Path) -> Service {
-    let dir = tempfile::tempdir().unwrap();
+    spawn(data, policies, tempfile::tempdir().unwrap())
+}
+
+fn spawn(data: &std::path::Path, policies: &std::path::Path, dir: tempfile::TempDir) -> Service {
     let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_tenet"))
         .args(["--data-dir", data.to_str().unwrap(), "serve", "--addr", "127.0.0.1:0"])
         .args(["--policies", policies.to_str().unwrap()])
         .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::null())
+        .stderr(std::process::Stdio::inherit())
         .spawn()
         .unwrap();
     let mut line = String::new();

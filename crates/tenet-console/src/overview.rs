@@ -4,13 +4,13 @@
 use std::collections::HashMap;
 
 use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::HeaderMap;
 use axum::response::Response;
 use maud::{Markup, html};
 use tenet_model::{Category, FindingStatus, PrincipalKind, RiskLevel};
 use tenet_store::FindingQuery;
 
-use crate::page::{self, Page};
+use crate::page;
 use crate::{Console, Site};
 
 const KINDS: [(PrincipalKind, &str); 3] =
@@ -21,12 +21,8 @@ const CHART_DAYS: i64 = 14;
 
 pub(crate) async fn page(State(c): State<Console>, headers: HeaderMap) -> Response {
     let Some(viewer) = c.access.viewer(&headers) else { return crate::access::sign_in_redirect("/") };
-    let site = c.site.clone();
-    match tokio::task::spawn_blocking(move || build(&*site)).await {
-        Ok(Ok(body)) => Page { title: "Overview", current: "/", viewer: Some(&viewer), body }.render(),
-        Ok(Err(why)) => page::refusal(StatusCode::SERVICE_UNAVAILABLE, &why),
-        Err(e) => page::refusal(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string()),
-    }
+    let wrap = |site: &dyn Site| build(site).map(|body| Some(("Overview".to_string(), body)));
+    page::built(c.site.clone(), &viewer, "/", "", wrap).await
 }
 
 fn build(site: &dyn Site) -> Result<Markup, String> {

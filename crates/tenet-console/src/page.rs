@@ -72,6 +72,24 @@ impl Page<'_> {
     }
 }
 
+/// A page whose body `build` makes from the site off the async workers
+/// (it reads the store): rendered for `viewer`, or the refusal saying why
+/// it could not be (`Ok(None)`: not found, said as `missing`).
+pub async fn built(
+    site: std::sync::Arc<dyn crate::Site>,
+    viewer: &Viewer,
+    current: &str,
+    missing: &str,
+    build: impl FnOnce(&dyn crate::Site) -> Result<Option<(String, Markup)>, String> + Send + 'static,
+) -> Response {
+    match tokio::task::spawn_blocking(move || build(&*site)).await {
+        Ok(Ok(Some((title, body)))) => Page { title: &title, current, viewer: Some(viewer), body }.render(),
+        Ok(Ok(None)) => refusal(StatusCode::NOT_FOUND, missing),
+        Ok(Err(why)) => refusal(StatusCode::SERVICE_UNAVAILABLE, &why),
+        Err(e) => refusal(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string()),
+    }
+}
+
 /// A page saying why something was refused or not found.
 pub fn refusal(status: StatusCode, why: &str) -> Response {
     let body = html! { section.card.narrow { h1 { (status.canonical_reason().unwrap_or("Refused")) } p role="alert" { (why) } p { a href="/" { "Back to the overview" } } } };

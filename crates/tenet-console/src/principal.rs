@@ -3,12 +3,12 @@
 //! it did lately.
 
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::HeaderMap;
 use axum::response::Response;
 use maud::{Markup, html};
 use tenet_store::{EventQuery, FindingQuery};
 
-use crate::page::{self, Page};
+use crate::page;
 use crate::{Console, Id, Site};
 
 /// Findings and events shown; the findings list has the rest.
@@ -18,14 +18,8 @@ pub(crate) async fn page(State(c): State<Console>, headers: HeaderMap, Path(id):
     let Some(viewer) = c.access.viewer(&headers) else {
         return crate::access::sign_in_redirect(&format!("/principals/{}", page::encode(&id)));
     };
-    let site = c.site.clone();
-    let wanted = id.clone();
-    match tokio::task::spawn_blocking(move || build(&*site, &wanted)).await {
-        Ok(Ok(Some((title, body)))) => Page { title: &title, current: "", viewer: Some(&viewer), body }.render(),
-        Ok(Ok(None)) => page::refusal(StatusCode::NOT_FOUND, &format!("Tenet knows no principal {id}.")),
-        Ok(Err(why)) => page::refusal(StatusCode::SERVICE_UNAVAILABLE, &why),
-        Err(e) => page::refusal(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string()),
-    }
+    let missing = format!("Tenet knows no principal {id}.");
+    page::built(c.site.clone(), &viewer, "", &missing, move |site: &dyn Site| build(site, &id)).await
 }
 
 fn build(site: &dyn Site, id: &str) -> Result<Option<(String, Markup)>, String> {

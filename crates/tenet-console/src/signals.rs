@@ -2,23 +2,19 @@
 //! and delivery state, and the latest trust changes they were told of.
 
 use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::HeaderMap;
 use axum::response::Response;
 use maud::{Markup, html};
 
-use crate::page::{self, Page};
+use crate::page;
 use crate::{Console, Site};
 
 const RECENT: usize = 50;
 
 pub(crate) async fn page(State(c): State<Console>, headers: HeaderMap) -> Response {
     let Some(viewer) = c.access.viewer(&headers) else { return crate::access::sign_in_redirect("/signals") };
-    let site = c.site.clone();
-    match tokio::task::spawn_blocking(move || build(&*site)).await {
-        Ok(Ok(body)) => Page { title: "Signals", current: "/signals", viewer: Some(&viewer), body }.render(),
-        Ok(Err(why)) => page::refusal(StatusCode::SERVICE_UNAVAILABLE, &why),
-        Err(e) => page::refusal(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string()),
-    }
+    let wrap = |site: &dyn Site| build(site).map(|body| Some(("Signals".to_string(), body)));
+    page::built(c.site.clone(), &viewer, "/signals", "", wrap).await
 }
 
 fn build(site: &dyn Site) -> Result<Markup, String> {
