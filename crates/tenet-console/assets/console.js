@@ -30,3 +30,27 @@
     if (!pending) { pending = true; setTimeout(refresh, 1000); }
   });
 })();
+// Time controls (the trust graph): a slider shows the moment it points at
+// while it moves and submits its form when let go, so each moment is a
+// page of its own in the browser's history; a checkbox enables the slider
+// it names.
+(function () {
+  "use strict";
+  function when(secs) {
+    var s = new Date(secs * 1000).toISOString();
+    return s.slice(0, 10) + " " + s.slice(11, 16) + " UTC";
+  }
+  document.querySelectorAll("input[data-submit]").forEach(function (el) {
+    var shown = document.getElementById(el.getAttribute("data-shows"));
+    el.addEventListener("input", function () { if (shown) shown.textContent = when(+el.value); });
+    el.addEventListener("change", function () { if (el.form) el.form.submit(); });
+  });
+  document.querySelectorAll("input[data-enables]").forEach(function (box) {
+    var target = document.getElementById(box.getAttribute("data-enables"));
+    if (!target) return;
+    box.addEventListener("change", function () {
+      target.disabled = !box.checked;
+      if (target.form) target.form.submit();
+    });
+  });
+})();

@@ -21,6 +21,8 @@ use tenet_model::{Finding, FindingStatus, PrincipalKind, TrustNotice};
 
 pub mod access;
 mod chart;
+mod drawing;
+mod explorer;
 mod findings;
 mod overview;
 pub mod page;
@@ -86,6 +88,8 @@ pub trait Site: Send + Sync + 'static {
     fn streams(&self) -> Result<Vec<StreamView>, String>;
     /// The latest trust changes announced, newest first.
     fn recent_changes(&self, limit: usize) -> Result<Vec<TrustNotice>, String>;
+    /// The live trust graph, to ask about any moment of its history.
+    fn graph(&self) -> tenet_graph::SharedGraph;
     /// The stream of trust changes, from now on.
     fn changes(&self) -> tokio::sync::broadcast::Receiver<Arc<TrustNotice>>;
 }
@@ -103,6 +107,7 @@ pub fn router(site: Arc<dyn Site>, keys: tenet_server::auth::Keys) -> Router {
         .route("/", get(overview::page))
         .route("/principals/{id}", get(principal::page))
         .route("/signals", get(signals::page))
+        .route("/graph", get(explorer::page))
         .route("/findings", get(findings::list))
         .route("/findings/{id}", get(findings::one))
         .route("/findings/{id}/status", post(findings::set_status))

@@ -11,7 +11,8 @@ use crate::access::Viewer;
 /// Rows per page of any list.
 pub const PER_PAGE: usize = 50;
 
-const SECTIONS: [(&str, &str); 3] = [("/", "Overview"), ("/findings", "Findings"), ("/signals", "Signals")];
+const SECTIONS: [(&str, &str); 4] =
+    [("/", "Overview"), ("/graph", "Trust graph"), ("/findings", "Findings"), ("/signals", "Signals")];
 
 pub struct Page<'a> {
     pub title: &'a str,

@@ -16,6 +16,7 @@ pub struct ConsoleSite {
     pub data_dir: PathBuf,
     pub trust: Arc<LiveTrust>,
     pub changes: tokio::sync::broadcast::Sender<Arc<TrustNotice>>,
+    pub graph: tenet_graph::SharedGraph,
 }
 
 impl tenet_console::Site for ConsoleSite {
@@ -79,6 +80,10 @@ impl tenet_console::Site for ConsoleSite {
         let mut recent = log.after(last.saturating_sub(limit as u64), limit).map_err(fail)?;
         recent.reverse();
         Ok(recent)
+    }
+
+    fn graph(&self) -> tenet_graph::SharedGraph {
+        self.graph.clone()
     }
 
     fn changes(&self) -> tokio::sync::broadcast::Receiver<Arc<TrustNotice>> {

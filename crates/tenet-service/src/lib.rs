@@ -164,6 +164,7 @@ pub fn start(options: Options) -> Result<Running, ServiceError> {
     let service_metrics = service_metrics.expect("registered above");
     let status = Arc::new(StatusBoard::default());
     let (changes, _) = tokio::sync::broadcast::channel(live::CHANGES_BUFFER);
+    let graph = tenet_graph::SharedGraph::default();
     // The one writer: the pipeline thread owns the store from here on.
     let pipeline = live::LivePipeline::start(
         store,
@@ -174,6 +175,7 @@ pub fn start(options: Options) -> Result<Running, ServiceError> {
             changes: changes.clone(),
             status: status.clone(),
             metrics: service_metrics.clone(),
+            graph: graph.clone(),
         },
         limits.ingest_queue,
         limits.ingest_queue_bytes,
@@ -255,7 +257,12 @@ pub fn start(options: Options) -> Result<Running, ServiceError> {
     ))
     .merge(tenet_server::intake::router(intake, changes.clone(), closing_rx, keys.clone(), limits.clone()))
     .merge(tenet_console::router(
-        Arc::new(console::ConsoleSite { data_dir: data_dir.clone(), trust: trust.clone(), changes: changes.clone() }),
+        Arc::new(console::ConsoleSite {
+            data_dir: data_dir.clone(),
+            trust: trust.clone(),
+            changes: changes.clone(),
+            graph,
+        }),
         keys,
     ));
 

@@ -20,7 +20,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, TrySendError};
 use std::time::{Duration, Instant};
 
-use tenet_graph::{EdgeKind, TrustGraph};
+use tenet_graph::EdgeKind;
 use tenet_learn::Learner;
 use tenet_model::{
     Event, Finding, FindingStatus, NoticeChange, PrincipalKind, PrincipalVerdict, RiskLevel, Severity, Timestamp,
@@ -151,6 +151,8 @@ pub struct Outlets {
     pub changes: broadcast::Sender<Arc<TrustNotice>>,
     pub status: Arc<StatusBoard>,
     pub metrics: Arc<crate::metrics::ServiceMetrics>,
+    /// The live trust graph, for readers asking it about any moment.
+    pub graph: tenet_graph::SharedGraph,
 }
 
 /// The running pipeline thread.
@@ -198,6 +200,8 @@ impl LivePipeline {
             tenet_pipeline::trust::load_graph(&*reader).map_err(crate::ServiceError::store("building the graph"))?;
         graph.journal_closures();
         let first = TrustSnapshot::read_with(&store, &graph, Some(Arc::new(learner.clone())))?;
+        *outlets.graph.write() = graph;
+        let graph = outlets.graph.clone();
         outlets.trust.publish(first.clone());
         drop(reader);
         let (alerts, levels) = known_alerts_and_levels(&store)?;
@@ -373,7 +377,8 @@ struct Pipeline {
     traces: tenet_pipeline::trace_link::TraceLinker,
     analysis: Analysis,
     rules: Arc<RuleSet>,
-    graph: TrustGraph,
+    /// Written here only; shared with the console's readers.
+    graph: tenet_graph::SharedGraph,
     /// Observed use analysed and not yet written to the store.
     tally: UseTally,
     use_recorded: Instant,
@@ -592,14 +597,18 @@ impl Pipeline {
         let mut new: Vec<(Event, i64)> =
             fresh.iter().filter_map(|&(i, seq)| slots.get_mut(i as usize)?.take().map(|e| (e, seq))).collect();
         new.sort_by_key(|(e, seq)| (e.time, *seq));
-        let revision = self.graph.revision();
+        let revision = self.graph.read().revision();
         for (e, seq) in &new {
             let matches = self.rules.matches(e);
             self.analysis.observe(e, *seq, &matches);
-            if !e.changes.is_empty() {
-                self.graph.apply_changes(&e.changes, e.time, e.id.as_str());
+            {
+                // Per event, not per batch: readers wait for one event's facts at most.
+                let mut graph = self.graph.write();
+                if !e.changes.is_empty() {
+                    graph.apply_changes(&e.changes, e.time, e.id.as_str());
+                }
+                graph.observe_event(e);
             }
-            self.graph.observe_event(e);
             self.tally.add(e, *seq);
             let actors = if e.chain.is_empty() { std::slice::from_ref(&e.actor) } else { &e.chain[..] };
             for p in actors {
@@ -612,7 +621,7 @@ impl Pipeline {
         }
         // Use shown by chains completed after their events were analysed.
         for c in completed {
-            self.graph.observe_completed(&c.event, c.known);
+            self.graph.write().observe_completed(&c.event, c.known);
             self.tally.add_completed(&c.event, c.known);
         }
         self.seen.events += new.len() as u64;
@@ -624,7 +633,8 @@ impl Pipeline {
         }
         // Agents' traces re-observe who they act for on every run: only a
         // fact that started or stopped holding is worth a new view.
-        self.after_analysis(self.graph.revision() != revision);
+        let changed = self.graph.read().revision() != revision;
+        self.after_analysis(changed);
     }
 
     /// Stores the findings and risk the learner produced, announces the
@@ -632,7 +642,7 @@ impl Pipeline {
     fn after_analysis(&mut self, graph_changed: bool) {
         // The graph first: notices name principals by the aliases it knows.
         if graph_changed {
-            self.snapshot = std::mem::take(&mut self.snapshot).with_graph(&self.graph);
+            self.snapshot = std::mem::take(&mut self.snapshot).with_graph(&self.graph.read());
         }
         let mut notices = Vec::new();
         let numbered = self.seq;
@@ -647,7 +657,7 @@ impl Pipeline {
             self.store.put_risk(&risk)?;
             self.findings_changed(&stored, &mut notices);
             self.risk_changed(&risk, &mut notices);
-            let closed = self.graph.take_closed();
+            let closed = self.graph.write().take_closed();
             self.closures(&closed, &mut notices);
             // In the same transaction as what they announce: a consumer
             // reading the log after a crash finds every change committed.
@@ -734,7 +744,8 @@ impl Pipeline {
         // Announced under the principal's canonical reference, whichever
         // alias the fact was attached to (an IdP user id, say).
         let named: Vec<(String, NoticeChange, Timestamp)> = {
-            let view = self.graph.current();
+            let graph = self.graph.read();
+            let view = graph.current();
             closed
                 .iter()
                 .filter_map(|c| {
@@ -821,10 +832,10 @@ impl Pipeline {
             return Ok(());
         }
         new.sort_by_key(|s| (s.snapshot.collected_at, s.id));
-        let revision = self.graph.revision();
+        let revision = self.graph.read().revision();
         for s in new {
             self.last_snapshot = self.last_snapshot.max(s.id);
-            self.graph.apply_snapshot(&s.snapshot, &s.provenance);
+            self.graph.write().apply_snapshot(&s.snapshot, &s.provenance);
             self.seen.snapshots += 1;
             self.analysis.add_snapshot(s);
         }
@@ -835,7 +846,8 @@ impl Pipeline {
         }
         self.learner_changed = true;
         self.unsaved = true;
-        self.after_analysis(self.graph.revision() != revision);
+        let changed = self.graph.read().revision() != revision;
+        self.after_analysis(changed);
         Ok(())
     }
 
@@ -960,7 +972,7 @@ impl Pipeline {
             return self.apply_verdict(v, aliases, None).map_err(unavailable);
         }
         let reader = self.store.reader().map_err(unavailable)?;
-        let aliases = match resolve(&*reader, &self.graph, name).map_err(unavailable)? {
+        let aliases = match resolve(&*reader, &self.graph.read(), name).map_err(unavailable)? {
             Resolved::Known { aliases, .. } => aliases,
             Resolved::Unknown => return Err(R::Unknown(name.to_string())),
             Resolved::Ambiguous(c) => return Err(R::Ambiguous(c)),
