@@ -109,6 +109,49 @@ async fn console_errors(client: &Client, driver_port: u16) -> Vec<String> {
         .collect()
 }
 
+fn enc(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+/// A fact of the trust graph that was withdrawn while the demo ran.
+struct Removed {
+    from: String,
+    edge: String,
+    to: String,
+    /// When, in seconds since the epoch.
+    at: i64,
+}
+
+/// The first principal's fact withdrawn in the demo's history, as `tenet
+/// drift` reports it, waiting for the demo to have reached one.
+fn removed_edge(data: &Path) -> Removed {
+    let start = Instant::now();
+    loop {
+        let out = Command::new(env!("CARGO_BIN_EXE_tenet"))
+            .args(["drift", "--json", "--since", "1970-01-02T00:00:00Z", "--data-dir", data.to_str().unwrap()])
+            .output()
+            .expect("tenet drift runs");
+        let drift: Value = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
+        let found = drift["changes"].as_array().into_iter().flatten().find(|c| {
+            c["change"] == "removed"
+                && !["node", "policy"].contains(&c["edge"].as_str().unwrap_or("node"))
+                && c["to"] != ""
+        });
+        if let Some(c) = found {
+            let at = chrono::DateTime::parse_from_rfc3339(c["at"].as_str().unwrap()).unwrap().timestamp();
+            let s = |k: &str| c[k].as_str().unwrap().to_string();
+            return Removed { from: s("from"), edge: s("edge"), to: s("to"), at };
+        }
+        assert!(start.elapsed() < Duration::from_secs(240), "no fact was withdrawn in the demo's history: {drift}");
+        std::thread::sleep(Duration::from_millis(500));
+    }
+}
+
 async fn screenshot(client: &Client, name: &str) {
     let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("console-screenshots");
     std::fs::create_dir_all(&dir).unwrap();
@@ -223,6 +266,40 @@ async fn a_person_follows_an_alert_from_the_overview_to_its_evidence_and_acknowl
     assert!(!listed.contains("1970-01-01"), "every change has its time: {listed}");
     screenshot(&c, "signals").await;
     assert_eq!(console_errors(&c, port).await, Vec::<String>::new(), "signals: no JavaScript error");
+
+    // The trust graph: a membership the inventory later withdrew is drawn
+    // at a moment before, and gone once the time control is moved past it.
+    let removed = removed_edge(&data.path().join("data"));
+    let before = removed.at - 1;
+    let edge = format!("g.edge[data-edge='{}|{}|{}']", removed.from, removed.edge, removed.to);
+    c.goto(&format!("{base}/graph?focus={}&at={before}", enc(&removed.from))).await.unwrap();
+    c.wait().for_element(Locator::Css("svg.graph")).await.unwrap();
+    assert!(c.find(Locator::Css(&edge)).await.is_ok(), "{edge} is drawn as of {before}");
+    screenshot(&c, "graph").await;
+    assert_eq!(console_errors(&c, port).await, Vec::<String>::new(), "graph: no JavaScript error");
+    let slider = c.find(Locator::Id("at")).await.unwrap();
+    slider.send_keys(&fantoccini::key::Key::End.to_string()).await.unwrap();
+    let start = Instant::now();
+    while c.current_url().await.unwrap().query().is_some_and(|q| q.contains(&format!("at={before}"))) {
+        assert!(start.elapsed() < Duration::from_secs(10), "moving the time control shows another moment");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    c.wait().for_element(Locator::Css("svg.graph")).await.unwrap();
+    assert!(c.find(Locator::Css(&edge)).await.is_err(), "{edge} is gone after its removal");
+    screenshot(&c, "graph-later").await;
+    // Compared with the moment before, it is shown removed.
+    c.find(Locator::Id("compare")).await.unwrap().click().await.unwrap();
+    c.wait().for_element(Locator::Css("svg.graph .edge.removed")).await.unwrap();
+    screenshot(&c, "graph-compared").await;
+    assert_eq!(console_errors(&c, port).await, Vec::<String>::new(), "graph compared: no JavaScript error");
+    // Back, twice: the moment after it, then the moment before it, edge and all.
+    c.back().await.unwrap();
+    c.back().await.unwrap();
+    c.wait().for_element(Locator::Css(&edge)).await.unwrap();
+    assert!(
+        c.current_url().await.unwrap().query().unwrap().contains(&format!("at={before}")),
+        "back: the earlier moment"
+    );
 
     c.goto(&format!("{base}/login")).await.unwrap();
     c.wait().for_element(Locator::Css("main h1")).await.unwrap();

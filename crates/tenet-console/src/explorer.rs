@@ -631,8 +631,9 @@ fn time_form(ask: &Ask, span: Option<(i64, i64)>) -> Markup {
                 }
                 label.slider {
                     "Compare with " output #since-shown { (ask.since.map(|s| page::when(Timestamp::from_unix_seconds(s))).unwrap_or_else(|| "nothing".into())) }
-                    input #since type="range" name="since" min=(lo) max=(hi) step="1" value=(ask.since.unwrap_or(lo)) data-submit="change" data-shows="since-shown" disabled[ask.since.is_none()];
+                    input #since type="range" name="since" min=(lo) max=(hi) step="1" value=(ask.since.unwrap_or((at - 86_400).max(lo))) data-submit="change" data-shows="since-shown" disabled[ask.since.is_none()];
                 }
+                // Unset, comparing starts a day before the moment shown.
                 label { input type="checkbox" #compare checked[ask.since.is_some()] data-enables="since"; " compare" }
             }
             button type="submit" { "Show" }

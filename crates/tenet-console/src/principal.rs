@@ -46,7 +46,7 @@ fn build(site: &dyn Site, id: &str) -> Result<Option<(String, Markup)>, String> 
     let body = html! {
         h1 { (display) }
         dl.facts {
-            dt { "Reference" } dd { code { (canonical) } }
+            dt { "Reference" } dd { code { (canonical) } " · " a href=(format!("/graph?focus={}", page::encode(&canonical))) { "explore what it can reach" } }
             @if let Some(c) = &card {
                 dt { "Kind" } dd { (c.principal.kind.as_str()) }
                 @if !c.aliases.is_empty() { dt { "Also known as" } dd { @for a in &c.aliases { code { (a) } " " } } }
