@@ -21,16 +21,20 @@ use tenet_model::{Finding, FindingStatus, PrincipalKind, TrustNotice};
 
 pub mod access;
 mod chart;
+mod decisions;
 mod drawing;
 mod explorer;
 mod findings;
 mod overview;
 pub mod page;
+mod policies;
 mod principal;
 mod signals;
 
 pub use access::Access;
+pub use decisions::Redecided;
 pub use page::display_name;
+pub use policies::ActivePolicies;
 
 /// A principal as the console lists it.
 #[derive(Debug, Clone, PartialEq)]
@@ -88,6 +92,20 @@ pub trait Site: Send + Sync + 'static {
     fn streams(&self) -> Result<Vec<StreamView>, String>;
     /// The latest trust changes announced, newest first.
     fn recent_changes(&self, limit: usize) -> Result<Vec<TrustNotice>, String>;
+    /// A page of the decision log, newest first, and how many match.
+    fn decisions(
+        &self,
+        search: &tenet_store::decisions::DecisionSearch,
+    ) -> Result<(Vec<tenet_store::decisions::DecisionRow>, usize), String>;
+    /// One logged decision.
+    fn decision(&self, seq: i64) -> Result<Option<tenet_store::decisions::DecisionRow>, String>;
+    /// A logged request (its AuthZEN JSON) decided again with the policies
+    /// and trust signals of now, unlogged.
+    fn evaluate_again(&self, request: &str) -> Result<Redecided, String>;
+    /// The policies decisions are made with, and their directory's state.
+    fn policies(&self) -> Result<ActivePolicies, String>;
+    /// Every policy version activated, oldest first.
+    fn policy_versions(&self) -> Result<Vec<tenet_store::decisions::PolicyVersion>, String>;
     /// The live trust graph, to ask about any moment of its history.
     fn graph(&self) -> tenet_graph::SharedGraph;
     /// The stream of trust changes, from now on.
@@ -108,6 +126,10 @@ pub fn router(site: Arc<dyn Site>, keys: tenet_server::auth::Keys) -> Router {
         .route("/principals/{id}", get(principal::page))
         .route("/signals", get(signals::page))
         .route("/graph", get(explorer::page))
+        .route("/decisions", get(decisions::list))
+        .route("/decisions/{seq}", get(decisions::one))
+        .route("/decisions/{seq}/evaluate", post(decisions::evaluate))
+        .route("/policies", get(policies::page))
         .route("/findings", get(findings::list))
         .route("/findings/{id}", get(findings::one))
         .route("/findings/{id}/status", post(findings::set_status))

@@ -11,8 +11,14 @@ use crate::access::Viewer;
 /// Rows per page of any list.
 pub const PER_PAGE: usize = 50;
 
-const SECTIONS: [(&str, &str); 4] =
-    [("/", "Overview"), ("/graph", "Trust graph"), ("/findings", "Findings"), ("/signals", "Signals")];
+const SECTIONS: [(&str, &str); 6] = [
+    ("/", "Overview"),
+    ("/graph", "Trust graph"),
+    ("/findings", "Findings"),
+    ("/decisions", "Decisions"),
+    ("/policies", "Policies"),
+    ("/signals", "Signals"),
+];
 
 pub struct Page<'a> {
     pub title: &'a str,

@@ -249,6 +249,11 @@ impl PolicyBundle {
         ids
     }
 
+    /// The file a policy came from.
+    pub fn origin_of(&self, policy: &str) -> Option<&str> {
+        self.origin.get(policy).map(String::as_str)
+    }
+
     pub fn has_schema(&self) -> bool {
         self.schema.is_some()
     }

@@ -17,6 +17,20 @@ pub struct ConsoleSite {
     pub trust: Arc<LiveTrust>,
     pub changes: tokio::sync::broadcast::Sender<Arc<TrustNotice>>,
     pub graph: tenet_graph::SharedGraph,
+    /// The decision point, to decide a logged request again and show its policies.
+    pub pdp: Arc<tenet_server::access::DecisionPoint>,
+    /// The policy directory it reads.
+    pub policies: PathBuf,
+}
+
+impl ConsoleSite {
+    fn decision_log(&self) -> PathBuf {
+        self.data_dir.join("decisions.db")
+    }
+}
+
+fn log_error(e: tenet_store::StoreError) -> String {
+    format!("the decision log cannot be read: {e}")
 }
 
 impl tenet_console::Site for ConsoleSite {
@@ -80,6 +94,58 @@ impl tenet_console::Site for ConsoleSite {
         let mut recent = log.after(last.saturating_sub(limit as u64), limit).map_err(fail)?;
         recent.reverse();
         Ok(recent)
+    }
+
+    fn decisions(
+        &self,
+        search: &tenet_store::decisions::DecisionSearch,
+    ) -> Result<(Vec<tenet_store::decisions::DecisionRow>, usize), String> {
+        tenet_store::decisions::search(&self.decision_log(), search).map_err(log_error)
+    }
+
+    fn decision(&self, seq: i64) -> Result<Option<tenet_store::decisions::DecisionRow>, String> {
+        tenet_store::decisions::decision(&self.decision_log(), seq).map_err(log_error)
+    }
+
+    fn evaluate_again(&self, request: &str) -> Result<tenet_console::Redecided, String> {
+        let body: serde_json::Value =
+            serde_json::from_str(request).map_err(|e| format!("the logged request is not JSON: {e}"))?;
+        let evaluation = tenet_policy::authzen::parse_evaluation(&body).map_err(|e| e.to_string())?;
+        let version = self.pdp.bundle().version().to_string();
+        let d = self.pdp.reevaluate(&evaluation).map_err(|e| e.to_string())?;
+        Ok(tenet_console::Redecided {
+            allowed: d.allowed,
+            reason: d.reason(),
+            policies: d.policies.clone(),
+            errors: d.errors.clone(),
+            signals: serde_json::to_value(&d.signals).unwrap_or(serde_json::Value::Null),
+            policy_version: version,
+        })
+    }
+
+    fn policies(&self) -> Result<tenet_console::ActivePolicies, String> {
+        let bundle = self.pdp.bundle();
+        let on_disk =
+            tenet_server::policy_dir::load(&self.policies).map(|b| b.version().to_string()).map_err(|e| e.to_string());
+        Ok(tenet_console::ActivePolicies {
+            version: bundle.version().to_string(),
+            directory: self.policies.display().to_string(),
+            files: bundle.files().iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
+            policies: bundle
+                .policy_ids()
+                .into_iter()
+                .map(|id| {
+                    let file = bundle.origin_of(&id).unwrap_or("").to_string();
+                    (id, file)
+                })
+                .collect(),
+            warnings: bundle.warnings().to_vec(),
+            on_disk,
+        })
+    }
+
+    fn policy_versions(&self) -> Result<Vec<tenet_store::decisions::PolicyVersion>, String> {
+        tenet_store::decisions::policy_versions(&self.decision_log()).map_err(log_error)
     }
 
     fn graph(&self) -> tenet_graph::SharedGraph {

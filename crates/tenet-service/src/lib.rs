@@ -262,6 +262,8 @@ pub fn start(options: Options) -> Result<Running, ServiceError> {
             trust: trust.clone(),
             changes: changes.clone(),
             graph,
+            pdp: pdp.clone(),
+            policies: policies.clone(),
         }),
         keys,
     ));

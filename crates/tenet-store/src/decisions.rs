@@ -209,6 +209,95 @@ pub fn policy_versions(path: &Path) -> Result<Vec<PolicyVersion>> {
     Ok(rows)
 }
 
+/// A decision as read back, with its place in the log.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DecisionRow {
+    pub seq: i64,
+    pub record: LoggedDecision,
+}
+
+/// Which decisions to read: newest first, a page at a time.
+#[derive(Debug, Clone, Default)]
+pub struct DecisionSearch {
+    /// Text the request (subject, action, resource, context) or the
+    /// request id contains, case-insensitively for ASCII.
+    pub text: Option<String>,
+    /// Allowed (`true`) or denied (`false`) only.
+    pub decision: Option<bool>,
+    pub offset: usize,
+    pub limit: usize,
+}
+
+/// Matches counted at most: a search over a long log says "more than".
+pub const COUNTED: usize = 10_000;
+
+/// Opens the log to read, without creating it: `None` when there is none yet.
+fn read_log(path: &Path) -> Result<Option<Connection>> {
+    if !path.exists() {
+        return Ok(None);
+    }
+    let conn = Connection::open_with_flags(path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)?;
+    conn.busy_timeout(std::time::Duration::from_secs(5))?;
+    Ok(Some(conn))
+}
+
+fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<DecisionRow> {
+    Ok(DecisionRow {
+        seq: r.get(0)?,
+        record: LoggedDecision {
+            at: r.get(1)?,
+            request_id: r.get(2)?,
+            request: r.get(3)?,
+            decision: r.get(4)?,
+            policy_version: r.get(5)?,
+            reasons: r.get(6)?,
+        },
+    })
+}
+
+/// A page of decisions matching `search`, newest first, and how many match
+/// (at most [`COUNTED`]).
+pub fn search(path: &Path, search: &DecisionSearch) -> Result<(Vec<DecisionRow>, usize)> {
+    let Some(conn) = read_log(path)? else { return Ok((Vec::new(), 0)) };
+    let mut filter = String::from("1=1");
+    let mut args: Vec<rusqlite::types::Value> = Vec::new();
+    if let Some(t) = search.text.as_deref().filter(|t| !t.is_empty()) {
+        let escaped = t.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_");
+        filter.push_str(" AND (request LIKE ?1 ESCAPE '\\' OR request_id LIKE ?1 ESCAPE '\\')");
+        args.push(format!("%{escaped}%").into());
+    }
+    if let Some(d) = search.decision {
+        filter.push_str(&format!(" AND decision = {}", i64::from(d)));
+    }
+    let total: i64 = conn.query_row(
+        &format!("SELECT COUNT(*) FROM (SELECT 1 FROM decisions WHERE {filter} LIMIT {COUNTED})"),
+        rusqlite::params_from_iter(args.iter()),
+        |r| r.get(0),
+    )?;
+    let sql = format!(
+        "SELECT seq, at, request_id, request, decision, policy_version, reasons FROM decisions WHERE {filter} ORDER BY seq DESC LIMIT {} OFFSET {}",
+        search.limit, search.offset
+    );
+    let mut stmt = conn.prepare(&sql)?;
+    let rows = stmt.query_map(rusqlite::params_from_iter(args.iter()), row)?.collect::<rusqlite::Result<Vec<_>>>()?;
+    Ok((rows, total as usize))
+}
+
+/// One decision by its place in the log.
+pub fn decision(path: &Path, seq: i64) -> Result<Option<DecisionRow>> {
+    let Some(conn) = read_log(path)? else { return Ok(None) };
+    let found = conn.query_row(
+        "SELECT seq, at, request_id, request, decision, policy_version, reasons FROM decisions WHERE seq = ?1",
+        [seq],
+        row,
+    );
+    match found {
+        Ok(r) => Ok(Some(r)),
+        Err(rusqlite::Error::QueryReturnedNoRows) => Ok(None),
+        Err(e) => Err(e.into()),
+    }
+}
+
 /// The outcome of checking the chain.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Verification {
@@ -290,6 +379,30 @@ mod tests {
 
     fn tamper(path: &Path, sql: &str) {
         Connection::open(path).unwrap().execute_batch(sql).unwrap();
+    }
+
+    #[test]
+    fn searching_the_log_pages_newest_first_and_matches_text_literally() {
+        let (_d, path) = log_of(30);
+        let all = DecisionSearch { limit: 10, ..Default::default() };
+        let (page, total) = search(&path, &all).unwrap();
+        assert_eq!(total, 30);
+        assert_eq!(page.iter().map(|r| r.seq).collect::<Vec<_>>(), (21..=30).rev().collect::<Vec<i64>>());
+        let second = search(&path, &DecisionSearch { offset: 10, ..all.clone() }).unwrap().0;
+        assert_eq!(second[0].seq, 20);
+        // "u1" is in u1, u10..u19: eleven; the request id matches too.
+        let (found, n) = search(&path, &DecisionSearch { text: Some("\"U1\"".into()), ..all.clone() }).unwrap();
+        assert_eq!((n, found[0].record.request_id.as_deref()), (1, Some("req-1")));
+        assert_eq!(search(&path, &DecisionSearch { text: Some("req-2".into()), ..all.clone() }).unwrap().1, 11);
+        // Wildcards in the text are literal.
+        assert_eq!(search(&path, &DecisionSearch { text: Some("%".into()), ..all.clone() }).unwrap().1, 0);
+        let denied = search(&path, &DecisionSearch { decision: Some(false), ..all.clone() }).unwrap();
+        assert!(denied.1 == 15 && denied.0.iter().all(|r| !r.record.decision));
+        assert_eq!(decision(&path, 7).unwrap().unwrap().record.request_id.as_deref(), Some("req-6"));
+        assert_eq!(decision(&path, 99).unwrap(), None);
+        let none = path.with_file_name("absent.db");
+        assert_eq!(search(&none, &all).unwrap().1, 0);
+        assert!(!none.exists(), "reading never creates a log");
     }
 
     #[test]
