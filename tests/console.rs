@@ -212,3 +212,104 @@ fn with_keys_a_person_signs_in_with_a_read_key_and_needs_admin_to_act() {
     }
     assert_eq!(get(&server, "/", Some(&reader)).status, 200, "other sessions go on");
 }
+
+#[test]
+fn decisions_are_searched_and_decided_again_policies_show_their_versions_and_the_graph_its_reach() {
+    let world = enterprise();
+    let data = world.path().join("data");
+    let policies = world.path().join("policies");
+    std::fs::create_dir_all(&policies).unwrap();
+    let examples = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/policies");
+    for f in std::fs::read_dir(&examples).unwrap() {
+        let f = f.unwrap().path();
+        std::fs::copy(&f, policies.join(f.file_name().unwrap())).unwrap();
+    }
+    let server = Server::start(&data, &["--policies", policies.to_str().unwrap()]);
+
+    // An enforcement point asks; the log keeps every answer.
+    let ask = |subject: &str, action: &str| {
+        server.post_json(
+            "/access/v1/evaluation",
+            &serde_json::json!({"subject": {"type": "user", "id": subject}, "action": {"name": action},
+                "resource": {"type": "document", "id": "roadmap"}}),
+        )
+    };
+    for who in ["ada@example.com", "bob@example.com", "cy@example.com"] {
+        assert_eq!(ask(who, "read").status, 200);
+    }
+    assert_eq!(ask("ada@example.com", "fly").status, 200);
+    let start = std::time::Instant::now();
+    let list = loop {
+        let list = get(&server, "/decisions", None);
+        if list.body.matches("href=\"/decisions/").count() == 4 || start.elapsed().as_secs() > 5 {
+            break list;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    };
+    assert_eq!(list.status, 200);
+    assert_eq!(list.body.matches("href=\"/decisions/").count(), 4, "every decision is listed: {}", list.body);
+    let found = get(&server, "/decisions?q=bob%40example", None);
+    assert_eq!(found.body.matches("href=\"/decisions/").count(), 1, "searched by subject");
+    let denied = get(&server, "/decisions?decision=deny", None);
+    assert_eq!(denied.body.matches("href=\"/decisions/").count(), 1, "only the denied one: {}", denied.body);
+    assert!(denied.body.contains("fly"));
+    assert_eq!(get(&server, "/decisions?decision=maybe", None).status, 400);
+
+    let one = get(&server, "/decisions/1", None);
+    assert_eq!(one.status, 200);
+    for part in ["ada@example.com", "Determining policies", "people-read-documents", "Trust signals", "allowed"] {
+        assert!(one.body.contains(part), "the decision page shows {part:?}");
+    }
+    assert_eq!(get(&server, "/decisions/999", None).status, 404);
+    let token = csrf_of(&one.body);
+    assert_eq!(post_form(&server, "/decisions/1/evaluate", None, &[]).status, 403, "no form token");
+    let again = post_form(&server, "/decisions/1/evaluate", None, &[("csrf", &token)]);
+    assert_eq!(again.status, 200, "{}", again.body);
+    assert!(again.body.contains("id=\"now\"") && again.body.contains("as when it was logged"), "{}", again.body);
+    let logged = get(&server, "/decisions", None);
+    assert_eq!(logged.body.matches("href=\"/decisions/").count(), 4, "deciding again is not logged");
+
+    // Policies: valid and active; a change becomes a version with its diff;
+    // a broken file is said, and the active version kept.
+    let page = get(&server, "/policies", None);
+    assert!(page.body.contains("The directory validates") && page.body.contains("id=\"policy-people-read-documents\""));
+    let cedar = policies.join("adaptive.cedar");
+    let mut text = std::fs::read_to_string(&cedar).unwrap();
+    text.push_str("\n@id(\"nobody-deletes\")\nforbid (principal, action == Action::\"delete\", resource);\n");
+    std::fs::write(&cedar, &text).unwrap();
+    let start = std::time::Instant::now();
+    loop {
+        let page = get(&server, "/policies", None);
+        if page.body.contains("<ins>+@id(&quot;nobody-deletes&quot;)</ins>") {
+            assert_eq!(page.body.matches("<article class=\"version\">").count(), 2, "two versions");
+            break;
+        }
+        assert!(start.elapsed().as_secs() < 10, "the new version is listed with its diff: {}", page.body);
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    std::fs::write(policies.join("broken.cedar"), "permit (principal,").unwrap();
+    let start = std::time::Instant::now();
+    loop {
+        let page = get(&server, "/policies", None);
+        if page.body.contains("does not validate") {
+            assert!(page.body.contains("broken.cedar"), "the error names the file: {}", page.body);
+            break;
+        }
+        assert!(start.elapsed().as_secs() < 10, "a broken directory is said");
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+
+    // The trust graph: an agent, the people it acts for and what it reaches, each edge with its reason.
+    let agent = json_lines(&data, &["risk", "--json"])
+        .iter()
+        .filter_map(|r| r["principal"].as_str().map(str::to_string))
+        .find(|p| p.starts_with("agent:"))
+        .expect("the enterprise has an agent");
+    let encoded: String = form_urlencoded::byte_serialize(agent.as_bytes()).collect();
+    let graph = get(&server, &format!("/graph?focus={encoded}"), None);
+    assert_eq!(graph.status, 200, "{}", graph.body);
+    assert!(graph.body.contains("<svg class=\"graph\""), "drawn");
+    assert!(graph.body.contains(&format!("data-edge=\"{agent}|delegation|")), "its delegation, drawn: {}", graph.body);
+    assert!(graph.body.contains(" acts for "), "with its reason in words");
+    assert!(get(&server, "/graph", None).body.contains("Choose a principal"));
+}
