@@ -70,7 +70,21 @@ fn an_open_loopback_console_shows_the_posture_and_decides_a_finding_through_its_
     let overview = get(&server, "/", None);
     assert_eq!(overview.status, 200, "{}", overview.body);
     assert_eq!(overview.header("content-type"), Some("text/html; charset=utf-8"));
-    for part in ["Trust posture", "People", "Agents", "likely malicious", "<svg", "Riskiest principals"] {
+    for part in [
+        "Trust posture",
+        "People",
+        "Agents",
+        "likely malicious",
+        "<svg",
+        "Riskiest principals",
+        "Drift: how trust moved",
+        "Since yesterday",
+        "Since last week",
+        "New indirect paths",
+        "Source coverage",
+        "cloudtrail · aws",
+        "okta · okta",
+    ] {
         assert!(overview.body.contains(part), "the overview shows {part:?}");
     }
     assert!(overview.body.contains("data-changes=\"/console/changes\""), "the overview follows live changes");

@@ -495,12 +495,76 @@ fn beyond(focus: &str, links: &[(Standing, Link)], depth: usize) -> HashMap<Stri
 }
 
 fn cut(label: &str) -> String {
-    if label.chars().count() <= LABEL {
-        return label.to_string();
+    cut_to(label, LABEL)
+}
+
+fn cut_to(text: &str, most: usize) -> String {
+    if text.chars().count() <= most {
+        return text.to_string();
     }
-    let mut s: String = label.chars().take(LABEL - 1).collect();
+    let mut s: String = text.chars().take(most - 1).collect();
     s.push('…');
     s
+}
+
+/// What changed in the trust graph over one window, for the overview.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct DriftWindow {
+    /// Seconds since the epoch.
+    pub since: i64,
+    pub until: i64,
+    /// Facts that started holding: grants, memberships, trust, delegations.
+    pub added: usize,
+    pub removed: usize,
+    pub changed: usize,
+    /// Indirect access that did not exist at the window's start.
+    pub emerged: usize,
+    /// The widest new indirect access: (principal, what it newly reaches, how).
+    pub widest: Vec<(String, String, String)>,
+}
+
+/// Drift over the day and the week before the graph's newest moment.
+pub(crate) fn drift_windows(graph: &TrustGraph) -> Vec<(&'static str, DriftWindow)> {
+    let Some((_, until)) = span(graph) else { return Vec::new() };
+    [("Since yesterday", 86_400), ("Since last week", 7 * 86_400)]
+        .into_iter()
+        .map(|(name, back)| {
+            let since = until - back * 1_000_000_000;
+            let d = graph.drift(since, until);
+            let count =
+                |c: &str| d.changes.iter().filter(|x| x.change == c && !matches!(x.edge, "node" | "same-as")).count();
+            let widest = d
+                .emerged
+                .iter()
+                .take(5)
+                .map(|e| {
+                    let what = match &e.grant {
+                        Some(g) => {
+                            format!("{} on {} (as {})", g.actions(), g.resources(), page::display_name(e.identity))
+                        }
+                        None => format!("acting as {}", page::display_name(e.identity)),
+                    };
+                    let how = e.via.iter().map(|h| h.reason().to_string()).collect::<Vec<_>>().join("; then ");
+                    (e.principal.to_string(), cut_to(&what, 160), how)
+                })
+                .collect();
+            let w = DriftWindow {
+                since: since.div_euclid(1_000_000_000),
+                until: until.div_euclid(1_000_000_000),
+                added: count("added"),
+                removed: count("removed"),
+                changed: count("changed"),
+                emerged: d.emerged.len(),
+                widest,
+            };
+            (name, w)
+        })
+        .collect()
+}
+
+/// The explorer comparing `focus` over a drift window.
+pub(crate) fn compare_url(focus: &str, w: &DriftWindow) -> String {
+    Ask::default().url(focus, Some(w.until), Some(w.since), None)
 }
 
 pub(crate) async fn page(State(c): State<Console>, headers: HeaderMap, params: Params) -> Response {

@@ -77,6 +77,47 @@ pub struct StreamView {
     pub last_error: Option<String>,
 }
 
+/// How a telemetry source stands: the ones needing attention sort first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum SourceState {
+    /// Gone quiet: no event for many of its usual gaps.
+    Silent,
+    /// Still sending, but far less than on a usual day.
+    Degraded,
+    Healthy,
+}
+
+impl SourceState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SourceState::Silent => "silent",
+            SourceState::Degraded => "degraded",
+            SourceState::Healthy => "healthy",
+        }
+    }
+}
+
+/// A telemetry source (a format and the system emitting it) as the
+/// overview shows it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SourceView {
+    /// `cloudtrail · aws`
+    pub source: String,
+    pub last_event: tenet_model::Timestamp,
+    /// How far its last event is behind the newest event of any source.
+    pub behind_seconds: i64,
+    /// When it last delivered (wall clock), if since the service started.
+    pub delivered: Option<tenet_model::Timestamp>,
+    /// Events in the last day (of the observed clock).
+    pub last_day: u64,
+    /// Its usual day over up to the six days before, when it has one.
+    pub daily_average: Option<f64>,
+    pub total: u64,
+    pub state: SourceState,
+    /// Why it is flagged, in words (empty when healthy).
+    pub why: String,
+}
+
 /// The running system's side of the console.
 pub trait Site: Send + Sync + 'static {
     /// A reader of the store, for one page.
@@ -106,6 +147,8 @@ pub trait Site: Send + Sync + 'static {
     fn policies(&self) -> Result<ActivePolicies, String>;
     /// Every policy version activated, oldest first.
     fn policy_versions(&self) -> Result<Vec<tenet_store::decisions::PolicyVersion>, String>;
+    /// Each telemetry source's coverage, the ones needing attention first.
+    fn sources(&self) -> Vec<SourceView>;
     /// The live trust graph, to ask about any moment of its history.
     fn graph(&self) -> tenet_graph::SharedGraph;
     /// The stream of trust changes, from now on.
@@ -116,11 +159,12 @@ pub trait Site: Send + Sync + 'static {
 pub(crate) struct Console {
     pub(crate) site: Arc<dyn Site>,
     pub(crate) access: Arc<Access>,
+    pub(crate) drift: Arc<overview::DriftCache>,
 }
 
 /// The console's routes, at `/`.
 pub fn router(site: Arc<dyn Site>, keys: tenet_server::auth::Keys) -> Router {
-    let console = Console { site, access: Arc::new(Access::new(keys)) };
+    let console = Console { site, access: Arc::new(Access::new(keys)), drift: Default::default() };
     Router::new()
         .route("/", get(overview::page))
         .route("/principals/{id}", get(principal::page))

@@ -21,11 +21,47 @@ const CHART_DAYS: i64 = 14;
 
 pub(crate) async fn page(State(c): State<Console>, headers: HeaderMap) -> Response {
     let Some(viewer) = c.access.viewer(&headers) else { return crate::access::sign_in_redirect("/") };
-    let wrap = |site: &dyn Site| build(site).map(|body| Some(("Overview".to_string(), body)));
+    let cache = c.drift.clone();
+    let wrap = move |site: &dyn Site| build(site, &cache).map(|body| Some(("Overview".to_string(), body)));
     page::built(c.site.clone(), &viewer, "/", "", wrap).await
 }
 
-fn build(site: &dyn Site) -> Result<Markup, String> {
+/// Drift is recomputed at most this often (it walks the reach of every
+/// principal a change touched).
+const DRIFT_EVERY: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// The last drift computed, with the graph revision and when.
+pub(crate) type DriftCache =
+    std::sync::Mutex<Option<(u64, std::time::Instant, Vec<(&'static str, crate::explorer::DriftWindow)>)>>;
+
+fn drift(site: &dyn Site, cache: &DriftCache) -> Vec<(&'static str, crate::explorer::DriftWindow)> {
+    let shared = site.graph();
+    let graph = shared.read();
+    let revision = graph.revision();
+    let mut cached = cache.lock().unwrap_or_else(|p| p.into_inner());
+    if let Some((r, at, windows)) = &*cached
+        && (*r == revision || at.elapsed() < DRIFT_EVERY)
+    {
+        return windows.clone();
+    }
+    let windows = crate::explorer::drift_windows(&graph);
+    *cached = Some((revision, std::time::Instant::now(), windows.clone()));
+    windows
+}
+
+/// `0 s`, `12 min`, `3 h`, `2 days`.
+fn behind(s: i64) -> String {
+    match s {
+        s if s < 60 => format!("{s} s"),
+        s if s < 3600 => format!("{} min", s / 60),
+        s if s < 86_400 => format!("{} h", s / 3600),
+        s => format!("{} days", s / 86_400),
+    }
+}
+
+fn build(site: &dyn Site, cache: &DriftCache) -> Result<Markup, String> {
+    let drift = drift(site, cache);
+    let sources = site.sources();
     let reader = site.reader()?;
     let principals = site.principals();
     let risk = reader.risk(None).map_err(|e| format!("reading risk: {e}"))?;
@@ -130,6 +166,57 @@ fn build(site: &dyn Site) -> Result<Markup, String> {
                             }
                         },
                         Err(e) => p.problem { "The chart could not be drawn: " (e) },
+                    }
+                }
+            }
+        }
+        section.card aria-labelledby="drift" {
+            h2 #drift { "Drift: how trust moved" }
+            @if drift.is_empty() { p { "The trust graph is empty: no inventory or events yet." } } @else {
+                div.grid {
+                    @for (name, w) in &drift {
+                        div {
+                            h3 { (name) }
+                            ul.counts {
+                                li { "New indirect paths" span.num { (w.emerged) } }
+                                li { "Grants and other facts added" span.num { (w.added) } }
+                                li { "Facts removed" span.num { (w.removed) } }
+                                li { "Policies edited" span.num { (w.changed) } }
+                            }
+                            @if !w.widest.is_empty() {
+                                p.muted { "Widest new access:" }
+                                ol.widest {
+                                    @for (who, what, how) in &w.widest {
+                                        li { a href=(crate::explorer::compare_url(who, w)) title=(how) { (page::display_name(who)) } ": " (what) }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        section.card aria-labelledby="sources" {
+            h2 #sources { "Source coverage" }
+            @if sources.is_empty() { p { "No telemetry received yet." } } @else {
+                @let flagged = sources.iter().filter(|s| s.state != crate::SourceState::Healthy).count();
+                @if flagged > 0 { p.problem role="status" { (flagged) " source(s) need attention: missing visibility is itself a risk." } }
+                table.sources {
+                    thead { tr { th scope="col" { "Source" } th scope="col" { "State" } th scope="col" { "Last event" } th.num scope="col" { "Behind the newest" }
+                        th.num scope="col" { "Last day" } th.num scope="col" { "Usual day" } th.num scope="col" { "All" } th scope="col" { "Last delivered" } } }
+                    tbody {
+                        @for s in &sources {
+                            tr class=(format!("source-{}", s.state.as_str())) {
+                                th scope="row" { (s.source) }
+                                td { span class=(format!("state-{}", s.state.as_str())) { (s.state.as_str()) } @if !s.why.is_empty() { br; small { (s.why) } } }
+                                td { (page::when(s.last_event)) }
+                                td.num { (behind(s.behind_seconds)) }
+                                td.num { (s.last_day) }
+                                td.num { @match s.daily_average { Some(a) => (format!("{a:.0}")), None => "—" } }
+                                td.num { (s.total) }
+                                td { @match s.delivered { Some(t) => (page::when(t)), None => "not since start" } }
+                            }
+                        }
                     }
                 }
             }

@@ -21,6 +21,7 @@ pub struct ConsoleSite {
     pub pdp: Arc<tenet_server::access::DecisionPoint>,
     /// The policy directory it reads.
     pub policies: PathBuf,
+    pub coverage: crate::coverage::SharedCoverage,
 }
 
 impl ConsoleSite {
@@ -146,6 +147,11 @@ impl tenet_console::Site for ConsoleSite {
 
     fn policy_versions(&self) -> Result<Vec<tenet_store::decisions::PolicyVersion>, String> {
         tenet_store::decisions::policy_versions(&self.decision_log()).map_err(log_error)
+    }
+
+    fn sources(&self) -> Vec<tenet_console::SourceView> {
+        let coverage = self.coverage.lock().unwrap_or_else(|p| p.into_inner());
+        coverage.report(tenet_model::Timestamp::now())
     }
 
     fn graph(&self) -> tenet_graph::SharedGraph {

@@ -9,6 +9,7 @@
 
 pub mod config;
 pub mod console;
+pub mod coverage;
 pub mod intake;
 pub mod live;
 pub mod metrics;
@@ -165,6 +166,7 @@ pub fn start(options: Options) -> Result<Running, ServiceError> {
     let status = Arc::new(StatusBoard::default());
     let (changes, _) = tokio::sync::broadcast::channel(live::CHANGES_BUFFER);
     let graph = tenet_graph::SharedGraph::default();
+    let coverage = coverage::SharedCoverage::default();
     // The one writer: the pipeline thread owns the store from here on.
     let pipeline = live::LivePipeline::start(
         store,
@@ -176,6 +178,7 @@ pub fn start(options: Options) -> Result<Running, ServiceError> {
             status: status.clone(),
             metrics: service_metrics.clone(),
             graph: graph.clone(),
+            coverage: coverage.clone(),
         },
         limits.ingest_queue,
         limits.ingest_queue_bytes,
@@ -264,6 +267,7 @@ pub fn start(options: Options) -> Result<Running, ServiceError> {
             graph,
             pdp: pdp.clone(),
             policies: policies.clone(),
+            coverage,
         }),
         keys,
     ));

@@ -153,6 +153,8 @@ pub struct Outlets {
     pub metrics: Arc<crate::metrics::ServiceMetrics>,
     /// The live trust graph, for readers asking it about any moment.
     pub graph: tenet_graph::SharedGraph,
+    /// Each telemetry source's volume and last event.
+    pub coverage: crate::coverage::SharedCoverage,
 }
 
 /// The running pipeline thread.
@@ -201,6 +203,12 @@ impl LivePipeline {
         graph.journal_closures();
         let first = TrustSnapshot::read_with(&store, &graph, Some(Arc::new(learner.clone())))?;
         *outlets.graph.write() = graph;
+        // Coverage counts hours back to a week and a day before the newest event.
+        let newest = reader.time_range().map_err(crate::ServiceError::store("reading the event times"))?;
+        let since = newest.map_or(Timestamp::MIN, |(_, hi)| hi.saturating_add_seconds(-8 * 86_400));
+        let volumes =
+            reader.source_volumes(since).map_err(crate::ServiceError::store("counting each source's events"))?;
+        *outlets.coverage.lock().unwrap_or_else(|p| p.into_inner()) = crate::coverage::Coverage::from_store(volumes);
         let graph = outlets.graph.clone();
         outlets.trust.publish(first.clone());
         drop(reader);
@@ -624,6 +632,11 @@ impl Pipeline {
             self.graph.write().observe_completed(&c.event, c.known);
             self.tally.add_completed(&c.event, c.known);
         }
+        self.outlets
+            .coverage
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .observe(new.iter().map(|(e, _)| e), Timestamp::now());
         self.seen.events += new.len() as u64;
         self.seen.rejected += rejected;
         *self.seen.formats.entry(format.to_string()).or_default() += new.len() as u64;

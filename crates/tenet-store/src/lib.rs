@@ -169,6 +169,20 @@ pub struct EventQuery {
     pub with_raw: bool,
 }
 
+/// One telemetry source's events in the store.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SourceVolume {
+    /// The adapter's format (`cloudtrail`).
+    pub format: String,
+    /// The emitting system (`aws`, a service name).
+    pub system: String,
+    pub total: u64,
+    pub first: Timestamp,
+    pub last: Timestamp,
+    /// (start of the hour, events in it), oldest first.
+    pub hourly: Vec<(Timestamp, u64)>,
+}
+
 /// Reading the event log. Readers may live on other threads than the writer.
 pub trait EventReader: Send {
     /// Events matching `query`, oldest first.
@@ -190,6 +204,10 @@ pub trait EventReader: Send {
 
     /// The times of the earliest and latest stored events; `None` when empty.
     fn time_range(&self) -> Result<Option<(Timestamp, Timestamp)>>;
+
+    /// Each telemetry source's volume (by format and emitting system), with
+    /// hourly counts from `hourly_since`: what source coverage starts from.
+    fn source_volumes(&self, hourly_since: Timestamp) -> Result<Vec<SourceVolume>>;
 
     /// The times of those of `ids` that are stored (one pass over the key
     /// index, for checking many ids at once).

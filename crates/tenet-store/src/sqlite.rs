@@ -1054,6 +1054,53 @@ fn time_range(conn: &Connection) -> Result<Option<(Timestamp, Timestamp)>> {
     Ok(lo.zip(hi).map(|(lo, hi)| (Timestamp::from_unix_nanos(lo), Timestamp::from_unix_nanos(hi))))
 }
 
+/// Each source's events: how many, the first and last times, and hourly
+/// counts from `hourly_since` on (one pass over the table).
+fn source_volumes(conn: &Connection, hourly_since: Timestamp) -> Result<Vec<crate::SourceVolume>> {
+    const HOUR: i64 = 3_600_000_000_000;
+    let mut by_source: std::collections::BTreeMap<(String, String), crate::SourceVolume> = Default::default();
+    let mut stmt = conn.prepare(
+        "SELECT f.name, s.name, count(*), min(e.time), max(e.time) FROM events e
+         JOIN names f ON f.id = e.format JOIN names s ON s.id = e.system GROUP BY e.format, e.system",
+    )?;
+    let rows = stmt.query_map([], |r| {
+        Ok((
+            r.get::<_, String>(0)?,
+            r.get::<_, String>(1)?,
+            r.get::<_, i64>(2)?,
+            r.get::<_, i64>(3)?,
+            r.get::<_, i64>(4)?,
+        ))
+    })?;
+    for row in rows {
+        let (format, system, total, first, last) = row?;
+        let v = crate::SourceVolume {
+            format: format.clone(),
+            system: system.clone(),
+            total: total as u64,
+            first: Timestamp::from_unix_nanos(first),
+            last: Timestamp::from_unix_nanos(last),
+            hourly: Vec::new(),
+        };
+        by_source.insert((format, system), v);
+    }
+    let mut stmt = conn.prepare(
+        "SELECT f.name, s.name, e.time / ?1, count(*) FROM events e
+         JOIN names f ON f.id = e.format JOIN names s ON s.id = e.system
+         WHERE e.time >= ?2 GROUP BY e.format, e.system, e.time / ?1",
+    )?;
+    let rows = stmt.query_map(params![HOUR, hourly_since.unix_nanos()], |r| {
+        Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, i64>(2)?, r.get::<_, i64>(3)?))
+    })?;
+    for row in rows {
+        let (format, system, hour, n) = row?;
+        if let Some(v) = by_source.get_mut(&(format, system)) {
+            v.hourly.push((Timestamp::from_unix_nanos(hour * HOUR), n as u64));
+        }
+    }
+    Ok(by_source.into_values().collect())
+}
+
 macro_rules! reader_impl {
     ($t:ty) => {
         impl EventReader for $t {
@@ -1103,6 +1150,10 @@ macro_rules! reader_impl {
 
             fn time_range(&self) -> Result<Option<(Timestamp, Timestamp)>> {
                 time_range(&self.conn)
+            }
+
+            fn source_volumes(&self, hourly_since: Timestamp) -> Result<Vec<crate::SourceVolume>> {
+                source_volumes(&self.conn, hourly_since)
             }
 
             fn event_times(&self, ids: &HashSet<String>) -> Result<HashMap<String, Timestamp>> {
