@@ -104,7 +104,17 @@ fn an_open_loopback_console_shows_the_posture_and_decides_a_finding_through_its_
     assert!(page.body.contains(&format!("/principals/{encoded}")), "the finding links its principal's page");
     let card = get(&server, &format!("/principals/{encoded}"), None);
     assert_eq!(card.status, 200, "{}", card.body);
-    for part in ["Risk over time", "Findings", "Latest activity", who] {
+    for part in [
+        "Risk over time",
+        "Findings",
+        "Baseline against its last day",
+        "Top actions",
+        "Hours (UTC)",
+        "Blast radius",
+        "Delegation chains",
+        "Timeline",
+        who,
+    ] {
         assert!(card.body.contains(part), "the principal's page shows {part:?}");
     }
     assert!(card.body.contains(&format!("/findings/{finding}")), "and links its findings");

@@ -1,6 +1,7 @@
 //! A principal's page: who it is (kind, names, groups, whom it acts for
-//! and which agents act for it), its risk over time, its findings and what
-//! it did lately.
+//! and which agents act for it), its risk over time, its baseline against
+//! its recent day, a timeline of its events and findings, its blast radius
+//! and the delegation chains it is part of.
 
 use axum::extract::{Path, State};
 use axum::http::HeaderMap;
@@ -13,6 +14,13 @@ use crate::{Console, Id, Site};
 
 /// Findings and events shown; the findings list has the rest.
 const SHOWN: usize = 25;
+/// Events read for the timeline and the observed delegation chains.
+const RECENT_EVENTS: usize = 200;
+/// The recent window compared with the baseline before it.
+const RECENT: i64 = 86_400;
+const BASELINE_DAYS: i64 = 14;
+/// Rows of each top list, identities and chains shown.
+const TOP: usize = 8;
 
 pub(crate) async fn page(State(c): State<Console>, headers: HeaderMap, Path(id): Id) -> Response {
     let Some(viewer) = c.access.viewer(&headers) else {
@@ -34,8 +42,21 @@ fn build(site: &dyn Site, id: &str) -> Result<Option<(String, Markup)>, String> 
     }
     findings.reverse();
     let events = reader
-        .query(&EventQuery { principal: Some(canonical.clone()), limit: Some(SHOWN), ..EventQuery::default() })
+        .query(&EventQuery { principal: Some(canonical.clone()), limit: Some(RECENT_EVENTS), ..EventQuery::default() })
         .map_err(|e| format!("reading events: {e}"))?;
+    let profile = match events.last() {
+        Some(newest) => {
+            let until = newest.time.saturating_add_seconds(1);
+            let split = until.saturating_add_seconds(-RECENT);
+            let since = split.saturating_add_seconds(-BASELINE_DAYS * 86_400);
+            let read = |a, b| reader.activity(&canonical, a, b).map_err(|e| format!("reading activity: {e}"));
+            Some(Profile::of(&read(since, split)?, &read(split, until)?))
+        }
+        None => None,
+    };
+    let reach = reach_summary(site, &canonical);
+    let chains = observed_chains(&events, &canonical);
+    let timeline = timeline(&events, &findings);
     let display = card.as_ref().map_or_else(|| page::display_name(&canonical), |c| c.principal.display.clone());
     let now = history.last();
     let chart = (history.len() >= 2).then(|| {
@@ -94,20 +115,58 @@ fn build(site: &dyn Site, id: &str) -> Result<Option<(String, Markup)>, String> 
                 }
             }
         }
-        section.card aria-labelledby="events" {
-            h2 #events { "Latest activity" }
-            @if events.is_empty() {
+        section.card aria-labelledby="baseline" {
+            h2 #baseline { "Baseline against its last day" }
+            @match &profile {
+                None => p { "No event stored." },
+                Some(p) => (p.render()),
+            }
+        }
+        section.card aria-labelledby="reach" {
+            h2 #reach { "Blast radius" }
+            (reach.render(&canonical))
+        }
+        section.card aria-labelledby="chains" {
+            h2 #chains { "Delegation chains" }
+            @if reach.chains.is_empty() && chains.is_empty() { p { "It is part of no delegation: no agent acts for it, it acts for no one." } }
+            @if !reach.chains.is_empty() {
+                h3 { "Declared (inventory and agent registry)" }
+                ul.chains { @for c in reach.chains.iter().take(TOP) { li { (c) } } }
+            }
+            @if !chains.is_empty() {
+                h3 { "Seen in its latest events" }
+                table {
+                    thead { tr { th scope="col" { "Chain (who acted for whom)" } th.num scope="col" { "Events" } } }
+                    tbody { @for (chain, n) in chains.iter().take(TOP) { tr { td { @for (i, p) in chain.iter().enumerate() { @if i > 0 { " → " } (page::principal(p, None)) } } td.num { (n) } } } }
+                }
+            }
+        }
+        section.card aria-labelledby="timeline" {
+            h2 #timeline { "Timeline: events and findings" }
+            @if timeline.is_empty() {
                 p { "No event stored." }
             } @else {
-                table {
-                    thead { tr { th scope="col" { "When" } th scope="col" { "Action" } th scope="col" { "Resource" } th scope="col" { "As" } } }
+                table.timeline {
+                    thead { tr { th scope="col" { "When" } th scope="col" { "What" } th scope="col" { "Detail" } } }
                     tbody {
-                        @for e in events.iter().rev() {
-                            tr {
-                                td { (page::when(e.time)) }
-                                td { code { (e.action.service) ":" (e.action.operation) } }
-                                td { @if let Some(r) = e.resources.first() { code { (r.id) } } }
-                                td { (page::principal(&e.actor.id, None)) }
+                        @for entry in timeline.iter().take(2 * SHOWN) {
+                            @match entry {
+                                Entry::Event(e) => tr {
+                                    td { (page::when(e.time)) }
+                                    td { code { (e.action.service) ":" (e.action.operation) } }
+                                    td {
+                                        @if let Some(r) = e.resources.first() { code { (r.id) } " " }
+                                        @if e.actor.id != canonical { "as " (page::principal(&e.actor.id, None)) }
+                                    }
+                                },
+                                Entry::Finding(f) => tr.finding {
+                                    td { (page::when(f.raised_at)) }
+                                    td { a href=(format!("/findings/{}", f.id)) { (f.category.as_str().replace('_', " ")) } " " span class=(format!("sev-{}", f.severity.as_str())) { "(" (f.severity.as_str()) ")" } }
+                                    td {
+                                        (f.summary.chars().take(200).collect::<String>())
+                                        @for d in f.evidence.iter().take(3) { br; small.baseline { "deviation: " (d.detector) " — " (d.detail.chars().take(160).collect::<String>()) } }
+                                    }
+                                },
                             }
                         }
                     }
@@ -116,4 +175,198 @@ fn build(site: &dyn Site, id: &str) -> Result<Option<(String, Markup)>, String> 
         }
     };
     Ok(Some((display, body)))
+}
+
+/// Activity in the baseline window and in the recent one.
+struct Profile {
+    /// (action, baseline count, recent count), most frequent first.
+    actions: Vec<(String, u64, u64)>,
+    services: Vec<(String, u64, u64)>,
+    /// Per hour of the day (UTC): (baseline, recent).
+    hours: [(u64, u64); 24],
+    base: u64,
+    recent: u64,
+}
+
+impl Profile {
+    fn of(base: &[(String, u8, u64)], recent: &[(String, u8, u64)]) -> Profile {
+        use std::collections::HashMap;
+        let mut actions: HashMap<&str, (u64, u64)> = HashMap::new();
+        let mut services: HashMap<&str, (u64, u64)> = HashMap::new();
+        let mut hours = [(0u64, 0u64); 24];
+        for (rows, recent) in [(base, false), (recent, true)] {
+            for (action, hour, n) in rows {
+                let slot = |c: &mut (u64, u64)| if recent { c.1 += n } else { c.0 += n };
+                slot(actions.entry(action).or_default());
+                slot(services.entry(action.split(':').next().unwrap_or(action)).or_default());
+                slot(&mut hours[usize::from(*hour) % 24]);
+            }
+        }
+        let ranked = |m: HashMap<&str, (u64, u64)>| {
+            let mut v: Vec<(String, u64, u64)> = m.into_iter().map(|(k, (b, r))| (k.to_string(), b, r)).collect();
+            v.sort_by(|a, b| (b.1 + b.2).cmp(&(a.1 + a.2)).then_with(|| a.0.cmp(&b.0)));
+            v
+        };
+        let (base, recent) = hours.iter().fold((0, 0), |(b, r), h| (b + h.0, r + h.1));
+        Profile { actions: ranked(actions), services: ranked(services), hours, base, recent }
+    }
+
+    /// What the recent day did that the baseline never did, first.
+    fn render(&self) -> Markup {
+        let share =
+            |n: u64, of: u64| if of == 0 { "—".to_string() } else { format!("{:.0}%", 100.0 * n as f64 / of as f64) };
+        let new_first = |v: &[(String, u64, u64)]| -> Vec<(String, u64, u64)> {
+            let mut v = v.to_vec();
+            v.sort_by_key(|(_, b, r)| !(*b == 0 && *r > 0));
+            v
+        };
+        let list = |title: &str, rows: &[(String, u64, u64)]| {
+            html! {
+                div {
+                    h3 { (title) }
+                    table {
+                        thead { tr { th scope="col" { "" } th.num scope="col" { "Baseline" } th.num scope="col" { "Last day" } } }
+                        tbody {
+                            @for (name, b, r) in new_first(rows).iter().take(TOP) {
+                                tr class=[(*b == 0 && *r > 0).then_some("new")] {
+                                    td { code { (name) } @if *b == 0 && *r > 0 { " " span.badge.new { "new" } } }
+                                    td.num { (share(*b, self.base)) }
+                                    td.num { (share(*r, self.recent)) }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        };
+        let peak = self.hours.iter().map(|h| h.0.max(1) as f64 / self.base.max(1) as f64).fold(0.0, f64::max);
+        html! {
+            p { (self.base) " events in the " (BASELINE_DAYS) " days before its last day; " (self.recent) " in its last day. Shares of each." }
+            div.grid.three {
+                (list("Top actions", &self.actions))
+                (list("Top services", &self.services))
+                div {
+                    h3 { "Hours (UTC)" }
+                    table.hours {
+                        thead { tr { th scope="col" { "Hour" } th scope="col" { "Baseline" } th.num scope="col" { "Last day" } } }
+                        tbody {
+                            @for (h, (b, r)) in self.hours.iter().enumerate() {
+                                @if *b > 0 || *r > 0 {
+                                    tr class=[(*b == 0 && *r > 0).then_some("new")] {
+                                        th scope="row" { (format!("{h:02}:00")) }
+                                        td { span.bar style=(format!("width:{:.0}%", 100.0 * (*b as f64 / self.base.max(1) as f64) / peak.max(f64::MIN_POSITIVE))) {} }
+                                        td.num { (r) @if *b == 0 && *r > 0 { " " span.badge.new { "never before" } } }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// What the graph says the principal can reach, now.
+#[derive(Default)]
+struct ReachSummary {
+    identities: Vec<(String, String)>,
+    grants: usize,
+    wildcard_grants: usize,
+    /// Declared delegation paths, in words.
+    chains: Vec<String>,
+    known: bool,
+}
+
+fn reach_summary(site: &dyn Site, canonical: &str) -> ReachSummary {
+    let shared = site.graph();
+    let graph = shared.read();
+    let view = graph.current();
+    let Some(reach) = view.reach(canonical) else { return ReachSummary::default() };
+    let mut out = ReachSummary { known: true, ..ReachSummary::default() };
+    for (_, g) in reach.grants() {
+        out.grants += 1;
+        if g.actions().contains('*') && g.resources() == "*" {
+            out.wildcard_grants += 1;
+        }
+    }
+    for r in reach.identities.iter().skip(1) {
+        let how = r.via.iter().map(|h| h.reason().to_string()).collect::<Vec<_>>().join("; then ");
+        out.identities.push((r.identity.to_string(), how));
+        if r.via.iter().any(|h| matches!(h.edge(), "delegation" | "tool")) {
+            let mut words = page::display_name(canonical);
+            for h in &r.via {
+                words.push_str(&format!(" → {} ({})", page::display_name(h.to), h.edge()));
+            }
+            out.chains.push(words);
+        }
+    }
+    out
+}
+
+impl ReachSummary {
+    fn render(&self, canonical: &str) -> Markup {
+        let explore = format!("/graph?focus={}", page::encode(canonical));
+        html! {
+            @if !self.known { p { "The trust graph does not know it (no inventory names it)." } } @else {
+                p { "It can act as " strong { (self.identities.len()) } " other identities and holds " strong { (self.grants) } " grants within reach"
+                    @if self.wildcard_grants > 0 { ", " strong.problem { (self.wildcard_grants) } " of them on every resource with wildcard actions" } ". "
+                    a href=(explore) { "Explore it in the trust graph" } "." }
+                @if !self.identities.is_empty() {
+                    table {
+                        thead { tr { th scope="col" { "Can act as" } th scope="col" { "How" } } }
+                        tbody { @for (id, how) in self.identities.iter().take(TOP) { tr { td { (page::principal(id, None)) } td { (how) } } } }
+                    }
+                    @if self.identities.len() > TOP { p { a href=(format!("/graph?focus={}", page::encode(canonical))) { "All " (self.identities.len()) " in the trust graph" } } }
+                }
+            }
+        }
+    }
+}
+
+/// The distinct chains (agent for person, role session of a person) in
+/// the events that name the principal, with how many events each.
+fn observed_chains(events: &[tenet_model::Event], canonical: &str) -> Vec<(Vec<String>, usize)> {
+    let mut counts: std::collections::BTreeMap<Vec<String>, usize> = Default::default();
+    for e in events.iter().filter(|e| e.chain.len() > 1) {
+        let chain: Vec<String> = e.chain.iter().map(|p| p.id.clone()).collect();
+        if chain.iter().any(|p| p == canonical) || e.actor.id == canonical {
+            *counts.entry(chain).or_default() += 1;
+        }
+    }
+    let mut v: Vec<(Vec<String>, usize)> = counts.into_iter().collect();
+    v.sort_by_key(|c| std::cmp::Reverse(c.1));
+    v
+}
+
+enum Entry<'a> {
+    Event(&'a tenet_model::Event),
+    Finding(&'a tenet_model::Finding),
+}
+
+/// Events and findings, newest first.
+fn timeline<'a>(events: &'a [tenet_model::Event], findings: &'a [tenet_model::Finding]) -> Vec<Entry<'a>> {
+    let mut all: Vec<(tenet_model::Timestamp, Entry<'a>)> = events.iter().map(|e| (e.time, Entry::Event(e))).collect();
+    all.extend(findings.iter().map(|f| (f.raised_at, Entry::Finding(f))));
+    all.sort_by_key(|e| std::cmp::Reverse(e.0));
+    all.into_iter().map(|(_, e)| e).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_profile_counts_shares_and_marks_what_the_last_day_did_first() {
+        let base = vec![("s3:GetObject".to_string(), 9u8, 90u64), ("s3:ListBucket".to_string(), 10, 10)];
+        let recent = vec![("s3:GetObject".to_string(), 9u8, 5u64), ("iam:CreateUser".to_string(), 3, 1)];
+        let p = Profile::of(&base, &recent);
+        assert_eq!((p.base, p.recent), (100, 6));
+        assert_eq!(p.actions[0], ("s3:GetObject".to_string(), 90, 5));
+        assert_eq!(p.services[0], ("s3".to_string(), 100, 5));
+        assert_eq!(p.hours[3], (0, 1));
+        let html = p.render().into_string();
+        assert!(html.contains("iam:CreateUser</code> <span class=\"badge new\">new</span>"), "{html}");
+        assert!(html.contains("never before"), "an hour never seen before is marked");
+    }
 }

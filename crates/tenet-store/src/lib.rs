@@ -209,6 +209,10 @@ pub trait EventReader: Send {
     /// hourly counts from `hourly_since`: what source coverage starts from.
     fn source_volumes(&self, hourly_since: Timestamp) -> Result<Vec<SourceVolume>>;
 
+    /// What a principal (or any chain it is in) did in `since..until`: each
+    /// action (`service:operation`) and hour of the day (UTC) with its count.
+    fn activity(&self, principal: &str, since: Timestamp, until: Timestamp) -> Result<Vec<(String, u8, u64)>>;
+
     /// The times of those of `ids` that are stored (one pass over the key
     /// index, for checking many ids at once).
     fn event_times(&self, ids: &HashSet<String>) -> Result<HashMap<String, Timestamp>>;

@@ -1101,6 +1101,22 @@ fn source_volumes(conn: &Connection, hourly_since: Timestamp) -> Result<Vec<crat
     Ok(by_source.into_values().collect())
 }
 
+/// See [`EventReader::activity`]: through the principal's index of events.
+fn activity(conn: &Connection, principal: &str, since: Timestamp, until: Timestamp) -> Result<Vec<(String, u8, u64)>> {
+    const HOUR: i64 = 3_600_000_000_000;
+    let Some(id) = name_id(conn, principal)? else { return Ok(Vec::new()) };
+    let id = principal_ref(id);
+    let mut stmt = conn.prepare_cached(
+        "SELECT n.name, (x.time / ?4) % 24, count(*) FROM event_refs x JOIN events e ON e.seq = x.seq
+         JOIN names n ON n.id = e.action WHERE x.ref = ?1 AND x.time >= ?2 AND x.time < ?3
+         GROUP BY e.action, (x.time / ?4) % 24",
+    )?;
+    let rows = stmt.query_map(params![id, since.unix_nanos(), until.unix_nanos(), HOUR], |r| {
+        Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?.rem_euclid(24) as u8, r.get::<_, i64>(2)? as u64))
+    })?;
+    Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+}
+
 macro_rules! reader_impl {
     ($t:ty) => {
         impl EventReader for $t {
@@ -1154,6 +1170,10 @@ macro_rules! reader_impl {
 
             fn source_volumes(&self, hourly_since: Timestamp) -> Result<Vec<crate::SourceVolume>> {
                 source_volumes(&self.conn, hourly_since)
+            }
+
+            fn activity(&self, principal: &str, since: Timestamp, until: Timestamp) -> Result<Vec<(String, u8, u64)>> {
+                activity(&self.conn, principal, since, until)
             }
 
             fn event_times(&self, ids: &HashSet<String>) -> Result<HashMap<String, Timestamp>> {
@@ -1741,6 +1761,42 @@ mod tests {
         assert_eq!(s.observations().unwrap().len(), 1);
         let version: i64 = s.conn.pragma_query_value(None, "user_version", |r| r.get(0)).unwrap();
         assert_eq!(version, SCHEMA_VERSION);
+    }
+
+    #[test]
+    fn a_principals_activity_is_counted_by_action_and_hour_within_a_window() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = SqliteStore::open_dir(dir.path()).unwrap();
+        // alice at 09:00 and 09:30 on day 0 and 10:00 on day 1; bob once.
+        let day = 86_400;
+        let mut batch = vec![
+            event("a1", 9 * 3600, "alice"),
+            event("a2", 9 * 3600 + 1800, "alice"),
+            event("a3", day + 10 * 3600, "alice"),
+        ];
+        batch[1].action = Action::new("s3", "PutObject");
+        batch.push(event("b1", 9 * 3600, "bob"));
+        s.append(PreparedBatch::new(batch)).unwrap();
+        s.commit().unwrap();
+        let at = Timestamp::from_unix_seconds;
+        let mut all = s.activity("alice", at(0), at(2 * day)).unwrap();
+        all.sort();
+        assert_eq!(
+            all,
+            vec![
+                ("s3:GetObject".to_string(), 9, 1),
+                ("s3:GetObject".to_string(), 10, 1),
+                ("s3:PutObject".to_string(), 9, 1)
+            ]
+        );
+        assert_eq!(s.activity("alice", at(day), at(2 * day)).unwrap(), vec![("s3:GetObject".to_string(), 10, 1)]);
+        assert!(s.activity("nobody", at(0), at(2 * day)).unwrap().is_empty());
+        // Each source's volume, with hourly counts from the time asked.
+        let v = s.source_volumes(at(day)).unwrap();
+        assert_eq!(v.len(), 1);
+        assert_eq!((v[0].format.as_str(), v[0].system.as_str(), v[0].total), ("cloudtrail", "aws", 4));
+        assert_eq!((v[0].first, v[0].last), (at(9 * 3600), at(day + 10 * 3600)));
+        assert_eq!(v[0].hourly, vec![(at(day + 10 * 3600), 1)]);
     }
 
     #[test]
