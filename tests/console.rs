@@ -336,4 +336,14 @@ fn decisions_are_searched_and_decided_again_policies_show_their_versions_and_the
     assert!(graph.body.contains(&format!("data-edge=\"{agent}|delegation|")), "its delegation, drawn: {}", graph.body);
     assert!(graph.body.contains(" acts for "), "with its reason in words");
     assert!(get(&server, "/graph", None).body.contains("Choose a principal"));
+    // A resource: the actions seen on it, each a question of who can.
+    let read = json_lines(&data, &["events", "--json", "--action", "s3:GetObject", "--limit", "1"]);
+    let object = read[0]["resources"][0]["id"].as_str().unwrap().to_string();
+    let encoded: String = form_urlencoded::byte_serialize(object.as_bytes()).collect();
+    let resource = get(&server, &format!("/graph?focus={encoded}"), None);
+    assert!(resource.body.contains("Actions seen on it"), "{}", resource.body);
+    assert!(resource.body.contains(&format!("/graph?focus={encoded}&amp;action=s3%3AGetObject")), "{}", resource.body);
+    let who = get(&server, &format!("/graph?focus={encoded}&action=s3%3AGetObject"), None);
+    assert_eq!(who.status, 200);
+    assert!(who.body.contains("who can s3:GetObject on"), "{}", who.body);
 }

@@ -645,7 +645,7 @@ fn build(site: &dyn crate::Site, ask: &Ask) -> Result<Markup, String> {
         @match drawing {
             Ok(svg) if !svg.is_empty() => { figure.graph { (page::svg(svg)) figcaption { "Select a node to explore from it; hover an edge for its reason. "
                 span.legend.added { "added" } " " span.legend.removed { "removed" } " " span.legend.conditional { "conditional" } } } }
-            Ok(_) => { p { "Nothing links to it at this moment." } }
+            Ok(_) => { p { @match action { Some(a) => { "Nobody can " code { (a) } " on it at this moment, as the inventory tells." }, None => { "Nothing links to it at this moment." } } } }
             Err(why) => { p role="alert" { (why) } }
         }
         section.card aria-labelledby="edges" {
