@@ -301,6 +301,65 @@ async fn a_person_follows_an_alert_from_the_overview_to_its_evidence_and_acknowl
         "back: the earlier moment"
     );
 
+    // Keyboard: a node of the drawing takes focus like any link.
+    let focused: Value = c
+        .execute(
+            "const a = document.querySelector('svg.graph a.node'); a.focus(); return document.activeElement === a;",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert_eq!(focused, Value::Bool(true), "graph nodes are reachable by keyboard");
+
+    // Decisions: an enforcement point asks; the log lists it; its page
+    // evaluates it again.
+    let ask = json!({"subject": {"type": "user", "id": "someone@example.com"}, "action": {"name": "read"},
+        "resource": {"type": "document", "id": "roadmap"}});
+    let asked = agent
+        .post(&format!("{base}/access/v1/evaluation"))
+        .header("content-type", "application/json")
+        .send(ask.to_string())
+        .unwrap();
+    assert_eq!(asked.status(), 200);
+    c.find(Locator::Css("header nav a[href='/decisions']")).await.unwrap().click().await.unwrap();
+    c.wait().for_element(Locator::Css("table.decisions")).await.unwrap();
+    screenshot(&c, "decisions").await;
+    assert_eq!(console_errors(&c, port).await, Vec::<String>::new(), "decisions: no JavaScript error");
+    c.find(Locator::Css("table.decisions td a")).await.unwrap().click().await.unwrap();
+    c.wait().for_element(Locator::Id("again")).await.unwrap();
+    c.find(Locator::Css("section[aria-labelledby='again'] button")).await.unwrap().click().await.unwrap();
+    c.wait().for_element(Locator::Id("now")).await.unwrap();
+    let now = c.find(Locator::Id("now")).await.unwrap().text().await.unwrap();
+    assert!(now.contains("as when it was logged"), "{now}");
+    screenshot(&c, "decision").await;
+    assert_eq!(console_errors(&c, port).await, Vec::<String>::new(), "decision: no JavaScript error");
+
+    c.find(Locator::Css("header nav a[href='/policies']")).await.unwrap().click().await.unwrap();
+    c.wait().for_element(Locator::Id("history")).await.unwrap();
+    let text = c.find(Locator::Css("main")).await.unwrap().text().await.unwrap();
+    assert!(text.contains("The directory validates"), "{text}");
+    screenshot(&c, "policies").await;
+    assert_eq!(console_errors(&c, port).await, Vec::<String>::new(), "policies: no JavaScript error");
+
+    // A wide screen: the overview and the graph use the room, nothing overflows the page.
+    c.set_window_size(1920, 1080).await.unwrap();
+    for (path, name) in [("/", "overview-wide"), (&format!("/graph?focus={}", enc(&removed.from))[..], "graph-wide")] {
+        c.goto(&format!("{base}{path}")).await.unwrap();
+        c.wait().for_element(Locator::Css("main h1")).await.unwrap();
+        let overflow: Value =
+            c.execute("return document.documentElement.scrollWidth <= window.innerWidth;", vec![]).await.unwrap();
+        assert_eq!(overflow, Value::Bool(true), "{name}: no page-wide horizontal scroll");
+        screenshot(&c, name).await;
+    }
+    c.set_window_size(1280, 800).await.unwrap();
+    for path in ["/", "/findings", "/decisions", "/policies", "/signals"] {
+        c.goto(&format!("{base}{path}")).await.unwrap();
+        c.wait().for_element(Locator::Css("main h1")).await.unwrap();
+        let overflow: Value =
+            c.execute("return document.documentElement.scrollWidth <= window.innerWidth;", vec![]).await.unwrap();
+        assert_eq!(overflow, Value::Bool(true), "{path} at 1280×800: no page-wide horizontal scroll");
+    }
+
     c.goto(&format!("{base}/login")).await.unwrap();
     c.wait().for_element(Locator::Css("main h1")).await.unwrap();
     screenshot(&c, "sign-in").await;

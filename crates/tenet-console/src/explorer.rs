@@ -443,22 +443,30 @@ fn sketch(
     let mut edges: Vec<drawing::Edge> = Vec::new();
     // Within a far group, edges are not drawn (the group stands for them).
     let links = links.iter().filter(|(_, l)| !(far.contains_key(&l.from) && far.contains_key(&l.to)));
-    let mut drawn: HashMap<(usize, usize, String), usize> = HashMap::new();
+    // One drawn edge per pair of nodes: parallel facts (a tool and a
+    // delegation, a fan drawn as one node) share it, words and reasons joined.
+    let mut drawn: HashMap<(usize, usize), usize> = HashMap::new();
     for (standing, l) in links {
         let (a, b) = (node(&l.from, &mut nodes), node(&l.to, &mut nodes));
+        let word = match standing {
+            Standing::Held => l.edge.clone(),
+            s => format!("{} ({})", l.edge, s.as_str()),
+        };
         let class = format!("{}{}", standing.as_str(), if l.conditional { " conditional" } else { "" });
-        match drawn.get(&(a, b, l.edge.clone())) {
-            // A fan drawn as one node: one edge, with the count.
+        match drawn.get(&(a, b)) {
             Some(&i) => {
                 let e: &mut drawing::Edge = &mut edges[i];
+                if !e.word.split(", ").any(|w| w == word) {
+                    e.word = format!("{}, {word}", e.word);
+                }
                 e.reason = format!("{}; {}", e.reason, l.reason);
+                // A change shows over what merely held.
+                if e.class.starts_with("held") && *standing != Standing::Held {
+                    e.class = class;
+                }
             }
             None => {
-                drawn.insert((a, b, l.edge.clone()), edges.len());
-                let word = match standing {
-                    Standing::Held => l.edge.clone(),
-                    s => format!("{} ({})", l.edge, s.as_str()),
-                };
+                drawn.insert((a, b), edges.len());
                 edges.push(drawing::Edge { from: a, to: b, word, reason: l.reason.clone(), class, key: l.key() });
             }
         }
