@@ -128,6 +128,11 @@ pub(crate) struct Answer {
 }
 
 impl Answer {
+    /// What people call `id` as of `view`.
+    fn display_of(&self, view: &tenet_graph::View<'_>, id: &str) -> String {
+        view.id(id).and_then(|i| view.display_name(i)).map_or_else(|| page::display_name(id), str::to_string)
+    }
+
     /// What people call a node: the inventory's name, else one derived from its id.
     pub(crate) fn display(&self, id: &str) -> String {
         self.names.get(id).cloned().unwrap_or_else(|| page::display_name(id))
@@ -203,7 +208,7 @@ pub(crate) fn answer(graph: &TrustGraph, focus: &str, t: i64, action: Option<&st
         }
     }
     if principal {
-        out.question = "what {} can reach".into();
+        out.question = format!("what {} can reach", out.display_of(&view, focus));
         if let Some(reach) = view.reach(focus) {
             for r in &reach.identities {
                 for hop in &r.via {
@@ -255,7 +260,7 @@ pub(crate) fn answer(graph: &TrustGraph, focus: &str, t: i64, action: Option<&st
             }
         }
     } else if let Some(action) = action {
-        out.question = format!("who can {action} on {{}}");
+        out.question = format!("who can {action} on {}", out.display_of(&view, focus));
         for p in view.who_can(action, focus) {
             for path in p.paths.iter() {
                 for hop in path {
@@ -279,7 +284,7 @@ pub(crate) fn answer(graph: &TrustGraph, focus: &str, t: i64, action: Option<&st
             }
         }
     } else {
-        out.question = "what {} is linked to".into();
+        out.question = format!("what {} is linked to", out.display_of(&view, focus));
     }
     if !principal {
         // What was seen done to it, to choose an action from.
@@ -300,7 +305,6 @@ pub(crate) fn answer(graph: &TrustGraph, focus: &str, t: i64, action: Option<&st
         kind_of(&mut out, &n);
     }
     kind_of(&mut out, focus);
-    out.question = out.question.replace("{}", &out.display(focus));
     out
 }
 

@@ -74,28 +74,36 @@ pub(crate) async fn list(State(c): State<Console>, headers: HeaderMap, Query(par
         @if shown.is_empty() {
             p { "No finding matches." }
         } @else {
-            table.findings {
-                thead { tr {
-                    th scope="col" { "Raised" } th scope="col" { "Principal" } th scope="col" { "Category" }
-                    th scope="col" { "Severity" } th scope="col" { "Status" } th scope="col" { "Summary" }
-                } }
-                tbody {
-                    @for f in &shown {
-                        tr {
-                            td { a href=(format!("/findings/{}", f.id)) { (page::when(f.raised_at)) } }
-                            td { (page::principal(&f.principal, None)) }
-                            td { (f.category.as_str().replace('_', " ")) }
-                            td class=(format!("sev-{}", f.severity.as_str())) { (f.severity.as_str()) }
-                            td { (f.status.as_str()) }
-                            td.summary { a href=(format!("/findings/{}", f.id)) { (first_sentence(&f.summary)) } }
-                        }
-                    }
-                }
-            }
+            (table(&shown, true))
         }
         (page::pager("/findings", &params, n, total))
     };
     Page { title: "Findings", current: "/findings", viewer: Some(&viewer), body }.render()
+}
+
+/// Findings as a table, newest first as given; `principal`: with a column
+/// naming whose each is (not on a principal's own page).
+pub(crate) fn table(findings: &[&Finding], principal: bool) -> maud::Markup {
+    html! {
+        table.findings {
+            thead { tr {
+                th scope="col" { "Raised" } @if principal { th scope="col" { "Principal" } } th scope="col" { "Category" }
+                th scope="col" { "Severity" } th scope="col" { "Status" } th scope="col" { "Summary" }
+            } }
+            tbody {
+                @for f in findings {
+                    tr {
+                        td { a href=(format!("/findings/{}", f.id)) { (page::when(f.raised_at)) } }
+                        @if principal { td { (page::principal(&f.principal, None)) } }
+                        td { (f.category.as_str().replace('_', " ")) }
+                        td class=(format!("sev-{}", f.severity.as_str())) { (f.severity.as_str()) }
+                        td { (f.status.as_str()) }
+                        td.summary { a href=(format!("/findings/{}", f.id)) { (first_sentence(&f.summary)) } }
+                    }
+                }
+            }
+        }
+    }
 }
 
 fn first_sentence(s: &str) -> &str {

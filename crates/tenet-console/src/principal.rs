@@ -96,20 +96,7 @@ fn build(site: &dyn Site, id: &str) -> Result<Option<(String, Markup)>, String> 
             @if findings.is_empty() {
                 p { "None." }
             } @else {
-                table.findings {
-                    thead { tr { th scope="col" { "Raised" } th scope="col" { "Category" } th scope="col" { "Severity" } th scope="col" { "Status" } th scope="col" { "Summary" } } }
-                    tbody {
-                        @for f in findings.iter().take(SHOWN) {
-                            tr {
-                                td { a href=(format!("/findings/{}", f.id)) { (page::when(f.raised_at)) } }
-                                td { (f.category.as_str().replace('_', " ")) }
-                                td class=(format!("sev-{}", f.severity.as_str())) { (f.severity.as_str()) }
-                                td { (f.status.as_str()) }
-                                td.summary { (f.summary.chars().take(200).collect::<String>()) }
-                            }
-                        }
-                    }
-                }
+                (crate::findings::table(&findings.iter().take(SHOWN).collect::<Vec<_>>(), false))
                 @if findings.len() > SHOWN {
                     p { a href=(format!("/findings?principal={}", page::encode(&canonical))) { "All " (findings.len()) " findings" } }
                 }
