@@ -123,6 +123,8 @@ fn an_open_loopback_console_shows_the_posture_and_decides_a_finding_through_its_
         assert!(page.body.contains(t.as_str().unwrap()), "ATT&CK id {t} on the page");
     }
     assert!(page.body.contains("Evidence by behaviour") && page.body.contains("Deviations from the baseline"));
+    assert!(page.body.contains("<table class=\"events\">"), "the evidence events themselves, by behaviour");
+    assert!(page.body.contains("In the trust graph") && page.body.contains("Explore what changed around it"));
     let token = csrf_of(&page.body);
     let path = format!("/findings/{finding}/status");
     let forged = post_form(&server, &path, None, &[("status", "acknowledged"), ("reason", "x")]);

@@ -13,6 +13,9 @@ use tenet_store::FindingQuery;
 use crate::page::{self, PER_PAGE, Page};
 use crate::{Console, Id, Params};
 
+/// Events shown per behaviour; the rest are listed by id.
+const EVENTS_SHOWN: usize = 10;
+
 const STATUSES: [FindingStatus; 4] =
     [FindingStatus::Open, FindingStatus::Acknowledged, FindingStatus::Resolved, FindingStatus::Suppressed];
 
@@ -117,16 +120,48 @@ pub(crate) async fn one(State(c): State<Console>, headers: HeaderMap, Path(id): 
     };
     let site = c.site.clone();
     let wanted = id.clone();
-    let found = tokio::task::spawn_blocking(move || -> Result<Option<Finding>, String> {
-        site.reader()?.finding(&wanted).map_err(|e| format!("reading the finding: {e}"))
+    let found = tokio::task::spawn_blocking(move || -> Result<Option<(Finding, Vec<tenet_model::Event>)>, String> {
+        let reader = site.reader()?;
+        let Some(f) = reader.finding(&wanted).map_err(|e| format!("reading the finding: {e}"))? else {
+            return Ok(None);
+        };
+        // The first events of each behaviour, to show (by time: the store is ordered by it).
+        let ids: std::collections::HashSet<String> = f
+            .behaviours
+            .iter()
+            .flat_map(|b| b.event_ids.iter().take(EVENTS_SHOWN))
+            .map(|e| e.as_str().to_string())
+            .collect();
+        let times = reader.event_times(&ids).map_err(|e| format!("reading the evidence: {e}"))?;
+        let mut events = Vec::with_capacity(times.len());
+        for (id, t) in &times {
+            if let Some(e) = reader
+                .get(&tenet_model::EventId::from(id.as_str()), Some(*t))
+                .map_err(|e| format!("reading the evidence: {e}"))?
+            {
+                events.push(e);
+            }
+        }
+        Ok(Some((f, events)))
     })
     .await;
-    let f = match found {
+    let (f, events) = match found {
         Ok(Ok(Some(f))) => f,
         Ok(Ok(None)) => return page::refusal(StatusCode::NOT_FOUND, &format!("No finding {id}.")),
         Ok(Err(why)) => return page::refusal(StatusCode::SERVICE_UNAVAILABLE, &why),
         Err(e) => return page::refusal(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string()),
     };
+    let by_id: std::collections::HashMap<&str, &tenet_model::Event> =
+        events.iter().map(|e| (e.id.as_str(), e)).collect();
+    let mut paths: Vec<&String> = f.evidence.iter().flat_map(|e| e.path.iter()).collect();
+    paths.sort();
+    paths.dedup();
+    let around = format!(
+        "/graph?focus={}&at={}&since={}",
+        page::encode(&f.principal),
+        f.last_seen.unix_seconds(),
+        f.first_seen.unix_seconds() - 86_400
+    );
     let body = html! {
         p.crumbs { a href="/findings" { "Findings" } " › " (f.id) }
         h1 { (f.category.as_str().replace('_', " ")) " · " span class=(format!("sev-{}", f.severity.as_str())) { (f.severity.as_str()) } }
@@ -150,7 +185,26 @@ pub(crate) async fn one(State(c): State<Console>, headers: HeaderMap, Path(id): 
                         h3 { (b.behaviour.label()) @if let Some(t) = &b.tactic { " " code { (t) } } }
                         p { (b.summary) }
                         @if !b.techniques.is_empty() { p { @for t in &b.techniques { code.tech { (t) } " " } } }
-                        details { summary { (b.event_ids.len()) " event(s)" } ul.ids { @for e in &b.event_ids { li { code { (e.as_str()) } } } } }
+                        table.events {
+                            thead { tr { th scope="col" { "When" } th scope="col" { "Action" } th scope="col" { "Resource" } th scope="col" { "By" } } }
+                            tbody {
+                                @for id in b.event_ids.iter().take(EVENTS_SHOWN) {
+                                    @if let Some(e) = by_id.get(id.as_str()) {
+                                        tr {
+                                            td { (page::when(e.time)) }
+                                            td { code { (e.action.service) ":" (e.action.operation) } }
+                                            td { @if let Some(r) = e.resources.first() { code { (r.id) } } }
+                                            td { (page::principal(&e.actor.id, None)) }
+                                        }
+                                    } @else {
+                                        tr { td colspan="4" { code { (id.as_str()) } " (no longer stored)" } }
+                                    }
+                                }
+                            }
+                        }
+                        @if b.event_ids.len() > EVENTS_SHOWN {
+                            details { summary { "All " (b.event_ids.len()) " event ids" } ul.ids { @for e in &b.event_ids { li { code { (e.as_str()) } } } } }
+                        }
                     }
                 }
             }
@@ -169,6 +223,13 @@ pub(crate) async fn one(State(c): State<Console>, headers: HeaderMap, Path(id): 
                     }
                 }
             }
+        }
+        section.card aria-labelledby="path" {
+            h2 #path { "In the trust graph" }
+            @if paths.is_empty() { p { "No trust-graph path is part of its evidence." } } @else {
+                ul.paths { @for p in &paths { li { code { (p) } } } }
+            }
+            p { a href=(around) { "Explore what changed around it" } " (the principal's reach as of the finding, compared with the day before it began)." }
         }
         section.card aria-labelledby="decide" {
             h2 #decide { "Decide" }

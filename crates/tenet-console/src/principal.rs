@@ -75,6 +75,9 @@ fn build(site: &dyn Site, id: &str) -> Result<Option<(String, Markup)>, String> 
                 @if !c.acts_for.is_empty() { dt { "Acts for" } dd { @for p in &c.acts_for { (page::principal(p, None)) " " } } }
                 @if !c.agents.is_empty() { dt { "Agents acting for it" } dd { @for a in &c.agents { (page::principal(a, None)) " " } } }
             }
+            @if !reach.owners.is_empty() { dt { "Owner" } dd { @for o in &reach.owners { (page::principal(o, None)) " " } } }
+            @if !reach.owns.is_empty() { dt { "Owns" } dd { @for o in &reach.owns { (page::principal(o, None)) " " } } }
+            @if !reach.roles.is_empty() { dt { "Roles" } dd { @for r in reach.roles.iter().take(TOP) { (page::principal(r, None)) " " } @if reach.roles.len() > TOP { "and " (reach.roles.len() - TOP) " more" } } }
             dt { "Risk now" }
             dd {
                 @match now {
@@ -263,6 +266,11 @@ struct ReachSummary {
     /// Declared delegation paths, in words.
     chains: Vec<String>,
     known: bool,
+    /// Who owns it (an agent's or a workload's owners), what it owns.
+    owners: Vec<String>,
+    owns: Vec<String>,
+    /// Roles it can assume or was seen assuming.
+    roles: Vec<String>,
 }
 
 fn reach_summary(site: &dyn Site, canonical: &str) -> ReachSummary {
@@ -271,6 +279,24 @@ fn reach_summary(site: &dyn Site, canonical: &str) -> ReachSummary {
     let view = graph.current();
     let Some(reach) = view.reach(canonical) else { return ReachSummary::default() };
     let mut out = ReachSummary { known: true, ..ReachSummary::default() };
+    if let Some(id) = view.id(canonical) {
+        let mine = view.aliases(id);
+        let names = |ids: &mut dyn Iterator<Item = tenet_graph::intern::Id>| -> Vec<String> {
+            let mut v: Vec<String> = ids.map(|i| view.name(i).to_string()).collect();
+            v.sort();
+            v.dedup();
+            v
+        };
+        out.owners = names(&mut mine.iter().flat_map(|a| view.owners_of(*a).iter().copied()));
+        out.owns = names(&mut view.present_nodes().filter(|n| view.owners_of(*n).iter().any(|o| mine.contains(o))));
+        let mut roles: Vec<String> = names(&mut mine.iter().flat_map(|a| view.assumed_roles(*a).iter().copied()));
+        roles.extend(
+            reach.identities.iter().filter(|r| r.kind == tenet_model::NodeKind::ROLE).map(|r| r.identity.to_string()),
+        );
+        roles.sort();
+        roles.dedup();
+        out.roles = roles;
+    }
     for (_, g) in reach.grants() {
         out.grants += 1;
         if g.actions().contains('*') && g.resources() == "*" {
