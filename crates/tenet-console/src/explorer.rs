@@ -28,6 +28,8 @@ const GRANTS_DRAWN: usize = 4;
 /// Nodes further than this many hops from the focus are drawn as one node
 /// per nearer node they hang from, with their count: drill in to see them.
 const DEPTH_DRAWN: usize = 2;
+/// At most about this many nodes are drawn: beyond, nearer nodes are grouped too.
+const MAX_DRAWN: usize = 60;
 /// Labels are cut to this many characters in the drawing (whole on hover).
 const LABEL: usize = 44;
 
@@ -365,47 +367,15 @@ fn sketch(
     kinds: &HashMap<String, &'static str>,
     display: &dyn Fn(&str) -> String,
 ) -> (Vec<drawing::Node>, Vec<drawing::Edge>) {
-    let mut degree: HashMap<&str, usize> = HashMap::new();
-    for (_, l) in links {
-        *degree.entry(&l.from).or_default() += 1;
-        *degree.entry(&l.to).or_default() += 1;
-    }
     let kind = |n: &str| kinds.get(n).copied().unwrap_or("resource");
-    // (hub, leaf kind, edge, direction) → leaves.
-    let mut fans: HashMap<(String, &'static str, String, bool), Vec<String>> = HashMap::new();
-    for (_, l) in links {
-        for (hub, leaf, outward) in [(&l.from, &l.to, true), (&l.to, &l.from, false)] {
-            if degree.get(leaf.as_str()) == Some(&1) && *leaf != ask.focus {
-                fans.entry((hub.clone(), kind(leaf), l.edge.clone(), outward)).or_default().push(leaf.clone());
-            }
-        }
+    let mut plan = Plan::new(ask, links, &kind, display, DEPTH_DRAWN);
+    if plan.shown(links) > MAX_DRAWN {
+        plan = Plan::new(ask, links, &kind, display, 1);
     }
-    let mut grouped: HashMap<String, String> = HashMap::new();
-    let mut group_sizes: HashMap<String, usize> = HashMap::new();
-    // Far nodes: one node per near node they are reached through.
-    let far = beyond(&ask.focus, links, DEPTH_DRAWN);
-    let mut through: HashMap<&str, Vec<&str>> = HashMap::new();
-    for (node, near) in &far {
-        through.entry(near.as_str()).or_default().push(node.as_str());
+    if plan.shown(links) > MAX_DRAWN {
+        plan.by_kind_next_to_focus(ask, links, &kind, display);
     }
-    let mut far_groups: HashMap<String, String> = HashMap::new();
-    for (near, nodes) in &through {
-        let name = format!("{} more through {}", nodes.len(), display(near));
-        for n in nodes {
-            grouped.insert(n.to_string(), name.clone());
-        }
-        group_sizes.insert(name.clone(), nodes.len());
-        far_groups.insert(name, near.to_string());
-    }
-    for ((hub, k, edge, _), leaves) in &fans {
-        if leaves.len() > FAN && !grouped.contains_key(hub) {
-            let name = format!("{} {k} ({edge} of {})", leaves.len(), display(hub));
-            for l in leaves {
-                grouped.insert(l.clone(), name.clone());
-            }
-            group_sizes.insert(name, leaves.len());
-        }
-    }
+    let Plan { grouped, sizes: group_sizes, far: far_groups } = plan;
     let mut index: HashMap<String, usize> = HashMap::new();
     let mut nodes = Vec::new();
     let mut node = |name: &str, nodes: &mut Vec<drawing::Node>| -> usize {
@@ -445,8 +415,11 @@ fn sketch(
     };
     node(&ask.focus, &mut nodes);
     let mut edges: Vec<drawing::Edge> = Vec::new();
-    // Within a far group, edges are not drawn (the group stands for them).
-    let links = links.iter().filter(|(_, l)| !(far.contains_key(&l.from) && far.contains_key(&l.to)));
+    // Within a group, edges are not drawn (the group stands for them).
+    let links = links.iter().filter(|(_, l)| {
+        let group = grouped.get(&l.from);
+        group.is_none() || group != grouped.get(&l.to)
+    });
     // One drawn edge per pair of nodes: parallel facts (a tool and a
     // delegation, a fan drawn as one node) share it, words and reasons joined.
     let mut drawn: HashMap<(usize, usize), usize> = HashMap::new();
@@ -476,6 +449,117 @@ fn sketch(
         }
     }
     (nodes, edges)
+}
+
+/// Which nodes are drawn as one, under which name.
+struct Plan {
+    /// Node → the group it is drawn in.
+    grouped: HashMap<String, String>,
+    /// Group → how many it stands for.
+    sizes: HashMap<String, usize>,
+    /// Group of far nodes → the near node to explore them from.
+    far: HashMap<String, String>,
+}
+
+impl Plan {
+    /// Nodes beyond `depth` hops under the near node they hang from, then
+    /// fans of leaves of one kind under their hub.
+    fn new(
+        ask: &Ask,
+        links: &[(Standing, Link)],
+        kind: &dyn Fn(&str) -> &'static str,
+        display: &dyn Fn(&str) -> String,
+        depth: usize,
+    ) -> Plan {
+        let mut plan = Plan { grouped: HashMap::new(), sizes: HashMap::new(), far: HashMap::new() };
+        let far = beyond(&ask.focus, links, depth);
+        let mut through: HashMap<&str, Vec<&str>> = HashMap::new();
+        for (node, near) in &far {
+            through.entry(near.as_str()).or_default().push(node.as_str());
+        }
+        for (near, nodes) in &through {
+            let name = format!("{} more through {}", nodes.len(), display(near));
+            for n in nodes {
+                plan.grouped.insert(n.to_string(), name.clone());
+            }
+            plan.sizes.insert(name.clone(), nodes.len());
+            plan.far.insert(name, near.to_string());
+        }
+        let mut degree: HashMap<&str, usize> = HashMap::new();
+        for (_, l) in links {
+            *degree.entry(&l.from).or_default() += 1;
+            *degree.entry(&l.to).or_default() += 1;
+        }
+        // (hub, leaf kind, edge, direction) → leaves.
+        let mut fans: HashMap<(String, &'static str, String, bool), Vec<String>> = HashMap::new();
+        for (_, l) in links {
+            for (hub, leaf, outward) in [(&l.from, &l.to, true), (&l.to, &l.from, false)] {
+                if degree.get(leaf.as_str()) == Some(&1) && *leaf != ask.focus && !plan.grouped.contains_key(leaf) {
+                    fans.entry((hub.clone(), kind(leaf), l.edge.clone(), outward)).or_default().push(leaf.clone());
+                }
+            }
+        }
+        for ((hub, k, edge, _), leaves) in &fans {
+            if leaves.len() > FAN && !plan.grouped.contains_key(hub) {
+                let name = format!("{} {k} ({edge} of {})", leaves.len(), display(hub));
+                for l in leaves {
+                    plan.grouped.insert(l.clone(), name.clone());
+                }
+                plan.sizes.insert(name, leaves.len());
+            }
+        }
+        plan
+    }
+
+    /// How many nodes the drawing would have.
+    fn shown(&self, links: &[(Standing, Link)]) -> usize {
+        let mut seen: HashSet<&str> = HashSet::new();
+        for (_, l) in links {
+            for n in [&l.from, &l.to] {
+                seen.insert(self.grouped.get(n).unwrap_or(n));
+            }
+        }
+        seen.len()
+    }
+
+    /// The focus's own neighbours drawn by kind, each group standing also
+    /// for everything reached through its members.
+    fn by_kind_next_to_focus(
+        &mut self,
+        ask: &Ask,
+        links: &[(Standing, Link)],
+        kind: &dyn Fn(&str) -> &'static str,
+        display: &dyn Fn(&str) -> String,
+    ) {
+        let mut next: HashMap<&'static str, Vec<&str>> = HashMap::new();
+        for (_, l) in links {
+            for (a, b) in [(&l.from, &l.to), (&l.to, &l.from)] {
+                if *a == ask.focus && *b != ask.focus && !self.grouped.contains_key(b) {
+                    next.entry(kind(b)).or_default().push(b);
+                }
+            }
+        }
+        for (k, mut members) in next {
+            members.sort_unstable();
+            members.dedup();
+            let name = format!("{} {k} next to {}", members.len(), display(&ask.focus));
+            // Groups of far nodes hanging from a member fold into this one.
+            let folded: Vec<String> =
+                self.far.iter().filter(|(_, near)| members.contains(&near.as_str())).map(|(g, _)| g.clone()).collect();
+            let mut size = members.len();
+            for g in folded {
+                self.far.remove(&g);
+                size += self.sizes.remove(&g).unwrap_or(0);
+                for target in self.grouped.values_mut().filter(|t| **t == g) {
+                    *target = name.clone();
+                }
+            }
+            for m in members {
+                self.grouped.insert(m.to_string(), name.clone());
+            }
+            self.sizes.insert(name, size);
+        }
+    }
 }
 
 /// Each node further than `depth` hops from `focus` (either way along
@@ -751,6 +835,32 @@ mod tests {
         assert_eq!(nodes.len(), 2, "alice and one node for her twenty groups");
         assert!(nodes[1].label.starts_with("20 group"), "{}", nodes[1].label);
         assert_eq!(edges.len(), 1);
+    }
+
+    #[test]
+    fn a_principal_reaching_hundreds_of_identities_is_drawn_in_a_few_dozen_nodes() {
+        // alice can assume 200 roles, each holding two grants.
+        let mut links = Vec::new();
+        let mut kinds: HashMap<String, &'static str> = HashMap::from([("alice".to_string(), "human")]);
+        for i in 0..200 {
+            let role = format!("role-{i}");
+            links.push((Standing::Held, Link { edge: "assumption".into(), ..link("alice", &role) }));
+            kinds.insert(role.clone(), "role");
+            for g in 0..2 {
+                let grant = format!("grant {g} of {role}");
+                links.push((Standing::Held, Link { edge: "grant".into(), ..link(&role, &grant) }));
+                kinds.insert(grant, "grant");
+            }
+        }
+        let ask = Ask { focus: "alice".into(), ..Default::default() };
+        let (nodes, edges) = sketch(&ask, &links, &kinds, &|s: &str| s.to_string());
+        assert!(nodes.len() <= MAX_DRAWN, "{} nodes drawn", nodes.len());
+        assert!(
+            nodes.iter().any(|n| n.label.starts_with("200 role")),
+            "{:?}",
+            nodes.iter().map(|n| &n.label).collect::<Vec<_>>()
+        );
+        assert!(!edges.is_empty());
     }
 
     #[test]
