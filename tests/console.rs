@@ -118,6 +118,9 @@ fn an_open_loopback_console_shows_the_posture_and_decides_a_finding_through_its_
         assert!(card.body.contains(part), "the principal's page shows {part:?}");
     }
     assert!(card.body.contains(&format!("/findings/{finding}")), "and links its findings");
+    assert!(card.body.contains("rel=\"next\""), "its timeline pages back in time");
+    let older = get(&server, &format!("/principals/{encoded}?page=2"), None);
+    assert!(older.status == 200 && older.body.contains("rel=\"prev\""), "{}", older.body);
     assert_eq!(get(&server, "/principals/user%3Anobody%40nowhere.example", None).status, 404);
     for t in f["techniques"].as_array().unwrap() {
         assert!(page.body.contains(t.as_str().unwrap()), "ATT&CK id {t} on the page");

@@ -131,8 +131,9 @@ pub trait Site: Send + Sync + 'static {
     fn set_finding_status(&self, id: &str, to: FindingStatus, reason: &str, by: &str) -> Result<Finding, String>;
     /// The Shared Signals streams, with their delivery state.
     fn streams(&self) -> Result<Vec<StreamView>, String>;
-    /// The latest trust changes announced, newest first.
-    fn recent_changes(&self, limit: usize) -> Result<Vec<TrustNotice>, String>;
+    /// Trust changes announced, newest first: `limit` of them after skipping
+    /// the `skip` newest, and how many there are in all.
+    fn recent_changes(&self, skip: usize, limit: usize) -> Result<(Vec<TrustNotice>, usize), String>;
     /// A page of the decision log, newest first, and how many match.
     fn decisions(
         &self,

@@ -166,6 +166,24 @@ pub fn pager(base: &str, params: &[(String, String)], page: usize, total: usize)
     }
 }
 
+/// Links to the previous and next pages of a list whose length is not
+/// counted (read newest first until a page is full).
+pub fn pager_more(base: &str, params: &[(String, String)], page: usize, more: bool, anchor: &str) -> Markup {
+    let link = |n: usize| {
+        let mut q: Vec<(String, String)> = params.iter().filter(|(k, _)| k != "page").cloned().collect();
+        q.push(("page".into(), n.to_string()));
+        let query: String = form_urlencoded::Serializer::new(String::new()).extend_pairs(q).finish();
+        format!("{base}?{query}{anchor}")
+    };
+    html! {
+        nav.pager aria-label="Pages" {
+            @if page > 1 { a href=(link(page - 1)) rel="prev" { "← Newer" } }
+            span { "Page " (page) }
+            @if more { a href=(link(page + 1)) rel="next" { "Older →" } }
+        }
+    }
+}
+
 /// An event time as people read it: `2026-10-09 19:20 UTC`.
 pub fn when(t: tenet_model::Timestamp) -> String {
     let s = t.to_string();

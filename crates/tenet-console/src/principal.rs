@@ -9,7 +9,7 @@ use axum::response::Response;
 use maud::{Markup, html};
 use tenet_store::{EventQuery, FindingQuery};
 
-use crate::page;
+use crate::page::{self, PER_PAGE};
 use crate::{Console, Id, Site};
 
 /// Findings and events shown; the findings list has the rest.
@@ -22,15 +22,21 @@ const BASELINE_DAYS: i64 = 14;
 /// Rows of each top list, identities and chains shown.
 const TOP: usize = 8;
 
-pub(crate) async fn page(State(c): State<Console>, headers: HeaderMap, Path(id): Id) -> Response {
+pub(crate) async fn page(
+    State(c): State<Console>,
+    headers: HeaderMap,
+    Path(id): Id,
+    params: crate::Params,
+) -> Response {
     let Some(viewer) = c.access.viewer(&headers) else {
         return crate::access::sign_in_redirect(&format!("/principals/{}", page::encode(&id)));
     };
     let missing = format!("Tenet knows no principal {id}.");
-    page::built(c.site.clone(), &viewer, "", &missing, move |site: &dyn Site| build(site, &id)).await
+    let pg = page::page_number(&params.0);
+    page::built(c.site.clone(), &viewer, "", &missing, move |site: &dyn Site| build(site, &id, pg)).await
 }
 
-fn build(site: &dyn Site, id: &str) -> Result<Option<(String, Markup)>, String> {
+fn build(site: &dyn Site, id: &str, pg: usize) -> Result<Option<(String, Markup)>, String> {
     let card = site.principal(id);
     let canonical = card.as_ref().map_or(id, |c| c.principal.id.as_str()).to_string();
     let reader = site.reader()?;
@@ -41,8 +47,10 @@ fn build(site: &dyn Site, id: &str) -> Result<Option<(String, Markup)>, String> 
         return Ok(None);
     }
     findings.reverse();
+    // The timeline's page `pg` needs the newest pg × PER_PAGE events.
+    let read = RECENT_EVENTS.max(pg * PER_PAGE + 1);
     let events = reader
-        .query(&EventQuery { principal: Some(canonical.clone()), limit: Some(RECENT_EVENTS), ..EventQuery::default() })
+        .query(&EventQuery { principal: Some(canonical.clone()), limit: Some(read), ..EventQuery::default() })
         .map_err(|e| format!("reading events: {e}"))?;
     let profile = match events.last() {
         Some(newest) => {
@@ -133,13 +141,14 @@ fn build(site: &dyn Site, id: &str) -> Result<Option<(String, Markup)>, String> 
         }
         section.card aria-labelledby="timeline" {
             h2 #timeline { "Timeline: events and findings" }
+            @let more = timeline.len() > pg * PER_PAGE;
             @if timeline.is_empty() {
                 p { "No event stored." }
             } @else {
                 table.timeline {
                     thead { tr { th scope="col" { "When" } th scope="col" { "What" } th scope="col" { "Detail" } } }
                     tbody {
-                        @for entry in timeline.iter().take(2 * SHOWN) {
+                        @for entry in timeline.iter().skip((pg - 1) * PER_PAGE).take(PER_PAGE) {
                             @match entry {
                                 Entry::Event(e) => tr {
                                     td { (page::when(e.time)) }
@@ -161,6 +170,7 @@ fn build(site: &dyn Site, id: &str) -> Result<Option<(String, Markup)>, String> 
                         }
                     }
                 }
+                (page::pager_more(&format!("/principals/{}", page::encode(&canonical)), &[], pg, more, "#timeline"))
             }
         }
     };

@@ -9,17 +9,16 @@ use maud::{Markup, html};
 use crate::page;
 use crate::{Console, Site};
 
-const RECENT: usize = 50;
-
-pub(crate) async fn page(State(c): State<Console>, headers: HeaderMap) -> Response {
+pub(crate) async fn page(State(c): State<Console>, headers: HeaderMap, params: crate::Params) -> Response {
     let Some(viewer) = c.access.viewer(&headers) else { return crate::access::sign_in_redirect("/signals") };
-    let wrap = |site: &dyn Site| build(site).map(|body| Some(("Signals".to_string(), body)));
+    let wrap = move |site: &dyn Site| build(site, &params.0).map(|body| Some(("Signals".to_string(), body)));
     page::built(c.site.clone(), &viewer, "/signals", "", wrap).await
 }
 
-fn build(site: &dyn Site) -> Result<Markup, String> {
+fn build(site: &dyn Site, params: &[(String, String)]) -> Result<Markup, String> {
+    let pg = page::page_number(params);
     let streams = site.streams()?;
-    let recent = site.recent_changes(RECENT)?;
+    let (recent, total) = site.recent_changes((pg - 1) * page::PER_PAGE, page::PER_PAGE)?;
     Ok(html! {
         h1 { "Shared Signals" }
         p.live #live aria-live="polite" data-changes="/console/changes" { "Live: updates as trust changes." }
@@ -70,6 +69,7 @@ fn build(site: &dyn Site) -> Result<Markup, String> {
                         }
                     }
                 }
+                (page::pager("/signals", params, pg, total))
             }
         }
     })

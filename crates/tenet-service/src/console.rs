@@ -88,13 +88,16 @@ impl tenet_console::Site for ConsoleSite {
         Ok(out)
     }
 
-    fn recent_changes(&self, limit: usize) -> Result<Vec<TrustNotice>, String> {
+    fn recent_changes(&self, skip: usize, limit: usize) -> Result<(Vec<TrustNotice>, usize), String> {
         let fail = |e: tenet_store::StoreError| format!("the trust notice log cannot be read: {e}");
         let log = tenet_store::NoticeLog::open_dir(&self.data_dir).map_err(fail)?;
+        // Notices are numbered from 1 without gaps: the newest is `last`.
         let last = log.last().map_err(fail)?;
-        let mut recent = log.after(last.saturating_sub(limit as u64), limit).map_err(fail)?;
+        let end = last.saturating_sub(skip as u64);
+        let start = end.saturating_sub(limit as u64);
+        let mut recent = log.after(start, (end - start) as usize).map_err(fail)?;
         recent.reverse();
-        Ok(recent)
+        Ok((recent, last as usize))
     }
 
     fn decisions(
