@@ -152,6 +152,40 @@ fn removed_edge(data: &Path) -> Removed {
     }
 }
 
+/// Text on the page below WCAG AA contrast (4.5:1, 3:1 for large text),
+/// each said with its ratio: colours as the browser computed them, against
+/// the nearest opaque background (a graph node's text against its box).
+async fn low_contrast(client: &Client) -> Vec<String> {
+    const AUDIT: &str = r#"
+        const parse = s => { const p = (s.match(/rgba?\(([^)]+)\)/) || [0, '0,0,0,0'])[1].split(/[ ,\/]+/).filter(x => x).map(parseFloat);
+            return { r: p[0], g: p[1], b: p[2], a: p.length > 3 ? p[3] : 1 }; };
+        const lum = c => { const f = v => { v /= 255; return v <= 0.03928 ? v / 12.92 : Math.pow((v + 0.055) / 1.055, 2.4); };
+            return 0.2126 * f(c.r) + 0.7152 * f(c.g) + 0.0722 * f(c.b); };
+        const ratio = (a, b) => { const x = lum(a), y = lum(b); return (Math.max(x, y) + 0.05) / (Math.min(x, y) + 0.05); };
+        const behind = el => { for (; el; el = el.parentElement) { const c = parse(getComputedStyle(el).backgroundColor); if (c.a > 0.5) return c; }
+            return { r: 255, g: 255, b: 255, a: 1 }; };
+        const bad = [];
+        for (const el of document.querySelectorAll('body *')) {
+            if (el.closest('svg')) continue;
+            if (![...el.childNodes].some(n => n.nodeType === 3 && n.textContent.trim())) continue;
+            const st = getComputedStyle(el);
+            if (st.display === 'none' || st.visibility === 'hidden') continue;
+            const size = parseFloat(st.fontSize), bold = parseInt(st.fontWeight) >= 700;
+            const need = size >= 24 || (bold && size >= 18.66) ? 3 : 4.5;
+            const r = ratio(parse(st.color), behind(el));
+            if (r < need) bad.push(el.tagName + ' "' + el.textContent.trim().slice(0, 40) + '" ' + r.toFixed(2));
+        }
+        for (const t of document.querySelectorAll('svg.graph text')) {
+            const box = t.parentElement.querySelector('rect');
+            const bg = box ? parse(getComputedStyle(box).fill) : { r: 255, g: 255, b: 255, a: 1 };
+            const r = ratio(parse(getComputedStyle(t).fill), bg);
+            if (r < 4.5) bad.push('svg text "' + t.textContent.slice(0, 40) + '" ' + r.toFixed(2));
+        }
+        return bad;"#;
+    let found = client.execute(AUDIT, vec![]).await.expect("the contrast audit runs");
+    found.as_array().cloned().unwrap_or_default().iter().filter_map(|v| v.as_str().map(str::to_string)).collect()
+}
+
 async fn screenshot(client: &Client, name: &str) {
     let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("console-screenshots");
     std::fs::create_dir_all(&dir).unwrap();
@@ -202,6 +236,7 @@ async fn a_person_follows_an_alert_from_the_overview_to_its_evidence_and_acknowl
     assert_eq!(c.find(Locator::Css("main h1")).await.unwrap().text().await.unwrap(), "Trust posture");
     screenshot(&c, "overview").await;
     assert_eq!(console_errors(&c, port).await, Vec::<String>::new(), "overview: no JavaScript error");
+    assert_eq!(low_contrast(&c).await, Vec::<String>::new(), "overview: readable contrast");
     c.find(Locator::Css("a[href='/findings?category=likely_malicious&status=open']"))
         .await
         .unwrap()
@@ -212,6 +247,7 @@ async fn a_person_follows_an_alert_from_the_overview_to_its_evidence_and_acknowl
     assert!(c.current_url().await.unwrap().as_str().contains("/findings?category=likely_malicious"));
     screenshot(&c, "findings").await;
     assert_eq!(console_errors(&c, port).await, Vec::<String>::new(), "findings: no JavaScript error");
+    assert_eq!(low_contrast(&c).await, Vec::<String>::new(), "findings: readable contrast");
 
     // Browser back returns to the overview, forward to the list.
     c.back().await.unwrap();
@@ -227,6 +263,7 @@ async fn a_person_follows_an_alert_from_the_overview_to_its_evidence_and_acknowl
     assert!(text.contains("Evidence by behaviour") && text.contains("ATT&CK"), "{text}");
     screenshot(&c, "finding").await;
     assert_eq!(console_errors(&c, port).await, Vec::<String>::new(), "finding: no JavaScript error");
+    assert_eq!(low_contrast(&c).await, Vec::<String>::new(), "finding: readable contrast");
     c.find(Locator::Id("reason")).await.unwrap().send_keys("looking into it with the owner").await.unwrap();
     c.find(Locator::Css("button[value='acknowledged']")).await.unwrap().click().await.unwrap();
     let start = Instant::now();
@@ -253,6 +290,7 @@ async fn a_person_follows_an_alert_from_the_overview_to_its_evidence_and_acknowl
     assert!(c.current_url().await.unwrap().path().starts_with("/principals/"));
     screenshot(&c, "principal").await;
     assert_eq!(console_errors(&c, port).await, Vec::<String>::new(), "principal: no JavaScript error");
+    assert_eq!(low_contrast(&c).await, Vec::<String>::new(), "principal: readable contrast");
 
     c.find(Locator::Css("header nav a[href='/signals']")).await.unwrap().click().await.unwrap();
     c.wait().for_element(Locator::Id("streams")).await.unwrap();
@@ -266,6 +304,7 @@ async fn a_person_follows_an_alert_from_the_overview_to_its_evidence_and_acknowl
     assert!(!listed.contains("1970-01-01"), "every change has its time: {listed}");
     screenshot(&c, "signals").await;
     assert_eq!(console_errors(&c, port).await, Vec::<String>::new(), "signals: no JavaScript error");
+    assert_eq!(low_contrast(&c).await, Vec::<String>::new(), "signals: readable contrast");
 
     // The trust graph: a membership the inventory later withdrew is drawn
     // at a moment before, and gone once the time control is moved past it.
@@ -277,6 +316,7 @@ async fn a_person_follows_an_alert_from_the_overview_to_its_evidence_and_acknowl
     assert!(c.find(Locator::Css(&edge)).await.is_ok(), "{edge} is drawn as of {before}");
     screenshot(&c, "graph").await;
     assert_eq!(console_errors(&c, port).await, Vec::<String>::new(), "graph: no JavaScript error");
+    assert_eq!(low_contrast(&c).await, Vec::<String>::new(), "graph: readable contrast");
     let slider = c.find(Locator::Id("at")).await.unwrap();
     slider.send_keys(&fantoccini::key::Key::End.to_string()).await.unwrap();
     let start = Instant::now();
@@ -292,6 +332,7 @@ async fn a_person_follows_an_alert_from_the_overview_to_its_evidence_and_acknowl
     c.wait().for_element(Locator::Css("svg.graph .edge.removed")).await.unwrap();
     screenshot(&c, "graph-compared").await;
     assert_eq!(console_errors(&c, port).await, Vec::<String>::new(), "graph compared: no JavaScript error");
+    assert_eq!(low_contrast(&c).await, Vec::<String>::new(), "graph compared: readable contrast");
     // Back, twice: the moment after it, then the moment before it, edge and all.
     c.back().await.unwrap();
     c.back().await.unwrap();
@@ -325,6 +366,7 @@ async fn a_person_follows_an_alert_from_the_overview_to_its_evidence_and_acknowl
     c.wait().for_element(Locator::Css("table.decisions")).await.unwrap();
     screenshot(&c, "decisions").await;
     assert_eq!(console_errors(&c, port).await, Vec::<String>::new(), "decisions: no JavaScript error");
+    assert_eq!(low_contrast(&c).await, Vec::<String>::new(), "decisions: readable contrast");
     c.find(Locator::Css("table.decisions td a")).await.unwrap().click().await.unwrap();
     c.wait().for_element(Locator::Id("again")).await.unwrap();
     c.find(Locator::Css("section[aria-labelledby='again'] button")).await.unwrap().click().await.unwrap();
@@ -333,6 +375,7 @@ async fn a_person_follows_an_alert_from_the_overview_to_its_evidence_and_acknowl
     assert!(now.contains("as when it was logged"), "{now}");
     screenshot(&c, "decision").await;
     assert_eq!(console_errors(&c, port).await, Vec::<String>::new(), "decision: no JavaScript error");
+    assert_eq!(low_contrast(&c).await, Vec::<String>::new(), "decision: readable contrast");
 
     c.find(Locator::Css("header nav a[href='/policies']")).await.unwrap().click().await.unwrap();
     c.wait().for_element(Locator::Id("history")).await.unwrap();
@@ -340,6 +383,7 @@ async fn a_person_follows_an_alert_from_the_overview_to_its_evidence_and_acknowl
     assert!(text.contains("The directory validates"), "{text}");
     screenshot(&c, "policies").await;
     assert_eq!(console_errors(&c, port).await, Vec::<String>::new(), "policies: no JavaScript error");
+    assert_eq!(low_contrast(&c).await, Vec::<String>::new(), "policies: readable contrast");
 
     // A wide screen: the overview and the graph use the room, nothing overflows the page.
     c.set_window_size(1920, 1080).await.unwrap();
@@ -364,5 +408,6 @@ async fn a_person_follows_an_alert_from_the_overview_to_its_evidence_and_acknowl
     c.wait().for_element(Locator::Css("main h1")).await.unwrap();
     screenshot(&c, "sign-in").await;
     assert_eq!(console_errors(&c, port).await, Vec::<String>::new(), "sign-in: no JavaScript error");
+    assert_eq!(low_contrast(&c).await, Vec::<String>::new(), "sign-in: readable contrast");
     c.close().await.unwrap();
 }
