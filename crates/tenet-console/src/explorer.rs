@@ -30,6 +30,9 @@ const GRANTS_DRAWN: usize = 4;
 const DEPTH_DRAWN: usize = 2;
 /// At most about this many nodes are drawn: beyond, nearer nodes are grouped too.
 const MAX_DRAWN: usize = 60;
+/// Then, of each kind of the focus's neighbours, this many are drawn (those
+/// reaching most), the rest counted in one node.
+const KEPT_NEXT: usize = 12;
 /// Labels are cut to this many characters in the drawing (whole on hover).
 const LABEL: usize = 44;
 
@@ -542,11 +545,24 @@ impl Plan {
         for (k, mut members) in next {
             members.sort_unstable();
             members.dedup();
-            let name = format!("{} {k} next to {}", members.len(), display(&ask.focus));
-            // Groups of far nodes hanging from a member fold into this one.
+            // The ones reaching most stay drawn; the rest are counted.
+            let reaches = |m: &str| {
+                self.far
+                    .iter()
+                    .filter(|(_, near)| near.as_str() == m)
+                    .map(|(g, _)| self.sizes.get(g).copied().unwrap_or(0))
+                    .sum::<usize>()
+            };
+            members.sort_by_cached_key(|m| std::cmp::Reverse(reaches(m)));
+            if members.len() <= KEPT_NEXT {
+                continue;
+            }
+            let rest = members.split_off(KEPT_NEXT);
+            let name = format!("{} more {k} next to {}", rest.len(), display(&ask.focus));
+            // Groups of far nodes hanging from one of the rest fold into this one.
             let folded: Vec<String> =
-                self.far.iter().filter(|(_, near)| members.contains(&near.as_str())).map(|(g, _)| g.clone()).collect();
-            let mut size = members.len();
+                self.far.iter().filter(|(_, near)| rest.contains(&near.as_str())).map(|(g, _)| g.clone()).collect();
+            let mut size = rest.len();
             for g in folded {
                 self.far.remove(&g);
                 size += self.sizes.remove(&g).unwrap_or(0);
@@ -554,7 +570,7 @@ impl Plan {
                     *target = name.clone();
                 }
             }
-            for m in members {
+            for m in rest {
                 self.grouped.insert(m.to_string(), name.clone());
             }
             self.sizes.insert(name, size);
@@ -856,10 +872,11 @@ mod tests {
         let (nodes, edges) = sketch(&ask, &links, &kinds, &|s: &str| s.to_string());
         assert!(nodes.len() <= MAX_DRAWN, "{} nodes drawn", nodes.len());
         assert!(
-            nodes.iter().any(|n| n.label.starts_with("200 role")),
+            nodes.iter().any(|n| n.label.starts_with("188 more role")),
             "{:?}",
             nodes.iter().map(|n| &n.label).collect::<Vec<_>>()
         );
+        assert_eq!(nodes.iter().filter(|n| n.class == "role").count(), KEPT_NEXT, "the first roles drawn one by one");
         assert!(!edges.is_empty());
     }
 
