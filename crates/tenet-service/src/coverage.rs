@@ -41,7 +41,8 @@ struct Tally {
 /// Every source's tally.
 #[derive(Default)]
 pub struct Coverage {
-    sources: BTreeMap<(String, String), Tally>,
+    /// Format → emitting system → tally (looked up without allocating).
+    sources: BTreeMap<String, BTreeMap<String, Tally>>,
 }
 
 pub type SharedCoverage = Arc<Mutex<Coverage>>;
@@ -59,7 +60,7 @@ impl Coverage {
                 hourly,
                 delivered: None,
             };
-            c.sources.insert((v.format, v.system), t);
+            c.sources.entry(v.format).or_default().insert(v.system, t);
         }
         c
     }
@@ -73,15 +74,23 @@ impl Coverage {
     fn count<'a>(&mut self, events: impl IntoIterator<Item = (&'a str, &'a str, Timestamp)>, now: Timestamp) {
         for (format, system, time) in events {
             let t = time.unix_nanos();
-            let key = (format.to_string(), system.to_string());
-            let tally = self.sources.entry(key).or_insert_with(|| Tally { first: t, last: t, ..Tally::default() });
+            let systems = match self.sources.get_mut(format) {
+                Some(s) => s,
+                None => self.sources.entry(format.to_string()).or_default(),
+            };
+            let tally = match systems.get_mut(system) {
+                Some(t) => t,
+                None => {
+                    systems.entry(system.to_string()).or_insert_with(|| Tally { first: t, last: t, ..Tally::default() })
+                }
+            };
             tally.total += 1;
             tally.first = tally.first.min(t);
             tally.last = tally.last.max(t);
             *tally.hourly.entry(t.div_euclid(HOUR)).or_default() += 1;
             tally.delivered = Some(now);
         }
-        for tally in self.sources.values_mut() {
+        for tally in self.sources.values_mut().flat_map(|s| s.values_mut()) {
             let oldest = (tally.last - KEPT).div_euclid(HOUR);
             while tally.hourly.first_key_value().is_some_and(|(h, _)| *h < oldest) {
                 tally.hourly.pop_first();
@@ -92,11 +101,14 @@ impl Coverage {
     /// Each source as the console shows it, judged against the newest
     /// event of any source (the observed clock) and the wall clock `now`.
     pub fn report(&self, now: Timestamp) -> Vec<SourceView> {
-        let Some(clock) = self.sources.values().map(|t| t.last).max() else { return Vec::new() };
+        let Some(clock) = self.sources.values().flat_map(|s| s.values()).map(|t| t.last).max() else {
+            return Vec::new();
+        };
         let mut out: Vec<SourceView> = self
             .sources
             .iter()
-            .map(|((format, system), t)| {
+            .flat_map(|(format, systems)| systems.iter().map(move |(system, t)| (format, system, t)))
+            .map(|(format, system, t)| {
                 // Windows in whole hours: `from..to` hour indices.
                 let in_hours = |from: i64, to: i64| -> u64 {
                     if from >= to {
