@@ -127,6 +127,9 @@ fn an_open_loopback_console_shows_the_posture_and_decides_a_finding_through_its_
     }
     assert!(page.body.contains("Evidence by behaviour") && page.body.contains("Deviations from the baseline"));
     assert!(page.body.contains("<table class=\"events\">"), "the evidence events themselves, by behaviour");
+    let shown =
+        page.body.split("<table class=\"events\">").skip(1).map(|t| t.matches("<tr><td>").count()).sum::<usize>();
+    assert!(shown > 0 && !page.body.contains("not among the events"), "each behaviour's events, found: {}", page.body);
     assert!(page.body.contains("In the trust graph") && page.body.contains("Explore what changed around it"));
     let token = csrf_of(&page.body);
     let path = format!("/findings/{finding}/status");

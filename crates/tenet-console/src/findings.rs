@@ -132,15 +132,16 @@ pub(crate) async fn one(State(c): State<Console>, headers: HeaderMap, Path(id): 
             .flat_map(|b| b.event_ids.iter().take(EVENTS_SHOWN))
             .map(|e| e.as_str().to_string())
             .collect();
-        let times = reader.event_times(&ids).map_err(|e| format!("reading the evidence: {e}"))?;
-        let mut events = Vec::with_capacity(times.len());
-        for (id, t) in &times {
-            if let Some(e) = reader
-                .get(&tenet_model::EventId::from(id.as_str()), Some(*t))
-                .map_err(|e| format!("reading the evidence: {e}"))?
-            {
-                events.push(e);
-            }
+        // Under every name the principal goes by: its events may name an alias.
+        let mut names = vec![f.principal.clone()];
+        names.extend(site.principal(&f.principal).map(|c| c.aliases).unwrap_or_default());
+        let mut events: Vec<tenet_model::Event> = Vec::new();
+        let mut seen = std::collections::HashSet::new();
+        for name in &names {
+            let found = reader
+                .events_among(name, f.first_seen, f.last_seen, &ids)
+                .map_err(|e| format!("reading the evidence: {e}"))?;
+            events.extend(found.into_iter().filter(|e| seen.insert(e.id.clone())));
         }
         Ok(Some((f, events)))
     })
@@ -197,7 +198,7 @@ pub(crate) async fn one(State(c): State<Console>, headers: HeaderMap, Path(id): 
                                             td { (page::principal(&e.actor.id, None)) }
                                         }
                                     } @else {
-                                        tr { td colspan="4" { code { (id.as_str()) } " (no longer stored)" } }
+                                        tr { td colspan="4" { code { (id.as_str()) } " (not among the events that name this principal in the finding's window: attributed to it through another identity, such as its tool's role session)" } }
                                     }
                                 }
                             }

@@ -213,6 +213,18 @@ pub trait EventReader: Send {
     /// action (`service:operation`) and hour of the day (UTC) with its count.
     fn activity(&self, principal: &str, since: Timestamp, until: Timestamp) -> Result<Vec<(String, u8, u64)>>;
 
+    /// The events with these ids among those naming `principal` (as actor
+    /// or in its chain) from `since` to `until` inclusive, in time order:
+    /// a finding's evidence, found through the principal's index rather
+    /// than a scan of every event's id.
+    fn events_among(
+        &self,
+        principal: &str,
+        since: Timestamp,
+        until: Timestamp,
+        ids: &HashSet<String>,
+    ) -> Result<Vec<Event>>;
+
     /// The times of those of `ids` that are stored (one pass over the key
     /// index, for checking many ids at once).
     fn event_times(&self, ids: &HashSet<String>) -> Result<HashMap<String, Timestamp>>;

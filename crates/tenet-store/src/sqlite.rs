@@ -1101,6 +1101,31 @@ fn source_volumes(conn: &Connection, hourly_since: Timestamp) -> Result<Vec<crat
     Ok(by_source.into_values().collect())
 }
 
+/// See [`EventReader::events_among`]: the principal's index read for the
+/// window (sequence numbers and ids only), then the matches loaded.
+fn seqs_among(
+    conn: &Connection,
+    principal: &str,
+    since: Timestamp,
+    until: Timestamp,
+    ids: &HashSet<String>,
+) -> Result<Vec<i64>> {
+    let Some(id) = name_id(conn, principal)? else { return Ok(Vec::new()) };
+    let mut stmt = conn.prepare_cached(
+        "SELECT e.seq, e.id FROM event_refs x JOIN events e ON e.seq = x.seq
+         WHERE x.ref = ?1 AND x.time >= ?2 AND x.time <= ?3 ORDER BY x.time",
+    )?;
+    let mut rows = stmt.query(params![principal_ref(id), since.unix_nanos(), until.unix_nanos()])?;
+    let mut seqs = Vec::new();
+    while let Some(r) = rows.next()? {
+        let event: String = r.get(1)?;
+        if ids.contains(&event) {
+            seqs.push(r.get(0)?);
+        }
+    }
+    Ok(seqs)
+}
+
 /// See [`EventReader::activity`]: through the principal's index of events.
 fn activity(conn: &Connection, principal: &str, since: Timestamp, until: Timestamp) -> Result<Vec<(String, u8, u64)>> {
     const HOUR: i64 = 3_600_000_000_000;
@@ -1174,6 +1199,17 @@ macro_rules! reader_impl {
 
             fn activity(&self, principal: &str, since: Timestamp, until: Timestamp) -> Result<Vec<(String, u8, u64)>> {
                 activity(&self.conn, principal, since, until)
+            }
+
+            fn events_among(
+                &self,
+                principal: &str,
+                since: Timestamp,
+                until: Timestamp,
+                ids: &HashSet<String>,
+            ) -> Result<Vec<Event>> {
+                let seqs = seqs_among(&self.conn, principal, since, until, ids)?;
+                self.events_by_seq(&seqs)
             }
 
             fn event_times(&self, ids: &HashSet<String>) -> Result<HashMap<String, Timestamp>> {
@@ -1791,6 +1827,11 @@ mod tests {
         );
         assert_eq!(s.activity("alice", at(day), at(2 * day)).unwrap(), vec![("s3:GetObject".to_string(), 10, 1)]);
         assert!(s.activity("nobody", at(0), at(2 * day)).unwrap().is_empty());
+        // Events by id among a principal's, within a window (bounds included).
+        let wanted: HashSet<String> = ["a2", "a3", "b1"].iter().map(|s| s.to_string()).collect();
+        let found = s.events_among("alice", at(9 * 3600 + 1800), at(day + 10 * 3600), &wanted).unwrap();
+        assert_eq!(found.iter().map(|e| e.id.as_str()).collect::<Vec<_>>(), vec!["a2", "a3"], "bob's is not alice's");
+        assert!(s.events_among("alice", at(0), at(9 * 3600), &wanted).unwrap().is_empty());
         // Each source's volume, with hourly counts from the time asked.
         let v = s.source_volumes(at(day)).unwrap();
         assert_eq!(v.len(), 1);
