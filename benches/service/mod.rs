@@ -36,7 +36,9 @@ pub fn start_on(data: &std::path::Path, policies: &std::path::Path) -> Service {
 }
 
 fn spawn(data: &std::path::Path, policies: &std::path::Path, dir: tempfile::TempDir) -> Service {
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_tenet"))
+    // `TENET_BENCH_BIN`: another build to compare with, in the same run's conditions.
+    let bin = std::env::var_os("TENET_BENCH_BIN").unwrap_or_else(|| env!("CARGO_BIN_EXE_tenet").into());
+    let mut child = std::process::Command::new(bin)
         .args(["--data-dir", data.to_str().unwrap(), "serve", "--addr", "127.0.0.1:0"])
         .args(["--policies", policies.to_str().unwrap()])
         .stdout(std::process::Stdio::piped())
