@@ -373,6 +373,7 @@ async fn a_person_follows_an_alert_from_the_overview_to_its_evidence_and_acknowl
     c.wait().for_element(Locator::Id("now")).await.unwrap();
     let now = c.find(Locator::Id("now")).await.unwrap().text().await.unwrap();
     assert!(now.contains("as when it was logged"), "{now}");
+    c.execute("document.getElementById('now').scrollIntoView()", vec![]).await.unwrap();
     screenshot(&c, "decision").await;
     assert_eq!(console_errors(&c, port).await, Vec::<String>::new(), "decision: no JavaScript error");
     assert_eq!(low_contrast(&c).await, Vec::<String>::new(), "decision: readable contrast");
