@@ -700,7 +700,7 @@ fn build(site: &dyn crate::Site, ask: &Ask) -> Result<Markup, String> {
                 "Every principal's page links here too." }
         });
     }
-    let Some((first, last)) = span else {
+    let Some((_, last)) = span else {
         return Ok(
             html! { h1 { "Trust graph" } (form(ask, span)) p { "The graph is empty: no inventory or events yet." } },
         );
@@ -732,7 +732,6 @@ fn build(site: &dyn crate::Site, ask: &Ask) -> Result<Markup, String> {
     .into_iter()
     .filter_map(|(k, v)| Some((k.to_string(), v?)))
     .collect();
-    let _ = first;
     Ok(html! {
         h1 { "Trust graph: " (now.question) }
         (form(&ask_shown, span))
