@@ -259,6 +259,10 @@ pub trait FindingReader: Send {
     /// Findings matching `query`, oldest first.
     fn findings(&self, query: &FindingQuery) -> Result<Vec<Finding>>;
 
+    /// How many findings of each category (by its name) there are, counted
+    /// as `findings` with the default query lists them (quiet ones left out).
+    fn findings_by_category(&self) -> Result<std::collections::BTreeMap<String, u64>>;
+
     /// One finding by id.
     fn finding(&self, id: &str) -> Result<Option<Finding>>;
 

@@ -863,6 +863,19 @@ fn event_times(conn: &Connection, ids: &HashSet<String>) -> Result<HashMap<Strin
     Ok(out)
 }
 
+/// See [`FindingReader::findings_by_category`]: counted in SQL, reading
+/// only each document's `alert` flag (absent means an alert, as when read).
+fn findings_by_category(conn: &Connection) -> Result<std::collections::BTreeMap<String, u64>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT category, count(*) FROM findings
+         WHERE category = ?1 OR coalesce(json_extract(doc, '$.alert'), 1) <> 0 GROUP BY category",
+    )?;
+    let rows = stmt.query_map([tenet_model::Category::ExpectedAdaptation.as_str()], |r| {
+        Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)? as u64))
+    })?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
 fn findings(conn: &Connection, q: &FindingQuery) -> Result<Vec<Finding>> {
     let mut conds = Vec::new();
     let mut args: Vec<String> = Vec::new();
@@ -1227,6 +1240,10 @@ macro_rules! reader_impl {
         impl FindingReader for $t {
             fn findings(&self, q: &FindingQuery) -> Result<Vec<Finding>> {
                 findings(&self.conn, q)
+            }
+
+            fn findings_by_category(&self) -> Result<std::collections::BTreeMap<String, u64>> {
+                findings_by_category(&self.conn)
             }
 
             fn finding(&self, id: &str) -> Result<Option<Finding>> {
@@ -1797,6 +1814,47 @@ mod tests {
         assert_eq!(s.observations().unwrap().len(), 1);
         let version: i64 = s.conn.pragma_query_value(None, "user_version", |r| r.get(0)).unwrap();
         assert_eq!(version, SCHEMA_VERSION);
+    }
+
+    #[test]
+    fn findings_are_counted_by_category_as_the_default_listing_shows_them() {
+        use tenet_model::{Category, Finding, FindingStatus, Severity};
+        let finding = |id: &str, category: Category, alert: bool| Finding {
+            id: id.into(),
+            category,
+            severity: Severity::Medium,
+            confidence: 1.0,
+            score: 50.0,
+            principal: "user:a".into(),
+            first_seen: Timestamp::from_unix_seconds(1),
+            last_seen: Timestamp::from_unix_seconds(2),
+            raised_at: Timestamp::from_unix_seconds(2),
+            event_ids: vec![],
+            techniques: vec![],
+            summary: String::new(),
+            status: FindingStatus::Open,
+            alert,
+            behaviours: vec![],
+            explanation: String::new(),
+            evidence: vec![],
+            history: vec![],
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = SqliteStore::open_dir(dir.path()).unwrap();
+        s.put_findings(&[
+            finding("f1", Category::LikelyMalicious, true),
+            finding("f2", Category::LikelyMalicious, false), // quiet: below the alert score
+            finding("f3", Category::UnintendedDrift, true),
+            finding("f4", Category::ExpectedAdaptation, false), // adaptation is never an alert, always listed
+        ])
+        .unwrap();
+        s.commit().unwrap();
+        let mut listed = std::collections::BTreeMap::new();
+        for f in s.findings(&FindingQuery::default()).unwrap() {
+            *listed.entry(f.category.as_str().to_string()).or_insert(0u64) += 1;
+        }
+        assert_eq!(s.findings_by_category().unwrap(), listed);
+        assert_eq!(listed.get("likely_malicious"), Some(&1));
     }
 
     #[test]
