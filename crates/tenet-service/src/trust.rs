@@ -110,6 +110,9 @@ struct GraphNode {
     /// Every id the principal is known by, canonical first, when it has
     /// more than one: findings and risk recorded under any are its own.
     aliases: Arc<[String]>,
+    /// The name the inventory gives it or any of its aliases (SCIM
+    /// `displayName`, an agent registry's name).
+    display: Option<Arc<str>>,
 }
 
 /// `type:id` → (`type`, `id`); `None` for an id without a type.
@@ -229,8 +232,9 @@ impl TrustSnapshot {
                 known_as.extend(aliases.iter().map(|a| view.name(*a).to_string()).filter(|a| *a != c));
                 canonical.insert(name.clone(), c);
             }
+            let display = aliases.iter().find_map(|a| view.display_name(*a)).map(Arc::from);
             let aliases = known_as.into();
-            nodes.insert(name, GraphNode { kind, entity: KnownEntity { attrs, parents }, acts_for, aliases });
+            nodes.insert(name, GraphNode { kind, entity: KnownEntity { attrs, parents }, acts_for, aliases, display });
         }
         // An alias that is not a principal of its own answers as the principal.
         for (alias, principal) in alias_of {
@@ -246,6 +250,7 @@ impl TrustSnapshot {
                     entity: n.entity.clone(),
                     acts_for: n.acts_for.clone(),
                     aliases: n.aliases.clone(),
+                    display: n.display.clone(),
                 };
                 nodes.insert(alias, copy);
             }
@@ -276,13 +281,18 @@ impl TrustSnapshot {
             .filter(|(id, _)| self.canonical_of(id) == id.as_str())
             .filter_map(|(id, n)| match n.kind {
                 NodeKind::Actor(kind @ (PrincipalKind::Human | PrincipalKind::Workload | PrincipalKind::Agent)) => {
-                    Some(tenet_console::Principal { id: id.clone(), kind, display: tenet_console::display_name(id) })
+                    Some(tenet_console::Principal { id: id.clone(), kind, display: Self::shown(id, n) })
                 }
                 _ => None,
             })
             .collect();
         out.sort_by(|a, b| a.id.cmp(&b.id));
         out
+    }
+
+    /// What people call a principal: its inventory name, else one derived from its id.
+    fn shown(id: &str, n: &GraphNode) -> String {
+        n.display.as_deref().map_or_else(|| tenet_console::display_name(id), str::to_string)
     }
 
     /// What the graph says of one principal, by any id it knows it under.
@@ -303,11 +313,7 @@ impl TrustSnapshot {
             v
         };
         Some(tenet_console::PrincipalCard {
-            principal: tenet_console::Principal {
-                id: canonical.clone(),
-                kind,
-                display: tenet_console::display_name(&canonical),
-            },
+            principal: tenet_console::Principal { id: canonical.clone(), kind, display: Self::shown(&canonical, n) },
             aliases: n.aliases.iter().filter(|a| **a != canonical).cloned().collect(),
             groups: n.entity.parents.iter().filter(|(t, _)| t == "group").map(|(_, g)| g.clone()).collect(),
             acts_for: n.acts_for.iter().map(|p| self.canonical_of(p).to_string()).collect(),
