@@ -95,6 +95,17 @@ pub(crate) struct Link {
 }
 
 impl Link {
+    /// A hop of a reach or who-can path, with its reason in words.
+    fn of_hop(hop: &tenet_graph::Hop<'_>) -> Link {
+        Link {
+            from: hop.from.into(),
+            to: hop.to.into(),
+            edge: hop.edge().into(),
+            reason: hop.reason().to_string(),
+            conditional: hop.conditional,
+        }
+    }
+
     fn key(&self) -> String {
         format!("{}|{}|{}", self.from, self.edge, self.to)
     }
@@ -217,13 +228,7 @@ pub(crate) fn answer(graph: &TrustGraph, focus: &str, t: i64, action: Option<&st
         if let Some(reach) = view.reach(focus) {
             for r in &reach.identities {
                 for hop in &r.via {
-                    out.links.push(Link {
-                        from: hop.from.into(),
-                        to: hop.to.into(),
-                        edge: hop.edge().into(),
-                        reason: hop.reason().to_string(),
-                        conditional: hop.conditional,
-                    });
+                    out.links.push(Link::of_hop(hop));
                 }
                 // Grants: each drawn to what it covers; many are drawn per service.
                 let many = r.grants.len() > GRANTS_DRAWN;
@@ -269,13 +274,7 @@ pub(crate) fn answer(graph: &TrustGraph, focus: &str, t: i64, action: Option<&st
         for p in view.who_can(action, focus) {
             for path in p.paths.iter() {
                 for hop in path {
-                    out.links.push(Link {
-                        from: hop.from.into(),
-                        to: hop.to.into(),
-                        edge: hop.edge().into(),
-                        reason: hop.reason().to_string(),
-                        conditional: hop.conditional,
-                    });
+                    out.links.push(Link::of_hop(hop));
                 }
                 if let Some(last) = path.last() {
                     out.links.push(Link {

@@ -147,16 +147,19 @@ pub fn page_number(params: &[(String, String)]) -> usize {
     params.iter().find(|(k, _)| k == "page").and_then(|(_, v)| v.parse().ok()).filter(|&n| n >= 1).unwrap_or(1)
 }
 
+/// The URL of page `n` of a list, keeping its other parameters.
+fn page_link(base: &str, params: &[(String, String)], n: usize, anchor: &str) -> String {
+    let mut q: Vec<(String, String)> = params.iter().filter(|(k, _)| k != "page").cloned().collect();
+    q.push(("page".into(), n.to_string()));
+    let query: String = form_urlencoded::Serializer::new(String::new()).extend_pairs(q).finish();
+    format!("{base}?{query}{anchor}")
+}
+
 /// Links to the previous and next pages of a list of `total` rows, keeping
 /// the other parameters.
 pub fn pager(base: &str, params: &[(String, String)], page: usize, total: usize) -> Markup {
     let pages = total.div_ceil(PER_PAGE).max(1);
-    let link = |n: usize| {
-        let mut q: Vec<(String, String)> = params.iter().filter(|(k, _)| k != "page").cloned().collect();
-        q.push(("page".into(), n.to_string()));
-        let query: String = form_urlencoded::Serializer::new(String::new()).extend_pairs(q).finish();
-        format!("{base}?{query}")
-    };
+    let link = |n: usize| page_link(base, params, n, "");
     html! {
         nav.pager aria-label="Pages" {
             @if page > 1 { a href=(link(page - 1)) rel="prev" { "← Previous" } }
@@ -169,12 +172,7 @@ pub fn pager(base: &str, params: &[(String, String)], page: usize, total: usize)
 /// Links to the previous and next pages of a list whose length is not
 /// counted (read newest first until a page is full).
 pub fn pager_more(base: &str, params: &[(String, String)], page: usize, more: bool, anchor: &str) -> Markup {
-    let link = |n: usize| {
-        let mut q: Vec<(String, String)> = params.iter().filter(|(k, _)| k != "page").cloned().collect();
-        q.push(("page".into(), n.to_string()));
-        let query: String = form_urlencoded::Serializer::new(String::new()).extend_pairs(q).finish();
-        format!("{base}?{query}{anchor}")
-    };
+    let link = |n: usize| page_link(base, params, n, anchor);
     html! {
         nav.pager aria-label="Pages" {
             @if page > 1 { a href=(link(page - 1)) rel="prev" { "← Newer" } }

@@ -241,6 +241,9 @@ fn read_log(path: &Path) -> Result<Option<Connection>> {
     Ok(Some(conn))
 }
 
+/// A decision's columns, in the order [`row`] reads them.
+const COLUMNS: &str = "seq, at, request_id, request, decision, policy_version, reasons";
+
 fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<DecisionRow> {
     Ok(DecisionRow {
         seq: r.get(0)?,
@@ -275,7 +278,7 @@ pub fn search(path: &Path, search: &DecisionSearch) -> Result<(Vec<DecisionRow>,
         |r| r.get(0),
     )?;
     let sql = format!(
-        "SELECT seq, at, request_id, request, decision, policy_version, reasons FROM decisions WHERE {filter} ORDER BY seq DESC LIMIT {} OFFSET {}",
+        "SELECT {COLUMNS} FROM decisions WHERE {filter} ORDER BY seq DESC LIMIT {} OFFSET {}",
         search.limit, search.offset
     );
     let mut stmt = conn.prepare(&sql)?;
@@ -286,11 +289,7 @@ pub fn search(path: &Path, search: &DecisionSearch) -> Result<(Vec<DecisionRow>,
 /// One decision by its place in the log.
 pub fn decision(path: &Path, seq: i64) -> Result<Option<DecisionRow>> {
     let Some(conn) = read_log(path)? else { return Ok(None) };
-    let found = conn.query_row(
-        "SELECT seq, at, request_id, request, decision, policy_version, reasons FROM decisions WHERE seq = ?1",
-        [seq],
-        row,
-    );
+    let found = conn.query_row(&format!("SELECT {COLUMNS} FROM decisions WHERE seq = ?1"), [seq], row);
     match found {
         Ok(r) => Ok(Some(r)),
         Err(rusqlite::Error::QueryReturnedNoRows) => Ok(None),
@@ -317,21 +316,11 @@ pub fn verify(path: &Path) -> Result<Verification> {
         });
     }
     let conn = Connection::open_with_flags(path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)?;
-    let mut stmt = conn.prepare(
-        "SELECT seq, at, request_id, request, decision, policy_version, reasons, prev_hash, hash FROM decisions ORDER BY seq",
-    )?;
+    let mut stmt = conn.prepare(&format!("SELECT {COLUMNS}, prev_hash, hash FROM decisions ORDER BY seq"))?;
     let mut rows = stmt.query([])?;
     let (mut expect_seq, mut prev) = (1i64, GENESIS.to_string());
     while let Some(r) = rows.next()? {
-        let seq: i64 = r.get(0)?;
-        let d = LoggedDecision {
-            at: r.get(1)?,
-            request_id: r.get(2)?,
-            request: r.get(3)?,
-            decision: r.get(4)?,
-            policy_version: r.get(5)?,
-            reasons: r.get(6)?,
-        };
+        let DecisionRow { seq, record: d } = row(r)?;
         let (stored_prev, stored_hash): (String, String) = (r.get(7)?, r.get(8)?);
         let broken = |problem: String| Ok(Verification::Broken { seq, request_id: d.request_id.clone(), problem });
         if seq != expect_seq {
