@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use tenet_model::{Finding, FindingStatus, TrustNotice};
-use tenet_store::{SqliteReader, SqliteStore, StoreReader};
+use tenet_store::{NoticeReader, SqliteReader, SqliteStore, StoreReader};
 
 use crate::trust::LiveTrust;
 
@@ -92,10 +92,10 @@ impl tenet_console::Site for ConsoleSite {
         let fail = |e: tenet_store::StoreError| format!("the trust notice log cannot be read: {e}");
         let log = tenet_store::NoticeLog::open_dir(&self.data_dir).map_err(fail)?;
         // Notices are numbered from 1 without gaps: the newest is `last`.
-        let last = log.last().map_err(fail)?;
+        let last = log.last_notice().map_err(fail)?;
         let end = last.saturating_sub(skip as u64);
         let start = end.saturating_sub(limit as u64);
-        let mut recent = log.after(start, (end - start) as usize).map_err(fail)?;
+        let mut recent = log.notices_after(start, (end - start) as usize).map_err(fail)?;
         recent.reverse();
         Ok((recent, last as usize))
     }

@@ -12,6 +12,7 @@
 mod block;
 pub mod decisions;
 pub mod keys;
+mod postgres;
 pub mod sessions;
 mod sqlite;
 pub mod ssf;
@@ -21,12 +22,17 @@ use std::collections::{HashMap, HashSet};
 use tenet_model::{Category, Event, EventId, Finding, FindingStatus, Timestamp};
 
 pub use block::PreparedBatch;
+pub use postgres::{PostgresReader, PostgresStore, schema_version as postgres_schema_version};
 pub use sqlite::{NoticeLog, SqliteReader, SqliteStore};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     #[error("database error: {0}")]
     Sqlite(#[from] rusqlite::Error),
+    #[error("PostgreSQL: {0}")]
+    Postgres(String),
+    #[error("the store at {url} cannot be reached: {reason}")]
+    Unavailable { url: String, reason: String },
     #[error("stored event {id} is unreadable: {reason}")]
     Corrupt { id: String, reason: String },
     #[error("cannot open the data directory {path}: {source}")]
@@ -322,7 +328,7 @@ impl<T: EventReader + FindingReader + TrustReader> StoreReader for T {}
 
 /// The durable event log's single writer. Appends are idempotent: an event
 /// is the same event when its stable id and its time agree.
-pub trait EventStore: EventReader {
+pub trait EventStore: StoreReader {
     /// A reader over the same store, for another thread.
     fn reader(&self) -> Result<Box<dyn StoreReader>>;
 
@@ -390,6 +396,57 @@ pub trait EventStore: EventReader {
     /// the trust notice log and announce: written in the open transaction,
     /// with the change itself, so neither is kept without the other.
     fn queue_notices(&mut self, changes: &[(Timestamp, String, tenet_model::NoticeChange)]) -> Result<()>;
+
+    /// Trust changes queued by [`Self::queue_notices`] and not numbered
+    /// yet, oldest first, each with its id.
+    fn pending_notices(&self) -> Result<Vec<(i64, Timestamp, String, tenet_model::NoticeChange)>>;
+
+    /// Removes pending notices once numbered into the log, in the open transaction.
+    fn clear_pending_notices(&mut self, ids: &[i64]) -> Result<()>;
+
+    /// Appends trust notices to the durable log, in the open transaction:
+    /// written with the findings and risk they announce, they are kept or
+    /// lost with them. Each notice's `seq` is its position in the log.
+    fn put_notices(&mut self, notices: &[tenet_model::TrustNotice]) -> Result<()>;
+
+    /// The last notice in the durable log (0 when none).
+    fn last_notice(&self) -> Result<u64>;
+
+    /// Records an administrator's verdict in the audit log, in the open
+    /// transaction; `applied`: its risk and notice are written with it.
+    /// Returns its position in the log.
+    fn put_verdict(&mut self, v: &tenet_model::PrincipalVerdict, applied: bool) -> Result<i64>;
+
+    /// Marks a verdict another process recorded as applied, in the open transaction.
+    fn verdict_applied(&mut self, seq: i64) -> Result<()>;
+
+    /// Verdicts, oldest first: every one, or those not applied yet.
+    fn verdicts(&self, pending_only: bool) -> Result<Vec<tenet_model::PrincipalVerdict>>;
+
+    /// Marks `key` (a received SET's transmitter and jti) handled, in the
+    /// open transaction; false when it already was: a SET retried by its
+    /// transmitter changes trust once.
+    fn first_time(&mut self, key: &str) -> Result<bool>;
+
+    /// A number that changes whenever another writer (another process: the
+    /// CLI beside a running service) commits, and never for this writer's
+    /// own commits: how a long-running writer notices changes it did not make.
+    fn others_commits(&self) -> Result<i64>;
+
+    /// Drops whatever the open transaction holds (after a failed write a
+    /// long-running writer carries on from the last commit).
+    fn rollback(&mut self);
+}
+
+/// Reading the durable log of trust notices (another thread or process
+/// than the writer's: the Shared Signals transmitter, the console).
+pub trait NoticeReader: Send {
+    /// Up to `limit` notices after `seq`, in order. A notice that no longer
+    /// reads (written by another version) is an error naming it.
+    fn notices_after(&self, seq: u64, limit: usize) -> Result<Vec<tenet_model::TrustNotice>>;
+
+    /// The last notice in the log (0 when none).
+    fn last_notice(&self) -> Result<u64>;
 }
 
 /// Where analysis has got to, and its learned state (opaque to the store).

@@ -20,6 +20,7 @@ use tenet_ssf::{
     Audience, Issuing, POLL, PUSH, PollRequest, SecurityEvent, SetClaims, StatusRequest, StreamConfig, StreamStatus,
     Subject, SubjectRequest, VerifyRequest,
 };
+use tenet_store::NoticeReader;
 use tenet_store::ssf::{NewSet, SsfStore, SsfStoreError, Stream, subject_key};
 
 use crate::ServiceError;
@@ -352,7 +353,7 @@ impl Signals {
                 .notices
                 .lock()
                 .unwrap_or_else(|p| p.into_inner())
-                .after(cursor.max(0) as u64, 500)
+                .notices_after(cursor.max(0) as u64, 500)
                 .map_err(|e| Fault::Unavailable(format!("reading the trust notice log: {e}")))?;
             if batch.is_empty() {
                 return Ok(queued);
@@ -421,7 +422,7 @@ impl Transmitter for Signals {
             .notices
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .last()
+            .last_notice()
             .map_err(|e| Fault::Unavailable(format!("reading the trust notice log: {e}")))?;
         store.create(receiver, &config, since).map_err(store_fault)?;
         drop(store);
@@ -649,7 +650,7 @@ fn configure_webhooks(
         let stored = match existing {
             Some(_) => store.update(&config),
             None => {
-                let since = notices.last().map_err(|e| refused(&w.name, e.to_string()))?;
+                let since = notices.last_notice().map_err(|e| refused(&w.name, e.to_string()))?;
                 store.create(&owner, &config, since)
             }
         };

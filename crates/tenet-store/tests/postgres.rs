@@ -1,0 +1,92 @@
+//! What only the PostgreSQL backend has to show: versioned migrations, a
+//! database shared by writers that start together, and a server restart
+//! survived. Against a private server from the machine's binaries; skipped
+//! loudly where PostgreSQL is not installed, a failure under
+//! `TENET_REQUIRE_EXTERNAL=1`.
+
+use tenet_model::{Action, Event, Principal, PrincipalKind, Source, Timestamp};
+use tenet_store::{EventReader, EventStore, PostgresStore, PreparedBatch, StoreError, postgres_schema_version};
+use tenet_testkit::postgres::{Server, server};
+
+fn event(id: &str, secs: i64) -> Event {
+    Event::api_call(
+        id,
+        Timestamp::from_unix_seconds(secs),
+        Principal::new("alice", PrincipalKind::Human),
+        Action::new("s3", "GetObject"),
+        Source { format: "cloudtrail".into(), system: "aws".into(), tenant: None },
+    )
+}
+
+#[test]
+fn migrations_are_applied_on_start_and_recorded_with_their_version() {
+    let Some(pg) = server("migrations_are_applied_on_start_and_recorded_with_their_version") else { return };
+    let url = pg.fresh_database();
+    assert_eq!(postgres_schema_version(&url).unwrap(), 0, "a database Tenet never ran on");
+    drop(PostgresStore::connect(&url).unwrap());
+    let version = postgres_schema_version(&url).unwrap();
+    assert!(version >= 1);
+    // Starting again applies nothing twice.
+    drop(PostgresStore::connect(&url).unwrap());
+    let db = url.rsplit('/').next().unwrap();
+    let rows = pg.psql_on(db, "SELECT count(*), max(version) FROM tenet_schema").unwrap();
+    assert_eq!(rows.trim(), format!("{version}|{version}"));
+}
+
+#[test]
+fn a_node_refuses_a_schema_newer_than_it_knows() {
+    let Some(pg) = server("a_node_refuses_a_schema_newer_than_it_knows") else { return };
+    let url = pg.fresh_database();
+    drop(PostgresStore::connect(&url).unwrap());
+    let db = url.rsplit('/').next().unwrap();
+    pg.psql_on(db, "INSERT INTO tenet_schema(version, description) VALUES (9999, 'from a newer Tenet')").unwrap();
+    match PostgresStore::connect(&url) {
+        Err(StoreError::SchemaTooNew { found, supported, .. }) => assert_eq!((found, supported < 9999), (9999, true)),
+        Err(other) => panic!("refused, but not for its schema: {other}"),
+        Ok(_) => panic!("a node ran against a schema newer than it knows"),
+    }
+}
+
+#[test]
+fn nodes_starting_together_migrate_once_and_share_what_they_write() {
+    let Some(pg) = server("nodes_starting_together_migrate_once_and_share_what_they_write") else { return };
+    let url = pg.fresh_database();
+    let nodes: Vec<PostgresStore> = std::thread::scope(|s| {
+        let started: Vec<_> = (0..4).map(|_| s.spawn(|| PostgresStore::connect(&url).unwrap())).collect();
+        started.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    // Each writes its own events, at the same instants, concurrently.
+    std::thread::scope(|s| {
+        for (n, mut node) in nodes.into_iter().enumerate() {
+            s.spawn(move || {
+                let batch = (0..500).map(|i| event(&format!("n{n}-{i}"), i)).collect();
+                node.append(PreparedBatch::new(batch)).unwrap();
+                node.commit().unwrap();
+            });
+        }
+    });
+    let reader = PostgresStore::connect(&url).unwrap();
+    assert_eq!(reader.count().unwrap(), 2000);
+    assert_eq!(reader.pending_analysis().unwrap().len(), 2000, "every sequence number distinct");
+}
+
+#[test]
+fn a_writer_carries_on_after_the_server_restarts() {
+    let Some(pg) = Server::start("a_writer_carries_on_after_the_server_restarts") else { return };
+    let url = pg.fresh_database();
+    let mut store = PostgresStore::connect(&url).unwrap();
+    let reader = store.reader().unwrap();
+    store.append(PreparedBatch::new(vec![event("before", 1)])).unwrap();
+    store.commit().unwrap();
+    pg.stop();
+    let refused = store.append(PreparedBatch::new(vec![event("while down", 2)]));
+    assert!(refused.is_err(), "nothing is acknowledged while the server is down");
+    assert!(reader.count().is_err());
+    pg.start_again();
+    store.append(PreparedBatch::new(vec![event("after", 3)])).unwrap();
+    store.commit().unwrap();
+    let mut ids: Vec<String> =
+        reader.query(&Default::default()).unwrap().into_iter().map(|e| e.id.to_string()).collect();
+    ids.sort();
+    assert_eq!(ids, ["after", "before"], "the refused append left nothing behind");
+}
