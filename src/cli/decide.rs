@@ -12,7 +12,6 @@ use tenet_policy::authzen::{self, Evaluations};
 use tenet_policy::{NoTrust, PolicyBundle, TrustSource};
 use tenet_server::policy_dir;
 use tenet_service::{LiveTrust, TrustSnapshot};
-use tenet_store::SqliteStore;
 
 use super::Outcome;
 
@@ -90,7 +89,7 @@ impl LimitFlags {
     }
 }
 
-pub fn serve(data_dir: &Path, args: ServeArgs) -> Result<Outcome> {
+pub fn serve(place: &super::Place, args: ServeArgs) -> Result<Outcome> {
     let mut config = match &args.config {
         None => tenet_service::ServeConfig::default(),
         Some(path) => tenet_service::ServeConfig::read(path)?,
@@ -106,7 +105,12 @@ pub fn serve(data_dir: &Path, args: ServeArgs) -> Result<Outcome> {
     config.inventory = args.inventory.or(config.inventory);
     config.rules = args.rules.or(config.rules);
     let rules = super::findings::load_rules(config.rules.as_deref(), false)?;
-    let running = tenet_service::start(tenet_service::Options { data_dir: data_dir.to_path_buf(), config, rules })?;
+    let running = tenet_service::start(tenet_service::Options {
+        data_dir: place.dir.clone(),
+        store: place.store.clone(),
+        config,
+        rules,
+    })?;
     let s = &running.started;
     if let Some(nofile) = s.nofile_capped {
         tracing::warn!(nofile, "connections capped below the open-file limit (raise `ulimit -n` for more)");
@@ -176,16 +180,16 @@ fn split_entity(s: &str, flag: &str) -> Result<(String, String)> {
 }
 
 /// Trust signals from the data directory's store when there is one.
-fn local_trust(data_dir: &Path) -> Result<Arc<dyn TrustSource>> {
-    if !data_dir.join("tenet.db").exists() {
+fn local_trust(place: &super::Place) -> Result<Arc<dyn TrustSource>> {
+    if matches!(&place.store, tenet_store::StoreAt::Embedded(dir) if !dir.join("tenet.db").exists()) {
         return Ok(Arc::new(NoTrust));
     }
-    let store = SqliteStore::open_dir(data_dir).with_context(|| format!("opening {}", data_dir.display()))?;
-    Ok(LiveTrust::new(TrustSnapshot::read(&store)?))
+    let store = place.open()?;
+    Ok(LiveTrust::new(TrustSnapshot::read(&*store)?))
 }
 
-pub fn check(data_dir: &Path, args: CheckArgs) -> Result<Outcome> {
-    let dir = args.policies.clone().unwrap_or_else(|| data_dir.join("policies"));
+pub fn check(place: &super::Place, args: CheckArgs) -> Result<Outcome> {
+    let dir = args.policies.clone().unwrap_or_else(|| place.dir.join("policies"));
     let bundle = policy_dir::load(&dir).map_err(|e| anyhow!("{e}"))?;
     let (st, sid) = split_entity(&args.principal, "principal")?;
     let (rt, rid) = split_entity(&args.resource, "resource")?;
@@ -200,7 +204,7 @@ pub fn check(data_dir: &Path, args: CheckArgs) -> Result<Outcome> {
         "context": context,
     });
     let e = authzen::parse_evaluation(&body).map_err(|e| anyhow!("{e}"))?;
-    let trust = local_trust(data_dir)?;
+    let trust = local_trust(place)?;
     let d = bundle.decide(&e, &*trust).map_err(|e| anyhow!("{e}"))?;
     if args.json {
         let mut out = json!({"decision": d.allowed});
@@ -242,14 +246,16 @@ pub enum PolicyCommand {
     },
 }
 
-pub fn policy(data_dir: &Path, command: PolicyCommand) -> Result<Outcome> {
+pub fn policy(place: &super::Place, command: PolicyCommand) -> Result<Outcome> {
     match command {
         PolicyCommand::Versions { diff } => {
-            let path = data_dir.join("decisions.db");
-            if !path.exists() {
+            let at = place.store.decision_log();
+            if let tenet_store::decisions::LogAt::File(path) = &at
+                && !path.exists()
+            {
                 bail!("no decision log at {}: `tenet serve` records policy versions there", path.display());
             }
-            for v in tenet_store::decisions::policy_versions(&path)? {
+            for v in tenet_store::decisions::policy_versions(&at)? {
                 outln!("{} {} by {}", v.at, v.version, v.author);
                 if diff {
                     out!("{}", v.diff);
@@ -373,11 +379,11 @@ pub enum AuditCommand {
     Verify,
 }
 
-pub fn audit(data_dir: &Path, command: AuditCommand) -> Result<Outcome> {
+pub fn audit(place: &super::Place, command: AuditCommand) -> Result<Outcome> {
     match command {
         AuditCommand::Verify => {
-            let path = data_dir.join("decisions.db");
-            match tenet_store::decisions::verify(&path).with_context(|| format!("verifying {}", path.display()))? {
+            let at = place.store.decision_log();
+            match tenet_store::decisions::verify(&at).with_context(|| format!("verifying the decision log in {at}"))? {
                 tenet_store::decisions::Verification::Intact { records, head } => {
                     outln!("intact: {records} decision record(s), head {head}");
                     Ok(Outcome::Ok)
@@ -423,10 +429,10 @@ pub enum KeyCommand {
     Revoke { name: String },
 }
 
-pub fn key(data_dir: &Path, command: KeyCommand) -> Result<Outcome> {
+pub fn key(place: &super::Place, command: KeyCommand) -> Result<Outcome> {
     use tenet_store::keys::KeyStore;
-    std::fs::create_dir_all(data_dir).with_context(|| format!("creating {}", data_dir.display()))?;
-    let mut keys = KeyStore::open(&data_dir.join("keys.db"))?;
+    std::fs::create_dir_all(&place.dir).with_context(|| format!("creating {}", place.dir.display()))?;
+    let mut keys = KeyStore::open(&place.store.keys())?;
     let now = tenet_model::Timestamp::now().to_string();
     match command {
         KeyCommand::Create { name, scopes } => {

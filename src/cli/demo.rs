@@ -93,7 +93,12 @@ pub fn run(data_dir: Option<PathBuf>, args: Args) -> Result<Outcome> {
         workers: Some(1),
         ..Default::default()
     };
-    let running = tenet_service::start(tenet_service::Options { data_dir: dir.clone(), config, rules })?;
+    let running = tenet_service::start(tenet_service::Options {
+        data_dir: dir.clone(),
+        store: tenet_store::StoreAt::Embedded(dir.clone()),
+        config,
+        rules,
+    })?;
     let board = running.status.clone();
     let url = format!("http://{}", running.started.addr);
     // Findings are read for the screen on a connection of the demo's own.

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result, bail};
 use tenet_sim::Label;
 use tenet_sim::eval::{EvalReport, Exposure, evaluate};
-use tenet_store::{EventReader, FindingQuery, FindingReader, SqliteStore};
+use tenet_store::FindingQuery;
 
 use super::Outcome;
 
@@ -37,13 +37,13 @@ fn read_labels(path: &Path) -> Result<Vec<Label>> {
     Ok(labels)
 }
 
-pub fn run(data_dir: &Path, args: Args) -> Result<Outcome> {
+pub fn run(place: &super::Place, args: Args) -> Result<Outcome> {
     let labels = read_labels(&args.labels)?;
-    let store = SqliteStore::open_dir(data_dir).with_context(|| format!("opening {}", data_dir.display()))?;
+    let store = place.open()?;
     let findings = store.findings(&FindingQuery::default())?;
     let ids: HashSet<String> = labels.iter().map(|l| l.event_id.clone()).collect();
     let times = store.event_times(&ids)?;
-    let activity = tenet_pipeline::activity::activity(&store)?;
+    let activity = tenet_pipeline::activity::activity(&*store)?;
     let exposure = Exposure {
         events: store.count()?,
         principals: activity.principals,

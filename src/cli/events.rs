@@ -1,11 +1,10 @@
 //! `tenet events`.
 
 use std::io::Write;
-use std::path::Path;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use tenet_model::{Event, Status, Timestamp};
-use tenet_store::{EventQuery, EventReader, SqliteStore};
+use tenet_store::EventQuery;
 
 use super::{Outcome, parse_time};
 
@@ -38,8 +37,8 @@ pub struct Args {
     json: bool,
 }
 
-pub fn run(data_dir: &Path, args: Args) -> Result<Outcome> {
-    let store = SqliteStore::open_dir(data_dir).with_context(|| format!("opening {}", data_dir.display()))?;
+pub fn run(place: &super::Place, args: Args) -> Result<Outcome> {
+    let store = place.open()?;
     let query = EventQuery {
         principal: None,
         action: args.action,
@@ -54,7 +53,7 @@ pub fn run(data_dir: &Path, args: Args) -> Result<Outcome> {
         None => store.query(&query)?,
         // Events name a principal by whichever alias their source uses.
         Some(name) => {
-            let (_, aliases) = super::principal(&store, name)?;
+            let (_, aliases) = super::principal(&*store, name)?;
             let mut events = Vec::new();
             for a in aliases {
                 events.extend(store.query(&EventQuery { principal: Some(a), ..query.clone() })?);

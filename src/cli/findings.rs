@@ -8,12 +8,12 @@ use anyhow::{Context, Result, bail};
 use tenet_model::{Category, Finding, FindingStatus};
 use tenet_pipeline::analyse::AnalyseReport;
 use tenet_sigma::RuleSet;
-use tenet_store::{EventStore, FindingQuery, SqliteStore};
+use tenet_store::{EventStore, FindingQuery};
 
 use super::Outcome;
 
-fn open(data_dir: &Path) -> Result<SqliteStore> {
-    SqliteStore::open_dir(data_dir).with_context(|| format!("opening {}", data_dir.display()))
+fn open(place: &super::Place) -> Result<Box<dyn EventStore>> {
+    place.open()
 }
 
 /// Loads Sigma rules from `dir`, saying on stderr what loaded and what did not.
@@ -60,15 +60,15 @@ pub struct AnalyseArgs {
     json: bool,
 }
 
-pub fn analyse(data_dir: &Path, args: AnalyseArgs) -> Result<Outcome> {
-    if let Some(who) = tenet_service::owner::running(data_dir) {
+pub fn analyse(place: &super::Place, args: AnalyseArgs) -> Result<Outcome> {
+    if let Some(who) = tenet_service::owner::running(&place.dir) {
         anyhow::bail!(
             "{who}: send telemetry to it (POST /api/v1/events, /v1/traces, or a --watch folder), or stop it first; it analyses what it receives"
         );
     }
     let rules = load_rules(args.rules.as_deref(), args.json)?;
-    let mut store = open(data_dir)?;
-    let report = tenet_pipeline::analyse::analyse(&mut store, &rules, &Default::default())?;
+    let mut store = open(place)?;
+    let report = tenet_pipeline::analyse::analyse(&mut *store, &rules, &Default::default())?;
     if args.json {
         outln!("{}", serde_json::to_string(&report)?);
     } else {
@@ -112,15 +112,15 @@ fn parse_status(s: &str) -> Result<FindingStatus, String> {
     s.parse().map_err(|e: tenet_model::finding::UnknownStatus| e.to_string())
 }
 
-pub fn findings(data_dir: &Path, args: FindingsArgs) -> Result<Outcome> {
-    let store = open(data_dir)?;
+pub fn findings(place: &super::Place, args: FindingsArgs) -> Result<Outcome> {
+    let store = open(place)?;
     let reader = store.reader()?;
     let query = FindingQuery { category: args.category, principal: None, status: args.status, include_quiet: args.all };
-    let names = super::CanonicalNames::load(&store)?;
+    let names = super::CanonicalNames::load(&*store)?;
     let found = match &args.principal {
         None => reader.findings(&query)?,
         Some(name) => {
-            let (_, aliases) = super::principal_in(&store, names.graph(), name)?;
+            let (_, aliases) = super::principal_in(&*store, names.graph(), name)?;
             let mut found = Vec::new();
             for a in aliases {
                 found.extend(reader.findings(&FindingQuery { principal: Some(a), ..query.clone() })?);
@@ -192,8 +192,8 @@ pub struct FindingArgs {
     json: bool,
 }
 
-pub fn finding(data_dir: &Path, args: FindingArgs) -> Result<Outcome> {
-    let mut store = open(data_dir)?;
+pub fn finding(place: &super::Place, args: FindingArgs) -> Result<Outcome> {
+    let mut store = open(place)?;
     let to = match (args.ack, args.resolve, args.suppress, args.reopen) {
         (true, ..) => Some(FindingStatus::Acknowledged),
         (_, true, ..) => Some(FindingStatus::Resolved),
@@ -206,7 +206,7 @@ pub fn finding(data_dir: &Path, args: FindingArgs) -> Result<Outcome> {
     }
     let f = match to {
         Some(to) => {
-            tenet_pipeline::analyse::set_status(&mut store, &args.id, to, args.reason.as_deref(), &Default::default())?
+            tenet_pipeline::analyse::set_status(&mut *store, &args.id, to, args.reason.as_deref(), &Default::default())?
         }
         None => match store.reader()?.finding(&args.id)? {
             Some(f) => f,
@@ -312,12 +312,12 @@ pub struct RiskArgs {
     json: bool,
 }
 
-pub fn risk(data_dir: &Path, args: RiskArgs) -> Result<Outcome> {
-    let store = open(data_dir)?;
+pub fn risk(place: &super::Place, args: RiskArgs) -> Result<Outcome> {
+    let store = open(place)?;
     let reader = store.reader()?;
-    let names = super::CanonicalNames::load(&store)?;
+    let names = super::CanonicalNames::load(&*store)?;
     let aliases = match &args.principal {
-        Some(name) => Some(super::principal_in(&store, names.graph(), name)?.1),
+        Some(name) => Some(super::principal_in(&*store, names.graph(), name)?.1),
         None => None,
     };
     let view = names.graph().current();

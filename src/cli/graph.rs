@@ -1,24 +1,23 @@
 //! The trust-graph questions: `who-can`, `reach`, `chain`, `drift`, `unused`.
 
 use std::io::Write;
-use std::path::Path;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Result, bail};
 use tenet_graph::{Hop, TrustGraph};
 use tenet_model::{EventId, Timestamp};
-use tenet_store::{EventQuery, EventReader, SqliteStore};
+use tenet_store::EventQuery;
 
 use super::{Outcome, parse_time};
 
-fn load(data_dir: &Path) -> Result<(SqliteStore, TrustGraph)> {
-    let mut store = SqliteStore::open_dir(data_dir).with_context(|| format!("opening {}", data_dir.display()))?;
+fn load(place: &super::Place) -> Result<(Box<dyn tenet_store::EventStore>, TrustGraph)> {
+    let mut store = place.open()?;
     // A running service keeps observed use current itself (within a
     // second): a query beside it only reads.
-    let graph = if tenet_service::owner::running(data_dir).is_some() {
-        let reader = tenet_store::EventStore::reader(&store)?;
+    let graph = if tenet_service::owner::running(&place.dir).is_some() {
+        let reader = store.reader()?;
         tenet_pipeline::trust::load_graph(&*reader)?
     } else {
-        tenet_pipeline::trust::refresh_and_load(&mut store)?
+        tenet_pipeline::trust::refresh_and_load(&mut *store)?
     };
     Ok((store, graph))
 }
@@ -55,9 +54,9 @@ pub struct WhoCanArgs {
     json: bool,
 }
 
-pub fn who_can(data_dir: &Path, args: WhoCanArgs) -> Result<Outcome> {
+pub fn who_can(place: &super::Place, args: WhoCanArgs) -> Result<Outcome> {
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
-    let (_store, graph) = load(data_dir)?;
+    let (_store, graph) = load(place)?;
     let view = graph.view(at(args.at));
     let answer = view.who_can(&args.action, &args.resource);
     if args.json {
@@ -90,11 +89,11 @@ pub struct ReachArgs {
     json: bool,
 }
 
-pub fn reach(data_dir: &Path, args: ReachArgs) -> Result<Outcome> {
+pub fn reach(place: &super::Place, args: ReachArgs) -> Result<Outcome> {
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
-    let (store, graph) = load(data_dir)?;
+    let (store, graph) = load(place)?;
     let view = graph.view(at(args.at));
-    let (canonical, aliases) = super::principal_in(&store, &graph, &args.principal)?;
+    let (canonical, aliases) = super::principal_in(&*store, &graph, &args.principal)?;
     let Some(reach) = aliases.iter().find_map(|a| view.reach(a)) else {
         bail!("{canonical} ({}) is not in the trust graph", args.principal)
     };
@@ -156,9 +155,9 @@ struct ChainPrincipal {
     name: Option<String>,
 }
 
-pub fn chain(data_dir: &Path, args: ChainArgs) -> Result<Outcome> {
+pub fn chain(place: &super::Place, args: ChainArgs) -> Result<Outcome> {
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
-    let store = SqliteStore::open_dir(data_dir).with_context(|| format!("opening {}", data_dir.display()))?;
+    let store = place.open()?;
     let mut events = store.get(&EventId::from(args.id.as_str()), None)?.into_iter().collect::<Vec<_>>();
     if events.is_empty() && args.id.len() == 32 && args.id.bytes().all(|b| b.is_ascii_hexdigit()) {
         // A trace id: every span of the trace, by its event ids' prefix.
@@ -207,9 +206,9 @@ pub struct DriftArgs {
     json: bool,
 }
 
-pub fn drift(data_dir: &Path, args: DriftArgs) -> Result<Outcome> {
+pub fn drift(place: &super::Place, args: DriftArgs) -> Result<Outcome> {
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
-    let (_store, graph) = load(data_dir)?;
+    let (_store, graph) = load(place)?;
     let drift = graph.drift(args.since.unix_nanos(), at(args.until));
     if args.json {
         serde_json::to_writer(&mut out, &drift)?;
@@ -255,9 +254,9 @@ pub struct UnusedArgs {
     json: bool,
 }
 
-pub fn unused(data_dir: &Path, args: UnusedArgs) -> Result<Outcome> {
+pub fn unused(place: &super::Place, args: UnusedArgs) -> Result<Outcome> {
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
-    let (_store, graph) = load(data_dir)?;
+    let (_store, graph) = load(place)?;
     let view = graph.view(at(args.at));
     let unused = view.unused(i64::from(args.days) * 86_400 * 1_000_000_000);
     if args.json {

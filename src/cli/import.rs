@@ -1,14 +1,13 @@
 //! `tenet import`: inventory snapshots into the store, where the trust
 //! graph's history is built from them.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use tenet_model::Timestamp;
 use tenet_pipeline::trust::{ImportRejection, InventoryFile, import_inventory};
 use tenet_sources::input;
 use tenet_sources::inventory::ImportOptions;
-use tenet_store::SqliteStore;
 
 use super::{Outcome, parse_time};
 
@@ -32,7 +31,7 @@ pub struct Args {
     json: bool,
 }
 
-pub fn run(data_dir: &Path, args: Args) -> Result<Outcome> {
+pub fn run(place: &super::Place, args: Args) -> Result<Outcome> {
     let collected_at = args.at.unwrap_or_else(Timestamp::now);
     let options = ImportOptions { idp: args.idp.clone(), cluster: args.cluster.clone() };
     let mut unreadable = Vec::new();
@@ -44,8 +43,8 @@ pub fn run(data_dir: &Path, args: Args) -> Result<Outcome> {
             Err(e) => unreadable.push(ImportRejection { path: name, location: "file".into(), reason: e.to_string() }),
         }
     }
-    let mut store = SqliteStore::open_dir(data_dir).with_context(|| format!("opening {}", data_dir.display()))?;
-    let mut report = import_inventory(&mut store, files, collected_at, &options)?;
+    let mut store = place.open()?;
+    let mut report = import_inventory(&mut *store, files, collected_at, &options)?;
     report.rejected.splice(0..0, unreadable);
     super::shown((|| {
         if args.json {

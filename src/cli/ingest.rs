@@ -1,14 +1,13 @@
 //! `tenet ingest`.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Result, bail};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use tenet_pipeline::{IngestObserver, IngestOptions, IngestReport};
 use tenet_sources::format;
 use tenet_sources::input::InputLimits;
-use tenet_store::SqliteStore;
 
 use super::Outcome;
 
@@ -77,8 +76,8 @@ fn format_names() -> clap::builder::PossibleValuesParser {
     clap::builder::PossibleValuesParser::new(format::names())
 }
 
-pub fn run(data_dir: &Path, args: Args) -> Result<Outcome> {
-    if let Some(who) = tenet_service::owner::running(data_dir) {
+pub fn run(place: &super::Place, args: Args) -> Result<Outcome> {
+    if let Some(who) = tenet_service::owner::running(&place.dir) {
         anyhow::bail!(
             "{who}: send telemetry to it (POST /api/v1/events, /v1/traces, or a --watch folder), or stop it first; it analyses what it receives"
         );
@@ -92,7 +91,7 @@ pub fn run(data_dir: &Path, args: Args) -> Result<Outcome> {
     };
     let rules =
         if args.no_analyse { None } else { Some(super::findings::load_rules(args.rules.as_deref(), args.json)?) };
-    let mut store = SqliteStore::open_dir(data_dir).with_context(|| format!("opening {}", data_dir.display()))?;
+    let mut store = place.open()?;
     let mut progress = Progress::new();
     let limits = InputLimits {
         max_decompressed_bytes: args.max_decompressed_bytes,
@@ -105,7 +104,7 @@ pub fn run(data_dir: &Path, args: Args) -> Result<Outcome> {
         Some(rules) => {
             let (report, analysis) = tenet_pipeline::analyse::ingest_and_analyse(
                 &args.paths,
-                &mut store,
+                &mut *store,
                 options,
                 &mut progress,
                 rules,
@@ -113,7 +112,7 @@ pub fn run(data_dir: &Path, args: Args) -> Result<Outcome> {
             )?;
             (report, Some(analysis))
         }
-        None => (tenet_pipeline::ingest(&args.paths, &mut store, options, &mut progress)?, None),
+        None => (tenet_pipeline::ingest(&args.paths, &mut *store, options, &mut progress)?, None),
     };
     progress.finish();
     let elapsed = progress.elapsed();

@@ -45,6 +45,12 @@ struct Cli {
     #[arg(long, global = true, env = "TENET_DATA_DIR")]
     data_dir: Option<PathBuf>,
 
+    /// Where the durable state lives: a PostgreSQL database
+    /// (`postgres://USER@HOST:PORT/DB`) shared by nodes, or a directory;
+    /// by default the embedded store in the data directory.
+    #[arg(long, global = true, env = "TENET_STORE", value_name = "URL|DIR")]
+    store: Option<String>,
+
     #[command(subcommand)]
     command: Command,
 }
@@ -114,29 +120,31 @@ pub fn run() -> ExitCode {
     let cli = Cli::parse();
     init_tracing();
     let data_dir = cli.data_dir.clone().unwrap_or_else(|| PathBuf::from("./tenet-data"));
+    let place = Place { store: tenet_store::StoreAt::from_args(cli.store.as_deref(), &data_dir), dir: data_dir };
+    let data_dir = &place;
     let result = match cli.command {
-        Command::Ingest(args) => ingest::run(&data_dir, args),
-        Command::Events(args) => events::run(&data_dir, args),
+        Command::Ingest(args) => ingest::run(data_dir, args),
+        Command::Events(args) => events::run(data_dir, args),
         Command::Simulate(args) => simulate::run(args),
-        Command::Eval(args) => eval::run(&data_dir, args),
+        Command::Eval(args) => eval::run(data_dir, args),
         Command::Demo(args) => demo::run(cli.data_dir.clone(), args),
-        Command::Import(args) => import::run(&data_dir, args),
-        Command::WhoCan(args) => graph::who_can(&data_dir, args),
-        Command::Reach(args) => graph::reach(&data_dir, args),
-        Command::Chain(args) => graph::chain(&data_dir, args),
-        Command::Drift(args) => graph::drift(&data_dir, args),
-        Command::Unused(args) => graph::unused(&data_dir, args),
-        Command::Analyse(args) => findings::analyse(&data_dir, args),
-        Command::Findings(args) => findings::findings(&data_dir, args),
-        Command::Finding(args) => findings::finding(&data_dir, args),
-        Command::Risk(args) => findings::risk(&data_dir, args),
-        Command::Serve(args) => decide::serve(&data_dir, args),
-        Command::Check(args) => decide::check(&data_dir, args),
-        Command::Policy(cmd) => decide::policy(&data_dir, cmd),
-        Command::Audit(cmd) => decide::audit(&data_dir, cmd),
-        Command::Key(cmd) => decide::key(&data_dir, cmd),
-        Command::Ssf(cmd) => signals::run(&data_dir, cmd),
-        Command::Principal(cmd) => principal::run(&data_dir, cmd),
+        Command::Import(args) => import::run(data_dir, args),
+        Command::WhoCan(args) => graph::who_can(data_dir, args),
+        Command::Reach(args) => graph::reach(data_dir, args),
+        Command::Chain(args) => graph::chain(data_dir, args),
+        Command::Drift(args) => graph::drift(data_dir, args),
+        Command::Unused(args) => graph::unused(data_dir, args),
+        Command::Analyse(args) => findings::analyse(data_dir, args),
+        Command::Findings(args) => findings::findings(data_dir, args),
+        Command::Finding(args) => findings::finding(data_dir, args),
+        Command::Risk(args) => findings::risk(data_dir, args),
+        Command::Serve(args) => decide::serve(data_dir, args),
+        Command::Check(args) => decide::check(data_dir, args),
+        Command::Policy(cmd) => decide::policy(data_dir, cmd),
+        Command::Audit(cmd) => decide::audit(data_dir, cmd),
+        Command::Key(cmd) => decide::key(data_dir, cmd),
+        Command::Ssf(cmd) => signals::run(data_dir, cmd),
+        Command::Principal(cmd) => principal::run(data_dir, cmd),
     };
     match result {
         Ok(Outcome::Ok) => ExitCode::SUCCESS,
@@ -159,12 +167,27 @@ pub fn shown(printed: anyhow::Result<()>) -> anyhow::Result<()> {
     }
 }
 
+/// Where a command finds its state: the store, and the data directory for
+/// what stays on this machine (keys, the service's claim, policies).
+pub struct Place {
+    pub dir: PathBuf,
+    pub store: tenet_store::StoreAt,
+}
+
+impl Place {
+    /// The store's writer (created or migrated as needed).
+    pub fn open(&self) -> anyhow::Result<Box<dyn tenet_store::EventStore>> {
+        use anyhow::Context;
+        self.store.writer().with_context(|| format!("opening the store at {}", self.store))
+    }
+}
+
 /// The principal a person named on the command line, in Tenet's canonical
 /// reference, with every alias it is known by (canonical first). An unknown
 /// name is an error (exit 1), not an empty answer; an ambiguous one names
 /// its candidates.
-pub fn principal(store: &tenet_store::SqliteStore, name: &str) -> anyhow::Result<(String, Vec<String>)> {
-    let reader = tenet_store::EventStore::reader(store)?;
+pub fn principal(store: &dyn tenet_store::EventStore, name: &str) -> anyhow::Result<(String, Vec<String>)> {
+    let reader = store.reader()?;
     let graph = tenet_pipeline::trust::load_graph(&*reader)?;
     principal_in(store, &graph, name)
 }
@@ -177,8 +200,8 @@ pub struct CanonicalNames {
 }
 
 impl CanonicalNames {
-    pub fn load(store: &tenet_store::SqliteStore) -> anyhow::Result<Self> {
-        let reader = tenet_store::EventStore::reader(store)?;
+    pub fn load(store: &dyn tenet_store::EventStore) -> anyhow::Result<Self> {
+        let reader = store.reader()?;
         Ok(CanonicalNames { graph: tenet_pipeline::trust::load_graph(&*reader)? })
     }
 
@@ -201,12 +224,12 @@ impl CanonicalNames {
 
 /// [`principal`], for a command that has built the trust graph already.
 pub fn principal_in(
-    store: &tenet_store::SqliteStore,
+    store: &dyn tenet_store::EventStore,
     graph: &tenet_graph::TrustGraph,
     name: &str,
 ) -> anyhow::Result<(String, Vec<String>)> {
     use tenet_pipeline::principals::{Resolved, resolve};
-    let reader = tenet_store::EventStore::reader(store)?;
+    let reader = store.reader()?;
     match resolve(&*reader, graph, name)? {
         Resolved::Known { canonical, aliases } => Ok((canonical, aliases)),
         Resolved::Unknown => anyhow::bail!(

@@ -5,13 +5,12 @@
 //! applies the verdict within a quarter of a second; otherwise this
 //! command applies it itself.
 
-use std::path::Path;
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Result, bail};
 use clap::Subcommand;
 use tenet_model::{PrincipalVerdict, RiskLevel, Timestamp, TrustNotice, Verdict};
-use tenet_store::{EventStore, SqliteStore};
+use tenet_store::EventStore;
 
 use super::Outcome;
 
@@ -44,19 +43,19 @@ fn who_am_i() -> String {
         .map_or_else(|_| "cli".to_string(), |u| format!("{u} (cli)"))
 }
 
-pub fn run(data_dir: &Path, command: PrincipalCommand) -> Result<Outcome> {
+pub fn run(place: &super::Place, command: PrincipalCommand) -> Result<Outcome> {
     let (name, verdict, reason) = match command {
         PrincipalCommand::Compromise { id, reason } => (id, Verdict::Compromised, reason),
         PrincipalCommand::Dismiss { id, reason } => (id, Verdict::Dismissed, reason),
-        PrincipalCommand::Verdicts { json } => return list(data_dir, json),
+        PrincipalCommand::Verdicts { json } => return list(place, json),
     };
     let reason = reason.trim().to_string();
     if reason.is_empty() {
         bail!("--reason is empty: say why, the audit log keeps it");
     }
-    let mut store = SqliteStore::open_dir(data_dir).with_context(|| format!("opening {}", data_dir.display()))?;
-    let names = super::CanonicalNames::load(&store)?;
-    let (canonical, aliases) = super::principal_in(&store, names.graph(), &name)?;
+    let mut store = place.open()?;
+    let names = super::CanonicalNames::load(&*store)?;
+    let (canonical, aliases) = super::principal_in(&*store, names.graph(), &name)?;
     let v = PrincipalVerdict {
         seq: 0,
         at: Timestamp::now(),
@@ -65,7 +64,7 @@ pub fn run(data_dir: &Path, command: PrincipalCommand) -> Result<Outcome> {
         reason,
         by: who_am_i(),
     };
-    if let Some(service) = tenet_service::owner::running(data_dir) {
+    if let Some(service) = tenet_service::owner::running(&place.dir) {
         let seq = store.put_verdict(&v, false)?;
         store.commit()?;
         // The service applies it at its next look at other processes' commits.
@@ -81,14 +80,14 @@ pub fn run(data_dir: &Path, command: PrincipalCommand) -> Result<Outcome> {
             "verdict {seq} on {canonical} is recorded, but {service} has not applied it within 5 s; it will when it can"
         )
     }
-    let seq = apply(&mut store, &v, &aliases)?;
+    let seq = apply(&mut *store, &v, &aliases)?;
     outln!("{canonical}: {} (verdict {seq})", verdict.as_str());
     Ok(Outcome::Ok)
 }
 
 /// With no service running: the verdict, the risk it sets on every alias
 /// that has one and its notices, in one transaction (as the service does).
-fn apply(store: &mut SqliteStore, v: &PrincipalVerdict, aliases: &[String]) -> Result<i64> {
+fn apply(store: &mut dyn EventStore, v: &PrincipalVerdict, aliases: &[String]) -> Result<i64> {
     let reader = store.reader()?;
     let mut before = RiskLevel::Low;
     let mut points = Vec::new();
@@ -126,8 +125,8 @@ fn apply(store: &mut SqliteStore, v: &PrincipalVerdict, aliases: &[String]) -> R
     Ok(seq)
 }
 
-fn list(data_dir: &Path, json: bool) -> Result<Outcome> {
-    let store = SqliteStore::open_dir(data_dir).with_context(|| format!("opening {}", data_dir.display()))?;
+fn list(place: &super::Place, json: bool) -> Result<Outcome> {
+    let store = place.open()?;
     for v in store.verdicts(false)? {
         if json {
             outln!("{}", serde_json::to_string(&v)?);

@@ -2,8 +2,6 @@
 //! operators. A running service on the same data directory sees a key
 //! rotation within a second.
 
-use std::path::Path;
-
 use anyhow::{Context, Result};
 use clap::Subcommand;
 use tenet_service::signals::keys::KeyRing;
@@ -25,8 +23,8 @@ pub enum SsfCommand {
     },
 }
 
-pub fn run(data_dir: &Path, command: SsfCommand) -> Result<Outcome> {
-    let keys = tenet_service::signals::key_dir(data_dir);
+pub fn run(place: &super::Place, command: SsfCommand) -> Result<Outcome> {
+    let keys = tenet_service::signals::key_dir(&place.dir);
     match command {
         SsfCommand::RotateKey => {
             let kid = KeyRing::rotate(&keys)?;
@@ -39,7 +37,7 @@ pub fn run(data_dir: &Path, command: SsfCommand) -> Result<Outcome> {
             None => outln!("no previous key to retire"),
         },
         SsfCommand::Streams { json } => {
-            let path = data_dir.join("ssf.db");
+            let path = place.dir.join("ssf.db");
             if !path.exists() {
                 return Ok(Outcome::Ok);
             }

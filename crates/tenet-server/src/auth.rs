@@ -12,7 +12,6 @@
 //! until it can be: the server fails closed.
 
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
@@ -20,7 +19,7 @@ use axum::extract::{Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use tenet_store::keys::{KeyStore, token_hash};
+use tenet_store::keys::{KeyStore, KeysAt, token_hash};
 
 use crate::error::{ApiError, Where};
 
@@ -48,21 +47,22 @@ struct Active {
 #[derive(Clone)]
 pub struct Keys {
     active: Arc<RwLock<Active>>,
-    path: Option<PathBuf>,
+    at: Option<KeysAt>,
 }
 
 impl Keys {
     /// No keys: every request allowed (the binary keeps such a server on loopback).
     pub fn open_access() -> Self {
-        Keys { active: Arc::default(), path: None }
+        Keys { active: Arc::default(), at: None }
     }
 
-    /// The keys in `path` (`keys.db`), re-read every second from now on.
-    /// `always_required`: a key is needed whatever the file says (a server
-    /// listening beyond loopback).
-    pub fn load(path: &Path, always_required: bool) -> Result<Self, tenet_store::StoreError> {
+    /// The keys at `at` (`keys.db`, or a PostgreSQL store's tables shared
+    /// by nodes), re-read every second from now on. `always_required`: a
+    /// key is needed whatever the store says (a server listening beyond
+    /// loopback).
+    pub fn load(at: &KeysAt, always_required: bool) -> Result<Self, tenet_store::StoreError> {
         let active = Active { required: always_required, ..Active::default() };
-        let keys = Keys { active: Arc::new(RwLock::new(active)), path: Some(path.to_path_buf()) };
+        let keys = Keys { active: Arc::new(RwLock::new(active)), at: Some(at.clone()) };
         keys.reload()?;
         let k = keys.clone();
         let _ = std::thread::Builder::new().name("tenet-keys".into()).spawn(move || {
@@ -83,8 +83,8 @@ impl Keys {
     }
 
     fn reload(&self) -> Result<(), tenet_store::StoreError> {
-        let Some(path) = &self.path else { return Ok(()) };
-        let snapshot = KeyStore::snapshot(path);
+        let Some(at) = &self.at else { return Ok(()) };
+        let snapshot = KeyStore::snapshot(at);
         let mut active = self.active.write().unwrap_or_else(|p| p.into_inner());
         match snapshot {
             Ok(snap) => {

@@ -10,7 +10,6 @@
 //! its place in the log. Room is given back when a record is written (or
 //! when a reserved record is not needed: a batch that stopped early).
 
-use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::thread::JoinHandle;
@@ -19,7 +18,7 @@ use std::time::Duration;
 use crossbeam_channel::{Receiver, Sender};
 use tenet_policy::Decision;
 use tenet_policy::authzen::Evaluation;
-use tenet_store::decisions::{DecisionLogWriter, LoggedDecision};
+use tenet_store::decisions::{DecisionLogWriter, LogAt, LoggedDecision};
 
 /// Records per commit at most, and how long a record may wait for company.
 const BATCH: usize = 4096;
@@ -121,10 +120,10 @@ pub struct DecisionLog {
 }
 
 impl DecisionLog {
-    /// Opens (creating) the log at `path` and starts its writer, with a
+    /// Opens (creating) the log at `at` and starts its writer, with a
     /// queue of at most `max_records` records holding `max_bytes` bytes.
-    pub fn open(path: &Path, max_records: usize, max_bytes: usize) -> Result<Self, tenet_store::StoreError> {
-        let writer = DecisionLogWriter::open(path)?;
+    pub fn open(at: &LogAt, max_records: usize, max_bytes: usize) -> Result<Self, tenet_store::StoreError> {
+        let writer = DecisionLogWriter::open(at)?;
         let max_records = max_records.max(1);
         let queue = Arc::new(Queue { used: Mutex::new((0, 0)), max_records, max_bytes });
         // Reservations keep what is queued within `max_records`, so a send never waits.
@@ -134,7 +133,7 @@ impl DecisionLog {
         let handle = std::thread::Builder::new()
             .name("tenet-decision-log".into())
             .spawn(move || write_loop(writer, rx, &q, &c))
-            .map_err(|e| tenet_store::StoreError::DataDir { path: path.display().to_string(), source: e })?;
+            .map_err(|e| tenet_store::StoreError::DataDir { path: at.to_string(), source: e })?;
         Ok(DecisionLog { tx: RwLock::new(Some(tx)), queue, closing, writer: Mutex::new(Some(handle)) })
     }
 
@@ -309,20 +308,20 @@ pub fn now_rfc3339() -> String {
     tenet_model::Timestamp::now().to_string()
 }
 
-/// Where each activated policy version is recorded (the decision log's
-/// file, its own connection: activations are rare).
+/// Where each activated policy version is recorded (beside the decision
+/// log, its own connection: activations are rare).
 pub struct PolicyHistory {
-    path: std::path::PathBuf,
+    at: LogAt,
 }
 
 impl PolicyHistory {
-    pub fn new(path: &Path) -> Self {
-        PolicyHistory { path: path.to_path_buf() }
+    pub fn new(at: &LogAt) -> Self {
+        PolicyHistory { at: at.clone() }
     }
 
     pub fn record(&self, bundle: &tenet_policy::PolicyBundle, diff: &str, author: &str) {
         let files = serde_json::to_string(bundle.files()).unwrap_or_default();
-        let result = DecisionLogWriter::open(&self.path)
+        let result = DecisionLogWriter::open(&self.at)
             .and_then(|mut w| w.policy_version(bundle.version(), &now_rfc3339(), author, diff, &files));
         if let Err(e) = result {
             tracing::error!(error = %e, version = bundle.version(), "policy version not recorded");

@@ -8,12 +8,15 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use tenet_model::{Finding, FindingStatus, TrustNotice};
-use tenet_store::{NoticeReader, SqliteReader, SqliteStore, StoreReader};
+use tenet_store::{StoreAt, StoreReader};
 
 use crate::trust::LiveTrust;
 
 pub struct ConsoleSite {
+    /// Node-local files: the decision log, the Shared Signals store.
     pub data_dir: PathBuf,
+    /// The durable store (events, findings, notices).
+    pub store: StoreAt,
     pub trust: Arc<LiveTrust>,
     pub changes: tokio::sync::broadcast::Sender<Arc<TrustNotice>>,
     pub graph: tenet_graph::SharedGraph,
@@ -25,8 +28,8 @@ pub struct ConsoleSite {
 }
 
 impl ConsoleSite {
-    fn decision_log(&self) -> PathBuf {
-        self.data_dir.join("decisions.db")
+    fn decision_log(&self) -> tenet_store::decisions::LogAt {
+        self.store.decision_log()
     }
 }
 
@@ -36,9 +39,7 @@ fn log_error(e: tenet_store::StoreError) -> String {
 
 impl tenet_console::Site for ConsoleSite {
     fn reader(&self) -> Result<Box<dyn StoreReader>, String> {
-        SqliteReader::open_dir(&self.data_dir)
-            .map(|r| Box::new(r) as Box<dyn StoreReader>)
-            .map_err(|e| format!("the store cannot be read: {e}"))
+        self.store.reader().map_err(|e| format!("the store cannot be read: {e}"))
     }
 
     fn principals(&self) -> Vec<tenet_console::Principal> {
@@ -50,10 +51,9 @@ impl tenet_console::Site for ConsoleSite {
     }
 
     fn set_finding_status(&self, id: &str, to: FindingStatus, reason: &str, by: &str) -> Result<Finding, String> {
-        let mut store =
-            SqliteStore::open_dir(&self.data_dir).map_err(|e| format!("the store cannot be opened: {e}"))?;
+        let mut store = self.store.writer().map_err(|e| format!("the store cannot be opened: {e}"))?;
         let reason = format!("{reason} (by {by}, in the console)");
-        tenet_pipeline::analyse::set_status(&mut store, id, to, Some(&reason), &Default::default())
+        tenet_pipeline::analyse::set_status(&mut *store, id, to, Some(&reason), &Default::default())
             .map_err(|e| e.to_string())
     }
 
@@ -90,7 +90,7 @@ impl tenet_console::Site for ConsoleSite {
 
     fn recent_changes(&self, skip: usize, limit: usize) -> Result<(Vec<TrustNotice>, usize), String> {
         let fail = |e: tenet_store::StoreError| format!("the trust notice log cannot be read: {e}");
-        let log = tenet_store::NoticeLog::open_dir(&self.data_dir).map_err(fail)?;
+        let log = self.store.notices().map_err(fail)?;
         // Notices are numbered from 1 without gaps: the newest is `last`.
         let last = log.last_notice().map_err(fail)?;
         let end = last.saturating_sub(skip as u64);

@@ -29,7 +29,6 @@ use tenet_server::access::DecisionPoint;
 use tenet_server::decision_log::{DecisionLog, PolicyHistory};
 use tenet_server::metrics::Metrics;
 use tenet_server::{AppState, StatusBoard, policy_dir};
-use tenet_store::SqliteStore;
 
 pub use config::ServeConfig;
 pub use trust::{LiveTrust, TrustSnapshot};
@@ -67,7 +66,10 @@ impl ServiceError {
 /// What to run: a data directory, its configuration, and the Sigma rules
 /// analysis matches (empty for none).
 pub struct Options {
+    /// Node-local files: keys, the decision log, Shared Signals, the claim.
     pub data_dir: PathBuf,
+    /// The durable store: embedded in the data directory, or PostgreSQL.
+    pub store: tenet_store::StoreAt,
     pub config: ServeConfig,
     pub rules: tenet_sigma::RuleSet,
 }
@@ -103,6 +105,8 @@ pub struct Running {
     watcher: Option<watch::Watcher>,
     /// This process's claim on the data directory, held until it stops.
     claim: Option<owner::Claim>,
+    /// This process's hold on a shared store (PostgreSQL), held until it stops.
+    store_claim: Option<tenet_store::ServiceClaim>,
     /// Set to stop the watcher.
     watching: Arc<std::sync::atomic::AtomicBool>,
     runtime: Option<tokio::runtime::Runtime>,
@@ -130,7 +134,7 @@ impl Requested {
 
 /// Opens the data directory, loads the policies and starts listening.
 pub fn start(options: Options) -> Result<Running, ServiceError> {
-    let Options { data_dir, config, rules } = options;
+    let Options { data_dir, store: store_at, config, rules } = options;
     let addr = config.addr();
     let mut limits = config.limits.clone().unwrap_or_default();
     limits.validate()?;
@@ -140,12 +144,12 @@ pub fn start(options: Options) -> Result<Running, ServiceError> {
     std::fs::create_dir_all(&data_dir).map_err(ServiceError::io(format!("creating {}", data_dir.display())))?;
 
     // Beyond loopback a key is always required, whatever the key file says.
-    let keys_path = data_dir.join("keys.db");
+    let keys_at = store_at.keys();
     let beyond_loopback = !addr.ip().is_loopback();
-    let keys = tenet_server::auth::Keys::load(&keys_path, beyond_loopback)
-        .map_err(ServiceError::store(format!("reading {}", keys_path.display())))?;
-    let no_active_key = tenet_store::keys::KeyStore::snapshot(&keys_path)
-        .map_err(ServiceError::store(format!("reading {}", keys_path.display())))?
+    let keys = tenet_server::auth::Keys::load(&keys_at, beyond_loopback)
+        .map_err(ServiceError::store(format!("reading the API keys in {keys_at}")))?;
+    let no_active_key = tenet_store::keys::KeyStore::snapshot(&keys_at)
+        .map_err(ServiceError::store(format!("reading the API keys in {keys_at}")))?
         .is_none_or(|s| s.active.is_empty());
     if beyond_loopback && no_active_key {
         return Err(ServiceError::Refused(format!(
@@ -156,9 +160,23 @@ pub fn start(options: Options) -> Result<Running, ServiceError> {
     let bundle = policy_dir::load(&policies)?;
     // One live service per data directory: a second would keep a second learner.
     let claim = owner::claim(&data_dir, &addr.to_string()).map_err(ServiceError::Refused)?;
+    // On a shared store, one service analyses; a second would keep a
+    // second learner writing the same findings.
+    let store_claim = match &store_at {
+        tenet_store::StoreAt::Postgres(url) => Some(
+            tenet_store::claim_service(url)
+                .map_err(ServiceError::store(format!("claiming the store at {store_at}")))?
+                .ok_or_else(|| {
+                    ServiceError::Refused(format!(
+                        "another Tenet service is running on the store at {store_at}; one service analyses a store \
+                         until nodes share the work by partition"
+                    ))
+                })?,
+        ),
+        tenet_store::StoreAt::Embedded(_) => None,
+    };
 
-    let store =
-        SqliteStore::open_dir(&data_dir).map_err(ServiceError::store(format!("opening {}", data_dir.display())))?;
+    let store = store_at.writer().map_err(ServiceError::store(format!("opening the store at {store_at}")))?;
     let trust = LiveTrust::new(TrustSnapshot::default());
     let mut service_metrics = None;
     let metrics = Arc::new(Metrics::with(|r| service_metrics = Some(Arc::new(metrics::ServiceMetrics::register(r)))));
@@ -184,18 +202,18 @@ pub fn start(options: Options) -> Result<Running, ServiceError> {
         limits.ingest_queue_bytes,
     )?;
 
-    let log_path = data_dir.join("decisions.db");
-    let history = PolicyHistory::new(&log_path);
-    let last = tenet_store::decisions::policy_versions(&log_path)
-        .map_err(ServiceError::store(format!("reading {}", log_path.display())))?
+    let log_at = store_at.decision_log();
+    let history = PolicyHistory::new(&log_at);
+    let last = tenet_store::decisions::policy_versions(&log_at)
+        .map_err(ServiceError::store(format!("reading the policy versions in {log_at}")))?
         .pop();
     if last.as_ref().map(|v| v.version.as_str()) != Some(bundle.version()) {
         history.record(&bundle, &bundle.diff_from(None), "file");
     }
     let policy_version = bundle.version().to_string();
     let policy_count = bundle.policy_count();
-    let log = DecisionLog::open(&log_path, limits.decision_log_queue, limits.decision_log_queue_bytes)
-        .map_err(ServiceError::store(format!("opening {}", log_path.display())))?;
+    let log = DecisionLog::open(&log_at, limits.decision_log_queue, limits.decision_log_queue_bytes)
+        .map_err(ServiceError::store(format!("opening the decision log in {log_at}")))?;
     let (session_uses, session_rx) = crossbeam_channel::bounded(signals::SESSION_QUEUE);
     let pdp = Arc::new(
         DecisionPoint::new(bundle, trust.clone() as Arc<dyn TrustSource>, metrics)
@@ -233,6 +251,7 @@ pub fn start(options: Options) -> Result<Running, ServiceError> {
     let (closing, closing_rx) = tokio::sync::watch::channel(false);
     let signals = signals::Signals::open(
         &data_dir,
+        &store_at,
         config.ssf.clone(),
         pdp.clone(),
         trust.clone(),
@@ -262,6 +281,7 @@ pub fn start(options: Options) -> Result<Running, ServiceError> {
     .merge(tenet_console::router(
         Arc::new(console::ConsoleSite {
             data_dir: data_dir.clone(),
+            store: store_at.clone(),
             trust: trust.clone(),
             changes: changes.clone(),
             graph,
@@ -339,6 +359,7 @@ pub fn start(options: Options) -> Result<Running, ServiceError> {
         following,
         watcher,
         claim: Some(claim),
+        store_claim,
         watching,
         runtime: Some(runtime),
         server: Some(server),
@@ -414,6 +435,7 @@ impl Running {
             log.close();
         }
         drop(self.claim.take());
+        drop(self.store_claim.take());
         result
     }
 }

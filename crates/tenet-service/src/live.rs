@@ -34,7 +34,7 @@ use tenet_policy::signals::OpenFindings;
 use tenet_server::StatusBoard;
 use tenet_server::intake::{Accepted, Answer, Refusal};
 use tenet_sigma::RuleSet;
-use tenet_store::{EventStore, FindingQuery, PreparedBatch, SqliteStore, UseTally};
+use tenet_store::{EventStore, FindingQuery, PreparedBatch, UseTally};
 use tokio::sync::{broadcast, oneshot};
 
 use crate::trust::{LiveTrust, TrustSnapshot, risk_of};
@@ -168,7 +168,7 @@ impl LivePipeline {
     /// Catches up on anything stored but not analysed (a restart), then
     /// runs. The store is this thread's: the one writer.
     pub fn start(
-        mut store: SqliteStore,
+        mut store: Box<dyn EventStore>,
         rules: Arc<RuleSet>,
         config: tenet_learn::Config,
         outlets: Outlets,
@@ -178,8 +178,8 @@ impl LivePipeline {
         // What was known before catching up: what catching up finds anew
         // is announced like any other change (events stored just before a
         // crash, never analysed, must not change trust silently).
-        let known_before = known_alerts_and_levels(&store)?;
-        let caught_up = tenet_pipeline::analyse::analyse(&mut store, &rules, &config)?;
+        let known_before = known_alerts_and_levels(&*store)?;
+        let caught_up = tenet_pipeline::analyse::analyse(&mut *store, &rules, &config)?;
         if caught_up.events > 0 {
             tracing::info!(events = caught_up.events, "analysed what was stored since the last run");
         }
@@ -201,7 +201,7 @@ impl LivePipeline {
         let mut graph =
             tenet_pipeline::trust::load_graph(&*reader).map_err(crate::ServiceError::store("building the graph"))?;
         graph.journal_closures();
-        let first = TrustSnapshot::read_with(&store, &graph, Some(Arc::new(learner.clone())))?;
+        let first = TrustSnapshot::read_with(&*store, &graph, Some(Arc::new(learner.clone())))?;
         *outlets.graph.write() = graph;
         // Coverage counts hours back to a week and a day before the newest event.
         let newest = reader.time_range().map_err(crate::ServiceError::store("reading the event times"))?;
@@ -212,11 +212,11 @@ impl LivePipeline {
         let graph = outlets.graph.clone();
         outlets.trust.publish(first.clone());
         drop(reader);
-        let (alerts, levels) = known_alerts_and_levels(&store)?;
+        let (alerts, levels) = known_alerts_and_levels(&*store)?;
         let mut last_notice =
             store.last_notice().map_err(crate::ServiceError::store("reading the trust notice log"))?;
         if caught_up.events > 0 {
-            let found = caught_up_notices(&store, &known_before, (&alerts, &levels), &first, last_notice)?;
+            let found = caught_up_notices(&*store, &known_before, (&alerts, &levels), &first, last_notice)?;
             if !found.is_empty() {
                 store.put_notices(&found).map_err(crate::ServiceError::store("recording trust notices"))?;
                 store.commit().map_err(crate::ServiceError::store("recording trust notices"))?;
@@ -291,7 +291,7 @@ impl LivePipeline {
 type Known2 = (HashMap<String, Known>, HashMap<String, RiskLevel>);
 
 /// Alerting findings by id and each principal's latest risk level, as stored.
-fn known_alerts_and_levels(store: &SqliteStore) -> Result<Known2, crate::ServiceError> {
+fn known_alerts_and_levels(store: &dyn EventStore) -> Result<Known2, crate::ServiceError> {
     let reader = store.reader().map_err(crate::ServiceError::store("opening a reader"))?;
     let alerts = reader
         .findings(&FindingQuery::default())
@@ -311,7 +311,7 @@ fn known_alerts_and_levels(store: &SqliteStore) -> Result<Known2, crate::Service
 
 /// The notices for what catching up changed: alerts opened, risk levels crossed.
 fn caught_up_notices(
-    store: &SqliteStore,
+    store: &dyn EventStore,
     before: &Known2,
     after: (&HashMap<String, Known>, &HashMap<String, RiskLevel>),
     names: &TrustSnapshot,
@@ -380,7 +380,7 @@ struct Seen {
 }
 
 struct Pipeline {
-    store: SqliteStore,
+    store: Box<dyn EventStore>,
     linker: CredentialLinker,
     traces: tenet_pipeline::trace_link::TraceLinker,
     analysis: Analysis,
@@ -539,10 +539,10 @@ impl Pipeline {
             // Agent spans whose ancestors came in another delivery, then
             // sessions whose credentials another event minted.
             let late_children = self.traces.link_batch(&mut events);
-            let fresh = self.linker.link_batch(&self.store, &mut events)?;
+            let fresh = self.linker.link_batch(&*self.store, &mut events)?;
             let (batch, events) = PreparedBatch::keeping(events);
             let appended = if batch.is_empty() { Default::default() } else { self.store.append(batch)? };
-            let mut completed = link::relink_stored(&mut self.store, &fresh)?;
+            let mut completed = link::relink_stored(&mut *self.store, &fresh)?;
             for child in late_children {
                 self.store.relink(&child.event)?;
                 completed.push(child);
@@ -817,7 +817,7 @@ impl Pipeline {
     /// applied to the live graph and the learner.
     fn import(&mut self, files: Vec<InventoryFile>, at: Timestamp) -> Answer {
         let report: ImportReport =
-            match tenet_pipeline::trust::import_inventory(&mut self.store, files, at, &Default::default()) {
+            match tenet_pipeline::trust::import_inventory(&mut *self.store, files, at, &Default::default()) {
                 Ok(r) => r,
                 Err(e) => {
                     self.store.rollback();

@@ -17,7 +17,7 @@ use tenet_model::{FindingStatus, NodeKind};
 use tenet_policy::authzen::{Action, Entity};
 use tenet_policy::signals::{Assurance, Attr, Delegation, Novelty, OpenFindings, Risk};
 use tenet_policy::{KnownEntity, TrustSignals, TrustSource};
-use tenet_store::{EventStore, FindingQuery, SqliteStore};
+use tenet_store::{EventStore, FindingQuery};
 
 use tenet_pipeline::trust::load_graph;
 
@@ -154,7 +154,7 @@ pub fn risk_of(p: &tenet_model::RiskPoint) -> Risk {
 
 impl TrustSnapshot {
     /// Everything at once from the store: what `tenet check` decides with.
-    pub fn read(store: &SqliteStore) -> Result<Self, tenet_pipeline::analyse::AnalyseError> {
+    pub fn read(store: &dyn EventStore) -> Result<Self, tenet_pipeline::analyse::AnalyseError> {
         let learner = match store.analysis_state()? {
             Some(a) if !a.learner.is_empty() => Some(Arc::new(
                 serde_json::from_slice(&a.learner)
@@ -169,7 +169,7 @@ impl TrustSnapshot {
     /// Risk and open findings from the store, with a graph and learner the
     /// caller already holds (a starting service builds them once).
     pub fn read_with(
-        store: &SqliteStore,
+        store: &dyn EventStore,
         graph: &tenet_graph::TrustGraph,
         learner: Option<Arc<Learner>>,
     ) -> Result<Self, tenet_pipeline::analyse::AnalyseError> {

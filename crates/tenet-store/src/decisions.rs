@@ -1,6 +1,8 @@
 //! The decision log: every access decision, in a hash chain, in its own
 //! SQLite file beside the event store (`decisions.db`), so deciding never
-//! waits on the event writer.
+//! waits on the event writer; or, for nodes sharing PostgreSQL, in its
+//! tables there: one chain for the whole cluster, each batch appended
+//! under an advisory lock so the nodes' batches follow one another.
 //!
 //! Each record's hash covers its sequence number, its content and the
 //! previous record's hash: altering a record breaks its own hash, removing
@@ -8,7 +10,7 @@
 //! records leaves a shorter valid chain; an external anchor of the head
 //! hash would catch that and is not kept here.)
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use rusqlite::{Connection, params};
 use sha2::{Digest, Sha256};
@@ -30,9 +32,9 @@ pub struct LoggedDecision {
     pub reasons: String,
 }
 
-const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
+pub(crate) const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
 
-fn chain_hash(prev: &str, seq: i64, d: &LoggedDecision) -> String {
+pub(crate) fn chain_hash(prev: &str, seq: i64, d: &LoggedDecision) -> String {
     let mut h = Sha256::new();
     for part in [
         prev.as_bytes(),
@@ -85,6 +87,24 @@ CREATE TABLE IF NOT EXISTS policy_versions (
 );
 ";
 
+/// Where a decision log is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LogAt {
+    /// A SQLite file (`decisions.db` in the data directory).
+    File(PathBuf),
+    /// The tables of a PostgreSQL store.
+    Postgres(String),
+}
+
+impl std::fmt::Display for LogAt {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            LogAt::File(p) => write!(f, "{}", p.display()),
+            LogAt::Postgres(url) => f.write_str(&crate::postgres::redact(url)),
+        }
+    }
+}
+
 /// Opens (creating) the log file for writing.
 fn open_log(path: &Path) -> Result<Connection> {
     let conn = Connection::open(path)?;
@@ -110,14 +130,51 @@ fn insert_sql(rows: usize) -> String {
 /// Rows per INSERT statement.
 const ROWS: usize = 64;
 
-/// The log's single writer.
+/// The log's writer: the only one for a file; one per node on PostgreSQL.
 pub struct DecisionLogWriter {
+    to: Writer,
+}
+
+enum Writer {
+    File(FileWriter),
+    Postgres(crate::postgres::DecisionTables),
+}
+
+impl DecisionLogWriter {
+    pub fn open(at: &LogAt) -> Result<Self> {
+        Ok(DecisionLogWriter {
+            to: match at {
+                LogAt::File(path) => Writer::File(FileWriter::open(path)?),
+                LogAt::Postgres(url) => Writer::Postgres(crate::postgres::DecisionTables::connect(url)?),
+            },
+        })
+    }
+
+    /// Appends `records` in one transaction (one disk write for the batch).
+    pub fn append(&mut self, records: &[LoggedDecision]) -> Result<()> {
+        match &mut self.to {
+            Writer::File(w) => w.append(records),
+            Writer::Postgres(t) => t.append(records),
+        }
+    }
+
+    /// Records a policy version that became active: when, by whom, what changed.
+    pub fn policy_version(&mut self, version: &str, at: &str, author: &str, diff: &str, files: &str) -> Result<()> {
+        match &mut self.to {
+            Writer::File(w) => w.policy_version(version, at, author, diff, files),
+            Writer::Postgres(t) => t.policy_version(version, at, author, diff, files),
+        }
+    }
+}
+
+/// The SQLite log's single writer.
+struct FileWriter {
     conn: Connection,
     head: (i64, String),
 }
 
-impl DecisionLogWriter {
-    pub fn open(path: &Path) -> Result<Self> {
+impl FileWriter {
+    fn open(path: &Path) -> Result<Self> {
         let conn = open_log(path)?;
         let head = conn
             .query_row("SELECT seq, hash FROM decisions ORDER BY seq DESC LIMIT 1", [], |r| Ok((r.get(0)?, r.get(1)?)))
@@ -125,11 +182,10 @@ impl DecisionLogWriter {
                 rusqlite::Error::QueryReturnedNoRows => Ok((0, GENESIS.to_string())),
                 e => Err(e),
             })?;
-        Ok(DecisionLogWriter { conn, head })
+        Ok(FileWriter { conn, head })
     }
 
-    /// Appends `records` in one transaction (one disk write for the batch).
-    pub fn append(&mut self, records: &[LoggedDecision]) -> Result<()> {
+    fn append(&mut self, records: &[LoggedDecision]) -> Result<()> {
         let tx = self.conn.transaction()?;
         let (mut seq, mut prev) = self.head.clone();
         // Hashes first (each needs the one before), then the rows in
@@ -173,21 +229,12 @@ impl DecisionLogWriter {
         Ok(())
     }
 
-    /// Records a policy version that became active: when, by whom, what changed.
-    pub fn policy_version(&mut self, version: &str, at: &str, author: &str, diff: &str, files: &str) -> Result<()> {
+    fn policy_version(&mut self, version: &str, at: &str, author: &str, diff: &str, files: &str) -> Result<()> {
         self.conn.execute(
             "INSERT INTO policy_versions(version, at, author, diff, files) VALUES (?1, ?2, ?3, ?4, ?5)",
             params![version, at, author, diff, files],
         )?;
         Ok(())
-    }
-
-    pub fn len(&self) -> i64 {
-        self.head.0
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.head.0 == 0
     }
 }
 
@@ -200,7 +247,12 @@ pub struct PolicyVersion {
     pub diff: String,
 }
 
-pub fn policy_versions(path: &Path) -> Result<Vec<PolicyVersion>> {
+/// Every policy version recorded, oldest first.
+pub fn policy_versions(at: &LogAt) -> Result<Vec<PolicyVersion>> {
+    let path = match at {
+        LogAt::File(path) => path,
+        LogAt::Postgres(url) => return crate::postgres::DecisionTables::connect(url)?.policy_versions(),
+    };
     let conn = open_log(path)?;
     let mut stmt = conn.prepare("SELECT version, at, author, diff FROM policy_versions ORDER BY rowid")?;
     let rows = stmt
@@ -260,7 +312,11 @@ fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<DecisionRow> {
 
 /// A page of decisions matching `search`, newest first, and how many match
 /// (at most [`COUNTED`]).
-pub fn search(path: &Path, search: &DecisionSearch) -> Result<(Vec<DecisionRow>, usize)> {
+pub fn search(at: &LogAt, search: &DecisionSearch) -> Result<(Vec<DecisionRow>, usize)> {
+    let path = match at {
+        LogAt::File(path) => path,
+        LogAt::Postgres(url) => return crate::postgres::DecisionTables::connect(url)?.search(search),
+    };
     let Some(conn) = read_log(path)? else { return Ok((Vec::new(), 0)) };
     let mut filter = String::from("1=1");
     let mut args: Vec<rusqlite::types::Value> = Vec::new();
@@ -287,7 +343,11 @@ pub fn search(path: &Path, search: &DecisionSearch) -> Result<(Vec<DecisionRow>,
 }
 
 /// One decision by its place in the log.
-pub fn decision(path: &Path, seq: i64) -> Result<Option<DecisionRow>> {
+pub fn decision(at: &LogAt, seq: i64) -> Result<Option<DecisionRow>> {
+    let path = match at {
+        LogAt::File(path) => path,
+        LogAt::Postgres(url) => return crate::postgres::DecisionTables::connect(url)?.decision(seq),
+    };
     let Some(conn) = read_log(path)? else { return Ok(None) };
     let found = conn.query_row(&format!("SELECT {COLUMNS} FROM decisions WHERE seq = ?1"), [seq], row);
     match found {
@@ -308,7 +368,11 @@ pub enum Verification {
 
 /// Walks the chain from the start; names the first record that was altered,
 /// removed (the one after the gap) or moved.
-pub fn verify(path: &Path) -> Result<Verification> {
+pub fn verify(at: &LogAt) -> Result<Verification> {
+    let path = match at {
+        LogAt::File(path) => path,
+        LogAt::Postgres(url) => return crate::postgres::DecisionTables::connect(url)?.verify(),
+    };
     if !path.exists() {
         return Err(StoreError::DataDir {
             path: path.display().to_string(),
@@ -318,115 +382,48 @@ pub fn verify(path: &Path) -> Result<Verification> {
     let conn = Connection::open_with_flags(path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)?;
     let mut stmt = conn.prepare(&format!("SELECT {COLUMNS}, prev_hash, hash FROM decisions ORDER BY seq"))?;
     let mut rows = stmt.query([])?;
-    let (mut expect_seq, mut prev) = (1i64, GENESIS.to_string());
+    let mut chain = ChainCheck::default();
     while let Some(r) = rows.next()? {
-        let DecisionRow { seq, record: d } = row(r)?;
-        let (stored_prev, stored_hash): (String, String) = (r.get(7)?, r.get(8)?);
-        let broken = |problem: String| Ok(Verification::Broken { seq, request_id: d.request_id.clone(), problem });
+        if let Some(broken) = chain.next(row(r)?, r.get(7)?, r.get(8)?) {
+            return Ok(broken);
+        }
+    }
+    Ok(chain.intact())
+}
+
+/// Walking the chain record by record, from the start.
+pub(crate) struct ChainCheck {
+    expect_seq: i64,
+    prev: String,
+}
+
+impl Default for ChainCheck {
+    fn default() -> Self {
+        ChainCheck { expect_seq: 1, prev: GENESIS.to_string() }
+    }
+}
+
+impl ChainCheck {
+    /// The next record as stored; `Some` names what is wrong with it.
+    pub(crate) fn next(&mut self, r: DecisionRow, stored_prev: String, stored_hash: String) -> Option<Verification> {
+        let DecisionRow { seq, record: d } = r;
+        let expect_seq = self.expect_seq;
+        let broken = |problem: String| Some(Verification::Broken { seq, request_id: d.request_id.clone(), problem });
         if seq != expect_seq {
             return broken(format!("expected record {expect_seq} here: record(s) {expect_seq}..{} removed", seq - 1));
         }
-        if stored_prev != prev {
+        if stored_prev != self.prev {
             return broken("does not follow the record before it (removed, inserted or reordered records)".into());
         }
-        if chain_hash(&prev, seq, &d) != stored_hash {
+        if chain_hash(&self.prev, seq, &d) != stored_hash {
             return broken("its content does not match its hash (altered)".into());
         }
-        prev = stored_hash;
-        expect_seq += 1;
-    }
-    Ok(Verification::Intact { records: expect_seq - 1, head: prev })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn record(i: usize) -> LoggedDecision {
-        LoggedDecision {
-            at: format!("2026-11-27T10:00:{:02}Z", i % 60),
-            request_id: Some(format!("req-{i}")),
-            request: format!("{{\"subject\":{{\"type\":\"user\",\"id\":\"u{i}\"}}}}"),
-            decision: i.is_multiple_of(2),
-            policy_version: "abc".into(),
-            reasons: "{}".into(),
-        }
+        self.prev = stored_hash;
+        self.expect_seq += 1;
+        None
     }
 
-    fn log_of(n: usize) -> (tempfile::TempDir, std::path::PathBuf) {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("decisions.db");
-        let mut w = DecisionLogWriter::open(&path).unwrap();
-        let all: Vec<_> = (0..n).map(record).collect();
-        w.append(&all[..n / 2]).unwrap();
-        drop(w);
-        // Reopened, the chain continues from the stored head.
-        let mut w = DecisionLogWriter::open(&path).unwrap();
-        w.append(&all[n / 2..]).unwrap();
-        (dir, path)
-    }
-
-    fn tamper(path: &Path, sql: &str) {
-        Connection::open(path).unwrap().execute_batch(sql).unwrap();
-    }
-
-    #[test]
-    fn searching_the_log_pages_newest_first_and_matches_text_literally() {
-        let (_d, path) = log_of(30);
-        let all = DecisionSearch { limit: 10, ..Default::default() };
-        let (page, total) = search(&path, &all).unwrap();
-        assert_eq!(total, 30);
-        assert_eq!(page.iter().map(|r| r.seq).collect::<Vec<_>>(), (21..=30).rev().collect::<Vec<i64>>());
-        let second = search(&path, &DecisionSearch { offset: 10, ..all.clone() }).unwrap().0;
-        assert_eq!(second[0].seq, 20);
-        // "u1" is in u1, u10..u19: eleven; the request id matches too.
-        let (found, n) = search(&path, &DecisionSearch { text: Some("\"U1\"".into()), ..all.clone() }).unwrap();
-        assert_eq!((n, found[0].record.request_id.as_deref()), (1, Some("req-1")));
-        assert_eq!(search(&path, &DecisionSearch { text: Some("req-2".into()), ..all.clone() }).unwrap().1, 11);
-        // Wildcards in the text are literal.
-        assert_eq!(search(&path, &DecisionSearch { text: Some("%".into()), ..all.clone() }).unwrap().1, 0);
-        let denied = search(&path, &DecisionSearch { decision: Some(false), ..all.clone() }).unwrap();
-        assert!(denied.1 == 15 && denied.0.iter().all(|r| !r.record.decision));
-        assert_eq!(decision(&path, 7).unwrap().unwrap().record.request_id.as_deref(), Some("req-6"));
-        assert_eq!(decision(&path, 99).unwrap(), None);
-        let none = path.with_file_name("absent.db");
-        assert_eq!(search(&none, &all).unwrap().1, 0);
-        assert!(!none.exists(), "reading never creates a log");
-    }
-
-    #[test]
-    fn an_untouched_log_verifies_across_reopening() {
-        let (_d, path) = log_of(10);
-        assert!(matches!(verify(&path).unwrap(), Verification::Intact { records: 10, .. }));
-    }
-
-    #[test]
-    fn an_altered_record_is_named() {
-        let (_d, path) = log_of(10);
-        tamper(&path, "UPDATE decisions SET decision = 1 - decision WHERE seq = 4");
-        let Verification::Broken { seq, request_id, problem } = verify(&path).unwrap() else { panic!("not detected") };
-        assert_eq!((seq, request_id.as_deref()), (4, Some("req-3")));
-        assert!(problem.contains("altered"), "{problem}");
-    }
-
-    #[test]
-    fn a_removed_record_is_named_by_the_gap() {
-        let (_d, path) = log_of(10);
-        tamper(&path, "DELETE FROM decisions WHERE seq = 6");
-        let Verification::Broken { seq, problem, .. } = verify(&path).unwrap() else { panic!("not detected") };
-        assert_eq!(seq, 7);
-        assert!(problem.contains("removed"), "{problem}");
-    }
-
-    #[test]
-    fn reordered_records_are_named() {
-        let (_d, path) = log_of(10);
-        // Swap records 3 and 5 whole (contents and hashes), keeping sequence numbers.
-        tamper(
-            &path,
-            "UPDATE decisions SET seq = -3 WHERE seq = 3; UPDATE decisions SET seq = 3 WHERE seq = 5; UPDATE decisions SET seq = 5 WHERE seq = -3;",
-        );
-        let Verification::Broken { seq, .. } = verify(&path).unwrap() else { panic!("not detected") };
-        assert_eq!(seq, 3);
+    pub(crate) fn intact(self) -> Verification {
+        Verification::Intact { records: self.expect_seq - 1, head: self.prev }
     }
 }

@@ -1,12 +1,14 @@
 //! API keys for callers of the server: stored hashed (SHA-256 of a random
 //! 256-bit token; the token itself is shown once, at creation), with scopes,
-//! revocable, in `keys.db` in the data directory.
+//! revocable, in `keys.db` in the data directory, or in the PostgreSQL
+//! store's tables, where every node reads them (each server re-reads its
+//! keys every second, so a revocation on one node holds on all within one).
 //!
 //! Creating the first key also sets an `auth_required` marker that nothing
 //! clears: a server that has ever had keys keeps requiring one after every
 //! key is revoked, rather than falling back to running open.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use rusqlite::{Connection, OptionalExtension, params};
 use sha2::{Digest, Sha256};
@@ -62,60 +64,52 @@ pub fn token_hash(token: &str) -> String {
     Sha256::digest(token.as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
 }
 
+/// Where the API keys are.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum KeysAt {
+    /// `keys.db` in the data directory.
+    File(PathBuf),
+    /// The tables of a PostgreSQL store.
+    Postgres(String),
+}
+
+impl std::fmt::Display for KeysAt {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            KeysAt::File(p) => write!(f, "{}", p.display()),
+            KeysAt::Postgres(url) => f.write_str(&crate::postgres::redact(url)),
+        }
+    }
+}
+
+/// Creating, revoking and listing keys.
 pub struct KeyStore {
-    conn: Connection,
+    at: Tables,
+}
+
+enum Tables {
+    File(Connection),
+    Postgres(crate::postgres::KeyTables),
 }
 
 impl KeyStore {
-    pub fn open(path: &Path) -> Result<Self> {
-        let conn = Connection::open(path)?;
-        conn.busy_timeout(std::time::Duration::from_secs(10))?;
-        conn.execute_batch(
-            "CREATE TABLE IF NOT EXISTS api_keys (
-                name    TEXT NOT NULL,
-                scopes  TEXT NOT NULL,
-                created TEXT NOT NULL,
-                revoked TEXT,
-                hash    TEXT NOT NULL UNIQUE
-            );
-            CREATE UNIQUE INDEX IF NOT EXISTS api_keys_active ON api_keys(name) WHERE revoked IS NULL;
-            CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT NOT NULL);",
-        )?;
-        Ok(KeyStore { conn })
+    pub fn open(at: &KeysAt) -> Result<Self> {
+        Ok(KeyStore {
+            at: match at {
+                KeysAt::File(path) => Tables::File(open_file(path)?),
+                KeysAt::Postgres(url) => Tables::Postgres(crate::postgres::KeyTables::connect(url)?),
+            },
+        })
     }
 
     /// What a server needs to authenticate callers, read without writing
-    /// (the server never writes `keys.db`): `None` when there is no key
-    /// file at all. A file that cannot be read is an error, never "no keys".
-    pub fn snapshot(path: &Path) -> Result<Option<KeySnapshot>> {
-        if !path.try_exists().map_err(|e| StoreError::DataDir { path: path.display().to_string(), source: e })? {
-            return Ok(None);
+    /// (the server never writes keys): `None` when there is no key file at
+    /// all. A store that cannot be read is an error, never "no keys".
+    pub fn snapshot(at: &KeysAt) -> Result<Option<KeySnapshot>> {
+        match at {
+            KeysAt::File(path) => file_snapshot(path),
+            KeysAt::Postgres(url) => crate::postgres::KeyTables::connect(url)?.snapshot().map(Some),
         }
-        let conn = Connection::open_with_flags(
-            path,
-            rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
-        )?;
-        conn.busy_timeout(std::time::Duration::from_secs(2))?;
-        let store = KeyStore { conn };
-        // One read transaction: the marker and the keys as of one moment.
-        store.conn.execute_batch("BEGIN")?;
-        let has_meta: bool = store.conn.query_row(
-            "SELECT EXISTS(SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'meta')",
-            [],
-            |r| r.get(0),
-        )?;
-        let marked = has_meta
-            && store
-                .conn
-                .query_row("SELECT value FROM meta WHERE name = 'auth_required'", [], |r| r.get::<_, String>(0))
-                .optional()?
-                .is_some();
-        let all = store.list()?;
-        store.conn.execute_batch("COMMIT")?;
-        // Rows are never deleted, so any row (even revoked) means keys were
-        // configured: files written before the marker existed count too.
-        let auth_required = marked || !all.is_empty();
-        Ok(Some(KeySnapshot { auth_required, active: all.into_iter().filter(|k| k.revoked.is_none()).collect() }))
     }
 
     /// Creates a key; returns it and its token (the only time the token exists outside the caller).
@@ -139,25 +133,27 @@ impl KeyStore {
         scopes.sort();
         scopes.dedup();
         let key = ApiKey { name: name.into(), scopes, created: now.into(), revoked: None, hash: token_hash(&token) };
-        let tx = self.conn.transaction()?;
-        let inserted = tx.execute(
-            "INSERT INTO api_keys(name, scopes, created, hash) VALUES (?1, ?2, ?3, ?4) ON CONFLICT DO NOTHING",
-            params![key.name, key.scopes.join(","), key.created, key.hash],
-        )?;
-        if inserted == 0 {
+        let inserted = match &mut self.at {
+            Tables::File(conn) => file_insert(conn, &key)?,
+            Tables::Postgres(t) => t.insert(&key)?,
+        };
+        if !inserted {
             return Err(KeyError::Exists(name.into()));
         }
-        // With the key, in one transaction: from now on a key is required.
-        tx.execute("INSERT OR IGNORE INTO meta(name, value) VALUES ('auth_required', ?1)", [&key.created])?;
-        tx.commit()?;
         Ok((key, token))
     }
 
     pub fn revoke(&mut self, name: &str, now: &str) -> std::result::Result<(), KeyError> {
-        let n = self
-            .conn
-            .execute("UPDATE api_keys SET revoked = ?2 WHERE name = ?1 AND revoked IS NULL", params![name, now])?;
-        if n == 0 {
+        let revoked = match &mut self.at {
+            Tables::File(conn) => {
+                conn.execute(
+                    "UPDATE api_keys SET revoked = ?2 WHERE name = ?1 AND revoked IS NULL",
+                    params![name, now],
+                )? > 0
+            }
+            Tables::Postgres(t) => t.revoke(name, now)?,
+        };
+        if !revoked {
             return Err(KeyError::NoSuchKey(name.into()));
         }
         Ok(())
@@ -165,19 +161,10 @@ impl KeyStore {
 
     /// Every key, revoked ones included, oldest first.
     pub fn list(&self) -> Result<Vec<ApiKey>> {
-        let mut stmt = self.conn.prepare("SELECT name, scopes, created, revoked, hash FROM api_keys ORDER BY rowid")?;
-        let rows = stmt
-            .query_map([], |r| {
-                Ok(ApiKey {
-                    name: r.get(0)?,
-                    scopes: r.get::<_, String>(1)?.split(',').filter(|s| !s.is_empty()).map(str::to_string).collect(),
-                    created: r.get(2)?,
-                    revoked: r.get(3)?,
-                    hash: r.get(4)?,
-                })
-            })?
-            .collect::<rusqlite::Result<Vec<_>>>()?;
-        Ok(rows)
+        match &self.at {
+            Tables::File(conn) => file_list(conn),
+            Tables::Postgres(t) => t.list(),
+        }
     }
 
     pub fn active(&self) -> Result<Vec<ApiKey>> {
@@ -187,57 +174,91 @@ impl KeyStore {
     /// The active key a token belongs to.
     pub fn find(&self, token: &str) -> Result<Option<ApiKey>> {
         let hash = token_hash(token);
-        Ok(self
-            .conn
-            .query_row("SELECT name FROM api_keys WHERE hash = ?1 AND revoked IS NULL", [&hash], |r| {
-                r.get::<_, String>(0)
-            })
-            .optional()?
-            .and_then(|name| self.list().ok()?.into_iter().find(|k| k.name == name && k.revoked.is_none())))
+        Ok(self.active()?.into_iter().find(|k| k.hash == hash))
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn tokens_are_stored_only_as_hashes_and_revocation_ends_them() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("keys.db");
-        let mut ks = KeyStore::open(&path).unwrap();
-        let (key, token) = ks.create("gateway", &["decide".into()], "t0").unwrap();
-        assert!(token.starts_with("tnt_") && token.len() == 68);
-        let raw = std::fs::read(&path).unwrap();
-        assert!(!raw.windows(token.len()).any(|w| w == token.as_bytes()), "the token is not on disk");
-        assert_eq!(ks.find(&token).unwrap().unwrap().name, "gateway");
-        assert!(matches!(ks.create("gateway", &["admin".into()], "t1"), Err(KeyError::Exists(_))));
-        assert!(matches!(ks.create("x", &["root".into()], "t1"), Err(KeyError::Scope(_))));
-        ks.revoke("gateway", "t2").unwrap();
-        assert!(ks.find(&token).unwrap().is_none());
-        assert_eq!(ks.list().unwrap()[0].revoked.as_deref(), Some("t2"));
-        assert_eq!(key.scopes, vec!["decide"]);
-        // The name is free again once revoked.
-        ks.create("gateway", &["decide".into()], "t3").unwrap();
+fn open_file(path: &Path) -> Result<Connection> {
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).map_err(|e| StoreError::DataDir { path: dir.display().to_string(), source: e })?;
     }
+    let conn = Connection::open(path)?;
+    conn.busy_timeout(std::time::Duration::from_secs(10))?;
+    conn.execute_batch(
+        "CREATE TABLE IF NOT EXISTS api_keys (
+            name    TEXT NOT NULL,
+            scopes  TEXT NOT NULL,
+            created TEXT NOT NULL,
+            revoked TEXT,
+            hash    TEXT NOT NULL UNIQUE
+        );
+        CREATE UNIQUE INDEX IF NOT EXISTS api_keys_active ON api_keys(name) WHERE revoked IS NULL;
+        CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT NOT NULL);",
+    )?;
+    Ok(conn)
+}
 
-    #[test]
-    fn once_a_key_was_created_auth_stays_required_after_every_key_is_revoked() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("keys.db");
-        assert_eq!(KeyStore::snapshot(&path).unwrap(), None, "no file: nothing configured, nothing created");
-        let mut ks = KeyStore::open(&path).unwrap();
-        assert!(!KeyStore::snapshot(&path).unwrap().unwrap().auth_required, "an empty key file requires nothing");
-        ks.create("k", &["decide".into()], "t0").unwrap();
-        ks.revoke("k", "t1").unwrap();
-        let snap = KeyStore::snapshot(&path).unwrap().unwrap();
-        assert!(snap.auth_required && snap.active.is_empty(), "{snap:?}");
-        // A file written before the marker existed: its rows say keys were configured.
-        ks.conn.execute("DROP TABLE meta", []).unwrap();
-        assert!(KeyStore::snapshot(&path).unwrap().unwrap().auth_required);
-        // A file that is not a key store is an error, never "no keys".
-        drop(ks);
-        std::fs::write(&path, b"not a database, not at all; just bytes that fill a page header").unwrap();
-        assert!(KeyStore::snapshot(&path).is_err());
+/// Inserts `key` with the `auth_required` marker, in one transaction:
+/// from now on a key is required. False when the name is taken.
+fn file_insert(conn: &mut Connection, key: &ApiKey) -> Result<bool> {
+    let tx = conn.transaction()?;
+    let inserted = tx.execute(
+        "INSERT INTO api_keys(name, scopes, created, hash) VALUES (?1, ?2, ?3, ?4) ON CONFLICT DO NOTHING",
+        params![key.name, key.scopes.join(","), key.created, key.hash],
+    )?;
+    if inserted == 0 {
+        return Ok(false);
     }
+    tx.execute("INSERT OR IGNORE INTO meta(name, value) VALUES ('auth_required', ?1)", [&key.created])?;
+    tx.commit()?;
+    Ok(true)
+}
+
+fn file_list(conn: &Connection) -> Result<Vec<ApiKey>> {
+    let mut stmt = conn.prepare("SELECT name, scopes, created, revoked, hash FROM api_keys ORDER BY rowid")?;
+    let rows = stmt
+        .query_map([], |r| {
+            Ok(ApiKey {
+                name: r.get(0)?,
+                scopes: scopes(&r.get::<_, String>(1)?),
+                created: r.get(2)?,
+                revoked: r.get(3)?,
+                hash: r.get(4)?,
+            })
+        })?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    Ok(rows)
+}
+
+/// Scopes as stored: comma-separated.
+pub(crate) fn scopes(stored: &str) -> Vec<String> {
+    stored.split(',').filter(|s| !s.is_empty()).map(str::to_string).collect()
+}
+
+fn file_snapshot(path: &Path) -> Result<Option<KeySnapshot>> {
+    if !path.try_exists().map_err(|e| StoreError::DataDir { path: path.display().to_string(), source: e })? {
+        return Ok(None);
+    }
+    let conn = Connection::open_with_flags(
+        path,
+        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )?;
+    conn.busy_timeout(std::time::Duration::from_secs(2))?;
+    // One read transaction: the marker and the keys as of one moment.
+    conn.execute_batch("BEGIN")?;
+    let has_meta: bool =
+        conn.query_row("SELECT EXISTS(SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'meta')", [], |r| {
+            r.get(0)
+        })?;
+    let marked = has_meta
+        && conn
+            .query_row("SELECT value FROM meta WHERE name = 'auth_required'", [], |r| r.get::<_, String>(0))
+            .optional()?
+            .is_some();
+    let all = file_list(&conn)?;
+    conn.execute_batch("COMMIT")?;
+    // Rows are never deleted, so any row (even revoked) means keys were
+    // configured: files written before the marker existed count too.
+    let auth_required = marked || !all.is_empty();
+    Ok(Some(KeySnapshot { auth_required, active: all.into_iter().filter(|k| k.revoked.is_none()).collect() }))
 }

@@ -22,7 +22,9 @@ use std::collections::{HashMap, HashSet};
 use tenet_model::{Category, Event, EventId, Finding, FindingStatus, Timestamp};
 
 pub use block::PreparedBatch;
-pub use postgres::{PostgresReader, PostgresStore, schema_version as postgres_schema_version};
+pub use postgres::{
+    PostgresReader, PostgresStore, ServiceClaim, claim_service, schema_version as postgres_schema_version,
+};
 pub use sqlite::{NoticeLog, SqliteReader, SqliteStore};
 
 #[derive(Debug, thiserror::Error)]
@@ -455,4 +457,78 @@ pub struct AnalysisState {
     pub events_seq: i64,
     pub snapshot_id: i64,
     pub learner: Vec<u8>,
+}
+
+/// Where the durable state lives: the embedded SQLite store in a data
+/// directory (the default), or a PostgreSQL database shared by nodes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StoreAt {
+    Embedded(std::path::PathBuf),
+    Postgres(String),
+}
+
+impl StoreAt {
+    /// The store a command names: `--store` when given (a `postgres://` or
+    /// `postgresql://` URL, or a directory), else the data directory.
+    pub fn from_args(store: Option<&str>, data_dir: &std::path::Path) -> StoreAt {
+        match store {
+            Some(s) if s.starts_with("postgres://") || s.starts_with("postgresql://") => {
+                StoreAt::Postgres(s.to_string())
+            }
+            Some(dir) => StoreAt::Embedded(dir.into()),
+            None => StoreAt::Embedded(data_dir.to_path_buf()),
+        }
+    }
+
+    /// The store's single writer (creating or migrating the store as needed).
+    pub fn writer(&self) -> Result<Box<dyn EventStore>> {
+        Ok(match self {
+            StoreAt::Embedded(dir) => Box::new(SqliteStore::open_dir(dir)?),
+            StoreAt::Postgres(url) => Box::new(PostgresStore::connect(url)?),
+        })
+    }
+
+    /// A reader, for another thread than the writer's.
+    pub fn reader(&self) -> Result<Box<dyn StoreReader>> {
+        Ok(match self {
+            StoreAt::Embedded(dir) => Box::new(SqliteReader::open_dir(dir)?),
+            StoreAt::Postgres(url) => Box::new(PostgresReader::connect(url)?),
+        })
+    }
+
+    /// Where the decision log is: `decisions.db` beside the embedded
+    /// store, or the PostgreSQL store's tables.
+    pub fn decision_log(&self) -> decisions::LogAt {
+        match self {
+            StoreAt::Embedded(dir) => decisions::LogAt::File(dir.join("decisions.db")),
+            StoreAt::Postgres(url) => decisions::LogAt::Postgres(url.clone()),
+        }
+    }
+
+    /// Where the API keys are: `keys.db` beside the embedded store, or the
+    /// PostgreSQL store's tables.
+    pub fn keys(&self) -> keys::KeysAt {
+        match self {
+            StoreAt::Embedded(dir) => keys::KeysAt::File(dir.join("keys.db")),
+            StoreAt::Postgres(url) => keys::KeysAt::Postgres(url.clone()),
+        }
+    }
+
+    /// The durable log of trust notices, for reading.
+    pub fn notices(&self) -> Result<Box<dyn NoticeReader>> {
+        Ok(match self {
+            StoreAt::Embedded(dir) => Box::new(NoticeLog::open_dir(dir)?),
+            StoreAt::Postgres(url) => Box::new(PostgresReader::connect(url)?),
+        })
+    }
+}
+
+impl std::fmt::Display for StoreAt {
+    /// The location for messages: a directory, or a URL without its password.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            StoreAt::Embedded(dir) => write!(f, "{}", dir.display()),
+            StoreAt::Postgres(url) => f.write_str(&postgres::redact(url)),
+        }
+    }
 }

@@ -40,7 +40,11 @@ use crate::{
 
 /// The schema, as numbered migrations: a database at version N has had
 /// the first N applied, in order, each in its own transaction.
-const MIGRATIONS: &[(i32, &str, &str)] = &[(1, "events, trust, findings, risk, analysis state, notices", SCHEMA_V1)];
+const MIGRATIONS: &[(i32, &str, &str)] = &[
+    (1, "events, trust, findings, risk, analysis state, notices", SCHEMA_V1),
+    (2, "the decision log and policy versions", SCHEMA_V2),
+    (3, "API keys", SCHEMA_V3),
+];
 
 const SCHEMA_V1: &str = "
 CREATE TABLE names (
@@ -164,9 +168,52 @@ CREATE TABLE trust_notices (
 );
 ";
 
+const SCHEMA_V2: &str = "
+CREATE TABLE decisions (
+    seq            BIGINT PRIMARY KEY,
+    at             TEXT NOT NULL,
+    request_id     TEXT,
+    request        TEXT NOT NULL,
+    decision       BOOLEAN NOT NULL,
+    policy_version TEXT NOT NULL,
+    reasons        TEXT NOT NULL,
+    prev_hash      TEXT NOT NULL,
+    hash           TEXT NOT NULL
+);
+CREATE TABLE policy_versions (
+    n       BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    version TEXT NOT NULL,
+    at      TEXT NOT NULL,
+    author  TEXT NOT NULL,
+    diff    TEXT NOT NULL,
+    files   TEXT NOT NULL
+);
+";
+
+const SCHEMA_V3: &str = "
+CREATE TABLE api_keys (
+    n       BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    name    TEXT NOT NULL,
+    scopes  TEXT NOT NULL,
+    created TEXT NOT NULL,
+    revoked TEXT,
+    hash    TEXT NOT NULL UNIQUE
+);
+CREATE UNIQUE INDEX api_keys_active ON api_keys(name) WHERE revoked IS NULL;
+CREATE TABLE key_meta (name TEXT PRIMARY KEY, value TEXT NOT NULL);
+";
+
+/// The advisory lock each decision batch is appended under: the chain's
+/// head is read and extended by one node at a time.
+const DECISION_CHAIN_LOCK: i64 = i64::from_be_bytes(*b"\0\0tenetd");
+
+/// The advisory lock a running service holds on its store: the one
+/// analysing writer (until analysis is shared out by partition).
+const SERVICE_LOCK: i64 = i64::from_be_bytes(*b"\0\0tenets");
+
 /// The advisory lock migrations run under (any constant; this one spells
 /// "tenet" in ASCII).
-const MIGRATION_LOCK: i64 = 0x74_65_6e_65_74;
+const MIGRATION_LOCK: i64 = i64::from_be_bytes(*b"\0\0\0tenet");
 
 type Param<'a> = &'a (dyn ToSql + Sync);
 
@@ -232,10 +279,19 @@ struct Db {
     pool: Pool,
     /// The URL, without its password.
     shown: String,
+    /// Whether this process brought the schema up to date already.
+    migrated: std::sync::atomic::AtomicBool,
 }
 
 impl Db {
+    /// The pool for `url`: one per database per process, shared by the
+    /// writer and every reader, so a reader costs no new connection.
     fn connect(url: &str) -> Result<Arc<Db>> {
+        static POOLS: OnceLock<std::sync::Mutex<HashMap<String, Arc<Db>>>> = OnceLock::new();
+        let mut pools = POOLS.get_or_init(Default::default).lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(db) = pools.get(url) {
+            return Ok(db.clone());
+        }
         let shown = redact(url);
         let mut config: tokio_postgres::Config = url.parse().map_err(|e| StoreError::Unavailable {
             url: shown.clone(),
@@ -245,14 +301,16 @@ impl Db {
         let manager =
             Manager::from_config(config, NoTls, ManagerConfig { recycling_method: RecyclingMethod::Verified });
         let pool = Pool::builder(manager)
-            .max_size(8)
+            .max_size(16)
             .runtime(deadpool_postgres::Runtime::Tokio1)
             .wait_timeout(Some(Duration::from_secs(10)))
             .create_timeout(Some(Duration::from_secs(5)))
             .recycle_timeout(Some(Duration::from_secs(5)))
             .build()
             .map_err(|e| StoreError::Unavailable { url: shown.clone(), reason: e.to_string() })?;
-        Ok(Arc::new(Db { pool, shown }))
+        let db = Arc::new(Db { pool, shown, migrated: std::sync::atomic::AtomicBool::new(false) });
+        pools.insert(url.to_string(), db.clone());
+        Ok(db)
     }
 
     async fn get(&self) -> Result<deadpool_postgres::Object> {
@@ -263,6 +321,16 @@ impl Db {
     /// refuses a database migrated by a newer build.
     async fn migrate(&self) -> Result<()> {
         let c = self.get().await?;
+        let supported = MIGRATIONS.last().map_or(0, |m| m.0);
+        if self.migrated.load(std::sync::atomic::Ordering::Acquire) {
+            // Up to date when this process last looked: one read to learn
+            // whether a newer build has migrated it since.
+            let found: i32 =
+                c.query_one("SELECT coalesce(max(version), 0) FROM tenet_schema", &[]).await?.try_get(0)?;
+            if found == supported {
+                return Ok(());
+            }
+        }
         c.batch_execute("BEGIN").await?;
         let result = async {
             c.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK]).await?;
@@ -276,7 +344,6 @@ impl Db {
             .await?;
             let found: i32 =
                 c.query_one("SELECT coalesce(max(version), 0) FROM tenet_schema", &[]).await?.try_get(0)?;
-            let supported = MIGRATIONS.last().map_or(0, |m| m.0);
             if found > supported {
                 return Err(StoreError::SchemaTooNew {
                     path: self.shown.clone(),
@@ -294,7 +361,11 @@ impl Db {
         }
         .await;
         match result {
-            Ok(()) => Ok(c.batch_execute("COMMIT").await?),
+            Ok(()) => {
+                c.batch_execute("COMMIT").await?;
+                self.migrated.store(true, std::sync::atomic::Ordering::Release);
+                Ok(())
+            }
             Err(e) => {
                 let _ = c.batch_execute("ROLLBACK").await;
                 Err(e)
@@ -313,6 +384,25 @@ pub fn schema_version(url: &str) -> Result<i32> {
             return Ok(0);
         }
         Ok(c.query_one("SELECT coalesce(max(version), 0) FROM tenet_schema", &[]).await?.try_get(0)?)
+    })?
+}
+
+/// A running service's hold on a PostgreSQL store: a session-level
+/// advisory lock on a connection of its own (taken out of the pool, so the
+/// lock ends with the session: when the claim is dropped, or when the
+/// process dies and the server sees its connection close).
+pub struct ServiceClaim {
+    _session: ClientWrapper,
+}
+
+/// Claims the store at `url` for one running service; `Ok(None)` when
+/// another holds it.
+pub fn claim_service(url: &str) -> Result<Option<ServiceClaim>> {
+    let db = Db::connect(url)?;
+    block_on(async {
+        let c = deadpool_postgres::Object::take(db.get().await?);
+        let held: bool = c.query_one("SELECT pg_try_advisory_lock($1)", &[&SERVICE_LOCK]).await?.try_get(0)?;
+        Ok(held.then_some(ServiceClaim { _session: c }))
     })?
 }
 
@@ -475,7 +565,9 @@ async fn locate(c: &ClientWrapper, time: i64, id: &str) -> Result<Slot> {
 }
 
 /// Inserts a block's events in one statement; returns `(slot, seq)` of
-/// those stored (the rest were already there).
+/// those stored (the rest were already there). Sequence numbers follow the
+/// batch's order, as in the SQLite store: events of the same instant are
+/// analysed in the order they arrived.
 async fn insert_block_events(
     c: &ClientWrapper,
     names: &Names,
@@ -507,7 +599,7 @@ async fn insert_block_events(
              SELECT t, h, i, f, s, a, x, c, d, $10, l
              FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::bigint[], $5::bigint[], $6::bigint[],
                          $7::bigint[], $8::bigint[], $9::bigint[], $11::bigint[]) AS u(t, h, i, f, s, a, x, c, d, l)
-             ORDER BY t, h
+             ORDER BY l
              ON CONFLICT (time, idh) DO NOTHING RETURNING slot, seq",
         )
         .await?;
@@ -1700,6 +1792,290 @@ impl Drop for PostgresStore {
             tracing::error!("events appended but not committed were lost: {e}");
         }
     }
+}
+
+/// The decision log's tables in a PostgreSQL store (see `decisions.rs`).
+pub(crate) struct DecisionTables {
+    db: Arc<Db>,
+}
+
+impl DecisionTables {
+    pub(crate) fn connect(url: &str) -> Result<Self> {
+        let db = Db::connect(url)?;
+        block_on(db.migrate())??;
+        Ok(DecisionTables { db })
+    }
+
+    fn with<T>(&self, f: impl AsyncFnOnce(&ClientWrapper) -> Result<T>) -> Result<T> {
+        block_on(async {
+            let c = self.db.get().await?;
+            f(&c).await
+        })?
+    }
+
+    /// Appends `records` after the chain's head as it is in the database
+    /// (another node may have moved it), in one transaction.
+    pub(crate) fn append(&mut self, records: &[crate::decisions::LoggedDecision]) -> Result<()> {
+        if records.is_empty() {
+            return Ok(());
+        }
+        self.with(async |c| {
+            c.batch_execute("BEGIN").await?;
+            let result = async {
+                c.execute("SELECT pg_advisory_xact_lock($1)", &[&DECISION_CHAIN_LOCK]).await?;
+                let head = c.query_opt("SELECT seq, hash FROM decisions ORDER BY seq DESC LIMIT 1", &[]).await?;
+                let (mut seq, mut prev): (i64, String) = match head {
+                    Some(r) => (r.try_get(0)?, r.try_get(1)?),
+                    None => (0, crate::decisions::GENESIS.to_string()),
+                };
+                let n = records.len();
+                let (mut seqs, mut prevs, mut hashes) = (Vec::with_capacity(n), Vec::with_capacity(n), Vec::with_capacity(n));
+                for d in records {
+                    seq += 1;
+                    let hash = crate::decisions::chain_hash(&prev, seq, d);
+                    seqs.push(seq);
+                    prevs.push(std::mem::replace(&mut prev, hash.clone()));
+                    hashes.push(hash);
+                }
+                let at: Vec<&str> = records.iter().map(|d| d.at.as_str()).collect();
+                let request_id: Vec<Option<&str>> = records.iter().map(|d| d.request_id.as_deref()).collect();
+                let request: Vec<&str> = records.iter().map(|d| d.request.as_str()).collect();
+                let decision: Vec<bool> = records.iter().map(|d| d.decision).collect();
+                let version: Vec<&str> = records.iter().map(|d| d.policy_version.as_str()).collect();
+                let reasons: Vec<&str> = records.iter().map(|d| d.reasons.as_str()).collect();
+                let insert = c
+                    .prepare_cached(
+                        "INSERT INTO decisions(seq, at, request_id, request, decision, policy_version, reasons, prev_hash, hash)
+                         SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::boolean[],
+                                              $6::text[], $7::text[], $8::text[], $9::text[])",
+                    )
+                    .await?;
+                c.execute(&insert, &[&seqs, &at, &request_id, &request, &decision, &version, &reasons, &prevs, &hashes])
+                    .await?;
+                Ok(())
+            }
+            .await;
+            match result {
+                Ok(()) => Ok(c.batch_execute("COMMIT").await?),
+                Err(e) => {
+                    let _ = c.batch_execute("ROLLBACK").await;
+                    Err(e)
+                }
+            }
+        })
+    }
+
+    pub(crate) fn policy_version(
+        &mut self,
+        version: &str,
+        at: &str,
+        author: &str,
+        diff: &str,
+        files: &str,
+    ) -> Result<()> {
+        self.with(async |c| {
+            c.execute(
+                "INSERT INTO policy_versions(version, at, author, diff, files) VALUES ($1, $2, $3, $4, $5)",
+                &[&version, &at, &author, &diff, &files],
+            )
+            .await?;
+            Ok(())
+        })
+    }
+
+    pub(crate) fn policy_versions(&self) -> Result<Vec<crate::decisions::PolicyVersion>> {
+        self.with(async |c| {
+            let rows = c.query("SELECT version, at, author, diff FROM policy_versions ORDER BY n", &[]).await?;
+            rows.iter()
+                .map(|r| {
+                    Ok(crate::decisions::PolicyVersion {
+                        version: r.try_get(0)?,
+                        at: r.try_get(1)?,
+                        author: r.try_get(2)?,
+                        diff: r.try_get(3)?,
+                    })
+                })
+                .collect()
+        })
+    }
+
+    pub(crate) fn search(
+        &self,
+        search: &crate::decisions::DecisionSearch,
+    ) -> Result<(Vec<crate::decisions::DecisionRow>, usize)> {
+        let mut filter = String::from("true");
+        let mut args: Vec<String> = Vec::new();
+        if let Some(t) = search.text.as_deref().filter(|t| !t.is_empty()) {
+            let escaped = t.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_");
+            filter.push_str(" AND (request ILIKE $1 ESCAPE '\\' OR request_id ILIKE $1 ESCAPE '\\')");
+            args.push(format!("%{escaped}%"));
+        }
+        if let Some(d) = search.decision {
+            filter.push_str(&format!(" AND decision = {d}"));
+        }
+        let params: Vec<Param> = args.iter().map(|a| a as Param).collect();
+        self.with(async |c| {
+            let counted = crate::decisions::COUNTED;
+            let total: i64 = c
+                .query_one(
+                    &format!("SELECT count(*) FROM (SELECT 1 FROM decisions WHERE {filter} LIMIT {counted}) m"),
+                    &params,
+                )
+                .await?
+                .try_get(0)?;
+            let rows = c
+                .query(
+                    &format!(
+                        "SELECT {DECISION_COLUMNS} FROM decisions WHERE {filter} ORDER BY seq DESC LIMIT {} OFFSET {}",
+                        search.limit, search.offset
+                    ),
+                    &params,
+                )
+                .await?;
+            Ok((rows.iter().map(decision_row).collect::<Result<Vec<_>>>()?, total as usize))
+        })
+    }
+
+    pub(crate) fn decision(&self, seq: i64) -> Result<Option<crate::decisions::DecisionRow>> {
+        self.with(async |c| {
+            let row = c.query_opt(&format!("SELECT {DECISION_COLUMNS} FROM decisions WHERE seq = $1"), &[&seq]).await?;
+            row.as_ref().map(decision_row).transpose()
+        })
+    }
+
+    /// Walks the whole chain, streamed from the server rather than loaded.
+    pub(crate) fn verify(&self) -> Result<crate::decisions::Verification> {
+        use futures_util::TryStreamExt;
+        self.with(async |c| {
+            let rows = c
+                .query_raw(
+                    &format!("SELECT {DECISION_COLUMNS}, prev_hash, hash FROM decisions ORDER BY seq"),
+                    std::iter::empty::<i64>(),
+                )
+                .await?;
+            let mut rows = std::pin::pin!(rows);
+            let mut chain = crate::decisions::ChainCheck::default();
+            while let Some(r) = rows.try_next().await? {
+                if let Some(broken) = chain.next(decision_row(&r)?, r.try_get(7)?, r.try_get(8)?) {
+                    return Ok(broken);
+                }
+            }
+            Ok(chain.intact())
+        })
+    }
+}
+
+/// The API keys' tables in a PostgreSQL store (see `keys.rs`).
+pub(crate) struct KeyTables {
+    db: Arc<Db>,
+}
+
+impl KeyTables {
+    pub(crate) fn connect(url: &str) -> Result<Self> {
+        let db = Db::connect(url)?;
+        block_on(db.migrate())??;
+        Ok(KeyTables { db })
+    }
+
+    fn with<T>(&self, f: impl AsyncFnOnce(&ClientWrapper) -> Result<T>) -> Result<T> {
+        block_on(async {
+            let c = self.db.get().await?;
+            f(&c).await
+        })?
+    }
+
+    /// Inserts `key` and the `auth_required` marker in one transaction;
+    /// false when an active key has the name.
+    pub(crate) fn insert(&mut self, key: &crate::keys::ApiKey) -> Result<bool> {
+        let scopes = key.scopes.join(",");
+        self.with(async |c| {
+            c.batch_execute("BEGIN").await?;
+            let result = async {
+                let n = c
+                    .execute(
+                        "INSERT INTO api_keys(name, scopes, created, hash) VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
+                        &[&key.name, &scopes, &key.created, &key.hash],
+                    )
+                    .await?;
+                if n == 1 {
+                    c.execute(
+                        "INSERT INTO key_meta(name, value) VALUES ('auth_required', $1) ON CONFLICT DO NOTHING",
+                        &[&key.created],
+                    )
+                    .await?;
+                }
+                Ok(n == 1)
+            }
+            .await;
+            let end = if matches!(result, Ok(true)) { "COMMIT" } else { "ROLLBACK" };
+            c.batch_execute(end).await?;
+            result
+        })
+    }
+
+    pub(crate) fn revoke(&mut self, name: &str, now: &str) -> Result<bool> {
+        self.with(async |c| {
+            Ok(c.execute("UPDATE api_keys SET revoked = $2 WHERE name = $1 AND revoked IS NULL", &[&name, &now])
+                .await?
+                > 0)
+        })
+    }
+
+    pub(crate) fn list(&self) -> Result<Vec<crate::keys::ApiKey>> {
+        self.with(async |c| key_rows(c).await)
+    }
+
+    /// The marker and the keys as of one moment (one statement each, in a
+    /// repeatable-read transaction).
+    pub(crate) fn snapshot(&self) -> Result<crate::keys::KeySnapshot> {
+        self.with(async |c| {
+            c.batch_execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY").await?;
+            let result = async {
+                let marked =
+                    c.query_opt("SELECT value FROM key_meta WHERE name = 'auth_required'", &[]).await?.is_some();
+                let all = key_rows(c).await?;
+                Ok(crate::keys::KeySnapshot {
+                    auth_required: marked || !all.is_empty(),
+                    active: all.into_iter().filter(|k| k.revoked.is_none()).collect(),
+                })
+            }
+            .await;
+            let _ = c.batch_execute("COMMIT").await;
+            result
+        })
+    }
+}
+
+async fn key_rows(c: &ClientWrapper) -> Result<Vec<crate::keys::ApiKey>> {
+    let rows = c.query("SELECT name, scopes, created, revoked, hash FROM api_keys ORDER BY n", &[]).await?;
+    rows.iter()
+        .map(|r| {
+            Ok(crate::keys::ApiKey {
+                name: r.try_get(0)?,
+                scopes: crate::keys::scopes(r.try_get(1)?),
+                created: r.try_get(2)?,
+                revoked: r.try_get(3)?,
+                hash: r.try_get(4)?,
+            })
+        })
+        .collect()
+}
+
+/// A decision's columns, in the order [`decision_row`] reads them.
+const DECISION_COLUMNS: &str = "seq, at, request_id, request, decision, policy_version, reasons";
+
+fn decision_row(r: &tokio_postgres::Row) -> Result<crate::decisions::DecisionRow> {
+    Ok(crate::decisions::DecisionRow {
+        seq: r.try_get(0)?,
+        record: crate::decisions::LoggedDecision {
+            at: r.try_get(1)?,
+            request_id: r.try_get(2)?,
+            request: r.try_get(3)?,
+            decision: r.try_get(4)?,
+            policy_version: r.try_get(5)?,
+            reasons: r.try_get(6)?,
+        },
+    })
 }
 
 #[cfg(test)]

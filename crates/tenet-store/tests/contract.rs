@@ -72,6 +72,7 @@ on_both_backends!(
     a_principals_activity_is_counted_by_action_and_hour_within_a_window,
     append_is_idempotent_and_keeps_raw_records,
     duplicates_within_one_batch_are_stored_once,
+    events_of_one_instant_are_numbered_in_the_order_they_arrived,
     relink_changes_what_queries_return_and_index_the_new_principals,
     limit_returns_the_newest_oldest_first,
     queries_filter_by_action_resource_source_and_time,
@@ -375,6 +376,18 @@ fn duplicates_within_one_batch_are_stored_once(at: Store) {
     s.commit().unwrap();
     assert_eq!((out.stored, out.duplicates), (2, 1));
     assert_eq!(s.count().unwrap(), 2);
+}
+
+/// Analysis reads pending events by (time, sequence number): events of
+/// one instant must be analysed in arrival order on every backend, or the
+/// same input would learn differently.
+fn events_of_one_instant_are_numbered_in_the_order_they_arrived(at: Store) {
+    let mut s = at.writer();
+    let batch: Vec<Event> = ["m", "c", "x", "a", "b"].iter().map(|id| event(id, 7, "alice")).collect();
+    s.append(PreparedBatch::new(batch)).unwrap();
+    s.commit().unwrap();
+    let seqs: Vec<i64> = s.pending_analysis().unwrap().iter().map(|p| p.seq).collect();
+    assert_eq!(ids(&s.events_by_seq(&seqs).unwrap()), ["m", "c", "x", "a", "b"]);
 }
 
 fn relink_changes_what_queries_return_and_index_the_new_principals(at: Store) {

@@ -90,3 +90,32 @@ fn a_writer_carries_on_after_the_server_restarts() {
     ids.sort();
     assert_eq!(ids, ["after", "before"], "the refused append left nothing behind");
 }
+
+#[test]
+fn nodes_logging_decisions_at_once_keep_one_verifiable_chain() {
+    use tenet_store::decisions::{DecisionLogWriter, LogAt, LoggedDecision, Verification, verify};
+    let Some(pg) = server("nodes_logging_decisions_at_once_keep_one_verifiable_chain") else { return };
+    let at = LogAt::Postgres(pg.fresh_database());
+    std::thread::scope(|s| {
+        for node in 0..4 {
+            let at = at.clone();
+            s.spawn(move || {
+                let mut log = DecisionLogWriter::open(&at).unwrap();
+                for batch in 0..25 {
+                    let records: Vec<LoggedDecision> = (0..10)
+                        .map(|i| LoggedDecision {
+                            at: "2026-12-07T10:00:00Z".into(),
+                            request_id: Some(format!("node{node}-{batch}-{i}")),
+                            request: "{}".into(),
+                            decision: i % 2 == 0,
+                            policy_version: "v".into(),
+                            reasons: "{}".into(),
+                        })
+                        .collect();
+                    log.append(&records).unwrap();
+                }
+            });
+        }
+    });
+    assert!(matches!(verify(&at).unwrap(), Verification::Intact { records: 1000, .. }));
+}

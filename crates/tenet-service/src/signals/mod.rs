@@ -111,7 +111,7 @@ pub struct Signals {
     /// [`Targets`] as of a store generation: re-read only when a stream changed.
     targets: Mutex<Option<(u64, Targets)>>,
     /// The durable log of trust notices, read after the outbox's cursor.
-    notices: Mutex<tenet_store::NoticeLog>,
+    notices: Mutex<Box<dyn NoticeReader>>,
     keys: RwLock<KeyRing>,
     key_dir: PathBuf,
     issuer: OnceLock<String>,
@@ -147,9 +147,11 @@ fn store_fault(e: SsfStoreError) -> Fault {
 }
 
 impl Signals {
-    /// Opens `ssf.db` and the signing keys (generating the first) in `data_dir`.
+    /// Opens `ssf.db` and the signing keys (generating the first) in
+    /// `data_dir`, and the trust notice log in `notices_at`.
     pub fn open(
         data_dir: &Path,
+        notices_at: &tenet_store::StoreAt,
         config: SignalsConfig,
         decisions: Arc<tenet_server::access::DecisionPoint>,
         trust: Arc<crate::trust::LiveTrust>,
@@ -160,10 +162,11 @@ impl Signals {
         let store = SsfStore::open(&path).map_err(ServiceError::store(format!("opening {}", path.display())))?;
         let key_dir = data_dir.join("ssf");
         let keys = KeyRing::open(&key_dir).map_err(|e| ServiceError::Refused(format!("SET signing key: {e}")))?;
-        let notices = tenet_store::NoticeLog::open_dir(data_dir)
-            .map_err(ServiceError::store(format!("reading the trust notice log in {}", data_dir.display())))?;
+        let notices = notices_at
+            .notices()
+            .map_err(ServiceError::store(format!("reading the trust notice log in {notices_at}")))?;
         let mut store = store;
-        configure_webhooks(&mut store, &config.webhooks, &notices)?;
+        configure_webhooks(&mut store, &config.webhooks, &*notices)?;
         Ok(Arc::new(Signals {
             store: Mutex::new(store),
             targets: Mutex::new(None),
@@ -615,7 +618,7 @@ pub fn follow(
 fn configure_webhooks(
     store: &mut SsfStore,
     webhooks: &[WebhookConfig],
-    notices: &tenet_store::NoticeLog,
+    notices: &dyn NoticeReader,
 ) -> Result<(), ServiceError> {
     let refused = |name: &str, why: String| ServiceError::Refused(format!("ssf.webhooks {name:?}: {why}"));
     for w in webhooks {
