@@ -145,3 +145,107 @@ fn a_service_on_postgres_stores_what_it_acknowledges_where_the_cli_reads_it() {
     // The embedded store of the same data directory knows nothing of them.
     assert_eq!(tenet(data.path(), None, &["events", "--json"]).lines().count(), 0);
 }
+
+/// `tenet serve` on the store at `url`, its receivers verifying every second.
+fn serve_on(data: &Path, url: &str) -> common::Server {
+    let config = data.join("serve.yaml");
+    std::fs::write(&config, "ssf:\n  min_verification_interval: 1\n").unwrap();
+    let mut cmd = common::tenet(data);
+    cmd.env("TENET_STORE", url)
+        .args(["serve", "--addr", "127.0.0.1:0", "--config"])
+        .arg(&config)
+        .arg("--policies")
+        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/policies"));
+    common::Server::spawn(cmd)
+}
+
+#[test]
+fn shared_signals_streams_and_their_outbox_live_in_postgres_across_a_restart() {
+    use serde_json::json;
+    let Some(pg) =
+        tenet_testkit::postgres::server("shared_signals_streams_and_their_outbox_live_in_postgres_across_a_restart")
+    else {
+        return;
+    };
+    let url = pg.fresh_database();
+    let data = tempfile::tempdir().unwrap();
+    let created = tenet(data.path(), Some(&url), &["key", "create", "rx", "--scopes", "ssf"]);
+    let token = created.lines().last().unwrap().trim().to_string();
+    assert!(!data.path().join("keys.db").exists(), "the key is kept in PostgreSQL");
+    let verification = "https://schemas.openid.net/secevent/ssf/event-type/verification";
+
+    let server = serve_on(data.path(), &url);
+    let stream = server.call("POST", "/ssf/stream", Some(&token), Some(&json!({"events_requested": [verification]})));
+    assert_eq!(stream.status, 201, "{}", stream.body);
+    let stream = stream.json();
+    let id = stream["stream_id"].as_str().unwrap().to_string();
+    let poll_path =
+        stream["delivery"]["endpoint_url"].as_str().unwrap().strip_prefix(server.base()).unwrap().to_string();
+    for state in ["a", "b"] {
+        let asked = server.call("POST", "/ssf/verify", Some(&token), Some(&json!({"stream_id": id, "state": state})));
+        assert_eq!(asked.status, 204, "{}", asked.body);
+        std::thread::sleep(std::time::Duration::from_millis(1100));
+    }
+    let first = server.call("POST", &poll_path, Some(&token), Some(&json!({"returnImmediately": true}))).json();
+    let jtis: Vec<String> = first["sets"].as_object().unwrap().keys().cloned().collect();
+    assert_eq!(jtis.len(), 2, "{first}");
+    let acked = server.call("POST", &poll_path, Some(&token), Some(&json!({"maxEvents": 0, "ack": [jtis[0]]})));
+    assert_eq!(acked.status, 200);
+    assert_eq!(server.stop().code(), Some(0));
+    assert!(!data.path().join("ssf.db").exists(), "the stream and its outbox are kept in PostgreSQL");
+
+    // Restarted: the stream is there, the unacknowledged SET is sent again
+    // under its jti, the acknowledged one never.
+    let server = serve_on(data.path(), &url);
+    let again = server.call("POST", &poll_path, Some(&token), Some(&json!({"returnImmediately": true}))).json();
+    let left: Vec<&String> = again["sets"].as_object().unwrap().keys().collect();
+    assert_eq!(left, [&jtis[1]], "{again}");
+    let listed = tenet(data.path(), Some(&url), &["ssf", "streams", "--json"]);
+    assert!(listed.contains(&id), "{listed}");
+    drop(server);
+}
+
+#[test]
+fn a_postgresql_restart_refuses_intake_with_retry_after_keeps_deciding_and_recovers_by_itself() {
+    use serde_json::json;
+    let Some(pg) = tenet_testkit::postgres::Server::start(
+        "a_postgresql_restart_refuses_intake_with_retry_after_keeps_deciding_and_recovers_by_itself",
+    ) else {
+        return;
+    };
+    let url = pg.fresh_database();
+    let data = tempfile::tempdir().unwrap();
+    let token = tenet(data.path(), Some(&url), &["key", "create", "pep", "--scopes", "ingest,decide"]);
+    let token = token.lines().last().unwrap().trim().to_string();
+    let server = serve_on(data.path(), &url);
+    let stratus =
+        |name: &str| std::fs::read_to_string(shared(&format!("data/cloudtrail/stratus-red-team/{name}.json"))).unwrap();
+    let events = |body: &str| {
+        let body: serde_json::Value = serde_json::from_str(body).unwrap();
+        server.call("POST", "/api/v1/events", Some(&token), Some(&body))
+    };
+    let ask = json!({
+        "subject": {"type": "user", "id": "alice@example.com"},
+        "action": {"name": "read"},
+        "resource": {"type": "document", "id": "roadmap"}
+    });
+    let first = events(&stratus("aws.persistence.iam-create-admin-user"));
+    assert_eq!(first.status, 200, "{}", first.body);
+
+    pg.stop();
+    let refused = events(&stratus("aws.defense-evasion.cloudtrail-stop"));
+    assert_eq!(refused.status, 503, "{}", refused.body);
+    assert!(refused.headers.iter().any(|(k, _)| k == "retry-after"), "{:?}", refused.headers);
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    let decided = server.call("POST", "/access/v1/evaluation", Some(&token), Some(&ask));
+    assert_eq!(decided.status, 200, "decisions are served from live state while PostgreSQL is down: {}", decided.body);
+
+    pg.start_again();
+    let retried = events(&stratus("aws.defense-evasion.cloudtrail-stop"));
+    assert_eq!(retried.status, 200, "recovered by itself: {}", retried.body);
+    let stored = first.json()["stored"].as_u64().unwrap() + retried.json()["stored"].as_u64().unwrap();
+    assert_eq!(server.stop().code(), Some(0));
+    assert_eq!(tenet(data.path(), Some(&url), &["events", "--json"]).lines().count() as u64, stored);
+    let verified = tenet(data.path(), Some(&url), &["audit", "verify"]);
+    assert!(verified.starts_with("intact: 1 decision record(s)"), "the decision made meanwhile is logged: {verified}");
+}

@@ -37,11 +37,13 @@ pub fn run(place: &super::Place, command: SsfCommand) -> Result<Outcome> {
             None => outln!("no previous key to retire"),
         },
         SsfCommand::Streams { json } => {
-            let path = place.dir.join("ssf.db");
-            if !path.exists() {
+            let at = place.store.ssf();
+            if let tenet_store::ssf::SsfAt::File(path) = &at
+                && !path.exists()
+            {
                 return Ok(Outcome::Ok);
             }
-            let store = SsfStore::open(&path).with_context(|| format!("opening {}", path.display()))?;
+            let store = SsfStore::open(&at).with_context(|| format!("opening the Shared Signals state in {at}"))?;
             for s in store.streams()? {
                 let pending = store.pending_count(&s.config.stream_id)?;
                 let c = &s.config;

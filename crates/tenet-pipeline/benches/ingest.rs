@@ -25,6 +25,13 @@
 //! (`PROFILE_STORE=1` runs only mode 4, `PROFILE_FULL=1` only mode 6, for
 //! profiling).
 //!
+//! `cargo bench -p tenet-pipeline --bench ingest -- --postgres [EVENTS]`
+//! runs store and full pipeline on the same files (default 200,000 events,
+//! on a continuous clock) into the embedded store and into PostgreSQL: a
+//! private server started from the machine's binaries, on the same cores,
+//! with fsync off as in the tests (so the ratio is the protocol's and the
+//! server's CPU, not a disk's).
+//!
 //! `cargo bench -p tenet-pipeline --bench ingest -- --reingest [EVENTS]`
 //! runs only first ingest against re-ingest, on EVENTS (default 100,000)
 //! stamped with whole seconds at 25,000 events a second, as CloudTrail
@@ -233,6 +240,42 @@ fn raw_parse(files: &[PathBuf]) -> Phase {
     })
 }
 
+/// Embedded against PostgreSQL, on the same files in one run.
+fn postgres_against_embedded(target: usize) {
+    let server = tenet_testkit::postgres::Server::start("ingest bench --postgres")
+        .expect("PostgreSQL's server binaries (apt-get install postgresql)");
+    let url = server.fresh_database();
+    let work = tempfile::tempdir().expect("temp dir");
+    let (files, _) = replicate(&corpus(), target, &work.path().join("stream"), Clock::Stream);
+    let embedded = store_phase("embedded: store", &files, &work.path().join("store"), target);
+    let on_pg = timed("postgres: store", || {
+        let mut store = tenet_store::PostgresStore::connect(&url).expect("PostgreSQL store opens");
+        let report = tenet_pipeline::ingest(&files, &mut store, Default::default(), &mut ()).expect("ingest runs");
+        assert_eq!(report.stored as usize, target);
+        assert_eq!(store.count().unwrap() as usize, target);
+        (report.stored, format!("writer busy {:.1}s", report.store_seconds))
+    });
+    let full_embedded = full_pipeline(&files, &work.path().join("store-full"), target);
+    let full_url = server.fresh_database();
+    let full_pg = full_pipeline_on(&files, &mut tenet_store::PostgresStore::connect(&full_url).expect("opens"), target);
+    println!("embedded against PostgreSQL: {target} CloudTrail events on a continuous clock");
+    for p in [&embedded, &on_pg, &full_embedded, &full_pg] {
+        println!(
+            "{:<26} {:>7.2} s {:>10.0} events/s {:>8.2} CPU µs/ev (this process)  {}",
+            p.name,
+            p.secs,
+            p.events as f64 / p.secs,
+            p.cpu_secs * 1e6 / p.events as f64,
+            p.note
+        );
+    }
+    println!(
+        "PostgreSQL / embedded throughput: store {:.2}, full pipeline {:.2}",
+        embedded.secs / on_pg.secs,
+        full_embedded.secs / full_pg.secs
+    );
+}
+
 fn store_phase(name: &'static str, files: &[PathBuf], dir: &Path, target: usize) -> Phase {
     timed(name, || {
         let mut store = SqliteStore::open_dir(dir).expect("store opens");
@@ -253,14 +296,17 @@ fn store_phase(name: &'static str, files: &[PathBuf], dir: &Path, target: usize)
 
 /// Ingest then analyse, as `tenet ingest --rules ../shared/data/sigma` does.
 fn full_pipeline(files: &[PathBuf], dir: &Path, target: usize) -> Phase {
+    full_pipeline_on(files, &mut SqliteStore::open_dir(dir).expect("store opens"), target)
+}
+
+fn full_pipeline_on(files: &[PathBuf], store: &mut dyn tenet_store::EventStore, target: usize) -> Phase {
     let rules_dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data/sigma");
     let (rules, loaded) = tenet_sigma::RuleSet::load_dir(&rules_dir).expect("shared Sigma rules load");
     let cloudtrail_rules = loaded.loaded.get("aws/cloudtrail").copied().unwrap_or(0);
     timed("full: + analyse + Sigma", || {
-        let mut store = SqliteStore::open_dir(dir).expect("store opens");
         let (report, a) = tenet_pipeline::analyse::ingest_and_analyse(
             files,
-            &mut store,
+            store,
             Default::default(),
             &mut (),
             &rules,
@@ -282,6 +328,10 @@ fn full_pipeline(files: &[PathBuf], dir: &Path, target: usize) -> Phase {
 
 fn main() {
     let count: Option<usize> = std::env::args().skip(1).find_map(|a| a.parse().ok());
+    if std::env::args().any(|a| a == "--postgres") {
+        postgres_against_embedded(count.unwrap_or(200_000));
+        return;
+    }
     if std::env::args().any(|a| a == "--reingest") {
         reingest_only(count.unwrap_or(100_000));
         return;

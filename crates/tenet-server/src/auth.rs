@@ -41,6 +41,8 @@ struct Active {
     by_hash: HashMap<String, (String, Vec<String>)>,
     /// Why the key file could not be read last time: every request is refused meanwhile.
     unreadable: Option<String>,
+    /// The keys were read at least once (what a database outage keeps serving).
+    read_once: bool,
 }
 
 /// The keys callers authenticate with.
@@ -66,15 +68,25 @@ impl Keys {
         keys.reload()?;
         let k = keys.clone();
         let _ = std::thread::Builder::new().name("tenet-keys".into()).spawn(move || {
+            let mut unreachable = false;
             loop {
                 std::thread::sleep(Duration::from_secs(1));
                 let was_readable = k.active.read().unwrap_or_else(|p| p.into_inner()).unreadable.is_none();
-                match k.reload() {
+                let result = k.reload();
+                let refusing = k.active.read().unwrap_or_else(|p| p.into_inner()).unreadable.is_some();
+                match result {
                     // Said once per change, not every second.
-                    Err(e) if was_readable => {
+                    Err(e) if was_readable && refusing => {
                         tracing::error!(error = %e, "API keys unreadable: refusing every protected request until they can be read")
                     }
-                    Ok(()) if !was_readable => tracing::warn!("API keys readable again"),
+                    Err(e) if !refusing && !unreachable => {
+                        unreachable = true;
+                        tracing::warn!(error = %e, "the key store cannot be reached: serving the keys as last read")
+                    }
+                    Ok(()) if !was_readable || unreachable => {
+                        unreachable = false;
+                        tracing::warn!("API keys readable again")
+                    }
                     _ => {}
                 }
             }
@@ -94,7 +106,17 @@ impl Keys {
                 active.required |= marked;
                 active.by_hash = keys.into_iter().map(|k| (k.hash, (k.name, k.scopes))).collect();
                 active.unreadable = None;
+                active.read_once = true;
                 Ok(())
+            }
+            // A database that cannot be reached (a PostgreSQL restart) is
+            // not a key store that went bad: the keys as last read keep
+            // serving, since no revocation can be written while it is down
+            // (one committed in the second before is the window).
+            Err(e @ (tenet_store::StoreError::Unavailable { .. } | tenet_store::StoreError::Postgres(_)))
+                if active.read_once && matches!(at, KeysAt::Postgres(_)) =>
+            {
+                Err(e)
             }
             Err(e) => {
                 active.by_hash.clear();

@@ -58,12 +58,14 @@ impl tenet_console::Site for ConsoleSite {
     }
 
     fn streams(&self) -> Result<Vec<tenet_console::StreamView>, String> {
-        let path = self.data_dir.join("ssf.db");
-        if !path.exists() {
+        let at = self.store.ssf();
+        if let tenet_store::ssf::SsfAt::File(path) = &at
+            && !path.exists()
+        {
             return Ok(Vec::new());
         }
         let fail = |e: &dyn std::fmt::Display| format!("the Shared Signals store cannot be read: {e}");
-        let store = tenet_store::ssf::SsfStore::open(&path).map_err(|e| fail(&e))?;
+        let store = tenet_store::ssf::SsfStore::open(&at).map_err(|e| fail(&e))?;
         let mut out = Vec::new();
         for s in store.streams().map_err(|e| fail(&e))? {
             let c = &s.config;

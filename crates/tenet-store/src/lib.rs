@@ -514,6 +514,15 @@ impl StoreAt {
         }
     }
 
+    /// Where the Shared Signals state is: `ssf.db` beside the embedded
+    /// store, or the PostgreSQL store's tables.
+    pub fn ssf(&self) -> ssf::SsfAt {
+        match self {
+            StoreAt::Embedded(dir) => ssf::SsfAt::File(dir.join("ssf.db")),
+            StoreAt::Postgres(url) => ssf::SsfAt::Postgres(url.clone()),
+        }
+    }
+
     /// The durable log of trust notices, for reading.
     pub fn notices(&self) -> Result<Box<dyn NoticeReader>> {
         Ok(match self {

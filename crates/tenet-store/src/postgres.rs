@@ -44,6 +44,7 @@ const MIGRATIONS: &[(i32, &str, &str)] = &[
     (1, "events, trust, findings, risk, analysis state, notices", SCHEMA_V1),
     (2, "the decision log and policy versions", SCHEMA_V2),
     (3, "API keys", SCHEMA_V3),
+    (4, "Shared Signals streams, removed subjects and the outbox", SCHEMA_V4),
 ];
 
 const SCHEMA_V1: &str = "
@@ -203,6 +204,39 @@ CREATE UNIQUE INDEX api_keys_active ON api_keys(name) WHERE revoked IS NULL;
 CREATE TABLE key_meta (name TEXT PRIMARY KEY, value TEXT NOT NULL);
 ";
 
+const SCHEMA_V4: &str = "
+CREATE TABLE ssf_streams (
+    n         BIGINT GENERATED ALWAYS AS IDENTITY,
+    stream_id TEXT PRIMARY KEY,
+    owner     TEXT NOT NULL UNIQUE,
+    config    TEXT NOT NULL,
+    status    TEXT NOT NULL,
+    reason    TEXT,
+    last_verification DOUBLE PRECISION,
+    delivered BIGINT NOT NULL DEFAULT 0,
+    failed    BIGINT NOT NULL DEFAULT 0,
+    last_error TEXT,
+    since_notice BIGINT NOT NULL DEFAULT 0
+);
+CREATE TABLE ssf_excluded (
+    n         BIGINT GENERATED ALWAYS AS IDENTITY,
+    stream_id TEXT NOT NULL,
+    subject   TEXT NOT NULL,
+    PRIMARY KEY (stream_id, subject)
+);
+CREATE TABLE ssf_outbox (
+    seq       BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    stream_id TEXT NOT NULL,
+    jti       TEXT NOT NULL UNIQUE,
+    subject   TEXT NOT NULL,
+    set_text  TEXT NOT NULL,
+    queued    DOUBLE PRECISION NOT NULL,
+    attempts  BIGINT NOT NULL DEFAULT 0
+);
+CREATE INDEX ssf_outbox_stream ON ssf_outbox(stream_id, seq);
+CREATE TABLE ssf_meta (name TEXT PRIMARY KEY, value BIGINT NOT NULL);
+";
+
 /// The advisory lock each decision batch is appended under: the chain's
 /// head is read and extended by one node at a time.
 const DECISION_CHAIN_LOCK: i64 = i64::from_be_bytes(*b"\0\0tenetd");
@@ -314,7 +348,18 @@ impl Db {
     }
 
     async fn get(&self) -> Result<deadpool_postgres::Object> {
-        self.pool.get().await.map_err(|e| StoreError::Unavailable { url: self.shown.clone(), reason: e.to_string() })
+        self.pool.get().await.map_err(|e| {
+            // The driver's own text for a server's refusal is only "db
+            // error": say what the server said.
+            let reason = match e {
+                deadpool_postgres::PoolError::Backend(pg) => match StoreError::from(pg) {
+                    StoreError::Postgres(why) => why,
+                    other => other.to_string(),
+                },
+                other => other.to_string(),
+            };
+            StoreError::Unavailable { url: self.shown.clone(), reason }
+        })
     }
 
     /// Applies the migrations this build knows and the database lacks;
@@ -2059,6 +2104,333 @@ async fn key_rows(c: &ClientWrapper) -> Result<Vec<crate::keys::ApiKey>> {
             })
         })
         .collect()
+}
+
+/// The Shared Signals tables in a PostgreSQL store (see `ssf.rs`, which
+/// documents each operation).
+pub(crate) struct SsfTables {
+    db: Arc<Db>,
+}
+
+type SsfResult<T> = crate::ssf::SsfResult<T>;
+
+impl SsfTables {
+    pub(crate) fn connect(url: &str) -> Result<Self> {
+        let db = Db::connect(url)?;
+        block_on(db.migrate())??;
+        Ok(SsfTables { db })
+    }
+
+    fn with<T>(&self, f: impl AsyncFnOnce(&ClientWrapper) -> SsfResult<T>) -> SsfResult<T> {
+        block_on(async {
+            let c = self.db.get().await?;
+            f(&c).await
+        })?
+    }
+
+    /// Runs `f` in a transaction: committed when it succeeds, rolled back when not.
+    fn transaction<T>(&self, f: impl AsyncFnOnce(&ClientWrapper) -> SsfResult<T>) -> SsfResult<T> {
+        self.with(async |c| {
+            c.batch_execute("BEGIN").await.map_err(StoreError::from)?;
+            match f(c).await {
+                Ok(v) => {
+                    c.batch_execute("COMMIT").await.map_err(StoreError::from)?;
+                    Ok(v)
+                }
+                Err(e) => {
+                    let _ = c.batch_execute("ROLLBACK").await;
+                    Err(e)
+                }
+            }
+        })
+    }
+
+    fn streams_where(&self, clause: &str, arg: Option<&str>) -> SsfResult<Vec<crate::ssf::Stream>> {
+        use crate::ssf::SsfStoreError;
+        let sql = format!(
+            "SELECT stream_id, owner, config, status, reason, last_verification, delivered, failed, last_error,
+               since_notice FROM ssf_streams {clause} ORDER BY n"
+        );
+        self.with(async |c| {
+            let rows = match arg {
+                Some(a) => c.query(&sql, &[&a]).await,
+                None => c.query(&sql, &[]).await,
+            }
+            .map_err(StoreError::from)?;
+            let mut out = Vec::with_capacity(rows.len());
+            for r in rows {
+                let read = |r: &tokio_postgres::Row| -> Result<_> {
+                    Ok((
+                        r.try_get::<_, String>(0)?,
+                        r.try_get::<_, String>(1)?,
+                        r.try_get::<_, String>(2)?,
+                        r.try_get::<_, String>(3)?,
+                        r.try_get::<_, Option<String>>(4)?,
+                        r.try_get::<_, Option<f64>>(5)?,
+                        (r.try_get::<_, i64>(6)?, r.try_get::<_, i64>(7)?),
+                        r.try_get::<_, Option<String>>(8)?,
+                        r.try_get::<_, i64>(9)?,
+                    ))
+                };
+                let (id, owner, config, status, reason, last_verification, (delivered, failed), last_error, since) =
+                    read(&r)?;
+                let corrupt = |why: String| SsfStoreError::Corrupt { id: id.clone(), why };
+                let value: serde_json::Value = serde_json::from_str(&config).map_err(|e| corrupt(e.to_string()))?;
+                let config = tenet_ssf::StreamConfig::from_stored(&value).map_err(|e| corrupt(e.to_string()))?;
+                let status =
+                    tenet_ssf::StreamStatus::parse(&status).ok_or_else(|| corrupt(format!("status {status:?}")))?;
+                out.push(crate::ssf::Stream {
+                    owner,
+                    config,
+                    status,
+                    reason,
+                    last_verification,
+                    delivered: delivered.max(0) as u64,
+                    failed: failed.max(0) as u64,
+                    last_error,
+                    since_notice: since.max(0) as u64,
+                });
+            }
+            Ok(out)
+        })
+    }
+}
+
+/// `?` for the driver's errors inside Shared Signals operations.
+fn pg<T>(r: std::result::Result<T, tokio_postgres::Error>) -> SsfResult<T> {
+    r.map_err(|e| StoreError::from(e).into())
+}
+
+impl crate::ssf::SsfTables for SsfTables {
+    fn streams(&self) -> SsfResult<Vec<crate::ssf::Stream>> {
+        self.streams_where("", None)
+    }
+
+    fn streams_of(&self, owner: &str) -> SsfResult<Vec<crate::ssf::Stream>> {
+        self.streams_where("WHERE owner = $1", Some(owner))
+    }
+
+    fn stream(&self, stream_id: &str) -> SsfResult<Option<crate::ssf::Stream>> {
+        Ok(self.streams_where("WHERE stream_id = $1", Some(stream_id))?.pop())
+    }
+
+    fn create(&mut self, owner: &str, config: &tenet_ssf::StreamConfig, since_notice: u64) -> SsfResult<()> {
+        let stored = config.to_stored().to_string();
+        let since = i64::try_from(since_notice).unwrap_or(i64::MAX);
+        let n = self.with(async |c| {
+            pg(c.execute(
+                "INSERT INTO ssf_streams(stream_id, owner, config, status, since_notice) VALUES ($1, $2, $3, 'enabled', $4)
+                 ON CONFLICT DO NOTHING",
+                &[&config.stream_id, &owner, &stored, &since],
+            )
+            .await)
+        })?;
+        if n == 0 {
+            return Err(crate::ssf::SsfStoreError::Exists(owner.to_string()));
+        }
+        Ok(())
+    }
+
+    fn update(&mut self, config: &tenet_ssf::StreamConfig) -> SsfResult<()> {
+        let stored = config.to_stored().to_string();
+        let n = self.with(async |c| {
+            pg(c.execute("UPDATE ssf_streams SET config = $2 WHERE stream_id = $1", &[&config.stream_id, &stored])
+                .await)
+        })?;
+        if n == 0 {
+            return Err(crate::ssf::SsfStoreError::NoSuchStream(config.stream_id.clone()));
+        }
+        Ok(())
+    }
+
+    fn delete(&mut self, stream_id: &str) -> SsfResult<()> {
+        self.transaction(async |c| {
+            if pg(c.execute("DELETE FROM ssf_streams WHERE stream_id = $1", &[&stream_id]).await)? == 0 {
+                return Err(crate::ssf::SsfStoreError::NoSuchStream(stream_id.to_string()));
+            }
+            pg(c.execute("DELETE FROM ssf_excluded WHERE stream_id = $1", &[&stream_id]).await)?;
+            pg(c.execute("DELETE FROM ssf_outbox WHERE stream_id = $1", &[&stream_id]).await)?;
+            Ok(())
+        })
+    }
+
+    fn set_status(&mut self, stream_id: &str, status: tenet_ssf::StreamStatus, reason: Option<&str>) -> SsfResult<()> {
+        self.transaction(async |c| {
+            let n = pg(c
+                .execute(
+                    "UPDATE ssf_streams SET status = $2, reason = $3 WHERE stream_id = $1",
+                    &[&stream_id, &status.as_str(), &reason],
+                )
+                .await)?;
+            if n == 0 {
+                return Err(crate::ssf::SsfStoreError::NoSuchStream(stream_id.to_string()));
+            }
+            if status == tenet_ssf::StreamStatus::Disabled {
+                pg(c.execute("DELETE FROM ssf_outbox WHERE stream_id = $1", &[&stream_id]).await)?;
+            }
+            Ok(())
+        })
+    }
+
+    fn set_last_verification(&mut self, stream_id: &str, at: f64) -> SsfResult<()> {
+        self.with(async |c| {
+            pg(c.execute("UPDATE ssf_streams SET last_verification = $2 WHERE stream_id = $1", &[&stream_id, &at])
+                .await)?;
+            Ok(())
+        })
+    }
+
+    fn exclude(&mut self, stream_id: &str, subject: &tenet_ssf::Subject) -> SsfResult<()> {
+        let key = crate::ssf::subject_key(subject);
+        self.with(async |c| {
+            pg(c.execute(
+                "INSERT INTO ssf_excluded(stream_id, subject) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+                &[&stream_id, &key],
+            )
+            .await)?;
+            Ok(())
+        })
+    }
+
+    fn include(&mut self, stream_id: &str, subject: &tenet_ssf::Subject) -> SsfResult<()> {
+        let key = crate::ssf::subject_key(subject);
+        self.with(async |c| {
+            pg(c.execute("DELETE FROM ssf_excluded WHERE stream_id = $1 AND subject = $2", &[&stream_id, &key]).await)?;
+            Ok(())
+        })
+    }
+
+    fn excluded(&self, stream_id: &str) -> SsfResult<Vec<tenet_ssf::Subject>> {
+        self.with(async |c| {
+            let rows =
+                pg(c.query("SELECT subject FROM ssf_excluded WHERE stream_id = $1 ORDER BY n", &[&stream_id]).await)?;
+            Ok(rows.iter().filter_map(|r| serde_json::from_str(r.try_get(0).ok()?).ok()).collect())
+        })
+    }
+
+    fn cursor(&self) -> SsfResult<i64> {
+        self.with(async |c| {
+            let row = pg(c.query_opt("SELECT value FROM ssf_meta WHERE name = 'notice_cursor'", &[]).await)?;
+            Ok(row.map(|r| r.try_get(0)).transpose().map_err(StoreError::from)?.unwrap_or(0))
+        })
+    }
+
+    fn enqueue(&mut self, sets: &[crate::ssf::NewSet], cursor: Option<i64>, now: f64) -> SsfResult<usize> {
+        self.transaction(async |c| {
+            let status = pg(c.prepare_cached("SELECT status FROM ssf_streams WHERE stream_id = $1").await)?;
+            let insert = pg(c
+                .prepare_cached(
+                    "INSERT INTO ssf_outbox(stream_id, jti, subject, set_text, queued) VALUES ($1, $2, $3, $4, $5)
+                     ON CONFLICT DO NOTHING",
+                )
+                .await)?;
+            let mut kept = 0;
+            for s in sets {
+                let st = pg(c.query_opt(&status, &[&s.stream_id]).await)?;
+                let st: Option<String> = st.map(|r| r.try_get(0)).transpose().map_err(StoreError::from)?;
+                if matches!(st.as_deref(), None | Some("disabled")) {
+                    continue;
+                }
+                kept += pg(c.execute(&insert, &[&s.stream_id, &s.jti, &s.subject, &s.set, &now]).await)? as usize;
+            }
+            let trim = pg(c
+                .prepare_cached(
+                    "DELETE FROM ssf_outbox WHERE stream_id = $1 AND seq <= (SELECT seq FROM ssf_outbox
+                     WHERE stream_id = $1 ORDER BY seq DESC LIMIT 1 OFFSET $2)",
+                )
+                .await)?;
+            let mut seen = std::collections::BTreeSet::new();
+            for s in sets {
+                if seen.insert(&s.stream_id) {
+                    pg(c.execute(&trim, &[&s.stream_id, &crate::ssf::MAX_HELD_PER_STREAM]).await)?;
+                }
+            }
+            if let Some(cur) = cursor {
+                pg(c.execute(
+                    "INSERT INTO ssf_meta(name, value) VALUES ('notice_cursor', $1)
+                     ON CONFLICT (name) DO UPDATE SET value = GREATEST(ssf_meta.value, excluded.value)",
+                    &[&cur],
+                )
+                .await)?;
+            }
+            Ok(kept)
+        })
+    }
+
+    fn pending(&self, stream_id: &str, limit: usize) -> SsfResult<Vec<crate::ssf::Outgoing>> {
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        self.with(async |c| {
+            let rows = pg(c
+                .query(
+                    "SELECT seq, stream_id, jti, subject, set_text, queued, attempts FROM ssf_outbox
+                     WHERE stream_id = $1 ORDER BY seq LIMIT $2",
+                    &[&stream_id, &limit],
+                )
+                .await)?;
+            let read = |r: &tokio_postgres::Row| -> Result<crate::ssf::Outgoing> {
+                Ok(crate::ssf::Outgoing {
+                    seq: r.try_get(0)?,
+                    stream_id: r.try_get(1)?,
+                    jti: r.try_get(2)?,
+                    subject: r.try_get(3)?,
+                    set: r.try_get(4)?,
+                    queued: r.try_get(5)?,
+                    attempts: r.try_get::<_, i64>(6)?.clamp(0, i64::from(u32::MAX)) as u32,
+                })
+            };
+            Ok(rows.iter().map(read).collect::<Result<Vec<_>>>()?)
+        })
+    }
+
+    fn pending_count(&self, stream_id: &str) -> SsfResult<u64> {
+        self.with(async |c| {
+            let r = pg(c.query_one("SELECT count(*) FROM ssf_outbox WHERE stream_id = $1", &[&stream_id]).await)?;
+            Ok(r.try_get::<_, i64>(0).map_err(StoreError::from)?.max(0) as u64)
+        })
+    }
+
+    fn delivered(&mut self, stream_id: &str, jtis: &[String]) -> SsfResult<usize> {
+        self.transaction(async |c| {
+            let n = pg(c
+                .execute("DELETE FROM ssf_outbox WHERE stream_id = $1 AND jti = ANY($2)", &[&stream_id, &jtis])
+                .await)?;
+            pg(c.execute(
+                "UPDATE ssf_streams SET delivered = delivered + $2 WHERE stream_id = $1",
+                &[&stream_id, &(n as i64)],
+            )
+            .await)?;
+            Ok(n as usize)
+        })
+    }
+
+    fn refused(&mut self, stream_id: &str, refusals: &[(String, String)]) -> SsfResult<usize> {
+        let jtis: Vec<&str> = refusals.iter().map(|(j, _)| j.as_str()).collect();
+        self.transaction(async |c| {
+            let n = pg(c
+                .execute("DELETE FROM ssf_outbox WHERE stream_id = $1 AND jti = ANY($2)", &[&stream_id, &jtis])
+                .await)?;
+            if let Some((_, why)) = refusals.last() {
+                pg(c.execute(
+                    "UPDATE ssf_streams SET failed = failed + $2, last_error = $3 WHERE stream_id = $1",
+                    &[&stream_id, &(n as i64), why],
+                )
+                .await)?;
+            }
+            Ok(n as usize)
+        })
+    }
+
+    fn attempted(&mut self, seq: i64, why: &str) -> SsfResult<()> {
+        self.transaction(async |c| {
+            pg(c.execute("UPDATE ssf_outbox SET attempts = attempts + 1 WHERE seq = $1", &[&seq]).await)?;
+            pg(c.execute(
+                "UPDATE ssf_streams SET last_error = $2 WHERE stream_id = (SELECT stream_id FROM ssf_outbox WHERE seq = $1)",
+                &[&seq, &why],
+            )
+            .await)?;
+            Ok(())
+        })
+    }
 }
 
 /// A decision's columns, in the order [`decision_row`] reads them.

@@ -12,7 +12,7 @@
 //! operating-system crash may lose the last ones, which are then handled
 //! again from the notice log.)
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use rusqlite::{Connection, OptionalExtension, params};
 use tenet_ssf::{StreamConfig, StreamStatus, Subject};
@@ -77,14 +77,33 @@ impl From<rusqlite::Error> for SsfStoreError {
     }
 }
 
-type SsfResult<T> = std::result::Result<T, SsfStoreError>;
+pub(crate) type SsfResult<T> = std::result::Result<T, SsfStoreError>;
 
 /// Held SETs per paused stream: beyond this the oldest are dropped (SSF
 /// 1.0 §8.1.2 lets a transmitter drop held events; this bounds the file).
 pub const MAX_HELD_PER_STREAM: i64 = 100_000;
 
+/// Where the Shared Signals state is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SsfAt {
+    /// `ssf.db` in the data directory.
+    File(PathBuf),
+    /// The tables of a PostgreSQL store.
+    Postgres(String),
+}
+
+impl std::fmt::Display for SsfAt {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            SsfAt::File(p) => write!(f, "{}", p.display()),
+            SsfAt::Postgres(url) => f.write_str(&crate::postgres::redact(url)),
+        }
+    }
+}
+
+/// Shared Signals state: streams, removed subjects, the outbox and its cursor.
 pub struct SsfStore {
-    conn: Connection,
+    tables: Box<dyn SsfTables>,
     /// Bumped by every change to what decides which SETs a stream gets
     /// (its configuration, status, removed subjects): readers that cache
     /// the streams compare it. Only this process changes streams.
@@ -92,7 +111,147 @@ pub struct SsfStore {
 }
 
 impl SsfStore {
-    pub fn open(path: &Path) -> Result<Self> {
+    pub fn open(at: &SsfAt) -> Result<Self> {
+        let tables: Box<dyn SsfTables> = match at {
+            SsfAt::File(path) => Box::new(FileSsf::open(path)?),
+            SsfAt::Postgres(url) => Box::new(crate::postgres::SsfTables::connect(url)?),
+        };
+        Ok(SsfStore { tables, generation: 0 })
+    }
+
+    /// See the field: changes when any stream's targeting may have.
+    pub fn generation(&self) -> u64 {
+        self.generation
+    }
+
+    /// Every stream, oldest first.
+    pub fn streams(&self) -> SsfResult<Vec<Stream>> {
+        self.tables.streams()
+    }
+
+    /// The streams a receiver owns (at most one).
+    pub fn streams_of(&self, owner: &str) -> SsfResult<Vec<Stream>> {
+        self.tables.streams_of(owner)
+    }
+
+    pub fn stream(&self, stream_id: &str) -> SsfResult<Option<Stream>> {
+        self.tables.stream(stream_id)
+    }
+
+    /// A new stream for `owner`, enabled, hearing of trust notices after
+    /// `since_notice`; refused when the owner has one already.
+    pub fn create(&mut self, owner: &str, config: &StreamConfig, since_notice: u64) -> SsfResult<()> {
+        self.generation += 1;
+        self.tables.create(owner, config, since_notice)
+    }
+
+    pub fn update(&mut self, config: &StreamConfig) -> SsfResult<()> {
+        self.generation += 1;
+        self.tables.update(config)
+    }
+
+    /// Deletes a stream with its subjects and undelivered SETs.
+    pub fn delete(&mut self, stream_id: &str) -> SsfResult<()> {
+        self.generation += 1;
+        self.tables.delete(stream_id)
+    }
+
+    /// Sets a stream's status. Disabling drops what it held: a disabled
+    /// stream transmits nothing, later or now.
+    pub fn set_status(&mut self, stream_id: &str, status: StreamStatus, reason: Option<&str>) -> SsfResult<()> {
+        self.generation += 1;
+        self.tables.set_status(stream_id, status, reason)
+    }
+
+    pub fn set_last_verification(&mut self, stream_id: &str, at: f64) -> SsfResult<()> {
+        self.tables.set_last_verification(stream_id, at)
+    }
+
+    /// A receiver removed a subject: no events about it from now on.
+    pub fn exclude(&mut self, stream_id: &str, subject: &Subject) -> SsfResult<()> {
+        self.generation += 1;
+        self.tables.exclude(stream_id, subject)
+    }
+
+    /// A receiver added a subject: events about it again.
+    pub fn include(&mut self, stream_id: &str, subject: &Subject) -> SsfResult<()> {
+        self.generation += 1;
+        self.tables.include(stream_id, subject)
+    }
+
+    pub fn excluded(&self, stream_id: &str) -> SsfResult<Vec<Subject>> {
+        self.tables.excluded(stream_id)
+    }
+
+    /// The last trust notice already turned into SETs.
+    pub fn cursor(&self) -> SsfResult<i64> {
+        self.tables.cursor()
+    }
+
+    /// Adds SETs to the outbox and moves the cursor, in one transaction.
+    /// SETs for streams no longer there, or disabled, are not kept; a
+    /// paused stream holding more than [`MAX_HELD_PER_STREAM`] loses its
+    /// oldest. A `jti` already in the outbox is not added twice.
+    pub fn enqueue(&mut self, sets: &[NewSet], cursor: Option<i64>, now: f64) -> SsfResult<usize> {
+        self.tables.enqueue(sets, cursor, now)
+    }
+
+    /// A stream's undelivered SETs, oldest first.
+    pub fn pending(&self, stream_id: &str, limit: usize) -> SsfResult<Vec<Outgoing>> {
+        self.tables.pending(stream_id, limit)
+    }
+
+    pub fn pending_count(&self, stream_id: &str) -> SsfResult<u64> {
+        self.tables.pending_count(stream_id)
+    }
+
+    /// The receiver took these SETs (a 202, or a poll's `ack`): gone from
+    /// the outbox. Returns how many were there.
+    pub fn delivered(&mut self, stream_id: &str, jtis: &[String]) -> SsfResult<usize> {
+        self.tables.delivered(stream_id, jtis)
+    }
+
+    /// The receiver refused these SETs for good (an RFC 8935 error): gone
+    /// from the outbox, counted, the last reason kept.
+    pub fn refused(&mut self, stream_id: &str, refusals: &[(String, String)]) -> SsfResult<usize> {
+        self.tables.refused(stream_id, refusals)
+    }
+
+    /// A delivery attempt failed and will be tried again.
+    pub fn attempted(&mut self, seq: i64, why: &str) -> SsfResult<()> {
+        self.tables.attempted(seq, why)
+    }
+}
+
+/// What each backend's tables answer; [`SsfStore`] documents each.
+pub(crate) trait SsfTables: Send {
+    fn streams(&self) -> SsfResult<Vec<Stream>>;
+    fn streams_of(&self, owner: &str) -> SsfResult<Vec<Stream>>;
+    fn stream(&self, stream_id: &str) -> SsfResult<Option<Stream>>;
+    fn create(&mut self, owner: &str, config: &StreamConfig, since_notice: u64) -> SsfResult<()>;
+    fn update(&mut self, config: &StreamConfig) -> SsfResult<()>;
+    fn delete(&mut self, stream_id: &str) -> SsfResult<()>;
+    fn set_status(&mut self, stream_id: &str, status: StreamStatus, reason: Option<&str>) -> SsfResult<()>;
+    fn set_last_verification(&mut self, stream_id: &str, at: f64) -> SsfResult<()>;
+    fn exclude(&mut self, stream_id: &str, subject: &Subject) -> SsfResult<()>;
+    fn include(&mut self, stream_id: &str, subject: &Subject) -> SsfResult<()>;
+    fn excluded(&self, stream_id: &str) -> SsfResult<Vec<Subject>>;
+    fn cursor(&self) -> SsfResult<i64>;
+    fn enqueue(&mut self, sets: &[NewSet], cursor: Option<i64>, now: f64) -> SsfResult<usize>;
+    fn pending(&self, stream_id: &str, limit: usize) -> SsfResult<Vec<Outgoing>>;
+    fn pending_count(&self, stream_id: &str) -> SsfResult<u64>;
+    fn delivered(&mut self, stream_id: &str, jtis: &[String]) -> SsfResult<usize>;
+    fn refused(&mut self, stream_id: &str, refusals: &[(String, String)]) -> SsfResult<usize>;
+    fn attempted(&mut self, seq: i64, why: &str) -> SsfResult<()>;
+}
+
+/// The SQLite file's tables.
+struct FileSsf {
+    conn: Connection,
+}
+
+impl FileSsf {
+    fn open(path: &Path) -> Result<Self> {
         let conn = Connection::open(path)?;
         conn.busy_timeout(std::time::Duration::from_secs(10))?;
         conn.execute_batch(
@@ -127,7 +286,7 @@ impl SsfStore {
             CREATE INDEX IF NOT EXISTS outbox_stream ON outbox(stream_id, seq);
             CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value INTEGER NOT NULL);",
         )?;
-        Ok(SsfStore { conn, generation: 0 })
+        Ok(FileSsf { conn })
     }
 
     fn streams_where(&self, clause: &str, arg: &str) -> SsfResult<Vec<Stream>> {
@@ -161,30 +320,22 @@ impl SsfStore {
         }
         Ok(out)
     }
+}
 
-    /// See the field: changes when any stream's targeting may have.
-    pub fn generation(&self) -> u64 {
-        self.generation
-    }
-
-    /// Every stream, oldest first.
-    pub fn streams(&self) -> SsfResult<Vec<Stream>> {
+impl SsfTables for FileSsf {
+    fn streams(&self) -> SsfResult<Vec<Stream>> {
         self.streams_where("", "")
     }
 
-    /// The streams a receiver owns (at most one).
-    pub fn streams_of(&self, owner: &str) -> SsfResult<Vec<Stream>> {
+    fn streams_of(&self, owner: &str) -> SsfResult<Vec<Stream>> {
         self.streams_where("WHERE owner = ?1", owner)
     }
 
-    pub fn stream(&self, stream_id: &str) -> SsfResult<Option<Stream>> {
+    fn stream(&self, stream_id: &str) -> SsfResult<Option<Stream>> {
         Ok(self.streams_where("WHERE stream_id = ?1", stream_id)?.pop())
     }
 
-    /// A new stream for `owner`, enabled, hearing of trust notices after
-    /// `since_notice`; refused when the owner has one already.
-    pub fn create(&mut self, owner: &str, config: &StreamConfig, since_notice: u64) -> SsfResult<()> {
-        self.generation += 1;
+    fn create(&mut self, owner: &str, config: &StreamConfig, since_notice: u64) -> SsfResult<()> {
         let inserted = self.conn.execute(
             "INSERT INTO streams(stream_id, owner, config, status, since_notice) VALUES (?1, ?2, ?3, 'enabled', ?4)
              ON CONFLICT DO NOTHING",
@@ -196,8 +347,7 @@ impl SsfStore {
         Ok(())
     }
 
-    pub fn update(&mut self, config: &StreamConfig) -> SsfResult<()> {
-        self.generation += 1;
+    fn update(&mut self, config: &StreamConfig) -> SsfResult<()> {
         let n = self.conn.execute(
             "UPDATE streams SET config = ?2 WHERE stream_id = ?1",
             params![config.stream_id, config.to_stored().to_string()],
@@ -208,9 +358,7 @@ impl SsfStore {
         Ok(())
     }
 
-    /// Deletes a stream with its subjects and undelivered SETs.
-    pub fn delete(&mut self, stream_id: &str) -> SsfResult<()> {
-        self.generation += 1;
+    fn delete(&mut self, stream_id: &str) -> SsfResult<()> {
         let tx = self.conn.transaction()?;
         let n = tx.execute("DELETE FROM streams WHERE stream_id = ?1", [stream_id])?;
         if n == 0 {
@@ -222,10 +370,7 @@ impl SsfStore {
         Ok(())
     }
 
-    /// Sets a stream's status. Disabling drops what it held: a disabled
-    /// stream transmits nothing, later or now.
-    pub fn set_status(&mut self, stream_id: &str, status: StreamStatus, reason: Option<&str>) -> SsfResult<()> {
-        self.generation += 1;
+    fn set_status(&mut self, stream_id: &str, status: StreamStatus, reason: Option<&str>) -> SsfResult<()> {
         let tx = self.conn.transaction()?;
         let n = tx.execute(
             "UPDATE streams SET status = ?2, reason = ?3 WHERE stream_id = ?1",
@@ -241,14 +386,12 @@ impl SsfStore {
         Ok(())
     }
 
-    pub fn set_last_verification(&mut self, stream_id: &str, at: f64) -> SsfResult<()> {
+    fn set_last_verification(&mut self, stream_id: &str, at: f64) -> SsfResult<()> {
         self.conn.execute("UPDATE streams SET last_verification = ?2 WHERE stream_id = ?1", params![stream_id, at])?;
         Ok(())
     }
 
-    /// A receiver removed a subject: no events about it from now on.
-    pub fn exclude(&mut self, stream_id: &str, subject: &Subject) -> SsfResult<()> {
-        self.generation += 1;
+    fn exclude(&mut self, stream_id: &str, subject: &Subject) -> SsfResult<()> {
         self.conn.execute(
             "INSERT OR IGNORE INTO excluded(stream_id, subject) VALUES (?1, ?2)",
             params![stream_id, subject_key(subject)],
@@ -256,9 +399,7 @@ impl SsfStore {
         Ok(())
     }
 
-    /// A receiver added a subject: events about it again.
-    pub fn include(&mut self, stream_id: &str, subject: &Subject) -> SsfResult<()> {
-        self.generation += 1;
+    fn include(&mut self, stream_id: &str, subject: &Subject) -> SsfResult<()> {
         self.conn.execute(
             "DELETE FROM excluded WHERE stream_id = ?1 AND subject = ?2",
             params![stream_id, subject_key(subject)],
@@ -266,14 +407,13 @@ impl SsfStore {
         Ok(())
     }
 
-    pub fn excluded(&self, stream_id: &str) -> SsfResult<Vec<Subject>> {
+    fn excluded(&self, stream_id: &str) -> SsfResult<Vec<Subject>> {
         let mut stmt = self.conn.prepare("SELECT subject FROM excluded WHERE stream_id = ?1 ORDER BY rowid")?;
         let keys = stmt.query_map([stream_id], |r| r.get::<_, String>(0))?.collect::<rusqlite::Result<Vec<_>>>()?;
         Ok(keys.iter().filter_map(|k| serde_json::from_str(k).ok()).collect())
     }
 
-    /// The last trust notice already turned into SETs.
-    pub fn cursor(&self) -> SsfResult<i64> {
+    fn cursor(&self) -> SsfResult<i64> {
         Ok(self
             .conn
             .query_row("SELECT value FROM meta WHERE name = 'notice_cursor'", [], |r| r.get(0))
@@ -281,10 +421,7 @@ impl SsfStore {
             .unwrap_or(0))
     }
 
-    /// Adds SETs to the outbox and moves the cursor, in one transaction.
-    /// SETs for streams no longer there, or disabled, are not kept; a
-    /// paused stream holding more than [`MAX_HELD_PER_STREAM`] loses its oldest.
-    pub fn enqueue(&mut self, sets: &[NewSet], cursor: Option<i64>, now: f64) -> SsfResult<usize> {
+    fn enqueue(&mut self, sets: &[NewSet], cursor: Option<i64>, now: f64) -> SsfResult<usize> {
         let tx = self.conn.transaction()?;
         let mut kept = 0;
         {
@@ -322,8 +459,7 @@ impl SsfStore {
         Ok(kept)
     }
 
-    /// A stream's undelivered SETs, oldest first.
-    pub fn pending(&self, stream_id: &str, limit: usize) -> SsfResult<Vec<Outgoing>> {
+    fn pending(&self, stream_id: &str, limit: usize) -> SsfResult<Vec<Outgoing>> {
         let mut stmt = self.conn.prepare_cached(
             "SELECT seq, stream_id, jti, subject, set_text, queued, attempts FROM outbox
              WHERE stream_id = ?1 ORDER BY seq LIMIT ?2",
@@ -344,15 +480,13 @@ impl SsfStore {
         Ok(rows)
     }
 
-    pub fn pending_count(&self, stream_id: &str) -> SsfResult<u64> {
+    fn pending_count(&self, stream_id: &str) -> SsfResult<u64> {
         let n: i64 =
             self.conn.query_row("SELECT count(*) FROM outbox WHERE stream_id = ?1", [stream_id], |r| r.get(0))?;
         Ok(n.max(0) as u64)
     }
 
-    /// The receiver took these SETs (a 202, or a poll's `ack`): gone from
-    /// the outbox. Returns how many were there.
-    pub fn delivered(&mut self, stream_id: &str, jtis: &[String]) -> SsfResult<usize> {
+    fn delivered(&mut self, stream_id: &str, jtis: &[String]) -> SsfResult<usize> {
         let tx = self.conn.transaction()?;
         let mut n = 0;
         {
@@ -366,9 +500,7 @@ impl SsfStore {
         Ok(n)
     }
 
-    /// The receiver refused these SETs for good (an RFC 8935 error): gone
-    /// from the outbox, counted, the last reason kept.
-    pub fn refused(&mut self, stream_id: &str, refusals: &[(String, String)]) -> SsfResult<usize> {
+    fn refused(&mut self, stream_id: &str, refusals: &[(String, String)]) -> SsfResult<usize> {
         let tx = self.conn.transaction()?;
         let mut n = 0;
         {
@@ -387,8 +519,7 @@ impl SsfStore {
         Ok(n)
     }
 
-    /// A delivery attempt failed and will be tried again.
-    pub fn attempted(&mut self, seq: i64, why: &str) -> SsfResult<()> {
+    fn attempted(&mut self, seq: i64, why: &str) -> SsfResult<()> {
         let tx = self.conn.transaction()?;
         tx.execute("UPDATE outbox SET attempts = attempts + 1 WHERE seq = ?1", [seq])?;
         tx.execute(
@@ -403,133 +534,4 @@ impl SsfStore {
 /// The key a subject is stored and compared under: its JSON.
 pub fn subject_key(subject: &Subject) -> String {
     serde_json::to_string(subject).unwrap_or_default()
-}
-
-#[cfg(test)]
-mod tests {
-    use serde_json::json;
-    use tenet_ssf::Issuing;
-
-    use super::*;
-
-    fn config(id: &str) -> StreamConfig {
-        StreamConfig::create(
-            &json!({"delivery": {"method": tenet_ssf::PUSH, "endpoint_url": "https://rx.example/e", "authorization_header": "Bearer s"}}),
-            Issuing {
-                stream_id: id.into(),
-                iss: "https://tenet.example".into(),
-                aud: "urn:tenet:ssf:receiver:rx".into(),
-                events_supported: vec![],
-                min_verification_interval: 10,
-                poll_url: format!("https://tenet.example/ssf/poll/{id}"),
-            },
-        )
-        .unwrap()
-    }
-
-    fn set(stream: &str, jti: &str) -> NewSet {
-        NewSet { stream_id: stream.into(), jti: jti.into(), subject: "{}".into(), set: format!("signed-{jti}") }
-    }
-
-    #[test]
-    fn the_generation_moves_with_what_decides_a_streams_sets_and_not_with_delivery() {
-        let dir = tempfile::tempdir().unwrap();
-        let mut store = SsfStore::open(&dir.path().join("ssf.db")).unwrap();
-        let mut seen = vec![store.generation()];
-        let mut moved = |store: &SsfStore| {
-            let moved = store.generation() != *seen.last().unwrap();
-            seen.push(store.generation());
-            moved
-        };
-        store.create("rx", &config("s1"), 0).unwrap();
-        assert!(moved(&store), "created");
-        store.enqueue(&[set("s1", "j1")], Some(1), 1.0).unwrap();
-        store.delivered("s1", &["j1".to_string()]).unwrap();
-        store.set_last_verification("s1", 2.0).unwrap();
-        assert!(!moved(&store), "delivery and verification change no targeting");
-        store.set_status("s1", StreamStatus::Paused, None).unwrap();
-        assert!(moved(&store), "status");
-        let subject = tenet_ssf::Subject::Opaque { id: "user:a".into() };
-        store.exclude("s1", &subject).unwrap();
-        assert!(moved(&store), "subject removed");
-        store.include("s1", &subject).unwrap();
-        assert!(moved(&store), "subject added");
-        store.update(&config("s1")).unwrap();
-        assert!(moved(&store), "configuration");
-        store.delete("s1").unwrap();
-        assert!(moved(&store), "deleted");
-    }
-
-    #[test]
-    fn one_stream_per_receiver_kept_whole_across_a_reopen() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("ssf.db");
-        let mut store = SsfStore::open(&path).unwrap();
-        store.create("rx", &config("s1"), 0).unwrap();
-        assert!(matches!(store.create("rx", &config("s2"), 0), Err(SsfStoreError::Exists(_))));
-        store.set_status("s1", StreamStatus::Paused, Some("maintenance")).unwrap();
-        drop(store);
-        let store = SsfStore::open(&path).unwrap();
-        let s = store.stream("s1").unwrap().unwrap();
-        assert_eq!(
-            (s.owner.as_str(), s.status, s.reason.as_deref()),
-            ("rx", StreamStatus::Paused, Some("maintenance"))
-        );
-        assert_eq!(s.config, config("s1"), "the push secret included");
-        assert_eq!(store.streams_of("someone-else").unwrap(), vec![]);
-    }
-
-    #[test]
-    fn the_outbox_keeps_sets_in_order_until_delivered_or_refused_and_moves_the_cursor_with_them() {
-        let dir = tempfile::tempdir().unwrap();
-        let mut store = SsfStore::open(&dir.path().join("ssf.db")).unwrap();
-        store.create("rx", &config("s1"), 0).unwrap();
-        store.enqueue(&[set("s1", "a"), set("s1", "b"), set("gone", "x")], Some(7), 1.0).unwrap();
-        assert_eq!(store.cursor().unwrap(), 7);
-        assert_eq!(store.enqueue(&[set("s1", "a")], Some(5), 2.0).unwrap(), 0, "a jti enters once");
-        assert_eq!(store.cursor().unwrap(), 7, "the cursor never moves back");
-        let p = store.pending("s1", 10).unwrap();
-        assert_eq!(p.iter().map(|o| o.jti.as_str()).collect::<Vec<_>>(), ["a", "b"]);
-        store.attempted(p[0].seq, "HTTP 503").unwrap();
-        assert_eq!(store.pending("s1", 1).unwrap()[0].attempts, 1);
-        assert_eq!(store.delivered("s1", &["a".into()]).unwrap(), 1);
-        assert_eq!(store.refused("s1", &[("b".into(), "invalid_audience".into())]).unwrap(), 1);
-        let s = store.stream("s1").unwrap().unwrap();
-        assert_eq!((s.delivered, s.failed, s.last_error.as_deref()), (1, 1, Some("invalid_audience")));
-        assert_eq!(store.pending_count("s1").unwrap(), 0);
-    }
-
-    #[test]
-    fn a_disabled_stream_drops_what_it_held_and_takes_nothing_new() {
-        let dir = tempfile::tempdir().unwrap();
-        let mut store = SsfStore::open(&dir.path().join("ssf.db")).unwrap();
-        store.create("rx", &config("s1"), 0).unwrap();
-        store.set_status("s1", StreamStatus::Paused, None).unwrap();
-        store.enqueue(&[set("s1", "held")], None, 1.0).unwrap();
-        assert_eq!(store.pending_count("s1").unwrap(), 1, "paused: held");
-        store.set_status("s1", StreamStatus::Disabled, None).unwrap();
-        assert_eq!(store.pending_count("s1").unwrap(), 0);
-        store.enqueue(&[set("s1", "later")], None, 2.0).unwrap();
-        assert_eq!(store.pending_count("s1").unwrap(), 0);
-    }
-
-    #[test]
-    fn removed_subjects_are_excluded_until_added_again_and_deleting_a_stream_forgets_everything() {
-        let dir = tempfile::tempdir().unwrap();
-        let mut store = SsfStore::open(&dir.path().join("ssf.db")).unwrap();
-        store.create("rx", &config("s1"), 0).unwrap();
-        let alice = Subject::Email { email: "alice@example.com".into() };
-        store.exclude("s1", &alice).unwrap();
-        store.exclude("s1", &alice).unwrap();
-        assert_eq!(store.excluded("s1").unwrap(), vec![alice.clone()]);
-        store.include("s1", &alice).unwrap();
-        assert!(store.excluded("s1").unwrap().is_empty());
-        store.exclude("s1", &alice).unwrap();
-        store.enqueue(&[set("s1", "a")], None, 1.0).unwrap();
-        store.delete("s1").unwrap();
-        assert!(store.stream("s1").unwrap().is_none());
-        assert!(store.excluded("s1").unwrap().is_empty() && store.pending_count("s1").unwrap() == 0);
-        assert!(matches!(store.delete("s1"), Err(SsfStoreError::NoSuchStream(_))));
-        store.create("rx", &config("s3"), 0).unwrap();
-    }
 }

@@ -1,6 +1,7 @@
 //! Act: the Shared Signals transmitter. Receivers manage their streams
 //! through the SSF endpoints ([`tenet_server::ssf`]); trust changes become
-//! CAEP/RISC events, signed once into the outbox in `ssf.db`, and leave by
+//! CAEP/RISC events, signed once into the outbox (the store's Shared Signals
+//! state: `ssf.db`, or PostgreSQL's tables), and leave by
 //! push ([`delivery`]) or poll.
 
 pub mod delivery;
@@ -147,24 +148,24 @@ fn store_fault(e: SsfStoreError) -> Fault {
 }
 
 impl Signals {
-    /// Opens `ssf.db` and the signing keys (generating the first) in
-    /// `data_dir`, and the trust notice log in `notices_at`.
+    /// Opens the Shared Signals state and the trust notice log in `store`,
+    /// and the signing keys (generating the first) in `data_dir`.
     pub fn open(
         data_dir: &Path,
-        notices_at: &tenet_store::StoreAt,
+        store_at: &tenet_store::StoreAt,
         config: SignalsConfig,
         decisions: Arc<tenet_server::access::DecisionPoint>,
         trust: Arc<crate::trust::LiveTrust>,
         sessions: Arc<sessions::Sessions>,
         closing: tokio::sync::watch::Receiver<bool>,
     ) -> Result<Arc<Signals>, ServiceError> {
-        let path = data_dir.join("ssf.db");
-        let store = SsfStore::open(&path).map_err(ServiceError::store(format!("opening {}", path.display())))?;
+        let ssf_at = store_at.ssf();
+        let store = SsfStore::open(&ssf_at)
+            .map_err(ServiceError::store(format!("opening the Shared Signals state in {ssf_at}")))?;
         let key_dir = data_dir.join("ssf");
         let keys = KeyRing::open(&key_dir).map_err(|e| ServiceError::Refused(format!("SET signing key: {e}")))?;
-        let notices = notices_at
-            .notices()
-            .map_err(ServiceError::store(format!("reading the trust notice log in {notices_at}")))?;
+        let notices =
+            store_at.notices().map_err(ServiceError::store(format!("reading the trust notice log in {store_at}")))?;
         let mut store = store;
         configure_webhooks(&mut store, &config.webhooks, &*notices)?;
         Ok(Arc::new(Signals {
