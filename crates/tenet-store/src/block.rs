@@ -305,3 +305,84 @@ pub(crate) fn decompress(blob: &[u8]) -> std::result::Result<Vec<u8>, String> {
     let len = u32::from_le_bytes(len.try_into().unwrap_or_default()) as usize;
     zstd::bulk::decompress(body, len).map_err(|e| e.to_string())
 }
+
+/// A 64-bit FNV-1a hash.
+pub(crate) fn fnv(bytes: &[u8]) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in bytes {
+        h ^= u64::from(*b);
+        h = h.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    h
+}
+
+/// An event id's FNV-1a hash: the unique index holds this, not the text,
+/// so its entries are a third the size. Collisions are resolved on insert
+/// by comparing the stored id, so uniqueness stays exact.
+pub(crate) fn id_hash(id: &str) -> i64 {
+    fnv(id.as_bytes()) as i64
+}
+
+/// A reference key: principals and resources share the `names` table and
+/// are told apart by the low bit.
+pub(crate) fn principal_ref(name: i64) -> i64 {
+    name * 2
+}
+
+pub(crate) fn resource_ref(name: i64) -> i64 {
+    name * 2 + 1
+}
+
+/// The reference rows `(ref, time, seq)` of one stored event, each once,
+/// appended to `out`; `id_of` gives a name's interned id.
+pub(crate) fn event_refs(
+    seq: i64,
+    keys: &Keys,
+    e: &EventKeys,
+    mut id_of: impl FnMut(&str) -> Result<i64>,
+    out: &mut Vec<(i64, i64, i64)>,
+) -> Result<()> {
+    let start = out.len();
+    for i in e.principals.clone() {
+        out.push((principal_ref(id_of(keys.str(keys.refs[i as usize]))?), e.time, seq));
+    }
+    for i in e.resources.clone() {
+        out.push((resource_ref(id_of(keys.str(keys.refs[i as usize]))?), e.time, seq));
+    }
+    let mine = &mut out[start..];
+    mine.sort_unstable();
+    let mut w = 0;
+    for i in 0..mine.len() {
+        if w == 0 || mine[i] != mine[w - 1] {
+            mine[w] = mine[i];
+            w += 1;
+        }
+    }
+    out.truncate(start + w);
+    Ok(())
+}
+
+/// Where a stored event sits, and the actor and chain it was relinked to
+/// (as JSON) if it was: one row of either backend's event table.
+pub(crate) struct StoredRow {
+    pub id: String,
+    pub block: i64,
+    pub slot: usize,
+    pub relinked: Option<(String, String)>,
+}
+
+/// The event `r` names, from its block (already fetched and opened).
+pub(crate) fn event_at(r: &StoredRow, block: Option<&Decoded>, with_raw: bool) -> Result<Event> {
+    let corrupt =
+        || StoreError::Corrupt { id: r.id.clone(), reason: format!("missing slot {} of block {}", r.slot, r.block) };
+    let block = block.ok_or_else(corrupt)?;
+    let doc = block.doc(r.slot).ok_or_else(corrupt)?;
+    let raw = if with_raw { Some(block.raw(r.slot).ok_or_else(corrupt)?) } else { None };
+    let mut e = decode_event(&r.id, doc, raw)?;
+    if let Some((actor, chain)) = &r.relinked {
+        let bad = |err: serde_json::Error| StoreError::Corrupt { id: r.id.clone(), reason: err.to_string() };
+        e.actor = serde_json::from_str::<tenet_model::Principal>(actor).map_err(bad)?;
+        e.chain = serde_json::from_str::<Vec<tenet_model::Principal>>(chain).map_err(bad)?;
+    }
+    Ok(e)
+}

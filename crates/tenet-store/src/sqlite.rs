@@ -26,9 +26,11 @@ use rusqlite::types::ValueRef;
 use rusqlite::{Connection, OpenFlags, OptionalExtension, ToSql, params};
 use std::collections::HashSet;
 
-use tenet_model::{Event, EventId, Finding, Principal, Timestamp};
+use tenet_model::{Event, EventId, Finding, Timestamp};
 
-use crate::block::{Decoded, EventKeys, Keys, decode_event};
+use crate::block::{
+    Decoded, EventKeys, Keys, StoredRow as Row, event_at, event_refs, fnv, id_hash, principal_ref, resource_ref,
+};
 use crate::{
     Appended, EventQuery, EventReader, EventStore, FindingQuery, FindingReader, PreparedBatch, Result, StoreError,
     StoreReader, UseTally,
@@ -157,37 +159,6 @@ CREATE TABLE IF NOT EXISTS trust_notices (
     doc       TEXT NOT NULL
 );
 ";
-
-pub(crate) fn fnv(bytes: &[u8]) -> u64 {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for b in bytes {
-        h ^= u64::from(*b);
-        h = h.wrapping_mul(0x0000_0100_0000_01b3);
-    }
-    h
-}
-
-/// An event id's 64-bit FNV-1a hash: the unique index holds this, not the
-/// text, so its entries are a third the size. Collisions are resolved on
-/// insert by comparing the stored id, so uniqueness stays exact.
-pub(crate) fn id_hash(id: &str) -> i64 {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for b in id.as_bytes() {
-        h ^= u64::from(*b);
-        h = h.wrapping_mul(0x0000_0100_0000_01b3);
-    }
-    h as i64
-}
-
-/// A reference key: principals and resources share the `names` table and
-/// are told apart by the low bit.
-pub(crate) fn principal_ref(name: i64) -> i64 {
-    name * 2
-}
-
-pub(crate) fn resource_ref(name: i64) -> i64 {
-    name * 2 + 1
-}
 
 fn tune(conn: &Connection) -> Result<()> {
     // NORMAL in WAL mode: durable against process crashes; fsync only at
@@ -378,35 +349,6 @@ fn principals_named(conn: &Connection, name: &str) -> Result<Vec<String>> {
     Ok(out)
 }
 
-/// The reference keys of one stored event, deduplicated.
-fn event_refs(
-    tx: &Connection,
-    names: &mut FxHashMap<String, i64>,
-    seq: i64,
-    keys: &Keys,
-    e: &EventKeys,
-    out: &mut Vec<(i64, i64, i64)>,
-) -> Result<()> {
-    let start = out.len();
-    for i in e.principals.clone() {
-        out.push((principal_ref(intern(tx, names, keys.str(keys.refs[i as usize]))?), e.time, seq));
-    }
-    for i in e.resources.clone() {
-        out.push((resource_ref(intern(tx, names, keys.str(keys.refs[i as usize]))?), e.time, seq));
-    }
-    let mine = &mut out[start..];
-    mine.sort_unstable();
-    let mut w = 0;
-    for i in 0..mine.len() {
-        if w == 0 || mine[i] != mine[w - 1] {
-            mine[w] = mine[i];
-            w += 1;
-        }
-    }
-    out.truncate(start + w);
-    Ok(())
-}
-
 /// Rows per multi-row INSERT: one statement per chunk, not per row, is
 /// most of what makes the writer fast.
 const REF_ROWS: usize = 512;
@@ -564,13 +506,6 @@ fn locate(conn: &Connection, time: i64, id: &str) -> Result<Slot> {
 /// The columns `load` expects, in order.
 const EVENT_COLUMNS: &str = "e.seq, e.id, e.block, e.slot, r.actor, r.chain";
 
-struct Row {
-    id: String,
-    block: i64,
-    slot: usize,
-    relinked: Option<(String, String)>,
-}
-
 fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Row> {
     let actor: Option<String> = r.get(4)?;
     let chain: Option<String> = r.get(5)?;
@@ -587,20 +522,7 @@ fn load(conn: &Connection, rows: Vec<Row>, with_raw: bool) -> Result<Vec<Event>>
             let data: Vec<u8> = fetch.query_row([r.block], |x| x.get(0))?;
             slot.insert(Decoded::open(&data, r.block)?);
         }
-        let corrupt = || StoreError::Corrupt {
-            id: r.id.clone(),
-            reason: format!("missing slot {} of block {}", r.slot, r.block),
-        };
-        let block = &blocks[&r.block];
-        let doc = block.doc(r.slot).ok_or_else(corrupt)?;
-        let raw = if with_raw { Some(block.raw(r.slot).ok_or_else(corrupt)?) } else { None };
-        let mut e = decode_event(&r.id, doc, raw)?;
-        if let Some((actor, chain)) = &r.relinked {
-            let bad = |err: serde_json::Error| StoreError::Corrupt { id: r.id.clone(), reason: err.to_string() };
-            e.actor = serde_json::from_str::<Principal>(actor).map_err(bad)?;
-            e.chain = serde_json::from_str::<Vec<Principal>>(chain).map_err(bad)?;
-        }
-        out.push(e);
+        out.push(event_at(&r, blocks.get(&r.block), with_raw)?);
     }
     Ok(out)
 }
@@ -1175,7 +1097,7 @@ impl EventStore for SqliteStore {
                     continue;
                 }
                 for &(slot, seq) in &stored {
-                    event_refs(&store.conn, &mut store.names, seq, keys, &events[slot], &mut refs)?;
+                    event_refs(seq, keys, &events[slot], |n| intern(&store.conn, &mut store.names, n), &mut refs)?;
                     let index = chunk * per_block + slot;
                     out.fresh.push((index as u32, seq));
                     if let Ok(d) = keys.declared.binary_search_by_key(&index, |(i, _)| *i) {
@@ -1540,7 +1462,7 @@ impl EventStore for SqliteStore {
                 let mut keys = Keys::default();
                 keys.push(event);
                 let mut refs = Vec::new();
-                event_refs(&store.conn, &mut store.names, seq, &keys, &keys.events[0], &mut refs)?;
+                event_refs(seq, &keys, &keys.events[0], |n| intern(&store.conn, &mut store.names, n), &mut refs)?;
                 insert_refs(&store.conn, &refs)?;
             }
             Ok(())
@@ -1607,7 +1529,7 @@ fn last_notice(conn: &Connection) -> Result<u64> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use tenet_model::{Action, PrincipalKind, RawRecord, Resource, Source};
+    use tenet_model::{Action, Principal, PrincipalKind, RawRecord, Resource, Source};
 
     fn event(id: &str, secs: i64, actor: &str) -> Event {
         Event {
