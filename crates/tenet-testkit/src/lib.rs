@@ -1,5 +1,6 @@
 //! Real servers for Tenet's tests, each private to one test process.
 //!
+//! A test that needs NATS JetStream starts a [`nats::Server`] of its own.
 //! A test that needs PostgreSQL asks for [`postgres::server`]: a server
 //! from the machine's own binaries (Debian's `postgresql`), in a data
 //! folder of its own under the target directory, on a free loopback port.
@@ -7,6 +8,7 @@
 //! and why, and passes, unless `TENET_REQUIRE_EXTERNAL=1` (as `.ci/run`
 //! sets it), where it fails.
 
+pub mod nats;
 pub mod postgres;
 
 /// Whether the suite must have its external components (CI).

@@ -56,7 +56,7 @@ impl Server {
         } else {
             None
         };
-        let dir = scratch_dir();
+        let dir = scratch_dir("tenet-test-postgres");
         if let Some((uid, gid)) = owner {
             std::os::unix::fs::chown(&dir, Some(uid), Some(gid)).expect("the server's folder given to postgres");
         }
@@ -169,20 +169,7 @@ impl Server {
     fn command(&self, program: &str) -> Command {
         let mut cmd = Command::new(self.bin.join(program));
         cmd.current_dir(&self.dir).stdin(Stdio::null());
-        let owner = self.owner;
-        // SAFETY: only async-signal-safe calls between fork and exec.
-        unsafe {
-            cmd.pre_exec(move || {
-                if let Some((uid, gid)) = owner
-                    && (libc::setgroups(0, std::ptr::null()) != 0 || libc::setgid(gid) != 0 || libc::setuid(uid) != 0)
-                {
-                    return Err(std::io::Error::last_os_error());
-                }
-                // After the user change, which would clear it.
-                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
-                Ok(())
-            });
-        }
+        orphan_proof(&mut cmd, self.owner);
         cmd
     }
 
@@ -200,8 +187,31 @@ impl Drop for Server {
     }
 }
 
+/// Makes `cmd` die with the test process (a parent-death signal, for a
+/// child of the keeper thread), as `owner` when given.
+pub(crate) fn orphan_proof(cmd: &mut Command, owner: Option<(libc::uid_t, libc::gid_t)>) {
+    // SAFETY: only async-signal-safe calls between fork and exec.
+    unsafe {
+        cmd.pre_exec(move || {
+            if let Some((uid, gid)) = owner
+                && (libc::setgroups(0, std::ptr::null()) != 0 || libc::setgid(gid) != 0 || libc::setuid(uid) != 0)
+            {
+                return Err(std::io::Error::last_os_error());
+            }
+            // After the user change, which would clear it.
+            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+            Ok(())
+        });
+    }
+}
+
+/// A program on the `PATH`.
+pub(crate) fn on_path(name: &str) -> Option<PathBuf> {
+    std::env::var_os("PATH")?.to_str()?.split(':').map(|d| Path::new(d).join(name)).find(|p| p.is_file())
+}
+
 /// Spawns `cmd` from the keeper thread (see the module's comment).
-fn keeper(cmd: &mut Command) -> std::io::Result<Child> {
+pub(crate) fn keeper(cmd: &mut Command) -> std::io::Result<Child> {
     type Job = (Command, mpsc::Sender<std::io::Result<Child>>);
     static KEEPER: OnceLock<Mutex<mpsc::Sender<Job>>> = OnceLock::new();
     let sender = KEEPER.get_or_init(|| {
@@ -252,10 +262,10 @@ fn user(name: &str) -> Option<(libc::uid_t, libc::gid_t)> {
     (!pw.is_null()).then(|| unsafe { ((*pw).pw_uid, (*pw).pw_gid) })
 }
 
-/// A new folder for one server, in the system's temporary folder; folders
-/// left by test processes that are gone are removed first.
-fn scratch_dir() -> PathBuf {
-    let root = std::env::temp_dir().join("tenet-test-postgres");
+/// A new folder for one server, in the system's temporary folder under
+/// `kind`; folders left by test processes that are gone are removed first.
+pub(crate) fn scratch_dir(kind: &str) -> PathBuf {
+    let root = std::env::temp_dir().join(kind);
     let _ = std::fs::create_dir_all(&root);
     if let Ok(entries) = std::fs::read_dir(&root) {
         for e in entries.flatten() {

@@ -1,0 +1,222 @@
+//! The event flow between Tenet nodes, on NATS JetStream.
+//!
+//! Any node that takes events in publishes them, normalised, to one
+//! JetStream stream, on `tenet.events.<partition>`: the partition is a hash
+//! of the principal, out of a fixed count chosen when the stream is created
+//! (and kept in its description, so a node configured otherwise is refused
+//! rather than scatter a principal's events). A publish returns once
+//! JetStream has acknowledged it, so a client is answered only for what is
+//! durable. Each publish carries a message id (`Nats-Msg-Id`): a client's
+//! retry within the stream's duplicate window is stored once.
+//!
+//! A partition is read through a durable pull consumer with exactly one
+//! `filter_subject`: nats-server 2.9 (Debian's) ignores multi-subject
+//! filters, and says nothing. A delivery is acknowledged by its reader
+//! only after what it led to is committed; one not acknowledged in time
+//! is delivered again, so a crash loses nothing (and the store's
+//! idempotent append counts a redelivery once).
+
+use std::time::Duration;
+
+use async_nats::jetstream::{self, consumer::pull, stream::StorageType};
+use bytes::Bytes;
+use futures_util::StreamExt;
+
+/// The stream every node publishes events to.
+pub const EVENTS_STREAM: &str = "TENET_EVENTS";
+
+/// How long a retried publish with the same message id is recognised.
+pub const DUPLICATE_WINDOW: Duration = Duration::from_secs(120);
+
+#[derive(Debug, thiserror::Error)]
+pub enum BusError {
+    #[error("NATS at {url} cannot be reached: {reason}")]
+    Unreachable { url: String, reason: String },
+    #[error("JetStream: {0}")]
+    JetStream(String),
+    #[error(
+        "the event stream was created with {found} partitions; this node is configured for {configured} (the count is fixed when the stream is created)"
+    )]
+    Partitions { found: u32, configured: u32 },
+    #[error("partition {partition} is outside 0..{count}")]
+    NoSuchPartition { partition: u32, count: u32 },
+}
+
+fn failed<E: std::fmt::Display>(e: E) -> BusError {
+    BusError::JetStream(e.to_string())
+}
+
+/// The partition a principal's events go to, out of `count`: FNV-1a of
+/// its reference, so every node agrees without asking.
+pub fn partition_of(principal: &str, count: u32) -> u32 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in principal.as_bytes() {
+        h ^= u64::from(*b);
+        h = h.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    (h % u64::from(count.max(1))) as u32
+}
+
+/// The subject a partition's events are published on.
+pub fn subject(partition: u32) -> String {
+    format!("tenet.events.{partition}")
+}
+
+fn description(partitions: u32) -> String {
+    format!("Tenet normalised events, {partitions} partitions")
+}
+
+fn partitions_in(description: Option<&str>) -> Option<u32> {
+    description?.strip_prefix("Tenet normalised events, ")?.strip_suffix(" partitions")?.parse().ok()
+}
+
+/// A node's connection to the event stream.
+#[derive(Clone)]
+pub struct Bus {
+    js: jetstream::Context,
+    stream: jetstream::stream::Stream,
+    partitions: u32,
+}
+
+impl Bus {
+    /// Connects to NATS at `url` and opens the event stream, creating it
+    /// with `partitions` partitions if it does not exist yet.
+    pub async fn connect(url: &str, partitions: u32) -> Result<Bus, BusError> {
+        let client = async_nats::ConnectOptions::new()
+            .name("tenet")
+            .connection_timeout(Duration::from_secs(5))
+            .connect(url)
+            .await
+            .map_err(|e| BusError::Unreachable { url: url.to_string(), reason: e.to_string() })?;
+        let js = jetstream::new(client);
+        let stream = js
+            .get_or_create_stream(jetstream::stream::Config {
+                name: EVENTS_STREAM.to_string(),
+                description: Some(description(partitions)),
+                subjects: vec!["tenet.events.*".to_string()],
+                storage: StorageType::File,
+                duplicate_window: DUPLICATE_WINDOW,
+                ..Default::default()
+            })
+            .await
+            .map_err(failed)?;
+        let found = partitions_in(stream.cached_info().config.description.as_deref());
+        match found {
+            Some(found) if found == partitions => Ok(Bus { js, stream, partitions }),
+            Some(found) => Err(BusError::Partitions { found, configured: partitions }),
+            None => Err(BusError::JetStream(format!(
+                "stream {EVENTS_STREAM} exists but was not created by Tenet (description {:?})",
+                stream.cached_info().config.description
+            ))),
+        }
+    }
+
+    pub fn partitions(&self) -> u32 {
+        self.partitions
+    }
+
+    /// Publishes one event's bytes to its partition and waits for
+    /// JetStream's acknowledgement. `id` makes a retry idempotent: the
+    /// second publish within the window is acknowledged as a duplicate and
+    /// stored once. Returns whether it was a duplicate.
+    pub async fn publish(&self, partition: u32, id: &str, payload: Bytes) -> Result<bool, BusError> {
+        if partition >= self.partitions {
+            return Err(BusError::NoSuchPartition { partition, count: self.partitions });
+        }
+        let mut headers = async_nats::HeaderMap::new();
+        headers.insert("Nats-Msg-Id", id);
+        let ack = self.js.publish_with_headers(subject(partition), headers, payload).await.map_err(failed)?;
+        let ack = ack.await.map_err(failed)?;
+        Ok(ack.duplicate)
+    }
+
+    /// The durable reader `name` of one partition (created on first use).
+    /// `ack_wait`: how long a delivery may stay unacknowledged before it is
+    /// delivered again.
+    pub async fn partition(&self, partition: u32, name: &str, ack_wait: Duration) -> Result<PartitionFeed, BusError> {
+        if partition >= self.partitions {
+            return Err(BusError::NoSuchPartition { partition, count: self.partitions });
+        }
+        let durable = format!("{name}-p{partition}");
+        let filter = subject(partition);
+        let consumer = self
+            .stream
+            .get_or_create_consumer(
+                &durable,
+                pull::Config {
+                    durable_name: Some(durable.clone()),
+                    filter_subject: filter.clone(),
+                    ack_policy: jetstream::consumer::AckPolicy::Explicit,
+                    ack_wait,
+                    ..Default::default()
+                },
+            )
+            .await
+            .map_err(failed)?;
+        // A server that dropped the filter would hand this reader every
+        // partition's events: refuse rather than analyse them twice.
+        let kept = &consumer.cached_info().config.filter_subject;
+        if *kept != filter {
+            return Err(BusError::JetStream(format!(
+                "consumer {durable} reads {kept:?}, not {filter:?}: the server did not keep its filter"
+            )));
+        }
+        Ok(PartitionFeed { consumer, partition })
+    }
+}
+
+/// One partition's events, for the node that owns it.
+pub struct PartitionFeed {
+    consumer: jetstream::consumer::Consumer<pull::Config>,
+    partition: u32,
+}
+
+/// An event as delivered: acknowledge it once what it led to is committed.
+pub struct Delivery {
+    pub payload: Bytes,
+    /// Its place in the stream (increases with each event published).
+    pub stream_seq: u64,
+    /// How many times it has been delivered (1 the first time).
+    pub delivered: i64,
+    message: jetstream::Message,
+}
+
+impl Delivery {
+    /// Tells JetStream this event is done with, waiting for its answer.
+    pub async fn ack(&self) -> Result<(), BusError> {
+        self.message.double_ack().await.map_err(failed)
+    }
+}
+
+impl PartitionFeed {
+    pub fn partition(&self) -> u32 {
+        self.partition
+    }
+
+    /// Up to `max` events, waiting at most `wait` for the first.
+    pub async fn fetch(&self, max: usize, wait: Duration) -> Result<Vec<Delivery>, BusError> {
+        let mut batch = self.consumer.fetch().max_messages(max).expires(wait).messages().await.map_err(failed)?;
+        let mut out = Vec::new();
+        while let Some(message) = batch.next().await {
+            let message = message.map_err(failed)?;
+            let info = message.info().map_err(failed)?;
+            let (stream_seq, delivered) = (info.stream_sequence, info.delivered);
+            out.push(Delivery { payload: message.payload.clone(), stream_seq, delivered, message });
+        }
+        Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_principal_always_lands_in_the_same_partition_and_partitions_spread() {
+        assert_eq!(partition_of("user:alice@example.com", 16), partition_of("user:alice@example.com", 16));
+        let used: std::collections::BTreeSet<u32> = (0..1000).map(|i| partition_of(&format!("user:{i}"), 16)).collect();
+        assert_eq!(used.len(), 16);
+        assert_eq!(partitions_in(Some(&description(12))), Some(12));
+        assert_eq!(partitions_in(Some("someone else's stream")), None);
+    }
+}
