@@ -123,6 +123,17 @@ fn a_service_on_postgres_stores_what_it_acknowledges_where_the_cli_reads_it() {
     assert!(!refused.status.success());
     let why = String::from_utf8_lossy(&refused.stderr);
     assert!(why.contains("another Tenet service is running on the store"), "{why}");
+    // So is a batch analysis beside it, from any machine.
+    let batch = Command::new(env!("CARGO_BIN_EXE_tenet"))
+        .arg("--data-dir")
+        .arg(other.path())
+        .env("TENET_STORE", &url)
+        .arg("analyse")
+        .output()
+        .unwrap();
+    assert!(!batch.status.success());
+    let why = String::from_utf8_lossy(&batch.stderr);
+    assert!(why.contains("a running Tenet service on the store"), "{why}");
     let answer = server.post("/api/v1/events", Some("application/json"), None, &file).json();
     let stored = answer["stored"].as_u64().unwrap();
     assert!(stored > 0, "{answer}");

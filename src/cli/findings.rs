@@ -61,7 +61,7 @@ pub struct AnalyseArgs {
 }
 
 pub fn analyse(place: &super::Place, args: AnalyseArgs) -> Result<Outcome> {
-    if let Some(who) = tenet_service::owner::running(&place.dir) {
+    if let Some(who) = place.service_running() {
         anyhow::bail!(
             "{who}: send telemetry to it (POST /api/v1/events, /v1/traces, or a --watch folder), or stop it first; it analyses what it receives"
         );

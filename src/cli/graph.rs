@@ -13,7 +13,7 @@ fn load(place: &super::Place) -> Result<(Box<dyn tenet_store::EventStore>, Trust
     let mut store = place.open()?;
     // A running service keeps observed use current itself (within a
     // second): a query beside it only reads.
-    let graph = if tenet_service::owner::running(&place.dir).is_some() {
+    let graph = if place.service_running().is_some() {
         let reader = store.reader()?;
         tenet_pipeline::trust::load_graph(&*reader)?
     } else {

@@ -77,7 +77,7 @@ fn format_names() -> clap::builder::PossibleValuesParser {
 }
 
 pub fn run(place: &super::Place, args: Args) -> Result<Outcome> {
-    if let Some(who) = tenet_service::owner::running(&place.dir) {
+    if let Some(who) = place.service_running() {
         anyhow::bail!(
             "{who}: send telemetry to it (POST /api/v1/events, /v1/traces, or a --watch folder), or stop it first; it analyses what it receives"
         );

@@ -175,6 +175,23 @@ pub struct Place {
 }
 
 impl Place {
+    /// Who runs a live service on this data directory or this store:
+    /// batch commands that analyse would keep a second learner beside it.
+    pub fn service_running(&self) -> Option<String> {
+        if let Some(who) = tenet_service::owner::running(&self.dir) {
+            return Some(who);
+        }
+        match &self.store {
+            // The running service holds the store's claim; taking it here
+            // (and letting it go at once) says whether one does.
+            tenet_store::StoreAt::Postgres(url) => match tenet_store::claim_service(url) {
+                Ok(None) => Some(format!("a running Tenet service on the store at {}", self.store)),
+                _ => None,
+            },
+            tenet_store::StoreAt::Embedded(_) => None,
+        }
+    }
+
     /// The store's writer (created or migrated as needed).
     pub fn open(&self) -> anyhow::Result<Box<dyn tenet_store::EventStore>> {
         use anyhow::Context;

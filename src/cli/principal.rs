@@ -64,7 +64,7 @@ pub fn run(place: &super::Place, command: PrincipalCommand) -> Result<Outcome> {
         reason,
         by: who_am_i(),
     };
-    if let Some(service) = tenet_service::owner::running(&place.dir) {
+    if let Some(service) = place.service_running() {
         let seq = store.put_verdict(&v, false)?;
         store.commit()?;
         // The service applies it at its next look at other processes' commits.

@@ -13,9 +13,8 @@ use tenet_store::{StoreAt, StoreReader};
 use crate::trust::LiveTrust;
 
 pub struct ConsoleSite {
-    /// Node-local files: the decision log, the Shared Signals store.
-    pub data_dir: PathBuf,
-    /// The durable store (events, findings, notices).
+    /// The durable store: events, findings, notices, the decision log,
+    /// Shared Signals state.
     pub store: StoreAt,
     pub trust: Arc<LiveTrust>,
     pub changes: tokio::sync::broadcast::Sender<Arc<TrustNotice>>,

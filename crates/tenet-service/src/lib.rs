@@ -66,7 +66,8 @@ impl ServiceError {
 /// What to run: a data directory, its configuration, and the Sigma rules
 /// analysis matches (empty for none).
 pub struct Options {
-    /// Node-local files: keys, the decision log, Shared Signals, the claim.
+    /// What stays on this node: its claim, the default policy folder,
+    /// watched-folder progress, live sessions, the SET signing keys.
     pub data_dir: PathBuf,
     /// The durable store: embedded in the data directory, or PostgreSQL.
     pub store: tenet_store::StoreAt,
@@ -280,7 +281,6 @@ pub fn start(options: Options) -> Result<Running, ServiceError> {
     .merge(tenet_server::intake::router(intake, changes.clone(), closing_rx, keys.clone(), limits.clone()))
     .merge(tenet_console::router(
         Arc::new(console::ConsoleSite {
-            data_dir: data_dir.clone(),
             store: store_at.clone(),
             trust: trust.clone(),
             changes: changes.clone(),
