@@ -423,6 +423,7 @@ impl Pipeline {
             tracing::warn!(error = %e, "queued trust notices not read; trying again");
         }
         let mut last_others = Instant::now();
+        let mut others_failing = false;
         loop {
             match rx.recv_timeout(OTHERS_EVERY) {
                 Ok((work, weight)) => {
@@ -435,8 +436,18 @@ impl Pipeline {
             }
             if last_others.elapsed() >= OTHERS_EVERY {
                 last_others = Instant::now();
-                if let Err(e) = self.notice_others() {
-                    tracing::warn!(error = %e, "changes made by another process not read; trying again");
+                // Said once when it starts failing (a store outage would
+                // say it four times a second) and once when it recovers.
+                match self.notice_others() {
+                    Err(e) if !others_failing => {
+                        others_failing = true;
+                        tracing::warn!(error = %e, "changes made by another process not read; trying again");
+                    }
+                    Ok(()) if others_failing => {
+                        others_failing = false;
+                        tracing::info!("changes made by another process read again");
+                    }
+                    _ => {}
                 }
                 self.publish_learner(false);
                 self.outlets.metrics.tick();
