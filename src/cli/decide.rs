@@ -250,7 +250,7 @@ pub fn policy(place: &super::Place, command: PolicyCommand) -> Result<Outcome> {
     match command {
         PolicyCommand::Versions { diff } => {
             let at = place.store.decision_log();
-            if let tenet_store::decisions::LogAt::File(path) = &at
+            if let tenet_store::TablesAt::File(path) = &at
                 && !path.exists()
             {
                 bail!("no decision log at {}: `tenet serve` records policy versions there", path.display());

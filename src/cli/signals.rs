@@ -38,7 +38,7 @@ pub fn run(place: &super::Place, command: SsfCommand) -> Result<Outcome> {
         },
         SsfCommand::Streams { json } => {
             let at = place.store.ssf();
-            if let tenet_store::ssf::SsfAt::File(path) = &at
+            if let tenet_store::TablesAt::File(path) = &at
                 && !path.exists()
             {
                 return Ok(Outcome::Ok);

@@ -19,7 +19,8 @@ use axum::extract::{Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use tenet_store::keys::{KeyStore, KeysAt, token_hash};
+use tenet_store::TablesAt;
+use tenet_store::keys::{KeyStore, token_hash};
 
 use crate::error::{ApiError, Where};
 
@@ -49,7 +50,7 @@ struct Active {
 #[derive(Clone)]
 pub struct Keys {
     active: Arc<RwLock<Active>>,
-    at: Option<KeysAt>,
+    at: Option<TablesAt>,
 }
 
 impl Keys {
@@ -62,7 +63,7 @@ impl Keys {
     /// by nodes), re-read every second from now on. `always_required`: a
     /// key is needed whatever the store says (a server listening beyond
     /// loopback).
-    pub fn load(at: &KeysAt, always_required: bool) -> Result<Self, tenet_store::StoreError> {
+    pub fn load(at: &TablesAt, always_required: bool) -> Result<Self, tenet_store::StoreError> {
         let active = Active { required: always_required, ..Active::default() };
         let keys = Keys { active: Arc::new(RwLock::new(active)), at: Some(at.clone()) };
         keys.reload()?;
@@ -114,7 +115,7 @@ impl Keys {
             // serving, since no revocation can be written while it is down
             // (one committed in the second before is the window).
             Err(e @ (tenet_store::StoreError::Unavailable { .. } | tenet_store::StoreError::Postgres(_)))
-                if active.read_once && matches!(at, KeysAt::Postgres(_)) =>
+                if active.read_once && matches!(at, TablesAt::Postgres(_)) =>
             {
                 Err(e)
             }

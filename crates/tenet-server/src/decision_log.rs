@@ -18,7 +18,8 @@ use std::time::Duration;
 use crossbeam_channel::{Receiver, Sender};
 use tenet_policy::Decision;
 use tenet_policy::authzen::Evaluation;
-use tenet_store::decisions::{DecisionLogWriter, LogAt, LoggedDecision};
+use tenet_store::TablesAt;
+use tenet_store::decisions::{DecisionLogWriter, LoggedDecision};
 
 /// Records per commit at most, and how long a record may wait for company.
 const BATCH: usize = 4096;
@@ -122,7 +123,7 @@ pub struct DecisionLog {
 impl DecisionLog {
     /// Opens (creating) the log at `at` and starts its writer, with a
     /// queue of at most `max_records` records holding `max_bytes` bytes.
-    pub fn open(at: &LogAt, max_records: usize, max_bytes: usize) -> Result<Self, tenet_store::StoreError> {
+    pub fn open(at: &TablesAt, max_records: usize, max_bytes: usize) -> Result<Self, tenet_store::StoreError> {
         let writer = DecisionLogWriter::open(at)?;
         let max_records = max_records.max(1);
         let queue = Arc::new(Queue { used: Mutex::new((0, 0)), max_records, max_bytes });
@@ -311,11 +312,11 @@ pub fn now_rfc3339() -> String {
 /// Where each activated policy version is recorded (beside the decision
 /// log, its own connection: activations are rare).
 pub struct PolicyHistory {
-    at: LogAt,
+    at: TablesAt,
 }
 
 impl PolicyHistory {
-    pub fn new(at: &LogAt) -> Self {
+    pub fn new(at: &TablesAt) -> Self {
         PolicyHistory { at: at.clone() }
     }
 

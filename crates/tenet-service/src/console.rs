@@ -27,7 +27,7 @@ pub struct ConsoleSite {
 }
 
 impl ConsoleSite {
-    fn decision_log(&self) -> tenet_store::decisions::LogAt {
+    fn decision_log(&self) -> tenet_store::TablesAt {
         self.store.decision_log()
     }
 }
@@ -58,7 +58,7 @@ impl tenet_console::Site for ConsoleSite {
 
     fn streams(&self) -> Result<Vec<tenet_console::StreamView>, String> {
         let at = self.store.ssf();
-        if let tenet_store::ssf::SsfAt::File(path) = &at
+        if let tenet_store::TablesAt::File(path) = &at
             && !path.exists()
         {
             return Ok(Vec::new());

@@ -10,12 +10,12 @@
 //! records leaves a shorter valid chain; an external anchor of the head
 //! hash would catch that and is not kept here.)
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use rusqlite::{Connection, params};
 use sha2::{Digest, Sha256};
 
-use crate::{Result, StoreError};
+use crate::{Result, StoreError, TablesAt};
 
 /// One decision as logged.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -87,24 +87,6 @@ CREATE TABLE IF NOT EXISTS policy_versions (
 );
 ";
 
-/// Where a decision log is.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum LogAt {
-    /// A SQLite file (`decisions.db` in the data directory).
-    File(PathBuf),
-    /// The tables of a PostgreSQL store.
-    Postgres(String),
-}
-
-impl std::fmt::Display for LogAt {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            LogAt::File(p) => write!(f, "{}", p.display()),
-            LogAt::Postgres(url) => f.write_str(&crate::postgres::redact(url)),
-        }
-    }
-}
-
 /// Opens (creating) the log file for writing.
 fn open_log(path: &Path) -> Result<Connection> {
     let conn = Connection::open(path)?;
@@ -137,15 +119,15 @@ pub struct DecisionLogWriter {
 
 enum Writer {
     File(FileWriter),
-    Postgres(crate::postgres::DecisionTables),
+    Postgres(crate::postgres::Tables),
 }
 
 impl DecisionLogWriter {
-    pub fn open(at: &LogAt) -> Result<Self> {
+    pub fn open(at: &TablesAt) -> Result<Self> {
         Ok(DecisionLogWriter {
             to: match at {
-                LogAt::File(path) => Writer::File(FileWriter::open(path)?),
-                LogAt::Postgres(url) => Writer::Postgres(crate::postgres::DecisionTables::connect(url)?),
+                TablesAt::File(path) => Writer::File(FileWriter::open(path)?),
+                TablesAt::Postgres(url) => Writer::Postgres(crate::postgres::Tables::connect(url)?),
             },
         })
     }
@@ -248,10 +230,10 @@ pub struct PolicyVersion {
 }
 
 /// Every policy version recorded, oldest first.
-pub fn policy_versions(at: &LogAt) -> Result<Vec<PolicyVersion>> {
+pub fn policy_versions(at: &TablesAt) -> Result<Vec<PolicyVersion>> {
     let path = match at {
-        LogAt::File(path) => path,
-        LogAt::Postgres(url) => return crate::postgres::DecisionTables::connect(url)?.policy_versions(),
+        TablesAt::File(path) => path,
+        TablesAt::Postgres(url) => return crate::postgres::Tables::connect(url)?.policy_versions(),
     };
     let conn = open_log(path)?;
     let mut stmt = conn.prepare("SELECT version, at, author, diff FROM policy_versions ORDER BY rowid")?;
@@ -312,10 +294,10 @@ fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<DecisionRow> {
 
 /// A page of decisions matching `search`, newest first, and how many match
 /// (at most [`COUNTED`]).
-pub fn search(at: &LogAt, search: &DecisionSearch) -> Result<(Vec<DecisionRow>, usize)> {
+pub fn search(at: &TablesAt, search: &DecisionSearch) -> Result<(Vec<DecisionRow>, usize)> {
     let path = match at {
-        LogAt::File(path) => path,
-        LogAt::Postgres(url) => return crate::postgres::DecisionTables::connect(url)?.search(search),
+        TablesAt::File(path) => path,
+        TablesAt::Postgres(url) => return crate::postgres::Tables::connect(url)?.search(search),
     };
     let Some(conn) = read_log(path)? else { return Ok((Vec::new(), 0)) };
     let mut filter = String::from("1=1");
@@ -343,10 +325,10 @@ pub fn search(at: &LogAt, search: &DecisionSearch) -> Result<(Vec<DecisionRow>, 
 }
 
 /// One decision by its place in the log.
-pub fn decision(at: &LogAt, seq: i64) -> Result<Option<DecisionRow>> {
+pub fn decision(at: &TablesAt, seq: i64) -> Result<Option<DecisionRow>> {
     let path = match at {
-        LogAt::File(path) => path,
-        LogAt::Postgres(url) => return crate::postgres::DecisionTables::connect(url)?.decision(seq),
+        TablesAt::File(path) => path,
+        TablesAt::Postgres(url) => return crate::postgres::Tables::connect(url)?.decision(seq),
     };
     let Some(conn) = read_log(path)? else { return Ok(None) };
     let found = conn.query_row(&format!("SELECT {COLUMNS} FROM decisions WHERE seq = ?1"), [seq], row);
@@ -368,10 +350,10 @@ pub enum Verification {
 
 /// Walks the chain from the start; names the first record that was altered,
 /// removed (the one after the gap) or moved.
-pub fn verify(at: &LogAt) -> Result<Verification> {
+pub fn verify(at: &TablesAt) -> Result<Verification> {
     let path = match at {
-        LogAt::File(path) => path,
-        LogAt::Postgres(url) => return crate::postgres::DecisionTables::connect(url)?.verify(),
+        TablesAt::File(path) => path,
+        TablesAt::Postgres(url) => return crate::postgres::Tables::connect(url)?.verify(),
     };
     if !path.exists() {
         return Err(StoreError::DataDir {

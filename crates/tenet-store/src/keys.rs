@@ -8,12 +8,12 @@
 //! clears: a server that has ever had keys keeps requiring one after every
 //! key is revoked, rather than falling back to running open.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use rusqlite::{Connection, OptionalExtension, params};
 use sha2::{Digest, Sha256};
 
-use crate::{Result, StoreError};
+use crate::{Result, StoreError, TablesAt};
 
 /// The scopes a key may hold.
 pub const SCOPES: &[&str] = &["decide", "ingest", "read", "admin", "ssf"];
@@ -64,24 +64,6 @@ pub fn token_hash(token: &str) -> String {
     Sha256::digest(token.as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
 }
 
-/// Where the API keys are.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum KeysAt {
-    /// `keys.db` in the data directory.
-    File(PathBuf),
-    /// The tables of a PostgreSQL store.
-    Postgres(String),
-}
-
-impl std::fmt::Display for KeysAt {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            KeysAt::File(p) => write!(f, "{}", p.display()),
-            KeysAt::Postgres(url) => f.write_str(&crate::postgres::redact(url)),
-        }
-    }
-}
-
 /// Creating, revoking and listing keys.
 pub struct KeyStore {
     at: Tables,
@@ -89,15 +71,15 @@ pub struct KeyStore {
 
 enum Tables {
     File(Connection),
-    Postgres(crate::postgres::KeyTables),
+    Postgres(crate::postgres::Tables),
 }
 
 impl KeyStore {
-    pub fn open(at: &KeysAt) -> Result<Self> {
+    pub fn open(at: &TablesAt) -> Result<Self> {
         Ok(KeyStore {
             at: match at {
-                KeysAt::File(path) => Tables::File(open_file(path)?),
-                KeysAt::Postgres(url) => Tables::Postgres(crate::postgres::KeyTables::connect(url)?),
+                TablesAt::File(path) => Tables::File(open_file(path)?),
+                TablesAt::Postgres(url) => Tables::Postgres(crate::postgres::Tables::connect(url)?),
             },
         })
     }
@@ -105,10 +87,10 @@ impl KeyStore {
     /// What a server needs to authenticate callers, read without writing
     /// (the server never writes keys): `None` when there is no key file at
     /// all. A store that cannot be read is an error, never "no keys".
-    pub fn snapshot(at: &KeysAt) -> Result<Option<KeySnapshot>> {
+    pub fn snapshot(at: &TablesAt) -> Result<Option<KeySnapshot>> {
         match at {
-            KeysAt::File(path) => file_snapshot(path),
-            KeysAt::Postgres(url) => crate::postgres::KeyTables::connect(url)?.snapshot().map(Some),
+            TablesAt::File(path) => file_snapshot(path),
+            TablesAt::Postgres(url) => crate::postgres::Tables::connect(url)?.snapshot().map(Some),
         }
     }
 

@@ -459,6 +459,25 @@ pub struct AnalysisState {
     pub learner: Vec<u8>,
 }
 
+/// Where one part of the state's tables live (the decision log, API
+/// keys, Shared Signals state): a SQLite file of its own beside the
+/// embedded store, or the tables of a PostgreSQL store.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TablesAt {
+    File(std::path::PathBuf),
+    Postgres(String),
+}
+
+impl std::fmt::Display for TablesAt {
+    /// The location for messages: a path, or a URL without its password.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            TablesAt::File(p) => write!(f, "{}", p.display()),
+            TablesAt::Postgres(url) => f.write_str(&postgres::redact(url)),
+        }
+    }
+}
+
 /// Where the durable state lives: the embedded SQLite store in a data
 /// directory (the default), or a PostgreSQL database shared by nodes.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -498,28 +517,27 @@ impl StoreAt {
 
     /// Where the decision log is: `decisions.db` beside the embedded
     /// store, or the PostgreSQL store's tables.
-    pub fn decision_log(&self) -> decisions::LogAt {
-        match self {
-            StoreAt::Embedded(dir) => decisions::LogAt::File(dir.join("decisions.db")),
-            StoreAt::Postgres(url) => decisions::LogAt::Postgres(url.clone()),
-        }
+    pub fn decision_log(&self) -> TablesAt {
+        self.tables("decisions.db")
     }
 
     /// Where the API keys are: `keys.db` beside the embedded store, or the
     /// PostgreSQL store's tables.
-    pub fn keys(&self) -> keys::KeysAt {
-        match self {
-            StoreAt::Embedded(dir) => keys::KeysAt::File(dir.join("keys.db")),
-            StoreAt::Postgres(url) => keys::KeysAt::Postgres(url.clone()),
-        }
+    pub fn keys(&self) -> TablesAt {
+        self.tables("keys.db")
     }
 
     /// Where the Shared Signals state is: `ssf.db` beside the embedded
     /// store, or the PostgreSQL store's tables.
-    pub fn ssf(&self) -> ssf::SsfAt {
+    pub fn ssf(&self) -> TablesAt {
+        self.tables("ssf.db")
+    }
+
+    /// `file` beside the embedded store, or the PostgreSQL store's tables.
+    fn tables(&self, file: &str) -> TablesAt {
         match self {
-            StoreAt::Embedded(dir) => ssf::SsfAt::File(dir.join("ssf.db")),
-            StoreAt::Postgres(url) => ssf::SsfAt::Postgres(url.clone()),
+            StoreAt::Embedded(dir) => TablesAt::File(dir.join(file)),
+            StoreAt::Postgres(url) => TablesAt::Postgres(url.clone()),
         }
     }
 

@@ -1801,34 +1801,62 @@ impl Drop for PostgresStore {
     }
 }
 
-/// The decision log's tables in a PostgreSQL store (see `decisions.rs`).
-pub(crate) struct DecisionTables {
+/// The tables beside the event store in a PostgreSQL store: the decision
+/// log, API keys and Shared Signals state (`decisions.rs`, `keys.rs` and
+/// `ssf.rs` document each operation).
+pub(crate) struct Tables {
     db: Arc<Db>,
 }
 
-impl DecisionTables {
+impl Tables {
     pub(crate) fn connect(url: &str) -> Result<Self> {
         let db = Db::connect(url)?;
         block_on(db.migrate())??;
-        Ok(DecisionTables { db })
+        Ok(Tables { db })
     }
 
-    fn with<T>(&self, f: impl AsyncFnOnce(&ClientWrapper) -> Result<T>) -> Result<T> {
+    /// Runs `f` on a pooled connection.
+    fn with<T, E: From<StoreError>>(
+        &self,
+        f: impl AsyncFnOnce(&ClientWrapper) -> std::result::Result<T, E>,
+    ) -> std::result::Result<T, E> {
         block_on(async {
             let c = self.db.get().await?;
             f(&c).await
         })?
     }
 
+    /// Runs `f` in a transaction: committed when it succeeds, rolled back when not.
+    fn transaction<T, E: From<StoreError>>(
+        &self,
+        f: impl AsyncFnOnce(&ClientWrapper) -> std::result::Result<T, E>,
+    ) -> std::result::Result<T, E> {
+        self.with(async |c| {
+            c.batch_execute("BEGIN").await.map_err(StoreError::from)?;
+            match f(c).await {
+                Ok(v) => {
+                    c.batch_execute("COMMIT").await.map_err(StoreError::from)?;
+                    Ok(v)
+                }
+                Err(e) => {
+                    let _ = c.batch_execute("ROLLBACK").await;
+                    Err(e)
+                }
+            }
+        })
+    }
+}
+
+/// The decision log.
+impl Tables {
     /// Appends `records` after the chain's head as it is in the database
     /// (another node may have moved it), in one transaction.
     pub(crate) fn append(&mut self, records: &[crate::decisions::LoggedDecision]) -> Result<()> {
         if records.is_empty() {
             return Ok(());
         }
-        self.with(async |c| {
-            c.batch_execute("BEGIN").await?;
-            let result = async {
+        self.transaction(async |c| {
+            {
                 c.execute("SELECT pg_advisory_xact_lock($1)", &[&DECISION_CHAIN_LOCK]).await?;
                 let head = c.query_opt("SELECT seq, hash FROM decisions ORDER BY seq DESC LIMIT 1", &[]).await?;
                 let (mut seq, mut prev): (i64, String) = match head {
@@ -1860,14 +1888,6 @@ impl DecisionTables {
                 c.execute(&insert, &[&seqs, &at, &request_id, &request, &decision, &version, &reasons, &prevs, &hashes])
                     .await?;
                 Ok(())
-            }
-            .await;
-            match result {
-                Ok(()) => Ok(c.batch_execute("COMMIT").await?),
-                Err(e) => {
-                    let _ = c.batch_execute("ROLLBACK").await;
-                    Err(e)
-                }
             }
         })
     }
@@ -1972,51 +1992,27 @@ impl DecisionTables {
     }
 }
 
-/// The API keys' tables in a PostgreSQL store (see `keys.rs`).
-pub(crate) struct KeyTables {
-    db: Arc<Db>,
-}
-
-impl KeyTables {
-    pub(crate) fn connect(url: &str) -> Result<Self> {
-        let db = Db::connect(url)?;
-        block_on(db.migrate())??;
-        Ok(KeyTables { db })
-    }
-
-    fn with<T>(&self, f: impl AsyncFnOnce(&ClientWrapper) -> Result<T>) -> Result<T> {
-        block_on(async {
-            let c = self.db.get().await?;
-            f(&c).await
-        })?
-    }
-
+/// API keys.
+impl Tables {
     /// Inserts `key` and the `auth_required` marker in one transaction;
     /// false when an active key has the name.
     pub(crate) fn insert(&mut self, key: &crate::keys::ApiKey) -> Result<bool> {
         let scopes = key.scopes.join(",");
-        self.with(async |c| {
-            c.batch_execute("BEGIN").await?;
-            let result = async {
-                let n = c
-                    .execute(
-                        "INSERT INTO api_keys(name, scopes, created, hash) VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
-                        &[&key.name, &scopes, &key.created, &key.hash],
-                    )
-                    .await?;
-                if n == 1 {
-                    c.execute(
-                        "INSERT INTO key_meta(name, value) VALUES ('auth_required', $1) ON CONFLICT DO NOTHING",
-                        &[&key.created],
-                    )
-                    .await?;
-                }
-                Ok(n == 1)
+        self.transaction(async |c| {
+            let n = c
+                .execute(
+                    "INSERT INTO api_keys(name, scopes, created, hash) VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
+                    &[&key.name, &scopes, &key.created, &key.hash],
+                )
+                .await?;
+            if n == 1 {
+                c.execute(
+                    "INSERT INTO key_meta(name, value) VALUES ('auth_required', $1) ON CONFLICT DO NOTHING",
+                    &[&key.created],
+                )
+                .await?;
             }
-            .await;
-            let end = if matches!(result, Ok(true)) { "COMMIT" } else { "ROLLBACK" };
-            c.batch_execute(end).await?;
-            result
+            Ok(n == 1)
         })
     }
 
@@ -2068,45 +2064,10 @@ async fn key_rows(c: &ClientWrapper) -> Result<Vec<crate::keys::ApiKey>> {
         .collect()
 }
 
-/// The Shared Signals tables in a PostgreSQL store (see `ssf.rs`, which
-/// documents each operation).
-pub(crate) struct SsfTables {
-    db: Arc<Db>,
-}
-
 type SsfResult<T> = crate::ssf::SsfResult<T>;
 
-impl SsfTables {
-    pub(crate) fn connect(url: &str) -> Result<Self> {
-        let db = Db::connect(url)?;
-        block_on(db.migrate())??;
-        Ok(SsfTables { db })
-    }
-
-    fn with<T>(&self, f: impl AsyncFnOnce(&ClientWrapper) -> SsfResult<T>) -> SsfResult<T> {
-        block_on(async {
-            let c = self.db.get().await?;
-            f(&c).await
-        })?
-    }
-
-    /// Runs `f` in a transaction: committed when it succeeds, rolled back when not.
-    fn transaction<T>(&self, f: impl AsyncFnOnce(&ClientWrapper) -> SsfResult<T>) -> SsfResult<T> {
-        self.with(async |c| {
-            c.batch_execute("BEGIN").await.map_err(StoreError::from)?;
-            match f(c).await {
-                Ok(v) => {
-                    c.batch_execute("COMMIT").await.map_err(StoreError::from)?;
-                    Ok(v)
-                }
-                Err(e) => {
-                    let _ = c.batch_execute("ROLLBACK").await;
-                    Err(e)
-                }
-            }
-        })
-    }
-
+/// Shared Signals state.
+impl Tables {
     fn streams_where(&self, clause: &str, arg: Option<&str>) -> SsfResult<Vec<crate::ssf::Stream>> {
         use crate::ssf::SsfStoreError;
         let sql = format!(
@@ -2163,7 +2124,7 @@ fn pg<T>(r: std::result::Result<T, tokio_postgres::Error>) -> SsfResult<T> {
     r.map_err(|e| StoreError::from(e).into())
 }
 
-impl crate::ssf::SsfTables for SsfTables {
+impl crate::ssf::SsfTables for Tables {
     fn streams(&self) -> SsfResult<Vec<crate::ssf::Stream>> {
         self.streams_where("", None)
     }

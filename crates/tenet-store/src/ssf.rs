@@ -12,12 +12,12 @@
 //! operating-system crash may lose the last ones, which are then handled
 //! again from the notice log.)
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use rusqlite::{Connection, OptionalExtension, params};
 use tenet_ssf::{StreamConfig, StreamStatus, Subject};
 
-use crate::{Result, StoreError};
+use crate::{Result, StoreError, TablesAt};
 
 /// A stream and what Tenet keeps beside its configuration.
 #[derive(Debug, Clone, PartialEq)]
@@ -83,24 +83,6 @@ pub(crate) type SsfResult<T> = std::result::Result<T, SsfStoreError>;
 /// 1.0 §8.1.2 lets a transmitter drop held events; this bounds the file).
 pub const MAX_HELD_PER_STREAM: i64 = 100_000;
 
-/// Where the Shared Signals state is.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum SsfAt {
-    /// `ssf.db` in the data directory.
-    File(PathBuf),
-    /// The tables of a PostgreSQL store.
-    Postgres(String),
-}
-
-impl std::fmt::Display for SsfAt {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            SsfAt::File(p) => write!(f, "{}", p.display()),
-            SsfAt::Postgres(url) => f.write_str(&crate::postgres::redact(url)),
-        }
-    }
-}
-
 /// Shared Signals state: streams, removed subjects, the outbox and its cursor.
 pub struct SsfStore {
     tables: Box<dyn SsfTables>,
@@ -111,10 +93,10 @@ pub struct SsfStore {
 }
 
 impl SsfStore {
-    pub fn open(at: &SsfAt) -> Result<Self> {
+    pub fn open(at: &TablesAt) -> Result<Self> {
         let tables: Box<dyn SsfTables> = match at {
-            SsfAt::File(path) => Box::new(FileSsf::open(path)?),
-            SsfAt::Postgres(url) => Box::new(crate::postgres::SsfTables::connect(url)?),
+            TablesAt::File(path) => Box::new(FileSsf::open(path)?),
+            TablesAt::Postgres(url) => Box::new(crate::postgres::Tables::connect(url)?),
         };
         Ok(SsfStore { tables, generation: 0 })
     }

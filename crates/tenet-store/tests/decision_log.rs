@@ -2,8 +2,9 @@
 //! tables of a PostgreSQL store (a private server; skipped loudly where
 //! PostgreSQL is not installed, a failure under `TENET_REQUIRE_EXTERNAL=1`).
 
+use tenet_store::TablesAt;
 use tenet_store::decisions::{
-    DecisionLogWriter, DecisionSearch, LogAt, LoggedDecision, Verification, decision, search, verify,
+    DecisionLogWriter, DecisionSearch, LoggedDecision, Verification, decision, search, verify,
 };
 
 enum Log {
@@ -12,10 +13,10 @@ enum Log {
 }
 
 impl Log {
-    fn at(&self) -> LogAt {
+    fn at(&self) -> TablesAt {
         match self {
-            Log::File(dir) => LogAt::File(dir.path().join("decisions.db")),
-            Log::Postgres(_, url) => LogAt::Postgres(url.clone()),
+            Log::File(dir) => TablesAt::File(dir.path().join("decisions.db")),
+            Log::Postgres(_, url) => TablesAt::Postgres(url.clone()),
         }
     }
 
@@ -72,7 +73,7 @@ fn record(i: usize) -> LoggedDecision {
 
 /// `n` decisions, written by two writers one after the other: the second
 /// continues the chain from the stored head.
-fn log_of(log: &Log, n: usize) -> LogAt {
+fn log_of(log: &Log, n: usize) -> TablesAt {
     let at = log.at();
     let all: Vec<_> = (0..n).map(record).collect();
     DecisionLogWriter::open(&at).unwrap().append(&all[..n / 2]).unwrap();
@@ -100,7 +101,7 @@ fn searching_the_log_pages_newest_first_and_matches_text_literally(log: Log) {
     assert_eq!(decision(&at, 7).unwrap().unwrap().record.request_id.as_deref(), Some("req-6"));
     assert_eq!(decision(&at, 99).unwrap(), None);
     if let Log::File(dir) = &log {
-        let none = LogAt::File(dir.path().join("absent.db"));
+        let none = TablesAt::File(dir.path().join("absent.db"));
         assert_eq!(search(&none, &all).unwrap().1, 0);
         assert!(!dir.path().join("absent.db").exists(), "reading never creates a log");
     }

@@ -2,7 +2,8 @@
 //! store (a private server; skipped loudly where PostgreSQL is not
 //! installed, a failure under `TENET_REQUIRE_EXTERNAL=1`).
 
-use tenet_store::keys::{KeyError, KeyStore, KeysAt};
+use tenet_store::TablesAt;
+use tenet_store::keys::{KeyError, KeyStore};
 
 macro_rules! on_both_backends {
     ($($test:ident),* $(,)?) => {
@@ -11,7 +12,7 @@ macro_rules! on_both_backends {
                 #[test]
                 fn $test() {
                     let dir = tempfile::tempdir().unwrap();
-                    super::$test(tenet_store::keys::KeysAt::File(dir.path().join("keys.db")))
+                    super::$test(tenet_store::TablesAt::File(dir.path().join("keys.db")))
                 }
             )*
         }
@@ -21,7 +22,7 @@ macro_rules! on_both_backends {
                 fn $test() {
                     let name = concat!("postgres::", stringify!($test));
                     let Some(server) = tenet_testkit::postgres::server(name) else { return };
-                    super::$test(tenet_store::keys::KeysAt::Postgres(server.fresh_database()))
+                    super::$test(tenet_store::TablesAt::Postgres(server.fresh_database()))
                 }
             )*
         }
@@ -34,11 +35,11 @@ on_both_backends!(
     a_revocation_by_one_writer_is_in_the_next_snapshot_of_every_reader,
 );
 
-fn tokens_are_stored_only_as_hashes_and_revocation_ends_them(at: KeysAt) {
+fn tokens_are_stored_only_as_hashes_and_revocation_ends_them(at: TablesAt) {
     let mut ks = KeyStore::open(&at).unwrap();
     let (key, token) = ks.create("gateway", &["decide".into()], "t0").unwrap();
     assert!(token.starts_with("tnt_") && token.len() == 68);
-    if let KeysAt::File(path) = &at {
+    if let TablesAt::File(path) = &at {
         let raw = std::fs::read(path).unwrap();
         assert!(!raw.windows(token.len()).any(|w| w == token.as_bytes()), "the token is not on disk");
     }
@@ -57,8 +58,8 @@ fn tokens_are_stored_only_as_hashes_and_revocation_ends_them(at: KeysAt) {
     assert_eq!(ks.active().unwrap().len(), 1);
 }
 
-fn once_a_key_was_created_auth_stays_required_after_every_key_is_revoked(at: KeysAt) {
-    if let KeysAt::File(_) = &at {
+fn once_a_key_was_created_auth_stays_required_after_every_key_is_revoked(at: TablesAt) {
+    if let TablesAt::File(_) = &at {
         assert_eq!(KeyStore::snapshot(&at).unwrap(), None, "no file: nothing configured, nothing created");
     }
     let mut ks = KeyStore::open(&at).unwrap();
@@ -67,7 +68,7 @@ fn once_a_key_was_created_auth_stays_required_after_every_key_is_revoked(at: Key
     ks.revoke("k", "t1").unwrap();
     let snap = KeyStore::snapshot(&at).unwrap().unwrap();
     assert!(snap.auth_required && snap.active.is_empty(), "{snap:?}");
-    if let KeysAt::File(path) = &at {
+    if let TablesAt::File(path) = &at {
         // A file written before the marker existed: its rows say keys were configured.
         rusqlite::Connection::open(path).unwrap().execute("DROP TABLE meta", []).unwrap();
         assert!(KeyStore::snapshot(&at).unwrap().unwrap().auth_required);
@@ -78,7 +79,7 @@ fn once_a_key_was_created_auth_stays_required_after_every_key_is_revoked(at: Key
     }
 }
 
-fn a_revocation_by_one_writer_is_in_the_next_snapshot_of_every_reader(at: KeysAt) {
+fn a_revocation_by_one_writer_is_in_the_next_snapshot_of_every_reader(at: TablesAt) {
     let mut admin = KeyStore::open(&at).unwrap();
     admin.create("a", &["read".into()], "t0").unwrap();
     admin.create("b", &["read".into()], "t0").unwrap();

@@ -93,9 +93,10 @@ fn a_writer_carries_on_after_the_server_restarts() {
 
 #[test]
 fn nodes_logging_decisions_at_once_keep_one_verifiable_chain() {
-    use tenet_store::decisions::{DecisionLogWriter, LogAt, LoggedDecision, Verification, verify};
+    use tenet_store::TablesAt;
+    use tenet_store::decisions::{DecisionLogWriter, LoggedDecision, Verification, verify};
     let Some(pg) = server("nodes_logging_decisions_at_once_keep_one_verifiable_chain") else { return };
-    let at = LogAt::Postgres(pg.fresh_database());
+    let at = TablesAt::Postgres(pg.fresh_database());
     std::thread::scope(|s| {
         for node in 0..4 {
             let at = at.clone();

@@ -9,7 +9,7 @@ macro_rules! on_both_backends {
                 #[test]
                 fn $test() {
                     let dir = tempfile::tempdir().unwrap();
-                    super::$test(tenet_store::ssf::SsfAt::File(dir.path().join("ssf.db")))
+                    super::$test(tenet_store::TablesAt::File(dir.path().join("ssf.db")))
                 }
             )*
         }
@@ -19,7 +19,7 @@ macro_rules! on_both_backends {
                 fn $test() {
                     let name = concat!("postgres::", stringify!($test));
                     let Some(server) = tenet_testkit::postgres::server(name) else { return };
-                    super::$test(tenet_store::ssf::SsfAt::Postgres(server.fresh_database()))
+                    super::$test(tenet_store::TablesAt::Postgres(server.fresh_database()))
                 }
             )*
         }
@@ -37,7 +37,8 @@ use serde_json::json;
 use tenet_ssf::Issuing;
 
 use tenet_ssf::{StreamConfig, StreamStatus, Subject};
-use tenet_store::ssf::{NewSet, SsfAt, SsfStore, SsfStoreError};
+use tenet_store::TablesAt;
+use tenet_store::ssf::{NewSet, SsfStore, SsfStoreError};
 
 fn config(id: &str) -> StreamConfig {
     StreamConfig::create(
@@ -58,7 +59,7 @@ fn set(stream: &str, jti: &str) -> NewSet {
     NewSet { stream_id: stream.into(), jti: jti.into(), subject: "{}".into(), set: format!("signed-{jti}") }
 }
 
-fn the_generation_moves_with_what_decides_a_streams_sets_and_not_with_delivery(at: SsfAt) {
+fn the_generation_moves_with_what_decides_a_streams_sets_and_not_with_delivery(at: TablesAt) {
     let mut store = SsfStore::open(&at).unwrap();
     let mut seen = vec![store.generation()];
     let mut moved = |store: &SsfStore| {
@@ -85,7 +86,7 @@ fn the_generation_moves_with_what_decides_a_streams_sets_and_not_with_delivery(a
     assert!(moved(&store), "deleted");
 }
 
-fn one_stream_per_receiver_kept_whole_across_a_reopen(at: SsfAt) {
+fn one_stream_per_receiver_kept_whole_across_a_reopen(at: TablesAt) {
     let mut store = SsfStore::open(&at).unwrap();
     store.create("rx", &config("s1"), 0).unwrap();
     assert!(matches!(store.create("rx", &config("s2"), 0), Err(SsfStoreError::Exists(_))));
@@ -98,7 +99,7 @@ fn one_stream_per_receiver_kept_whole_across_a_reopen(at: SsfAt) {
     assert_eq!(store.streams_of("someone-else").unwrap(), vec![]);
 }
 
-fn the_outbox_keeps_sets_in_order_until_delivered_or_refused_and_moves_the_cursor_with_them(at: SsfAt) {
+fn the_outbox_keeps_sets_in_order_until_delivered_or_refused_and_moves_the_cursor_with_them(at: TablesAt) {
     let mut store = SsfStore::open(&at).unwrap();
     store.create("rx", &config("s1"), 0).unwrap();
     store.enqueue(&[set("s1", "a"), set("s1", "b"), set("gone", "x")], Some(7), 1.0).unwrap();
@@ -116,7 +117,7 @@ fn the_outbox_keeps_sets_in_order_until_delivered_or_refused_and_moves_the_curso
     assert_eq!(store.pending_count("s1").unwrap(), 0);
 }
 
-fn a_disabled_stream_drops_what_it_held_and_takes_nothing_new(at: SsfAt) {
+fn a_disabled_stream_drops_what_it_held_and_takes_nothing_new(at: TablesAt) {
     let mut store = SsfStore::open(&at).unwrap();
     store.create("rx", &config("s1"), 0).unwrap();
     store.set_status("s1", StreamStatus::Paused, None).unwrap();
@@ -128,7 +129,7 @@ fn a_disabled_stream_drops_what_it_held_and_takes_nothing_new(at: SsfAt) {
     assert_eq!(store.pending_count("s1").unwrap(), 0);
 }
 
-fn removed_subjects_are_excluded_until_added_again_and_deleting_a_stream_forgets_everything(at: SsfAt) {
+fn removed_subjects_are_excluded_until_added_again_and_deleting_a_stream_forgets_everything(at: TablesAt) {
     let mut store = SsfStore::open(&at).unwrap();
     store.create("rx", &config("s1"), 0).unwrap();
     let alice = Subject::Email { email: "alice@example.com".into() };

@@ -35,17 +35,7 @@ impl Server {
 
     /// Stops the server (SIGTERM: a clean shutdown) and waits for it.
     pub fn stop(&self) {
-        let Some(mut child) = self.child.lock().unwrap_or_else(|p| p.into_inner()).take() else { return };
-        unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGTERM) };
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while Instant::now() < deadline {
-            if let Ok(Some(_)) = child.try_wait() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        let _ = child.kill();
-        let _ = child.wait();
+        crate::postgres::stop_child(&self.child, libc::SIGTERM);
     }
 
     /// Starts the stopped server again: same port, same JetStream data.

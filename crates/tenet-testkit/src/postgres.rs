@@ -117,17 +117,7 @@ impl Server {
     /// Stops the server (a fast shutdown: sessions are cut, as by an
     /// operator's restart) and waits for it to be gone.
     pub fn stop(&self) {
-        let Some(mut child) = self.child.lock().unwrap_or_else(|p| p.into_inner()).take() else { return };
-        unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGINT) };
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while Instant::now() < deadline {
-            if let Ok(Some(_)) = child.try_wait() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        let _ = child.kill();
-        let _ = child.wait();
+        stop_child(&self.child, libc::SIGINT);
     }
 
     /// Starts the stopped server again, same data, same port.
@@ -185,6 +175,23 @@ impl Drop for Server {
         self.stop();
         let _ = std::fs::remove_dir_all(&self.dir);
     }
+}
+
+/// Signals the server in `child` and waits for it to exit (killing it
+/// after 20 s).
+pub(crate) fn stop_child(child: &Mutex<Option<Child>>, signal: libc::c_int) {
+    let Some(mut child) = child.lock().unwrap_or_else(|p| p.into_inner()).take() else { return };
+    // SAFETY: a signal to a child this process spawned and has not reaped.
+    unsafe { libc::kill(child.id() as libc::pid_t, signal) };
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while Instant::now() < deadline {
+        if let Ok(Some(_)) = child.try_wait() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
 }
 
 /// Makes `cmd` die with the test process (a parent-death signal, for a
