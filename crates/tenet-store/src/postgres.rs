@@ -12,7 +12,10 @@
 //! - the schema is a list of numbered migrations, applied at start under an
 //!   advisory lock, so nodes starting together migrate once;
 //! - every commit bumps the `revision` row: a counter each writer can read
-//!   to learn that another committed.
+//!   to learn that another committed;
+//! - text is ordered byte by byte (`COLLATE "C"`), as SQLite orders it,
+//!   whatever the database's locale: listings and the order analysis reads
+//!   in do not depend on where the database was created.
 //!
 //! The store's contract is synchronous and the driver (tokio-postgres,
 //! pooled by deadpool) is async. Each call runs its future with
@@ -1025,8 +1028,9 @@ async fn findings(c: &ClientWrapper, q: &FindingQuery) -> Result<Vec<Finding>> {
     }
     let where_clause = if conds.is_empty() { String::new() } else { format!("WHERE {}", conds.join(" AND ")) };
     let params: Vec<Param> = args.iter().map(|a| a as Param).collect();
-    let rows =
-        c.query(&format!("SELECT id, doc FROM findings {where_clause} ORDER BY first_seen, id"), &params).await?;
+    let rows = c
+        .query(&format!("SELECT id, doc FROM findings {where_clause} ORDER BY first_seen, id COLLATE \"C\""), &params)
+        .await?;
     let mut out = Vec::new();
     for r in rows {
         let f: Finding = serde_json::from_str(r.try_get(1)?).map_err(|e| StoreError::Corrupt {
@@ -1093,7 +1097,9 @@ async fn trust_changes(c: &ClientWrapper) -> Result<Vec<crate::StoredChanges>> {
 }
 
 async fn observations(c: &ClientWrapper) -> Result<Vec<crate::Observation>> {
-    let rows = c.query("SELECT key, fact, first, last, event FROM observations ORDER BY first, key", &[]).await?;
+    let rows = c
+        .query("SELECT key, fact, first, last, event FROM observations ORDER BY first, key COLLATE \"C\"", &[])
+        .await?;
     rows.iter()
         .map(|r| {
             let key: &str = r.try_get(0)?;
@@ -1114,7 +1120,7 @@ async fn observed_use(c: &ClientWrapper) -> Result<Vec<crate::Use>> {
         .query(
             "SELECT p.name, a.name, r.name, u.first, u.last, u.count FROM observed_use u
              JOIN names p ON p.id = u.principal JOIN names a ON a.id = u.action LEFT JOIN names r ON r.id = u.resource
-             ORDER BY p.name, a.name",
+             ORDER BY p.name COLLATE \"C\", a.name COLLATE \"C\"",
             &[],
         )
         .await?;
@@ -1258,7 +1264,8 @@ macro_rules! reader_impl {
                         risk_rows(c, "SELECT doc FROM risk WHERE principal = $1 ORDER BY seq DESC LIMIT 1", &[&p]).await
                     }
                     None => {
-                        risk_rows(c, "SELECT DISTINCT ON (principal) doc FROM risk ORDER BY principal, seq DESC", &[])
+                        risk_rows(c, "SELECT doc FROM (SELECT DISTINCT ON (principal) principal, doc FROM risk ORDER BY principal, seq DESC) latest \
+                             ORDER BY principal COLLATE \"C\"", &[])
                             .await
                     }
                 })

@@ -120,3 +120,38 @@ fn nodes_logging_decisions_at_once_keep_one_verifiable_chain() {
     });
     assert!(matches!(verify(&at).unwrap(), Verification::Intact { records: 1000, .. }));
 }
+
+#[test]
+fn text_is_ordered_byte_by_byte_as_embedded_whatever_the_databases_locale() {
+    use tenet_store::{FindingQuery, FindingReader};
+    let Some(pg) = server("text_is_ordered_byte_by_byte_as_embedded_whatever_the_databases_locale") else { return };
+    // A database whose own collation sorts "a" before "B" (ICU, English).
+    let name = format!("icu{}", std::process::id());
+    pg.psql(&format!("CREATE DATABASE {name} LOCALE_PROVIDER icu ICU_LOCALE 'en-US' LOCALE 'C' TEMPLATE template0"))
+        .unwrap();
+    let mut store = PostgresStore::connect(&pg.url(&name)).unwrap();
+    let point = |p: &str| {
+        serde_json::from_value::<tenet_model::RiskPoint>(serde_json::json!({
+            "principal": p, "at": Timestamp::from_unix_seconds(1), "score": 10, "level": "low", "findings": []
+        }))
+        .unwrap()
+    };
+    store.put_risk(&[point("user:b"), point("user:B"), point("user:a")]).unwrap();
+    let finding = |id: &str| {
+        let mut f: tenet_model::Finding = serde_json::from_value(serde_json::json!({
+            "id": id, "category": "unintended_drift", "severity": "low", "confidence": 1.0, "score": 10.0,
+            "principal": "user:a", "first_seen": Timestamp::from_unix_seconds(1),
+            "last_seen": Timestamp::from_unix_seconds(1), "raised_at": Timestamp::from_unix_seconds(1),
+            "event_ids": [], "techniques": [], "summary": "", "status": "open", "alert": true
+        }))
+        .unwrap();
+        f.id = id.to_string();
+        f
+    };
+    store.put_findings(&[finding("f-b"), finding("F-c"), finding("f-a")]).unwrap();
+    store.commit().unwrap();
+    let risk: Vec<String> = store.risk(None).unwrap().into_iter().map(|p| p.principal).collect();
+    assert_eq!(risk, ["user:B", "user:a", "user:b"], "SQLite's order");
+    let ids: Vec<String> = store.findings(&FindingQuery::default()).unwrap().into_iter().map(|f| f.id).collect();
+    assert_eq!(ids, ["F-c", "f-a", "f-b"]);
+}
