@@ -11,20 +11,14 @@
 //! `TENET_REQUIRE_EXTERNAL=1` (as in CI), where it fails.
 
 use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use fantoccini::{Client, ClientBuilder, Locator};
 use serde_json::{Value, json};
 
-fn on_path(name: &str) -> Option<PathBuf> {
-    std::env::var_os("PATH")?.to_str()?.split(':').map(|d| Path::new(d).join(name)).find(|p| p.is_file())
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
+use tenet_testkit::{free_port, on_path};
 
 /// A child process killed when dropped.
 struct Running(Child);
@@ -195,7 +189,7 @@ async fn screenshot(client: &Client, name: &str) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_person_follows_an_alert_from_the_overview_to_its_evidence_and_acknowledges_it_in_chromium() {
-    let required = std::env::var("TENET_REQUIRE_EXTERNAL").is_ok_and(|v| v == "1");
+    let required = tenet_testkit::external_required();
     let Some(driver) = on_path("chromedriver").filter(|_| on_path("chromium").is_some()) else {
         assert!(!required, "TENET_REQUIRE_EXTERNAL=1 but chromium/chromedriver are not installed");
         eprintln!(

@@ -625,7 +625,8 @@ fn resolving_findings_beside_a_running_service_changes_the_next_decision_within_
 /// `risk-level-change` about that person within a second of the change.
 #[test]
 fn a_risk_level_change_reaches_a_shared_signals_receiver_within_a_second() {
-    use common::ssf::{Receiver, free_port, pyjwt};
+    use common::ssf::{Receiver, pyjwt};
+    use tenet_testkit::free_port;
     if !pyjwt() {
         return;
     }
@@ -680,7 +681,8 @@ fn a_risk_level_change_reaches_a_shared_signals_receiver_within_a_second() {
 /// and a second restart says nothing again.
 #[test]
 fn findings_resolved_while_the_service_is_down_are_announced_once_when_it_starts() {
-    use common::ssf::{Receiver, free_port, pyjwt};
+    use common::ssf::{Receiver, pyjwt};
+    use tenet_testkit::free_port;
     if !pyjwt() {
         return;
     }
@@ -739,7 +741,8 @@ fn findings_resolved_while_the_service_is_down_are_announced_once_when_it_starts
 /// `jti`), and nothing the crash interrupted is lost or doubled.
 #[test]
 fn sets_undelivered_when_the_service_is_killed_arrive_exactly_once_after_a_restart() {
-    use common::ssf::{Receiver, free_port, pyjwt};
+    use common::ssf::{Receiver, pyjwt};
+    use tenet_testkit::free_port;
     if !pyjwt() {
         return;
     }
@@ -829,7 +832,8 @@ fn sets_undelivered_when_the_service_is_killed_arrive_exactly_once_after_a_resta
 /// again at once; both are in the audit log of verdicts with who and why.
 #[test]
 fn an_administrators_compromise_revokes_the_persons_live_session_within_a_second() {
-    use common::ssf::{Receiver, free_port, pyjwt};
+    use common::ssf::{Receiver, pyjwt};
+    use tenet_testkit::free_port;
     if !pyjwt() {
         return;
     }
@@ -931,7 +935,8 @@ fn an_administrators_compromise_revokes_the_persons_live_session_within_a_second
 /// the receiver gets `session-revoked` for that session within a second.
 #[test]
 fn a_likely_malicious_finding_revokes_the_persons_live_session_within_a_second() {
-    use common::ssf::{Receiver, free_port, pyjwt};
+    use common::ssf::{Receiver, pyjwt};
+    use tenet_testkit::free_port;
     if !pyjwt() {
         return;
     }
@@ -1089,7 +1094,8 @@ fn newest_event(data: &Path) -> chrono::DateTime<chrono::Utc> {
 /// `token-claims-change` (naming the write) for the other, which still reads.
 #[test]
 fn an_agents_person_raising_a_likely_malicious_finding_revokes_the_agents_session_within_a_second() {
-    use common::ssf::{Receiver, free_port, pyjwt};
+    use common::ssf::{Receiver, pyjwt};
+    use tenet_testkit::free_port;
     if !pyjwt() {
         return;
     }
@@ -1214,7 +1220,8 @@ fn an_agents_person_raising_a_likely_malicious_finding_revokes_the_agents_sessio
 /// events show, and their risk-level-change.
 #[test]
 fn trust_changes_found_by_the_start_up_catch_up_reach_the_receiver() {
-    use common::ssf::{Receiver, free_port, pyjwt};
+    use common::ssf::{Receiver, pyjwt};
+    use tenet_testkit::free_port;
     if !pyjwt() {
         return;
     }

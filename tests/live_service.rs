@@ -52,9 +52,6 @@ fn gzip(data: &[u8]) -> Vec<u8> {
 }
 
 /// Whether tests that need a system component must run (CI) rather than skip.
-fn required() -> bool {
-    std::env::var("TENET_REQUIRE_EXTERNAL").is_ok_and(|v| v == "1")
-}
 
 #[test]
 fn events_posted_over_http_are_committed_before_the_answer_and_a_retry_stores_nothing_twice() {
@@ -206,7 +203,7 @@ fn otlp_exports_in_json_and_from_the_opentelemetry_sdk_become_events_with_their_
         .is_ok_and(|s| s.success());
     if !have_sdk {
         assert!(
-            !required(),
+            !tenet_testkit::external_required(),
             "TENET_REQUIRE_EXTERNAL=1 but the OpenTelemetry Python SDK is missing (pip install opentelemetry-sdk opentelemetry-exporter-otlp-proto-http)"
         );
         eprintln!(

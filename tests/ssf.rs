@@ -9,9 +9,10 @@ mod common;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use common::ssf::{Receiver, free_port, pyjwt};
+use common::ssf::{Receiver, pyjwt};
 use common::{Server, key, run};
 use serde_json::{Value, json};
+use tenet_testkit::free_port;
 
 const PUSH: &str = "urn:ietf:rfc:8935";
 const POLL: &str = "urn:ietf:rfc:8936";

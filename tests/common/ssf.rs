@@ -24,26 +24,18 @@ impl Base for super::Address {
     }
 }
 
-pub fn required() -> bool {
-    std::env::var("TENET_REQUIRE_EXTERNAL").is_ok_and(|v| v == "1")
-}
-
 /// Whether Python with PyJWT is here; when not, the test says so loudly
 /// and is skipped, unless CI requires it.
 pub fn pyjwt() -> bool {
     let here = Command::new("python3").args(["-c", "import jwt, cryptography"]).status().is_ok_and(|s| s.success());
     if !here {
         assert!(
-            !required(),
+            !tenet_testkit::external_required(),
             "TENET_REQUIRE_EXTERNAL=1 but python3 with pyjwt[crypto] is missing (.ci/run installs it)"
         );
         eprintln!("SKIPPED: python3 with pyjwt[crypto] is not installed; `pip install 'pyjwt[crypto]'` runs this test");
     }
     here
-}
-
-pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
 /// The Python receiver, listening on `port`, logging to `log`.

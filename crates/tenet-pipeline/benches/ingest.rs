@@ -198,6 +198,20 @@ fn reingest_phase(name: &'static str, files: &[PathBuf], dir: &Path, target: usi
     })
 }
 
+/// One line per phase: time, rate, CPU per event (this process), note.
+fn print_phases(phases: &[&Phase]) {
+    for p in phases {
+        println!(
+            "{:<26} {:>7.2} s {:>10.0} events/s {:>8.2} CPU µs/ev  {}",
+            p.name,
+            p.secs,
+            p.events as f64 / p.secs,
+            p.cpu_secs * 1e6 / p.events as f64,
+            p.note
+        );
+    }
+}
+
 /// First ingest against re-ingest of the same dense files, alone.
 fn reingest_only(target: usize) {
     const PER_SEC: usize = 25_000;
@@ -210,16 +224,7 @@ fn reingest_only(target: usize) {
         "re-ingest benchmark: {target} CloudTrail events, {PER_SEC} a second ({} seconds, whole-second stamps)",
         target.div_ceil(PER_SEC)
     );
-    for p in [&first, &again] {
-        println!(
-            "{:<14} {:>7.2} s {:>10.0} events/s {:>8.2} CPU µs/ev  {}",
-            p.name,
-            p.secs,
-            p.events as f64 / p.secs,
-            p.cpu_secs * 1e6 / p.events as f64,
-            p.note
-        );
-    }
+    print_phases(&[&first, &again]);
     println!(
         "re-ingest / first ingest: {:.2} (wall), {:.2} (CPU)",
         again.secs / first.secs,
@@ -259,16 +264,7 @@ fn postgres_against_embedded(target: usize) {
     let full_url = server.fresh_database();
     let full_pg = full_pipeline_on(&files, &mut tenet_store::PostgresStore::connect(&full_url).expect("opens"), target);
     println!("embedded against PostgreSQL: {target} CloudTrail events on a continuous clock");
-    for p in [&embedded, &on_pg, &full_embedded, &full_pg] {
-        println!(
-            "{:<26} {:>7.2} s {:>10.0} events/s {:>8.2} CPU µs/ev (this process)  {}",
-            p.name,
-            p.secs,
-            p.events as f64 / p.secs,
-            p.cpu_secs * 1e6 / p.events as f64,
-            p.note
-        );
-    }
+    print_phases(&[&embedded, &on_pg, &full_embedded, &full_pg]);
     println!(
         "PostgreSQL / embedded throughput: store {:.2}, full pipeline {:.2}",
         embedded.secs / on_pg.secs,

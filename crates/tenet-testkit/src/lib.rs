@@ -23,6 +23,11 @@ pub fn skip(test: &str, what: &str) {
     eprintln!("SKIPPED {test}: {what} (TENET_REQUIRE_EXTERNAL=1 makes this a failure)");
 }
 
+/// A program on the `PATH`.
+pub fn on_path(name: &str) -> Option<std::path::PathBuf> {
+    std::env::var_os("PATH")?.to_str()?.split(':').map(|d| std::path::Path::new(d).join(name)).find(|p| p.is_file())
+}
+
 /// A free TCP port on loopback.
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).unwrap_or(0)

@@ -18,7 +18,7 @@ impl Server {
     /// A JetStream server of the caller's own. `None`, with the test
     /// reported skipped, where `nats-server` is not installed.
     pub fn start(test: &str) -> Option<Server> {
-        if crate::postgres::on_path("nats-server").is_none() {
+        if crate::on_path("nats-server").is_none() {
             crate::skip(test, "nats-server is not installed (apt-get install nats-server)");
             return None;
         }

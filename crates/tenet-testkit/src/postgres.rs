@@ -212,11 +212,6 @@ pub(crate) fn orphan_proof(cmd: &mut Command, owner: Option<(libc::uid_t, libc::
     }
 }
 
-/// A program on the `PATH`.
-pub(crate) fn on_path(name: &str) -> Option<PathBuf> {
-    std::env::var_os("PATH")?.to_str()?.split(':').map(|d| Path::new(d).join(name)).find(|p| p.is_file())
-}
-
 /// Spawns `cmd` from the keeper thread (see the module's comment).
 pub(crate) fn keeper(cmd: &mut Command) -> std::io::Result<Child> {
     type Job = (Command, mpsc::Sender<std::io::Result<Child>>);
