@@ -48,6 +48,17 @@ pub struct ServeArgs {
     /// Sigma rules matched as events are analysed.
     #[arg(long, env = "TENET_SIGMA_RULES", value_name = "DIR")]
     rules: Option<PathBuf>,
+    /// Join a cluster: NATS JetStream (`nats://HOST:PORT`) carries the
+    /// events between nodes; needs `--store postgres://…` and `--node-id`.
+    #[arg(long, env = "TENET_BUS", value_name = "URL", requires = "node_id")]
+    bus: Option<String>,
+    /// This node's name in the cluster (unique among its live nodes).
+    #[arg(long, env = "TENET_NODE_ID", value_name = "NAME", requires = "bus")]
+    node_id: Option<String>,
+    /// The cluster's partition count, fixed when it is created (every node
+    /// must give the same).
+    #[arg(long, env = "TENET_PARTITIONS", default_value_t = 16, value_parser = clap::value_parser!(u32).range(1..=4096))]
+    partitions: u32,
 }
 
 /// Flags for the most-tuned limits (the rest are in the config's `limits`).
@@ -105,11 +116,18 @@ pub fn serve(place: &super::Place, args: ServeArgs) -> Result<Outcome> {
     config.inventory = args.inventory.or(config.inventory);
     config.rules = args.rules.or(config.rules);
     let rules = super::findings::load_rules(config.rules.as_deref(), false)?;
+    let cluster = match (args.bus, args.node_id) {
+        (Some(bus), Some(node)) => {
+            Some(tenet_service::cluster::ClusterOptions { bus, node, partitions: args.partitions })
+        }
+        _ => None,
+    };
     let running = tenet_service::start(tenet_service::Options {
         data_dir: place.dir.clone(),
         store: place.store.clone(),
         config,
         rules,
+        cluster,
     })?;
     let s = &running.started;
     if let Some(nofile) = s.nofile_capped {

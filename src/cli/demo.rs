@@ -98,6 +98,7 @@ pub fn run(data_dir: Option<PathBuf>, args: Args) -> Result<Outcome> {
         store: tenet_store::StoreAt::Embedded(dir.clone()),
         config,
         rules,
+        cluster: None,
     })?;
     let board = running.status.clone();
     let url = format!("http://{}", running.started.addr);

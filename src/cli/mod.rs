@@ -20,6 +20,7 @@ macro_rules! out {
     }};
 }
 
+mod cluster;
 mod decide;
 mod demo;
 mod eval;
@@ -106,6 +107,9 @@ enum Command {
     /// The Shared Signals transmitter: signing keys and receivers' streams.
     #[command(subcommand)]
     Ssf(signals::SsfCommand),
+    /// Nodes sharing a PostgreSQL store and a NATS JetStream event flow.
+    #[command(subcommand)]
+    Cluster(cluster::ClusterCommand),
 }
 
 /// How a command ended, beyond success: the exit status contract.
@@ -145,6 +149,7 @@ pub fn run() -> ExitCode {
         Command::Key(cmd) => decide::key(data_dir, cmd),
         Command::Ssf(cmd) => signals::run(data_dir, cmd),
         Command::Principal(cmd) => principal::run(data_dir, cmd),
+        Command::Cluster(cmd) => cluster::run(data_dir, cmd),
     };
     match result {
         Ok(Outcome::Ok) => ExitCode::SUCCESS,

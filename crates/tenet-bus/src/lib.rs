@@ -25,6 +25,12 @@ use futures_util::StreamExt;
 /// The stream every node publishes events to.
 pub const EVENTS_STREAM: &str = "TENET_EVENTS";
 
+/// The header naming the delivery (one HTTP body, one watched file) an
+/// event came in.
+const DELIVERY: &str = "Tenet-Delivery";
+/// The header on a delivery's last event in its partition.
+const DELIVERY_END: &str = "Tenet-Delivery-End";
+
 /// How long a retried publish with the same message id is recognised.
 pub const DUPLICATE_WINDOW: Duration = Duration::from_secs(120);
 
@@ -40,6 +46,8 @@ pub enum BusError {
     Partitions { found: u32, configured: u32 },
     #[error("partition {partition} is outside 0..{count}")]
     NoSuchPartition { partition: u32, count: u32 },
+    #[error("message {stream_seq} is not an event this build reads: {reason}")]
+    Malformed { stream_seq: u64, reason: String },
 }
 
 fn failed<E: std::fmt::Display>(e: E) -> BusError {
@@ -115,6 +123,51 @@ impl Bus {
         self.partitions
     }
 
+    /// Publishes every event to its partition (by its actor), all at once,
+    /// and waits for JetStream to acknowledge each. Returns how many were
+    /// duplicates of earlier publishes. An error means some may not be
+    /// stored: the client is told to send again, and what was stored
+    /// already is recognised as duplicate.
+    ///
+    /// The events of one call are one delivery: each carries its id
+    /// (`Tenet-Delivery`), and the last of them in each partition says so
+    /// (`Tenet-Delivery-End`), so a partition's reader analyses a
+    /// delivery's events together, as a single service analyses a body.
+    pub async fn publish_events(&self, events: &[tenet_model::Event]) -> Result<u64, BusError> {
+        let delivery = nuid::next().to_string();
+        let parts: Vec<u32> = events.iter().map(|e| partition_of(&e.actor.id, self.partitions)).collect();
+        let mut last = std::collections::HashMap::new();
+        for (i, p) in parts.iter().enumerate() {
+            last.insert(*p, i);
+        }
+        let mut acks = Vec::with_capacity(events.len());
+        for (i, (e, p)) in events.iter().zip(&parts).enumerate() {
+            let mut headers = async_nats::HeaderMap::new();
+            headers.insert("Nats-Msg-Id", message_id(e).as_str());
+            headers.insert(DELIVERY, delivery.as_str());
+            if last.get(p) == Some(&i) {
+                headers.insert(DELIVERY_END, "1");
+            }
+            acks.push(self.js.publish_with_headers(subject(*p), headers, encode(e)).await.map_err(failed)?);
+        }
+        let mut duplicates = 0;
+        for ack in acks {
+            duplicates += u64::from(ack.await.map_err(failed)?.duplicate);
+        }
+        Ok(duplicates)
+    }
+
+    /// Events published to a partition and not yet acknowledged by the
+    /// durable reader `name` (waiting, and delivered but unacknowledged).
+    pub async fn lag(&self, partition: u32, name: &str) -> Result<Option<u64>, BusError> {
+        let durable = format!("{name}-p{partition}");
+        match self.stream.consumer_info(&durable).await {
+            Ok(info) => Ok(Some(info.num_pending + info.num_ack_pending as u64)),
+            Err(e) if e.kind() == jetstream::context::ConsumerInfoErrorKind::NotFound => Ok(None),
+            Err(e) => Err(failed(e)),
+        }
+    }
+
     /// Publishes one event's bytes to its partition and waits for
     /// JetStream's acknowledgement. `id` makes a retry idempotent: the
     /// second publish within the window is acknowledged as a duplicate and
@@ -130,6 +183,42 @@ impl Bus {
         Ok(ack.duplicate)
     }
 
+    /// The durable reader `name` of one partition, for a node that has just
+    /// become its owner. Events its previous owner was given and did not
+    /// acknowledge (it died) would come again only after the ack wait, and
+    /// after the events that followed them; instead the reader is started
+    /// again from the first unacknowledged event, so the new owner reads
+    /// the partition in the order it was published, at once. (Events after
+    /// that which had been acknowledged come again too: the store counts
+    /// them once.)
+    pub async fn take_over(&self, partition: u32, name: &str, ack_wait: Duration) -> Result<PartitionFeed, BusError> {
+        let durable = format!("{name}-p{partition}");
+        match self.stream.consumer_info(&durable).await {
+            Ok(info) if info.num_ack_pending > 0 => {
+                let from = info.ack_floor.stream_sequence + 1;
+                tracing::info!(
+                    partition,
+                    from,
+                    unacknowledged = info.num_ack_pending,
+                    "reading the partition again from its first unacknowledged event"
+                );
+                self.stream.delete_consumer(&durable).await.map_err(failed)?;
+                self.open(
+                    partition,
+                    &durable,
+                    ack_wait,
+                    jetstream::consumer::DeliverPolicy::ByStartSequence { start_sequence: from },
+                )
+                .await
+            }
+            Ok(_) => self.partition(partition, name, ack_wait).await,
+            Err(e) if e.kind() == jetstream::context::ConsumerInfoErrorKind::NotFound => {
+                self.partition(partition, name, ack_wait).await
+            }
+            Err(e) => Err(failed(e)),
+        }
+    }
+
     /// The durable reader `name` of one partition (created on first use).
     /// `ack_wait`: how long a delivery may stay unacknowledged before it is
     /// delivered again.
@@ -138,16 +227,27 @@ impl Bus {
             return Err(BusError::NoSuchPartition { partition, count: self.partitions });
         }
         let durable = format!("{name}-p{partition}");
+        self.open(partition, &durable, ack_wait, jetstream::consumer::DeliverPolicy::All).await
+    }
+
+    async fn open(
+        &self,
+        partition: u32,
+        durable: &str,
+        ack_wait: Duration,
+        deliver_policy: jetstream::consumer::DeliverPolicy,
+    ) -> Result<PartitionFeed, BusError> {
         let filter = subject(partition);
         let consumer = self
             .stream
             .get_or_create_consumer(
-                &durable,
+                durable,
                 pull::Config {
-                    durable_name: Some(durable.clone()),
+                    durable_name: Some(durable.to_string()),
                     filter_subject: filter.clone(),
                     ack_policy: jetstream::consumer::AckPolicy::Explicit,
                     ack_wait,
+                    deliver_policy,
                     ..Default::default()
                 },
             )
@@ -174,6 +274,10 @@ pub struct PartitionFeed {
 /// An event as delivered: acknowledge it once what it led to is committed.
 pub struct Delivery {
     pub payload: Bytes,
+    /// The delivery it came in (empty when published without one).
+    pub delivery: String,
+    /// Whether it is its delivery's last event in this partition.
+    pub ends_delivery: bool,
     /// Its place in the stream (increases with each event published).
     pub stream_seq: u64,
     /// How many times it has been delivered (1 the first time).
@@ -186,6 +290,51 @@ impl Delivery {
     pub async fn ack(&self) -> Result<(), BusError> {
         self.message.double_ack().await.map_err(failed)
     }
+
+    /// Tells JetStream this event is done with, without waiting: an
+    /// acknowledgement lost on the way means one more delivery, which the
+    /// store's idempotent append counts once.
+    pub async fn ack_sent(&self) -> Result<(), BusError> {
+        self.message.ack().await.map_err(failed)
+    }
+
+    /// Tells JetStream never to deliver this message again (it cannot be read).
+    pub async fn reject(&self) -> Result<(), BusError> {
+        self.message.ack_with(jetstream::AckKind::Term).await.map_err(failed)
+    }
+
+    /// The event this delivery carries.
+    pub fn event(&self) -> Result<tenet_model::Event, BusError> {
+        decode(&self.payload).map_err(|reason| BusError::Malformed { stream_seq: self.stream_seq, reason })
+    }
+}
+
+/// An event as published: its JSON form, then the source record exactly as
+/// read (which the JSON form leaves out), after a 4-byte length of the JSON.
+pub fn encode(event: &tenet_model::Event) -> Bytes {
+    let json = serde_json::to_vec(event).unwrap_or_default();
+    let raw = event.raw.as_bytes();
+    let mut out = Vec::with_capacity(4 + json.len() + raw.len());
+    out.extend_from_slice(&(json.len() as u32).to_be_bytes());
+    out.extend_from_slice(&json);
+    out.extend_from_slice(raw);
+    Bytes::from(out)
+}
+
+/// The event [`encode`] wrote.
+pub fn decode(payload: &Bytes) -> Result<tenet_model::Event, String> {
+    let len = payload.get(..4).ok_or("shorter than its header")?;
+    let len = u32::from_be_bytes([len[0], len[1], len[2], len[3]]) as usize;
+    let json = payload.get(4..4 + len).ok_or("shorter than its header says")?;
+    let mut event: tenet_model::Event = serde_json::from_slice(json).map_err(|e| e.to_string())?;
+    event.raw = tenet_model::RawRecord(payload.slice(4 + len..));
+    Ok(event)
+}
+
+/// The id a published event carries (`Nats-Msg-Id`): the store's identity
+/// of an event, its id at its time.
+pub fn message_id(event: &tenet_model::Event) -> String {
+    format!("{}@{}", event.id.0, event.time.unix_nanos())
 }
 
 impl PartitionFeed {
@@ -201,7 +350,19 @@ impl PartitionFeed {
             let message = message.map_err(failed)?;
             let info = message.info().map_err(failed)?;
             let (stream_seq, delivered) = (info.stream_sequence, info.delivered);
-            out.push(Delivery { payload: message.payload.clone(), stream_seq, delivered, message });
+            let header =
+                |name: &str| message.headers.as_ref().and_then(|h| h.get(name)).map(|v| v.as_str().to_string());
+            let delivery = header(DELIVERY).unwrap_or_default();
+            // Without a delivery, each event stands alone.
+            let ends_delivery = delivery.is_empty() || header(DELIVERY_END).is_some();
+            out.push(Delivery {
+                payload: message.payload.clone(),
+                delivery,
+                ends_delivery,
+                stream_seq,
+                delivered,
+                message,
+            });
         }
         Ok(out)
     }

@@ -103,3 +103,67 @@ fn publishing_while_nats_is_down_fails_instead_of_acknowledging() {
         assert!(matches!(answer, Ok(Err(_))), "an error, not an acknowledgement nor a hang");
     });
 }
+
+fn event(id: &str, actor: &str, second: i64) -> tenet_model::Event {
+    use tenet_model::{Action, Principal, PrincipalKind, Source, Timestamp};
+    let mut e = tenet_model::Event::api_call(
+        id,
+        Timestamp::from_unix_nanos(1_700_000_000_000_000_000 + second * 1_000_000_000),
+        Principal::new(actor, PrincipalKind::Human),
+        Action { service: "s3".into(), operation: "GetObject".into(), read_only: Some(true) },
+        Source { format: "cloudtrail".into(), system: "aws".into(), tenant: None },
+    );
+    e.raw = tenet_model::RawRecord(Bytes::from(format!("{{\"raw\":\"{id}\"}}")));
+    e
+}
+
+#[test]
+fn a_deliverys_events_arrive_whole_with_their_last_one_marked_in_each_partition() {
+    let Some(nats) = Server::start("a_deliverys_events_arrive_whole_with_their_last_one_marked_in_each_partition")
+    else {
+        return;
+    };
+    runtime().block_on(async {
+        let bus = Bus::connect(&nats.url(), 1).await.unwrap();
+        let first: Vec<_> = (0..3).map(|i| event(&format!("a{i}"), "user:alice", i)).collect();
+        let second = vec![event("b0", "user:bob", 9)];
+        assert_eq!(bus.publish_events(&first).await.unwrap(), 0);
+        assert_eq!(bus.publish_events(&second).await.unwrap(), 0);
+        assert_eq!(bus.publish_events(&first).await.unwrap(), 3, "a retried delivery is stored once");
+        let feed = bus.partition(0, "node-a", Duration::from_secs(30)).await.unwrap();
+        let got = feed.fetch(10, Duration::from_millis(500)).await.unwrap();
+        let seen: Vec<(String, bool)> = got.iter().map(|d| (d.event().unwrap().id.0, d.ends_delivery)).collect();
+        assert_eq!(seen, [("a0".into(), false), ("a1".into(), false), ("a2".into(), true), ("b0".into(), true)]);
+        assert_eq!(got[0].delivery, got[2].delivery);
+        assert_ne!(got[0].delivery, got[3].delivery);
+        // The event as published, its source record included.
+        assert_eq!(got[1].event().unwrap(), first[1]);
+        assert_eq!(got[1].event().unwrap().raw.as_bytes(), b"{\"raw\":\"a1\"}");
+    });
+}
+
+#[test]
+fn a_new_owner_reads_what_the_dead_one_left_unacknowledged_at_once_and_in_order() {
+    let Some(nats) = Server::start("a_new_owner_reads_what_the_dead_one_left_unacknowledged_at_once_and_in_order")
+    else {
+        return;
+    };
+    runtime().block_on(async {
+        let bus = Bus::connect(&nats.url(), 1).await.unwrap();
+        for i in 0..6 {
+            bus.publish_events(&[event(&format!("e{i}"), "user:alice", i)]).await.unwrap();
+        }
+        // The old owner acknowledged the first two and died holding the next two.
+        let old = bus.partition(0, "node", Duration::from_secs(60)).await.unwrap();
+        let got = old.fetch(4, Duration::from_millis(500)).await.unwrap();
+        got[0].ack().await.unwrap();
+        got[1].ack().await.unwrap();
+        drop((got, old));
+        let new = bus.take_over(0, "node", Duration::from_secs(60)).await.unwrap();
+        let started = std::time::Instant::now();
+        let read = new.fetch(10, Duration::from_millis(500)).await.unwrap();
+        let ids: Vec<String> = read.iter().map(|d| d.event().unwrap().id.0).collect();
+        assert_eq!(ids, ["e2", "e3", "e4", "e5"], "from the first unacknowledged, in published order");
+        assert!(started.elapsed() < Duration::from_secs(5), "without waiting out the 60 s ack wait");
+    });
+}

@@ -7,6 +7,7 @@
 //! store → the decision point and the other HTTP consumers. Lower crates
 //! never call up into this one.
 
+pub mod cluster;
 pub mod config;
 pub mod console;
 pub mod coverage;
@@ -73,6 +74,8 @@ pub struct Options {
     pub store: tenet_store::StoreAt,
     pub config: ServeConfig,
     pub rules: tenet_sigma::RuleSet,
+    /// Set to run as one node of a cluster (`--bus`, `--node-id`).
+    pub cluster: Option<cluster::ClusterOptions>,
 }
 
 /// What a started service reports about itself.
@@ -108,6 +111,8 @@ pub struct Running {
     claim: Option<owner::Claim>,
     /// This process's hold on a shared store (PostgreSQL), held until it stops.
     store_claim: Option<tenet_store::ServiceClaim>,
+    /// On a cluster node, the loop owning partitions and reading them.
+    node: Option<cluster::Node>,
     /// Set to stop the watcher.
     watching: Arc<std::sync::atomic::AtomicBool>,
     runtime: Option<tokio::runtime::Runtime>,
@@ -135,7 +140,7 @@ impl Requested {
 
 /// Opens the data directory, loads the policies and starts listening.
 pub fn start(options: Options) -> Result<Running, ServiceError> {
-    let Options { data_dir, store: store_at, config, rules } = options;
+    let Options { data_dir, store: store_at, config, rules, cluster: joining } = options;
     let addr = config.addr();
     let mut limits = config.limits.clone().unwrap_or_default();
     limits.validate()?;
@@ -163,14 +168,33 @@ pub fn start(options: Options) -> Result<Running, ServiceError> {
     let claim = owner::claim(&data_dir, &addr.to_string()).map_err(ServiceError::Refused)?;
     // On a shared store, one service analyses; a second would keep a
     // second learner writing the same findings.
+    let cluster_url = match (&joining, &store_at) {
+        (None, _) => None,
+        (Some(_), tenet_store::StoreAt::Postgres(url)) => Some(url.clone()),
+        (Some(_), tenet_store::StoreAt::Embedded(_)) => {
+            return Err(ServiceError::Refused(
+                "a cluster node needs a shared store: --store postgres://USER@HOST:PORT/DB".into(),
+            ));
+        }
+    };
     let store_claim = match &store_at {
+        // Cluster nodes share the store, each analysing the partitions it owns.
+        tenet_store::StoreAt::Postgres(url) if joining.is_some() => Some(
+            tenet_store::claim_service_shared(url)
+                .map_err(ServiceError::store(format!("claiming the store at {store_at}")))?
+                .ok_or_else(|| {
+                    ServiceError::Refused(format!(
+                        "a single Tenet service (not a cluster node) is running on the store at {store_at}"
+                    ))
+                })?,
+        ),
         tenet_store::StoreAt::Postgres(url) => Some(
             tenet_store::claim_service(url)
                 .map_err(ServiceError::store(format!("claiming the store at {store_at}")))?
                 .ok_or_else(|| {
                     ServiceError::Refused(format!(
-                        "another Tenet service is running on the store at {store_at}; one service analyses a store \
-                         until nodes share the work by partition"
+                        "another Tenet service (or a cluster's nodes) is running on the store at {store_at}; \
+                         one service analyses a store, or nodes joined as a cluster (--bus, --node-id)"
                     ))
                 })?,
         ),
@@ -201,7 +225,25 @@ pub fn start(options: Options) -> Result<Running, ServiceError> {
         },
         limits.ingest_queue,
         limits.ingest_queue_bytes,
+        joining.is_some(),
     )?;
+
+    let mut runtime = tokio::runtime::Builder::new_multi_thread();
+    if let Some(n) = config.workers.or_else(|| std::env::var("TENET_WORKERS").ok()?.parse().ok()) {
+        runtime.worker_threads(n.max(1));
+    }
+    let runtime = runtime.enable_all().build().map_err(ServiceError::io("starting the runtime"))?;
+    // On a cluster node, events taken in here go to the event stream.
+    let (inlet, bus) = match &joining {
+        Some(c) => {
+            let bus = runtime
+                .block_on(tenet_bus::Bus::connect(&c.bus, c.partitions))
+                .map_err(|e| ServiceError::Refused(format!("joining the cluster's event stream: {e}")))?;
+            let publisher = Arc::new(cluster::Publisher::new(bus.clone(), runtime.handle().clone()));
+            (pipeline.inlet.clone().publishing_to(publisher), Some(bus))
+        }
+        None => (pipeline.inlet.clone(), None),
+    };
 
     let log_at = store_at.decision_log();
     let history = PolicyHistory::new(&log_at);
@@ -244,11 +286,11 @@ pub fn start(options: Options) -> Result<Running, ServiceError> {
         None
     } else {
         Some(
-            watch::Watcher::start(folders, data_dir.join("watched.json"), pipeline.inlet.clone(), watching.clone())
+            watch::Watcher::start(folders, data_dir.join("watched.json"), inlet.clone(), watching.clone())
                 .map_err(ServiceError::io("starting the folder watcher"))?,
         )
     };
-    let intake = Arc::new(intake::HttpIntake { inlet: pipeline.inlet.clone() });
+    let intake = Arc::new(intake::HttpIntake { inlet: inlet.clone() });
     let (closing, closing_rx) = tokio::sync::watch::channel(false);
     let signals = signals::Signals::open(
         &data_dir,
@@ -271,7 +313,7 @@ pub fn start(options: Options) -> Result<Running, ServiceError> {
     .merge(tenet_server::ssf::receiver_router(
         Arc::new(signals::upstream::Upstream::new(
             config.ssf.upstream.clone(),
-            pipeline.inlet.clone(),
+            inlet.clone(),
             signals.clone(),
             trust.clone(),
         )),
@@ -292,11 +334,6 @@ pub fn start(options: Options) -> Result<Running, ServiceError> {
         keys,
     ));
 
-    let mut runtime = tokio::runtime::Builder::new_multi_thread();
-    if let Some(n) = config.workers.or_else(|| std::env::var("TENET_WORKERS").ok()?.parse().ok()) {
-        runtime.worker_threads(n.max(1));
-    }
-    let runtime = runtime.enable_all().build().map_err(ServiceError::io("starting the runtime"))?;
     let tls = match (config.tls_cert.clone(), config.tls_key.clone()) {
         (Some(cert), Some(key)) => Some(tenet_server::Tls { cert, key }),
         (None, None) => None,
@@ -334,6 +371,25 @@ pub fn start(options: Options) -> Result<Running, ServiceError> {
             return Err(ServiceError::Io { what: format!("listening on {addr}"), source: std::io::Error::other(why) });
         }
     };
+    let node = match (joining, cluster_url, bus) {
+        (Some(c), Some(url), Some(bus)) => {
+            let membership =
+                tenet_store::cluster::Membership::join(&url, &c.node, &format!("{scheme}://{bound}"), c.partitions)
+                    .map_err(|e| ServiceError::Refused(format!("joining the cluster on {store_at}: {e}")))?;
+            tracing::info!(node = %c.node, partitions = c.partitions, "joined the cluster");
+            Some(
+                cluster::Node::start(
+                    membership,
+                    bus,
+                    runtime.handle().clone(),
+                    pipeline.inlet.clone(),
+                    pipeline.applied.clone(),
+                )
+                .map_err(ServiceError::io("starting the cluster thread"))?,
+            )
+        }
+        _ => None,
+    };
     signals.set_issuer(scheme, bound);
     let deliveries = signals::delivery::Deliveries::start(signals.clone());
     let following = signals::follow(signals.clone(), changes.subscribe());
@@ -351,9 +407,10 @@ pub fn start(options: Options) -> Result<Running, ServiceError> {
         started: Started { addr: bound, scheme, policies, policy_version, policy_count, nofile_capped },
         status,
         decisions: pdp,
-        inlet: pipeline.inlet.clone(),
+        inlet,
         changes,
         pipeline: Some(pipeline),
+        node,
         signals,
         deliveries: Some(deliveries),
         following,
@@ -391,6 +448,11 @@ impl Running {
     /// Stops listening, lets requests in flight finish, and writes every
     /// decision already answered before returning.
     pub fn stop(mut self) -> Result<(), ServiceError> {
+        // Partitions given up, their learners saved: the other nodes take
+        // them at once. (Its readers run on the runtime, stopped below.)
+        if let Some(n) = self.node.take() {
+            n.stop();
+        }
         let _ = self.closing.send(true);
         self.shutdown.notify_one();
         let result = match (self.runtime.take(), self.server.take()) {

@@ -74,6 +74,17 @@ pub enum Work {
         by: String,
         reply: oneshot::Sender<Result<PrincipalVerdict, tenet_server::principals::Refusal>>,
     },
+    /// Events a partition's reader took from the event stream (cluster
+    /// mode): stored in that partition and analysed by its learner; the
+    /// answer comes once committed, and only then are they acknowledged
+    /// to the stream.
+    /// Each run is one delivery's events in this partition.
+    Partition { part: u32, runs: Vec<Vec<Event>>, reply: oneshot::Sender<Result<(), String>> },
+    /// This node now owns `part`: load its learner and analyse what its
+    /// previous owner stored and did not analyse.
+    Own { part: u32, reply: oneshot::Sender<Result<(), String>> },
+    /// This node gives `part` up: its learner is saved and dropped.
+    Release { part: u32, reply: oneshot::Sender<()> },
     /// A trust change an upstream transmitter reported (a verified SET).
     /// `key` identifies the SET: a retried one changes trust once.
     Relay {
@@ -93,22 +104,48 @@ impl Work {
             Work::Inventory { files, .. } => files.iter().map(|f| f.data.len()).sum(),
             Work::Verdict { name, reason, .. } => name.len() + reason.len() + 256,
             Work::Relay { principal, .. } => principal.len() + 512,
+            Work::Partition { .. } | Work::Own { .. } | Work::Release { .. } => 0,
         }
     }
 }
 
-/// Where work enters the pipeline: bounded in items and bytes.
+/// Where work enters the pipeline: bounded in items and bytes. On a
+/// cluster node, events go to the event stream instead (see
+/// [`crate::cluster::Publisher`]), and come back through the reader of
+/// their partition, on whichever node owns it.
 #[derive(Clone)]
 pub struct Inlet {
     tx: SyncSender<(Work, usize)>,
     queued_bytes: Arc<AtomicUsize>,
     max_bytes: usize,
     metrics: Arc<crate::metrics::ServiceMetrics>,
+    publisher: Option<Arc<crate::cluster::Publisher>>,
 }
 
 impl Inlet {
+    /// This inlet, its events published to the cluster's event stream.
+    pub fn publishing_to(mut self, publisher: Arc<crate::cluster::Publisher>) -> Inlet {
+        self.publisher = Some(publisher);
+        self
+    }
+
+    /// Queues work a partition's reader or the cluster's ownership loop
+    /// hands over, waiting for room: never refused, never counted against
+    /// the intake's bounds (the stream holds what waits).
+    pub fn submit_partition_work(&self, work: Work) -> Result<(), Refusal> {
+        self.tx
+            .send((work, 0))
+            .map_err(|_| Refusal::Unavailable { message: "the pipeline has stopped".into(), retry_after: 5 })
+    }
+
     /// Queues `work`, or refuses at once when the queue is full (429).
     pub fn try_submit(&self, work: Work) -> Result<(), Refusal> {
+        let work = match (&self.publisher, work) {
+            (Some(p), Work::Events { origin, format, events, rejections, spans, reply }) => {
+                return p.try_publish(origin, format, events, rejections, spans, reply);
+            }
+            (_, work) => work,
+        };
         let w = work.weight();
         if self.queued_bytes.fetch_add(w, Ordering::AcqRel) + w > self.max_bytes {
             self.queued_bytes.fetch_sub(w, Ordering::AcqRel);
@@ -135,6 +172,12 @@ impl Inlet {
     /// Queues `work`, waiting for room: for trusted in-process inputs (the
     /// simulator, watched folders) that should be paced, not refused.
     pub fn submit_waiting(&self, work: Work) -> Result<(), Refusal> {
+        let work = match (&self.publisher, work) {
+            (Some(p), Work::Events { origin, format, events, rejections, spans, reply }) => {
+                return p.publish_waiting(origin, format, events, rejections, spans, reply);
+            }
+            (_, work) => work,
+        };
         let w = work.weight();
         self.queued_bytes.fetch_add(w, Ordering::AcqRel);
         self.metrics.queued(1);
@@ -162,6 +205,8 @@ pub struct LivePipeline {
     pub inlet: Inlet,
     stop: Arc<AtomicBool>,
     thread: Option<std::thread::JoinHandle<()>>,
+    /// The last trust notice this pipeline announced (its revision).
+    pub applied: Arc<std::sync::atomic::AtomicU64>,
 }
 
 impl LivePipeline {
@@ -174,16 +219,27 @@ impl LivePipeline {
         outlets: Outlets,
         queue: usize,
         queue_bytes: usize,
+        partitioned: bool,
     ) -> Result<LivePipeline, crate::ServiceError> {
         // What was known before catching up: what catching up finds anew
         // is announced like any other change (events stored just before a
         // crash, never analysed, must not change trust silently).
         let known_before = known_alerts_and_levels(&*store)?;
-        let caught_up = tenet_pipeline::analyse::analyse(&mut *store, &rules, &config)?;
+        // A cluster node catches up partition by partition, as it comes to
+        // own each (`Work::Own`).
+        let caught_up = if partitioned {
+            Default::default()
+        } else {
+            tenet_pipeline::analyse::analyse(&mut *store, &rules, &config)?
+        };
         if caught_up.events > 0 {
             tracing::info!(events = caught_up.events, "analysed what was stored since the last run");
         }
-        let state = store.analysis_state().map_err(crate::ServiceError::store("reading the analysis state"))?;
+        let state = if partitioned {
+            None
+        } else {
+            store.analysis_state().map_err(crate::ServiceError::store("reading the analysis state"))?
+        };
         let learner = match &state {
             Some(s) if !s.learner.is_empty() => serde_json::from_slice::<Learner>(&s.learner)
                 .map_err(|e| crate::ServiceError::Trust(AnalyseError::State(e.to_string())))?,
@@ -218,7 +274,11 @@ impl LivePipeline {
         if caught_up.events > 0 {
             let found = caught_up_notices(&*store, &known_before, (&alerts, &levels), &first, last_notice)?;
             if !found.is_empty() {
-                store.put_notices(&found).map_err(crate::ServiceError::store("recording trust notices"))?;
+                let mut found = found;
+                store
+                    .number_notices(&mut found)
+                    .and_then(|()| store.put_notices(&found))
+                    .map_err(crate::ServiceError::store("recording trust notices"))?;
                 store.commit().map_err(crate::ServiceError::store("recording trust notices"))?;
                 last_notice += found.len() as u64;
                 tracing::info!(notices = found.len(), "trust changes found while catching up are announced");
@@ -236,7 +296,12 @@ impl LivePipeline {
         let queued_bytes = Arc::new(AtomicUsize::new(0));
         let stop = Arc::new(AtomicBool::new(false));
         let metrics = outlets.metrics.clone();
+        let applied = Arc::new(std::sync::atomic::AtomicU64::new(last_notice));
         let mut pipeline = Pipeline {
+            applied: applied.clone(),
+            config,
+            partitioned,
+            parts: BTreeMap::new(),
             store,
             linker: CredentialLinker::default(),
             traces: Default::default(),
@@ -269,9 +334,10 @@ impl LivePipeline {
                 .map_err(crate::ServiceError::io("starting the pipeline thread"))?
         };
         Ok(LivePipeline {
-            inlet: Inlet { tx, queued_bytes, max_bytes: queue_bytes.max(1), metrics },
+            inlet: Inlet { tx, queued_bytes, max_bytes: queue_bytes.max(1), metrics, publisher: None },
             stop,
             thread: Some(thread),
+            applied,
         })
     }
 
@@ -380,6 +446,14 @@ struct Seen {
 }
 
 struct Pipeline {
+    /// The last notice announced, for the cluster's status.
+    applied: Arc<std::sync::atomic::AtomicU64>,
+    config: tenet_learn::Config,
+    /// A cluster node: analysis is by partition, for those it owns.
+    partitioned: bool,
+    /// On a cluster node, each owned partition's analysis (the one being
+    /// worked on is swapped into `analysis` meanwhile).
+    parts: BTreeMap<u32, Analysis>,
     store: Box<dyn EventStore>,
     linker: CredentialLinker,
     traces: tenet_pipeline::trace_link::TraceLinker,
@@ -418,9 +492,11 @@ impl Pipeline {
     fn run(&mut self, rx: Receiver<(Work, usize)>, stop: &AtomicBool) {
         // Verdicts and finding decisions recorded by the CLI while no
         // service ran, or just before this one crashed.
-        self.apply_pending_verdicts();
-        if let Err(e) = self.announce_queued(true) {
-            tracing::warn!(error = %e, "queued trust notices not read; trying again");
+        if self.store_wide_duties() {
+            self.apply_pending_verdicts();
+            if let Err(e) = self.announce_queued(true) {
+                tracing::warn!(error = %e, "queued trust notices not read; trying again");
+            }
         }
         let mut last_others = Instant::now();
         let mut others_failing = false;
@@ -507,6 +583,16 @@ impl Pipeline {
             Work::Verdict { name, verdict, reason, by, reply } => {
                 let _ = reply.send(self.verdict(&name, verdict, reason, by));
             }
+            Work::Partition { part, runs, reply } => {
+                let _ = reply.send(self.store_partition(part, runs));
+            }
+            Work::Own { part, reply } => {
+                let _ = reply.send(self.own(part));
+            }
+            Work::Release { part, reply } => {
+                self.release(part);
+                let _ = reply.send(());
+            }
             Work::Relay { key, principal, at, change, reply } => {
                 let who = self.snapshot.canonical_of(&principal).to_string();
                 let numbered = self.seq;
@@ -514,9 +600,10 @@ impl Pipeline {
                     if !self.store.first_time(&key)? {
                         return Ok(None);
                     }
-                    let notice = self.notice(at, &who, change);
-                    self.store.put_notices(std::slice::from_ref(&notice))?;
+                    let mut notice = [self.notice(at, &who, change)];
+                    self.record_notices(&mut notice)?;
                     self.store.commit()?;
+                    let [notice] = notice;
                     Ok(Some(notice))
                 })();
                 match result {
@@ -685,7 +772,7 @@ impl Pipeline {
             self.closures(&closed, &mut notices);
             // In the same transaction as what they announce: a consumer
             // reading the log after a crash finds every change committed.
-            self.store.put_notices(&notices)?;
+            self.record_notices(&mut notices)?;
             self.store.commit()?;
             Ok(())
         })();
@@ -800,12 +887,25 @@ impl Pipeline {
         self.outlets.metrics.state_published();
     }
 
+    /// Numbers `notices` where the log ends (other nodes append to it too)
+    /// and writes them in the open transaction.
+    fn record_notices(&mut self, notices: &mut [TrustNotice]) -> Result<(), tenet_store::StoreError> {
+        self.store.number_notices(notices)?;
+        if let Some(last) = notices.last() {
+            self.seq = last.seq;
+        }
+        self.store.put_notices(notices)
+    }
+
     fn notice(&mut self, at: Timestamp, principal: &str, change: NoticeChange) -> TrustNotice {
         self.seq += 1;
         TrustNotice { seq: self.seq, at, principal: principal.to_string(), change }
     }
 
     fn announce(&mut self, notices: Vec<TrustNotice>) {
+        if let Some(last) = notices.last() {
+            self.applied.fetch_max(last.seq, Ordering::AcqRel);
+        }
         for n in notices {
             self.outlets.metrics.trust_change();
             // No reader is not an error: the stream is for whoever listens.
@@ -861,11 +961,17 @@ impl Pipeline {
             self.last_snapshot = self.last_snapshot.max(s.id);
             self.graph.write().apply_snapshot(&s.snapshot, &s.provenance);
             self.seen.snapshots += 1;
+            for a in self.parts.values_mut() {
+                a.add_snapshot(s.clone());
+            }
             self.analysis.add_snapshot(s);
         }
         // Snapshots collected before the newest event analysed apply now;
         // later ones wait for the events after them.
         if let Some(clock) = self.seen.clock {
+            for a in self.parts.values_mut() {
+                a.snapshots_until(clock);
+            }
             self.analysis.snapshots_until(clock);
         }
         self.learner_changed = true;
@@ -884,8 +990,18 @@ impl Pipeline {
         }
         self.others = version;
         self.apply_new_snapshots()?;
-        self.apply_pending_verdicts();
-        self.announce_queued(false)
+        if self.store_wide_duties() {
+            self.apply_pending_verdicts();
+            self.announce_queued(false)?;
+        }
+        Ok(())
+    }
+
+    /// Whether this pipeline applies what people decided outside it (CLI
+    /// verdicts and finding decisions): a single service does; in a
+    /// cluster, the owner of partition 0, so each is applied once.
+    fn store_wide_duties(&self) -> bool {
+        !self.partitioned || self.parts.contains_key(&0)
     }
 
     /// Trust changes another process made (`tenet finding --resolve`, the
@@ -944,8 +1060,7 @@ impl Pipeline {
         self.publish_trust();
         let ids: Vec<i64> = queued.iter().map(|(id, ..)| *id).collect();
         let stored = self
-            .store
-            .put_notices(&notices)
+            .record_notices(&mut notices)
             .and_then(|()| self.store.clear_pending_notices(&ids))
             .and_then(|()| self.store.commit());
         if let Err(e) = stored {
@@ -1062,7 +1177,7 @@ impl Pipeline {
             let notice = self.notice(v.at, &v.principal, v.verdict.notice(&v.reason, &v.by));
             notices.push(notice);
             self.risk_changed(&points, &mut notices);
-            self.store.put_notices(&notices)?;
+            self.record_notices(&mut notices)?;
             self.store.commit()?;
             Ok(())
         })();
@@ -1083,11 +1198,12 @@ impl Pipeline {
     }
 
     fn save(&mut self) {
-        let saved = (|| -> Result<(), AnalyseError> {
-            self.store.put_analysis_state(&self.analysis.state()?)?;
-            self.store.commit()?;
-            Ok(())
-        })();
+        let parts: Vec<u32> = self.parts.keys().copied().collect();
+        let saved = if self.partitioned {
+            parts.into_iter().try_for_each(|p| self.in_partition(p, |s| s.save_analysis()).unwrap_or(Ok(())))
+        } else {
+            self.save_analysis()
+        };
         match saved {
             Ok(()) => {
                 self.unsaved = false;
@@ -1095,6 +1211,122 @@ impl Pipeline {
             }
             Err(e) => tracing::warn!(error = %e, "the learner's state was not saved; trying again later"),
         }
+    }
+
+    /// Saves the analysis worked on (the whole store's, or a partition's).
+    fn save_analysis(&mut self) -> Result<(), AnalyseError> {
+        let saved = self.store.put_analysis_state(&self.analysis.state()?).and_then(|()| self.store.commit());
+        if saved.is_err() {
+            self.store.rollback();
+        }
+        Ok(saved?)
+    }
+
+    /// Runs `f` with partition `part`'s analysis and the store narrowed
+    /// to it; `None` when this node does not own it.
+    fn in_partition<R>(&mut self, part: u32, f: impl FnOnce(&mut Self) -> R) -> Option<R> {
+        let mut analysis = self.parts.remove(&part)?;
+        std::mem::swap(&mut self.analysis, &mut analysis);
+        let r = match self.store.set_partition(Some(part)) {
+            Ok(()) => Some(f(self)),
+            Err(e) => {
+                tracing::error!(error = %e, part, "the store cannot be narrowed to a partition");
+                None
+            }
+        };
+        let _ = self.store.set_partition(None);
+        std::mem::swap(&mut self.analysis, &mut analysis);
+        self.parts.insert(part, analysis);
+        r
+    }
+
+    /// Stores a partition's deliveries, each as a single service stores a
+    /// body (one transaction, analysed in time order), with the
+    /// partition's learner.
+    fn store_partition(&mut self, part: u32, runs: Vec<Vec<Event>>) -> Result<(), String> {
+        self.in_partition(part, |s| {
+            for events in runs {
+                let format = events
+                    .first()
+                    .and_then(|e| tenet_sources::format::by_name(&e.source.format))
+                    .map_or("other", |f| f.name());
+                s.store_events(&format!("partition {part}"), format, events, Vec::new(), None)
+                    .map_err(|r| format!("{r:?}"))?;
+            }
+            Ok(())
+        })
+        .unwrap_or_else(|| Err(format!("partition {part} is not owned by this node")))
+    }
+
+    /// Takes partition `part` on: its learner as last saved, then what was
+    /// stored in it since (a previous owner that died before saving)
+    /// analysed again. Findings are stored by id, so re-analysis updates
+    /// them rather than counting them twice.
+    fn own(&mut self, part: u32) -> Result<(), String> {
+        if self.parts.contains_key(&part) {
+            return Ok(());
+        }
+        let loaded = (|| -> Result<Analysis, AnalyseError> {
+            self.store.set_partition(Some(part))?;
+            let state = self.store.analysis_state()?;
+            let learner = match &state {
+                Some(s) if !s.learner.is_empty() => {
+                    let mut l: Learner =
+                        serde_json::from_slice(&s.learner).map_err(|e| AnalyseError::State(e.to_string()))?;
+                    l.set_config(self.config.clone());
+                    l
+                }
+                _ => Learner::new(self.config.clone()),
+            };
+            let (events_seq, snapshot_id) = state.as_ref().map_or((0, 0), |s| (s.events_seq, s.snapshot_id));
+            let reader = self.store.reader()?;
+            let mut analysis = Analysis::new(learner, reader.snapshots()?, events_seq, snapshot_id);
+            analysis.snapshots_until(self.seen.clock.unwrap_or(Timestamp::MIN));
+            Ok(analysis)
+        })();
+        let _ = self.store.set_partition(None);
+        let analysis = loaded.map_err(|e| format!("loading partition {part}'s analysis: {e}"))?;
+        self.parts.insert(part, analysis);
+        let caught_up = self.in_partition(part, |s| s.catch_up()).unwrap_or(Ok(0));
+        match caught_up {
+            Ok(n) => {
+                tracing::info!(part, caught_up = n, "partition owned");
+                Ok(())
+            }
+            Err(e) => {
+                self.parts.remove(&part);
+                Err(format!("catching up on partition {part}: {e}"))
+            }
+        }
+    }
+
+    /// Analyses the events stored in the current partition after its
+    /// watermark, in time order, a slice at a time.
+    fn catch_up(&mut self) -> Result<u64, AnalyseError> {
+        let pending = self.store.pending_analysis()?;
+        let reader = self.store.reader()?;
+        for slice in pending.chunks(8192) {
+            let seqs: Vec<i64> = slice.iter().map(|p| p.seq).collect();
+            for e in reader.events_by_seq(&seqs)? {
+                let matches = self.rules.matches(&e);
+                self.analysis.observe(&e, 0, &matches);
+            }
+            self.analysis.events_seq = self.analysis.events_seq.max(seqs.iter().copied().max().unwrap_or(0));
+            self.after_analysis(false);
+        }
+        if !pending.is_empty() {
+            self.save_analysis()?;
+        }
+        Ok(pending.len() as u64)
+    }
+
+    /// Gives partition `part` up: its learner saved, then dropped.
+    fn release(&mut self, part: u32) {
+        if let Some(Err(e)) = self.in_partition(part, |s| s.save_analysis()) {
+            // Whoever owns it next re-analyses from the last save.
+            tracing::warn!(error = %e, part, "a released partition's learner was not saved");
+        }
+        self.parts.remove(&part);
     }
 
     fn update_status(&mut self) {

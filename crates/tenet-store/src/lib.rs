@@ -10,6 +10,7 @@
 //! writer spends its time only on the database.
 
 mod block;
+pub mod cluster;
 pub mod decisions;
 pub mod keys;
 mod postgres;
@@ -23,7 +24,8 @@ use tenet_model::{Category, Event, EventId, Finding, FindingStatus, Timestamp};
 
 pub use block::PreparedBatch;
 pub use postgres::{
-    PostgresReader, PostgresStore, ServiceClaim, claim_service, schema_version as postgres_schema_version,
+    PostgresReader, PostgresStore, ServiceClaim, claim_service, claim_service_shared,
+    schema_version as postgres_schema_version,
 };
 pub use sqlite::{NoticeLog, SqliteReader, SqliteStore};
 
@@ -47,6 +49,10 @@ pub enum StoreError {
     NoSuchFinding(String),
     #[error("finding {id} is already {status}")]
     SameStatus { id: String, status: String },
+    #[error("{0}")]
+    Unsupported(String),
+    #[error("cluster: {0}")]
+    Cluster(String),
 }
 
 pub type Result<T> = std::result::Result<T, StoreError>;
@@ -365,7 +371,20 @@ pub trait EventStore: StoreReader {
     /// is traced to its issuer after the event was stored.
     fn relink(&mut self, event: &Event) -> Result<()>;
 
-    /// Events stored after the analysis watermark, in time order.
+    /// Narrows this writer to one partition of a cluster's event flow:
+    /// events appended are tagged with it, and the analysis calls (events
+    /// pending, the saved state) are that partition's. `None`: the whole
+    /// store, as a single service analyses it.
+    fn set_partition(&mut self, part: Option<u32>) -> Result<()> {
+        match part {
+            None => Ok(()),
+            Some(_) => Err(StoreError::Unsupported("partitioned analysis needs a shared (PostgreSQL) store".into())),
+        }
+    }
+
+    /// Events stored after the analysis watermark, in time order; in a
+    /// partition, in the order they were stored (the order its owner
+    /// analysed them, which a new owner repeats).
     fn pending_analysis(&self) -> Result<Vec<Pending>>;
 
     /// The analysis state saved last (learner baselines and watermarks).
@@ -413,6 +432,17 @@ pub trait EventStore: StoreReader {
 
     /// The last notice in the durable log (0 when none).
     fn last_notice(&self) -> Result<u64>;
+
+    /// Numbers `notices` on from the last in the log, in the open
+    /// transaction. Where several writers share the log (cluster nodes),
+    /// the log's end is held until commit, so numbers are never given twice.
+    fn number_notices(&mut self, notices: &mut [tenet_model::TrustNotice]) -> Result<()> {
+        let last = self.last_notice()?;
+        for (i, n) in notices.iter_mut().enumerate() {
+            n.seq = last + 1 + i as u64;
+        }
+        Ok(())
+    }
 
     /// Records an administrator's verdict in the audit log, in the open
     /// transaction; `applied`: its risk and notice are written with it.

@@ -49,6 +49,7 @@ const MIGRATIONS: &[(i32, &str, &str)] = &[
     (2, "the decision log and policy versions", SCHEMA_V2),
     (3, "API keys", SCHEMA_V3),
     (4, "Shared Signals streams, removed subjects and the outbox", SCHEMA_V4),
+    (5, "cluster nodes and partitioned analysis", SCHEMA_V5),
 ];
 
 const SCHEMA_V1: &str = "
@@ -243,6 +244,35 @@ CREATE INDEX ssf_outbox_stream ON ssf_outbox(stream_id, seq);
 CREATE TABLE ssf_meta (name TEXT PRIMARY KEY, value BIGINT NOT NULL);
 ";
 
+const SCHEMA_V5: &str = "
+-- The partition of the event flow an event came in on (NULL: stored by a
+-- single service, outside a cluster): each partition's owner analyses its own.
+ALTER TABLE events ADD COLUMN part INTEGER;
+CREATE INDEX events_part ON events(part, seq) WHERE part IS NOT NULL;
+CREATE TABLE partition_analysis (
+    part        INTEGER PRIMARY KEY,
+    events_seq  BIGINT NOT NULL,
+    snapshot_id BIGINT NOT NULL,
+    learner     BYTEA NOT NULL
+);
+ALTER TABLE partition_analysis ALTER COLUMN learner SET STORAGE EXTERNAL;
+-- The cluster's fixed settings (its partition count), set by its first node.
+CREATE TABLE cluster (
+    key   TEXT PRIMARY KEY,
+    value BIGINT NOT NULL
+);
+-- Nodes that ever joined. Which are alive, and which partitions each owns,
+-- is what PostgreSQL's advisory locks say (pg_locks), never this table.
+CREATE TABLE cluster_nodes (
+    node     TEXT PRIMARY KEY,
+    address  TEXT NOT NULL,
+    pid      INTEGER NOT NULL,
+    started  BIGINT NOT NULL,
+    seen     BIGINT NOT NULL,
+    revision BIGINT NOT NULL DEFAULT 0
+);
+";
+
 /// The advisory lock each decision batch is appended under: the chain's
 /// head is read and extended by one node at a time.
 const DECISION_CHAIN_LOCK: i64 = i64::from_be_bytes(*b"\0\0tenetd");
@@ -250,6 +280,10 @@ const DECISION_CHAIN_LOCK: i64 = i64::from_be_bytes(*b"\0\0tenetd");
 /// The advisory lock a running service holds on its store: the one
 /// analysing writer (until analysis is shared out by partition).
 const SERVICE_LOCK: i64 = i64::from_be_bytes(*b"\0\0tenets");
+
+/// The advisory lock a transaction numbering trust notices holds to its
+/// commit: nodes append to one log.
+const NOTICE_LOG_LOCK: i64 = i64::from_be_bytes(*b"\0\0tenetn");
 
 /// The advisory lock migrations run under (any constant; this one spells
 /// "tenet" in ASCII).
@@ -296,7 +330,7 @@ fn runtime() -> Result<&'static tokio::runtime::Runtime> {
 }
 
 /// Runs `f` to completion on the calling thread, its I/O on the store's runtime.
-fn block_on<F: Future>(f: F) -> Result<F::Output> {
+pub(crate) fn block_on<F: Future>(f: F) -> Result<F::Output> {
     let _entered = runtime()?.enter();
     Ok(futures_executor::block_on(f))
 }
@@ -315,10 +349,10 @@ pub(crate) fn redact(url: &str) -> String {
 }
 
 /// A pool of connections to one database, shared by a store and its readers.
-struct Db {
+pub(crate) struct Db {
     pool: Pool,
     /// The URL, without its password.
-    shown: String,
+    pub(crate) shown: String,
     /// Whether this process brought the schema up to date already.
     migrated: std::sync::atomic::AtomicBool,
 }
@@ -326,7 +360,7 @@ struct Db {
 impl Db {
     /// The pool for `url`: one per database per process, shared by the
     /// writer and every reader, so a reader costs no new connection.
-    fn connect(url: &str) -> Result<Arc<Db>> {
+    pub(crate) fn connect(url: &str) -> Result<Arc<Db>> {
         static POOLS: OnceLock<std::sync::Mutex<HashMap<String, Arc<Db>>>> = OnceLock::new();
         let mut pools = POOLS.get_or_init(Default::default).lock().unwrap_or_else(|p| p.into_inner());
         if let Some(db) = pools.get(url) {
@@ -353,7 +387,7 @@ impl Db {
         Ok(db)
     }
 
-    async fn get(&self) -> Result<deadpool_postgres::Object> {
+    pub(crate) async fn get(&self) -> Result<deadpool_postgres::Object> {
         self.pool.get().await.map_err(|e| {
             // The driver's own text for a server's refusal is only "db
             // error": say what the server said.
@@ -370,7 +404,7 @@ impl Db {
 
     /// Applies the migrations this build knows and the database lacks;
     /// refuses a database migrated by a newer build.
-    async fn migrate(&self) -> Result<()> {
+    pub(crate) async fn migrate(&self) -> Result<()> {
         let c = self.get().await?;
         let supported = MIGRATIONS.last().map_or(0, |m| m.0);
         if self.migrated.load(std::sync::atomic::Ordering::Acquire) {
@@ -449,10 +483,21 @@ pub struct ServiceClaim {
 /// Claims the store at `url` for one running service; `Ok(None)` when
 /// another holds it.
 pub fn claim_service(url: &str) -> Result<Option<ServiceClaim>> {
+    claim(url, "SELECT pg_try_advisory_lock($1)")
+}
+
+/// Claims the store at `url` for one node of a cluster: nodes share the
+/// claim, a single service (or a batch command that analyses) is refused
+/// while any holds it, and a node is refused while a single service runs.
+pub fn claim_service_shared(url: &str) -> Result<Option<ServiceClaim>> {
+    claim(url, "SELECT pg_try_advisory_lock_shared($1)")
+}
+
+fn claim(url: &str, sql: &str) -> Result<Option<ServiceClaim>> {
     let db = Db::connect(url)?;
     block_on(async {
         let c = deadpool_postgres::Object::take(db.get().await?);
-        let held: bool = c.query_one("SELECT pg_try_advisory_lock($1)", &[&SERVICE_LOCK]).await?.try_get(0)?;
+        let held: bool = c.query_one(sql, &[&SERVICE_LOCK]).await?.try_get(0)?;
         Ok(held.then_some(ServiceClaim { _session: c }))
     })?
 }
@@ -518,6 +563,9 @@ pub struct PostgresStore {
     /// Commits this writer made: the revision counter less these is what
     /// others committed.
     own_commits: i64,
+    /// The partition of the event flow this writer stores and analyses
+    /// (`None`: the whole store).
+    part: Option<i32>,
 }
 
 /// A reader over a PostgreSQL store: a connection from the pool per call.
@@ -546,7 +594,7 @@ impl PostgresStore {
         let db = Db::connect(url)?;
         block_on(db.migrate())??;
         let conn = block_on(db.get())??;
-        Ok(PostgresStore { db, conn: Some(conn), names: Names::default(), in_tx: false, own_commits: 0 })
+        Ok(PostgresStore { db, conn: Some(conn), names: Names::default(), in_tx: false, own_commits: 0, part: None })
     }
 
     /// The database's address, without its password.
@@ -622,7 +670,7 @@ async fn locate(c: &ClientWrapper, time: i64, id: &str) -> Result<Slot> {
 async fn insert_block_events(
     c: &ClientWrapper,
     names: &Names,
-    block: i64,
+    (block, part): (i64, Option<i32>),
     keys: &Keys,
     events: &[EventKeys],
 ) -> Result<Vec<(usize, i64)>> {
@@ -646,16 +694,16 @@ async fn insert_block_events(
     }
     let insert = c
         .prepare_cached(
-            "INSERT INTO events(time, idh, id, format, system, actor, action, credential, issued, block, slot)
-             SELECT t, h, i, f, s, a, x, c, d, $10, l
+            "INSERT INTO events(time, idh, id, format, system, actor, action, credential, issued, block, slot, part)
+             SELECT t, h, i, f, s, a, x, c, d, $10, l, $12
              FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::bigint[], $5::bigint[], $6::bigint[],
                          $7::bigint[], $8::bigint[], $9::bigint[], $11::bigint[]) AS u(t, h, i, f, s, a, x, c, d, l)
              ORDER BY l
              ON CONFLICT (time, idh) DO NOTHING RETURNING slot, seq",
         )
         .await?;
-    let params: [Param; 11] =
-        [&time, &idh, &id, &format, &system, &actor, &action, &credential, &issued, &block, &slot];
+    let params: [Param; 12] =
+        [&time, &idh, &id, &format, &system, &actor, &action, &credential, &issued, &block, &slot, &part];
     let mut stored = Vec::with_capacity(n);
     for row in c.query(&insert, &params).await? {
         stored.push((row.try_get::<_, i64>(0)? as usize, row.try_get::<_, i64>(1)?));
@@ -669,13 +717,13 @@ async fn insert_block_events(
         }
         let single = c
             .prepare_cached(
-                "INSERT INTO events(time, idh, id, format, system, actor, action, credential, issued, block, slot)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING seq",
+                "INSERT INTO events(time, idh, id, format, system, actor, action, credential, issued, block, slot, part)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) RETURNING seq",
             )
             .await?;
         for s in (0..n).filter(|&s| !taken[s]) {
             let Slot::Free(h) = locate(c, time[s], id[s]).await? else { continue };
-            let params: [Param; 11] = [
+            let params: [Param; 12] = [
                 &time[s],
                 &h,
                 &id[s],
@@ -687,6 +735,7 @@ async fn insert_block_events(
                 &issued[s],
                 &block,
                 &slot[s],
+                &part,
             ];
             stored.push((s, c.query_one(&single, &params).await?.try_get(0)?));
         }
@@ -1138,7 +1187,7 @@ async fn observed_use(c: &ClientWrapper) -> Result<Vec<crate::Use>> {
         .collect()
 }
 
-async fn last_notice(c: &ClientWrapper) -> Result<u64> {
+pub(crate) async fn last_notice(c: &ClientWrapper) -> Result<u64> {
     let seq: Option<i64> = c.query_one("SELECT max(seq) FROM trust_notices", &[]).await?.try_get(0)?;
     Ok(seq.unwrap_or(0).max(0) as u64)
 }
@@ -1377,6 +1426,7 @@ impl EventStore for PostgresStore {
         if let Some(why) = batch.failed {
             return Err(StoreError::Encode(why));
         }
+        let part = self.part;
         self.write(async |c, names| {
             let keys = &batch.keys;
             let wanted = keys.events.iter().flat_map(|e| {
@@ -1396,7 +1446,7 @@ impl EventStore for PostgresStore {
             let put_block = c.prepare_cached("INSERT INTO blocks(block, data) VALUES ($1, $2)").await?;
             for (chunk, (events, block)) in keys.events.chunks(per_block).zip(&batch.blocks).enumerate() {
                 let block_id: i64 = c.query_one(&next_block, &[]).await?.try_get(0)?;
-                let stored = insert_block_events(c, names, block_id, keys, events).await?;
+                let stored = insert_block_events(c, names, (block_id, part), keys, events).await?;
                 out.stored += stored.len() as u64;
                 out.duplicates += (events.len() - stored.len()) as u64;
                 if stored.is_empty() {
@@ -1519,24 +1569,60 @@ impl EventStore for PostgresStore {
         }
     }
 
+    fn set_partition(&mut self, part: Option<u32>) -> Result<()> {
+        if self.in_tx {
+            return Err(StoreError::Unsupported("the partition changes between transactions, not inside one".into()));
+        }
+        self.part = part
+            .map(|p| i32::try_from(p).map_err(|_| StoreError::Unsupported(format!("no partition {p}"))))
+            .transpose()?;
+        Ok(())
+    }
+
     fn pending_analysis(&self) -> Result<Vec<crate::Pending>> {
+        let part = self.part;
         self.read(async |c| {
-            let rows = c
-                .query(
-                    "SELECT time, seq FROM events
-                     WHERE seq > (SELECT coalesce(max(events_seq), 0) FROM analysis) ORDER BY time, seq",
-                    &[],
-                )
-                .await?;
+            let rows = match part {
+                None => {
+                    c.query(
+                        "SELECT time, seq FROM events
+                         WHERE seq > (SELECT coalesce(max(events_seq), 0) FROM analysis) ORDER BY time, seq",
+                        &[],
+                    )
+                    .await?
+                }
+                // In the order its owner analysed them live: one writer
+                // numbers a partition's events as it analyses them
+                // (each delivery in time order, deliveries as they came).
+                Some(p) => {
+                    c.query(
+                        "SELECT time, seq FROM events
+                         WHERE part = $1
+                           AND seq > (SELECT coalesce(max(events_seq), 0) FROM partition_analysis WHERE part = $1)
+                         ORDER BY seq",
+                        &[&p],
+                    )
+                    .await?
+                }
+            };
             rows.iter().map(|r| Ok(crate::Pending { time: r.try_get(0)?, seq: r.try_get(1)? })).collect()
         })
     }
 
     fn analysis_state(&self) -> Result<Option<crate::AnalysisState>> {
+        let part = self.part;
         self.read(async |c| {
-            let Some(r) =
-                c.query_opt("SELECT events_seq, snapshot_id, learner FROM analysis WHERE id = 1", &[]).await?
-            else {
+            let row = match part {
+                None => c.query_opt("SELECT events_seq, snapshot_id, learner FROM analysis WHERE id = 1", &[]).await?,
+                Some(p) => {
+                    c.query_opt(
+                        "SELECT events_seq, snapshot_id, learner FROM partition_analysis WHERE part = $1",
+                        &[&p],
+                    )
+                    .await?
+                }
+            };
+            let Some(r) = row else {
                 return Ok(None);
             };
             let learner = crate::block::decompress(r.try_get(2)?)
@@ -1547,14 +1633,28 @@ impl EventStore for PostgresStore {
 
     fn put_analysis_state(&mut self, state: &crate::AnalysisState) -> Result<()> {
         let blob = crate::block::compress_blob(&state.learner)?;
+        let part = self.part;
         self.write(async |c, _| {
-            c.execute(
-                "INSERT INTO analysis(id, events_seq, snapshot_id, learner) VALUES (1, $1, $2, $3)
-                 ON CONFLICT (id) DO UPDATE SET events_seq = excluded.events_seq,
-                   snapshot_id = excluded.snapshot_id, learner = excluded.learner",
-                &[&state.events_seq, &state.snapshot_id, &blob],
-            )
-            .await?;
+            match part {
+                None => {
+                    c.execute(
+                        "INSERT INTO analysis(id, events_seq, snapshot_id, learner) VALUES (1, $1, $2, $3)
+                         ON CONFLICT (id) DO UPDATE SET events_seq = excluded.events_seq,
+                           snapshot_id = excluded.snapshot_id, learner = excluded.learner",
+                        &[&state.events_seq, &state.snapshot_id, &blob],
+                    )
+                    .await?
+                }
+                Some(p) => {
+                    c.execute(
+                        "INSERT INTO partition_analysis(part, events_seq, snapshot_id, learner) VALUES ($4, $1, $2, $3)
+                         ON CONFLICT (part) DO UPDATE SET events_seq = excluded.events_seq,
+                           snapshot_id = excluded.snapshot_id, learner = excluded.learner",
+                        &[&state.events_seq, &state.snapshot_id, &blob, &p],
+                    )
+                    .await?
+                }
+            };
             Ok(())
         })
     }
@@ -1701,6 +1801,22 @@ impl EventStore for PostgresStore {
 
     fn last_notice(&self) -> Result<u64> {
         self.read(async |c| last_notice(c).await)
+    }
+
+    fn number_notices(&mut self, notices: &mut [tenet_model::TrustNotice]) -> Result<()> {
+        if notices.is_empty() {
+            return Ok(());
+        }
+        let last = self.write(async |c, _| {
+            // Held to commit: another node numbering meanwhile waits, then
+            // reads this transaction's notices as the log's end.
+            c.execute("SELECT pg_advisory_xact_lock($1)", &[&NOTICE_LOG_LOCK]).await?;
+            last_notice(c).await
+        })?;
+        for (i, n) in notices.iter_mut().enumerate() {
+            n.seq = last + 1 + i as u64;
+        }
+        Ok(())
     }
 
     fn put_verdict(&mut self, v: &tenet_model::PrincipalVerdict, applied: bool) -> Result<i64> {

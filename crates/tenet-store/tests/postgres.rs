@@ -155,3 +155,100 @@ fn text_is_ordered_byte_by_byte_as_embedded_whatever_the_databases_locale() {
     let ids: Vec<String> = store.findings(&FindingQuery::default()).unwrap().into_iter().map(|f| f.id).collect();
     assert_eq!(ids, ["F-c", "f-a", "f-b"]);
 }
+
+#[test]
+fn each_partition_keeps_its_own_events_pending_and_its_own_learner_state() {
+    let Some(pg) = server("each_partition_keeps_its_own_events_pending_and_its_own_learner_state") else { return };
+    let url = pg.fresh_database();
+    let mut store = PostgresStore::connect(&url).unwrap();
+    store.set_partition(Some(0)).unwrap();
+    store.append(PreparedBatch::keeping(vec![event("late", 20), event("early", 10)]).0).unwrap();
+    store.commit().unwrap();
+    store.set_partition(Some(1)).unwrap();
+    store.append(PreparedBatch::keeping(vec![event("other", 5)]).0).unwrap();
+    store
+        .put_analysis_state(&tenet_store::AnalysisState { events_seq: 99, snapshot_id: 0, learner: b"p1".to_vec() })
+        .unwrap();
+    store.commit().unwrap();
+    store.set_partition(Some(0)).unwrap();
+    let pending = store.pending_analysis().unwrap();
+    // In the order stored (each batch in time order), not the other partition's.
+    assert_eq!(pending.iter().map(|p| p.time).collect::<Vec<_>>(), [10_000_000_000, 20_000_000_000]);
+    assert_eq!(store.analysis_state().unwrap(), None, "partition 1's state is its own");
+    store.set_partition(Some(1)).unwrap();
+    assert_eq!(store.analysis_state().unwrap().unwrap().learner, b"p1");
+    assert!(store.pending_analysis().unwrap().is_empty(), "analysed through its watermark");
+    store.set_partition(None).unwrap();
+    assert_eq!(store.pending_analysis().unwrap().len(), 3, "the whole store, as a single service reads it");
+}
+
+#[test]
+fn writers_sharing_the_notice_log_number_their_notices_without_gaps_or_repeats() {
+    let Some(pg) = server("writers_sharing_the_notice_log_number_their_notices_without_gaps_or_repeats") else {
+        return;
+    };
+    let url = pg.fresh_database();
+    drop(PostgresStore::connect(&url).unwrap());
+    std::thread::scope(|s| {
+        for w in 0..4 {
+            let url = url.clone();
+            s.spawn(move || {
+                let mut store = PostgresStore::connect(&url).unwrap();
+                for i in 0..25 {
+                    let mut notices = vec![tenet_model::TrustNotice {
+                        seq: 0,
+                        at: Timestamp::from_unix_seconds(i),
+                        principal: format!("writer-{w}"),
+                        change: tenet_model::NoticeChange::FindingStatus {
+                            finding: format!("f-{w}-{i}"),
+                            status: tenet_model::FindingStatus::Resolved,
+                        },
+                    }];
+                    store.number_notices(&mut notices).unwrap();
+                    store.put_notices(&notices).unwrap();
+                    store.commit().unwrap();
+                }
+            });
+        }
+    });
+    let log = tenet_store::StoreAt::Postgres(url).notices().unwrap();
+    let seqs: Vec<u64> = log.notices_after(0, 1000).unwrap().iter().map(|n| n.seq).collect();
+    assert_eq!(seqs, (1..=100).collect::<Vec<u64>>());
+}
+
+#[test]
+fn nodes_take_their_share_of_partitions_and_a_dead_nodes_partitions_are_free_at_once() {
+    use tenet_store::cluster::{Membership, status};
+    let Some(pg) = server("nodes_take_their_share_of_partitions_and_a_dead_nodes_partitions_are_free_at_once") else {
+        return;
+    };
+    let url = pg.fresh_database();
+    let mut a = Membership::join(&url, "a", "http://a", 4).unwrap();
+    assert_eq!(a.rebalance().unwrap().gained.len(), 4, "alone, a node owns every partition");
+    let mut b = Membership::join(&url, "b", "http://b", 4).unwrap();
+    assert!(
+        matches!(Membership::join(&url, "b", "http://b2", 4), Err(StoreError::Cluster(_))),
+        "one live node per name"
+    );
+    assert!(matches!(Membership::join(&url, "c", "http://c", 8), Err(StoreError::Cluster(_))), "the count is fixed");
+    assert_eq!(b.rebalance().unwrap().gained, Vec::<u32>::new(), "nothing is free yet");
+    let surplus = a.rebalance().unwrap().surplus;
+    assert_eq!(surplus.len(), 2, "two nodes: a hands two back");
+    for p in surplus {
+        a.release(p).unwrap();
+    }
+    assert_eq!(b.rebalance().unwrap().gained.len(), 2);
+    let s = status(&url).unwrap().unwrap();
+    assert_eq!(s.owners.iter().filter(|o| o.as_deref() == Some("a")).count(), 2, "{s:?}");
+    assert_eq!(s.owners.iter().filter(|o| o.as_deref() == Some("b")).count(), 2, "{s:?}");
+    // b's session ends (its process dies): the server frees its locks.
+    drop(b);
+    let until = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while a.owned().len() < 4 && std::time::Instant::now() < until {
+        a.rebalance().unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    assert_eq!(a.owned().len(), 4, "the dead node's partitions are taken");
+    let s = status(&url).unwrap().unwrap();
+    assert!(s.nodes.iter().any(|n| n.node == "b" && !n.alive && n.partitions.is_empty()), "{s:?}");
+}

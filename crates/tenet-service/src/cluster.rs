@@ -1,0 +1,412 @@
+//! Running as one node of a cluster: PostgreSQL holds the state, NATS
+//! JetStream carries the events.
+//!
+//! - Intake on any node publishes its events, normalised, to the event
+//!   stream, partitioned by actor ([`Publisher`]); the sender is answered
+//!   once JetStream has acknowledged every one.
+//! - Each partition is owned by one node at a time, by a PostgreSQL
+//!   advisory lock ([`tenet_store::cluster::Membership`]). The ownership
+//!   loop ([`Node`]) takes partitions up to this node's share, hands back
+//!   those beyond it when nodes join, and starts a reader per owned
+//!   partition.
+//! - A partition's reader hands each batch to the pipeline thread
+//!   (`Work::Partition`), which stores it idempotently in that partition,
+//!   commits, and analyses it with the partition's learner; only then is
+//!   the batch acknowledged to JetStream. A crash before that means the
+//!   batch is delivered again (to whoever owns the partition then) and
+//!   stored once.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use tenet_bus::Bus;
+use tenet_model::Event;
+use tenet_pipeline::ingest::{Counts, IngestReport, Rejection};
+use tenet_server::intake::{Accepted, Answer, Refusal};
+use tenet_store::cluster::Membership;
+use tokio::sync::oneshot;
+
+use crate::live::{Inlet, Work};
+
+/// How a node joins a cluster.
+#[derive(Debug, Clone)]
+pub struct ClusterOptions {
+    /// NATS, `nats://HOST:PORT`.
+    pub bus: String,
+    /// This node's name, unique among the cluster's live nodes.
+    pub node: String,
+    /// The partition count, fixed when the cluster is created.
+    pub partitions: u32,
+}
+
+/// The durable readers' name: `tenet-p<partition>`, one per partition,
+/// shared by whichever node owns it, so its place in the stream survives a
+/// change of owner.
+pub const READER: &str = "tenet";
+/// How long a delivered batch may stay unacknowledged before JetStream
+/// delivers it again: bounds how long a dead owner's batch waits.
+pub const ACK_WAIT: Duration = Duration::from_secs(5);
+/// Events read per batch.
+const BATCH: usize = 512;
+/// How long a read waits for the first event (and so how soon a reader
+/// notices it must stop).
+const READ_WAIT: Duration = Duration::from_millis(500);
+/// How often ownership is looked at.
+const TICK: Duration = Duration::from_millis(500);
+/// How often a node says it is alive (for `tenet cluster status`).
+const HEARTBEAT: Duration = Duration::from_secs(1);
+/// Publishes in flight at once from this node.
+const IN_FLIGHT: usize = 64;
+
+/// Publishes the events intake takes in to the event stream.
+pub struct Publisher {
+    bus: Bus,
+    handle: tokio::runtime::Handle,
+    slots: Arc<tokio::sync::Semaphore>,
+}
+
+impl Publisher {
+    pub fn new(bus: Bus, handle: tokio::runtime::Handle) -> Publisher {
+        Publisher { bus, handle, slots: Arc::new(tokio::sync::Semaphore::new(IN_FLIGHT)) }
+    }
+
+    /// Publishes a delivery's events, or refuses at once when this node has
+    /// too many publishes in flight (429).
+    pub fn try_publish(
+        &self,
+        origin: String,
+        format: &'static str,
+        events: Vec<Event>,
+        rejections: Vec<Rejection>,
+        spans: Option<usize>,
+        reply: Option<oneshot::Sender<Answer>>,
+    ) -> Result<(), Refusal> {
+        let slot = self.slots.clone().try_acquire_owned().map_err(|_| Refusal::Busy { retry_after: 1 })?;
+        self.spawn(slot, origin, format, events, rejections, spans, reply);
+        Ok(())
+    }
+
+    /// Publishes a delivery's events, waiting for a free slot: for trusted
+    /// in-process inputs (watched folders, the simulator).
+    pub fn publish_waiting(
+        &self,
+        origin: String,
+        format: &'static str,
+        events: Vec<Event>,
+        rejections: Vec<Rejection>,
+        spans: Option<usize>,
+        reply: Option<oneshot::Sender<Answer>>,
+    ) -> Result<(), Refusal> {
+        let slots = self.slots.clone();
+        let slot = self
+            .handle
+            .block_on(slots.acquire_owned())
+            .map_err(|_| Refusal::Unavailable { message: "the publisher has stopped".into(), retry_after: 5 })?;
+        self.spawn(slot, origin, format, events, rejections, spans, reply);
+        Ok(())
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn spawn(
+        &self,
+        slot: tokio::sync::OwnedSemaphorePermit,
+        origin: String,
+        format: &'static str,
+        events: Vec<Event>,
+        rejections: Vec<Rejection>,
+        spans: Option<usize>,
+        reply: Option<oneshot::Sender<Answer>>,
+    ) {
+        let bus = self.bus.clone();
+        self.handle.spawn(async move {
+            let started = Instant::now();
+            let published = bus.publish_events(&events).await;
+            drop(slot);
+            let answer = match published {
+                Ok(duplicates) => Ok(accepted(format, events.len() as u64, duplicates, rejections, spans, started)),
+                Err(e) => {
+                    tracing::warn!(error = %e, %origin, "a delivery could not be published to the event stream");
+                    Err(Refusal::Unavailable {
+                        message: format!("the event stream cannot take events now: {e}"),
+                        retry_after: 5,
+                    })
+                }
+            };
+            if let Some(r) = reply {
+                let _ = r.send(answer);
+            }
+        });
+    }
+}
+
+/// What a sender is told once its events are durable on the stream: the
+/// ingest summary, `stored` counting those the stream took as new.
+fn accepted(
+    format: &'static str,
+    read: u64,
+    duplicates: u64,
+    rejections: Vec<Rejection>,
+    spans: Option<usize>,
+    started: Instant,
+) -> Accepted {
+    let rejected = rejections.len() as u64;
+    if let Some(spans) = spans {
+        let rejected_spans = spans.saturating_sub(read as usize) as i64;
+        let message = match rejections.first() {
+            Some(r) if rejected_spans > 0 => {
+                format!("{rejected_spans} span(s) not used; first: {}: {}", r.location, r.reason)
+            }
+            _ => String::new(),
+        };
+        return Accepted::Otlp { rejected_spans, message };
+    }
+    let counts = Counts { read: read + rejected, stored: read - duplicates, duplicates, rejected };
+    let report = IngestReport {
+        read: counts.read,
+        stored: counts.stored,
+        duplicates,
+        rejected,
+        files: 1,
+        store_seconds: started.elapsed().as_secs_f64(),
+        formats: BTreeMap::from([(format.to_string(), counts)]),
+        rejections,
+        ..Default::default()
+    };
+    Accepted::Summary(serde_json::to_value(&report).unwrap_or_default())
+}
+
+/// A running partition reader.
+struct Reader {
+    stop: Arc<AtomicBool>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+/// The ownership loop of a running node.
+pub struct Node {
+    stop: Arc<AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Node {
+    /// Starts taking partitions for `membership`'s node: each owned one is
+    /// loaded into the pipeline behind `inlet`, then read from `bus`.
+    /// `revision`: the last trust notice the node has announced.
+    pub fn start(
+        membership: Membership,
+        bus: Bus,
+        handle: tokio::runtime::Handle,
+        inlet: Inlet,
+        revision: Arc<AtomicU64>,
+    ) -> std::io::Result<Node> {
+        let stop = Arc::new(AtomicBool::new(false));
+        let thread = {
+            let stop = stop.clone();
+            std::thread::Builder::new().name("tenet-cluster".into()).spawn(move || {
+                Ownership { membership, bus, handle, inlet, revision, readers: BTreeMap::new() }.run(&stop)
+            })?
+        };
+        Ok(Node { stop, thread: Some(thread) })
+    }
+
+    /// Stops every reader and gives every partition up (its learner saved
+    /// by the pipeline), so the other nodes take them at once.
+    pub fn stop(mut self) {
+        self.stop.store(true, Ordering::Release);
+        if let Some(t) = self.thread.take()
+            && t.join().is_err()
+        {
+            tracing::error!("the cluster thread panicked");
+        }
+    }
+}
+
+struct Ownership {
+    membership: Membership,
+    bus: Bus,
+    handle: tokio::runtime::Handle,
+    inlet: Inlet,
+    revision: Arc<AtomicU64>,
+    readers: BTreeMap<u32, Reader>,
+}
+
+impl Ownership {
+    fn run(&mut self, stop: &AtomicBool) {
+        let mut beat = Instant::now() - HEARTBEAT;
+        let mut failing = false;
+        while !stop.load(Ordering::Acquire) {
+            match self.membership.rebalance() {
+                Ok(r) => {
+                    if failing {
+                        failing = false;
+                        tracing::info!("the cluster's ownership can be read again");
+                    }
+                    for p in r.lost {
+                        tracing::warn!(part = p, "partition lost with the node's database session");
+                        self.hand_back(p);
+                    }
+                    for p in r.gained {
+                        self.take(p);
+                    }
+                    for p in r.surplus {
+                        self.hand_back(p);
+                        if let Err(e) = self.membership.release(p) {
+                            tracing::warn!(error = %e, part = p, "partition not released");
+                        }
+                    }
+                }
+                Err(e) if !failing => {
+                    failing = true;
+                    tracing::warn!(error = %e, "the cluster's ownership cannot be read; trying again");
+                }
+                Err(_) => {}
+            }
+            if beat.elapsed() >= HEARTBEAT {
+                beat = Instant::now();
+                let _ = self.membership.heartbeat(self.revision.load(Ordering::Acquire) as i64);
+            }
+            std::thread::sleep(TICK);
+        }
+        let owned: Vec<u32> = self.readers.keys().copied().collect();
+        for p in owned {
+            self.hand_back(p);
+            let _ = self.membership.release(p);
+        }
+    }
+
+    /// Loads partition `p` into the pipeline, then starts its reader.
+    fn take(&mut self, p: u32) {
+        let (reply, loaded) = oneshot::channel();
+        let loaded = self
+            .inlet
+            .submit_partition_work(Work::Own { part: p, reply })
+            .map_err(|e| format!("{e:?}"))
+            .and_then(|()| loaded.blocking_recv().map_err(|_| "the pipeline stopped".to_string())?);
+        if let Err(e) = loaded {
+            tracing::error!(error = %e, part = p, "partition not taken");
+            let _ = self.membership.release(p);
+            return;
+        }
+        let stop = Arc::new(AtomicBool::new(false));
+        let task = self.handle.spawn(read(self.bus.clone(), p, self.inlet.clone(), stop.clone()));
+        self.readers.insert(p, Reader { stop, task });
+    }
+
+    /// Stops partition `p`'s reader (its batch in flight finished) and
+    /// has the pipeline save and drop its learner.
+    fn hand_back(&mut self, p: u32) {
+        if let Some(r) = self.readers.remove(&p) {
+            r.stop.store(true, Ordering::Release);
+            let _ = self.handle.block_on(r.task);
+        }
+        let (reply, done) = oneshot::channel();
+        if self.inlet.submit_partition_work(Work::Release { part: p, reply }).is_ok() {
+            let _ = done.blocking_recv();
+        }
+    }
+}
+
+/// A delivery's events held back until its last one in this partition
+/// arrives, at most this many (a larger one is analysed in parts).
+const HELD_EVENTS: usize = 16_384;
+
+/// Reads partition `p` until told to stop: each batch stored and analysed
+/// by the pipeline, delivery by delivery, then acknowledged. A delivery
+/// whose last event has not come yet waits for the next batch (its events
+/// unacknowledged), so it is analysed whole, as a single service would.
+async fn read(bus: Bus, p: u32, inlet: Inlet, stop: Arc<AtomicBool>) {
+    let mut feed = None;
+    let mut failing = false;
+    let mut held: Vec<tenet_bus::Delivery> = Vec::new();
+    while !stop.load(Ordering::Acquire) {
+        let f = match &feed {
+            Some(f) => f,
+            None => match bus.take_over(p, READER, ACK_WAIT).await {
+                Ok(f) => feed.insert(f),
+                Err(e) => {
+                    if !std::mem::replace(&mut failing, true) {
+                        tracing::warn!(error = %e, part = p, "the partition's reader cannot start; trying again");
+                    }
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                    continue;
+                }
+            },
+        };
+        let batch = match f.fetch(BATCH, READ_WAIT).await {
+            Ok(b) => b,
+            Err(e) => {
+                if !std::mem::replace(&mut failing, true) {
+                    tracing::warn!(error = %e, part = p, "the event stream cannot be read; trying again");
+                }
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                continue;
+            }
+        };
+        if std::mem::replace(&mut failing, false) {
+            tracing::info!(part = p, "the event stream is read again");
+        }
+        let fetched = !batch.is_empty();
+        for d in batch {
+            // A redelivery of one held already (the ack wait passed).
+            if held.iter().any(|h| h.stream_seq == d.stream_seq) {
+                continue;
+            }
+            held.push(d);
+        }
+        // Whole deliveries go now; an unfinished last one waits, unless
+        // nothing more came (its end is lost: a publisher died midway) or
+        // it is too large to hold.
+        let complete = held.iter().rposition(|d| d.ends_delivery).map_or(0, |i| i + 1);
+        let take = if !fetched || held.len() >= HELD_EVENTS { held.len() } else { complete };
+        if take == 0 {
+            continue;
+        }
+        let batch: Vec<tenet_bus::Delivery> = held.drain(..take).collect();
+        let mut runs: Vec<Vec<Event>> = Vec::new();
+        let mut usable = Vec::with_capacity(batch.len());
+        let mut run_of = None;
+        for d in batch {
+            match d.event() {
+                Ok(e) => {
+                    if run_of.as_deref() != Some(d.delivery.as_str()) || runs.is_empty() {
+                        runs.push(Vec::new());
+                    }
+                    run_of = (!d.ends_delivery).then(|| d.delivery.clone());
+                    if let Some(run) = runs.last_mut() {
+                        run.push(e);
+                    }
+                    usable.push(d);
+                }
+                Err(e) => {
+                    // Never readable by this build: delivered again it would
+                    // hold the partition up forever.
+                    tracing::error!(error = %e, part = p, "an unreadable message on the event stream is dropped");
+                    let _ = d.reject().await;
+                }
+            }
+        }
+        let (reply, stored) = oneshot::channel();
+        let submitted = {
+            let inlet = inlet.clone();
+            tokio::task::spawn_blocking(move || inlet.submit_partition_work(Work::Partition { part: p, runs, reply }))
+                .await
+        };
+        if !matches!(submitted, Ok(Ok(()))) {
+            return;
+        }
+        match stored.await {
+            Ok(Ok(())) => {
+                for d in &usable {
+                    let _ = d.ack_sent().await;
+                }
+            }
+            Ok(Err(e)) => {
+                // Not acknowledged: delivered again after the ack wait.
+                tracing::warn!(error = %e, part = p, events = usable.len(), "a batch was not stored; it comes again");
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+            Err(_) => return,
+        }
+    }
+}

@@ -1,0 +1,295 @@
+//! Three Tenet nodes on loopback sharing a private PostgreSQL and a
+//! private NATS JetStream (both from the machine's binaries; skipped
+//! loudly where they are missing, a failure under
+//! `TENET_REQUIRE_EXTERNAL=1`).
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+fn tenet(data: &Path, store: Option<&str>, args: &[&str]) -> String {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_tenet"));
+    cmd.arg("--data-dir").arg(data);
+    if let Some(url) = store {
+        cmd.env("TENET_STORE", url);
+    }
+    let out = cmd.args(args).output().expect("tenet runs");
+    assert!(out.status.success(), "{args:?} on {store:?}: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8(out.stdout).expect("UTF-8")
+}
+
+/// `tenet serve` as node `name` of the cluster on `store` and `bus`.
+fn node(data: &Path, store: &str, bus: &str, name: &str) -> common::Server {
+    node_of(data, store, bus, name, "6")
+}
+
+/// [`node`] of a cluster of `partitions` partitions.
+fn node_of(data: &Path, store: &str, bus: &str, name: &str, partitions: &str) -> common::Server {
+    let mut cmd = common::tenet(data);
+    cmd.env("TENET_STORE", store)
+        .args(["serve", "--addr", "127.0.0.1:0", "--bus", bus, "--node-id", name, "--partitions", partitions])
+        .arg("--policies")
+        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/policies"));
+    common::Server::spawn(cmd)
+}
+
+fn status(data: &Path, store: &str, bus: &str) -> Value {
+    serde_json::from_str(&tenet(data, Some(store), &["cluster", "status", "--bus", bus, "--json"])).unwrap()
+}
+
+/// Polls `status` until `done` holds of it, for at most `limit`; the status then.
+fn until(data: &Path, store: &str, bus: &str, limit: Duration, done: impl Fn(&Value) -> bool) -> Option<Value> {
+    let start = Instant::now();
+    while start.elapsed() < limit {
+        let s = status(data, store, bus);
+        if done(&s) {
+            return Some(s);
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    None
+}
+
+fn owners(s: &Value) -> Vec<Option<String>> {
+    s["partitions"].as_array().unwrap().iter().map(|p| p["owner"].as_str().map(str::to_string)).collect()
+}
+
+fn alive(s: &Value) -> Vec<String> {
+    let nodes = s["nodes"].as_array().unwrap();
+    nodes.iter().filter(|n| n["alive"] == true).map(|n| n["node"].as_str().unwrap().to_string()).collect()
+}
+
+/// The simulated enterprise's telemetry, one body per file.
+fn telemetry(dir: &Path) -> Vec<PathBuf> {
+    let out = Command::new(env!("CARGO_BIN_EXE_tenet"))
+        .args(["simulate", "--seed", "5", "--days", "4", "--humans", "10", "--agents", "2", "--scenario", "all"])
+        .arg("--out")
+        .arg(dir)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "simulate: {}", String::from_utf8_lossy(&out.stderr));
+    let mut files = Vec::new();
+    let mut stack: Vec<PathBuf> = ["cloudtrail", "okta", "k8s-audit"].iter().map(|s| dir.join(s)).collect();
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                stack.push(p);
+            } else {
+                files.push(p);
+            }
+        }
+    }
+    files.sort();
+    assert!(files.len() > 10, "{} telemetry files", files.len());
+    files
+}
+
+/// A telemetry file's text (CloudTrail's are gzipped, as S3 holds them).
+fn read(f: &Path) -> String {
+    use std::io::Read;
+    let bytes = std::fs::read(f).unwrap();
+    if f.extension().is_some_and(|e| e == "gz") {
+        let mut text = String::new();
+        flate2::read::GzDecoder::new(&bytes[..]).read_to_string(&mut text).unwrap();
+        text
+    } else {
+        String::from_utf8(bytes).unwrap()
+    }
+}
+
+/// The telemetry's records as bodies in time order: each body holds
+/// records of one source only, as a collector would send them, and every
+/// record comes after those of earlier bodies (ties keep file order).
+fn time_ordered_bodies(files: &[PathBuf], per_body: usize) -> Vec<String> {
+    let mut records: Vec<(String, usize, Value)> = Vec::new();
+    for (i, f) in files.iter().enumerate() {
+        let text = read(f);
+        let values: Vec<Value> = match serde_json::from_str::<Value>(&text) {
+            Ok(Value::Object(mut o)) if o.contains_key("Records") => match o.remove("Records") {
+                Some(Value::Array(r)) => r,
+                _ => Vec::new(),
+            },
+            Ok(Value::Array(a)) => a,
+            Ok(v) => vec![v],
+            Err(_) => text.lines().filter(|l| !l.trim().is_empty()).map(|l| serde_json::from_str(l).unwrap()).collect(),
+        };
+        for v in values {
+            let time = ["eventTime", "published", "requestReceivedTimestamp"]
+                .iter()
+                .find_map(|k| v[*k].as_str())
+                .unwrap_or_else(|| panic!("no time in a record of {}", f.display()))
+                .to_string();
+            records.push((time, i, v));
+        }
+    }
+    records.sort_by(|a, b| (&a.0, a.1).cmp(&(&b.0, b.1)));
+    let source = |f: usize| files[f].components().rev().nth(5).map(|c| c.as_os_str().to_owned());
+    let mut bodies = Vec::new();
+    let mut body: Vec<&Value> = Vec::new();
+    let mut last = None;
+    for (_, f, v) in &records {
+        let this = files[*f].extension().map(|e| e.to_owned());
+        if !body.is_empty() && (body.len() == per_body || last != this) {
+            bodies.push(body.iter().map(|v| v.to_string()).collect::<Vec<_>>().join("\n"));
+            body.clear();
+        }
+        let _ = source;
+        last = this;
+        body.push(v);
+    }
+    if !body.is_empty() {
+        bodies.push(body.iter().map(|v| v.to_string()).collect::<Vec<_>>().join("\n"));
+    }
+    bodies
+}
+
+#[test]
+fn a_partitions_owner_killed_mid_flow_leaves_the_same_findings_as_one_embedded_service() {
+    let test = "a_partitions_owner_killed_mid_flow_leaves_the_same_findings_as_one_embedded_service";
+    let Some(pg) = tenet_testkit::postgres::server(test) else { return };
+    let Some(nats) = tenet_testkit::nats::Server::start(test) else { return };
+    let (store, bus) = (pg.fresh_database(), nats.url());
+    let dir = tempfile::tempdir().unwrap();
+    let bodies = time_ordered_bodies(&telemetry(&dir.path().join("sim")), 200);
+    let datas: Vec<PathBuf> = ["a", "b", "c", "embedded"].iter().map(|n| dir.path().join(n)).collect();
+    // One partition: the whole analysis is owned by one node at a time, and
+    // moves when it dies.
+    let mut nodes: Vec<Option<common::Server>> =
+        ["a", "b", "c"].iter().zip(&datas).map(|(n, d)| Some(node_of(d, &store, &bus, n, "1"))).collect();
+    let policies = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/policies");
+    let embedded = common::Server::start(&datas[3], &["--policies", policies.to_str().unwrap()]);
+    let cli = dir.path().join("cli");
+    let owner_of = |s: &Value| owners(s)[0].clone();
+    let first = until(&cli, &store, &bus, Duration::from_secs(20), |s| owner_of(s).is_some()).unwrap();
+    let first = owner_of(&first).unwrap();
+    let index = |n: &str| ["a", "b", "c"].iter().position(|x| *x == n).unwrap();
+    // Intake on a node that does not own the partition.
+    let intake = ["a", "b", "c"].iter().position(|n| *n != first).unwrap();
+    for (i, body) in bodies.iter().enumerate() {
+        if i == bodies.len() / 2 {
+            nodes[index(&first)].take().unwrap().kill();
+        }
+        let answer = nodes[intake].as_ref().unwrap().post("/api/v1/events", Some("application/json"), None, body);
+        assert_eq!(answer.status, 200, "{}", answer.body);
+        let answer = embedded.post("/api/v1/events", Some("application/json"), None, body);
+        assert_eq!(answer.status, 200, "{}", answer.body);
+    }
+    let drained = until(&cli, &store, &bus, Duration::from_secs(60), |s| {
+        owner_of(s).is_some_and(|o| o != first) && s["partitions"][0]["lag"] == 0
+    });
+    assert!(drained.is_some(), "another node owns the partition and has read it all: {}", status(&cli, &store, &bus));
+    // Stopped, so the last findings are written.
+    drop(nodes);
+    embedded.stop();
+    let findings = |data: &Path, store: Option<&str>| -> Vec<Value> {
+        let mut v: Vec<Value> = tenet(data, store, &["findings", "--all", "--json"])
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        v.sort_by(|a, b| a["id"].as_str().cmp(&b["id"].as_str()));
+        v
+    };
+    let (in_cluster, alone) = (findings(&cli, Some(&store)), findings(&datas[3], None));
+    assert!(alone.len() > 10, "{} findings", alone.len());
+    assert_eq!(in_cluster.len(), alone.len());
+    for (a, b) in in_cluster.iter().zip(&alone) {
+        if a != b {
+            for (k, v) in a.as_object().unwrap() {
+                if b[k] != *v {
+                    eprintln!("{} {k}: in the cluster {v}\n  alone {}", a["id"], b[k]);
+                }
+            }
+        }
+    }
+    for (a, b) in in_cluster.iter().zip(&alone) {
+        assert_eq!(a, b, "the same finding, field for field");
+    }
+}
+
+#[test]
+fn a_killed_nodes_partitions_move_to_the_others_and_every_acknowledged_event_is_stored_once() {
+    let test = "a_killed_nodes_partitions_move_to_the_others_and_every_acknowledged_event_is_stored_once";
+    let Some(pg) = tenet_testkit::postgres::server(test) else { return };
+    let Some(nats) = tenet_testkit::nats::Server::start(test) else { return };
+    let (store, bus) = (pg.fresh_database(), nats.url());
+    let dir = tempfile::tempdir().unwrap();
+    let files = telemetry(&dir.path().join("sim"));
+    let datas: Vec<PathBuf> = ["a", "b", "c"].iter().map(|n| dir.path().join(n)).collect();
+    let a = node(&datas[0], &store, &bus, "a");
+    let mut b = Some(node(&datas[1], &store, &bus, "b"));
+    let c = node(&datas[2], &store, &bus, "c");
+    let cli = dir.path().join("cli");
+    // The first node takes every partition; each node that joins takes
+    // its share from those beyond the others' shares.
+    let share = |s: &Value, n: &str| owners(s).iter().filter(|o| o.as_deref() == Some(n)).count();
+    let spread = until(&cli, &store, &bus, Duration::from_secs(20), |s| {
+        alive(s).len() == 3 && ["a", "b", "c"].iter().all(|n| share(s, n) == 2)
+    });
+    assert!(spread.is_some(), "three nodes own two partitions each: {}", status(&cli, &store, &bus));
+
+    // Intake on node a, while node b is killed halfway through; the
+    // partitions' moves are watched while the second half flows.
+    let post = |files: &[PathBuf]| -> u64 {
+        let mut acknowledged = 0;
+        for f in files {
+            let answer = a.post("/api/v1/events", Some("application/json"), None, &read(f));
+            assert_eq!(answer.status, 200, "{}: {}", f.display(), answer.body);
+            let summary: Value = serde_json::from_str(&answer.body).unwrap();
+            acknowledged += summary["stored"].as_u64().unwrap() + summary["duplicates"].as_u64().unwrap();
+        }
+        acknowledged
+    };
+    let (first, second) = files.split_at(files.len() / 2);
+    let mut acknowledged = post(first);
+    // SIGKILL: no chance to hand anything over.
+    b.take().unwrap().kill();
+    let killed = Instant::now();
+    let moved = std::thread::scope(|scope| {
+        let flowing = scope.spawn(|| post(second));
+        let moved = until(&cli, &store, &bus, Duration::from_secs(30), |s| {
+            !alive(s).contains(&"b".to_string()) && owners(s).iter().all(|o| matches!(o.as_deref(), Some("a" | "c")))
+        });
+        let failover = killed.elapsed();
+        acknowledged += flowing.join().unwrap();
+        let moved = moved.expect("the killed node's partitions move to the others");
+        eprintln!("failover: the killed node's partitions owned again {failover:?} after the kill");
+        assert!(failover < Duration::from_secs(10), "within 10 s: {failover:?}");
+        moved
+    });
+    for n in ["a", "c"] {
+        assert_eq!(owners(&moved).iter().filter(|o| o.as_deref() == Some(n)).count(), 3, "{moved}");
+    }
+    let drained = until(&cli, &store, &bus, Duration::from_secs(60), |s| {
+        s["partitions"].as_array().unwrap().iter().all(|p| p["lag"] == 0)
+    });
+    assert!(drained.is_some(), "every partition's events are read and acknowledged");
+
+    // Every acknowledged event is stored, once; the same as one embedded
+    // ingest of the same files.
+    let embedded = dir.path().join("embedded");
+    let args: Vec<&str> = std::iter::once("ingest").chain(files.iter().map(|f| f.to_str().unwrap())).collect();
+    tenet(&embedded, None, &args);
+    let ids = |data: &Path, store: Option<&str>| -> Vec<String> {
+        let mut ids: Vec<String> = tenet(data, store, &["events", "--json"])
+            .lines()
+            .map(|l| {
+                let v: Value = serde_json::from_str(l).unwrap();
+                format!("{}@{}", v["id"].as_str().unwrap(), v["time"].as_str().unwrap())
+            })
+            .collect();
+        ids.sort();
+        ids
+    };
+    let in_cluster = ids(&cli, Some(&store));
+    let mut distinct = in_cluster.clone();
+    distinct.dedup();
+    assert_eq!(distinct.len(), in_cluster.len(), "no event stored twice");
+    assert_eq!(in_cluster, ids(&embedded, None), "every event stored, as one embedded ingest stores them");
+    assert!(acknowledged as usize >= in_cluster.len(), "{acknowledged} acknowledged, {} stored", in_cluster.len());
+    drop((a, c));
+}
