@@ -293,3 +293,107 @@ fn a_killed_nodes_partitions_move_to_the_others_and_every_acknowledged_event_is_
     assert!(acknowledged as usize >= in_cluster.len(), "{acknowledged} acknowledged, {} stored", in_cluster.len());
     drop((a, c));
 }
+
+/// An explained decision for `principal` reading a document, from `node`.
+fn decide(node: &common::Server, principal: &str, token: Option<&str>) -> common::Answer {
+    let (t, id) = principal.split_once(':').unwrap();
+    let body = serde_json::json!({
+        "subject": {"type": t, "id": id},
+        "action": {"name": "read"},
+        "resource": {"type": "document", "id": "q3-forecast"}
+    });
+    node.call("POST", "/access/v1/evaluation?explain=true", token, Some(&body))
+}
+
+fn revision(a: &common::Answer) -> i64 {
+    a.headers.iter().find(|(n, _)| n == "tenet-revision").map(|(_, v)| v.parse().unwrap()).expect("a revision")
+}
+
+/// Polls `node`'s decision for `principal` until its risk is `score`; how long that took.
+fn risk_seen(node: &common::Server, principal: &str, score: &Value, limit: Duration) -> Option<Duration> {
+    let start = Instant::now();
+    while start.elapsed() < limit {
+        let d = decide(node, principal, None);
+        assert_eq!(d.status, 200, "{}", d.body);
+        let v: Value = serde_json::from_str(&d.body).unwrap();
+        if v["context"]["signals"]["risk"]["score"] == *score {
+            return Some(start.elapsed());
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    None
+}
+
+#[test]
+fn what_one_node_takes_in_and_decides_reaches_every_nodes_decisions_and_a_key_revoked_on_one_is_refused_by_all() {
+    let test =
+        "what_one_node_takes_in_and_decides_reaches_every_nodes_decisions_and_a_key_revoked_on_one_is_refused_by_all";
+    let Some(pg) = tenet_testkit::postgres::server(test) else { return };
+    let Some(nats) = tenet_testkit::nats::Server::start(test) else { return };
+    let (store, bus) = (pg.fresh_database(), nats.url());
+    let dir = tempfile::tempdir().unwrap();
+    let bodies = time_ordered_bodies(&telemetry(&dir.path().join("sim")), 200);
+    let nodes: Vec<common::Server> =
+        ["a", "b", "c"].iter().map(|n| node(&dir.path().join(n), &store, &bus, n)).collect();
+    let cli = dir.path().join("cli");
+    until(&cli, &store, &bus, Duration::from_secs(20), |s| owners(s).iter().all(Option::is_some)).unwrap();
+    let before = revision(&decide(&nodes[2], "user:nobody", None));
+
+    // Intake on a; the partitions' owners analyse; c decides with the risk
+    // they found, whoever found it.
+    for body in &bodies {
+        let answer = nodes[0].post("/api/v1/events", Some("application/json"), None, body);
+        assert_eq!(answer.status, 200, "{}", answer.body);
+    }
+    let drained = until(&cli, &store, &bus, Duration::from_secs(60), |s| {
+        s["partitions"].as_array().unwrap().iter().all(|p| p["lag"] == 0)
+    });
+    assert!(drained.is_some(), "every partition read");
+    let risk: Vec<Value> =
+        tenet(&cli, Some(&store), &["risk", "--json"]).lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let top = risk.iter().max_by_key(|r| r["score"].as_u64().unwrap()).expect("risk was found");
+    assert!(top["score"].as_u64().unwrap() > 0, "{top}");
+    let principal = top["principal"].as_str().unwrap();
+    for n in &nodes {
+        let took = risk_seen(n, principal, &top["score"], Duration::from_secs(10));
+        assert!(took.is_some(), "{} decides with the risk stored for {principal}", n.base());
+    }
+    let after = revision(&decide(&nodes[2], principal, None));
+    assert!(after > before, "decisions report the revision they used: {before} then {after}");
+
+    // A verdict recorded on b reaches a's and c's decisions.
+    let calm = risk.iter().find(|r| r["score"] == 0 && r["principal"].as_str().unwrap().starts_with("user:"));
+    let calm = calm.map_or("user:leo.vargas@acme.example", |r| r["principal"].as_str().unwrap());
+    let recorded = nodes[1].call(
+        "POST",
+        &format!("/api/v1/principals/{calm}/compromise"),
+        None,
+        Some(&serde_json::json!({"reason": "cluster test"})),
+    );
+    assert_eq!(recorded.status, 200, "{}", recorded.body);
+    for n in [&nodes[0], &nodes[2]] {
+        let took = risk_seen(n, calm, &serde_json::json!(100), Duration::from_secs(5));
+        let took = took.unwrap_or_else(|| panic!("{} sees the verdict made on b", n.base()));
+        eprintln!("a verdict on b reached {}'s decisions after {took:?}", n.base());
+    }
+
+    // A key created anywhere is needed everywhere; revoked, refused everywhere.
+    let created = tenet(&cli, Some(&store), &["key", "create", "ops", "--scopes", "decide,read"]);
+    let token = created.lines().last().unwrap().trim().to_string();
+    let refused_everywhere = |token: Option<&str>, limit: Duration| {
+        let start = Instant::now();
+        while start.elapsed() < limit {
+            if nodes.iter().all(|n| decide(n, "user:nobody", token).status == 401) {
+                return Some(start.elapsed());
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        None
+    };
+    assert!(refused_everywhere(None, Duration::from_secs(5)).is_some(), "with a key, no node decides without one");
+    assert!(nodes.iter().all(|n| decide(n, "user:nobody", Some(&token)).status == 200));
+    tenet(&cli, Some(&store), &["key", "revoke", "ops"]);
+    let took =
+        refused_everywhere(Some(&token), Duration::from_secs(5)).expect("the revoked key is refused by every node");
+    eprintln!("a revoked key refused by every node after {took:?}");
+}

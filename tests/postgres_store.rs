@@ -122,7 +122,7 @@ fn a_service_on_postgres_stores_what_it_acknowledges_where_the_cli_reads_it() {
         .unwrap();
     assert!(!refused.status.success());
     let why = String::from_utf8_lossy(&refused.stderr);
-    assert!(why.contains("another Tenet service is running on the store"), "{why}");
+    assert!(why.contains("another Tenet service (or a cluster's nodes) is running on the store"), "{why}");
     // So is a batch analysis beside it, from any machine.
     let batch = Command::new(env!("CARGO_BIN_EXE_tenet"))
         .arg("--data-dir")

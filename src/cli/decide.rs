@@ -59,6 +59,10 @@ pub struct ServeArgs {
     /// must give the same).
     #[arg(long, env = "TENET_PARTITIONS", default_value_t = 16, value_parser = clap::value_parser!(u32).range(1..=4096))]
     partitions: u32,
+    /// A cluster node's answers are marked stale (`tenet-stale-seconds`)
+    /// once it has not been able to follow the other nodes for this long.
+    #[arg(long, default_value_t = 10_000, value_name = "MS")]
+    stale_after_ms: u64,
 }
 
 /// Flags for the most-tuned limits (the rest are in the config's `limits`).
@@ -117,9 +121,12 @@ pub fn serve(place: &super::Place, args: ServeArgs) -> Result<Outcome> {
     config.rules = args.rules.or(config.rules);
     let rules = super::findings::load_rules(config.rules.as_deref(), false)?;
     let cluster = match (args.bus, args.node_id) {
-        (Some(bus), Some(node)) => {
-            Some(tenet_service::cluster::ClusterOptions { bus, node, partitions: args.partitions })
-        }
+        (Some(bus), Some(node)) => Some(tenet_service::cluster::ClusterOptions {
+            bus,
+            node,
+            partitions: args.partitions,
+            stale_after: std::time::Duration::from_millis(args.stale_after_ms),
+        }),
         _ => None,
     };
     let running = tenet_service::start(tenet_service::Options {

@@ -78,11 +78,21 @@ fn partitions_in(description: Option<&str>) -> Option<u32> {
     description?.strip_prefix("Tenet normalised events, ")?.strip_suffix(" partitions")?.parse().ok()
 }
 
+/// The stream partition owners publish their trust changes to, and every
+/// node follows.
+pub const TRUST_STREAM: &str = "TENET_TRUST";
+const TRUST_SUBJECT: &str = "tenet.trust";
+/// How long trust updates are kept: a node that starts loads the state
+/// from the store and follows only what comes after.
+const TRUST_KEPT: Duration = Duration::from_secs(24 * 3600);
+
 /// A node's connection to the event stream.
 #[derive(Clone)]
 pub struct Bus {
+    client: async_nats::Client,
     js: jetstream::Context,
     stream: jetstream::stream::Stream,
+    trust: jetstream::stream::Stream,
     partitions: u32,
 }
 
@@ -96,7 +106,18 @@ impl Bus {
             .connect(url)
             .await
             .map_err(|e| BusError::Unreachable { url: url.to_string(), reason: e.to_string() })?;
-        let js = jetstream::new(client);
+        let js = jetstream::new(client.clone());
+        let trust = js
+            .get_or_create_stream(jetstream::stream::Config {
+                name: TRUST_STREAM.to_string(),
+                description: Some("Tenet trust changes, in commit order".into()),
+                subjects: vec![TRUST_SUBJECT.to_string()],
+                storage: StorageType::File,
+                max_age: TRUST_KEPT,
+                ..Default::default()
+            })
+            .await
+            .map_err(failed)?;
         let stream = js
             .get_or_create_stream(jetstream::stream::Config {
                 name: EVENTS_STREAM.to_string(),
@@ -110,7 +131,7 @@ impl Bus {
             .map_err(failed)?;
         let found = partitions_in(stream.cached_info().config.description.as_deref());
         match found {
-            Some(found) if found == partitions => Ok(Bus { js, stream, partitions }),
+            Some(found) if found == partitions => Ok(Bus { client, js, stream, trust, partitions }),
             Some(found) => Err(BusError::Partitions { found, configured: partitions }),
             None => Err(BusError::JetStream(format!(
                 "stream {EVENTS_STREAM} exists but was not created by Tenet (description {:?})",
@@ -121,6 +142,42 @@ impl Bus {
 
     pub fn partitions(&self) -> u32 {
         self.partitions
+    }
+
+    /// Whether the connection to NATS is up now.
+    pub fn connected(&self) -> bool {
+        self.client.connection_state() == async_nats::connection::State::Connected
+    }
+
+    /// Publishes one commit's trust changes and waits for JetStream's
+    /// acknowledgement; returns its place in the trust stream.
+    pub async fn publish_update(&self, update: &tenet_model::TrustUpdate) -> Result<u64, BusError> {
+        let payload = serde_json::to_vec(update).map_err(failed)?;
+        let ack = self.js.publish(TRUST_SUBJECT, payload.into()).await.map_err(failed)?;
+        Ok(ack.await.map_err(failed)?.sequence)
+    }
+
+    /// The last place in the trust stream (0 when empty): a node reads it
+    /// before loading the state from the store, then follows from there.
+    pub async fn trust_position(&self) -> Result<u64, BusError> {
+        let mut trust = self.trust.clone();
+        Ok(trust.info().await.map_err(failed)?.state.last_sequence)
+    }
+
+    /// The trust updates after place `after`, in order, for as long as the
+    /// returned feed is read (an ordered consumer: a gap or a reconnection
+    /// resumes where it stopped).
+    pub async fn follow_trust(&self, after: u64) -> Result<TrustFeed, BusError> {
+        let consumer = self
+            .trust
+            .create_consumer(pull::OrderedConfig {
+                filter_subject: TRUST_SUBJECT.to_string(),
+                deliver_policy: jetstream::consumer::DeliverPolicy::ByStartSequence { start_sequence: after + 1 },
+                ..Default::default()
+            })
+            .await
+            .map_err(failed)?;
+        Ok(TrustFeed { messages: consumer.messages().await.map_err(failed)? })
     }
 
     /// Publishes every event to its partition (by its actor), all at once,
@@ -262,6 +319,27 @@ impl Bus {
             )));
         }
         Ok(PartitionFeed { consumer, partition })
+    }
+}
+
+/// Trust updates as committed, in order.
+pub struct TrustFeed {
+    messages: pull::Ordered,
+}
+
+impl TrustFeed {
+    /// The next update with its place in the stream; `None` when the feed ended.
+    pub async fn next(&mut self) -> Option<Result<(u64, tenet_model::TrustUpdate), BusError>> {
+        let message = match self.messages.next().await? {
+            Ok(m) => m,
+            Err(e) => return Some(Err(failed(e))),
+        };
+        let seq = message.info().map(|i| i.stream_sequence).unwrap_or(0);
+        Some(
+            serde_json::from_slice(&message.payload)
+                .map(|u| (seq, u))
+                .map_err(|e| BusError::Malformed { stream_seq: seq, reason: e.to_string() }),
+        )
     }
 }
 

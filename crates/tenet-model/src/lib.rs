@@ -27,6 +27,9 @@ pub use finding::{
 pub use ocsf::{ActivityId, ClassUid};
 pub use policy::{Condition, Effect, Matcher, PolicyDocument, PrincipalMatcher, RbacRule, Statement};
 pub use principal::{Principal, PrincipalKind};
-pub use signal::{NoticeChange, PrincipalVerdict, RiskLevel, RiskPoint, TrustNotice, UpstreamSignal, Verdict};
+pub use signal::{
+    DeclaredChanges, NoticeChange, ObservedUse, PrincipalVerdict, RiskLevel, RiskPoint, TrustNotice, TrustUpdate,
+    UpstreamSignal, Verdict,
+};
 pub use time::{TimeParseError, Timestamp};
 pub use trust::{Fact, NodeKind, Snapshot, TrustChange};

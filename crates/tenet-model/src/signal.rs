@@ -206,3 +206,58 @@ pub struct PrincipalVerdict {
     /// Who decided: the API key's name, or the operating-system user of the CLI.
     pub by: String,
 }
+
+/// What one commit by a cluster node changed in trust, for every other
+/// node to apply to its live state: the findings and risk as stored, the
+/// facts events declared, the use they showed, and the notices announcing
+/// it all. Carried on the cluster's trust stream in commit order.
+/// (Inventory snapshots are not: nodes read new ones from the store.)
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct TrustUpdate {
+    /// The store's revision after the commit (monotonic across nodes).
+    pub revision: i64,
+    /// The node that committed it.
+    pub node: String,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub findings: Vec<crate::Finding>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub risk: Vec<RiskPoint>,
+    /// Trust changes events declared, each with the event's time and id.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub facts: Vec<DeclaredChanges>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub uses: Vec<ObservedUse>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub notices: Vec<TrustNotice>,
+}
+
+impl TrustUpdate {
+    pub fn is_empty(&self) -> bool {
+        self.findings.is_empty()
+            && self.risk.is_empty()
+            && self.facts.is_empty()
+            && self.uses.is_empty()
+            && self.notices.is_empty()
+    }
+}
+
+/// The trust changes one event declared.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DeclaredChanges {
+    pub at: Timestamp,
+    pub event: String,
+    pub changes: Vec<crate::TrustChange>,
+}
+
+/// A principal's use of an action (on a resource) seen `count` times
+/// between `first` and `last`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ObservedUse {
+    pub principal: String,
+    pub action: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resource: Option<String>,
+    pub first: Timestamp,
+    pub last: Timestamp,
+    pub count: u64,
+}

@@ -53,6 +53,9 @@ pub struct Keys {
     at: Option<TablesAt>,
 }
 
+/// How often the keys are read again.
+const RELOAD_EVERY: Duration = Duration::from_millis(250);
+
 impl Keys {
     /// No keys: every request allowed (the binary keeps such a server on loopback).
     pub fn open_access() -> Self {
@@ -60,7 +63,9 @@ impl Keys {
     }
 
     /// The keys at `at` (`keys.db`, or a PostgreSQL store's tables shared
-    /// by nodes), re-read every second from now on. `always_required`: a
+    /// by nodes), re-read four times a second from now on: a revocation
+    /// made anywhere holds on every node within a second, whenever in the
+    /// interval it was made. `always_required`: a
     /// key is needed whatever the store says (a server listening beyond
     /// loopback).
     pub fn load(at: &TablesAt, always_required: bool) -> Result<Self, tenet_store::StoreError> {
@@ -71,12 +76,12 @@ impl Keys {
         let _ = std::thread::Builder::new().name("tenet-keys".into()).spawn(move || {
             let mut unreachable = false;
             loop {
-                std::thread::sleep(Duration::from_secs(1));
+                std::thread::sleep(RELOAD_EVERY);
                 let was_readable = k.active.read().unwrap_or_else(|p| p.into_inner()).unreadable.is_none();
                 let result = k.reload();
                 let refusing = k.active.read().unwrap_or_else(|p| p.into_inner()).unreadable.is_some();
                 match result {
-                    // Said once per change, not every second.
+                    // Said once per change, not at every reading.
                     Err(e) if was_readable && refusing => {
                         tracing::error!(error = %e, "API keys unreadable: refusing every protected request until they can be read")
                     }

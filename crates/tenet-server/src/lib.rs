@@ -84,3 +84,41 @@ async fn readyz(State(s): State<AppState>) -> Response {
 async fn status(State(s): State<AppState>) -> Json<Status> {
     Json(s.status.snapshot())
 }
+
+/// How current the live state answers come from is (a cluster node's).
+pub trait Freshness: Send + Sync + 'static {
+    /// The store revision the live state includes.
+    fn revision(&self) -> Option<i64>;
+    /// How long the state has not followed the other nodes, once that is
+    /// longer than allowed: answers from it are stale.
+    fn stale_for(&self) -> Option<std::time::Duration>;
+}
+
+/// The header every answer carries on a cluster node: the store revision
+/// its live state (decisions, queries) includes.
+pub const REVISION_HEADER: &str = "tenet-revision";
+/// The header on answers from a state that has not followed the other
+/// nodes for longer than allowed: for how many seconds.
+pub const STALE_HEADER: &str = "tenet-stale-seconds";
+
+/// `app` with every answer saying which revision it used, and whether it
+/// is stale.
+pub fn with_freshness(app: Router, freshness: Arc<dyn Freshness>) -> Router {
+    app.layer(axum::middleware::from_fn(move |req: axum::extract::Request, next: axum::middleware::Next| {
+        let freshness = freshness.clone();
+        async move {
+            // Read before answering: the answer used this revision or a later one.
+            let revision = freshness.revision();
+            let stale = freshness.stale_for();
+            let mut resp = next.run(req).await;
+            let headers = resp.headers_mut();
+            if let Some(r) = revision.and_then(|r| axum::http::HeaderValue::from_str(&r.to_string()).ok()) {
+                headers.insert(REVISION_HEADER, r);
+            }
+            if let Some(s) = stale.and_then(|s| axum::http::HeaderValue::from_str(&s.as_secs().to_string()).ok()) {
+                headers.insert(STALE_HEADER, s);
+            }
+            resp
+        }
+    }))
+}

@@ -18,7 +18,7 @@
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use tenet_bus::Bus;
@@ -39,6 +39,174 @@ pub struct ClusterOptions {
     pub node: String,
     /// The partition count, fixed when the cluster is created.
     pub partitions: u32,
+    /// Decisions are marked stale once the node has not been able to
+    /// follow the others' changes for this long.
+    pub stale_after: Duration,
+}
+
+/// Trust updates waiting to go out at most (a NATS outage longer than
+/// this many commits loses the oldest for the other nodes until they
+/// restart: they load the state from the store).
+const UPDATES_QUEUED: usize = 65_536;
+
+/// How current a node's live state is: the store revision it has
+/// reached, and when it last knew it was following the others.
+pub struct NodeState {
+    revision: std::sync::atomic::AtomicI64,
+    /// Milliseconds since the Unix epoch.
+    following_since: std::sync::atomic::AtomicI64,
+    stale_after: Duration,
+}
+
+fn now_ms() -> i64 {
+    tenet_model::Timestamp::now().unix_nanos() / 1_000_000
+}
+
+impl NodeState {
+    pub fn new(revision: i64, stale_after: Duration) -> NodeState {
+        NodeState {
+            revision: std::sync::atomic::AtomicI64::new(revision),
+            following_since: std::sync::atomic::AtomicI64::new(now_ms()),
+            stale_after,
+        }
+    }
+
+    /// The store revision the live state includes.
+    pub fn revision(&self) -> i64 {
+        self.revision.load(Ordering::Acquire)
+    }
+
+    /// The live state includes the commit at `revision` (and, commits
+    /// arriving in order, every one before it).
+    pub fn reached(&self, revision: i64) {
+        self.revision.fetch_max(revision, Ordering::AcqRel);
+    }
+
+    /// The node is following the others' changes now.
+    pub fn following(&self) {
+        self.following_since.store(now_ms(), Ordering::Release);
+    }
+
+    /// How long the node has not been able to follow the others, once that
+    /// is longer than the configured age: its decisions are stale.
+    pub fn stale_for(&self) -> Option<Duration> {
+        let behind = Duration::from_millis((now_ms() - self.following_since.load(Ordering::Acquire)).max(0) as u64);
+        (behind > self.stale_after).then_some(behind)
+    }
+}
+
+impl tenet_server::Freshness for NodeState {
+    fn revision(&self) -> Option<i64> {
+        Some(NodeState::revision(self))
+    }
+
+    fn stale_for(&self) -> Option<Duration> {
+        NodeState::stale_for(self)
+    }
+}
+
+/// A pipeline's way out to the other nodes.
+pub struct ClusterLink {
+    pub node: String,
+    pub state: Arc<NodeState>,
+    updates: tokio::sync::mpsc::Sender<tenet_model::TrustUpdate>,
+}
+
+impl ClusterLink {
+    /// Queues one commit's update for the trust stream, in commit order.
+    pub fn send(&self, update: tenet_model::TrustUpdate) {
+        self.state.reached(update.revision);
+        if let Err(e) = self.updates.try_send(update) {
+            tracing::error!(error = %e, "a trust update could not be queued for the other nodes");
+        }
+    }
+}
+
+/// Starts publishing what this node commits to the trust stream, in order
+/// (a publish that fails is tried again, the rest waiting behind it).
+pub fn publish_updates(bus: Bus, handle: &tokio::runtime::Handle, node: String, state: Arc<NodeState>) -> ClusterLink {
+    let (updates, mut rx) = tokio::sync::mpsc::channel::<tenet_model::TrustUpdate>(UPDATES_QUEUED);
+    handle.spawn(async move {
+        while let Some(update) = rx.recv().await {
+            let mut failing = false;
+            loop {
+                match bus.publish_update(&update).await {
+                    Ok(_) => break,
+                    Err(e) => {
+                        if !std::mem::replace(&mut failing, true) {
+                            tracing::warn!(error = %e, revision = update.revision, "a trust update is not published yet; trying again");
+                        }
+                        tokio::time::sleep(Duration::from_millis(500)).await;
+                    }
+                }
+            }
+        }
+    });
+    ClusterLink { node, state, updates }
+}
+
+/// Follows the other nodes' trust updates from place `after` in the trust
+/// stream, handing each to this node's pipeline; and keeps `state` saying
+/// whether the node is following.
+pub fn follow_updates(
+    bus: Bus,
+    handle: &tokio::runtime::Handle,
+    after: u64,
+    node: String,
+    inlet: Inlet,
+    state: Arc<NodeState>,
+) {
+    {
+        let (bus, state) = (bus.clone(), state.clone());
+        handle.spawn(async move {
+            loop {
+                if bus.connected() {
+                    state.following();
+                }
+                tokio::time::sleep(Duration::from_millis(250)).await;
+            }
+        });
+    }
+    handle.spawn(async move {
+        let mut after = after;
+        loop {
+            let mut feed = match bus.follow_trust(after).await {
+                Ok(f) => f,
+                Err(e) => {
+                    tracing::warn!(error = %e, "the other nodes' trust changes cannot be followed yet; trying again");
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                    continue;
+                }
+            };
+            while let Some(next) = feed.next().await {
+                match next {
+                    Ok((seq, update)) => {
+                        after = after.max(seq);
+                        if update.node == node {
+                            continue;
+                        }
+                        let inlet = inlet.clone();
+                        let queued = tokio::task::spawn_blocking(move || {
+                            inlet.submit_partition_work(Work::Remote(Box::new(update)))
+                        })
+                        .await;
+                        if !matches!(queued, Ok(Ok(()))) {
+                            return;
+                        }
+                    }
+                    Err(tenet_bus::BusError::Malformed { stream_seq, reason }) => {
+                        after = after.max(stream_seq);
+                        tracing::error!(stream_seq, %reason, "a trust update this build cannot read is skipped");
+                    }
+                    Err(e) => {
+                        tracing::warn!(error = %e, "following the other nodes' trust changes; resuming");
+                        break;
+                    }
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    });
 }
 
 /// The durable readers' name: `tenet-p<partition>`, one per partition,
@@ -192,19 +360,19 @@ pub struct Node {
 impl Node {
     /// Starts taking partitions for `membership`'s node: each owned one is
     /// loaded into the pipeline behind `inlet`, then read from `bus`.
-    /// `revision`: the last trust notice the node has announced.
+    /// `state`: how current the node's live state is, for its heartbeat.
     pub fn start(
         membership: Membership,
         bus: Bus,
         handle: tokio::runtime::Handle,
         inlet: Inlet,
-        revision: Arc<AtomicU64>,
+        state: Arc<NodeState>,
     ) -> std::io::Result<Node> {
         let stop = Arc::new(AtomicBool::new(false));
         let thread = {
             let stop = stop.clone();
             std::thread::Builder::new().name("tenet-cluster".into()).spawn(move || {
-                Ownership { membership, bus, handle, inlet, revision, readers: BTreeMap::new() }.run(&stop)
+                Ownership { membership, bus, handle, inlet, state, readers: BTreeMap::new() }.run(&stop)
             })?
         };
         Ok(Node { stop, thread: Some(thread) })
@@ -227,7 +395,7 @@ struct Ownership {
     bus: Bus,
     handle: tokio::runtime::Handle,
     inlet: Inlet,
-    revision: Arc<AtomicU64>,
+    state: Arc<NodeState>,
     readers: BTreeMap<u32, Reader>,
 }
 
@@ -264,7 +432,7 @@ impl Ownership {
             }
             if beat.elapsed() >= HEARTBEAT {
                 beat = Instant::now();
-                let _ = self.membership.heartbeat(self.revision.load(Ordering::Acquire) as i64);
+                let _ = self.membership.heartbeat(self.state.revision());
             }
             std::thread::sleep(TICK);
         }

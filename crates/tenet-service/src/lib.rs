@@ -201,6 +201,35 @@ pub fn start(options: Options) -> Result<Running, ServiceError> {
         tenet_store::StoreAt::Embedded(_) => None,
     };
 
+    let mut runtime = tokio::runtime::Builder::new_multi_thread();
+    if let Some(n) = config.workers.or_else(|| std::env::var("TENET_WORKERS").ok()?.parse().ok()) {
+        runtime.worker_threads(n.max(1));
+    }
+    let runtime = runtime.enable_all().build().map_err(ServiceError::io("starting the runtime"))?;
+    // A cluster node: where it stands in the other nodes' changes is read
+    // before its live state is loaded from the store, so that following
+    // them from there misses nothing.
+    let joined = match (&joining, &cluster_url) {
+        (Some(c), Some(url)) => {
+            let bus = runtime
+                .block_on(tenet_bus::Bus::connect(&c.bus, c.partitions))
+                .map_err(|e| ServiceError::Refused(format!("joining the cluster's event stream: {e}")))?;
+            let after = runtime
+                .block_on(bus.trust_position())
+                .map_err(|e| ServiceError::Refused(format!("reading the cluster's trust stream: {e}")))?;
+            let revision = tenet_store::cluster::revision(url)
+                .map_err(ServiceError::store(format!("reading the revision of the store at {store_at}")))?;
+            let state = Arc::new(cluster::NodeState::new(revision, c.stale_after));
+            let link = cluster::publish_updates(bus.clone(), runtime.handle(), c.node.clone(), state.clone());
+            Some((bus, after, state, link))
+        }
+        _ => None,
+    };
+    let (joined, link) = match joined {
+        Some((bus, after, state, link)) => (Some((bus, after, state)), Some(link)),
+        None => (None, None),
+    };
+
     let store = store_at.writer().map_err(ServiceError::store(format!("opening the store at {store_at}")))?;
     let trust = LiveTrust::new(TrustSnapshot::default());
     let mut service_metrics = None;
@@ -225,24 +254,24 @@ pub fn start(options: Options) -> Result<Running, ServiceError> {
         },
         limits.ingest_queue,
         limits.ingest_queue_bytes,
-        joining.is_some(),
+        link,
     )?;
-
-    let mut runtime = tokio::runtime::Builder::new_multi_thread();
-    if let Some(n) = config.workers.or_else(|| std::env::var("TENET_WORKERS").ok()?.parse().ok()) {
-        runtime.worker_threads(n.max(1));
-    }
-    let runtime = runtime.enable_all().build().map_err(ServiceError::io("starting the runtime"))?;
-    // On a cluster node, events taken in here go to the event stream.
-    let (inlet, bus) = match &joining {
-        Some(c) => {
-            let bus = runtime
-                .block_on(tenet_bus::Bus::connect(&c.bus, c.partitions))
-                .map_err(|e| ServiceError::Refused(format!("joining the cluster's event stream: {e}")))?;
+    // On a cluster node, events taken in here go to the event stream, and
+    // the other nodes' changes come into the pipeline.
+    let inlet = match (&joining, &joined) {
+        (Some(c), Some((bus, after, state))) => {
+            cluster::follow_updates(
+                bus.clone(),
+                runtime.handle(),
+                *after,
+                c.node.clone(),
+                pipeline.inlet.clone(),
+                state.clone(),
+            );
             let publisher = Arc::new(cluster::Publisher::new(bus.clone(), runtime.handle().clone()));
-            (pipeline.inlet.clone().publishing_to(publisher), Some(bus))
+            pipeline.inlet.clone().publishing_to(publisher)
         }
-        None => (pipeline.inlet.clone(), None),
+        _ => pipeline.inlet.clone(),
     };
 
     let log_at = store_at.decision_log();
@@ -333,6 +362,10 @@ pub fn start(options: Options) -> Result<Running, ServiceError> {
         }),
         keys,
     ));
+    let app = match &joined {
+        Some((_, _, state)) => tenet_server::with_freshness(app, state.clone()),
+        None => app,
+    };
 
     let tls = match (config.tls_cert.clone(), config.tls_key.clone()) {
         (Some(cert), Some(key)) => Some(tenet_server::Tls { cert, key }),
@@ -371,21 +404,15 @@ pub fn start(options: Options) -> Result<Running, ServiceError> {
             return Err(ServiceError::Io { what: format!("listening on {addr}"), source: std::io::Error::other(why) });
         }
     };
-    let node = match (joining, cluster_url, bus) {
-        (Some(c), Some(url), Some(bus)) => {
+    let node = match (joining, cluster_url, joined) {
+        (Some(c), Some(url), Some((bus, _, state))) => {
             let membership =
                 tenet_store::cluster::Membership::join(&url, &c.node, &format!("{scheme}://{bound}"), c.partitions)
                     .map_err(|e| ServiceError::Refused(format!("joining the cluster on {store_at}: {e}")))?;
             tracing::info!(node = %c.node, partitions = c.partitions, "joined the cluster");
             Some(
-                cluster::Node::start(
-                    membership,
-                    bus,
-                    runtime.handle().clone(),
-                    pipeline.inlet.clone(),
-                    pipeline.applied.clone(),
-                )
-                .map_err(ServiceError::io("starting the cluster thread"))?,
+                cluster::Node::start(membership, bus, runtime.handle().clone(), pipeline.inlet.clone(), state)
+                    .map_err(ServiceError::io("starting the cluster thread"))?,
             )
         }
         _ => None,

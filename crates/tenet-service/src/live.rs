@@ -85,6 +85,8 @@ pub enum Work {
     Own { part: u32, reply: oneshot::Sender<Result<(), String>> },
     /// This node gives `part` up: its learner is saved and dropped.
     Release { part: u32, reply: oneshot::Sender<()> },
+    /// What another node committed: applied to this node's live state.
+    Remote(Box<tenet_model::TrustUpdate>),
     /// A trust change an upstream transmitter reported (a verified SET).
     /// `key` identifies the SET: a retried one changes trust once.
     Relay {
@@ -104,7 +106,7 @@ impl Work {
             Work::Inventory { files, .. } => files.iter().map(|f| f.data.len()).sum(),
             Work::Verdict { name, reason, .. } => name.len() + reason.len() + 256,
             Work::Relay { principal, .. } => principal.len() + 512,
-            Work::Partition { .. } | Work::Own { .. } | Work::Release { .. } => 0,
+            Work::Partition { .. } | Work::Own { .. } | Work::Release { .. } | Work::Remote(_) => 0,
         }
     }
 }
@@ -219,8 +221,9 @@ impl LivePipeline {
         outlets: Outlets,
         queue: usize,
         queue_bytes: usize,
-        partitioned: bool,
+        link: Option<crate::cluster::ClusterLink>,
     ) -> Result<LivePipeline, crate::ServiceError> {
+        let partitioned = link.is_some();
         // What was known before catching up: what catching up finds anew
         // is announced like any other change (events stored just before a
         // crash, never analysed, must not change trust silently).
@@ -301,6 +304,9 @@ impl LivePipeline {
             applied: applied.clone(),
             config,
             partitioned,
+            link,
+            outgoing: tenet_model::TrustUpdate::default(),
+            outgoing_uses: HashMap::new(),
             parts: BTreeMap::new(),
             store,
             linker: CredentialLinker::default(),
@@ -445,12 +451,21 @@ struct Seen {
     closed: u64,
 }
 
+/// A use: (principal, action, resource); counted with its first and last time.
+type UseKey = (String, String, Option<String>);
+
 struct Pipeline {
     /// The last notice announced, for the cluster's status.
     applied: Arc<std::sync::atomic::AtomicU64>,
     config: tenet_learn::Config,
     /// A cluster node: analysis is by partition, for those it owns.
     partitioned: bool,
+    /// On a cluster node, where what it commits goes out to the others.
+    link: Option<crate::cluster::ClusterLink>,
+    /// What the next commit changes, for the other nodes.
+    outgoing: tenet_model::TrustUpdate,
+    /// Use seen since the last update.
+    outgoing_uses: HashMap<UseKey, (Timestamp, Timestamp, u64)>,
     /// On a cluster node, each owned partition's analysis (the one being
     /// worked on is swapped into `analysis` meanwhile).
     parts: BTreeMap<u32, Analysis>,
@@ -593,6 +608,7 @@ impl Pipeline {
                 self.release(part);
                 let _ = reply.send(());
             }
+            Work::Remote(update) => self.apply_remote(*update),
             Work::Relay { key, principal, at, change, reply } => {
                 let who = self.snapshot.canonical_of(&principal).to_string();
                 let numbered = self.seq;
@@ -609,7 +625,11 @@ impl Pipeline {
                 match result {
                     Ok(notice) => {
                         let seq = notice.as_ref().map(|n| n.seq);
+                        if self.link.is_some() {
+                            self.outgoing.notices.extend(notice.iter().cloned());
+                        }
                         self.announce(notice.into_iter().collect());
+                        self.send_update();
                         let _ = reply.send(Ok(seq));
                     }
                     Err(e) => {
@@ -715,6 +735,9 @@ impl Pipeline {
                 }
                 graph.observe_event(e);
             }
+            if self.link.is_some() {
+                self.outgoing_event(e, 0);
+            }
             self.tally.add(e, *seq);
             let actors = if e.chain.is_empty() { std::slice::from_ref(&e.actor) } else { &e.chain[..] };
             for p in actors {
@@ -729,6 +752,9 @@ impl Pipeline {
         for c in completed {
             self.graph.write().observe_completed(&c.event, c.known);
             self.tally.add_completed(&c.event, c.known);
+            if self.link.is_some() {
+                self.outgoing_event(&c.event, c.known);
+            }
         }
         self.outlets
             .coverage
@@ -774,6 +800,11 @@ impl Pipeline {
             // reading the log after a crash finds every change committed.
             self.record_notices(&mut notices)?;
             self.store.commit()?;
+            if self.link.is_some() {
+                self.outgoing.findings.extend(stored);
+                self.outgoing.risk.extend(risk);
+                self.outgoing.notices.extend(notices.iter().cloned());
+            }
             Ok(())
         })();
         if let Err(e) = result {
@@ -787,6 +818,83 @@ impl Pipeline {
         self.publish_learner(false);
         self.publish_trust();
         self.announce(notices);
+        self.update_status();
+        self.send_update();
+    }
+
+    /// What event `e` (its chain beyond the first `known`) changes in
+    /// trust, for the other nodes: the facts it declared, the use it showed.
+    fn outgoing_event(&mut self, e: &Event, known: usize) {
+        if known == 0 && !e.changes.is_empty() {
+            self.outgoing.facts.push(tenet_model::DeclaredChanges {
+                at: e.time,
+                event: e.id.0.clone(),
+                changes: e.changes.clone(),
+            });
+        }
+        let action = e.action.qualified();
+        for (p, r) in e.uses_beyond(known) {
+            let key = (p.to_string(), action.clone(), r.map(str::to_string));
+            let seen = self.outgoing_uses.entry(key).or_insert((e.time, e.time, 0));
+            seen.0 = seen.0.min(e.time);
+            seen.1 = seen.1.max(e.time);
+            seen.2 += 1;
+        }
+    }
+
+    /// Sends what was committed since the last update to the other nodes.
+    fn send_update(&mut self) {
+        let Some(link) = &self.link else { return };
+        let mut update = std::mem::take(&mut self.outgoing);
+        update.uses = self
+            .outgoing_uses
+            .drain()
+            .map(|((principal, action, resource), (first, last, count))| tenet_model::ObservedUse {
+                principal,
+                action,
+                resource,
+                first,
+                last,
+                count,
+            })
+            .collect();
+        if update.is_empty() {
+            return;
+        }
+        update.revision = self.store.revision();
+        update.node = link.node.clone();
+        link.send(update);
+    }
+
+    /// Another node's commit: its findings, risk and facts applied to this
+    /// node's live state (its notices were recorded by that node, and are
+    /// announced here as they were there).
+    fn apply_remote(&mut self, update: tenet_model::TrustUpdate) {
+        let revision = self.graph.read().revision();
+        {
+            let mut graph = self.graph.write();
+            for f in &update.facts {
+                graph.apply_changes(&f.changes, f.at, &f.event);
+            }
+            for u in &update.uses {
+                graph.observe(&u.principal, &u.action, u.resource.as_deref(), u.first, u.last, u.count);
+            }
+            // The node that committed them announced what closed.
+            drop(graph.take_closed());
+        }
+        if self.graph.read().revision() != revision {
+            self.snapshot = std::mem::take(&mut self.snapshot).with_graph(&self.graph.read());
+        }
+        let numbered = self.seq;
+        let mut theirs = Vec::new();
+        self.findings_changed(&update.findings, &mut theirs);
+        self.risk_changed(&update.risk, &mut theirs);
+        self.seq = numbered;
+        self.publish_trust();
+        self.announce(update.notices);
+        if let Some(link) = &self.link {
+            link.state.reached(update.revision);
+        }
         self.update_status();
     }
 
@@ -950,8 +1058,13 @@ impl Pipeline {
     /// Applies every snapshot stored since the last one applied, whoever
     /// stored it (this thread or `tenet import` beside the service).
     fn apply_new_snapshots(&mut self) -> Result<(), tenet_store::StoreError> {
+        let reader = self.store.reader()?;
+        // Other nodes commit all the time: look before reading every snapshot.
+        if reader.last_snapshot_id()? <= self.last_snapshot {
+            return Ok(());
+        }
         let mut new: Vec<tenet_store::StoredSnapshot> =
-            self.store.reader()?.snapshots()?.into_iter().filter(|s| s.id > self.last_snapshot).collect();
+            reader.snapshots()?.into_iter().filter(|s| s.id > self.last_snapshot).collect();
         if new.is_empty() {
             return Ok(());
         }
@@ -1071,8 +1184,14 @@ impl Pipeline {
             self.queue_unannounced = true;
             return Ok(());
         }
+        if self.link.is_some() {
+            self.outgoing.findings.extend(changed);
+            self.outgoing.risk.extend(risk);
+            self.outgoing.notices.extend(notices.iter().cloned());
+        }
         self.announce(notices);
         self.update_status();
+        self.send_update();
         Ok(())
     }
 
@@ -1155,6 +1274,7 @@ impl Pipeline {
         let numbered = self.seq;
         let was_compromised = self.compromised.contains(&v.principal);
         let mut notices = Vec::new();
+        let mut points_sent = Vec::new();
         let result = (|| -> Result<(), tenet_store::StoreError> {
             v.seq = match stored {
                 Some(seq) => {
@@ -1174,6 +1294,7 @@ impl Pipeline {
                 .map(|a| v.verdict.risk(a, v.at))
                 .collect();
             self.store.put_risk(&points)?;
+            points_sent = points.clone();
             let notice = self.notice(v.at, &v.principal, v.verdict.notice(&v.reason, &v.by));
             notices.push(notice);
             self.risk_changed(&points, &mut notices);
@@ -1193,7 +1314,12 @@ impl Pipeline {
         }
         tracing::info!(principal = %v.principal, verdict = v.verdict.as_str(), by = %v.by, reason = %v.reason, "verdict recorded");
         self.publish_trust();
+        if self.link.is_some() {
+            self.outgoing.risk.extend(points_sent);
+            self.outgoing.notices.extend(notices.iter().cloned());
+        }
         self.announce(notices);
+        self.send_update();
         Ok(v)
     }
 

@@ -308,3 +308,13 @@ pub fn status(url: &str) -> Result<Option<ClusterStatus>> {
         Ok(Some(ClusterStatus { partitions, nodes, owners }))
     })?
 }
+
+/// The revision of the store at `url`: how many commits it has had.
+pub fn revision(url: &str) -> Result<i64> {
+    let db = Db::connect(url)?;
+    block_on(db.migrate())??;
+    block_on(async {
+        let c = db.get().await?;
+        Ok(c.query_one("SELECT value FROM meta WHERE key = 'revision'", &[]).await?.try_get(0)?)
+    })?
+}

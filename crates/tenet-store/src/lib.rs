@@ -317,6 +317,12 @@ pub trait TrustReader: Send {
     /// Every stored inventory snapshot, oldest first.
     fn snapshots(&self) -> Result<Vec<StoredSnapshot>>;
 
+    /// The newest snapshot's id (0 when none): whether there are new ones,
+    /// without reading them.
+    fn last_snapshot_id(&self) -> Result<i64> {
+        Ok(self.snapshots()?.iter().map(|s| s.id).max().unwrap_or(0))
+    }
+
     /// The trust changes events declared (asserts and retracts: a policy
     /// attached, a binding created), oldest first.
     fn trust_changes(&self) -> Result<Vec<StoredChanges>>;
@@ -370,6 +376,14 @@ pub trait EventStore: StoreReader {
     /// correction the log accepts, made when the credential behind a session
     /// is traced to its issuer after the event was stored.
     fn relink(&mut self, event: &Event) -> Result<()>;
+
+    /// The store's revision as of this writer's last commit: every commit
+    /// by any writer on a shared store gets the next, in commit order (0
+    /// where the store does not count them: the embedded one, whose single
+    /// writer needs no order among writers).
+    fn revision(&self) -> i64 {
+        0
+    }
 
     /// Narrows this writer to one partition of a cluster's event flow:
     /// events appended are tagged with it, and the analysis calls (events

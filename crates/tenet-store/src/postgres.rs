@@ -566,6 +566,8 @@ pub struct PostgresStore {
     /// The partition of the event flow this writer stores and analyses
     /// (`None`: the whole store).
     part: Option<i32>,
+    /// The store's revision as of this writer's last commit.
+    revision: i64,
 }
 
 /// A reader over a PostgreSQL store: a connection from the pool per call.
@@ -594,7 +596,15 @@ impl PostgresStore {
         let db = Db::connect(url)?;
         block_on(db.migrate())??;
         let conn = block_on(db.get())??;
-        Ok(PostgresStore { db, conn: Some(conn), names: Names::default(), in_tx: false, own_commits: 0, part: None })
+        Ok(PostgresStore {
+            db,
+            conn: Some(conn),
+            names: Names::default(),
+            in_tx: false,
+            own_commits: 0,
+            part: None,
+            revision: 0,
+        })
     }
 
     /// The database's address, without its password.
@@ -1332,6 +1342,10 @@ macro_rules! reader_impl {
                 self.read(async |c| snapshots(c).await)
             }
 
+            fn last_snapshot_id(&self) -> Result<i64> {
+                self.read(async |c| Ok(c.query_one("SELECT coalesce(max(id), 0) FROM snapshots", &[]).await?.try_get(0)?))
+            }
+
             fn trust_changes(&self) -> Result<Vec<crate::StoredChanges>> {
                 self.read(async |c| trust_changes(c).await)
             }
@@ -1476,16 +1490,24 @@ impl EventStore for PostgresStore {
             return Ok(());
         }
         self.in_tx = false;
+        // The revision row is taken last: commits queue for it in commit
+        // order, so revisions follow the order commits became visible.
         let done = match &self.conn {
             Some(c) => block_on(async {
-                c.batch_execute("UPDATE meta SET value = value + 1 WHERE key = 'revision'; COMMIT").await
+                c.simple_query("UPDATE meta SET value = value + 1 WHERE key = 'revision' RETURNING value; COMMIT").await
             })?,
             None => return Err(StoreError::Unavailable { url: self.db.shown.clone(), reason: "no connection".into() }),
         };
         match done {
-            Ok(()) => {
+            Ok(messages) => {
                 self.own_commits += 1;
                 self.names.committed();
+                if let Some(r) = messages.iter().find_map(|m| match m {
+                    tokio_postgres::SimpleQueryMessage::Row(r) => r.get(0)?.parse::<i64>().ok(),
+                    _ => None,
+                }) {
+                    self.revision = r;
+                }
                 Ok(())
             }
             Err(e) => {
@@ -1567,6 +1589,10 @@ impl EventStore for PostgresStore {
         } else {
             Ok(())
         }
+    }
+
+    fn revision(&self) -> i64 {
+        self.revision
     }
 
     fn set_partition(&mut self, part: Option<u32>) -> Result<()> {
