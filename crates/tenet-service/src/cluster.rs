@@ -52,6 +52,8 @@ const UPDATES_QUEUED: usize = 65_536;
 /// How current a node's live state is: the store revision it has
 /// reached, and when it last knew it was following the others.
 pub struct NodeState {
+    /// Whether the store answered the node's last look at its partitions.
+    store_reachable: AtomicBool,
     revision: std::sync::atomic::AtomicI64,
     /// Milliseconds since the Unix epoch.
     following_since: std::sync::atomic::AtomicI64,
@@ -65,6 +67,7 @@ fn now_ms() -> i64 {
 impl NodeState {
     pub fn new(revision: i64, stale_after: Duration) -> NodeState {
         NodeState {
+            store_reachable: AtomicBool::new(true),
             revision: std::sync::atomic::AtomicI64::new(revision),
             following_since: std::sync::atomic::AtomicI64::new(now_ms()),
             stale_after,
@@ -74,6 +77,15 @@ impl NodeState {
     /// The store revision the live state includes.
     pub fn revision(&self) -> i64 {
         self.revision.load(Ordering::Acquire)
+    }
+
+    /// Whether the store answered the node's last look at its partitions.
+    pub fn store_reachable(&self) -> bool {
+        self.store_reachable.load(Ordering::Acquire)
+    }
+
+    fn set_store_reachable(&self, reachable: bool) {
+        self.store_reachable.store(reachable, Ordering::Release);
     }
 
     /// The live state includes the commit at `revision` (and, commits
@@ -233,11 +245,31 @@ pub struct Publisher {
     bus: Bus,
     handle: tokio::runtime::Handle,
     slots: Arc<tokio::sync::Semaphore>,
+    state: Arc<NodeState>,
 }
 
 impl Publisher {
-    pub fn new(bus: Bus, handle: tokio::runtime::Handle) -> Publisher {
-        Publisher { bus, handle, slots: Arc::new(tokio::sync::Semaphore::new(IN_FLIGHT)) }
+    pub fn new(bus: Bus, handle: tokio::runtime::Handle, state: Arc<NodeState>) -> Publisher {
+        Publisher { bus, handle, slots: Arc::new(tokio::sync::Semaphore::new(IN_FLIGHT)), state }
+    }
+
+    /// Refuses intake while an engine is down: NATS (nothing would be
+    /// durable), or the store (nothing taken in now would be stored and
+    /// analysed until it is back; the sender keeps it and tries again).
+    fn refuse_while_down(&self) -> Result<(), Refusal> {
+        if !self.bus.connected() {
+            return Err(Refusal::Unavailable {
+                message: "the event stream (NATS) cannot be reached".into(),
+                retry_after: 5,
+            });
+        }
+        if !self.state.store_reachable() {
+            return Err(Refusal::Unavailable {
+                message: "the store (PostgreSQL) cannot be reached".into(),
+                retry_after: 5,
+            });
+        }
+        Ok(())
     }
 
     /// Publishes a delivery's events, or refuses at once when this node has
@@ -251,6 +283,7 @@ impl Publisher {
         spans: Option<usize>,
         reply: Option<oneshot::Sender<Answer>>,
     ) -> Result<(), Refusal> {
+        self.refuse_while_down()?;
         let slot = self.slots.clone().try_acquire_owned().map_err(|_| Refusal::Busy { retry_after: 1 })?;
         self.spawn(slot, origin, format, events, rejections, spans, reply);
         Ok(())
@@ -267,6 +300,7 @@ impl Publisher {
         spans: Option<usize>,
         reply: Option<oneshot::Sender<Answer>>,
     ) -> Result<(), Refusal> {
+        self.refuse_while_down()?;
         let slots = self.slots.clone();
         let slot = self
             .handle
@@ -404,7 +438,9 @@ impl Ownership {
         let mut beat = Instant::now() - HEARTBEAT;
         let mut failing = false;
         while !stop.load(Ordering::Acquire) {
-            match self.membership.rebalance() {
+            let looked = self.membership.rebalance();
+            self.state.set_store_reachable(looked.is_ok() && self.membership.connected());
+            match looked {
                 Ok(r) => {
                     if failing {
                         failing = false;
