@@ -63,7 +63,7 @@ fn alive(s: &Value) -> Vec<String> {
     nodes.iter().filter(|n| n["alive"] == true).map(|n| n["node"].as_str().unwrap().to_string()).collect()
 }
 
-/// The simulated enterprise's telemetry, one body per file.
+/// The simulated enterprise's telemetry files.
 fn telemetry(dir: &Path) -> Vec<PathBuf> {
     let out = Command::new(env!("CARGO_BIN_EXE_tenet"))
         .args(["simulate", "--seed", "5", "--days", "4", "--humans", "10", "--agents", "2", "--scenario", "all"])
@@ -72,81 +72,12 @@ fn telemetry(dir: &Path) -> Vec<PathBuf> {
         .output()
         .unwrap();
     assert!(out.status.success(), "simulate: {}", String::from_utf8_lossy(&out.stderr));
-    let mut files = Vec::new();
-    let mut stack: Vec<PathBuf> = ["cloudtrail", "okta", "k8s-audit"].iter().map(|s| dir.join(s)).collect();
-    while let Some(d) = stack.pop() {
-        for e in std::fs::read_dir(&d).unwrap() {
-            let p = e.unwrap().path();
-            if p.is_dir() {
-                stack.push(p);
-            } else {
-                files.push(p);
-            }
-        }
-    }
-    files.sort();
+    let files = tenet_testkit::bodies::telemetry_files(dir);
     assert!(files.len() > 10, "{} telemetry files", files.len());
     files
 }
 
-/// A telemetry file's text (CloudTrail's are gzipped, as S3 holds them).
-fn read(f: &Path) -> String {
-    use std::io::Read;
-    let bytes = std::fs::read(f).unwrap();
-    if f.extension().is_some_and(|e| e == "gz") {
-        let mut text = String::new();
-        flate2::read::GzDecoder::new(&bytes[..]).read_to_string(&mut text).unwrap();
-        text
-    } else {
-        String::from_utf8(bytes).unwrap()
-    }
-}
-
-/// The telemetry's records as bodies in time order: each body holds
-/// records of one source only, as a collector would send them, and every
-/// record comes after those of earlier bodies (ties keep file order).
-fn time_ordered_bodies(files: &[PathBuf], per_body: usize) -> Vec<String> {
-    let mut records: Vec<(String, usize, Value)> = Vec::new();
-    for (i, f) in files.iter().enumerate() {
-        let text = read(f);
-        let values: Vec<Value> = match serde_json::from_str::<Value>(&text) {
-            Ok(Value::Object(mut o)) if o.contains_key("Records") => match o.remove("Records") {
-                Some(Value::Array(r)) => r,
-                _ => Vec::new(),
-            },
-            Ok(Value::Array(a)) => a,
-            Ok(v) => vec![v],
-            Err(_) => text.lines().filter(|l| !l.trim().is_empty()).map(|l| serde_json::from_str(l).unwrap()).collect(),
-        };
-        for v in values {
-            let time = ["eventTime", "published", "requestReceivedTimestamp"]
-                .iter()
-                .find_map(|k| v[*k].as_str())
-                .unwrap_or_else(|| panic!("no time in a record of {}", f.display()))
-                .to_string();
-            records.push((time, i, v));
-        }
-    }
-    records.sort_by(|a, b| (&a.0, a.1).cmp(&(&b.0, b.1)));
-    let source = |f: usize| files[f].components().rev().nth(5).map(|c| c.as_os_str().to_owned());
-    let mut bodies = Vec::new();
-    let mut body: Vec<&Value> = Vec::new();
-    let mut last = None;
-    for (_, f, v) in &records {
-        let this = files[*f].extension().map(|e| e.to_owned());
-        if !body.is_empty() && (body.len() == per_body || last != this) {
-            bodies.push(body.iter().map(|v| v.to_string()).collect::<Vec<_>>().join("\n"));
-            body.clear();
-        }
-        let _ = source;
-        last = this;
-        body.push(v);
-    }
-    if !body.is_empty() {
-        bodies.push(body.iter().map(|v| v.to_string()).collect::<Vec<_>>().join("\n"));
-    }
-    bodies
-}
+use tenet_testkit::bodies::{read, time_ordered as time_ordered_bodies};
 
 #[test]
 fn a_partitions_owner_killed_mid_flow_leaves_the_same_findings_as_one_embedded_service() {
@@ -357,6 +288,15 @@ fn what_one_node_takes_in_and_decides_reaches_every_nodes_decisions_and_a_key_re
     for n in &nodes {
         let took = risk_seen(n, principal, &top["score"], Duration::from_secs(10));
         assert!(took.is_some(), "{} decides with the risk stored for {principal}", n.base());
+    }
+    // What the owners' learners know (novelty, authentication) reaches
+    // every node too, as they save it.
+    for n in &nodes {
+        let knows = eventually(Duration::from_secs(30), || {
+            let d: Value = serde_json::from_str(&decide(n, principal, None).body).unwrap();
+            d["context"]["signals"]["novelty"]["available"] == true
+        });
+        assert!(knows, "{} knows what analysis learned of {principal}", n.base());
     }
     let after = revision(&decide(&nodes[2], principal, None));
     assert!(after > before, "decisions report the revision they used: {before} then {after}");

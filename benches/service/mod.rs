@@ -5,6 +5,7 @@
 use std::io::{BufRead, BufReader};
 
 /// A running `tenet serve`; stopped (SIGTERM) when dropped.
+#[allow(dead_code)]
 pub struct Service {
     child: std::process::Child,
     pub base: String,

@@ -41,6 +41,12 @@ use crate::trust::{LiveTrust, TrustSnapshot, risk_of};
 
 /// The learner's state is saved with its watermark this often.
 pub const SAVE_EVERY: Duration = Duration::from_secs(30);
+/// A cluster node saves its partitions' learners this often: other nodes
+/// read them for their decisions (novelty, authentication), and a new
+/// owner re-analyses from there.
+pub const PARTITION_SAVE_EVERY: Duration = Duration::from_secs(10);
+/// A cluster node looks for learners other nodes saved this often.
+const OTHERS_LEARNERS_EVERY: Duration = Duration::from_secs(2);
 /// Observed use is written to the store this often (CLI queries read it).
 const USE_EVERY: Duration = Duration::from_secs(1);
 /// Commits by other processes (the CLI) are looked for this often.
@@ -304,6 +310,12 @@ impl LivePipeline {
             applied: applied.clone(),
             config,
             partitioned,
+            learners_changed: Default::default(),
+            unsaved_parts: Default::default(),
+            batch: None,
+            published_learners: BTreeMap::new(),
+            others_learners: BTreeMap::new(),
+            others_read: Instant::now(),
             link,
             outgoing: tenet_model::TrustUpdate::default(),
             outgoing_uses: HashMap::new(),
@@ -451,6 +463,15 @@ struct Seen {
     closed: u64,
 }
 
+/// A partition's batch, stored and analysed in one transaction.
+#[derive(Default)]
+struct Batch {
+    /// Notices to announce once it is committed.
+    notices: Vec<TrustNotice>,
+    /// Why it cannot be committed (a step failed and rolled it back).
+    failed: Option<String>,
+}
+
 /// A use: (principal, action, resource); counted with its first and last time.
 type UseKey = (String, String, Option<String>);
 
@@ -460,6 +481,19 @@ struct Pipeline {
     config: tenet_learn::Config,
     /// A cluster node: analysis is by partition, for those it owns.
     partitioned: bool,
+    /// On a cluster node, owned partitions whose learner changed since it
+    /// was last copied for the decision point.
+    learners_changed: std::collections::BTreeSet<u32>,
+    /// On a cluster node, owned partitions analysed since their last save.
+    unsaved_parts: std::collections::BTreeSet<u32>,
+    /// A partition's batch being stored and analysed.
+    batch: Option<Batch>,
+    /// On a cluster node, each known partition's learner as the decision
+    /// point reads it.
+    published_learners: BTreeMap<u32, Arc<Learner>>,
+    /// Other nodes' partitions: the watermark their learner was read at.
+    others_learners: BTreeMap<u32, i64>,
+    others_read: Instant,
     /// On a cluster node, where what it commits goes out to the others.
     link: Option<crate::cluster::ClusterLink>,
     /// What the next commit changes, for the other nodes.
@@ -546,7 +580,12 @@ impl Pipeline {
             if self.use_recorded.elapsed() >= USE_EVERY {
                 self.record_use();
             }
-            if self.unsaved && self.saved.elapsed() >= SAVE_EVERY {
+            if self.partitioned && self.others_read.elapsed() >= OTHERS_LEARNERS_EVERY {
+                self.others_read = Instant::now();
+                self.read_others_learners();
+            }
+            let save_every = if self.partitioned { PARTITION_SAVE_EVERY } else { SAVE_EVERY };
+            if self.unsaved && self.saved.elapsed() >= save_every {
                 self.save();
             }
             if stop.load(Ordering::Acquire) {
@@ -565,7 +604,11 @@ impl Pipeline {
         }
     }
 
-    /// Writes the observed use tallied since the last write.
+    /// Writes the observed use tallied since the last write. (Cluster
+    /// nodes tally none: their writes would interleave by sequence number,
+    /// which the store's single use watermark cannot follow. Their graphs
+    /// keep use live; the store's count is brought up to date when a node
+    /// starts.)
     fn record_use(&mut self) {
         self.use_recorded = Instant::now();
         if self.tally.is_empty() {
@@ -665,7 +708,7 @@ impl Pipeline {
                 self.store.relink(&child.event)?;
                 completed.push(child);
             }
-            self.store.commit()?;
+            self.commit()?;
             Ok((appended, events, completed))
         })();
         let (appended, events, completed) = match stored {
@@ -738,7 +781,9 @@ impl Pipeline {
             if self.link.is_some() {
                 self.outgoing_event(e, 0);
             }
-            self.tally.add(e, *seq);
+            if !self.partitioned {
+                self.tally.add(e, *seq);
+            }
             let actors = if e.chain.is_empty() { std::slice::from_ref(&e.actor) } else { &e.chain[..] };
             for p in actors {
                 if !self.seen.principals.contains_key(&p.id) {
@@ -751,7 +796,9 @@ impl Pipeline {
         // Use shown by chains completed after their events were analysed.
         for c in completed {
             self.graph.write().observe_completed(&c.event, c.known);
-            self.tally.add_completed(&c.event, c.known);
+            if !self.partitioned {
+                self.tally.add_completed(&c.event, c.known);
+            }
             if self.link.is_some() {
                 self.outgoing_event(&c.event, c.known);
             }
@@ -798,28 +845,51 @@ impl Pipeline {
             self.closures(&closed, &mut notices);
             // In the same transaction as what they announce: a consumer
             // reading the log after a crash finds every change committed.
-            self.record_notices(&mut notices)?;
-            self.store.commit()?;
+            // (A partition's batch numbers its notices at its end: the
+            // log's end is held from numbering to commit.)
+            if self.batch.is_none() {
+                self.record_notices(&mut notices)?;
+            }
+            self.commit()?;
             if self.link.is_some() {
                 self.outgoing.findings.extend(stored);
                 self.outgoing.risk.extend(risk);
-                self.outgoing.notices.extend(notices.iter().cloned());
+                if self.batch.is_none() {
+                    self.outgoing.notices.extend(notices.iter().cloned());
+                }
             }
             Ok(())
         })();
         if let Err(e) = result {
             // The events are stored; their findings come back on the next
-            // start's catch-up, which re-analyses from the last save.
+            // start's catch-up, which re-analyses from the last save. (In a
+            // partition's batch, the events went with the rollback: the
+            // batch fails whole, and comes again.)
             tracing::error!(error = %e, lost = notices.len(), "findings, risk and trust notices not stored");
             self.store.rollback();
             self.seq = numbered;
             notices.clear();
+            if let Some(batch) = &mut self.batch {
+                batch.failed = Some(e.to_string());
+            }
         }
         self.publish_learner(false);
         self.publish_trust();
-        self.announce(notices);
+        match &mut self.batch {
+            // Announced once the batch is committed.
+            Some(batch) => batch.notices.extend(notices),
+            None => {
+                self.announce(notices);
+                self.send_update();
+            }
+        }
         self.update_status();
-        self.send_update();
+    }
+
+    /// Commits, unless a partition's batch is open: then its one commit
+    /// comes at the end.
+    fn commit(&mut self) -> Result<(), tenet_store::StoreError> {
+        if self.batch.is_some() { Ok(()) } else { self.store.commit() }
     }
 
     /// What event `e` (its chain beyond the first `known`) changes in
@@ -1024,10 +1094,70 @@ impl Pipeline {
     /// Copies the learner for the decision point when it changed and the
     /// last copy is old enough (or at once when `now`).
     fn publish_learner(&mut self, now: bool) {
+        if self.partitioned {
+            return self.publish_partition_learners(now);
+        }
         if self.learner_changed && (now || self.learner_copied.elapsed() >= LEARNER_EVERY) {
             self.learner_changed = false;
             self.learner_copied = Instant::now();
             self.snapshot = std::mem::take(&mut self.snapshot).with_learner(Arc::new(self.analysis.learner.clone()));
+            self.publish_trust();
+        }
+    }
+
+    /// On a cluster node: the learners of the partitions it owns that
+    /// changed, copied for the decision point beside the others it knows.
+    /// (A partition worked on right now is copied at the next call.)
+    fn publish_partition_learners(&mut self, now: bool) {
+        if self.learners_changed.is_empty() || !(now || self.learner_copied.elapsed() >= LEARNER_EVERY) {
+            return;
+        }
+        self.learner_copied = Instant::now();
+        let changed: Vec<u32> = self.learners_changed.iter().copied().filter(|p| self.parts.contains_key(p)).collect();
+        for p in changed {
+            self.learners_changed.remove(&p);
+            if let Some(a) = self.parts.get(&p) {
+                self.published_learners.insert(p, Arc::new(a.learner.clone()));
+            }
+        }
+        self.snapshot =
+            std::mem::take(&mut self.snapshot).with_learners(self.published_learners.values().cloned().collect());
+        self.publish_trust();
+    }
+
+    /// On a cluster node: the learners of partitions other nodes own, as
+    /// they last saved them, read again when they saved since.
+    fn read_others_learners(&mut self) {
+        let saved = match self.store.partition_watermarks() {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::debug!(error = %e, "other partitions' learners not read; trying again");
+                return;
+            }
+        };
+        let mut read = false;
+        for (p, seq) in saved {
+            if self.parts.contains_key(&p) || self.others_learners.get(&p) == Some(&seq) {
+                continue;
+            }
+            let state = self.store.set_partition(Some(p)).and_then(|()| self.store.analysis_state());
+            let _ = self.store.set_partition(None);
+            let learner = match state {
+                Ok(Some(s)) => serde_json::from_slice::<Learner>(&s.learner),
+                _ => continue,
+            };
+            match learner {
+                Ok(l) => {
+                    self.published_learners.insert(p, Arc::new(l));
+                    self.others_learners.insert(p, seq);
+                    read = true;
+                }
+                Err(e) => tracing::warn!(error = %e, part = p, "another partition's saved learner does not read"),
+            }
+        }
+        if read {
+            self.snapshot =
+                std::mem::take(&mut self.snapshot).with_learners(self.published_learners.values().cloned().collect());
             self.publish_trust();
         }
     }
@@ -1324,9 +1454,15 @@ impl Pipeline {
     }
 
     fn save(&mut self) {
-        let parts: Vec<u32> = self.parts.keys().copied().collect();
         let saved = if self.partitioned {
-            parts.into_iter().try_for_each(|p| self.in_partition(p, |s| s.save_analysis()).unwrap_or(Ok(())))
+            // Only those analysed since their last save.
+            let parts = std::mem::take(&mut self.unsaved_parts);
+            let mut left = parts.iter().copied();
+            let saved = left.by_ref().try_for_each(|p| self.in_partition(p, |s| s.save_analysis()).unwrap_or(Ok(())));
+            if saved.is_err() {
+                self.unsaved_parts = parts;
+            }
+            saved
         } else {
             self.save_analysis()
         };
@@ -1370,18 +1506,57 @@ impl Pipeline {
     /// body (one transaction, analysed in time order), with the
     /// partition's learner.
     fn store_partition(&mut self, part: u32, runs: Vec<Vec<Event>>) -> Result<(), String> {
-        self.in_partition(part, |s| {
-            for events in runs {
-                let format = events
-                    .first()
-                    .and_then(|e| tenet_sources::format::by_name(&e.source.format))
-                    .map_or("other", |f| f.name());
-                s.store_events(&format!("partition {part}"), format, events, Vec::new(), None)
-                    .map_err(|r| format!("{r:?}"))?;
+        self.learners_changed.insert(part);
+        self.unsaved_parts.insert(part);
+        // One transaction for the batch: each delivery stored and analysed
+        // in turn, as a single service would, and one commit (a commit per
+        // delivery per partition would be most of the work).
+        self.batch = Some(Batch::default());
+        let stored = self
+            .in_partition(part, |s| {
+                for events in runs {
+                    let format = events
+                        .first()
+                        .and_then(|e| tenet_sources::format::by_name(&e.source.format))
+                        .map_or("other", |f| f.name());
+                    s.store_events(&format!("partition {part}"), format, events, Vec::new(), None)
+                        .map_err(|r| format!("{r:?}"))?;
+                    if let Some(why) = s.batch.as_ref().and_then(|b| b.failed.clone()) {
+                        return Err(why);
+                    }
+                }
+                let mut notices = s.batch.as_mut().map(|b| std::mem::take(&mut b.notices)).unwrap_or_default();
+                s.record_notices(&mut notices).and_then(|()| s.store.commit()).map_err(|e| e.to_string())?;
+                if let Some(b) = &mut s.batch {
+                    b.notices = notices;
+                }
+                Ok(())
+            })
+            .unwrap_or_else(|| Err(format!("partition {part} is not owned by this node")));
+        let batch = self.batch.take().unwrap_or_default();
+        match stored {
+            Ok(()) => {
+                if self.link.is_some() {
+                    self.outgoing.notices.extend(batch.notices.iter().cloned());
+                }
+                self.announce(batch.notices);
+                self.send_update();
+                Ok(())
             }
-            Ok(())
-        })
-        .unwrap_or_else(|| Err(format!("partition {part} is not owned by this node")))
+            Err(e) => {
+                // Nothing of the batch is stored, but its learner saw some
+                // of it: it is loaded again from its last save and what
+                // is stored since, and the batch comes again.
+                self.store.rollback();
+                self.outgoing = Default::default();
+                self.outgoing_uses.clear();
+                self.parts.remove(&part);
+                if let Err(again) = self.own(part) {
+                    tracing::error!(error = %again, part, "partition not loaded again after a failed batch");
+                }
+                Err(e)
+            }
+        }
     }
 
     /// Takes partition `part` on: its learner as last saved, then what was
@@ -1416,6 +1591,8 @@ impl Pipeline {
         let caught_up = self.in_partition(part, |s| s.catch_up()).unwrap_or(Ok(0));
         match caught_up {
             Ok(n) => {
+                self.learners_changed.insert(part);
+                self.others_learners.remove(&part);
                 tracing::info!(part, caught_up = n, "partition owned");
                 Ok(())
             }
@@ -1448,6 +1625,8 @@ impl Pipeline {
 
     /// Gives partition `part` up: its learner saved, then dropped.
     fn release(&mut self, part: u32) {
+        self.unsaved_parts.remove(&part);
+        self.learners_changed.remove(&part);
         if let Some(Err(e)) = self.in_partition(part, |s| s.save_analysis()) {
             // Whoever owns it next re-analyses from the last save.
             tracing::warn!(error = %e, part, "a released partition's learner was not saved");

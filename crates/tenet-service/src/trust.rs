@@ -93,7 +93,10 @@ impl<V: Clone> SharedMap<V> {
 pub struct TrustSnapshot {
     risk: SharedMap<Risk>,
     findings: SharedMap<OpenFindings>,
-    learner: Option<Arc<Learner>>,
+    /// What analysis learned: one learner, or on a cluster node one per
+    /// partition it knows (its own, and the others' as they last saved
+    /// them); what they know of a principal is combined.
+    learners: Arc<[Arc<Learner>]>,
     /// Tenet id → what the graph says of it.
     graph: Arc<HashMap<String, GraphNode>>,
     /// Cedar type → ids of that type the graph knows (search candidates).
@@ -179,8 +182,13 @@ impl TrustSnapshot {
             store,
             &FindingQuery { status: Some(FindingStatus::Open), ..Default::default() },
         )?;
-        Ok(TrustSnapshot { risk, findings: open_findings(&open).into_iter().collect(), learner, ..Default::default() }
-            .with_graph(graph))
+        Ok(TrustSnapshot {
+            risk,
+            findings: open_findings(&open).into_iter().collect(),
+            learners: learner.into_iter().collect(),
+            ..Default::default()
+        }
+        .with_graph(graph))
     }
 
     /// This snapshot with the graph's current principals (entity data,
@@ -356,8 +364,43 @@ impl TrustSnapshot {
     }
 
     pub fn with_learner(mut self, learner: Arc<Learner>) -> Self {
-        self.learner = Some(learner);
+        self.learners = Arc::new([learner]);
         self
+    }
+
+    /// A cluster node's learners: one per partition it knows.
+    pub fn with_learners(mut self, learners: Vec<Arc<Learner>>) -> Self {
+        self.learners = learners.into();
+        self
+    }
+
+    /// What the learners know of `principal` (under any of `keys`) for
+    /// `action` on a `resource_type`: one learner's knowledge, or several
+    /// combined (seen by any; groups and delegations of all; the latest
+    /// authentication).
+    fn knowledge(&self, keys: &[&str], action: &str, resource_type: &str) -> Option<tenet_learn::Knowledge> {
+        let mut known =
+            self.learners.iter().filter_map(|l| keys.iter().find_map(|k| l.knowledge(k, action, resource_type)));
+        let mut all = known.next()?;
+        for k in known {
+            all.observed |= k.observed;
+            all.principal_before |= k.principal_before;
+            all.peer_group_before |= k.peer_group_before;
+            for g in k.groups {
+                if !all.groups.contains(&g) {
+                    all.groups.push(g);
+                }
+            }
+            for p in k.acts_for {
+                if !all.acts_for.contains(&p) {
+                    all.acts_for.push(p);
+                }
+            }
+            if k.authentication.as_ref().map(|a| a.at) > all.authentication.as_ref().map(|a| a.at) {
+                all.authentication = k.authentication;
+            }
+        }
+        Some(all)
     }
 
     pub fn risk(&self) -> &SharedMap<Risk> {
@@ -405,8 +448,7 @@ impl TrustSnapshot {
     fn signals(&self, subject: &Entity, action: &Action, resource: &Entity) -> TrustSignals {
         let typed = Self::typed_key(&subject.kind, &subject.id);
         let keys = [typed.as_str(), subject.id.as_str()];
-        let learner_knows =
-            self.learner.as_ref().and_then(|l| keys.iter().find_map(|k| l.knowledge(k, &action.name, &resource.kind)));
+        let learner_knows = self.knowledge(&keys, &action.name, &resource.kind);
         let node = keys.iter().find_map(|&k| self.graph.get(k).map(|n| (k.to_string(), n)));
         let known = node.is_some() || learner_knows.is_some() || keys.iter().any(|&k| self.risk.contains_key(k));
         let aliases = node.as_ref().map_or(&[][..], |(_, n)| &n.aliases[..]);

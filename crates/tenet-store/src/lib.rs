@@ -396,6 +396,12 @@ pub trait EventStore: StoreReader {
         }
     }
 
+    /// Each partition's saved learner and the watermark it was saved at
+    /// (none outside a cluster).
+    fn partition_watermarks(&self) -> Result<Vec<(u32, i64)>> {
+        Ok(Vec::new())
+    }
+
     /// Events stored after the analysis watermark, in time order; in a
     /// partition, in the order they were stored (the order its owner
     /// analysed them, which a new owner repeats).

@@ -508,16 +508,28 @@ fn claim(url: &str, sql: &str) -> Result<Option<ServiceClaim>> {
 struct Names {
     ids: FxHashMap<String, i64>,
     fresh: Vec<String>,
+    /// Where names are interned outside the writer's transaction.
+    db: Option<Arc<Db>>,
 }
 
 impl Names {
     /// Makes sure every name in `wanted` has an id: one insert of those not
     /// known here (others may hold them already) and one read back.
+    ///
+    /// Names go in on a connection of their own, each insert committed at
+    /// once: a writer's transaction never holds name rows, so writers on
+    /// several nodes interning names in different orders cannot deadlock.
+    /// (A name whose transaction rolls back stays; it names nothing.)
     async fn intern_all<'a>(&mut self, c: &ClientWrapper, wanted: impl IntoIterator<Item = &'a str>) -> Result<()> {
         let missing: BTreeSet<&str> = wanted.into_iter().filter(|n| !self.ids.contains_key(*n)).collect();
         if missing.is_empty() {
             return Ok(());
         }
+        let own = match &self.db {
+            Some(db) => Some(db.get().await?),
+            None => None,
+        };
+        let c: &ClientWrapper = own.as_deref().unwrap_or(c);
         let list: Vec<&str> = missing.into_iter().collect();
         let insert = c
             .prepare_cached(
@@ -529,7 +541,9 @@ impl Names {
         for row in c.query(&select, &[&list]).await? {
             let name: String = row.try_get(0)?;
             self.ids.insert(name.clone(), row.try_get(1)?);
-            self.fresh.push(name);
+            if own.is_none() {
+                self.fresh.push(name);
+            }
         }
         Ok(())
     }
@@ -597,9 +611,9 @@ impl PostgresStore {
         block_on(db.migrate())??;
         let conn = block_on(db.get())??;
         Ok(PostgresStore {
+            names: Names { db: Some(db.clone()), ..Names::default() },
             db,
             conn: Some(conn),
-            names: Names::default(),
             in_tx: false,
             own_commits: 0,
             part: None,
@@ -1593,6 +1607,13 @@ impl EventStore for PostgresStore {
 
     fn revision(&self) -> i64 {
         self.revision
+    }
+
+    fn partition_watermarks(&self) -> Result<Vec<(u32, i64)>> {
+        self.read(async |c| {
+            let rows = c.query("SELECT part, events_seq FROM partition_analysis ORDER BY part", &[]).await?;
+            rows.iter().map(|r| Ok((r.try_get::<_, i32>(0)? as u32, r.try_get(1)?))).collect()
+        })
     }
 
     fn set_partition(&mut self, part: Option<u32>) -> Result<()> {

@@ -8,6 +8,7 @@
 //! and why, and passes, unless `TENET_REQUIRE_EXTERNAL=1` (as `.ci/run`
 //! sets it), where it fails.
 
+pub mod bodies;
 pub mod nats;
 pub mod postgres;
 
