@@ -401,12 +401,13 @@ impl Node {
         handle: tokio::runtime::Handle,
         inlet: Inlet,
         state: Arc<NodeState>,
+        signals: Arc<crate::signals::Signals>,
     ) -> std::io::Result<Node> {
         let stop = Arc::new(AtomicBool::new(false));
         let thread = {
             let stop = stop.clone();
             std::thread::Builder::new().name("tenet-cluster".into()).spawn(move || {
-                Ownership { membership, bus, handle, inlet, state, readers: BTreeMap::new() }.run(&stop)
+                Ownership { membership, bus, handle, inlet, state, signals, readers: BTreeMap::new() }.run(&stop)
             })?
         };
         Ok(Node { stop, thread: Some(thread) })
@@ -430,6 +431,7 @@ struct Ownership {
     handle: tokio::runtime::Handle,
     inlet: Inlet,
     state: Arc<NodeState>,
+    signals: Arc<crate::signals::Signals>,
     readers: BTreeMap<u32, Reader>,
 }
 
@@ -466,6 +468,16 @@ impl Ownership {
                 }
                 Err(_) => {}
             }
+            // One node signs and pushes SETs; another takes over when it dies.
+            let transmitting = self.membership.hold_transmitter().unwrap_or(false);
+            if transmitting && !self.signals.transmitting() {
+                self.signals.set_transmitting(true);
+                if let Err(e) = self.signals.catch_up() {
+                    tracing::warn!(error = ?e, "trust changes not yet turned into SETs; at the next change");
+                }
+            } else if !transmitting {
+                self.signals.set_transmitting(false);
+            }
             if beat.elapsed() >= HEARTBEAT {
                 beat = Instant::now();
                 let _ = self.membership.heartbeat(self.state.revision());
@@ -477,6 +489,8 @@ impl Ownership {
             self.hand_back(p);
             let _ = self.membership.release(p);
         }
+        self.signals.set_transmitting(false);
+        self.membership.release_transmitter();
     }
 
     /// Loads partition `p` into the pipeline, then starts its reader.

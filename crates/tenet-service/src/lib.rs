@@ -330,6 +330,10 @@ pub fn start(options: Options) -> Result<Running, ServiceError> {
         sessions,
         closing_rx.clone(),
     )?;
+    // A cluster node transmits only once it holds the transmitter's lock.
+    if joining.is_some() {
+        signals.set_transmitting(false);
+    }
     let app = tenet_server::with_decisions(
         tenet_server::router(AppState { status: status.clone() }),
         pdp.clone(),
@@ -404,6 +408,7 @@ pub fn start(options: Options) -> Result<Running, ServiceError> {
             return Err(ServiceError::Io { what: format!("listening on {addr}"), source: std::io::Error::other(why) });
         }
     };
+    signals.set_issuer(scheme, bound);
     let node = match (joining, cluster_url, joined) {
         (Some(c), Some(url), Some((bus, _, state))) => {
             let membership =
@@ -411,13 +416,19 @@ pub fn start(options: Options) -> Result<Running, ServiceError> {
                     .map_err(|e| ServiceError::Refused(format!("joining the cluster on {store_at}: {e}")))?;
             tracing::info!(node = %c.node, partitions = c.partitions, "joined the cluster");
             Some(
-                cluster::Node::start(membership, bus, runtime.handle().clone(), pipeline.inlet.clone(), state)
-                    .map_err(ServiceError::io("starting the cluster thread"))?,
+                cluster::Node::start(
+                    membership,
+                    bus,
+                    runtime.handle().clone(),
+                    pipeline.inlet.clone(),
+                    state,
+                    signals.clone(),
+                )
+                .map_err(ServiceError::io("starting the cluster thread"))?,
             )
         }
         _ => None,
     };
-    signals.set_issuer(scheme, bound);
     let deliveries = signals::delivery::Deliveries::start(signals.clone());
     let following = signals::follow(signals.clone(), changes.subscribe());
     status.set_ready();

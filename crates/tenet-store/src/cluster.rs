@@ -28,6 +28,9 @@ fn lock_class(key: i32) -> i64 {
     i64::from(key as u32)
 }
 
+/// The Shared Signals transmitter's lock: one node signs and pushes SETs.
+const TRANSMITTER_LOCK: i64 = i64::from_be_bytes(*b"tenetSET");
+
 /// The second key of a node's lock.
 fn node_key(node: &str) -> i32 {
     let mut h: u32 = 0x811c_9dc5;
@@ -42,6 +45,8 @@ fn node_key(node: &str) -> i32 {
 pub struct Membership {
     db: Arc<Db>,
     session: Option<ClientWrapper>,
+    /// Whether this node holds the transmitter's lock.
+    transmitter: bool,
     node: String,
     address: String,
     partitions: u32,
@@ -72,6 +77,7 @@ impl Membership {
         let mut m = Membership {
             db,
             session: None,
+            transmitter: false,
             node: node.to_string(),
             address: address.to_string(),
             partitions,
@@ -153,6 +159,7 @@ impl Membership {
         if !self.connected() {
             out.lost = std::mem::take(&mut self.owned).into_iter().collect();
             self.session = None;
+            self.transmitter = false;
             if let Err(e) = self.connect() {
                 // Reported now; the partitions lost are the caller's to stop either way.
                 if out.lost.is_empty() {
@@ -201,6 +208,33 @@ impl Membership {
         out.gained = gained.0;
         out.surplus = gained.1;
         Ok(out)
+    }
+
+    /// Whether this node is the cluster's Shared Signals transmitter: it
+    /// holds the lock, or takes it now that no live node does.
+    pub fn hold_transmitter(&mut self) -> Result<bool> {
+        if self.transmitter && self.connected() {
+            return Ok(true);
+        }
+        let held = block_on(async {
+            let c = self.session()?;
+            Ok::<bool, StoreError>(
+                c.query_one("SELECT pg_try_advisory_lock($1)", &[&TRANSMITTER_LOCK]).await?.try_get(0)?,
+            )
+        })??;
+        self.transmitter = held;
+        Ok(held)
+    }
+
+    /// Gives the transmitter's lock up (the node is stopping).
+    pub fn release_transmitter(&mut self) {
+        if std::mem::take(&mut self.transmitter) {
+            let _ = block_on(async {
+                if let Ok(c) = self.session() {
+                    let _ = c.execute("SELECT pg_advisory_unlock($1)", &[&TRANSMITTER_LOCK]).await;
+                }
+            });
+        }
     }
 
     /// Gives up partition `p` (after handing it over).

@@ -59,7 +59,8 @@ fn supervise(signals: &Arc<Signals>, stop: &Arc<AtomicBool>) {
     while !stop.load(Ordering::Acquire) {
         signals.refresh_keys();
         workers.retain(|_, h| !h.is_finished());
-        let streams = signals.with_store(|s| s.streams());
+        // Another cluster node transmits: its workers push the outbox.
+        let streams = if signals.transmitting() { signals.with_store(|s| s.streams()) } else { Ok(Vec::new()) };
         match streams {
             Ok(streams) => {
                 for s in streams {
@@ -205,7 +206,7 @@ fn pause(stop: &AtomicBool, d: Duration) {
 fn deliver(signals: &Signals, stop: &AtomicBool, stream_id: &str) {
     let agent = agent();
     let mut failures = 0u32;
-    while !stop.load(Ordering::Acquire) {
+    while !stop.load(Ordering::Acquire) && signals.transmitting() {
         let generation = signals.wake.generation();
         let read = signals.with_store(|s| {
             Ok::<_, tenet_store::ssf::SsfStoreError>((s.stream(stream_id)?, s.pending(stream_id, BATCH)?))

@@ -108,6 +108,9 @@ impl Wake {
 type Targets = Arc<Vec<(Stream, Vec<tenet_ssf::Subject>)>>;
 
 pub struct Signals {
+    /// Whether this process signs and pushes SETs: always a single
+    /// service; in a cluster, the one node holding the transmitter's lock.
+    transmitting: std::sync::atomic::AtomicBool,
     store: Mutex<SsfStore>,
     /// [`Targets`] as of a store generation: re-read only when a stream changed.
     targets: Mutex<Option<(u64, Targets)>>,
@@ -169,6 +172,7 @@ impl Signals {
         let mut store = store;
         configure_webhooks(&mut store, &config.webhooks, &*notices)?;
         Ok(Arc::new(Signals {
+            transmitting: std::sync::atomic::AtomicBool::new(true),
             store: Mutex::new(store),
             targets: Mutex::new(None),
             notices: Mutex::new(notices),
@@ -349,7 +353,24 @@ impl Signals {
     }
 
     /// Turns every notice the log holds past the outbox's cursor into SETs.
+    /// Whether this process signs and pushes SETs now.
+    pub fn transmitting(&self) -> bool {
+        self.transmitting.load(std::sync::atomic::Ordering::Acquire)
+    }
+
+    /// Makes this process the transmitter, or stops it being one (a
+    /// cluster node that gained or lost the transmitter's lock).
+    pub fn set_transmitting(&self, on: bool) {
+        if self.transmitting.swap(on, std::sync::atomic::Ordering::AcqRel) != on {
+            tracing::info!(transmitting = on, "Shared Signals transmitter");
+            self.wake.bump();
+        }
+    }
+
     pub fn catch_up(&self) -> Answer<usize> {
+        if !self.transmitting() {
+            return Ok(0);
+        }
         let mut queued = 0;
         loop {
             let cursor = self.lock().cursor().map_err(store_fault)?;
