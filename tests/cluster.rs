@@ -431,3 +431,83 @@ fn nats_and_postgresql_restarts_refuse_intake_with_retry_after_mark_decisions_st
     assert_eq!(events, stored, "every acknowledged event stored, none twice");
     drop((a, b));
 }
+
+#[test]
+fn one_node_transmits_each_trust_change_once_as_a_set_whichever_node_made_it() {
+    let test = "one_node_transmits_each_trust_change_once_as_a_set_whichever_node_made_it";
+    if !common::ssf::pyjwt() {
+        return;
+    }
+    let Some(pg) = tenet_testkit::postgres::server(test) else { return };
+    let Some(nats) = tenet_testkit::nats::Server::start(test) else { return };
+    let (store, bus) = (pg.fresh_database(), nats.url());
+    let dir = tempfile::tempdir().unwrap();
+    let cli = dir.path().join("cli");
+    let issuer = "https://tenet.cluster.example";
+    let config = dir.path().join("serve.yaml");
+    std::fs::write(&config, format!("ssf:\n  issuer: {issuer}\n  min_verification_interval: 1\n")).unwrap();
+    let created = tenet(&cli, Some(&store), &["key", "create", "ops", "--scopes", "ssf,admin,ingest,read"]);
+    let token = created.lines().last().unwrap().trim().to_string();
+    let start = |name: &str| {
+        let mut cmd = common::tenet(&dir.path().join(name));
+        cmd.env("TENET_STORE", &store)
+            .args(["serve", "--addr", "127.0.0.1:0", "--bus", &bus, "--node-id", name, "--partitions", "2"])
+            .arg("--config")
+            .arg(&config)
+            .arg("--policies")
+            .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/policies"));
+        common::Server::spawn(cmd)
+    };
+    let nodes = [start("a"), start("b")];
+    let ready = until(&cli, &store, &bus, Duration::from_secs(20), |s| {
+        !s["transmitter"].is_null() && owners(s).iter().all(Option::is_some)
+    })
+    .expect("a transmitter and every partition owned");
+    let transmitter = if ready["transmitter"] == "a" { &nodes[0] } else { &nodes[1] };
+    let other = if ready["transmitter"] == "a" { &nodes[1] } else { &nodes[0] };
+    let people = serde_json::json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:ListResponse"], "totalResults": 2,
+        "Resources": [
+            {"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"], "id": "u1", "userName": "ana@example.com",
+             "active": true, "emails": [{"value": "ana@example.com", "primary": true}]},
+            {"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"], "id": "u2", "userName": "bo@example.com",
+             "active": true, "emails": [{"value": "bo@example.com", "primary": true}]}]});
+    let imported = other.call("POST", "/api/v1/inventory?at=2026-01-01T00:00:00Z", Some(&token), Some(&people));
+    assert_eq!(imported.status, 200, "{}", imported.body);
+    // A receiver's stream, created on the node that does not transmit.
+    let port = tenet_testkit::free_port();
+    let create = serde_json::json!({"events_requested": ["https://schemas.openid.net/secevent/caep/event-type/risk-level-change"],
+        "delivery": {"method": "urn:ietf:rfc:8935", "endpoint_url": format!("http://127.0.0.1:{port}/")}});
+    let stream = other.call("POST", "/ssf/stream", Some(&token), Some(&create));
+    assert_eq!(stream.status, 201, "{}", stream.body);
+    let aud = stream.json()["aud"].as_str().unwrap().to_string();
+    let rx = common::ssf::Receiver::start_with(
+        port,
+        &format!("{}/ssf/jwks.json", transmitter.base()),
+        issuer,
+        &aud,
+        &dir.path().join("rx.jsonl"),
+        None,
+    );
+    // One change on each node.
+    for (node, who) in [(&nodes[0], "ana@example.com"), (&nodes[1], "bo@example.com")] {
+        let known = eventually(Duration::from_secs(5), || {
+            let c = node.call(
+                "POST",
+                &format!("/api/v1/principals/user:{who}/compromise"),
+                Some(&token),
+                Some(&serde_json::json!({"reason": "cluster test"})),
+            );
+            c.status == 200
+        });
+        assert!(known, "{who}'s compromise recorded on {}", node.base());
+    }
+    let risk = "https://schemas.openid.net/secevent/caep/event-type/risk-level-change";
+    for who in ["ana@example.com", "bo@example.com"] {
+        let got = rx.wait_for(Duration::from_secs(10), |l| l["type"] == risk && l.to_string().contains(who));
+        assert!(got.is_some(), "a SET for {who}'s change: {:?}", rx.lines());
+    }
+    // Nothing more comes: each change was signed and sent once, by one node.
+    std::thread::sleep(Duration::from_secs(2));
+    let sets: Vec<Value> = rx.lines().into_iter().filter(|l| l["type"] == risk).collect();
+    assert_eq!(sets.len(), 2, "one SET per change: {sets:?}");
+}

@@ -61,11 +61,20 @@ pub fn run(place: &super::Place, cmd: ClusterCommand) -> Result<Outcome> {
                 })
             })
             .collect();
-        let doc = json!({ "partitions": partitions, "partition_count": status.partitions, "nodes": status.nodes });
+        let doc = json!({
+            "partitions": partitions,
+            "partition_count": status.partitions,
+            "nodes": status.nodes,
+            "transmitter": status.transmitter,
+        });
         outln!("{}", serde_json::to_string_pretty(&doc)?);
         return Ok(Outcome::Ok);
     }
-    outln!("{} partitions", status.partitions);
+    outln!(
+        "{} partitions; Shared Signals transmitter: {}",
+        status.partitions,
+        status.transmitter.as_deref().unwrap_or("(none)")
+    );
     outln!("{:<20} {:<6} {:<28} {:>10} {:>11}  partitions", "node", "alive", "address", "revision", "seen (s)");
     let now = tenet_model::Timestamp::now();
     for n in &status.nodes {

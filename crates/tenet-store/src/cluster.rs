@@ -284,6 +284,8 @@ pub struct ClusterStatus {
     pub nodes: Vec<NodeStatus>,
     /// Each partition's owner (`None`: no node owns it now).
     pub owners: Vec<Option<String>>,
+    /// The node that signs and pushes Shared Signals SETs now.
+    pub transmitter: Option<String>,
 }
 
 /// Reads the cluster on the store at `url` (`Ok(None)`: no node ever joined).
@@ -307,6 +309,18 @@ pub fn status(url: &str) -> Result<Option<ClusterStatus>> {
             .await?;
         let rows =
             c.query("SELECT node, address, pid, started, seen, revision FROM cluster_nodes ORDER BY node", &[]).await?;
+        // A one-key advisory lock shows its high half as classid, its low as objid.
+        let transmitter_pid: Option<i32> = c
+            .query_opt(
+                "SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND objsubid = 1 AND granted
+                   AND classid::bigint = $1 AND objid::bigint = $2
+                   AND database = (SELECT oid FROM pg_database WHERE datname = current_database())",
+                &[&((TRANSMITTER_LOCK >> 32) & 0xffff_ffff), &(TRANSMITTER_LOCK & 0xffff_ffff)],
+            )
+            .await?
+            .map(|r| r.try_get(0))
+            .transpose()?;
+        let mut transmitter = None;
         let mut nodes = Vec::new();
         let mut owners = vec![None; partitions as usize];
         for r in rows {
@@ -320,6 +334,9 @@ pub fn status(url: &str) -> Result<Option<ClusterStatus>> {
                 })
             };
             let alive = held(NODE_LOCKS, node_key(&node));
+            if alive && transmitter_pid == Some(pid) {
+                transmitter = Some(node.clone());
+            }
             let mut owned = Vec::new();
             if alive {
                 for p in 0..partitions {
@@ -339,7 +356,7 @@ pub fn status(url: &str) -> Result<Option<ClusterStatus>> {
                 partitions: owned,
             });
         }
-        Ok(Some(ClusterStatus { partitions, nodes, owners }))
+        Ok(Some(ClusterStatus { partitions, nodes, owners, transmitter }))
     })?
 }
 
