@@ -1279,12 +1279,19 @@ impl Pipeline {
         drop(reader);
         let numbered = self.seq;
         let mut notices = Vec::new();
-        for f in &changed {
-            self.analysis.learner.finding_updated(f);
-        }
+        // A cluster node's learners are its partitions', and this one may
+        // not own the finding's: its risk stays as stored (the owner's
+        // learner learns of the decision when it next loads).
+        let risk = if self.partitioned {
+            Vec::new()
+        } else {
+            for f in &changed {
+                self.analysis.learner.finding_updated(f);
+            }
+            let taken = self.analysis.learner.take_risk();
+            self.pinned(taken)
+        };
         self.findings_changed(&changed, &mut notices);
-        let taken = self.analysis.learner.take_risk();
-        let risk = self.pinned(taken);
         self.risk_changed(&risk, &mut notices);
         if at_start || std::mem::take(&mut self.queue_unannounced) {
             self.seq = numbered;
