@@ -321,6 +321,10 @@ fn main() {
         visible.len()
     );
 
+    if partitions < 3 {
+        println!("failover: not measured (node c owns no partition of {partitions})");
+        return;
+    }
     let theirs: Vec<u32> =
         owners(&store).iter().enumerate().filter(|(_, o)| o.as_deref() == Some("c")).map(|(p, _)| p as u32).collect();
     let victim = nodes.pop().unwrap();

@@ -11,16 +11,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-fn tenet(data: &Path, store: Option<&str>, args: &[&str]) -> String {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_tenet"));
-    cmd.arg("--data-dir").arg(data);
-    if let Some(url) = store {
-        cmd.env("TENET_STORE", url);
-    }
-    let out = cmd.args(args).output().expect("tenet runs");
-    assert!(out.status.success(), "{args:?} on {store:?}: {}", String::from_utf8_lossy(&out.stderr));
-    String::from_utf8(out.stdout).expect("UTF-8")
-}
+use common::on_store as tenet;
 
 /// `tenet serve` as node `name` of the cluster on `store` and `bus`.
 fn node(data: &Path, store: &str, bus: &str, name: &str) -> common::Server {

@@ -16,18 +16,7 @@ fn shared(rel: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared").join(rel)
 }
 
-/// `tenet --data-dir DATA` on `store` (the embedded one when `None`): its
-/// standard output, which must be a success.
-fn tenet(data: &Path, store: Option<&str>, args: &[&str]) -> String {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_tenet"));
-    cmd.arg("--data-dir").arg(data);
-    if let Some(url) = store {
-        cmd.env("TENET_STORE", url);
-    }
-    let out = cmd.args(args).output().expect("tenet runs");
-    assert!(out.status.success(), "{args:?} on {store:?}: {}", String::from_utf8_lossy(&out.stderr));
-    String::from_utf8(out.stdout).expect("UTF-8")
-}
+use common::on_store as tenet;
 
 fn lines(text: &str) -> Vec<Value> {
     text.lines().map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}"))).collect()

@@ -41,15 +41,26 @@ pub fn json_lines(data_dir: &Path, args: &[&str]) -> Vec<Value> {
         .collect()
 }
 
-/// The ground truth `tenet simulate` wrote to `dir`.
+/// `tenet --data-dir DATA` on `store` (the data directory's embedded store
+/// when `None`): its standard output, which must be a success.
+pub fn on_store(data: &Path, store: Option<&str>, args: &[&str]) -> String {
+    let mut cmd = tenet(data);
+    if let Some(url) = store {
+        cmd.env("TENET_STORE", url);
+    }
+    let out = cmd.args(args).output().expect("tenet runs");
+    assert!(out.status.success(), "{args:?} on {store:?}: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8(out.stdout).expect("UTF-8")
+}
+
 /// A new API key with `scopes` (comma-separated): its token.
-#[allow(dead_code)]
 pub fn key(data_dir: &Path, name: &str, scopes: &str) -> String {
     let out = run(data_dir, &["key", "create", name, "--scopes", scopes]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     String::from_utf8(out.stdout).unwrap().lines().last().unwrap().trim().to_string()
 }
 
+/// The ground truth `tenet simulate` wrote to `dir`.
 pub fn labels(dir: &Path) -> Vec<Value> {
     std::fs::read_to_string(dir.join("labels.jsonl"))
         .unwrap()

@@ -24,11 +24,11 @@ use std::time::{Duration, Instant};
 use tenet_bus::Bus;
 use tenet_model::Event;
 use tenet_pipeline::ingest::{Counts, IngestReport, Rejection};
-use tenet_server::intake::{Accepted, Answer, Refusal};
+use tenet_server::intake::{Accepted, Refusal};
 use tenet_store::cluster::Membership;
 use tokio::sync::oneshot;
 
-use crate::live::{Inlet, Work};
+use crate::live::{Delivered, Inlet, Work};
 
 /// How a node joins a cluster.
 #[derive(Debug, Clone)]
@@ -274,55 +274,30 @@ impl Publisher {
 
     /// Publishes a delivery's events, or refuses at once when this node has
     /// too many publishes in flight (429).
-    pub fn try_publish(
-        &self,
-        origin: String,
-        format: &'static str,
-        events: Vec<Event>,
-        rejections: Vec<Rejection>,
-        spans: Option<usize>,
-        reply: Option<oneshot::Sender<Answer>>,
-    ) -> Result<(), Refusal> {
+    pub fn try_publish(&self, delivered: Delivered) -> Result<(), Refusal> {
         self.refuse_while_down()?;
         let slot = self.slots.clone().try_acquire_owned().map_err(|_| Refusal::Busy { retry_after: 1 })?;
-        self.spawn(slot, origin, format, events, rejections, spans, reply);
+        self.spawn(slot, delivered);
         Ok(())
     }
 
     /// Publishes a delivery's events, waiting for a free slot: for trusted
     /// in-process inputs (watched folders, the simulator).
-    pub fn publish_waiting(
-        &self,
-        origin: String,
-        format: &'static str,
-        events: Vec<Event>,
-        rejections: Vec<Rejection>,
-        spans: Option<usize>,
-        reply: Option<oneshot::Sender<Answer>>,
-    ) -> Result<(), Refusal> {
+    pub fn publish_waiting(&self, delivered: Delivered) -> Result<(), Refusal> {
         self.refuse_while_down()?;
         let slots = self.slots.clone();
         let slot = self
             .handle
             .block_on(slots.acquire_owned())
             .map_err(|_| Refusal::Unavailable { message: "the publisher has stopped".into(), retry_after: 5 })?;
-        self.spawn(slot, origin, format, events, rejections, spans, reply);
+        self.spawn(slot, delivered);
         Ok(())
     }
 
-    #[allow(clippy::too_many_arguments)]
-    fn spawn(
-        &self,
-        slot: tokio::sync::OwnedSemaphorePermit,
-        origin: String,
-        format: &'static str,
-        events: Vec<Event>,
-        rejections: Vec<Rejection>,
-        spans: Option<usize>,
-        reply: Option<oneshot::Sender<Answer>>,
-    ) {
+    fn spawn(&self, slot: tokio::sync::OwnedSemaphorePermit, delivered: Delivered) {
         let bus = self.bus.clone();
         self.handle.spawn(async move {
+            let Delivered { origin, format, events, rejections, spans, reply } = delivered;
             let started = Instant::now();
             let published = bus.publish_events(&events).await;
             drop(slot);

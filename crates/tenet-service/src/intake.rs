@@ -13,7 +13,7 @@ use tenet_server::intake::{Answer, Intake, Payload, Refusal, Submission};
 use tenet_sources::delivery::{self, Delivery};
 use tokio::sync::oneshot;
 
-use crate::live::{Inlet, Work};
+use crate::live::{Delivered, Inlet, Work};
 
 /// The HTTP edge's [`Intake`]: parse, queue, answer once committed.
 pub struct HttpIntake {
@@ -84,12 +84,12 @@ pub fn parse(s: Submission, reply: oneshot::Sender<Answer>) -> Result<Work, Refu
         Err(err) => rejections.push(Rejection::of(&origin, err)),
     })
     .map_err(|e| Refusal::Invalid { code: e.code, message: e.message })?;
-    Ok(Work::Events {
+    Ok(Work::Events(Delivered {
         origin,
         format: delivered.format,
         events,
         rejections,
         spans: delivered.spans,
         reply: Some(reply),
-    })
+    }))
 }

@@ -58,18 +58,22 @@ const LEARNER_EVERY: Duration = Duration::from_millis(500);
 /// how many it missed.
 pub const CHANGES_BUFFER: usize = 4096;
 
+/// Events parsed from one delivery, with the records that could not be,
+/// and where its sender waits for the answer.
+pub struct Delivered {
+    pub origin: String,
+    pub format: &'static str,
+    pub events: Vec<Event>,
+    pub rejections: Vec<Rejection>,
+    /// For OTLP: spans in the export (rejected = spans − events).
+    pub spans: Option<usize>,
+    pub reply: Option<oneshot::Sender<Answer>>,
+}
+
 /// One unit of work for the pipeline thread.
 pub enum Work {
-    /// Events parsed from one delivery, with the records that could not be.
-    Events {
-        origin: String,
-        format: &'static str,
-        events: Vec<Event>,
-        rejections: Vec<Rejection>,
-        /// For OTLP: spans in the export (rejected = spans − events).
-        spans: Option<usize>,
-        reply: Option<oneshot::Sender<Answer>>,
-    },
+    /// A delivery's events, to store and analyse.
+    Events(Delivered),
     /// Inventory documents collected at `at`.
     Inventory { files: Vec<InventoryFile>, at: Timestamp, reply: Option<oneshot::Sender<Answer>> },
     /// An administrator's verdict on the principal `name` resolves to.
@@ -108,7 +112,7 @@ impl Work {
     /// What the work holds in memory while queued (for the byte bound).
     fn weight(&self) -> usize {
         match self {
-            Work::Events { events, .. } => events.iter().map(|e| e.raw.0.len() + 512).sum(),
+            Work::Events(d) => d.events.iter().map(|e| e.raw.0.len() + 512).sum(),
             Work::Inventory { files, .. } => files.iter().map(|f| f.data.len()).sum(),
             Work::Verdict { name, reason, .. } => name.len() + reason.len() + 256,
             Work::Relay { principal, .. } => principal.len() + 512,
@@ -149,9 +153,7 @@ impl Inlet {
     /// Queues `work`, or refuses at once when the queue is full (429).
     pub fn try_submit(&self, work: Work) -> Result<(), Refusal> {
         let work = match (&self.publisher, work) {
-            (Some(p), Work::Events { origin, format, events, rejections, spans, reply }) => {
-                return p.try_publish(origin, format, events, rejections, spans, reply);
-            }
+            (Some(p), Work::Events(delivered)) => return p.try_publish(delivered),
             (_, work) => work,
         };
         let w = work.weight();
@@ -181,9 +183,7 @@ impl Inlet {
     /// simulator, watched folders) that should be paced, not refused.
     pub fn submit_waiting(&self, work: Work) -> Result<(), Refusal> {
         let work = match (&self.publisher, work) {
-            (Some(p), Work::Events { origin, format, events, rejections, spans, reply }) => {
-                return p.publish_waiting(origin, format, events, rejections, spans, reply);
-            }
+            (Some(p), Work::Events(delivered)) => return p.publish_waiting(delivered),
             (_, work) => work,
         };
         let w = work.weight();
@@ -626,7 +626,7 @@ impl Pipeline {
 
     fn handle(&mut self, work: Work) {
         match work {
-            Work::Events { origin, format, events, rejections, spans, reply } => {
+            Work::Events(Delivered { origin, format, events, rejections, spans, reply }) => {
                 let answer = self.store_events(&origin, format, events, rejections, spans);
                 if let Some(r) = reply {
                     let _ = r.send(answer);

@@ -104,8 +104,14 @@ pub fn feed(sim: &Simulation, inlet: &Inlet, stop: &AtomicBool, pace: Pace) -> F
                 Err(err) => rejections.push(Rejection::of(&origin, err)),
             });
             let (reply, answer) = oneshot::channel();
-            let work =
-                Work::Events { origin, format: format.name(), events, rejections, spans: None, reply: Some(reply) };
+            let work = Work::Events(crate::live::Delivered {
+                origin,
+                format: format.name(),
+                events,
+                rejections,
+                spans: None,
+                reply: Some(reply),
+            });
             if !submit(work, answer, &mut fed) {
                 return fed;
             }

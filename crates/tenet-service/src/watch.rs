@@ -172,14 +172,14 @@ fn ingest_file(path: &Path, inlet: &Inlet) -> Result<(), String> {
     let mut failed: Option<String> = None;
     let mut flush = |events: &mut Vec<tenet_model::Event>, rejections: &mut Vec<Rejection>| -> bool {
         let (reply, answer) = oneshot::channel();
-        let work = Work::Events {
+        let work = Work::Events(crate::live::Delivered {
             origin: origin.clone(),
             format,
             events: std::mem::take(events),
             rejections: std::mem::take(rejections),
             spans: None,
             reply: Some(reply),
-        };
+        });
         let r = inlet.submit_waiting(work).map_err(|e| format!("{e:?}")).and_then(|()| wait(answer));
         match r {
             Ok(()) => true,

@@ -223,14 +223,14 @@ impl SignalIntake for Upstream {
             );
             event.raw = RawRecord::from(token.into_bytes());
             let (reply, answer) = oneshot::channel();
-            let work = Work::Events {
+            let work = Work::Events(crate::live::Delivered {
                 origin,
                 format: "ssf",
                 events: vec![event],
                 rejections: Vec::new(),
                 spans: None,
                 reply: Some(reply),
-            };
+            });
             let busy = |e: tenet_server::intake::Refusal| NotTaken::Unavailable(format!("{e:?}"));
             inlet.try_submit(work).map_err(busy)?;
             match answer.await {
