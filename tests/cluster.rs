@@ -327,6 +327,11 @@ fn what_one_node_takes_in_and_decides_reaches_every_nodes_decisions_and_a_key_re
     let took =
         refused_everywhere(Some(&token), Duration::from_secs(5)).expect("the revoked key is refused by every node");
     eprintln!("a revoked key refused by every node after {took:?}");
+
+    // Every node logged its decisions in the one chain, which verifies.
+    drop(nodes);
+    let verified = tenet(&cli, Some(&store), &["audit", "verify"]);
+    assert!(verified.starts_with("intact: "), "{verified}");
 }
 
 /// Polls `f` every 100 ms until it holds, for at most `limit`.
