@@ -213,8 +213,6 @@ pub struct LivePipeline {
     pub inlet: Inlet,
     stop: Arc<AtomicBool>,
     thread: Option<std::thread::JoinHandle<()>>,
-    /// The last trust notice this pipeline announced (its revision).
-    pub applied: Arc<std::sync::atomic::AtomicU64>,
 }
 
 impl LivePipeline {
@@ -305,9 +303,7 @@ impl LivePipeline {
         let queued_bytes = Arc::new(AtomicUsize::new(0));
         let stop = Arc::new(AtomicBool::new(false));
         let metrics = outlets.metrics.clone();
-        let applied = Arc::new(std::sync::atomic::AtomicU64::new(last_notice));
         let mut pipeline = Pipeline {
-            applied: applied.clone(),
             config,
             partitioned,
             learners_changed: Default::default(),
@@ -355,7 +351,6 @@ impl LivePipeline {
             inlet: Inlet { tx, queued_bytes, max_bytes: queue_bytes.max(1), metrics, publisher: None },
             stop,
             thread: Some(thread),
-            applied,
         })
     }
 
@@ -476,8 +471,6 @@ struct Batch {
 type UseKey = (String, String, Option<String>);
 
 struct Pipeline {
-    /// The last notice announced, for the cluster's status.
-    applied: Arc<std::sync::atomic::AtomicU64>,
     config: tenet_learn::Config,
     /// A cluster node: analysis is by partition, for those it owns.
     partitioned: bool,
@@ -1081,9 +1074,6 @@ impl Pipeline {
     }
 
     fn announce(&mut self, notices: Vec<TrustNotice>) {
-        if let Some(last) = notices.last() {
-            self.applied.fetch_max(last.seq, Ordering::AcqRel);
-        }
         for n in notices {
             self.outlets.metrics.trust_change();
             // No reader is not an error: the stream is for whoever listens.
