@@ -1455,6 +1455,7 @@ impl EventStore for PostgresStore {
             return Err(StoreError::Encode(why));
         }
         let part = self.part;
+        let own_connection = part.map(|_| self.db.clone());
         self.write(async |c, names| {
             let keys = &batch.keys;
             let wanted = keys.events.iter().flat_map(|e| {
@@ -1494,7 +1495,17 @@ impl EventStore for PostgresStore {
             }
             refs.sort_unstable();
             insert_refs(c, &refs, true).await?;
-            insert_observations(c, keys).await?;
+            match &own_connection {
+                // A cluster node's batch is one long transaction of many
+                // appends, and facts are observed in several partitions:
+                // upserted inside it, two nodes' batches could lock the same
+                // facts in different orders. The upsert is idempotent (the
+                // earliest sighting, the latest), so it goes in on a
+                // connection of its own, committed at once: a batch that
+                // rolls back and comes again writes the same.
+                Some(db) => insert_observations(&*db.get().await?, keys).await?,
+                None => insert_observations(c, keys).await?,
+            }
             Ok(out)
         })
     }
