@@ -125,14 +125,6 @@ impl Membership {
         Ok(())
     }
 
-    pub fn node(&self) -> &str {
-        &self.node
-    }
-
-    pub fn partitions(&self) -> u32 {
-        self.partitions
-    }
-
     /// The partitions this node owns.
     pub fn owned(&self) -> &BTreeSet<u32> {
         &self.owned
