@@ -227,6 +227,39 @@ fn decide(node: &common::Server, principal: &str, token: Option<&str>) -> common
     node.call("POST", "/access/v1/evaluation?explain=true", token, Some(&body))
 }
 
+/// Whether `node` decides knowing that `arn` read an S3 object before.
+fn read_before(node: &common::Server, arn: &str) -> bool {
+    let body = serde_json::json!({
+        "subject": {"type": "aws", "id": arn},
+        "action": {"name": "s3:GetObject"},
+        "resource": {"type": "AWS::S3::Object", "id": "arn:aws:s3:::cluster-test/report.csv"}
+    });
+    let d = node.call("POST", "/access/v1/evaluation?explain=true", None, Some(&body));
+    assert_eq!(d.status, 200, "{}", d.body);
+    let d: Value = serde_json::from_str(&d.body).unwrap();
+    d["context"]["signals"]["novelty"]["principal_before"] == true
+}
+
+/// One CloudTrail record: `arn`, never seen before, reads an S3 object now.
+fn newcomer_reads(arn: &str) -> String {
+    let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+    serde_json::to_string(&serde_json::json!({"Records": [{
+        "eventVersion": "1.08",
+        "eventTime": now,
+        "eventSource": "s3.amazonaws.com",
+        "eventName": "GetObject",
+        "awsRegion": "eu-west-1",
+        "sourceIPAddress": "10.0.1.20",
+        "userAgent": "aws-cli/2.15.0",
+        "userIdentity": {"type": "IAMUser", "arn": arn, "accountId": "111122223333", "userName": "cluster-newcomer", "principalId": "AIDACLUSTERNEWCOMER"},
+        "requestParameters": {"bucketName": "cluster-test", "key": "report.csv"},
+        "eventID": "5d1f6f0e-cluster-newcomer-1",
+        "eventType": "AwsApiCall",
+        "recipientAccountId": "111122223333"
+    }]}))
+    .unwrap()
+}
+
 fn revision(a: &common::Answer) -> i64 {
     a.headers.iter().find(|(n, _)| n == "tenet-revision").map(|(_, v)| v.parse().unwrap()).expect("a revision")
 }
@@ -289,6 +322,27 @@ fn what_one_node_takes_in_and_decides_reaches_every_nodes_decisions_and_a_key_re
         });
         assert!(knows, "{} knows what analysis learned of {principal}", n.base());
     }
+    // What one event teaches its partition's owner reaches every node's
+    // decisions within a second of the owner's own.
+    let newcomer = "arn:aws:iam::111122223333:user/cluster-newcomer";
+    assert!(nodes.iter().all(|n| !read_before(n, newcomer)), "nobody knows the newcomer yet");
+    let answer = nodes[0].post("/api/v1/events", Some("application/json"), None, &newcomer_reads(newcomer));
+    assert_eq!(answer.status, 200, "{}", answer.body);
+    let start = Instant::now();
+    let mut learned: Vec<Option<Duration>> = vec![None; nodes.len()];
+    while learned.iter().any(Option::is_none) && start.elapsed() < Duration::from_secs(20) {
+        for (i, n) in nodes.iter().enumerate() {
+            if learned[i].is_none() && read_before(n, newcomer) {
+                learned[i] = Some(start.elapsed());
+            }
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    eprintln!("a newcomer's first read known by the nodes after {learned:?} (from intake on a)");
+    let learned: Vec<Duration> = learned.into_iter().map(|l| l.expect("every node learns of the read")).collect();
+    let spread = *learned.iter().max().unwrap() - *learned.iter().min().unwrap();
+    assert!(spread < Duration::from_secs(1), "known everywhere within 1 s of the first node: {learned:?}");
+
     let after = revision(&decide(&nodes[2], principal, None));
     assert!(after > before, "decisions report the revision they used: {before} then {after}");
 

@@ -151,7 +151,7 @@ impl Bus {
 
     /// Publishes one commit's trust changes and waits for JetStream's
     /// acknowledgement; returns its place in the trust stream.
-    pub async fn publish_update(&self, update: &tenet_model::TrustUpdate) -> Result<u64, BusError> {
+    pub async fn publish_update(&self, update: &impl serde::Serialize) -> Result<u64, BusError> {
         let payload = serde_json::to_vec(update).map_err(failed)?;
         let ack = self.js.publish(TRUST_SUBJECT, payload.into()).await.map_err(failed)?;
         Ok(ack.await.map_err(failed)?.sequence)
@@ -167,7 +167,7 @@ impl Bus {
     /// The trust updates after place `after`, in order, for as long as the
     /// returned feed is read (an ordered consumer: a gap or a reconnection
     /// resumes where it stopped).
-    pub async fn follow_trust(&self, after: u64) -> Result<TrustFeed, BusError> {
+    pub async fn follow_trust<U>(&self, after: u64) -> Result<TrustFeed<U>, BusError> {
         let consumer = self
             .trust
             .create_consumer(pull::OrderedConfig {
@@ -177,7 +177,7 @@ impl Bus {
             })
             .await
             .map_err(failed)?;
-        Ok(TrustFeed { messages: consumer.messages().await.map_err(failed)? })
+        Ok(TrustFeed { messages: consumer.messages().await.map_err(failed)?, update: std::marker::PhantomData })
     }
 
     /// Publishes every event to its partition (by its actor), all at once,
@@ -322,14 +322,16 @@ impl Bus {
     }
 }
 
-/// Trust updates as committed, in order.
-pub struct TrustFeed {
+/// Trust updates as committed, in order. `U` is what the nodes publish
+/// (a [`tenet_model::TrustUpdate`], with whatever the service adds to it).
+pub struct TrustFeed<U> {
     messages: pull::Ordered,
+    update: std::marker::PhantomData<fn() -> U>,
 }
 
-impl TrustFeed {
+impl<U: serde::de::DeserializeOwned> TrustFeed<U> {
     /// The next update with its place in the stream; `None` when the feed ended.
-    pub async fn next(&mut self) -> Option<Result<(u64, tenet_model::TrustUpdate), BusError>> {
+    pub async fn next(&mut self) -> Option<Result<(u64, U), BusError>> {
         let message = match self.messages.next().await? {
             Ok(m) => m,
             Err(e) => return Some(Err(failed(e))),

@@ -400,6 +400,9 @@ impl Learner {
 
     pub(crate) fn detect(&mut self, e: &Event, sigma: &[crate::SigmaMatch]) -> Vec<Deviation> {
         let subject = self.identity.subject(e);
+        if let Some(touched) = self.touched.as_mut() {
+            touched.insert(subject.id.clone());
+        }
         let traits = actions::traits(e, &self.config.internal_domains);
         let action = e.action.qualified();
         let facts = Facts::of(e, self.peer_keys(&subject, e), subject.kind);

@@ -108,6 +108,11 @@ impl IdentityIndex {
         self.alias.get(id).map_or(id, String::as_str)
     }
 
+    /// The aliases (alias, canonical id) of the canonical ids `wanted` picks.
+    pub fn aliases_of(&self, wanted: impl Fn(&str) -> bool) -> Vec<(String, String)> {
+        self.alias.iter().filter(|(_, c)| wanted(c)).map(|(a, c)| (a.clone(), c.clone())).collect()
+    }
+
     fn link(&mut self, a: &str, b: &str) {
         // Prefer the person form as canonical; otherwise the first seen.
         let (ca, cb) = (self.canonical(a).to_string(), self.canonical(b).to_string());

@@ -19,6 +19,7 @@ mod detect;
 pub mod deviation;
 pub mod identity;
 mod incident;
+pub mod knowledge;
 pub mod risk;
 pub mod sketch;
 
@@ -27,6 +28,7 @@ use serde::{Deserialize, Serialize};
 use tenet_model::{Event, Finding, RuleMatch, Snapshot};
 
 pub use deviation::{Deviation, Lean};
+pub use knowledge::{Knowledge, KnowledgeIndex, KnownPrincipal, Learned};
 pub use tenet_model::{RiskLevel, RiskPoint};
 
 use crate::baseline::{PeerBaseline, PrincipalBaseline, WorkflowBaseline};
@@ -98,6 +100,10 @@ pub struct Learner {
     incidents: Incidents,
     risk: risk::Risk,
     last_prune: i64,
+    /// The principals events were about since [`Learner::take_learned`],
+    /// when tracked.
+    #[serde(skip)]
+    touched: Option<rustc_hash::FxHashSet<String>>,
 }
 
 impl Learner {
@@ -115,6 +121,7 @@ impl Learner {
             incidents: Incidents::default(),
             risk: risk::Risk::default(),
             last_prune: 0,
+            touched: None,
         }
     }
 
@@ -203,43 +210,46 @@ impl Learner {
     /// authenticated. `None` when it has never been seen.
     pub fn knowledge(&self, principal: &str, action: &str, resource_type: &str) -> Option<Knowledge> {
         let id = self.identity.canonical(principal);
-        let pb = self.principals.get(id);
         let groups: Vec<String> = self.identity.groups_of(id).into_iter().map(str::to_string).collect();
         let acts_for: Vec<String> = self.identity.acts_for(id).map(|s| s.iter().cloned().collect()).unwrap_or_default();
-        let authentication = self.identity.authentication(id).cloned();
-        if pb.is_none() && groups.is_empty() && acts_for.is_empty() && authentication.is_none() {
-            return None;
-        }
-        let k = detect::action_on_type(action, resource_type);
-        let peer_group_before = groups
-            .iter()
-            .filter(|g| !g.contains("group/system:"))
-            .any(|g| self.peers.get(g).is_some_and(|p| p.seen.contains(k)));
-        let mut acts_for = acts_for;
-        acts_for.sort();
-        Some(Knowledge {
-            id: id.to_string(),
-            observed: pb.is_some(),
-            principal_before: pb.is_some_and(|p| p.seen.contains(k)),
-            peer_group_before,
+        knowledge::knowledge_of(
+            id,
+            self.principals.get(id).map(|p| &p.seen),
             groups,
             acts_for,
-            authentication,
-        })
+            self.identity.authentication(id).cloned(),
+            |g| self.peers.get(g).map(|p| &p.seen),
+            action,
+            resource_type,
+        )
     }
-}
 
-/// See [`Learner::knowledge`].
-#[derive(Debug, Clone, PartialEq)]
-pub struct Knowledge {
-    /// The canonical id the principal is known under.
-    pub id: String,
-    /// Whether any of its activity was learned (else only inventory knows it).
-    pub observed: bool,
-    pub principal_before: bool,
-    pub peer_group_before: bool,
-    pub groups: Vec<String>,
-    /// The people it is declared to act for (agents).
-    pub acts_for: Vec<String>,
-    pub authentication: Option<identity::Authentication>,
+    /// From now on, remembers which principals events were about, for
+    /// [`Learner::take_learned`] (a cluster node's partition learners).
+    pub fn track_learned(&mut self) {
+        self.touched.get_or_insert_with(Default::default);
+    }
+
+    /// What decisions need of the principals events were about since the
+    /// last call, as it now stands (empty unless tracked).
+    pub fn take_learned(&mut self) -> Learned {
+        let Some(touched) = self.touched.as_mut().filter(|t| !t.is_empty()) else { return Learned::default() };
+        let touched = std::mem::take(touched);
+        let mut learned = Learned::default();
+        let mut peers = rustc_hash::FxHashSet::default();
+        for id in &touched {
+            let groups: Vec<String> = self.identity.groups_of(id).into_iter().map(str::to_string).collect();
+            peers.extend(groups.iter().filter(|g| knowledge::is_peer_group(g)).cloned());
+            let known = KnownPrincipal {
+                seen: self.principals.get(id).map(|p| p.seen.clone()),
+                groups,
+                acts_for: self.identity.acts_for(id).map(|s| s.iter().cloned().collect()).unwrap_or_default(),
+                authentication: self.identity.authentication(id).cloned(),
+            };
+            learned.principals.push((id.clone(), known));
+        }
+        learned.aliases = self.identity.aliases_of(|canonical| touched.contains(canonical));
+        learned.peers = peers.into_iter().filter_map(|g| self.peers.get(&g).map(|p| (g, p.seen.clone()))).collect();
+        learned
+    }
 }

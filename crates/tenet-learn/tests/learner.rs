@@ -418,3 +418,50 @@ fn an_attack_keeps_its_evidence_grouped_per_behaviour_and_cites_only_what_deviat
         assert!((routine_ids..n).contains(&k), "{id} is not one of the deviating calls: {hit:#?}");
     }
 }
+
+#[test]
+fn what_a_tracked_learner_sends_lets_another_node_decide_as_the_learner_would() {
+    let mut learner = Learner::new(Config::default());
+    learner.track_learned();
+    let mut n = 0;
+    routine(&mut learner, &["alice", "bob"], 3, &mut n);
+    let mut elsewhere = tenet_learn::KnowledgeIndex::default();
+    // It travels as JSON on the trust stream.
+    let sent = serde_json::to_vec(&learner.take_learned()).unwrap();
+    elsewhere.absorb(serde_json::from_slice(&sent).unwrap());
+    assert_eq!(elsewhere.principals(), 2, "both people the events were about");
+
+    let mut c = call("alice", START + 3 * DAY + 10 * 3600, "s3:DeleteObject");
+    c.resource = Some("arn:aws:s3:::reports/0.csv");
+    learner.observe(&event(&c, n), &[]);
+    let learned = learner.take_learned();
+    assert_eq!(learned.principals.len(), 1, "only alice acted since the last send");
+    elsewhere.absorb(learned);
+    assert!(learner.take_learned().is_empty(), "nothing learned twice");
+
+    let asked = [
+        ("alice", "s3:GetObject", "AWS::S3::Object"),
+        ("alice", "s3:DeleteObject", "AWS::S3::Object"),
+        ("bob", "s3:DeleteObject", "AWS::S3::Object"),
+        ("bob", "s3:GetObject", "AWS::S3::Object"),
+        ("bob", "ec2:DescribeInstances", ""),
+        ("arn:aws:iam::111122223333:user/alice", "s3:GetObject", "AWS::S3::Object"),
+        ("carol", "s3:GetObject", "AWS::S3::Object"),
+    ];
+    let mut before = 0;
+    for (who, action, kind) in asked {
+        let id = if who.contains(':') { who.to_string() } else { format!("arn:aws:iam::111122223333:user/{who}") };
+        let here = learner.knowledge(&id, action, kind);
+        assert_eq!(elsewhere.knowledge(&id, action, kind), here, "{who} {action} on {kind:?}");
+        before += usize::from(here.is_some_and(|k| k.principal_before));
+    }
+    assert_eq!(before, 4, "the routine and alice's new call were learned, bob's never made");
+}
+
+#[test]
+fn an_untracked_learner_sends_nothing() {
+    let mut learner = Learner::new(Config::default());
+    let mut n = 0;
+    routine(&mut learner, &["alice"], 1, &mut n);
+    assert!(learner.take_learned().is_empty());
+}

@@ -117,17 +117,36 @@ impl tenet_server::Freshness for NodeState {
     }
 }
 
+/// What a node publishes on the trust stream after each commit: the
+/// trust changes, and what the learners of the partitions it committed
+/// learned, so the other nodes decide with it (see
+/// [`tenet_learn::KnowledgeIndex`]).
+#[derive(Default, serde::Serialize, serde::Deserialize)]
+pub struct NodeUpdate {
+    #[serde(flatten)]
+    pub trust: tenet_model::TrustUpdate,
+    /// Partition → what its learner learned.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub learned: Vec<(u32, tenet_learn::Learned)>,
+}
+
+impl NodeUpdate {
+    pub fn is_empty(&self) -> bool {
+        self.trust.is_empty() && self.learned.iter().all(|(_, l)| l.is_empty())
+    }
+}
+
 /// A pipeline's way out to the other nodes.
 pub struct ClusterLink {
     pub node: String,
     pub state: Arc<NodeState>,
-    updates: tokio::sync::mpsc::Sender<tenet_model::TrustUpdate>,
+    updates: tokio::sync::mpsc::Sender<NodeUpdate>,
 }
 
 impl ClusterLink {
     /// Queues one commit's update for the trust stream, in commit order.
-    pub fn send(&self, update: tenet_model::TrustUpdate) {
-        self.state.reached(update.revision);
+    pub fn send(&self, update: NodeUpdate) {
+        self.state.reached(update.trust.revision);
         if let Err(e) = self.updates.try_send(update) {
             tracing::error!(error = %e, "a trust update could not be queued for the other nodes");
         }
@@ -137,7 +156,7 @@ impl ClusterLink {
 /// Starts publishing what this node commits to the trust stream, in order
 /// (a publish that fails is tried again, the rest waiting behind it).
 pub fn publish_updates(bus: Bus, handle: &tokio::runtime::Handle, node: String, state: Arc<NodeState>) -> ClusterLink {
-    let (updates, mut rx) = tokio::sync::mpsc::channel::<tenet_model::TrustUpdate>(UPDATES_QUEUED);
+    let (updates, mut rx) = tokio::sync::mpsc::channel::<NodeUpdate>(UPDATES_QUEUED);
     handle.spawn(async move {
         while let Some(update) = rx.recv().await {
             let mut failing = false;
@@ -146,7 +165,7 @@ pub fn publish_updates(bus: Bus, handle: &tokio::runtime::Handle, node: String, 
                     Ok(_) => break,
                     Err(e) => {
                         if !std::mem::replace(&mut failing, true) {
-                            tracing::warn!(error = %e, revision = update.revision, "a trust update is not published yet; trying again");
+                            tracing::warn!(error = %e, revision = update.trust.revision, "a trust update is not published yet; trying again");
                         }
                         tokio::time::sleep(Duration::from_millis(500)).await;
                     }
@@ -182,7 +201,7 @@ pub fn follow_updates(
     handle.spawn(async move {
         let mut after = after;
         loop {
-            let mut feed = match bus.follow_trust(after).await {
+            let mut feed = match bus.follow_trust::<NodeUpdate>(after).await {
                 Ok(f) => f,
                 Err(e) => {
                     tracing::warn!(error = %e, "the other nodes' trust changes cannot be followed yet; trying again");
@@ -194,7 +213,7 @@ pub fn follow_updates(
                 match next {
                     Ok((seq, update)) => {
                         after = after.max(seq);
-                        if update.node == node {
+                        if update.trust.node == node {
                             continue;
                         }
                         let inlet = inlet.clone();

@@ -54,6 +54,9 @@ const OTHERS_EVERY: Duration = Duration::from_millis(250);
 /// The learner the decision point reads (novelty, authentication) is
 /// copied at most this often; risk, findings and the graph at every change.
 const LEARNER_EVERY: Duration = Duration::from_millis(500);
+/// What other nodes' learners sent is handed to the decision point this
+/// often (it is copied each time: a partition's index, whole).
+const ELSEWHERE_EVERY: Duration = Duration::from_millis(200);
 /// Trust changes kept for a slow reader of the stream before it is told
 /// how many it missed.
 pub const CHANGES_BUFFER: usize = 4096;
@@ -96,7 +99,7 @@ pub enum Work {
     /// This node gives `part` up: its learner is saved and dropped.
     Release { part: u32, reply: oneshot::Sender<()> },
     /// What another node committed: applied to this node's live state.
-    Remote(Box<tenet_model::TrustUpdate>),
+    Remote(Box<crate::cluster::NodeUpdate>),
     /// A trust change an upstream transmitter reported (a verified SET).
     /// `key` identifies the SET: a retried one changes trust once.
     Relay {
@@ -313,7 +316,10 @@ impl LivePipeline {
             others_learners: BTreeMap::new(),
             others_read: Instant::now(),
             link,
-            outgoing: tenet_model::TrustUpdate::default(),
+            outgoing: Default::default(),
+            elsewhere: BTreeMap::new(),
+            elsewhere_changed: Default::default(),
+            published_elsewhere: BTreeMap::new(),
             outgoing_uses: HashMap::new(),
             parts: BTreeMap::new(),
             store,
@@ -333,6 +339,7 @@ impl LivePipeline {
             last_snapshot,
             others,
             learner_copied: Instant::now(),
+            elsewhere_copied: Instant::now(),
             learner_changed: false,
             saved: Instant::now(),
             unsaved: false,
@@ -490,7 +497,12 @@ struct Pipeline {
     /// On a cluster node, where what it commits goes out to the others.
     link: Option<crate::cluster::ClusterLink>,
     /// What the next commit changes, for the other nodes.
-    outgoing: tenet_model::TrustUpdate,
+    outgoing: crate::cluster::NodeUpdate,
+    /// On a cluster node, what the learners of partitions others own
+    /// learned since this node read them (`published_learners`), as sent.
+    elsewhere: BTreeMap<u32, tenet_learn::KnowledgeIndex>,
+    elsewhere_changed: std::collections::BTreeSet<u32>,
+    published_elsewhere: BTreeMap<u32, Arc<tenet_learn::KnowledgeIndex>>,
     /// Use seen since the last update.
     outgoing_uses: HashMap<UseKey, (Timestamp, Timestamp, u64)>,
     /// On a cluster node, each owned partition's analysis (the one being
@@ -519,6 +531,7 @@ struct Pipeline {
     last_snapshot: i64,
     others: i64,
     learner_copied: Instant,
+    elsewhere_copied: Instant,
     learner_changed: bool,
     saved: Instant,
     unsaved: bool,
@@ -662,7 +675,7 @@ impl Pipeline {
                     Ok(notice) => {
                         let seq = notice.as_ref().map(|n| n.seq);
                         if self.link.is_some() {
-                            self.outgoing.notices.extend(notice.iter().cloned());
+                            self.outgoing.trust.notices.extend(notice.iter().cloned());
                         }
                         self.announce(notice.into_iter().collect());
                         self.send_update();
@@ -845,10 +858,10 @@ impl Pipeline {
             }
             self.commit()?;
             if self.link.is_some() {
-                self.outgoing.findings.extend(stored);
-                self.outgoing.risk.extend(risk);
+                self.outgoing.trust.findings.extend(stored);
+                self.outgoing.trust.risk.extend(risk);
                 if self.batch.is_none() {
-                    self.outgoing.notices.extend(notices.iter().cloned());
+                    self.outgoing.trust.notices.extend(notices.iter().cloned());
                 }
             }
             Ok(())
@@ -889,7 +902,7 @@ impl Pipeline {
     /// trust, for the other nodes: the facts it declared, the use it showed.
     fn outgoing_event(&mut self, e: &Event, known: usize) {
         if known == 0 && !e.changes.is_empty() {
-            self.outgoing.facts.push(tenet_model::DeclaredChanges {
+            self.outgoing.trust.facts.push(tenet_model::DeclaredChanges {
                 at: e.time,
                 event: e.id.0.clone(),
                 changes: e.changes.clone(),
@@ -909,7 +922,7 @@ impl Pipeline {
     fn send_update(&mut self) {
         let Some(link) = &self.link else { return };
         let mut update = std::mem::take(&mut self.outgoing);
-        update.uses = self
+        update.trust.uses = self
             .outgoing_uses
             .drain()
             .map(|((principal, action, resource), (first, last, count))| tenet_model::ObservedUse {
@@ -924,15 +937,23 @@ impl Pipeline {
         if update.is_empty() {
             return;
         }
-        update.revision = self.store.revision();
-        update.node = link.node.clone();
+        update.trust.revision = self.store.revision();
+        update.trust.node = link.node.clone();
         link.send(update);
     }
 
     /// Another node's commit: its findings, risk and facts applied to this
     /// node's live state (its notices were recorded by that node, and are
-    /// announced here as they were there).
-    fn apply_remote(&mut self, update: tenet_model::TrustUpdate) {
+    /// announced here as they were there), and what its learners learned
+    /// kept for decisions.
+    fn apply_remote(&mut self, update: crate::cluster::NodeUpdate) {
+        let crate::cluster::NodeUpdate { trust: update, learned } = update;
+        for (part, l) in learned {
+            if !self.parts.contains_key(&part) && !l.is_empty() {
+                self.elsewhere.entry(part).or_default().absorb(l);
+                self.elsewhere_changed.insert(part);
+            }
+        }
         let revision = self.graph.read().revision();
         {
             let mut graph = self.graph.write();
@@ -955,6 +976,7 @@ impl Pipeline {
         self.seq = numbered;
         self.publish_trust();
         self.announce(update.notices);
+        self.publish_partition_learners(false);
         if let Some(link) = &self.link {
             link.state.reached(update.revision);
         }
@@ -1096,22 +1118,42 @@ impl Pipeline {
     }
 
     /// On a cluster node: the learners of the partitions it owns that
-    /// changed, copied for the decision point beside the others it knows.
-    /// (A partition worked on right now is copied at the next call.)
+    /// changed, copied for the decision point beside the others it knows,
+    /// with what the other nodes sent of theirs. (A partition worked on
+    /// right now is copied at the next call.)
     fn publish_partition_learners(&mut self, now: bool) {
-        if self.learners_changed.is_empty() || !(now || self.learner_copied.elapsed() >= LEARNER_EVERY) {
-            return;
-        }
-        self.learner_copied = Instant::now();
-        let changed: Vec<u32> = self.learners_changed.iter().copied().filter(|p| self.parts.contains_key(p)).collect();
-        for p in changed {
-            self.learners_changed.remove(&p);
-            if let Some(a) = self.parts.get(&p) {
-                self.published_learners.insert(p, Arc::new(a.learner.clone()));
+        let own = !self.learners_changed.is_empty() && (now || self.learner_copied.elapsed() >= LEARNER_EVERY);
+        let sent = !self.elsewhere_changed.is_empty() && (now || self.elsewhere_copied.elapsed() >= ELSEWHERE_EVERY);
+        if own {
+            self.learner_copied = Instant::now();
+            let changed: Vec<u32> =
+                self.learners_changed.iter().copied().filter(|p| self.parts.contains_key(p)).collect();
+            for p in changed {
+                self.learners_changed.remove(&p);
+                if let Some(a) = self.parts.get(&p) {
+                    self.published_learners.insert(p, Arc::new(a.learner.clone()));
+                }
             }
         }
-        self.snapshot =
-            std::mem::take(&mut self.snapshot).with_learners(self.published_learners.values().cloned().collect());
+        if sent {
+            self.elsewhere_copied = Instant::now();
+            for p in std::mem::take(&mut self.elsewhere_changed) {
+                if let Some(k) = self.elsewhere.get(&p) {
+                    self.published_elsewhere.insert(p, Arc::new(k.clone()));
+                }
+            }
+        }
+        if own || sent {
+            self.publish_learners();
+        }
+    }
+
+    /// Hands the decision point every learner this node knows of.
+    fn publish_learners(&mut self) {
+        self.snapshot = std::mem::take(&mut self.snapshot).with_learners(
+            self.published_learners.values().cloned().collect(),
+            self.published_elsewhere.values().cloned().collect(),
+        );
         self.publish_trust();
     }
 
@@ -1146,9 +1188,7 @@ impl Pipeline {
             }
         }
         if read {
-            self.snapshot =
-                std::mem::take(&mut self.snapshot).with_learners(self.published_learners.values().cloned().collect());
-            self.publish_trust();
+            self.publish_learners();
         }
     }
 
@@ -1312,9 +1352,9 @@ impl Pipeline {
             return Ok(());
         }
         if self.link.is_some() {
-            self.outgoing.findings.extend(changed);
-            self.outgoing.risk.extend(risk);
-            self.outgoing.notices.extend(notices.iter().cloned());
+            self.outgoing.trust.findings.extend(changed);
+            self.outgoing.trust.risk.extend(risk);
+            self.outgoing.trust.notices.extend(notices.iter().cloned());
         }
         self.announce(notices);
         self.update_status();
@@ -1442,8 +1482,8 @@ impl Pipeline {
         tracing::info!(principal = %v.principal, verdict = v.verdict.as_str(), by = %v.by, reason = %v.reason, "verdict recorded");
         self.publish_trust();
         if self.link.is_some() {
-            self.outgoing.risk.extend(points_sent);
-            self.outgoing.notices.extend(notices.iter().cloned());
+            self.outgoing.trust.risk.extend(points_sent);
+            self.outgoing.trust.notices.extend(notices.iter().cloned());
         }
         self.announce(notices);
         self.send_update();
@@ -1534,7 +1574,10 @@ impl Pipeline {
         match stored {
             Ok(()) => {
                 if self.link.is_some() {
-                    self.outgoing.notices.extend(batch.notices.iter().cloned());
+                    self.outgoing.trust.notices.extend(batch.notices.iter().cloned());
+                    if let Some(a) = self.parts.get_mut(&part) {
+                        self.outgoing.learned.push((part, a.learner.take_learned()));
+                    }
                 }
                 self.announce(batch.notices);
                 self.send_update();
@@ -1583,8 +1626,17 @@ impl Pipeline {
             Ok(analysis)
         })();
         let _ = self.store.set_partition(None);
-        let analysis = loaded.map_err(|e| format!("loading partition {part}'s analysis: {e}"))?;
+        let mut analysis = loaded.map_err(|e| format!("loading partition {part}'s analysis: {e}"))?;
+        if self.link.is_some() {
+            analysis.learner.track_learned();
+        }
         self.parts.insert(part, analysis);
+        // Its learner is here now: what its owner sent is superseded.
+        self.elsewhere.remove(&part);
+        self.elsewhere_changed.remove(&part);
+        if self.published_elsewhere.remove(&part).is_some() {
+            self.publish_learners();
+        }
         let caught_up = self.in_partition(part, |s| s.catch_up()).unwrap_or(Ok(0));
         match caught_up {
             Ok(n) => {

@@ -12,7 +12,7 @@
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 
-use tenet_learn::Learner;
+use tenet_learn::{KnowledgeIndex, Learner};
 use tenet_model::{FindingStatus, NodeKind};
 use tenet_policy::authzen::{Action, Entity};
 use tenet_policy::signals::{Assurance, Attr, Delegation, Novelty, OpenFindings, Risk};
@@ -97,6 +97,8 @@ pub struct TrustSnapshot {
     /// partition it knows (its own, and the others' as they last saved
     /// them); what they know of a principal is combined.
     learners: Arc<[Arc<Learner>]>,
+    /// On a cluster node, what other nodes' partition learners learned.
+    elsewhere: Arc<[Arc<KnowledgeIndex>]>,
     /// Tenet id → what the graph says of it.
     graph: Arc<HashMap<String, GraphNode>>,
     /// Cedar type → ids of that type the graph knows (search candidates).
@@ -186,6 +188,7 @@ impl TrustSnapshot {
             risk,
             findings: open_findings(&open).into_iter().collect(),
             learners: learner.into_iter().collect(),
+            elsewhere: Arc::new([]),
             ..Default::default()
         }
         .with_graph(graph))
@@ -368,9 +371,11 @@ impl TrustSnapshot {
         self
     }
 
-    /// A cluster node's learners: one per partition it knows.
-    pub fn with_learners(mut self, learners: Vec<Arc<Learner>>) -> Self {
+    /// A cluster node's learners: one per partition it knows, and what
+    /// the owners of others sent since (see [`tenet_learn::KnowledgeIndex`]).
+    pub fn with_learners(mut self, learners: Vec<Arc<Learner>>, elsewhere: Vec<Arc<KnowledgeIndex>>) -> Self {
         self.learners = learners.into();
+        self.elsewhere = elsewhere.into();
         self
     }
 
@@ -380,7 +385,9 @@ impl TrustSnapshot {
     /// authentication).
     fn knowledge(&self, keys: &[&str], action: &str, resource_type: &str) -> Option<tenet_learn::Knowledge> {
         let mut known =
-            self.learners.iter().filter_map(|l| keys.iter().find_map(|k| l.knowledge(k, action, resource_type)));
+            self.learners.iter().filter_map(|l| keys.iter().find_map(|k| l.knowledge(k, action, resource_type))).chain(
+                self.elsewhere.iter().filter_map(|l| keys.iter().find_map(|k| l.knowledge(k, action, resource_type))),
+            );
         let mut all = known.next()?;
         for k in known {
             all.observed |= k.observed;
