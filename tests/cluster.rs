@@ -483,8 +483,9 @@ fn nats_and_postgresql_restarts_refuse_intake_with_retry_after_mark_decisions_st
 }
 
 #[test]
-fn one_node_transmits_each_trust_change_once_as_a_set_whichever_node_made_it() {
-    let test = "one_node_transmits_each_trust_change_once_as_a_set_whichever_node_made_it";
+fn one_node_transmits_each_trust_change_once_as_a_set_whichever_node_made_it_and_another_takes_over_with_the_same_key()
+{
+    let test = "one_node_transmits_each_trust_change_once_as_a_set_whichever_node_made_it_and_another_takes_over_with_the_same_key";
     if !common::ssf::pyjwt() {
         return;
     }
@@ -508,19 +509,22 @@ fn one_node_transmits_each_trust_change_once_as_a_set_whichever_node_made_it() {
             .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/policies"));
         common::Server::spawn(cmd)
     };
-    let nodes = [start("a"), start("b")];
+    let mut nodes = [Some(start("a")), Some(start("b"))];
     let ready = until(&cli, &store, &bus, Duration::from_secs(20), |s| {
         !s["transmitter"].is_null() && owners(s).iter().all(Option::is_some)
     })
     .expect("a transmitter and every partition owned");
-    let transmitter = if ready["transmitter"] == "a" { &nodes[0] } else { &nodes[1] };
-    let other = if ready["transmitter"] == "a" { &nodes[1] } else { &nodes[0] };
-    let people = serde_json::json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:ListResponse"], "totalResults": 2,
+    let (transmitter, other) = if ready["transmitter"] == "a" { (0, 1) } else { (1, 0) };
+    let other_name = if other == 0 { "a" } else { "b" };
+    let (on_transmitter, other) = (nodes[transmitter].as_ref().unwrap(), nodes[other].as_ref().unwrap());
+    let people = serde_json::json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:ListResponse"], "totalResults": 3,
         "Resources": [
             {"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"], "id": "u1", "userName": "ana@example.com",
              "active": true, "emails": [{"value": "ana@example.com", "primary": true}]},
             {"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"], "id": "u2", "userName": "bo@example.com",
-             "active": true, "emails": [{"value": "bo@example.com", "primary": true}]}]});
+             "active": true, "emails": [{"value": "bo@example.com", "primary": true}]},
+            {"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"], "id": "u3", "userName": "cy@example.com",
+             "active": true, "emails": [{"value": "cy@example.com", "primary": true}]}]});
     let imported = other.call("POST", "/api/v1/inventory?at=2026-01-01T00:00:00Z", Some(&token), Some(&people));
     assert_eq!(imported.status, 200, "{}", imported.body);
     // A receiver's stream, created on the node that does not transmit.
@@ -530,16 +534,18 @@ fn one_node_transmits_each_trust_change_once_as_a_set_whichever_node_made_it() {
     let stream = other.call("POST", "/ssf/stream", Some(&token), Some(&create));
     assert_eq!(stream.status, 201, "{}", stream.body);
     let aud = stream.json()["aud"].as_str().unwrap().to_string();
+    // It verifies with the keys the node that does not transmit publishes:
+    // every node signs with the store's keys.
     let rx = common::ssf::Receiver::start_with(
         port,
-        &format!("{}/ssf/jwks.json", transmitter.base()),
+        &format!("{}/ssf/jwks.json", other.base()),
         issuer,
         &aud,
         &dir.path().join("rx.jsonl"),
         None,
     );
     // One change on each node.
-    for (node, who) in [(&nodes[0], "ana@example.com"), (&nodes[1], "bo@example.com")] {
+    let compromise = |node: &common::Server, who: &str| {
         let known = eventually(Duration::from_secs(5), || {
             let c = node.call(
                 "POST",
@@ -550,7 +556,9 @@ fn one_node_transmits_each_trust_change_once_as_a_set_whichever_node_made_it() {
             c.status == 200
         });
         assert!(known, "{who}'s compromise recorded on {}", node.base());
-    }
+    };
+    compromise(on_transmitter, "ana@example.com");
+    compromise(other, "bo@example.com");
     let risk = "https://schemas.openid.net/secevent/caep/event-type/risk-level-change";
     for who in ["ana@example.com", "bo@example.com"] {
         let got = rx.wait_for(Duration::from_secs(10), |l| l["type"] == risk && l.to_string().contains(who));
@@ -560,4 +568,19 @@ fn one_node_transmits_each_trust_change_once_as_a_set_whichever_node_made_it() {
     std::thread::sleep(Duration::from_secs(2));
     let sets: Vec<Value> = rx.lines().into_iter().filter(|l| l["type"] == risk).collect();
     assert_eq!(sets.len(), 2, "one SET per change: {sets:?}");
+
+    // The transmitter dies; the other node transmits from then on, signing
+    // with the same key, which the receiver already knows.
+    nodes[transmitter].take().unwrap().kill();
+    let other = nodes.iter().flatten().next().unwrap();
+    until(&cli, &store, &bus, Duration::from_secs(20), |s| s["transmitter"] == other_name)
+        .expect("the surviving node transmits");
+    compromise(other, "cy@example.com");
+    let got = rx.wait_for(Duration::from_secs(10), |l| l["type"] == risk && l.to_string().contains("cy@example.com"));
+    assert!(got.is_some(), "a SET for cy's change from the new transmitter: {:?}", rx.lines());
+    std::thread::sleep(Duration::from_secs(2));
+    let sets: Vec<Value> = rx.lines().into_iter().filter(|l| l["type"] == risk).collect();
+    assert_eq!(sets.len(), 3, "one SET per change across the failover: {sets:?}");
+    let jtis: std::collections::BTreeSet<&str> = sets.iter().map(|l| l["jti"].as_str().unwrap_or_default()).collect();
+    assert_eq!(jtis.len(), 3, "three distinct jti: {sets:?}");
 }

@@ -249,3 +249,33 @@ fn a_postgresql_restart_refuses_intake_with_retry_after_keeps_deciding_and_recov
     let verified = tenet(data.path(), Some(&url), &["audit", "verify"]);
     assert!(verified.starts_with("intact: 1 decision record(s)"), "the decision made meanwhile is logged: {verified}");
 }
+
+/// The key id a `tenet ssf` message names (`… key <kid> …`).
+fn kid_in(message: &str) -> String {
+    let words: Vec<&str> = message.split_whitespace().collect();
+    let at = words.iter().position(|w| *w == "key").unwrap_or_else(|| panic!("no key named: {message}"));
+    words[at + 1].to_string()
+}
+
+#[test]
+fn the_signing_key_a_data_directory_had_moves_into_the_store_and_is_rotated_there() {
+    let Some(pg) = tenet_testkit::postgres::server(
+        "the_signing_key_a_data_directory_had_moves_into_the_store_and_is_rotated_there",
+    ) else {
+        return;
+    };
+    let url = pg.fresh_database();
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path();
+    // Embedded: a key, rotated: the file holds the active one.
+    tenet(data, None, &["ssf", "rotate-key"]);
+    let on_file = kid_in(&tenet(data, None, &["ssf", "rotate-key"]));
+    // On PostgreSQL, the first use takes the file's active key as the
+    // store's (its receivers know it), and rotates from there.
+    let stored = kid_in(&tenet(data, Some(&url), &["ssf", "rotate-key"]));
+    assert_ne!(stored, on_file);
+    let retired = tenet(data, Some(&url), &["ssf", "retire-key"]);
+    assert_eq!(kid_in(&retired), on_file, "the file's key was the store's active one: {retired}");
+    // The file is left as it was, for the embedded store.
+    assert!(data.join("ssf/signing-key.pk8").exists());
+}

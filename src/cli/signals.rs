@@ -4,7 +4,7 @@
 
 use anyhow::{Context, Result};
 use clap::Subcommand;
-use tenet_service::signals::keys::KeyRing;
+use tenet_service::signals::keys::{KeyRing, KeysAt};
 use tenet_store::ssf::SsfStore;
 
 use super::Outcome;
@@ -24,7 +24,7 @@ pub enum SsfCommand {
 }
 
 pub fn run(place: &super::Place, command: SsfCommand) -> Result<Outcome> {
-    let keys = tenet_service::signals::key_dir(&place.dir);
+    let keys = KeysAt::of(&place.dir, &place.store);
     match command {
         SsfCommand::RotateKey => {
             let kid = KeyRing::rotate(&keys)?;

@@ -50,6 +50,7 @@ const MIGRATIONS: &[(i32, &str, &str)] = &[
     (3, "API keys", SCHEMA_V3),
     (4, "Shared Signals streams, removed subjects and the outbox", SCHEMA_V4),
     (5, "cluster nodes and partitioned analysis", SCHEMA_V5),
+    (6, "Shared Signals signing keys", SCHEMA_V6),
 ];
 
 const SCHEMA_V1: &str = "
@@ -270,6 +271,18 @@ CREATE TABLE cluster_nodes (
     started  BIGINT NOT NULL,
     seen     BIGINT NOT NULL,
     revision BIGINT NOT NULL DEFAULT 0
+);
+";
+
+const SCHEMA_V6: &str = "
+-- The keys SETs are signed with, shared by every node (whichever transmits
+-- signs with the same key): the active one, and the one a rotation
+-- replaced while it stays published. PKCS#8 DER: grant this table to
+-- Tenet's role only.
+CREATE TABLE ssf_signing_keys (
+    slot    TEXT PRIMARY KEY CHECK (slot IN ('active', 'previous')),
+    der     BYTEA NOT NULL,
+    written BIGINT NOT NULL
 );
 ";
 
@@ -2024,6 +2037,63 @@ impl Tables {
                     Err(e)
                 }
             }
+        })
+    }
+}
+
+/// Shared Signals signing keys (`ssf::SigningKeyTable` documents each).
+impl Tables {
+    pub(crate) fn signing_keys(&self) -> Result<Option<crate::ssf::StoredKeys>> {
+        self.with(async |c| {
+            let rows = c.query("SELECT slot, der FROM ssf_signing_keys", &[]).await?;
+            let mut active = None;
+            let mut previous = None;
+            for r in rows {
+                let slot: String = r.try_get(0)?;
+                let der: Vec<u8> = r.try_get(1)?;
+                if slot == "active" {
+                    active = Some(der);
+                } else {
+                    previous = Some(der);
+                }
+            }
+            Ok(active.map(|active| crate::ssf::StoredKeys { active, previous }))
+        })
+    }
+
+    pub(crate) fn first_signing_key(&self, der: &[u8]) -> Result<crate::ssf::StoredKeys> {
+        self.with(async |c| {
+            c.execute(
+                "INSERT INTO ssf_signing_keys (slot, der, written) VALUES ('active', $1, EXTRACT(EPOCH FROM now())::BIGINT) ON CONFLICT DO NOTHING",
+                &[&der],
+            )
+            .await?;
+            Ok::<_, StoreError>(())
+        })?;
+        self.signing_keys()?.ok_or_else(|| StoreError::Postgres("the signing key written is not there".into()))
+    }
+
+    pub(crate) fn rotate_signing_key(&self, der: &[u8]) -> Result<()> {
+        self.transaction(async |c| {
+            c.execute("LOCK TABLE ssf_signing_keys IN EXCLUSIVE MODE", &[]).await?;
+            c.execute("DELETE FROM ssf_signing_keys WHERE slot = 'previous'", &[]).await?;
+            c.execute("UPDATE ssf_signing_keys SET slot = 'previous' WHERE slot = 'active'", &[]).await?;
+            c.execute(
+                "INSERT INTO ssf_signing_keys (slot, der, written) VALUES ('active', $1, EXTRACT(EPOCH FROM now())::BIGINT)",
+                &[&der],
+            )
+            .await?;
+            Ok::<_, StoreError>(())
+        })
+    }
+
+    pub(crate) fn retire_signing_key(&self) -> Result<Option<Vec<u8>>> {
+        self.with(async |c| {
+            let row = c.query_opt("DELETE FROM ssf_signing_keys WHERE slot = 'previous' RETURNING der", &[]).await?;
+            Ok(match row {
+                Some(r) => Some(r.try_get(0)?),
+                None => None,
+            })
         })
     }
 }

@@ -205,6 +205,50 @@ impl SsfStore {
     }
 }
 
+/// The transmitter's signing keys as stored (PKCS#8 DER).
+#[derive(Clone, PartialEq, Eq)]
+pub struct StoredKeys {
+    pub active: Vec<u8>,
+    /// The key a rotation replaced, published until retired.
+    pub previous: Option<Vec<u8>>,
+}
+
+/// The signing keys in a PostgreSQL store, shared by every node of a
+/// cluster: SETs are signed by whichever node transmits, and receivers
+/// verify them with one JWKS whichever it is. (A single service on the
+/// embedded store keeps its keys in files of its data directory.)
+pub struct SigningKeyTable {
+    tables: crate::postgres::Tables,
+}
+
+impl SigningKeyTable {
+    pub fn open(url: &str) -> Result<Self> {
+        Ok(SigningKeyTable { tables: crate::postgres::Tables::connect(url)? })
+    }
+
+    /// The keys, `None` before the first is written.
+    pub fn read(&self) -> Result<Option<StoredKeys>> {
+        self.tables.signing_keys()
+    }
+
+    /// Makes `der` the active key unless there is one already (another
+    /// node wrote it first); returns the keys as they then are.
+    pub fn write_first(&self, der: &[u8]) -> Result<StoredKeys> {
+        self.tables.first_signing_key(der)
+    }
+
+    /// Makes `der` the active key; the one it replaces becomes the
+    /// previous one (a previous one before it is dropped).
+    pub fn rotate(&self, der: &[u8]) -> Result<()> {
+        self.tables.rotate_signing_key(der)
+    }
+
+    /// Drops the previous key; returns it, if there was one.
+    pub fn retire(&self) -> Result<Option<Vec<u8>>> {
+        self.tables.retire_signing_key()
+    }
+}
+
 /// What each backend's tables answer; [`SsfStore`] documents each.
 pub(crate) trait SsfTables: Send {
     fn streams(&self) -> SsfResult<Vec<Stream>>;

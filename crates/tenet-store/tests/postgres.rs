@@ -5,6 +5,7 @@
 //! `TENET_REQUIRE_EXTERNAL=1`.
 
 use tenet_model::{Action, Event, Principal, PrincipalKind, Source, Timestamp};
+use tenet_store::ssf::SigningKeyTable;
 use tenet_store::{EventReader, EventStore, PostgresStore, PreparedBatch, StoreError, postgres_schema_version};
 use tenet_testkit::postgres::{Server, server};
 
@@ -251,4 +252,29 @@ fn nodes_take_their_share_of_partitions_and_a_dead_nodes_partitions_are_free_at_
     assert_eq!(a.owned().len(), 4, "the dead node's partitions are taken");
     let s = status(&url).unwrap().unwrap();
     assert!(s.nodes.iter().any(|n| n.node == "b" && !n.alive && n.partitions.is_empty()), "{s:?}");
+}
+
+#[test]
+fn the_signing_keys_are_written_once_rotated_and_retired_for_every_node() {
+    let Some(pg) = server("the_signing_keys_are_written_once_rotated_and_retired_for_every_node") else { return };
+    let url = pg.fresh_database();
+    let (a, b) = (SigningKeyTable::open(&url).unwrap(), SigningKeyTable::open(&url).unwrap());
+    assert!(a.read().unwrap().is_none(), "no key before the first node writes one");
+    let first = a.write_first(b"key one").unwrap();
+    // A second node starting at the same moment keeps the first one's key.
+    let same = b.write_first(b"key two").unwrap();
+    assert_eq!((first.active.as_slice(), same.active.as_slice()), (&b"key one"[..], &b"key one"[..]));
+    assert!(same.previous.is_none());
+
+    b.rotate(b"key three").unwrap();
+    let rotated = a.read().unwrap().unwrap();
+    assert_eq!(rotated.active, b"key three");
+    assert_eq!(rotated.previous.as_deref(), Some(&b"key one"[..]), "the replaced key stays published");
+    a.rotate(b"key four").unwrap();
+    assert_eq!(b.read().unwrap().unwrap().previous.as_deref(), Some(&b"key three"[..]), "one previous key at most");
+
+    assert_eq!(b.retire().unwrap().as_deref(), Some(&b"key three"[..]));
+    assert_eq!(a.retire().unwrap(), None, "retired once");
+    let after = a.read().unwrap().unwrap();
+    assert_eq!((after.active.as_slice(), after.previous), (&b"key four"[..], None));
 }

@@ -25,7 +25,7 @@ use tenet_store::NoticeReader;
 use tenet_store::ssf::{NewSet, SsfStore, SsfStoreError, Stream, subject_key};
 
 use crate::ServiceError;
-use keys::KeyRing;
+use keys::{KeyRing, KeysAt};
 
 /// Session uses queued between the decision point and the registry.
 pub const SESSION_QUEUE: usize = 65_536;
@@ -117,7 +117,7 @@ pub struct Signals {
     /// The durable log of trust notices, read after the outbox's cursor.
     notices: Mutex<Box<dyn NoticeReader>>,
     keys: RwLock<KeyRing>,
-    key_dir: PathBuf,
+    keys_at: KeysAt,
     issuer: OnceLock<String>,
     config: SignalsConfig,
     pub wake: Arc<Wake>,
@@ -165,8 +165,8 @@ impl Signals {
         let ssf_at = store_at.ssf();
         let store = SsfStore::open(&ssf_at)
             .map_err(ServiceError::store(format!("opening the Shared Signals state in {ssf_at}")))?;
-        let key_dir = data_dir.join("ssf");
-        let keys = KeyRing::open(&key_dir).map_err(|e| ServiceError::Refused(format!("SET signing key: {e}")))?;
+        let keys_at = KeysAt::of(data_dir, store_at);
+        let keys = KeyRing::open(&keys_at).map_err(|e| ServiceError::Refused(format!("SET signing key: {e}")))?;
         let notices =
             store_at.notices().map_err(ServiceError::store(format!("reading the trust notice log in {store_at}")))?;
         let mut store = store;
@@ -177,7 +177,7 @@ impl Signals {
             targets: Mutex::new(None),
             notices: Mutex::new(notices),
             keys: RwLock::new(keys),
-            key_dir,
+            keys_at,
             issuer: OnceLock::new(),
             config,
             wake: Arc::default(),
@@ -238,7 +238,7 @@ impl Signals {
 
     /// Re-reads the signing keys when `tenet ssf rotate-key` changed them.
     pub fn refresh_keys(&self) {
-        let changed = self.keys.read().unwrap_or_else(|p| p.into_inner()).reread_if_changed(&self.key_dir);
+        let changed = self.keys.read().unwrap_or_else(|p| p.into_inner()).reread_if_changed(&self.keys_at);
         match changed {
             Some(Ok(ring)) => {
                 tracing::info!(active = ring.active.kid(), "SET signing keys re-read");
@@ -684,7 +684,7 @@ fn configure_webhooks(
     Ok(())
 }
 
-/// Where the signing keys live in a data directory.
+/// Where the signing keys live in a data directory (on the embedded store).
 pub fn key_dir(data_dir: &Path) -> PathBuf {
     data_dir.join("ssf")
 }
