@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
+use common::console;
 use common::on_store as tenet;
 
 /// `tenet serve` as node `name` of the cluster on `store` and `bus`.
@@ -342,6 +343,40 @@ fn what_one_node_takes_in_and_decides_reaches_every_nodes_decisions_and_a_key_re
     let learned: Vec<Duration> = learned.into_iter().map(|l| l.expect("every node learns of the read")).collect();
     let spread = *learned.iter().max().unwrap() - *learned.iter().min().unwrap();
     assert!(spread < Duration::from_secs(1), "known everywhere within 1 s of the first node: {learned:?}");
+
+    // The console works on any node: the same findings, evidence and
+    // principals; a person's decision on a finding, taken in one node's
+    // console, is a trust change every node's console shows.
+    let open: Vec<Value> = tenet(&cli, Some(&store), &["findings", "--json", "--status", "open"])
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let finding = open.iter().find(|f| f["alert"] == true).or(open.first()).expect("an open finding");
+    let (id, who) = (finding["id"].as_str().unwrap(), finding["principal"].as_str().unwrap());
+    let encoded: String = form_urlencoded::byte_serialize(who.as_bytes()).collect();
+    for n in &nodes {
+        let overview = console::get(n, "/", None);
+        assert!(overview.status == 200 && overview.body.contains("Trust posture"), "{}: {}", n.base(), overview.body);
+        let list = console::get(n, "/findings?status=open", None);
+        assert!(list.body.contains(&format!("/findings/{id}")), "{} lists {id}", n.base());
+        let page = console::get(n, &format!("/findings/{id}"), None);
+        assert!(page.status == 200 && page.body.contains("Evidence by behaviour"), "{}: {}", n.base(), page.body);
+        let card = console::get(n, &format!("/principals/{encoded}"), None);
+        assert!(card.status == 200 && card.body.contains(who), "{} shows {who}: {}", n.base(), card.body);
+    }
+    let page = console::get(&nodes[2], &format!("/findings/{id}"), None);
+    let form = [("status", "acknowledged"), ("reason", "seen on c"), ("csrf", &console::csrf_of(&page.body))];
+    let done = console::post_form(&nodes[2], &format!("/findings/{id}/status"), None, &form);
+    assert_eq!(done.status, 303, "{}", done.body);
+    let stored: Value = serde_json::from_str(&tenet(&cli, Some(&store), &["finding", id, "--json"])).unwrap();
+    assert_eq!(stored["status"], "acknowledged");
+    let said = format!("finding {id} became acknowledged");
+    for n in &nodes {
+        let shown = eventually(Duration::from_secs(10), || console::get(n, "/signals", None).body.contains(&said));
+        assert!(shown, "{}'s console lists the decision made on c", n.base());
+        let page = console::get(n, &format!("/findings/{id}"), None);
+        assert!(page.body.contains("seen on c"), "{} shows the decision's reason", n.base());
+    }
 
     let after = revision(&decide(&nodes[2], principal, None));
     assert!(after > before, "decisions report the revision they used: {before} then {after}");

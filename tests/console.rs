@@ -8,7 +8,8 @@ mod common;
 use std::path::Path;
 use std::process::Command;
 
-use common::{Answer, Server, json, json_lines, key, ok};
+use common::console::{csrf_of, get, post_form};
+use common::{Server, json, json_lines, key, ok};
 
 /// A small simulated enterprise with a stolen key, ingested and analysed.
 fn enterprise() -> tempfile::TempDir {
@@ -27,29 +28,6 @@ fn enterprise() -> tempfile::TempDir {
 fn serve(data: &Path) -> Server {
     let policies = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/policies");
     Server::start(data, &["--policies", policies.to_str().unwrap()])
-}
-
-fn get(server: &Server, path: &str, cookie: Option<&str>) -> Answer {
-    let mut headers = vec![("accept", "text/html")];
-    if let Some(c) = cookie {
-        headers.push(("cookie", c));
-    }
-    server.raw("GET", path, &headers, b"")
-}
-
-fn post_form(server: &Server, path: &str, cookie: Option<&str>, form: &[(&str, &str)]) -> Answer {
-    let body: String = form_urlencoded::Serializer::new(String::new()).extend_pairs(form).finish();
-    let mut headers = vec![("content-type", "application/x-www-form-urlencoded")];
-    if let Some(c) = cookie {
-        headers.push(("cookie", c));
-    }
-    server.raw("POST", path, &headers, body.as_bytes())
-}
-
-/// The hidden form token a page carries.
-fn csrf_of(page: &str) -> String {
-    let at = page.find("name=\"csrf\" value=\"").expect("a form token on the page") + "name=\"csrf\" value=\"".len();
-    page[at..].split('"').next().unwrap().to_string()
 }
 
 fn likely_malicious(data: &Path) -> String {

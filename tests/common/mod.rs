@@ -2,6 +2,7 @@
 //! for every test file (each uses some of them).
 #![allow(dead_code)]
 
+pub mod console;
 pub mod ssf;
 
 use std::path::Path;
