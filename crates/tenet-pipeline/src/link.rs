@@ -171,6 +171,28 @@ impl CredentialLinker {
         Ok(fresh.into_iter().filter_map(|c| self.known.get(&c).cloned().flatten().map(|iss| (c, iss))).collect())
     }
 
+    /// Credentials whose issuance another writer stored (another node of a
+    /// cluster, analysing another partition): what this linker took for
+    /// unknown is looked up again, and the events stored using them,
+    /// whoever stored them, are completed. Two nodes storing an issuance
+    /// and its uses at the same moment each miss the other's uncommitted
+    /// events; this, run after the issuer's commit, joins them.
+    pub fn issued_elsewhere(&mut self, store: &mut dyn EventStore, creds: &[String]) -> Result<Vec<Completed>> {
+        let mut fresh = Vec::new();
+        for cred in creds {
+            if matches!(self.known.get(cred), Some(None)) {
+                self.known.remove(cred);
+            }
+            if let Some((_, iss)) = store.issuer_of(cred)?.and_then(|issuer| Issuance::of(&issuer)) {
+                self.learn(cred.clone(), iss);
+            }
+            if let Some(Some(iss)) = self.known.get(cred) {
+                fresh.push((cred.clone(), iss.clone()));
+            }
+        }
+        relink_stored(store, &fresh)
+    }
+
     /// Records `cred`'s issuance, completed with what is known of the
     /// credential its issuer presented, and completes those issued through
     /// `cred` in turn. Returns every credential whose issuance changed.
@@ -225,9 +247,11 @@ pub fn relink_stored(store: &mut dyn EventStore, fresh: &[Fresh]) -> Result<Vec<
             let known = e.principals().count();
             // Each relink only grows a chain, so this ends.
             if extend(&mut e, &iss) {
-                store.relink(&e)?;
-                work.extend(Issuance::of(&e));
-                changed.push(Completed { event: e, known });
+                let stored = store.relink(&e, known)?;
+                if stored < e.principals().count() {
+                    work.extend(Issuance::of(&e));
+                    changed.push(Completed { event: e, known: stored });
+                }
             }
         }
     }

@@ -128,11 +128,15 @@ pub struct NodeUpdate {
     /// Partition → what its learner learned.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub learned: Vec<(u32, tenet_learn::Learned)>,
+    /// Credentials whose issuance the commit stored: the other nodes
+    /// complete the chains of events they stored using them meanwhile.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub issued: Vec<String>,
 }
 
 impl NodeUpdate {
     pub fn is_empty(&self) -> bool {
-        self.trust.is_empty() && self.learned.iter().all(|(_, l)| l.is_empty())
+        self.trust.is_empty() && self.learned.iter().all(|(_, l)| l.is_empty()) && self.issued.is_empty()
     }
 }
 

@@ -610,14 +610,12 @@ impl Pipeline {
         }
     }
 
-    /// Writes the observed use tallied since the last write. (Cluster
-    /// nodes tally none: their writes would interleave by sequence number,
-    /// which the store's single use watermark cannot follow. Their graphs
-    /// keep use live; the store's count is brought up to date when a node
-    /// starts.)
+    /// Writes the observed use tallied since the last write. (A cluster
+    /// node writes each partition batch's use in the batch's transaction
+    /// instead: see `store_partition`.)
     fn record_use(&mut self) {
         self.use_recorded = Instant::now();
-        if self.tally.is_empty() {
+        if self.partitioned || self.tally.is_empty() {
             return;
         }
         match self.store.record_use(&self.tally) {
@@ -707,12 +705,17 @@ impl Pipeline {
             // sessions whose credentials another event minted.
             let late_children = self.traces.link_batch(&mut events);
             let fresh = self.linker.link_batch(&*self.store, &mut events)?;
+            if self.link.is_some() {
+                self.outgoing.issued.extend(fresh.iter().map(|(cred, _)| cred.clone()));
+            }
             let (batch, events) = PreparedBatch::keeping(events);
             let appended = if batch.is_empty() { Default::default() } else { self.store.append(batch)? };
             let mut completed = link::relink_stored(&mut *self.store, &fresh)?;
-            for child in late_children {
-                self.store.relink(&child.event)?;
-                completed.push(child);
+            for mut child in late_children {
+                child.known = self.store.relink(&child.event, child.known)?;
+                if child.known < child.event.principals().count() {
+                    completed.push(child);
+                }
             }
             self.commit()?;
             Ok((appended, events, completed))
@@ -787,9 +790,7 @@ impl Pipeline {
             if self.link.is_some() {
                 self.outgoing_event(e, 0);
             }
-            if !self.partitioned {
-                self.tally.add(e, *seq);
-            }
+            self.tally.add(e, *seq);
             let actors = if e.chain.is_empty() { std::slice::from_ref(&e.actor) } else { &e.chain[..] };
             for p in actors {
                 if !self.seen.principals.contains_key(&p.id) {
@@ -802,9 +803,7 @@ impl Pipeline {
         // Use shown by chains completed after their events were analysed.
         for c in completed {
             self.graph.write().observe_completed(&c.event, c.known);
-            if !self.partitioned {
-                self.tally.add_completed(&c.event, c.known);
-            }
+            self.tally.add_completed(&c.event, c.known);
             if self.link.is_some() {
                 self.outgoing_event(&c.event, c.known);
             }
@@ -947,7 +946,7 @@ impl Pipeline {
     /// announced here as they were there), and what its learners learned
     /// kept for decisions.
     fn apply_remote(&mut self, update: crate::cluster::NodeUpdate) {
-        let crate::cluster::NodeUpdate { trust: update, learned } = update;
+        let crate::cluster::NodeUpdate { trust: update, learned, issued } = update;
         for (part, l) in learned {
             if !self.parts.contains_key(&part) && !l.is_empty() {
                 self.elsewhere.entry(part).or_default().absorb(l);
@@ -980,7 +979,52 @@ impl Pipeline {
         if let Some(link) = &self.link {
             link.state.reached(update.revision);
         }
+        if !issued.is_empty() {
+            self.complete_chains_issued_elsewhere(&issued);
+        }
         self.update_status();
+    }
+
+    /// Another node stored the issuance of `creds`: the chains of events
+    /// using them that this node stored before it knew (or while it was
+    /// being stored) are completed, with the use they show, in a commit of
+    /// their own sent to the other nodes as any other.
+    fn complete_chains_issued_elsewhere(&mut self, creds: &[String]) {
+        let done = (|| -> Result<Vec<link::Completed>, tenet_store::StoreError> {
+            let completed = self.linker.issued_elsewhere(&mut *self.store, creds)?;
+            if completed.is_empty() {
+                self.store.rollback();
+                return Ok(completed);
+            }
+            let mut tally = UseTally::after(0);
+            for c in &completed {
+                tally.add_completed(&c.event, c.known);
+            }
+            self.store.count_stored_use(&tally)?;
+            self.store.commit()?;
+            Ok(completed)
+        })();
+        let completed = match done {
+            Ok(c) => c,
+            Err(e) => {
+                self.store.rollback();
+                tracing::warn!(error = %e, credentials = creds.len(), "chains completed by another node's issuance not linked here");
+                return;
+            }
+        };
+        if completed.is_empty() {
+            return;
+        }
+        let revision = self.graph.read().revision();
+        for c in &completed {
+            self.graph.write().observe_completed(&c.event, c.known);
+            self.outgoing_event(&c.event, c.known);
+        }
+        self.send_update();
+        if self.graph.read().revision() != revision {
+            self.snapshot = std::mem::take(&mut self.snapshot).with_graph(&self.graph.read());
+            self.publish_trust();
+        }
     }
 
     fn findings_changed(&mut self, stored: &[Finding], notices: &mut Vec<TrustNotice>) {
@@ -1562,6 +1606,9 @@ impl Pipeline {
                         return Err(why);
                     }
                 }
+                // The use these events show is counted with them, once.
+                let tally = std::mem::replace(&mut s.tally, UseTally::after(0));
+                s.store.count_stored_use(&tally).map_err(|e| e.to_string())?;
                 let mut notices = s.batch.as_mut().map(|b| std::mem::take(&mut b.notices)).unwrap_or_default();
                 s.record_notices(&mut notices).and_then(|()| s.store.commit()).map_err(|e| e.to_string())?;
                 if let Some(b) = &mut s.batch {
@@ -1590,6 +1637,7 @@ impl Pipeline {
                 self.store.rollback();
                 self.outgoing = Default::default();
                 self.outgoing_uses.clear();
+                self.tally = UseTally::after(0);
                 self.parts.remove(&part);
                 if let Err(again) = self.own(part) {
                     tracing::error!(error = %again, part, "partition not loaded again after a failed batch");

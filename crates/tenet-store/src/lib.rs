@@ -372,10 +372,24 @@ pub trait EventStore: StoreReader {
     /// The sequence number through which stored events are counted in observed use.
     fn use_watermark(&self) -> Result<i64>;
 
+    /// Adds the use of events this transaction stored (`tally`) to
+    /// observed use, in the transaction, and moves the watermark to at
+    /// least its last event: how a cluster's partitions count use, once
+    /// each, with the events (their writers' sequence numbers interleave,
+    /// so none can own the watermark).
+    fn count_stored_use(&mut self, _tally: &UseTally) -> Result<()> {
+        Err(StoreError::Unsupported("use counted with its events needs a shared (PostgreSQL) store".into()))
+    }
+
     /// Replaces a stored event's actor and chain with `event`'s: the one
     /// correction the log accepts, made when the credential behind a session
-    /// is traced to its issuer after the event was stored.
-    fn relink(&mut self, event: &Event) -> Result<()>;
+    /// is traced to its issuer after the event was stored. `known` is how
+    /// many principals the caller read it naming. Returns how many it named
+    /// as stored just before: more than `known` when another writer
+    /// completed it meanwhile (a chain only grows; when it already names as
+    /// many as `event`, nothing is written), so each writer counts only
+    /// what it added.
+    fn relink(&mut self, event: &Event, known: usize) -> Result<usize>;
 
     /// The store's revision as of this writer's last commit: every commit
     /// by any writer on a shared store gets the next, in commit order (0

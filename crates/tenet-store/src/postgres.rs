@@ -286,6 +286,10 @@ CREATE TABLE ssf_signing_keys (
 );
 ";
 
+/// The space of the advisory locks (two-key form, the second the event's
+/// sequence number) under which a stored event is relinked.
+const RELINK_LOCKS: i32 = i32::from_be_bytes(*b"tenr");
+
 /// The advisory lock each decision batch is appended under: the chain's
 /// head is read and extended by one node at a time.
 const DECISION_CHAIN_LOCK: i64 = i64::from_be_bytes(*b"\0\0tenetd");
@@ -1416,45 +1420,68 @@ impl NoticeReader for PostgresReader {
     }
 }
 
+/// Adds `tally` to observed use, in the open transaction.
+async fn upsert_use(c: &ClientWrapper, names: &mut Names, tally: &UseTally) -> Result<()> {
+    let mut entries: Vec<_> = tally.entries().collect();
+    // One order for every writer: two cluster nodes' batches never lock the
+    // same rows in opposite orders.
+    entries.sort_unstable_by(|a, b| (a.0, a.1, a.2).cmp(&(b.0, b.1, b.2)));
+    names.intern_all(c, entries.iter().flat_map(|e| [Some(e.0), Some(e.1), e.2]).flatten()).await?;
+    let mut cols: [Vec<i64>; 6] = Default::default();
+    for &(p, a, r, first, last, count) in &entries {
+        let r = match r {
+            Some(r) => names.id(r)?,
+            None => -1,
+        };
+        for (col, v) in cols.iter_mut().zip([names.id(p)?, names.id(a)?, r, first, last, count as i64]) {
+            col.push(v);
+        }
+    }
+    let upsert = c
+        .prepare_cached(
+            "INSERT INTO observed_use(principal, action, resource, first, last, count)
+             SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::bigint[], $4::bigint[], $5::bigint[], $6::bigint[])
+             ON CONFLICT (principal, action, resource) DO UPDATE SET
+               first = LEAST(observed_use.first, excluded.first),
+               last = GREATEST(observed_use.last, excluded.last),
+               count = observed_use.count + excluded.count",
+        )
+        .await?;
+    let [p, a, r, first, last, count] = &cols;
+    c.execute(&upsert, &[p, a, r, first, last, count]).await?;
+    Ok(())
+}
+
 impl PostgresStore {
     /// Writes `tally` into observed use and moves the watermark to its end,
-    /// in one transaction.
-    fn add_use(&mut self, tally: &UseTally) -> Result<()> {
-        self.write(async |c, names| {
-            let mut entries: Vec<_> = tally.entries().collect();
-            entries.sort_unstable_by(|a, b| (a.0, a.1, a.2).cmp(&(b.0, b.1, b.2)));
-            names.intern_all(c, entries.iter().flat_map(|e| [Some(e.0), Some(e.1), e.2]).flatten()).await?;
-            let mut cols: [Vec<i64>; 6] = Default::default();
-            for &(p, a, r, first, last, count) in &entries {
-                let r = match r {
-                    Some(r) => names.id(r)?,
-                    None => -1,
-                };
-                for (col, v) in cols.iter_mut().zip([names.id(p)?, names.id(a)?, r, first, last, count as i64]) {
-                    col.push(v);
-                }
+    /// in one transaction, if the watermark is still where the tally
+    /// starts; returns whether it was (else nothing is written: another
+    /// writer counted some of the same events).
+    fn add_use(&mut self, tally: &UseTally) -> Result<bool> {
+        let added = self.write(async |c, names| {
+            let now: Option<i64> = c
+                .query_opt("SELECT value FROM meta WHERE key = 'use_watermark' FOR UPDATE", &[])
+                .await?
+                .map(|r| r.try_get(0))
+                .transpose()?;
+            if now.unwrap_or(0) != tally.starts_after() {
+                return Ok(false);
             }
-            let upsert = c
-                .prepare_cached(
-                    "INSERT INTO observed_use(principal, action, resource, first, last, count)
-                     SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::bigint[], $4::bigint[], $5::bigint[], $6::bigint[])
-                     ON CONFLICT (principal, action, resource) DO UPDATE SET
-                       first = LEAST(observed_use.first, excluded.first),
-                       last = GREATEST(observed_use.last, excluded.last),
-                       count = observed_use.count + excluded.count",
-                )
-                .await?;
-            let [p, a, r, first, last, count] = &cols;
-            c.execute(&upsert, &[p, a, r, first, last, count]).await?;
+            upsert_use(c, names, tally).await?;
             c.execute(
                 "INSERT INTO meta(key, value) VALUES ('use_watermark', $1)
                  ON CONFLICT (key) DO UPDATE SET value = excluded.value",
                 &[&tally.through()],
             )
             .await?;
-            Ok(())
+            Ok(true)
         })?;
-        self.commit()
+        if added {
+            self.commit()?;
+        } else {
+            self.rollback();
+        }
+        Ok(added)
     }
 }
 
@@ -1581,8 +1608,17 @@ impl EventStore for PostgresStore {
         const SLICE: i64 = 16_384;
         let mut n = 0;
         loop {
-            let watermark = self.use_watermark()?;
-            let events = self.read(async |c| {
+            let (read, full) = self.write(async |c, names| {
+                // The watermark's row is locked first: a cluster's batches,
+                // which count their own events' use and move it, wait
+                // meanwhile, so each event is counted by them or by this,
+                // never both.
+                c.execute("INSERT INTO meta(key, value) VALUES ('use_watermark', 0) ON CONFLICT DO NOTHING", &[])
+                    .await?;
+                let watermark: i64 = c
+                    .query_one("SELECT value FROM meta WHERE key = 'use_watermark' FOR UPDATE", &[])
+                    .await?
+                    .try_get(0)?;
                 let stmt = c
                     .prepare_cached(&format!(
                         "SELECT {EVENT_COLUMNS} FROM events e LEFT JOIN relinks r ON r.seq = e.seq
@@ -1590,24 +1626,26 @@ impl EventStore for PostgresStore {
                     ))
                     .await?;
                 let found = c.query(&stmt, &[&watermark, &SLICE]).await?;
-                let top = match found.last() {
-                    Some(r) => r.try_get::<_, i64>(0)?,
-                    None => return Ok((Vec::new(), watermark, false)),
+                let Some(top) = found.last().map(|r| r.try_get::<_, i64>(0)).transpose()? else {
+                    return Ok((0, false));
                 };
                 let full = found.len() as i64 == SLICE;
                 let rows = found.iter().map(row).collect::<Result<Vec<_>>>()?;
-                Ok((load(c, rows, false).await?, top, full))
+                let events = load(c, rows, false).await?;
+                let mut tally = UseTally::after(watermark);
+                for e in &events {
+                    tally.add(e, top);
+                }
+                upsert_use(c, names, &tally).await?;
+                c.execute("UPDATE meta SET value = $1 WHERE key = 'use_watermark'", &[&top]).await?;
+                Ok((events.len() as u64, full))
             })?;
-            let (events, top, full) = events;
-            if events.is_empty() {
+            if read == 0 {
+                self.rollback();
                 return Ok(n);
             }
-            n += events.len() as u64;
-            let mut tally = UseTally::after(watermark);
-            for e in &events {
-                tally.add(e, top);
-            }
-            self.add_use(&tally)?;
+            self.commit()?;
+            n += read;
             if !full {
                 return Ok(n);
             }
@@ -1619,14 +1657,26 @@ impl EventStore for PostgresStore {
     }
 
     fn record_use(&mut self, tally: &UseTally) -> Result<()> {
-        let watermark = self.use_watermark()?;
-        if watermark == tally.starts_after() {
-            self.add_use(tally)
-        } else if watermark < tally.through() {
-            self.refresh_use().map(|_| ())
-        } else {
-            Ok(())
+        if self.add_use(tally)? {
+            return Ok(());
         }
+        if self.use_watermark()? < tally.through() {
+            self.refresh_use()?;
+        }
+        Ok(())
+    }
+
+    fn count_stored_use(&mut self, tally: &UseTally) -> Result<()> {
+        self.write(async |c, names| {
+            upsert_use(c, names, tally).await?;
+            c.execute(
+                "INSERT INTO meta(key, value) VALUES ('use_watermark', $1)
+                 ON CONFLICT (key) DO UPDATE SET value = GREATEST(meta.value, excluded.value)",
+                &[&tally.through()],
+            )
+            .await?;
+            Ok(())
+        })
     }
 
     fn revision(&self) -> i64 {
@@ -1963,13 +2013,28 @@ impl EventStore for PostgresStore {
         }
     }
 
-    fn relink(&mut self, event: &Event) -> Result<()> {
+    fn relink(&mut self, event: &Event, known: usize) -> Result<usize> {
         let actor = serde_json::to_string(&event.actor).map_err(|e| StoreError::Encode(e.to_string()))?;
         let chain = serde_json::to_string(&event.chain).map_err(|e| StoreError::Encode(e.to_string()))?;
+        let names_now = event.principals().count();
         self.write(async |c, names| {
             let Slot::Stored(seq) = locate(c, event.time.unix_nanos(), event.id.as_str()).await? else {
-                return Ok(());
+                return Ok(known);
             };
+            // Cluster nodes may complete the same event at once (one
+            // learning an issuance, another its issuer's): one at a time,
+            // each seeing what the other stored.
+            c.execute("SELECT pg_advisory_xact_lock($1, $2)", &[&RELINK_LOCKS, &((seq % i64::from(i32::MAX)) as i32)])
+                .await?;
+            let stored = c
+                .query_opt("SELECT json_array_length(chain::json) FROM relinks WHERE seq = $1", &[&seq])
+                .await?
+                .map(|r| r.try_get::<_, i32>(0))
+                .transpose()?
+                .map_or(known, |chain| known.max(1 + chain as usize));
+            if stored >= names_now {
+                return Ok(stored);
+            }
             c.execute(
                 "INSERT INTO relinks(seq, actor, chain) VALUES ($1, $2, $3)
                  ON CONFLICT (seq) DO UPDATE SET actor = excluded.actor, chain = excluded.chain",
@@ -1981,7 +2046,8 @@ impl EventStore for PostgresStore {
             names.intern_all(c, keys.refs.iter().map(|&s| keys.str(s))).await?;
             let mut refs = Vec::new();
             event_refs(seq, &keys, &keys.events[0], |n| names.id(n), &mut refs)?;
-            insert_refs(c, &refs, false).await
+            insert_refs(c, &refs, false).await?;
+            Ok(stored)
         })
     }
 }

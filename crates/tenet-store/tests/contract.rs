@@ -395,8 +395,10 @@ fn relink_changes_what_queries_return_and_index_the_new_principals(at: Store) {
     s.append(PreparedBatch::new(vec![event("a", 1, "session")])).unwrap();
     let mut e = s.get(&EventId::from("a"), None).unwrap().unwrap();
     e.chain.push(Principal::new("bob", PrincipalKind::Human));
-    s.relink(&e).unwrap();
+    assert_eq!(s.relink(&e, 1).unwrap(), 1, "it named one principal before");
     s.commit().unwrap();
+    let again = s.get(&EventId::from("a"), None).unwrap().unwrap();
+    assert_eq!(s.relink(&again, again.principals().count()).unwrap(), 2, "as read, nothing to add");
     let by_bob = s.query(&EventQuery { principal: Some("bob".into()), ..Default::default() }).unwrap();
     assert_eq!(by_bob.len(), 1);
     assert_eq!(by_bob[0].chain[0].id, "bob");

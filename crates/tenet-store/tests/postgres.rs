@@ -278,3 +278,23 @@ fn the_signing_keys_are_written_once_rotated_and_retired_for_every_node() {
     let after = a.read().unwrap().unwrap();
     assert_eq!((after.active.as_slice(), after.previous), (&b"key four"[..], None));
 }
+
+#[test]
+fn two_writers_completing_the_same_chain_from_the_same_read_add_it_once() {
+    let Some(pg) = server("two_writers_completing_the_same_chain_from_the_same_read_add_it_once") else { return };
+    let url = pg.fresh_database();
+    let (mut a, mut b) = (PostgresStore::connect(&url).unwrap(), PostgresStore::connect(&url).unwrap());
+    a.append(PreparedBatch::new(vec![event("e1", 1)])).unwrap();
+    a.commit().unwrap();
+    let read = b.get(&tenet_model::EventId::from("e1"), None).unwrap().unwrap();
+    let mut completed = read.clone();
+    completed.chain.push(Principal::new("bob", PrincipalKind::Human));
+    // Both read it naming one principal; the first to store the chain adds
+    // it, the second finds it stored and adds nothing.
+    assert_eq!(a.relink(&completed, 1).unwrap(), 1);
+    a.commit().unwrap();
+    assert_eq!(b.relink(&completed, 1).unwrap(), 2, "already completed by the other writer");
+    b.commit().unwrap();
+    let stored = a.get(&tenet_model::EventId::from("e1"), None).unwrap().unwrap();
+    assert_eq!(stored.chain.iter().map(|p| p.id.as_str()).collect::<Vec<_>>(), ["bob"]);
+}
