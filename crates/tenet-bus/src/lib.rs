@@ -190,9 +190,18 @@ impl Bus {
     /// (`Tenet-Delivery`), and the last of them in each partition says so
     /// (`Tenet-Delivery-End`), so a partition's reader analyses a
     /// delivery's events together, as a single service analyses a body.
-    pub async fn publish_events(&self, events: &[tenet_model::Event]) -> Result<u64, BusError> {
+    /// Each goes to the partition of the principal it is about, in
+    /// `principals` (one per event).
+    pub async fn publish_events(&self, events: &[tenet_model::Event], principals: &[String]) -> Result<u64, BusError> {
+        if principals.len() != events.len() {
+            return Err(BusError::JetStream(format!(
+                "{} events but {} principals to partition them by",
+                events.len(),
+                principals.len()
+            )));
+        }
         let delivery = nuid::next().to_string();
-        let parts: Vec<u32> = events.iter().map(|e| partition_of(&e.actor.id, self.partitions)).collect();
+        let parts: Vec<u32> = principals.iter().map(|p| partition_of(p, self.partitions)).collect();
         let mut last = std::collections::HashMap::new();
         for (i, p) in parts.iter().enumerate() {
             last.insert(*p, i);

@@ -104,6 +104,11 @@ fn publishing_while_nats_is_down_fails_instead_of_acknowledging() {
     });
 }
 
+/// Partitioned by their actors' ids, as said.
+fn actors(events: &[tenet_model::Event]) -> Vec<String> {
+    events.iter().map(|e| e.actor.id.clone()).collect()
+}
+
 fn event(id: &str, actor: &str, second: i64) -> tenet_model::Event {
     use tenet_model::{Action, Principal, PrincipalKind, Source, Timestamp};
     let mut e = tenet_model::Event::api_call(
@@ -127,9 +132,9 @@ fn a_deliverys_events_arrive_whole_with_their_last_one_marked_in_each_partition(
         let bus = Bus::connect(&nats.url(), 1).await.unwrap();
         let first: Vec<_> = (0..3).map(|i| event(&format!("a{i}"), "user:alice", i)).collect();
         let second = vec![event("b0", "user:bob", 9)];
-        assert_eq!(bus.publish_events(&first).await.unwrap(), 0);
-        assert_eq!(bus.publish_events(&second).await.unwrap(), 0);
-        assert_eq!(bus.publish_events(&first).await.unwrap(), 3, "a retried delivery is stored once");
+        assert_eq!(bus.publish_events(&first, &actors(&first)).await.unwrap(), 0);
+        assert_eq!(bus.publish_events(&second, &actors(&second)).await.unwrap(), 0);
+        assert_eq!(bus.publish_events(&first, &actors(&first)).await.unwrap(), 3, "a retried delivery is stored once");
         let feed = bus.partition(0, "node-a", Duration::from_secs(30)).await.unwrap();
         let got = feed.fetch(10, Duration::from_millis(500)).await.unwrap();
         let seen: Vec<(String, bool)> = got.iter().map(|d| (d.event().unwrap().id.0, d.ends_delivery)).collect();
@@ -151,7 +156,7 @@ fn a_new_owner_reads_what_the_dead_one_left_unacknowledged_at_once_and_in_order(
     runtime().block_on(async {
         let bus = Bus::connect(&nats.url(), 1).await.unwrap();
         for i in 0..6 {
-            bus.publish_events(&[event(&format!("e{i}"), "user:alice", i)]).await.unwrap();
+            bus.publish_events(&[event(&format!("e{i}"), "user:alice", i)], &["user:alice".into()]).await.unwrap();
         }
         // The old owner acknowledged the first two and died holding the next two.
         let old = bus.partition(0, "node", Duration::from_secs(60)).await.unwrap();

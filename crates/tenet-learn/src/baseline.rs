@@ -218,11 +218,18 @@ impl PeerBaseline {
         self.adoptions.push((value, t, member));
     }
 
-    /// How many other members took `value` up within `window` before `t`.
-    pub fn adopters(&self, value: u64, t: i64, window: i64, member: u64) -> usize {
-        let mut who: Vec<u64> = self
-            .adoptions
-            .iter()
+    /// How many other members took `value` up within `window` before `t`,
+    /// in the baselines of one peer group that `parts` are (its members may
+    /// be learned by several learners).
+    pub fn adopters<'a>(
+        parts: impl Iterator<Item = &'a PeerBaseline>,
+        value: u64,
+        t: i64,
+        window: i64,
+        member: u64,
+    ) -> usize {
+        let mut who: Vec<u64> = parts
+            .flat_map(|p| p.adoptions.iter())
             .filter(|(v, at, m)| *v == value && *m != member && *at <= t && t - at <= window)
             .map(|(_, _, m)| *m)
             .collect();

@@ -20,10 +20,10 @@ use tenet_model::{Behaviour, Event, EventId, Fact, FailureKind, PrincipalKind, T
 
 use crate::Learner;
 use crate::actions::{self, Traits};
-use crate::baseline::{PrincipalBaseline, feature};
+use crate::baseline::{PeerBaseline, PrincipalBaseline, feature};
 use crate::deviation::{Deviation, Lean};
 use crate::identity::{ANNOUNCEMENT_WINDOW, CHANGE_WINDOW, Subject, networks_of, session_tool_call};
-use crate::sketch::{DAY, HOUR, key, key2, surprise};
+use crate::sketch::{Churn, DAY, HOUR, key, key2, surprise};
 
 const MINUTE: i64 = 60_000_000_000;
 /// Pseudo-observations of the peers' churn a principal's own is shrunk
@@ -401,7 +401,7 @@ impl Learner {
     pub(crate) fn detect(&mut self, e: &Event, sigma: &[crate::SigmaMatch]) -> Vec<Deviation> {
         let subject = self.identity.subject(e);
         if let Some(touched) = self.touched.as_mut() {
-            touched.insert(subject.id.clone());
+            touched.principals.insert(subject.id.clone());
         }
         let traits = actions::traits(e, &self.config.internal_domains);
         let action = e.action.qualified();
@@ -535,7 +535,7 @@ impl Learner {
     /// group with enough history, else everyone of its kind).
     fn churn_rate(&self, pb: &PrincipalBaseline, facts: &Facts, f: u8) -> f32 {
         let Some(slot) = feature::churn_slot(f) else { return DEFAULT_CHURN };
-        let peer_rate = |p: &str| self.peers.get(p).and_then(|pb| pb.churn.own_rate(slot, PEER_MIN_OBS));
+        let peer_rate = |p: &str| Churn::pooled_rate(self.peer_parts(p).map(|pb| &pb.churn), slot, PEER_MIN_OBS);
         let prior = facts
             .peers
             .iter()
@@ -717,16 +717,11 @@ impl Learner {
                 }
             }
             let k = x.key;
-            let peer_has: Vec<&str> = peers
-                .iter()
-                .filter(|p| self.peers.get(*p).is_some_and(|pb| pb.members >= 2 && pb.seen.contains(k)))
-                .map(String::as_str)
-                .collect();
+            let peer_has: Vec<&str> = peers.iter().filter(|p| self.peer_knows(p, k)).map(String::as_str).collect();
             let member = key(99, &subject.id);
             let adopters: usize = peers
                 .iter()
-                .filter_map(|p| self.peers.get(p))
-                .map(|pb| pb.adopters(k, t, ADOPTION_WINDOW, member))
+                .map(|p| PeerBaseline::adopters(self.peer_parts(p), k, t, ADOPTION_WINDOW, member))
                 .max()
                 .unwrap_or(0);
             let mut d = Deviation::new(
@@ -810,9 +805,7 @@ impl Learner {
         let established_agent = pb.user_agents.total(t) >= 20.0;
         // Software its kind of workload runs (a redeploy on another SDK)
         // is not a stranger's tool.
-        let ua_among_peers = ua_key.is_some_and(|k| {
-            peers.iter().any(|p| self.peers.get(p).is_some_and(|pb| pb.members >= 2 && pb.seen.contains(k)))
-        });
+        let ua_among_peers = ua_key.is_some_and(|k| peers.iter().any(|p| self.peer_knows(p, k)));
         // Said once, when the place or tool first appears (or for a sensitive
         // first), not on each of the calls that follow from it.
         let appeared = net_key.is_some_and(|k| new_of(feature::NETWORK) && pb.fresh_network.0 != k as u32)
@@ -1039,7 +1032,7 @@ impl Learner {
         for m in sigma {
             let k = key(feature::RULE, &m.rule.id);
             let own = pb.is_some_and(|p| p.seen.contains(k));
-            let peer = peers.iter().any(|p| self.peers.get(p).is_some_and(|pb| pb.members >= 2 && pb.seen.contains(k)));
+            let peer = peers.iter().any(|p| self.peer_knows(p, k));
             let mut score = level_score(&m.rule.level);
             let habit = if own {
                 // Routine for this principal: part of its normal, not a deviation.
@@ -1195,11 +1188,7 @@ impl Learner {
                 && e.context.ip.is_some_and(|ip| pb.seen.contains(key(feature::NETWORK, &networks_of(ip).0)));
             // Its peers assume the role too: a colleague's routine, newly shared.
             let peers = self.peer_keys(subject, e);
-            let peer_has = peers.iter().any(|p| {
-                self.peers
-                    .get(p)
-                    .is_some_and(|pb| pb.members >= 2 && pb.seen.contains(key(feature::COUNTERPART, &role.id)))
-            });
+            let peer_has = peers.iter().any(|p| self.peer_knows(p, key(feature::COUNTERPART, &role.id)));
             // A new role after a change that grants it, from a usual place, is
             // part of that change; otherwise it is a new trust path in use.
             let expected = (!support.is_empty() || peer_has) && known_place;
@@ -1859,6 +1848,9 @@ impl Learner {
         pb.observe_outcome(t, facts.failed());
         let kind_peer = facts.kind_peer;
         for p in facts.peers.iter().map(String::as_str).chain(std::iter::once(kind_peer)) {
+            if let Some(touched) = self.touched.as_mut() {
+                touched.peers.insert(p.to_string());
+            }
             let peer = slot(&mut self.peers, p, Default::default);
             peer.events += 1;
             if peer.seen.insert(member) {

@@ -363,17 +363,7 @@ impl IdentityIndex {
                 self.verified.insert(who, (networks_of(ip).1, t));
             }
         }
-        if !e.changes.is_empty() {
-            self.acting = e.principals().map(|p| self.canonical(&p.id).to_string()).collect();
-        }
-        for c in &e.changes {
-            match c {
-                TrustChange::Assert { fact } => self.assert(fact, t, e.id.as_str(), true, true),
-                TrustChange::Observe { fact } => self.assert(fact, t, e.id.as_str(), true, false),
-                TrustChange::Retract { key } => self.retract_key(key),
-            }
-        }
-        self.acting.clear();
+        self.apply_changes(e.principals().map(|p| p.id.as_str()), t, e.id.as_str(), &e.changes);
         // An MCP server announcing a changed tool list: the registration
         // that makes new tool use expected.
         if e.action.operation == "notifications/tools/list_changed" {
@@ -390,6 +380,28 @@ impl IdentityIndex {
                 list.remove(0);
             }
         }
+    }
+
+    /// The trust changes an event made at `t`, by its principals `by`.
+    pub fn apply_changes<'a>(
+        &mut self,
+        by: impl Iterator<Item = &'a str>,
+        t: i64,
+        event: &str,
+        changes: &[TrustChange],
+    ) {
+        if changes.is_empty() {
+            return;
+        }
+        self.acting = by.map(|p| self.canonical(p).to_string()).collect();
+        for c in changes {
+            match c {
+                TrustChange::Assert { fact } => self.assert(fact, t, event, true, true),
+                TrustChange::Observe { fact } => self.assert(fact, t, event, true, false),
+                TrustChange::Retract { key } => self.retract_key(key),
+            }
+        }
+        self.acting.clear();
     }
 
     /// Forgets authorised changes older than `horizon` before `now`, so the
@@ -476,6 +488,31 @@ impl IdentityIndex {
         (only_role && session.contains('@') && !session.starts_with('@'))
             .then(|| self.canonical(&format!("user:{session}")).to_string())
     }
+}
+
+/// The principal an event is about, as a learner that knows nothing yet
+/// names it: a role's sessions are the role, an SSO session the person it
+/// is named for, an agent's tool calls the agent. A cluster partitions its
+/// events by it, so one partition's learner sees all of a principal it can
+/// tell from the event alone (aliases that only inventory or other events
+/// reveal still spread a person over several partitions).
+pub fn partition_principal(e: &Event) -> String {
+    partition_subject(e).id
+}
+
+/// See [`partition_principal`]: the subject, with the one thing a learner
+/// that knows nothing learns from the event itself, the identities it says
+/// are one (a SAML user and the person it names).
+pub fn partition_subject(e: &Event) -> Subject {
+    let mut index = IdentityIndex::default();
+    for c in &e.changes {
+        if let TrustChange::Assert { fact: Fact::SameAs { a, b } }
+        | TrustChange::Observe { fact: Fact::SameAs { a, b } } = c
+        {
+            index.link(a, b);
+        }
+    }
+    index.subject(e)
 }
 
 /// A server's short name: `aws-mcp.tools.acme.internal` and `service:aws-mcp` → `aws-mcp`.

@@ -7,6 +7,7 @@
 use rustc_hash::FxHashMap;
 use serde::{Deserialize, Serialize};
 
+use crate::baseline::PeerBaseline;
 use crate::identity::Authentication;
 use crate::sketch::Novelty;
 
@@ -41,7 +42,8 @@ pub struct KnownPrincipal {
 
 /// What a learner learned since it was last asked, as it now stands: every
 /// principal an event was about, whole (it replaces what a reader knew of
-/// it), the aliases that name it, and its peer groups' novelty.
+/// it), the aliases that name it, and its part of every peer group those
+/// events taught (or that the principals belong to).
 #[derive(Clone, Default, Serialize, Deserialize)]
 pub struct Learned {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -50,7 +52,7 @@ pub struct Learned {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub aliases: Vec<(String, String)>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub peers: Vec<(String, Novelty)>,
+    pub peers: Vec<(String, PeerBaseline)>,
 }
 
 impl Learned {
@@ -64,7 +66,7 @@ impl Learned {
 pub struct KnowledgeIndex {
     principals: FxHashMap<String, KnownPrincipal>,
     aliases: FxHashMap<String, String>,
-    peers: FxHashMap<String, Novelty>,
+    peers: FxHashMap<String, PeerBaseline>,
 }
 
 impl KnowledgeIndex {
@@ -90,7 +92,7 @@ impl KnowledgeIndex {
             p.groups.clone(),
             p.acts_for.clone(),
             p.authentication.clone(),
-            |g| self.peers.get(g),
+            |g, k| self.peers.get(g).is_some_and(|p| p.seen.contains(k)),
             action,
             resource_type,
         )
@@ -101,13 +103,13 @@ impl KnowledgeIndex {
 /// any of its peer groups (system groups aside: everyone is in them), did
 /// `action` on a `resource_type` before.
 #[allow(clippy::too_many_arguments)]
-pub(crate) fn knowledge_of<'a>(
+pub(crate) fn knowledge_of(
     id: &str,
     seen: Option<&Novelty>,
     groups: Vec<String>,
     mut acts_for: Vec<String>,
     authentication: Option<Authentication>,
-    peer_seen: impl Fn(&str) -> Option<&'a Novelty>,
+    peer_seen: impl Fn(&str, u64) -> bool,
     action: &str,
     resource_type: &str,
 ) -> Option<Knowledge> {
@@ -115,8 +117,7 @@ pub(crate) fn knowledge_of<'a>(
         return None;
     }
     let k = crate::detect::action_on_type(action, resource_type);
-    let peer_group_before =
-        groups.iter().filter(|g| is_peer_group(g)).any(|g| peer_seen(g).is_some_and(|p| p.contains(k)));
+    let peer_group_before = groups.iter().filter(|g| is_peer_group(g)).any(|g| peer_seen(g, k));
     acts_for.sort();
     Some(Knowledge {
         id: id.to_string(),

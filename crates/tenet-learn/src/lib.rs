@@ -100,10 +100,21 @@ pub struct Learner {
     incidents: Incidents,
     risk: risk::Risk,
     last_prune: i64,
-    /// The principals events were about since [`Learner::take_learned`],
-    /// when tracked.
+    /// The principals events were about, and the peer groups they taught,
+    /// since [`Learner::take_learned`], when tracked.
     #[serde(skip)]
-    touched: Option<rustc_hash::FxHashSet<String>>,
+    touched: Option<Touched>,
+    /// On a cluster node: what the learners of other partitions taught
+    /// each peer group (group → partition → its members' part), pooled
+    /// with this learner's own when a detector asks about peers.
+    #[serde(default)]
+    peers_elsewhere: FxHashMap<String, FxHashMap<u32, PeerBaseline>>,
+}
+
+#[derive(Clone, Default)]
+struct Touched {
+    principals: rustc_hash::FxHashSet<String>,
+    peers: rustc_hash::FxHashSet<String>,
 }
 
 impl Learner {
@@ -122,6 +133,7 @@ impl Learner {
             risk: risk::Risk::default(),
             last_prune: 0,
             touched: None,
+            peers_elsewhere: FxHashMap::default(),
         }
     }
 
@@ -158,6 +170,15 @@ impl Learner {
             self.detect.prune(self.clock);
             self.incidents.close_stale(self.clock, &self.config);
         }
+    }
+
+    /// Trust changes an event analysed by another learner made (a cluster
+    /// partitions its events by actor; grants, memberships and delegations
+    /// explain what other principals do next): known as authorised
+    /// changes, as if this learner had seen the event.
+    pub fn apply_changes_elsewhere(&mut self, changes: &tenet_model::DeclaredChanges) {
+        let by = changes.by.iter().map(String::as_str);
+        self.identity.apply_changes(by, changes.at.unix_nanos(), &changes.event, &changes.changes);
     }
 
     /// Findings raised or changed since the last call.
@@ -218,10 +239,34 @@ impl Learner {
             groups,
             acts_for,
             self.identity.authentication(id).cloned(),
-            |g| self.peers.get(g).map(|p| &p.seen),
+            |g, k| self.peer_parts(g).any(|p| p.seen.contains(k)),
             action,
             resource_type,
         )
+    }
+
+    /// A peer group's baselines: this learner's, and what other
+    /// partitions' learners taught it.
+    fn peer_parts<'a>(&'a self, group: &str) -> impl Iterator<Item = &'a PeerBaseline> {
+        self.peers.get(group).into_iter().chain(self.peers_elsewhere.get(group).into_iter().flat_map(|m| m.values()))
+    }
+
+    /// Whether a peer group of two members or more has seen `k`.
+    fn peer_knows(&self, group: &str, k: u64) -> bool {
+        let (mut members, mut seen) = (0, false);
+        for p in self.peer_parts(group) {
+            members += p.members;
+            seen = seen || p.seen.contains(k);
+        }
+        members >= 2 && seen
+    }
+
+    /// What the learner of partition `part` (another's) learned: its part
+    /// of each peer group it taught replaces the one it sent before.
+    pub fn learned_elsewhere(&mut self, part: u32, learned: &Learned) {
+        for (group, baseline) in &learned.peers {
+            self.peers_elsewhere.entry(group.clone()).or_default().insert(part, baseline.clone());
+        }
     }
 
     /// From now on, remembers which principals events were about, for
@@ -233,10 +278,9 @@ impl Learner {
     /// What decisions need of the principals events were about since the
     /// last call, as it now stands (empty unless tracked).
     pub fn take_learned(&mut self) -> Learned {
-        let Some(touched) = self.touched.as_mut().filter(|t| !t.is_empty()) else { return Learned::default() };
-        let touched = std::mem::take(touched);
+        let Some(touched) = self.touched.as_mut() else { return Learned::default() };
+        let Touched { principals: touched, mut peers } = std::mem::take(touched);
         let mut learned = Learned::default();
-        let mut peers = rustc_hash::FxHashSet::default();
         for id in &touched {
             let groups: Vec<String> = self.identity.groups_of(id).into_iter().map(str::to_string).collect();
             peers.extend(groups.iter().filter(|g| knowledge::is_peer_group(g)).cloned());
@@ -249,7 +293,7 @@ impl Learner {
             learned.principals.push((id.clone(), known));
         }
         learned.aliases = self.identity.aliases_of(|canonical| touched.contains(canonical));
-        learned.peers = peers.into_iter().filter_map(|g| self.peers.get(&g).map(|p| (g, p.seen.clone()))).collect();
+        learned.peers = peers.into_iter().filter_map(|g| self.peers.get(&g).map(|p| (g, p.clone()))).collect();
         learned
     }
 }

@@ -343,6 +343,17 @@ impl Churn {
         self.obs.get(slot).copied().unwrap_or(0.0)
     }
 
+    /// The rate of several counts pooled (one peer group's members, kept
+    /// by several learners); `None` before `min_obs` observations in all.
+    pub fn pooled_rate<'a>(parts: impl Iterator<Item = &'a Churn>, slot: usize, min_obs: f32) -> Option<f32> {
+        let (mut o, mut n) = (0.0, 0.0);
+        for c in parts {
+            o += c.observations(slot);
+            n += c.new.get(slot).copied().unwrap_or(0.0);
+        }
+        (o >= min_obs).then(|| n / o)
+    }
+
     /// The own rate alone (`None` before `min_obs` observations).
     pub fn own_rate(&self, slot: usize, min_obs: f32) -> Option<f32> {
         let o = self.observations(slot);

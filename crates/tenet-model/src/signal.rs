@@ -246,6 +246,10 @@ impl TrustUpdate {
 pub struct DeclaredChanges {
     pub at: Timestamp,
     pub event: String,
+    /// The event's principals (actor, then chain): a change an identity
+    /// makes to itself authorises nothing.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub by: Vec<String>,
     pub changes: Vec<crate::TrustChange>,
 }
 

@@ -269,11 +269,18 @@ pub struct Publisher {
     handle: tokio::runtime::Handle,
     slots: Arc<tokio::sync::Semaphore>,
     state: Arc<NodeState>,
+    routes: Arc<CredentialRoutes>,
 }
 
 impl Publisher {
-    pub fn new(bus: Bus, handle: tokio::runtime::Handle, state: Arc<NodeState>) -> Publisher {
-        Publisher { bus, handle, slots: Arc::new(tokio::sync::Semaphore::new(IN_FLIGHT)), state }
+    pub fn new(
+        bus: Bus,
+        handle: tokio::runtime::Handle,
+        state: Arc<NodeState>,
+        store: tenet_store::StoreAt,
+    ) -> Publisher {
+        let routes = Arc::new(CredentialRoutes::new(store));
+        Publisher { bus, handle, slots: Arc::new(tokio::sync::Semaphore::new(IN_FLIGHT)), state, routes }
     }
 
     /// Refuses intake while an engine is down: NATS (nothing would be
@@ -318,11 +325,24 @@ impl Publisher {
     }
 
     fn spawn(&self, slot: tokio::sync::OwnedSemaphorePermit, delivered: Delivered) {
-        let bus = self.bus.clone();
+        let (bus, routes) = (self.bus.clone(), self.routes.clone());
         self.handle.spawn(async move {
             let Delivered { origin, format, events, rejections, spans, reply } = delivered;
             let started = Instant::now();
-            let published = bus.publish_events(&events).await;
+            // Who each event is about may take a look in the store.
+            let (events, principals) = match tokio::task::spawn_blocking(move || {
+                let principals = routes.principals(&events);
+                (events, principals)
+            })
+            .await
+            {
+                Ok(routed) => routed,
+                Err(e) => {
+                    tracing::error!(error = %e, "events could not be routed to their partitions");
+                    return;
+                }
+            };
+            let published = bus.publish_events(&events, &principals).await;
             drop(slot);
             let answer = match published {
                 Ok(duplicates) => Ok(accepted(format, events.len() as u64, duplicates, rejections, spans, started)),
@@ -338,6 +358,120 @@ impl Publisher {
                 let _ = r.send(answer);
             }
         });
+    }
+}
+
+/// Which principal each event is about, for its partition, as far as
+/// intake can tell: a session's events go with the person (or agent) its
+/// credential was issued to, as the issuing event does, so the one learner
+/// that sees the issuance sees the session's events after it and knows who
+/// acted (as a single service, which sees everything in order, does).
+/// Other events go by [`tenet_learn::identity::partition_principal`]: a
+/// role's sessions with the role, whatever their session names.
+struct CredentialRoutes {
+    store: tenet_store::StoreAt,
+    /// Credential → the principal its sessions go with, or when its
+    /// issuance was last looked for in the store and not found.
+    known: std::sync::Mutex<std::collections::HashMap<String, Route>>,
+}
+
+#[derive(Clone)]
+enum Route {
+    To(String),
+    /// Looked up again after [`UNKNOWN_FOR`]: the issuance may be stored
+    /// since (an access key's never is).
+    Unknown(Instant),
+}
+
+/// Credentials remembered; beyond this the memory starts again (sessions
+/// live hours; a credential forgotten is looked up in the store).
+const ROUTES_KEPT: usize = 200_000;
+/// How long a credential whose issuance the store did not hold goes by
+/// its session's own principal before it is looked up again.
+const UNKNOWN_FOR: Duration = Duration::from_secs(30);
+
+impl CredentialRoutes {
+    fn new(store: tenet_store::StoreAt) -> Self {
+        CredentialRoutes { store, known: Default::default() }
+    }
+
+    /// The principal each of a delivery's events is about, in order.
+    fn principals(&self, events: &[Event]) -> Vec<String> {
+        let mut known = self.known.lock().unwrap_or_else(|p| p.into_inner());
+        if known.len() > ROUTES_KEPT {
+            known.clear();
+        }
+        // Credentials this delivery's events present that no route names
+        // and it does not mint itself: the store may hold their issuance
+        // (taken in earlier, or on another node).
+        let minted: std::collections::HashSet<&str> =
+            events.iter().filter_map(|e| e.issued.as_ref().map(|i| i.credential_id.as_str())).collect();
+        let mut unknown: Vec<&str> = events
+            .iter()
+            .filter_map(|e| e.session.as_ref()?.credential_id.as_deref())
+            .filter(|c| !minted.contains(c))
+            .filter(|c| match known.get(*c) {
+                None => true,
+                Some(Route::To(_)) => false,
+                Some(Route::Unknown(at)) => at.elapsed() >= UNKNOWN_FOR,
+            })
+            .collect();
+        unknown.sort_unstable();
+        unknown.dedup();
+        if !unknown.is_empty()
+            && let Ok(reader) = self.store.reader()
+        {
+            for cred in unknown {
+                let issuer = reader.issuer_of(cred).ok().flatten();
+                let route = issuer.and_then(|issuer| Self::route(&issuer, &known));
+                known.insert(cred.to_string(), route.map_or(Route::Unknown(Instant::now()), Route::To));
+            }
+        }
+        events
+            .iter()
+            .map(|e| {
+                let Some(issued) = &e.issued else {
+                    return Self::routed(e, &known).unwrap_or_else(|| tenet_learn::identity::partition_principal(e));
+                };
+                match Self::route(e, &known) {
+                    Some(route) => {
+                        known.insert(issued.credential_id.clone(), Route::To(route.clone()));
+                        route
+                    }
+                    // Automation (a cloud service, a CI identity) taking up a
+                    // role goes with the role, whose sessions follow it: its
+                    // learner then knows every way the role is taken up.
+                    None => e
+                        .resources
+                        .iter()
+                        .find(|r| r.kind == "AWS::IAM::Role")
+                        .map(|r| r.id.clone())
+                        .unwrap_or_else(|| tenet_learn::identity::partition_principal(e)),
+                }
+            })
+            .collect()
+    }
+
+    /// The principal the credential `e` presents was routed to.
+    fn routed(e: &Event, known: &std::collections::HashMap<String, Route>) -> Option<String> {
+        match known.get(e.session.as_ref()?.credential_id.as_deref()?)? {
+            Route::To(p) => Some(p.clone()),
+            Route::Unknown(_) => None,
+        }
+    }
+
+    /// Where the sessions of the credential `issuing` minted go: with the
+    /// person or agent it was minted for or by (one learner for all they
+    /// do); `None` for automation minting a role's sessions, which go with
+    /// the role (one partition for every workload a service runs would
+    /// hold most of a cloud's events).
+    fn route(issuing: &Event, known: &std::collections::HashMap<String, Route>) -> Option<String> {
+        if let Some(route) = Self::routed(issuing, known) {
+            return Some(route);
+        }
+        let subject = tenet_learn::identity::partition_subject(issuing);
+        matches!(subject.kind, tenet_model::PrincipalKind::Human | tenet_model::PrincipalKind::Agent)
+            .then_some(subject.id)
     }
 }
 
@@ -624,5 +758,84 @@ async fn read(bus: Bus, p: u32, inlet: Inlet, stop: Arc<AtomicBool>) {
             }
             Err(_) => return,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use tenet_model::{
+        Action, Event, IssuedCredential, Principal, PrincipalKind, Resource, Session, Source, Timestamp,
+    };
+
+    use super::CredentialRoutes;
+
+    fn call(id: &str, actor: &str, kind: PrincipalKind, operation: &str, presents: Option<&str>) -> Event {
+        Event {
+            session: presents.map(|c| Session { credential_id: Some(c.into()), ..Default::default() }),
+            ..Event::api_call(
+                id,
+                Timestamp::from_unix_seconds(1),
+                Principal::new(actor, kind),
+                Action::new("sts", operation),
+                Source { format: "cloudtrail".into(), system: "aws".into(), tenant: None },
+            )
+        }
+    }
+
+    /// `actor` takes up `role`, minting `credential` for its session.
+    fn assume(id: &str, actor: &str, kind: PrincipalKind, role: &str, credential: &str) -> Event {
+        let mut e = call(id, actor, kind, "AssumeRole", None);
+        let session = format!("arn:aws:sts::1:assumed-role/{}/s-{id}", role.rsplit('/').next().unwrap());
+        e.issued = Some(IssuedCredential {
+            credential_id: credential.into(),
+            to: Principal::new(session, PrincipalKind::Unknown),
+            expires: None,
+        });
+        e.resources.push(Resource::new("AWS::IAM::Role", role));
+        e
+    }
+
+    fn session_call(id: &str, role: &str, credential: &str) -> Event {
+        let actor = format!("arn:aws:sts::1:assumed-role/{role}/s-{id}");
+        let mut e = call(id, &actor, PrincipalKind::Role, "GetCallerIdentity", Some(credential));
+        e.chain.push(Principal::new(format!("arn:aws:iam::1:role/{role}"), PrincipalKind::Role));
+        e
+    }
+
+    #[test]
+    fn a_sessions_events_go_with_the_person_its_credential_was_issued_to_and_automations_with_the_role() {
+        let dir = tempfile::tempdir().unwrap();
+        let routes = CredentialRoutes::new(tenet_store::StoreAt::Embedded(dir.path().into()));
+        let alice = "arn:aws:iam::1:user/alice";
+        let lambda = "lambda.amazonaws.com";
+        let first = [
+            assume("1", alice, PrincipalKind::Human, "arn:aws:iam::1:role/admin", "K1"),
+            session_call("2", "admin", "K1"),
+            assume("3", lambda, PrincipalKind::CloudService, "arn:aws:iam::1:role/orders", "K2"),
+            session_call("4", "orders", "K2"),
+            session_call("5", "admin", "K-never-issued"),
+        ];
+        assert_eq!(
+            routes.principals(&first),
+            [alice, alice, "arn:aws:iam::1:role/orders", "arn:aws:iam::1:role/orders", "arn:aws:iam::1:role/admin"]
+        );
+        // A later delivery: the session of a credential minted earlier, and
+        // a role chained from it, still go with the person.
+        let later = [
+            session_call("6", "admin", "K1"),
+            {
+                let mut chained = assume(
+                    "7",
+                    "arn:aws:sts::1:assumed-role/admin/s-2",
+                    PrincipalKind::Role,
+                    "arn:aws:iam::1:role/audit",
+                    "K3",
+                );
+                chained.session = Some(Session { credential_id: Some("K1".into()), ..Default::default() });
+                chained
+            },
+            session_call("8", "audit", "K3"),
+        ];
+        assert_eq!(routes.principals(&later), [alice, alice, alice]);
     }
 }

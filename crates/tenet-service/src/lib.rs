@@ -268,7 +268,12 @@ pub fn start(options: Options) -> Result<Running, ServiceError> {
                 pipeline.inlet.clone(),
                 state.clone(),
             );
-            let publisher = Arc::new(cluster::Publisher::new(bus.clone(), runtime.handle().clone(), state.clone()));
+            let publisher = Arc::new(cluster::Publisher::new(
+                bus.clone(),
+                runtime.handle().clone(),
+                state.clone(),
+                store_at.clone(),
+            ));
             pipeline.inlet.clone().publishing_to(publisher)
         }
         _ => pipeline.inlet.clone(),

@@ -904,6 +904,7 @@ impl Pipeline {
             self.outgoing.trust.facts.push(tenet_model::DeclaredChanges {
                 at: e.time,
                 event: e.id.0.clone(),
+                by: e.principals().map(|p| p.id.clone()).collect(),
                 changes: e.changes.clone(),
             });
         }
@@ -947,8 +948,10 @@ impl Pipeline {
     /// kept for decisions.
     fn apply_remote(&mut self, update: crate::cluster::NodeUpdate) {
         let crate::cluster::NodeUpdate { trust: update, learned, issued } = update;
+        self.changes_elsewhere(None, &update.facts);
         for (part, l) in learned {
             if !self.parts.contains_key(&part) && !l.is_empty() {
+                self.learned_elsewhere(part, &l);
                 self.elsewhere.entry(part).or_default().absorb(l);
                 self.elsewhere_changed.insert(part);
             }
@@ -983,6 +986,34 @@ impl Pipeline {
             self.complete_chains_issued_elsewhere(&issued);
         }
         self.update_status();
+    }
+
+    /// What partition `from`'s learner learned, taught to the learners of
+    /// the other partitions this node owns: its part of each peer group.
+    fn learned_elsewhere(&mut self, from: u32, learned: &tenet_learn::Learned) {
+        if learned.peers.is_empty() {
+            return;
+        }
+        for (p, a) in self.parts.iter_mut().filter(|(p, _)| **p != from) {
+            a.learner.learned_elsewhere(from, learned);
+            self.unsaved_parts.insert(*p);
+        }
+    }
+
+    /// Trust changes events of partition `from` (`None`: another node's)
+    /// declared, taught to the learners of the other partitions this node
+    /// owns: a grant in one partition explains a use in another, as one
+    /// learner seeing every event would know.
+    fn changes_elsewhere(&mut self, from: Option<u32>, facts: &[tenet_model::DeclaredChanges]) {
+        if facts.is_empty() {
+            return;
+        }
+        for (p, a) in self.parts.iter_mut().filter(|(p, _)| Some(**p) != from) {
+            for f in facts {
+                a.learner.apply_changes_elsewhere(f);
+            }
+            self.unsaved_parts.insert(*p);
+        }
     }
 
     /// Another node stored the issuance of `creds`: the chains of events
@@ -1620,10 +1651,13 @@ impl Pipeline {
         let batch = self.batch.take().unwrap_or_default();
         match stored {
             Ok(()) => {
+                self.changes_elsewhere(Some(part), &self.outgoing.trust.facts.clone());
                 if self.link.is_some() {
                     self.outgoing.trust.notices.extend(batch.notices.iter().cloned());
                     if let Some(a) = self.parts.get_mut(&part) {
-                        self.outgoing.learned.push((part, a.learner.take_learned()));
+                        let learned = a.learner.take_learned();
+                        self.learned_elsewhere(part, &learned);
+                        self.outgoing.learned.push((part, learned));
                     }
                 }
                 self.announce(batch.notices);
