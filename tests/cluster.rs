@@ -612,7 +612,7 @@ fn one_node_transmits_each_trust_change_once_as_a_set_whichever_node_made_it_and
     let issuer = "https://tenet.cluster.example";
     let config = dir.path().join("serve.yaml");
     std::fs::write(&config, format!("ssf:\n  issuer: {issuer}\n  min_verification_interval: 1\n")).unwrap();
-    let created = tenet(&cli, Some(&store), &["key", "create", "ops", "--scopes", "ssf,admin,ingest,read"]);
+    let created = tenet(&cli, Some(&store), &["key", "create", "ops", "--scopes", "ssf,admin,ingest,read,decide"]);
     let token = created.lines().last().unwrap().trim().to_string();
     let start = |name: &str| {
         let mut cmd = common::tenet(&dir.path().join(name));
@@ -684,12 +684,35 @@ fn one_node_transmits_each_trust_change_once_as_a_set_whichever_node_made_it_and
     let sets: Vec<Value> = rx.lines().into_iter().filter(|l| l["type"] == risk).collect();
     assert_eq!(sets.len(), 2, "one SET per change: {sets:?}");
 
+    // A commit whose update never reached the trust stream (its node died
+    // between the two): dora's risk, in the store only.
+    let db = store.rsplit('/').next().unwrap();
+    pg.psql_on(
+        db,
+        "INSERT INTO risk(principal, at, doc) SELECT 'user:dora@example.com', at,
+           replace(doc, 'ana@example.com', 'dora@example.com') FROM risk
+           WHERE principal = 'user:ana@example.com' ORDER BY seq DESC LIMIT 1",
+    )
+    .unwrap();
+    let risk_of_dora = |node: &common::Server| {
+        let d = decide(node, "user:dora@example.com", Some(&token));
+        assert_eq!(d.status, 200, "{}", d.body);
+        serde_json::from_str::<Value>(&d.body).unwrap()["context"]["signals"]["risk"]["score"].clone()
+    };
+    let survivor = nodes[1 - transmitter].as_ref().unwrap();
+    assert_ne!(risk_of_dora(survivor), 100, "the stream never said it");
+
     // The transmitter dies; the other node transmits from then on, signing
-    // with the same key, which the receiver already knows.
+    // with the same key, which the receiver already knows; and reads risk
+    // again from the store, which has what the dead node may not have said.
     nodes[transmitter].take().unwrap().kill();
     let other = nodes.iter().flatten().next().unwrap();
     until(&cli, &store, &bus, Duration::from_secs(20), |s| s["transmitter"] == other_name)
         .expect("the surviving node transmits");
+    assert!(
+        eventually(Duration::from_secs(5), || risk_of_dora(other) == 100),
+        "after a node's death, decisions read risk as stored"
+    );
     compromise(other, "cy@example.com");
     let got = rx.wait_for(Duration::from_secs(10), |l| l["type"] == risk && l.to_string().contains("cy@example.com"));
     assert!(got.is_some(), "a SET for cy's change from the new transmitter: {:?}", rx.lines());

@@ -571,6 +571,7 @@ impl Ownership {
     fn run(&mut self, stop: &AtomicBool) {
         let mut beat = Instant::now() - HEARTBEAT;
         let mut failing = false;
+        let mut alive = 0;
         while !stop.load(Ordering::Acquire) {
             let looked = self.membership.rebalance();
             self.state.set_store_reachable(looked.is_ok() && self.membership.connected());
@@ -593,6 +594,17 @@ impl Ownership {
                             tracing::warn!(error = %e, part = p, "partition not released");
                         }
                     }
+                    // A node died: what it committed last may never have
+                    // reached the trust stream. Risk and open findings are
+                    // read again from the store, which has it.
+                    if r.alive < alive {
+                        tracing::info!(
+                            alive = r.alive,
+                            "a node left; live risk and findings read again from the store"
+                        );
+                        let _ = self.inlet.submit_partition_work(Work::Resync);
+                    }
+                    alive = r.alive;
                 }
                 Err(e) if !failing => {
                     failing = true;

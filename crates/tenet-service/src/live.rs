@@ -100,6 +100,9 @@ pub enum Work {
     Release { part: u32, reply: oneshot::Sender<()> },
     /// What another node committed: applied to this node's live state.
     Remote(Box<crate::cluster::NodeUpdate>),
+    /// Risk and open findings read again from the store (a node died, and
+    /// its last commit may not have reached the trust stream).
+    Resync,
     /// A trust change an upstream transmitter reported (a verified SET).
     /// `key` identifies the SET: a retried one changes trust once.
     Relay {
@@ -119,7 +122,7 @@ impl Work {
             Work::Inventory { files, .. } => files.iter().map(|f| f.data.len()).sum(),
             Work::Verdict { name, reason, .. } => name.len() + reason.len() + 256,
             Work::Relay { principal, .. } => principal.len() + 512,
-            Work::Partition { .. } | Work::Own { .. } | Work::Release { .. } | Work::Remote(_) => 0,
+            Work::Partition { .. } | Work::Own { .. } | Work::Release { .. } | Work::Remote(_) | Work::Resync => 0,
         }
     }
 }
@@ -656,6 +659,7 @@ impl Pipeline {
                 let _ = reply.send(());
             }
             Work::Remote(update) => self.apply_remote(*update),
+            Work::Resync => self.resync(),
             Work::Relay { key, principal, at, change, reply } => {
                 let who = self.snapshot.canonical_of(&principal).to_string();
                 let numbered = self.seq;
@@ -997,6 +1001,21 @@ impl Pipeline {
         for (p, a) in self.parts.iter_mut().filter(|(p, _)| **p != from) {
             a.learner.learned_elsewhere(from, learned);
             self.unsaved_parts.insert(*p);
+        }
+    }
+
+    /// Risk and open findings as the store has them: what a dead node
+    /// committed and did not publish is in it.
+    fn resync(&mut self) {
+        let read = TrustSnapshot::read_with(&*self.store, &self.graph.read(), None);
+        match read {
+            Ok(stored) => {
+                self.snapshot = std::mem::take(&mut self.snapshot)
+                    .with_risk(stored.risk().clone())
+                    .with_findings(stored.findings().clone());
+                self.publish_trust();
+            }
+            Err(e) => tracing::warn!(error = %e, "live risk and findings not read again from the store"),
         }
     }
 

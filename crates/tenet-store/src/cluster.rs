@@ -64,6 +64,8 @@ pub struct Rebalanced {
     /// Partitions this node owned and no longer does: its session ended
     /// (a database restart) and the locks with it. Stop at once.
     pub lost: Vec<u32>,
+    /// The live nodes, this one included.
+    pub alive: u32,
 }
 
 impl Membership {
@@ -194,11 +196,12 @@ impl Membership {
             }
             let surplus: Vec<u32> =
                 owned.iter().rev().take(owned.len().saturating_sub(share as usize)).copied().collect();
-            Ok::<_, StoreError>((gained, surplus))
+            Ok::<_, StoreError>((gained, surplus, alive.max(0) as u32))
         })??;
         self.owned.extend(&gained.0);
         out.gained = gained.0;
         out.surplus = gained.1;
+        out.alive = gained.2;
         Ok(out)
     }
 
