@@ -39,7 +39,7 @@ pub fn run(place: &super::Place, cmd: ClusterCommand) -> Result<Outcome> {
         Some(bus) => {
             let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
             Some(runtime.block_on(async {
-                let bus = tenet_bus::Bus::connect(bus, status.partitions).await?;
+                let bus = tenet_bus::Bus::observe(bus, status.partitions).await?;
                 let mut lags = Vec::with_capacity(status.partitions as usize);
                 for p in 0..status.partitions {
                     lags.push(bus.lag(p, tenet_service::cluster::READER).await?);

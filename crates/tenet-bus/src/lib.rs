@@ -100,6 +100,16 @@ impl Bus {
     /// Connects to NATS at `url` and opens the event stream, creating it
     /// with `partitions` partitions if it does not exist yet.
     pub async fn connect(url: &str, partitions: u32) -> Result<Bus, BusError> {
+        Self::open_streams(url, partitions, true).await
+    }
+
+    /// Connects to NATS at `url` and opens the streams a cluster made,
+    /// creating nothing (to look, as `tenet cluster status` does).
+    pub async fn observe(url: &str, partitions: u32) -> Result<Bus, BusError> {
+        Self::open_streams(url, partitions, false).await
+    }
+
+    async fn open_streams(url: &str, partitions: u32, create: bool) -> Result<Bus, BusError> {
         let client = async_nats::ConnectOptions::new()
             .name("tenet")
             .connection_timeout(Duration::from_secs(5))
@@ -107,28 +117,36 @@ impl Bus {
             .await
             .map_err(|e| BusError::Unreachable { url: url.to_string(), reason: e.to_string() })?;
         let js = jetstream::new(client.clone());
-        let trust = js
-            .get_or_create_stream(jetstream::stream::Config {
-                name: TRUST_STREAM.to_string(),
-                description: Some("Tenet trust changes, in commit order".into()),
-                subjects: vec![TRUST_SUBJECT.to_string()],
-                storage: StorageType::File,
-                max_age: TRUST_KEPT,
-                ..Default::default()
-            })
-            .await
-            .map_err(failed)?;
-        let stream = js
-            .get_or_create_stream(jetstream::stream::Config {
-                name: EVENTS_STREAM.to_string(),
-                description: Some(description(partitions)),
-                subjects: vec!["tenet.events.*".to_string()],
-                storage: StorageType::File,
-                duplicate_window: DUPLICATE_WINDOW,
-                ..Default::default()
-            })
-            .await
-            .map_err(failed)?;
+        let trust = jetstream::stream::Config {
+            name: TRUST_STREAM.to_string(),
+            description: Some("Tenet trust changes, in commit order".into()),
+            subjects: vec![TRUST_SUBJECT.to_string()],
+            storage: StorageType::File,
+            max_age: TRUST_KEPT,
+            ..Default::default()
+        };
+        let events = jetstream::stream::Config {
+            name: EVENTS_STREAM.to_string(),
+            description: Some(description(partitions)),
+            subjects: vec!["tenet.events.*".to_string()],
+            storage: StorageType::File,
+            duplicate_window: DUPLICATE_WINDOW,
+            ..Default::default()
+        };
+        let (trust, stream) = if create {
+            (
+                js.get_or_create_stream(trust).await.map_err(failed)?,
+                js.get_or_create_stream(events).await.map_err(failed)?,
+            )
+        } else {
+            let absent = |name: &'static str| {
+                move |e| BusError::JetStream(format!("no stream {name} on this server (no node has joined?): {e}"))
+            };
+            (
+                js.get_stream(TRUST_STREAM).await.map_err(absent(TRUST_STREAM))?,
+                js.get_stream(EVENTS_STREAM).await.map_err(absent(EVENTS_STREAM))?,
+            )
+        };
         let found = partitions_in(stream.cached_info().config.description.as_deref());
         match found {
             Some(found) if found == partitions => Ok(Bus { client, js, stream, trust, partitions }),

@@ -172,3 +172,16 @@ fn a_new_owner_reads_what_the_dead_one_left_unacknowledged_at_once_and_in_order(
         assert!(started.elapsed() < Duration::from_secs(5), "without waiting out the 60 s ack wait");
     });
 }
+
+#[test]
+fn looking_at_a_server_no_node_joined_creates_nothing() {
+    let Some(nats) = Server::start("looking_at_a_server_no_node_joined_creates_nothing") else { return };
+    runtime().block_on(async {
+        let looked = Bus::observe(&nats.url(), 4).await;
+        assert!(matches!(&looked, Err(BusError::JetStream(why)) if why.contains("no stream")), "{:?}", looked.err());
+        assert!(Bus::observe(&nats.url(), 4).await.is_err(), "still nothing there");
+        drop(Bus::connect(&nats.url(), 4).await.unwrap());
+        let bus = Bus::observe(&nats.url(), 4).await.unwrap();
+        assert_eq!(bus.lag(0, "tenet").await.unwrap(), None, "no reader yet");
+    });
+}
