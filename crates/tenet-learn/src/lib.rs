@@ -173,9 +173,9 @@ impl Learner {
     }
 
     /// Trust changes an event analysed by another learner made (a cluster
-    /// partitions its events by actor; grants, memberships and delegations
-    /// explain what other principals do next): known as authorised
-    /// changes, as if this learner had seen the event.
+    /// partitions its events by principal; grants, memberships and
+    /// delegations explain what other principals do next): known as
+    /// authorised changes, as if this learner had seen the event.
     pub fn apply_changes_elsewhere(&mut self, changes: &tenet_model::DeclaredChanges) {
         let by = changes.by.iter().map(String::as_str);
         self.identity.apply_changes(by, changes.at.unix_nanos(), &changes.event, &changes.changes);
