@@ -180,9 +180,13 @@ impl CredentialLinker {
     pub fn issued_elsewhere(&mut self, store: &mut dyn EventStore, creds: &[String]) -> Result<Vec<Completed>> {
         let mut fresh = Vec::new();
         for cred in creds {
-            if matches!(self.known.get(cred), Some(None)) {
-                self.known.remove(cred);
+            // Only a credential this linker looked for and did not find can
+            // have events stored here without their issuer: one it never
+            // met was presented by none of them, one it knew linked them.
+            if !matches!(self.known.get(cred), Some(None)) {
+                continue;
             }
+            self.known.remove(cred);
             if let Some((_, iss)) = store.issuer_of(cred)?.and_then(|issuer| Issuance::of(&issuer)) {
                 self.learn(cred.clone(), iss);
             }

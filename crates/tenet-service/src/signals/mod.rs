@@ -117,6 +117,8 @@ pub struct Signals {
     /// The durable log of trust notices, read after the outbox's cursor.
     notices: Mutex<Box<dyn NoticeReader>>,
     keys: RwLock<KeyRing>,
+    /// Whether the last read of the keys failed.
+    keys_failing: std::sync::atomic::AtomicBool,
     keys_at: KeysAt,
     issuer: OnceLock<String>,
     config: SignalsConfig,
@@ -177,6 +179,7 @@ impl Signals {
             targets: Mutex::new(None),
             notices: Mutex::new(notices),
             keys: RwLock::new(keys),
+            keys_failing: std::sync::atomic::AtomicBool::new(false),
             keys_at,
             issuer: OnceLock::new(),
             config,
@@ -239,13 +242,20 @@ impl Signals {
     /// Re-reads the signing keys when `tenet ssf rotate-key` changed them.
     pub fn refresh_keys(&self) {
         let changed = self.keys.read().unwrap_or_else(|p| p.into_inner()).reread_if_changed(&self.keys_at);
+        // Said once when reading starts failing (a store outage would say
+        // it every second), and once when it works again.
+        let failing = matches!(changed, Some(Err(_)));
+        let was_failing = self.keys_failing.swap(failing, std::sync::atomic::Ordering::AcqRel);
         match changed {
             Some(Ok(ring)) => {
                 tracing::info!(active = ring.active.kid(), "SET signing keys re-read");
                 *self.keys.write().unwrap_or_else(|p| p.into_inner()) = ring;
             }
-            Some(Err(e)) => tracing::error!(error = %e, "SET signing keys unreadable; signing with the last ones read"),
-            None => {}
+            Some(Err(e)) if !was_failing => {
+                tracing::error!(error = %e, "SET signing keys unreadable; signing with the last ones read")
+            }
+            _ if was_failing && !failing => tracing::info!("SET signing keys readable again"),
+            _ => {}
         }
     }
 
